@@ -1,0 +1,1 @@
+"""Operator engine: actions, persistence, executor, runner, subjects, CLI."""

@@ -1,0 +1,454 @@
+"""ActionExecutor: the one place that changes action state.
+
+The CLI, the dashboard, the runner and the demo agent all go through it. Every mutation
+records its actor and writes its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import getpass
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from operator_core.actions.audit import ActionAuditor
+from operator_core.actions.registry import (
+    ActionDefinition,
+    ActionRegistry,
+    validate_action_params,
+)
+from operator_core.actions.retry import RetryConfig
+from operator_core.actions.safety import SafetyController, SafetyMode
+from operator_core.actions.types import (
+    ActionProposal,
+    ActionRecommendation,
+    ActionStatus,
+    ActionType,
+    KillSwitchResult,
+    Ticket,
+    WorkflowProposal,
+)
+from operator_core.clock import Clock, to_utc
+from operator_core.db.actions import ActionDB, AuditEntry, Claim
+from operator_core.errors import (
+    ActionFailed,
+    ActionNotFoundError,
+    ApprovalError,
+    InvalidTransitionError,
+    ValidationError,
+)
+from operator_core.subjects.base import ExecutionContext
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def default_actor() -> str:
+    """``user@host``, the actor the CLI and dashboard record."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to."""
+
+    proposal_id: int
+    success: bool
+    error: str | None = None
+    next_retry_at: datetime | None = None
+    result_data: dict[str, Any] | None = None
+
+
+class ActionExecutor:
+    """Validates, proposes, approves, rejects, cancels, executes and retries actions."""
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        registry: ActionRegistry,
+        safety: SafetyController | None = None,
+        auditor: ActionAuditor | None = None,
+        approval_mode: bool | None = None,
+        retry_config: RetryConfig | None = None,
+        *,
+        four_eyes: bool | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self._registry = registry
+        self._safety = safety or SafetyController()
+        self._auditor = auditor or ActionAuditor()
+        self._retry_config = retry_config or RetryConfig()
+        self._approval_mode = (
+            env_flag("OPERATOR_APPROVAL_MODE") if approval_mode is None else approval_mode
+        )
+        self._four_eyes = env_flag("OPERATOR_FOUR_EYES") if four_eyes is None else four_eyes
+        self.db = ActionDB(self.db_path, clock=clock)
+        self._safety.bind(self.db)
+        self._auditor.bind(self.db)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> ActionExecutor:
+        await self.db.open()
+        return self
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> ActionExecutor:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def registry(self) -> ActionRegistry:
+        return self._registry
+
+    @property
+    def safety(self) -> SafetyController:
+        return self._safety
+
+    @property
+    def auditor(self) -> ActionAuditor:
+        return self._auditor
+
+    @property
+    def retry_config(self) -> RetryConfig:
+        return self._retry_config
+
+    @property
+    def approval_mode(self) -> bool:
+        return self._approval_mode
+
+    @property
+    def four_eyes(self) -> bool:
+        return self._four_eyes
+
+    def _needs_approval(self, definition: ActionDefinition) -> bool:
+        return self._approval_mode or definition.requires_approval
+
+    def _max_retries(self, definition: ActionDefinition, override: int | None) -> int:
+        if override is not None:
+            if override < 0:
+                raise ValidationError("max_retries cannot be negative", "max_retries")
+            return override
+        if definition.max_retries is not None:
+            return definition.max_retries
+        return self._retry_config.max_attempts
+
+    def retry_delay(self, definition: ActionDefinition | None, retry_count: int) -> float:
+        """Backoff before retry number ``retry_count`` (0-based), with the action's overrides."""
+        config = self._retry_config
+        if definition is not None and (
+            definition.retry_min_wait_seconds is not None
+            or definition.retry_max_wait_seconds is not None
+        ):
+            config = dataclasses.replace(
+                config,
+                min_wait_seconds=definition.retry_min_wait_seconds or config.min_wait_seconds,
+                max_wait_seconds=definition.retry_max_wait_seconds or config.max_wait_seconds,
+            )
+        return config.delay_seconds(retry_count)
+
+    def _validate(self, action_name: str, parameters: dict[str, Any]) -> tuple[
+        ActionDefinition, dict[str, Any]
+    ]:
+        definition = self._registry.require(action_name)
+        return definition, validate_action_params(definition, parameters or {})
+
+    def _resolve_time(
+        self, at: datetime | None, in_seconds: float | None, what: str
+    ) -> datetime | None:
+        if at is not None and in_seconds is not None:
+            raise ValidationError(f"give either a {what} time or a delay, not both", what)
+        if in_seconds is not None:
+            if in_seconds < 0:
+                raise ValidationError(f"{what} delay cannot be negative", what)
+            return self.db.clock.now() + timedelta(seconds=in_seconds)
+        return to_utc(at) if at is not None else None
+
+    # ------------------------------------------------------------------ proposing
+
+    async def open_ticket(
+        self, title: str, summary: str = "", severity: str = "medium", actor: str = "agent"
+    ) -> Ticket:
+        return await self.db.create_ticket(
+            Ticket(title=title, summary=summary, severity=severity,
+                   created_at=self.db.clock.now()),
+            actor,
+        )
+
+    async def propose_action(
+        self,
+        action_name: str,
+        parameters: dict[str, Any] | None = None,
+        reason: str = "",
+        *,
+        ticket_id: int | None = None,
+        proposed_by: str = "agent",
+        scheduled_at: datetime | None = None,
+        schedule_in: float | None = None,
+        max_retries: int | None = None,
+        expires_at: datetime | None = None,
+        expires_in: float | None = None,
+        action_type: ActionType = ActionType.SUBJECT,
+    ) -> ActionProposal:
+        """Validate and store a proposal. It is validated at once; it runs when approved (if
+        approval is required), due, and execution is on."""
+        await self._safety.check_can_execute()
+        if not reason or not reason.strip():
+            raise ValidationError("a proposal needs a reason", "reason")
+        definition, params = self._validate(action_name, parameters or {})
+        when = self._resolve_time(scheduled_at, schedule_in, "schedule")
+        expiry = self._resolve_time(expires_at, expires_in, "expiry")
+        if ticket_id is not None and await self.db.get_ticket(ticket_id) is None:
+            raise ValidationError(f"no ticket with id {ticket_id}", "ticket")
+        now = self.db.clock.now()
+        proposal = ActionProposal(
+            ticket_id=ticket_id,
+            action_name=action_name,
+            action_type=action_type,
+            parameters=params,
+            reason=reason,
+            status=ActionStatus.VALIDATED,
+            proposed_at=now,
+            proposed_by=proposed_by,
+            validated_at=now,
+            requires_approval=self._needs_approval(definition),
+            scheduled_at=when,
+            max_retries=self._max_retries(definition, max_retries),
+            expires_at=expiry,
+        )
+        return await self.db.create_proposal(
+            proposal,
+            audit=[
+                AuditEntry("proposed", {"action": action_name, "parameters": params,
+                                        "reason": reason, "ticket_id": ticket_id,
+                                        "scheduled_at": when.isoformat() if when else None},
+                           proposed_by),
+                AuditEntry("validated", {"requires_approval": proposal.requires_approval},
+                           "system"),
+            ],
+        )
+
+    async def propose_workflow(
+        self,
+        name: str,
+        description: str,
+        action_recommendations: Sequence[ActionRecommendation | dict[str, Any]],
+        ticket_id: int | None = None,
+        *,
+        proposed_by: str = "agent",
+        expires_in: float | None = None,
+    ) -> int:
+        """Validate every step, then store the workflow and all its steps at once (or
+        nothing). Approving the workflow approves every step. Returns the workflow id."""
+        await self._safety.check_can_execute()
+        if not action_recommendations:
+            raise ValidationError("a workflow must contain at least one action", "step")
+        recs = [
+            r if isinstance(r, ActionRecommendation) else ActionRecommendation(**r)
+            for r in action_recommendations
+        ]
+        now = self.db.clock.now()
+        expiry = self._resolve_time(None, expires_in, "expiry")
+        steps = []
+        needs = False
+        for i, rec in enumerate(recs, start=1):
+            try:
+                definition, params = self._validate(rec.action_name, rec.parameters)
+            except ValidationError as exc:
+                raise type(exc)(f"step {i}: {exc}", exc.parameter) from exc
+            if rec.delay_seconds < 0:
+                raise ValidationError(f"step {i}: delay cannot be negative", "delay_seconds")
+            needs = needs or self._needs_approval(definition)
+            steps.append(
+                ActionProposal(
+                    ticket_id=ticket_id,
+                    action_name=rec.action_name,
+                    action_type=ActionType.SUBJECT,
+                    parameters=params,
+                    reason=rec.reason or description,
+                    status=ActionStatus.VALIDATED,
+                    proposed_at=now,
+                    proposed_by=proposed_by,
+                    validated_at=now,
+                    delay_seconds=rec.delay_seconds,
+                    max_retries=self._max_retries(definition, rec.max_retries),
+                    expires_at=expiry,
+                )
+            )
+        return await self.db.create_workflow(
+            name,
+            description,
+            steps,
+            ticket_id,
+            requires_approval=needs,
+            proposed_by=proposed_by,
+            audit=[
+                AuditEntry("workflow_created", {"name": name, "action_count": len(steps),
+                                                "steps": [s.action_name for s in steps],
+                                                "requires_approval": needs}, proposed_by),
+            ],
+        )
+
+    # ------------------------------------------------------------------ approval
+
+    async def approve_proposal(self, proposal_id: int, actor: str) -> ActionProposal:
+        p = await self._require(proposal_id)
+        if not p.requires_approval and p.workflow_id is None:
+            raise ApprovalError(
+                f"action {proposal_id} needs no approval; it runs as soon as it is due"
+            )
+        return await self.db.approve_proposal(proposal_id, actor, four_eyes=self._four_eyes)
+
+    async def reject_proposal(self, proposal_id: int, actor: str, reason: str) -> ActionProposal:
+        if not reason or not reason.strip():
+            raise ValidationError("rejecting needs a reason", "reason")
+        await self._require(proposal_id)
+        return await self.db.reject_proposal(proposal_id, actor, reason)
+
+    async def cancel_proposal(
+        self, proposal_id: int, actor: str, reason: str = "cancelled by operator"
+    ) -> ActionProposal:
+        await self._require(proposal_id)
+        return await self.db.cancel_proposal(proposal_id, actor, reason)
+
+    async def approve_workflow(self, workflow_id: int, actor: str) -> WorkflowProposal:
+        wf = await self._require_workflow(workflow_id)
+        if not wf.requires_approval:
+            raise ApprovalError(
+                f"workflow {workflow_id} needs no approval; it runs as soon as it is due"
+            )
+        return await self.db.approve_workflow(workflow_id, actor, four_eyes=self._four_eyes)
+
+    async def reject_workflow(self, workflow_id: int, actor: str, reason: str) -> WorkflowProposal:
+        if not reason or not reason.strip():
+            raise ValidationError("rejecting needs a reason", "reason")
+        await self._require_workflow(workflow_id)
+        return await self.db.reject_workflow(workflow_id, actor, reason)
+
+    async def cancel_workflow(
+        self, workflow_id: int, actor: str, reason: str = "cancelled by operator"
+    ) -> WorkflowProposal:
+        await self._require_workflow(workflow_id)
+        return await self.db.cancel_workflow(workflow_id, actor, reason)
+
+    async def _require(self, proposal_id: int) -> ActionProposal:
+        p = await self.db.get_proposal(proposal_id)
+        if p is None:
+            raise ActionNotFoundError(f"no action with id {proposal_id}")
+        return p
+
+    async def _require_workflow(self, workflow_id: int) -> WorkflowProposal:
+        from operator_core.errors import WorkflowNotFoundError
+
+        wf = await self.db.get_workflow(workflow_id)
+        if wf is None:
+            raise WorkflowNotFoundError(f"no workflow with id {workflow_id}")
+        return wf
+
+    # ------------------------------------------------------------------ safety
+
+    async def kill_switch(self, actor: str) -> KillSwitchResult:
+        """Stop everything: OBSERVE mode, cancel all pending/scheduled/retry-waiting work and
+        open workflows; runners cancel what is executing within a second."""
+        return await self.db.kill_switch(actor)
+
+    async def resume(self, actor: str, reason: str = "resumed") -> bool:
+        """Allow execution again. Revives nothing that was cancelled. False if already on."""
+        changed = await self._safety.set_mode(SafetyMode.EXECUTE, actor, reason)
+        return changed
+
+    async def expire_due(self) -> list[int]:
+        return await self.db.expire_proposals()
+
+    # ------------------------------------------------------------------ execution
+
+    async def execute_proposal(
+        self, proposal_id: int, runner_id: str = "inline", lease_seconds: float = 60.0
+    ) -> Outcome:
+        """Run one ready action now, in this process (claim, execute, record)."""
+        p = await self._require(proposal_id)
+        await self._safety.check_can_execute()
+        claims = await self.db.claim_ready(runner_id, 1, lease_seconds, only_id=proposal_id)
+        if not claims:
+            if p.awaiting_approval:
+                raise InvalidTransitionError(f"action {proposal_id} is awaiting approval")
+            raise InvalidTransitionError(
+                f"action {proposal_id} is not ready to run (status {p.status.value}"
+                f"{', scheduled' if p.scheduled_at else ''}"
+                f"{', waiting for its previous step' if p.depends_on_proposal_id else ''})"
+            )
+        return await self.run_claim(claims[0], runner_id)
+
+    async def run_claim(self, claim: Claim, runner_id: str) -> Outcome:
+        """Execute a claimed attempt through the subject, with its timeout, and record the
+        outcome. Cancellation (kill switch, shutdown) propagates to the caller, who records
+        it."""
+        p = claim.proposal
+        assert p.id is not None
+        definition = self._registry.get_definition(p.action_name)
+        subject = self._registry.subject
+        if definition is None or subject is None:
+            error = f"action '{p.action_name}' is not offered by the loaded subject"
+            await asyncio.shield(self.db.fail_attempt(
+                claim, runner_id, error, retryable=False, retry_delay_seconds=None))
+            return Outcome(p.id, False, error)
+        ticket = await self.db.get_ticket(p.ticket_id) if p.ticket_id else None
+        context = ExecutionContext(
+            proposal=p, attempt=claim.record.attempt,
+            timeout_seconds=definition.timeout_seconds, ticket=ticket,
+        )
+        error: str | None = None
+        retryable = True
+        result: dict[str, Any] | None = None
+        try:
+            async with asyncio.timeout(definition.timeout_seconds):
+                result = await subject.execute(p.action_name, dict(p.parameters), context)
+        except TimeoutError:
+            error = f"timed out after {definition.timeout_seconds:g}s"
+        except ActionFailed as exc:
+            error, retryable, result = str(exc), exc.retryable, exc.result_data
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error is None:
+            await asyncio.shield(self.db.complete_attempt(claim, runner_id, result))
+            return Outcome(p.id, True, result_data=result)
+        next_at = await asyncio.shield(
+            self.db.fail_attempt(
+                claim, runner_id, error, retryable=retryable,
+                retry_delay_seconds=self.retry_delay(definition, p.retry_count),
+                result_data=result,
+            )
+        )
+        return Outcome(p.id, False, error, next_at, result)
+
+    async def schedule_next_retry(self, proposal_id: int, error_message: str) -> datetime | None:
+        """Count a failure and schedule the next attempt with backoff and jitter; None once
+        the proposal's own max_retries is spent (it is then failed for good)."""
+        p = await self._require(proposal_id)
+        definition = self._registry.get_definition(p.action_name)
+        return await self.db.schedule_retry(
+            proposal_id, error_message, self.retry_delay(definition, p.retry_count)
+        )

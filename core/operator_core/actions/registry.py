@@ -1,0 +1,193 @@
+"""The registry of typed actions a subject offers, and parameter validation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from operator_core.errors import UnknownActionError, ValidationError
+
+if TYPE_CHECKING:
+    from operator_core.subjects.base import Subject
+
+
+class RiskLevel(str, Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+_TYPE_ALIASES = {
+    "string": "str", "integer": "int", "number": "float", "boolean": "bool", "enum": "str",
+}
+
+
+class ParamDef(BaseModel):
+    """One typed parameter of an action."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: str = Field(default="str", description="str, int, float or bool")
+    description: str = Field(default="", description="What the parameter means")
+    required: bool = Field(default=True, description="Must be given (unless it has a default)")
+    default: Any = Field(default=None, description="Value used when omitted")
+    choices: tuple[Any, ...] | None = Field(default=None, description="Allowed values")
+    pattern: str | None = Field(default=None, description="Regex a string value must match")
+
+    def model_post_init(self, __context: Any) -> None:
+        canonical = _TYPE_ALIASES.get(self.type, self.type)
+        if canonical not in PARAM_TYPES:
+            raise ValueError(f"unknown parameter type {self.type!r} (use str, int, float, bool)")
+        object.__setattr__(self, "type", canonical)
+        if self.pattern is not None:
+            re.compile(self.pattern)
+
+
+class ActionDefinition(BaseModel):
+    """An action a subject can perform."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(..., description="Action name, e.g. transfer_leader")
+    description: str = Field(default="", description="What it does")
+    parameters: dict[str, ParamDef] = Field(default_factory=dict, description="Typed parameters")
+    risk_level: RiskLevel = Field(default=RiskLevel.MEDIUM, description="low, medium or high")
+    requires_approval: bool = Field(
+        default=False, description="Always needs a human approval, even with approval mode off"
+    )
+    timeout_seconds: float = Field(default=60.0, description="Per-attempt time limit")
+    max_retries: int | None = Field(default=None, description="Overrides the engine default")
+    retry_min_wait_seconds: float | None = Field(default=None, description="Backoff override")
+    retry_max_wait_seconds: float | None = Field(default=None, description="Backoff override")
+
+
+def _coerce(name: str, spec: ParamDef, value: Any) -> Any:
+    """Strings from the command line become the declared type; other mismatches are errors."""
+    expected = PARAM_TYPES[spec.type]
+    if spec.type == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
+            return False
+        raise ValidationError(f"parameter '{name}' must be a boolean, got {value!r}", name)
+    if spec.type == "int":
+        if isinstance(value, bool):
+            raise ValidationError(f"parameter '{name}' must be an integer, got {value!r}", name)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ValidationError(f"parameter '{name}' must be an integer, got {value!r}", name)
+    if spec.type == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ValidationError(f"parameter '{name}' must be a number, got {value!r}", name)
+    if not isinstance(value, expected):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValidationError(f"parameter '{name}' must be a string, got {value!r}", name)
+    return value
+
+
+def validate_action_params(definition: ActionDefinition, params: dict[str, Any]) -> dict[str, Any]:
+    """Check ``params`` against the definition; return them typed and with defaults filled.
+
+    Raises ValidationError naming the parameter and what was wrong.
+    """
+    if not isinstance(params, dict):
+        raise ValidationError(f"parameters of '{definition.name}' must be a mapping")
+    unknown = sorted(set(params) - set(definition.parameters))
+    if unknown:
+        allowed = ", ".join(definition.parameters) or "none"
+        raise ValidationError(
+            f"unknown parameter '{unknown[0]}' for action '{definition.name}' "
+            f"(parameters: {allowed})",
+            unknown[0],
+        )
+    out: dict[str, Any] = {}
+    for name, spec in definition.parameters.items():
+        if name not in params or params[name] is None:
+            if spec.default is not None:
+                out[name] = spec.default
+            elif spec.required:
+                raise ValidationError(
+                    f"missing required parameter '{name}' ({spec.type}) for action "
+                    f"'{definition.name}'",
+                    name,
+                )
+            continue
+        value = _coerce(name, spec, params[name])
+        if spec.choices is not None and value not in spec.choices:
+            options = ", ".join(str(c) for c in spec.choices)
+            raise ValidationError(
+                f"parameter '{name}' must be one of {options}; got {value!r}", name
+            )
+        if (
+            spec.pattern is not None
+            and isinstance(value, str)
+            and re.fullmatch(spec.pattern, value) is None
+        ):
+            raise ValidationError(
+                f"parameter '{name}' value {value!r} does not match pattern {spec.pattern}",
+                name,
+            )
+        out[name] = value
+    return out
+
+
+class ActionRegistry:
+    """Holds the action definitions of a subject."""
+
+    def __init__(
+        self, definitions: Iterable[ActionDefinition] = (), subject: Subject | None = None
+    ) -> None:
+        self.subject = subject
+        self._defs: dict[str, ActionDefinition] = {}
+        for d in definitions:
+            self.register(d)
+        if subject is not None:
+            for d in subject.action_definitions():
+                self.register(d)
+
+    @classmethod
+    def from_subject(cls, subject: Subject) -> ActionRegistry:
+        return cls(subject=subject)
+
+    def register(self, definition: ActionDefinition) -> None:
+        if definition.name in self._defs:
+            raise ValueError(f"action '{definition.name}' is defined twice")
+        self._defs[definition.name] = definition
+
+    def get_definition(self, name: str) -> ActionDefinition | None:
+        return self._defs.get(name)
+
+    def require(self, name: str) -> ActionDefinition:
+        definition = self._defs.get(name)
+        if definition is None:
+            known = ", ".join(sorted(self._defs)) or "none"
+            raise UnknownActionError(f"unknown action '{name}' (available: {known})")
+        return definition
+
+    def list_action_names(self) -> list[str]:
+        return sorted(self._defs)
+
+    def list_definitions(self) -> list[ActionDefinition]:
+        return [self._defs[n] for n in sorted(self._defs)]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._defs

@@ -1,0 +1,109 @@
+"""Time in the engine: timezone-aware UTC, stored as fixed-width text so SQL compares correctly.
+
+A naive datetime handed in by a caller means local time and is converted to UTC here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+# Fixed width: 2026-11-21T08:19:06.123456Z sorts lexically in time order.
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class UTCDateTime(datetime):
+    """An aware UTC datetime that also subtracts and compares with a caller's naive datetime,
+    taking the naive one as local time (so ``next_retry - datetime.now()`` just works)."""
+
+    def __sub__(self, other):  # type: ignore[no-untyped-def, override]
+        if isinstance(other, datetime) and other.tzinfo is None:
+            other = to_utc(other)
+        return super().__sub__(other)
+
+    def __rsub__(self, other):  # type: ignore[no-untyped-def]
+        if isinstance(other, datetime) and other.tzinfo is None:
+            return to_utc(other) - datetime(*self.timetuple()[:6], self.microsecond, UTC)
+        return NotImplemented
+
+    def _cmp_other(self, other: object) -> object:
+        if isinstance(other, datetime) and other.tzinfo is None:
+            return to_utc(other)
+        return other
+
+    def __lt__(self, other: object) -> bool:
+        return super().__lt__(self._cmp_other(other))  # type: ignore[operator]
+
+    def __le__(self, other: object) -> bool:
+        return super().__le__(self._cmp_other(other))  # type: ignore[operator]
+
+    def __gt__(self, other: object) -> bool:
+        return super().__gt__(self._cmp_other(other))  # type: ignore[operator]
+
+    def __ge__(self, other: object) -> bool:
+        return super().__ge__(self._cmp_other(other))  # type: ignore[operator]
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(self._cmp_other(other))
+
+    __hash__ = datetime.__hash__
+
+
+def utcnow() -> datetime:
+    return UTCDateTime.now(UTC)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware → UTC; naive → interpreted as local time, then UTC."""
+    if value.tzinfo is None:
+        value = value.astimezone()  # attaches the local zone to a naive value
+    value = value.astimezone(UTC)
+    if type(value) is not UTCDateTime:
+        value = UTCDateTime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second,
+            value.microsecond, UTC,
+        )
+    return value
+
+
+def to_db(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return to_utc(value).strftime(_FORMAT)
+
+
+def from_db(value: str | None) -> datetime | None:
+    """Parse a stored timestamp; also accepts the seeds' ISO and SQLite CURRENT_TIMESTAMP forms."""
+    if value is None or value == "":
+        return None
+    if value.endswith("Z") and len(value) == 27:
+        return UTCDateTime.strptime(value, _FORMAT).replace(tzinfo=UTC)
+    parsed = datetime.fromisoformat(value.replace(" ", "T"))
+    if parsed.tzinfo is None:
+        # Legacy rows: CURRENT_TIMESTAMP is UTC; seed rows wrote naive local isoformat().
+        # Both cases are normalised by migration; a stray naive value is taken as UTC.
+        parsed = parsed.replace(tzinfo=UTC)
+    return to_utc(parsed)
+
+
+class Clock:
+    """Source of 'now'. Tests and snapshots freeze it; the engine never calls datetime.now()."""
+
+    def now(self) -> datetime:
+        return utcnow()
+
+
+class FrozenClock(Clock):
+    def __init__(self, at: datetime) -> None:
+        self._at = to_utc(at)
+
+    def now(self) -> datetime:
+        return self._at
+
+    def advance(self, seconds: float) -> None:
+        self._at += timedelta(seconds=seconds)
+
+    def set(self, at: datetime) -> None:
+        self._at = to_utc(at)
+
+
+SYSTEM_CLOCK = Clock()

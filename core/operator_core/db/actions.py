@@ -1,0 +1,1819 @@
+"""How actions persist: ActionDB, one long-lived SQLite connection per process.
+
+Every public method runs as a single function on aiosqlite's connection thread, so a state
+transition and its audit event are one transaction that no other coroutine can interleave
+with. Writes take the write lock up front (BEGIN IMMEDIATE) and each transition is guarded by
+the state it expects; a transition that finds the row elsewhere raises InvalidTransitionError.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from operator_core.actions.types import (
+    ActionProposal,
+    ActionRecord,
+    ActionStatus,
+    AuditEvent,
+    KillSwitchResult,
+    Ticket,
+    WorkflowProposal,
+    WorkflowStatus,
+)
+from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
+from operator_core.db.schema import migrate
+from operator_core.errors import (
+    ActionNotFoundError,
+    ApprovalError,
+    DatabaseError,
+    InvalidTransitionError,
+    WorkflowNotFoundError,
+)
+from operator_core.notify import Notifier
+
+T = TypeVar("T")
+
+GENESIS_HASH = "0" * 64
+KILL_SWITCH_ACTOR_REASON = "kill switch"
+PENDING_STATUSES = ("proposed", "validated")
+
+# An action the runner may start now: validated (or a due retry), approved or needing no
+# approval, not asked to stop, due, and its dependency completed.
+READY_SQL = """
+    p.cancel_requested = 0
+    AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
+    AND (
+        (p.status = 'validated' AND (p.scheduled_at IS NULL OR p.scheduled_at <= :now))
+        OR (p.status = 'failed' AND p.next_retry_at IS NOT NULL AND p.next_retry_at <= :now)
+    )
+    AND (p.depends_on_proposal_id IS NULL OR EXISTS (
+        SELECT 1 FROM action_proposals d
+        WHERE d.id = p.depends_on_proposal_id AND d.status = 'completed'))
+"""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An audit event to append inside the same transaction as the change it describes."""
+
+    event_type: str
+    event_data: dict[str, Any]
+    actor: str
+    proposal_id: int | None = None
+    workflow_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An action claimed by a runner, with the record of this attempt."""
+
+    proposal: ActionProposal
+    record: ActionRecord
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Counts for the header and ``operator status``."""
+
+    by_status: dict[str, int]
+    awaiting_approval: int
+    workflows_awaiting_approval: int
+    workflows_open: int
+    scheduled: int
+    retry_waiting: int
+    executing: int
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _audit_hash(
+    prev_hash: str,
+    proposal_id: int | None,
+    workflow_id: int | None,
+    event_type: str,
+    event_data: str,
+    actor: str,
+    timestamp: str,
+) -> str:
+    payload = _json([prev_hash, proposal_id, workflow_id, event_type, event_data, actor, timestamp])
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _append_audit(conn: sqlite3.Connection, entry: AuditEntry, now: str) -> None:
+    row = conn.execute("SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    prev = row[0] if row else GENESIS_HASH
+    data = _json(entry.event_data)
+    digest = _audit_hash(
+        prev, entry.proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now
+    )
+    conn.execute(
+        "INSERT INTO action_audit_log (proposal_id, workflow_id, event_type, event_data, actor,"
+        " timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (entry.proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now, prev,
+         digest),
+    )
+
+
+def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
+    keys = row.keys()
+
+    def get(name: str, default: Any = None) -> Any:
+        return row[name] if name in keys and row[name] is not None else default
+
+    return ActionProposal(
+        id=row["id"],
+        ticket_id=row["ticket_id"],
+        action_name=row["action_name"],
+        action_type=row["action_type"],
+        parameters=json.loads(row["parameters"]) if row["parameters"] else {},
+        reason=row["reason"],
+        status=row["status"],
+        proposed_at=from_db(row["proposed_at"]),
+        proposed_by=row["proposed_by"],
+        validated_at=from_db(get("validated_at")),
+        cancelled_at=from_db(get("cancelled_at")),
+        cancel_reason=get("cancel_reason"),
+        requires_approval=bool(get("requires_approval", 1)),
+        approved_at=from_db(get("approved_at")),
+        approved_by=get("approved_by"),
+        rejected_at=from_db(get("rejected_at")),
+        rejected_by=get("rejected_by"),
+        rejection_reason=get("rejection_reason"),
+        expires_at=from_db(get("expires_at")),
+        workflow_id=get("workflow_id"),
+        execution_order=get("execution_order", 0),
+        depends_on_proposal_id=get("depends_on_proposal_id"),
+        delay_seconds=get("delay_seconds", 0.0),
+        scheduled_at=from_db(get("scheduled_at")),
+        retry_count=get("retry_count", 0),
+        max_retries=get("max_retries", 3),
+        next_retry_at=from_db(get("next_retry_at")),
+        last_error=get("last_error"),
+        claimed_by=get("claimed_by"),
+        lease_expires_at=from_db(get("lease_expires_at")),
+        cancel_requested=bool(get("cancel_requested", 0)),
+    )
+
+
+def _row_to_record(row: sqlite3.Row) -> ActionRecord:
+    success = row["success"]
+    return ActionRecord(
+        id=row["id"],
+        proposal_id=row["proposal_id"],
+        attempt=row["attempt"],
+        started_at=from_db(row["started_at"]),
+        completed_at=from_db(row["completed_at"]),
+        success=None if success is None else bool(success),
+        error_message=row["error_message"],
+        result_data=json.loads(row["result_data"]) if row["result_data"] else None,
+    )
+
+
+def _row_to_workflow(row: sqlite3.Row) -> WorkflowProposal:
+    return WorkflowProposal(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"] or "",
+        ticket_id=row["ticket_id"],
+        status=row["status"],
+        created_at=from_db(row["created_at"]),
+        requires_approval=bool(row["requires_approval"]),
+        approved_at=from_db(row["approved_at"]),
+        approved_by=row["approved_by"],
+        rejected_at=from_db(row["rejected_at"]),
+        rejected_by=row["rejected_by"],
+        rejection_reason=row["rejection_reason"],
+        proposed_by=row["proposed_by"],
+    )
+
+
+def _row_to_ticket(row: sqlite3.Row) -> Ticket:
+    return Ticket(
+        id=row["id"],
+        title=row["title"],
+        summary=row["summary"],
+        severity=row["severity"],
+        status=row["status"],
+        created_at=from_db(row["created_at"]),
+    )
+
+
+def _row_to_audit(row: sqlite3.Row) -> AuditEvent:
+    return AuditEvent(
+        id=row["id"],
+        proposal_id=row["proposal_id"],
+        workflow_id=row["workflow_id"],
+        event_type=row["event_type"],
+        event_data=json.loads(row["event_data"]),
+        actor=row["actor"],
+        timestamp=from_db(row["timestamp"]),
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+def _fetch_proposal(conn: sqlite3.Connection, proposal_id: int) -> ActionProposal:
+    row = conn.execute("SELECT * FROM action_proposals WHERE id = ?", (proposal_id,)).fetchone()
+    if row is None:
+        raise ActionNotFoundError(f"no action with id {proposal_id}")
+    return _row_to_proposal(row)
+
+
+def _fetch_workflow(conn: sqlite3.Connection, workflow_id: int) -> WorkflowProposal:
+    row = conn.execute("SELECT * FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+    if row is None:
+        raise WorkflowNotFoundError(f"no workflow with id {workflow_id}")
+    return _row_to_workflow(row)
+
+
+def _insert_proposal(conn: sqlite3.Connection, p: ActionProposal) -> int:
+    cur = conn.execute(
+        """
+        INSERT INTO action_proposals (
+            ticket_id, action_name, action_type, parameters, reason, status, proposed_at,
+            proposed_by, validated_at, cancelled_at, cancel_reason, requires_approval,
+            approved_at, approved_by, rejected_at, rejected_by, rejection_reason, expires_at,
+            workflow_id, execution_order, depends_on_proposal_id, delay_seconds, scheduled_at,
+            retry_count, max_retries, next_retry_at, last_error, created_at, updated_at
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                  ?, ?)
+        """,
+        (
+            p.ticket_id,
+            p.action_name,
+            p.action_type.value,
+            _json(p.parameters),
+            p.reason,
+            p.status.value,
+            to_db(p.proposed_at),
+            p.proposed_by,
+            to_db(p.validated_at),
+            to_db(p.cancelled_at),
+            p.cancel_reason,
+            int(p.requires_approval),
+            to_db(p.approved_at),
+            p.approved_by,
+            to_db(p.rejected_at),
+            p.rejected_by,
+            p.rejection_reason,
+            to_db(p.expires_at),
+            p.workflow_id,
+            p.execution_order,
+            p.depends_on_proposal_id,
+            p.delay_seconds,
+            to_db(p.scheduled_at),
+            p.retry_count,
+            p.max_retries,
+            to_db(p.next_retry_at),
+            p.last_error,
+            to_db(p.proposed_at),
+            to_db(p.proposed_at),
+        ),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+def _cancel_rows(
+    conn: sqlite3.Connection, where: str, params: Sequence[Any], now: str, by: str, reason: str
+) -> list[int]:
+    """Cancel every pending or retry-waiting action matching ``where``; returns their ids."""
+    rows = conn.execute(
+        f"""
+        UPDATE action_proposals SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?,
+            cancel_reason = ?, next_retry_at = NULL, finished_at = ?
+        WHERE ({where}) AND (status IN ('proposed', 'validated')
+              OR (status = 'failed' AND next_retry_at IS NOT NULL))
+        RETURNING id
+        """,
+        (now, by, reason, now, *params),
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+class ActionDB:
+    """Async access to the action tables, over one aiosqlite connection."""
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        *,
+        clock: Clock | None = None,
+        busy_timeout: float = 5.0,
+        synchronous: str | None = None,
+    ) -> None:
+        self.db_path = Path(db_path).expanduser()
+        self.clock = clock or SYSTEM_CLOCK
+        self._busy_timeout = busy_timeout
+        self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
+                             or "NORMAL").upper()
+        self._conn: aiosqlite.Connection | None = None
+        self._notifier = Notifier(self.db_path)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> ActionDB:
+        if self._conn is not None:
+            return self
+        if self._synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise DatabaseError(f"OPERATOR_SQLITE_SYNCHRONOUS must be NORMAL or FULL, "
+                                f"not {self._synchronous!r}")
+        path = self.db_path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
+        conn = await aiosqlite.connect(
+            str(path), timeout=self._busy_timeout, isolation_level=None
+        )
+        try:
+            await conn._execute(self._setup, conn._conn)
+        except sqlite3.DatabaseError as exc:
+            await conn.close()
+            raise self._translate(exc) from exc
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+        return self
+
+    def _setup(self, raw: sqlite3.Connection) -> None:
+        raw.row_factory = sqlite3.Row
+        raw.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise sqlite3.DatabaseError(f"cannot switch to WAL journal (got {mode})")
+        raw.execute(f"PRAGMA synchronous = {self._synchronous}")
+        raw.execute("PRAGMA foreign_keys = ON")
+        migrate(raw, str(self.db_path))
+        raw.execute("PRAGMA quick_check(1)")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+        self._notifier.close()
+
+    async def __aenter__(self) -> ActionDB:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _translate(self, exc: sqlite3.Error) -> DatabaseError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return DatabaseError(
+                f"database {self.db_path} is locked by another process "
+                f"(waited {self._busy_timeout:g}s); try again"
+            )
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return DatabaseError(f"database {self.db_path} is corrupt or not an Operator "
+                                 f"database: {text}")
+        if "readonly" in text:
+            return DatabaseError(f"database {self.db_path} is read-only: {text}")
+        return DatabaseError(f"database error on {self.db_path}: {text}")
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._conn is None:
+            await self.open()
+        assert self._conn is not None
+        raw = self._conn._conn
+        try:
+            return await self._conn._execute(fn, raw, *args)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one read snapshot."""
+
+        def run(conn: sqlite3.Connection, *a: Any) -> T:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn, *a)
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._call(run, *args)
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` as one write transaction, then wake other processes."""
+
+        def run(conn: sqlite3.Connection, *a: Any) -> tuple[T, bool]:
+            conn.execute("BEGIN IMMEDIATE")
+            before = conn.total_changes
+            try:
+                result = fn(conn, *a)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            changed = conn.total_changes != before
+            conn.execute("COMMIT")
+            return result, changed
+
+        result, changed = await self._call(run, *args)
+        if changed:
+            self._notifier.notify()
+        return result
+
+    def set_listener_name(self, name: str | None) -> None:
+        """Skip poking our own listener (a process does not wake itself)."""
+        self._notifier.own_name = name
+
+    def _now(self) -> str:
+        value = to_db(self.clock.now())
+        assert value is not None
+        return value
+
+    # ------------------------------------------------------------------ change detection
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits (cheap: no table read)."""
+
+        def fn(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+        return await self._call(fn)
+
+    # ------------------------------------------------------------------ tickets
+
+    async def create_ticket(self, ticket: Ticket, actor: str = "agent") -> Ticket:
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO tickets (title, summary, severity, status, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (ticket.title, ticket.summary, ticket.severity, ticket.status,
+                 to_db(ticket.created_at)),
+            )
+            assert cur.lastrowid is not None
+            _append_audit(
+                conn,
+                AuditEntry("ticket_opened", {"ticket_id": cur.lastrowid, "title": ticket.title},
+                           actor),
+                now,
+            )
+            return cur.lastrowid
+
+        ticket_id = await self._write(fn)
+        return ticket.model_copy(update={"id": ticket_id})
+
+    async def get_ticket(self, ticket_id: int) -> Ticket | None:
+        def fn(conn: sqlite3.Connection) -> Ticket | None:
+            row = conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+            return _row_to_ticket(row) if row else None
+
+        return await self._call(fn)
+
+    async def list_tickets(self, limit: int = 100) -> list[Ticket]:
+        def fn(conn: sqlite3.Connection) -> list[Ticket]:
+            rows = conn.execute(
+                "SELECT * FROM tickets ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+            return [_row_to_ticket(r) for r in rows]
+
+        return await self._call(fn)
+
+    # ------------------------------------------------------------------ proposals
+
+    async def create_proposal(
+        self, proposal: ActionProposal, audit: Iterable[AuditEntry] = ()
+    ) -> ActionProposal:
+        """Insert a proposal (and its audit events) and return it with its id."""
+        entries = list(audit)
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> int:
+            new_id = _insert_proposal(conn, proposal)
+            for e in entries:
+                _append_audit(conn, AuditEntry(e.event_type, e.event_data, e.actor, new_id,
+                                               e.workflow_id), now)
+            return new_id
+
+        new_id = await self._write(fn)
+        return proposal.model_copy(update={"id": new_id})
+
+    async def get_proposal(self, proposal_id: int) -> ActionProposal | None:
+        def fn(conn: sqlite3.Connection) -> ActionProposal | None:
+            row = conn.execute(
+                "SELECT * FROM action_proposals WHERE id = ?", (proposal_id,)
+            ).fetchone()
+            return _row_to_proposal(row) if row else None
+
+        return await self._call(fn)
+
+    async def list_proposals(
+        self,
+        status: ActionStatus | None = None,
+        limit: int | None = 1000,
+        offset: int = 0,
+        ticket_id: int | None = None,
+    ) -> list[ActionProposal]:
+        """Newest first, bounded by ``limit`` (None for everything)."""
+        clauses, params = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(ActionStatus(status).value)
+        if ticket_id is not None:
+            clauses.append("ticket_id = ?")
+            params.append(ticket_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT * FROM action_proposals {where} ORDER BY id DESC LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else limit, offset]
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            return [_row_to_proposal(r) for r in conn.execute(sql, params).fetchall()]
+
+        return await self._call(fn)
+
+    async def update_proposal_status(
+        self,
+        proposal_id: int,
+        status: ActionStatus,
+        expected: Sequence[ActionStatus] | None = None,
+    ) -> None:
+        """Set the status (seed API); ``expected`` guards the transition."""
+        status = ActionStatus(status)
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            current = _fetch_proposal(conn, proposal_id)
+            if expected is not None and current.status not in expected:
+                raise InvalidTransitionError(
+                    f"action {proposal_id} is {current.status.value}, cannot become "
+                    f"{status.value}"
+                )
+            extra = ""
+            if status == ActionStatus.VALIDATED:
+                extra = ", validated_at = :now"
+            elif status == ActionStatus.CANCELLED:
+                extra = ", cancelled_at = :now, finished_at = :now, next_retry_at = NULL"
+            elif status in (ActionStatus.COMPLETED, ActionStatus.FAILED):
+                extra = ", finished_at = :now"
+            conn.execute(
+                f"UPDATE action_proposals SET status = :status{extra} WHERE id = :id",
+                {"status": status.value, "now": now, "id": proposal_id},
+            )
+
+        await self._write(fn)
+
+    async def validate_proposal(self, proposal_id: int, actor: str = "system") -> None:
+        """proposed -> validated, audited."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE action_proposals SET status = 'validated', validated_at = ? "
+                "WHERE id = ? AND status = 'proposed'",
+                (now, proposal_id),
+            )
+            if cur.rowcount != 1:
+                p = _fetch_proposal(conn, proposal_id)
+                raise InvalidTransitionError(
+                    f"action {proposal_id} is {p.status.value}, not proposed"
+                )
+            _append_audit(conn, AuditEntry("validated", {}, actor, proposal_id), now)
+
+        await self._write(fn)
+
+    async def cancel_all_pending(
+        self, cancelled_by: str = "system", reason: str = "cancelled"
+    ) -> int:
+        """Cancel every proposed, validated and retry-waiting action; returns the count."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> int:
+            ids = _cancel_rows(conn, "1", (), now, cancelled_by, reason)
+            for pid in ids:
+                _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, cancelled_by,
+                                               pid), now)
+            return len(ids)
+
+        return await self._write(fn)
+
+    # ------------------------------------------------------------------ records
+
+    async def create_record(self, record: ActionRecord) -> ActionRecord:
+        def fn(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO action_records (proposal_id, attempt, started_at, completed_at,"
+                " success, error_message, result_data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.proposal_id,
+                    record.attempt,
+                    to_db(record.started_at),
+                    to_db(record.completed_at),
+                    None if record.success is None else int(record.success),
+                    record.error_message,
+                    None if record.result_data is None else _json(record.result_data),
+                ),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+        new_id = await self._write(fn)
+        return record.model_copy(update={"id": new_id})
+
+    async def update_record(
+        self,
+        record_id: int,
+        success: bool,
+        error_message: str | None = None,
+        result_data: dict[str, Any] | None = None,
+    ) -> None:
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE action_records SET completed_at = ?, success = ?, error_message = ?,"
+                " result_data = ? WHERE id = ?",
+                (now, int(success), error_message,
+                 None if result_data is None else _json(result_data), record_id),
+            )
+
+        await self._write(fn)
+
+    async def list_records(self, proposal_id: int, limit: int = 100) -> list[ActionRecord]:
+        def fn(conn: sqlite3.Connection) -> list[ActionRecord]:
+            rows = conn.execute(
+                "SELECT * FROM action_records WHERE proposal_id = ? ORDER BY id LIMIT ?",
+                (proposal_id, limit),
+            ).fetchall()
+            return [_row_to_record(r) for r in rows]
+
+        return await self._call(fn)
+
+    # ------------------------------------------------------------------ approval
+
+    async def approve_proposal(
+        self,
+        proposal_id: int,
+        approved_by: str = "user",
+        *,
+        four_eyes: bool = False,
+        audit: bool = True,
+    ) -> ActionProposal:
+        """Approve a pending action. Workflow steps are approved through their workflow."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> ActionProposal:
+            p = _fetch_proposal(conn, proposal_id)
+            if p.workflow_id is not None:
+                raise ApprovalError(
+                    f"action {proposal_id} is step {p.execution_order + 1} of workflow "
+                    f"{p.workflow_id}; approve the workflow instead"
+                )
+            _check_approvable(p.status, p.approved_at, p.rejected_at, f"action {proposal_id}")
+            if four_eyes and p.proposed_by == approved_by:
+                raise ApprovalError(
+                    f"four-eyes rule: {approved_by} proposed action {proposal_id} and cannot "
+                    "also approve it"
+                )
+            cur = conn.execute(
+                "UPDATE action_proposals SET approved_at = ?, approved_by = ? WHERE id = ? AND "
+                "status IN ('proposed', 'validated') AND approved_at IS NULL",
+                (now, approved_by, proposal_id),
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
+            if audit:
+                _append_audit(conn, AuditEntry("approved", {}, approved_by, proposal_id), now)
+            return _fetch_proposal(conn, proposal_id)
+
+        return await self._write(fn)
+
+    async def reject_proposal(
+        self, proposal_id: int, rejected_by: str = "user", reason: str = "", *,
+        audit: bool = True,
+    ) -> ActionProposal:
+        """Reject a pending action: it is cancelled and never runs."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> ActionProposal:
+            p = _fetch_proposal(conn, proposal_id)
+            if p.workflow_id is not None:
+                raise ApprovalError(
+                    f"action {proposal_id} belongs to workflow {p.workflow_id}; reject the "
+                    "workflow instead"
+                )
+            _check_approvable(p.status, p.approved_at, p.rejected_at, f"action {proposal_id}")
+            cur = conn.execute(
+                "UPDATE action_proposals SET rejected_at = ?, rejected_by = ?, "
+                "rejection_reason = ?, status = 'cancelled', cancelled_at = ?, cancelled_by = ?,"
+                " cancel_reason = 'rejected', finished_at = ? "
+                "WHERE id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL",
+                (now, rejected_by, reason, now, rejected_by, now, proposal_id),
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
+            if audit:
+                _append_audit(conn, AuditEntry("rejected", {"reason": reason}, rejected_by,
+                                               proposal_id), now)
+            return _fetch_proposal(conn, proposal_id)
+
+        return await self._write(fn)
+
+    # ------------------------------------------------------------------ cancellation
+
+    async def cancel_proposal(
+        self, proposal_id: int, cancelled_by: str, reason: str = "cancelled"
+    ) -> ActionProposal:
+        """Cancel one action. A running one is asked to stop (its runner records it).
+
+        Cancelling a workflow step cancels the whole workflow.
+        """
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> ActionProposal:
+            p = _fetch_proposal(conn, proposal_id)
+            if p.workflow_id is not None:
+                _cancel_workflow_tx(conn, p.workflow_id, cancelled_by, reason, now)
+                return _fetch_proposal(conn, proposal_id)
+            if p.status == ActionStatus.EXECUTING:
+                conn.execute(
+                    "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?,"
+                    " cancelled_by = ? WHERE id = ? AND status = 'executing'",
+                    (reason, cancelled_by, proposal_id),
+                )
+                _append_audit(conn, AuditEntry("cancel_requested", {"reason": reason},
+                                               cancelled_by, proposal_id), now)
+                return _fetch_proposal(conn, proposal_id)
+            ids = _cancel_rows(conn, "id = ?", (proposal_id,), now, cancelled_by, reason)
+            if not ids:
+                raise InvalidTransitionError(
+                    f"action {proposal_id} is {_describe_status(p)}; only a pending, "
+                    "scheduled, retry-waiting or running action can be cancelled"
+                )
+            _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, cancelled_by,
+                                           proposal_id), now)
+            return _fetch_proposal(conn, proposal_id)
+
+        return await self._write(fn)
+
+    async def expire_proposals(self) -> list[int]:
+        """Cancel unapproved actions whose ``expires_at`` has passed (reason "expired")."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[int]:
+            ids = _cancel_rows(
+                conn,
+                "expires_at IS NOT NULL AND expires_at <= ? AND approved_at IS NULL "
+                "AND requires_approval = 1",
+                (now,), now, "system", "expired",
+            )
+            for pid in ids:
+                _append_audit(conn, AuditEntry("expired", {}, "system", pid), now)
+            return ids
+
+        if not await self._call(_has_expired, now):
+            return []
+        return await self._write(fn)
+
+    # ------------------------------------------------------------------ workflows
+
+    async def create_workflow(
+        self,
+        name: str,
+        description: str,
+        actions: list[ActionProposal],
+        ticket_id: int | None = None,
+        *,
+        requires_approval: bool | None = None,
+        proposed_by: str = "agent",
+        audit: Iterable[AuditEntry] = (),
+    ) -> int:
+        """Create a workflow and all its steps in one transaction; each step depends on the
+        one before it. Returns the workflow id."""
+        if not actions:
+            raise ValueError("a workflow needs at least one action")
+        needs = (
+            any(a.requires_approval for a in actions)
+            if requires_approval is None else requires_approval
+        )
+        entries = list(audit)
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "INSERT INTO workflows (name, description, ticket_id, status, created_at,"
+                " updated_at, requires_approval, proposed_by) VALUES (?, ?, ?, 'pending', ?, ?,"
+                " ?, ?)",
+                (name, description, ticket_id, now, now, int(needs), proposed_by),
+            )
+            workflow_id = cur.lastrowid
+            assert workflow_id is not None
+            previous: int | None = None
+            for i, action in enumerate(actions):
+                step = action.model_copy(
+                    update={
+                        "workflow_id": workflow_id,
+                        "execution_order": i,
+                        "depends_on_proposal_id": previous,
+                        "ticket_id": action.ticket_id if action.ticket_id else ticket_id,
+                        "requires_approval": needs,
+                    }
+                )
+                previous = _insert_proposal(conn, step)
+            for e in entries:
+                _append_audit(
+                    conn,
+                    AuditEntry(e.event_type, {**e.event_data, "workflow_id": workflow_id},
+                               e.actor, e.proposal_id, workflow_id),
+                    now,
+                )
+            return workflow_id
+
+        return await self._write(fn)
+
+    async def get_workflow(self, workflow_id: int) -> WorkflowProposal | None:
+        def fn(conn: sqlite3.Connection) -> WorkflowProposal | None:
+            row = conn.execute("SELECT * FROM workflows WHERE id = ?", (workflow_id,)).fetchone()
+            return _row_to_workflow(row) if row else None
+
+        return await self._call(fn)
+
+    async def list_workflows(
+        self, status: WorkflowStatus | None = None, limit: int = 100, open_only: bool = False
+    ) -> list[WorkflowProposal]:
+        clauses, params = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(WorkflowStatus(status).value)
+        if open_only:
+            clauses.append("status IN ('pending', 'in_progress')")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+        def fn(conn: sqlite3.Connection) -> list[WorkflowProposal]:
+            rows = conn.execute(
+                f"SELECT * FROM workflows {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+            ).fetchall()
+            return [_row_to_workflow(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def list_workflow_actions(self, workflow_id: int) -> list[ActionProposal]:
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(
+                "SELECT * FROM action_proposals WHERE workflow_id = ? ORDER BY execution_order",
+                (workflow_id,),
+            ).fetchall()
+            return [_row_to_proposal(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def update_workflow_status(self, workflow_id: int, status: WorkflowStatus) -> None:
+        status = WorkflowStatus(status)
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE workflows SET status = ?, finished_at = CASE WHEN ? IN "
+                "('completed', 'failed', 'cancelled') THEN ? ELSE finished_at END WHERE id = ?",
+                (status.value, status.value, now, workflow_id),
+            )
+            if cur.rowcount != 1:
+                raise WorkflowNotFoundError(f"no workflow with id {workflow_id}")
+
+        await self._write(fn)
+
+    async def approve_workflow(
+        self, workflow_id: int, approved_by: str = "user", *, four_eyes: bool = False
+    ) -> WorkflowProposal:
+        """Approve a workflow and with it every one of its steps (approve once, run all)."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> WorkflowProposal:
+            wf = _fetch_workflow(conn, workflow_id)
+            if wf.status != WorkflowStatus.PENDING or wf.approved_at or wf.rejected_at:
+                raise InvalidTransitionError(
+                    f"workflow {workflow_id} is {_describe_workflow(wf)}; only a pending "
+                    "workflow awaiting approval can be approved"
+                )
+            if four_eyes and wf.proposed_by == approved_by:
+                raise ApprovalError(
+                    f"four-eyes rule: {approved_by} proposed workflow {workflow_id} and cannot "
+                    "also approve it"
+                )
+            conn.execute(
+                "UPDATE workflows SET approved_at = ?, approved_by = ? WHERE id = ?",
+                (now, approved_by, workflow_id),
+            )
+            conn.execute(
+                "UPDATE action_proposals SET approved_at = ?, approved_by = ? WHERE "
+                "workflow_id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL",
+                (now, approved_by, workflow_id),
+            )
+            _append_audit(conn, AuditEntry("workflow_approved", {"workflow_id": workflow_id},
+                                           approved_by, None, workflow_id), now)
+            return _fetch_workflow(conn, workflow_id)
+
+        return await self._write(fn)
+
+    async def reject_workflow(
+        self, workflow_id: int, rejected_by: str = "user", reason: str = ""
+    ) -> WorkflowProposal:
+        """Reject a pending workflow: it and all its steps are cancelled."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> WorkflowProposal:
+            wf = _fetch_workflow(conn, workflow_id)
+            if wf.status != WorkflowStatus.PENDING or wf.approved_at or wf.rejected_at:
+                raise InvalidTransitionError(
+                    f"workflow {workflow_id} is {_describe_workflow(wf)}; only a pending "
+                    "workflow awaiting approval can be rejected"
+                )
+            conn.execute(
+                "UPDATE workflows SET rejected_at = ?, rejected_by = ?, rejection_reason = ?"
+                " WHERE id = ?",
+                (now, rejected_by, reason, workflow_id),
+            )
+            conn.execute(
+                "UPDATE action_proposals SET rejected_at = ?, rejected_by = ?, "
+                "rejection_reason = ? WHERE workflow_id = ? AND status IN ('proposed', "
+                "'validated')",
+                (now, rejected_by, reason, workflow_id),
+            )
+            _append_audit(conn, AuditEntry("workflow_rejected", {"workflow_id": workflow_id,
+                                           "reason": reason}, rejected_by, None, workflow_id),
+                          now)
+            _cancel_workflow_tx(conn, workflow_id, rejected_by, "rejected", now)
+            return _fetch_workflow(conn, workflow_id)
+
+        return await self._write(fn)
+
+    async def cancel_workflow(
+        self, workflow_id: int, cancelled_by: str, reason: str = "cancelled"
+    ) -> WorkflowProposal:
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> WorkflowProposal:
+            _cancel_workflow_tx(conn, workflow_id, cancelled_by, reason, now)
+            return _fetch_workflow(conn, workflow_id)
+
+        return await self._write(fn)
+
+    # ------------------------------------------------------------------ scheduling
+
+    async def list_ready_scheduled(self) -> list[ActionProposal]:
+        """Validated scheduled actions that are due, approved (or needing no approval), and
+        whose dependency completed."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(
+                f"SELECT * FROM action_proposals p WHERE p.scheduled_at IS NOT NULL AND "
+                f"p.status = 'validated' AND {READY_SQL} ORDER BY p.scheduled_at LIMIT 1000",
+                {"now": now},
+            ).fetchall()
+            return [_row_to_proposal(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def list_ready(self, limit: int = 1000) -> list[ActionProposal]:
+        """Every action a runner could start now."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(
+                f"SELECT * FROM action_proposals p WHERE {READY_SQL} ORDER BY p.id LIMIT :lim",
+                {"now": now, "lim": limit},
+            ).fetchall()
+            return [_row_to_proposal(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def update_scheduled_at(self, proposal_id: int, scheduled_at: datetime | None) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE action_proposals SET scheduled_at = ? WHERE id = ?",
+                (to_db(scheduled_at), proposal_id),
+            )
+
+        await self._write(fn)
+
+    # ------------------------------------------------------------------ retries
+
+    async def list_retry_eligible(self) -> list[ActionProposal]:
+        """Failed actions with a retry scheduled and due, within their retry limit."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(
+                "SELECT * FROM action_proposals WHERE status = 'failed' AND "
+                "retry_count <= max_retries AND next_retry_at IS NOT NULL AND "
+                "next_retry_at <= ? ORDER BY next_retry_at LIMIT 1000",
+                (now,),
+            ).fetchall()
+            return [_row_to_proposal(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def increment_retry_count(
+        self, proposal_id: int, error_message: str | None = None
+    ) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE action_proposals SET retry_count = retry_count + 1, last_error = ? "
+                "WHERE id = ?",
+                (error_message, proposal_id),
+            )
+
+        await self._write(fn)
+
+    async def update_next_retry(self, proposal_id: int, next_retry_at: datetime | None) -> None:
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE action_proposals SET next_retry_at = ? WHERE id = ?",
+                (to_db(next_retry_at), proposal_id),
+            )
+
+        await self._write(fn)
+
+    async def reset_for_retry(self, proposal_id: int) -> None:
+        """failed -> validated for another attempt (guarded: only from failed)."""
+
+        def fn(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE action_proposals SET status = 'validated', next_retry_at = NULL, "
+                "finished_at = NULL WHERE id = ? AND status = 'failed'",
+                (proposal_id,),
+            )
+            if cur.rowcount != 1:
+                p = _fetch_proposal(conn, proposal_id)
+                raise InvalidTransitionError(
+                    f"action {proposal_id} is {p.status.value}, not failed"
+                )
+
+        await self._write(fn)
+
+    # ------------------------------------------------------------------ runner
+
+    async def claim_ready(
+        self, runner_id: str, limit: int, lease_seconds: float, only_id: int | None = None
+    ) -> list[Claim]:
+        """Atomically move up to ``limit`` ready actions to executing under our lease, with a
+        record per attempt. Returns nothing while the safety mode is OBSERVE."""
+        now_dt = self.clock.now()
+        now = to_db(now_dt)
+        lease = to_db(now_dt + timedelta(seconds=lease_seconds))
+
+        def fn(conn: sqlite3.Connection) -> list[Claim]:
+            mode = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
+            if mode is None or mode[0] != "execute" or limit <= 0:
+                return []
+            rows = conn.execute(
+                f"""
+                UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
+                    lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL
+                WHERE id IN (
+                    SELECT p.id FROM action_proposals p WHERE {READY_SQL}
+                    AND (:only IS NULL OR p.id = :only)
+                    ORDER BY COALESCE(p.next_retry_at, p.scheduled_at, p.proposed_at), p.id
+                    LIMIT :lim)
+                RETURNING *
+                """,
+                {"runner": runner_id, "lease": lease, "now": now, "lim": limit, "only": only_id},
+            ).fetchall()
+            claims = []
+            for row in rows:
+                p = _row_to_proposal(row)
+                attempt = p.retry_count + 1
+                cur = conn.execute(
+                    "INSERT INTO action_records (proposal_id, attempt, started_at, runner)"
+                    " VALUES (?, ?, ?, ?)",
+                    (p.id, attempt, now, runner_id),
+                )
+                record = ActionRecord(id=cur.lastrowid, proposal_id=p.id, attempt=attempt,
+                                      started_at=now_dt)
+                _append_audit(conn, AuditEntry("execution_started",
+                                               {"attempt": attempt, "runner": runner_id},
+                                               "runner", p.id, p.workflow_id), now)
+                if p.workflow_id is not None:
+                    conn.execute(
+                        "UPDATE workflows SET status = 'in_progress' WHERE id = ? AND "
+                        "status = 'pending'",
+                        (p.workflow_id,),
+                    )
+                claims.append(Claim(p, record))
+            return claims
+
+        return await self._write(fn)
+
+    async def complete_attempt(
+        self, claim: Claim, runner_id: str, result_data: dict[str, Any] | None
+    ) -> None:
+        """Success: close the record, complete the action, advance or complete its workflow."""
+        now_dt = self.clock.now()
+        now = to_db(now_dt)
+
+        def fn(conn: sqlite3.Connection) -> None:
+            p = claim.proposal
+            _close_record(conn, claim, True, None, result_data, now)
+            cur = conn.execute(
+                "UPDATE action_proposals SET status = 'completed', finished_at = ?, "
+                "claimed_by = NULL, lease_expires_at = NULL, last_error = NULL "
+                "WHERE id = ? AND status = 'executing' AND claimed_by = ?",
+                (now, p.id, runner_id),
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+            _append_audit(conn, AuditEntry("completed", {"attempt": claim.record.attempt},
+                                           "runner", p.id, p.workflow_id), now)
+            if p.workflow_id is not None:
+                _advance_workflow(conn, p, now_dt)
+
+        await self._write(fn)
+
+    async def fail_attempt(
+        self,
+        claim: Claim,
+        runner_id: str,
+        error: str,
+        *,
+        retryable: bool,
+        retry_delay_seconds: float | None,
+        result_data: dict[str, Any] | None = None,
+    ) -> datetime | None:
+        """Failure: close the record; schedule the retry if the action's own limit allows
+        (returns its time), else fail it for good, failing its workflow and cancelling the
+        steps after it."""
+        now_dt = self.clock.now()
+
+        def fn(conn: sqlite3.Connection) -> datetime | None:
+            _close_record(conn, claim, False, error, result_data, to_db(now_dt))
+            return _fail_tx(conn, claim.proposal.id, runner_id, error, retryable,
+                            retry_delay_seconds, now_dt, "runner")
+
+        return await self._write(fn)
+
+    async def schedule_retry(
+        self, proposal_id: int, error: str, retry_delay_seconds: float, actor: str = "system"
+    ) -> datetime | None:
+        """Seed API behind ``schedule_next_retry``: count a failure of a failed or executing
+        action and schedule its retry, or fail it for good when its retries are spent."""
+        now_dt = self.clock.now()
+
+        def fn(conn: sqlite3.Connection) -> datetime | None:
+            p = _fetch_proposal(conn, proposal_id)
+            if p.status not in (ActionStatus.FAILED, ActionStatus.EXECUTING):
+                raise InvalidTransitionError(
+                    f"action {proposal_id} is {p.status.value}; only a failed or running "
+                    "action can be retried"
+                )
+            holder = "__schedule_retry__"
+            conn.execute(
+                "UPDATE action_proposals SET status = 'executing', claimed_by = ? WHERE id = ?",
+                (holder, proposal_id),
+            )
+            return _fail_tx(conn, proposal_id, holder, error, True, retry_delay_seconds,
+                            now_dt, actor)
+
+        return await self._write(fn)
+
+    async def cancel_attempt(self, claim: Claim, runner_id: str, reason: str) -> None:
+        """A running attempt was stopped (kill switch, cancel or shutdown): record it as
+        cancelled."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            p = claim.proposal
+            _close_record(conn, claim, False, f"cancelled: {reason}", None, now)
+            cur = conn.execute(
+                "UPDATE action_proposals SET status = 'cancelled', cancelled_at = ?, "
+                "cancel_reason = COALESCE(cancel_reason, ?), finished_at = ?, claimed_by = NULL,"
+                " lease_expires_at = NULL WHERE id = ? AND status = 'executing' AND "
+                "claimed_by = ?",
+                (now, reason, now, p.id, runner_id),
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+            _append_audit(conn, AuditEntry("cancelled", {"reason": reason, "while": "executing",
+                                           "attempt": claim.record.attempt}, "runner", p.id,
+                                           p.workflow_id), now)
+            if p.workflow_id is not None:
+                _cancel_workflow_tx(conn, p.workflow_id, "runner", reason, now, strict=False)
+
+        await self._write(fn)
+
+    async def requeue_attempt(self, claim: Claim, runner_id: str, reason: str) -> None:
+        """Give an attempt back without counting it (graceful shutdown before it started)."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            p = claim.proposal
+            _close_record(conn, claim, False, f"interrupted: {reason}", None, now)
+            conn.execute(
+                "UPDATE action_proposals SET status = 'validated', claimed_by = NULL, "
+                "lease_expires_at = NULL WHERE id = ? AND claimed_by = ? AND "
+                "status = 'executing'",
+                (p.id, runner_id),
+            )
+
+        await self._write(fn)
+
+    async def renew_leases(self, runner_id: str, ids: Sequence[int], lease_seconds: float) -> None:
+        if not ids:
+            return
+        lease = to_db(self.clock.now() + timedelta(seconds=lease_seconds))
+        marks = ",".join("?" * len(ids))
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                f"UPDATE action_proposals SET lease_expires_at = ? WHERE claimed_by = ? AND "
+                f"status = 'executing' AND id IN ({marks})",
+                (lease, runner_id, *ids),
+            )
+
+        await self._call(fn)
+
+    async def stop_requested(self, runner_id: str) -> dict[int, str]:
+        """Our executing actions that someone asked to stop, with the reason."""
+
+        def fn(conn: sqlite3.Connection) -> dict[int, str]:
+            rows = conn.execute(
+                "SELECT id, cancel_reason FROM action_proposals WHERE status = 'executing' AND "
+                "claimed_by = ? AND cancel_requested = 1",
+                (runner_id,),
+            ).fetchall()
+            return {r[0]: r[1] or "cancelled" for r in rows}
+
+        return await self._call(fn)
+
+    async def recover_expired_leases(
+        self, retry_delay: Callable[[int], float]
+    ) -> list[int]:
+        """Actions left executing by a runner whose lease expired: record the lost attempt as
+        failed ("runner lost") and retry it if attempts remain (cancel it if a stop was asked).
+        ``retry_delay(retry_count)`` gives the backoff."""
+        now_dt = self.clock.now()
+        now = to_db(now_dt)
+
+        def fn(conn: sqlite3.Connection) -> list[int]:
+            rows = conn.execute(
+                "SELECT * FROM action_proposals WHERE status = 'executing' AND "
+                "lease_expires_at IS NOT NULL AND lease_expires_at < ? LIMIT 1000",
+                (now,),
+            ).fetchall()
+            recovered = []
+            for row in rows:
+                p = _row_to_proposal(row)
+                runner = p.claimed_by or "?"
+                conn.execute(
+                    "UPDATE action_records SET completed_at = ?, success = 0, error_message = ?"
+                    " WHERE proposal_id = ? AND completed_at IS NULL",
+                    (now, f"runner lost ({runner})", p.id),
+                )
+                if p.cancel_requested:
+                    conn.execute(
+                        "UPDATE action_proposals SET status = 'cancelled', cancelled_at = ?, "
+                        "finished_at = ?, claimed_by = NULL, lease_expires_at = NULL "
+                        "WHERE id = ?",
+                        (now, now, p.id),
+                    )
+                    _append_audit(conn, AuditEntry("cancelled", {"reason": p.cancel_reason
+                                                   or "cancelled", "while": "runner lost"},
+                                                   "runner", p.id, p.workflow_id), now)
+                    if p.workflow_id is not None:
+                        _cancel_workflow_tx(conn, p.workflow_id, "runner",
+                                            p.cancel_reason or "cancelled", now, strict=False)
+                else:
+                    _append_audit(conn, AuditEntry("runner_lost", {"runner": runner}, "runner",
+                                                   p.id, p.workflow_id), now)
+                    _fail_tx(conn, p.id, runner, f"runner lost ({runner})", True,
+                             retry_delay(p.retry_count), now_dt, "runner")
+                recovered.append(p.id)
+            return recovered
+
+        if not await self._call(_has_expired_leases, now):
+            return []
+        return await self._write(fn)
+
+    async def next_wakeup(self) -> datetime | None:
+        """The earliest future time at which something becomes due (schedule, retry, expiry,
+        or a lease running out)."""
+
+        def fn(conn: sqlite3.Connection) -> str | None:
+            row = conn.execute(
+                """
+                SELECT MIN(t) FROM (
+                    SELECT MIN(scheduled_at) AS t FROM action_proposals
+                        WHERE status = 'validated' AND scheduled_at IS NOT NULL
+                    UNION ALL SELECT MIN(next_retry_at) FROM action_proposals
+                        WHERE next_retry_at IS NOT NULL AND status = 'failed'
+                    UNION ALL SELECT MIN(expires_at) FROM action_proposals
+                        WHERE expires_at IS NOT NULL AND approved_at IS NULL
+                        AND status IN ('proposed', 'validated')
+                    UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
+                        WHERE status = 'executing')
+                """
+            ).fetchone()
+            return row[0] if row else None
+
+        return from_db(await self._call(fn))
+
+    # ------------------------------------------------------------------ kill switch
+
+    async def kill_switch(self, actor: str) -> KillSwitchResult:
+        """OBSERVE mode; cancel every pending, scheduled and retry-waiting action and every
+        open workflow; ask runners to stop executing ones. One transaction."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> KillSwitchResult:
+            _set_mode(conn, "observe", actor, KILL_SWITCH_ACTOR_REASON, now)
+            cancelled = _cancel_rows(conn, "1", (), now, actor, KILL_SWITCH_ACTOR_REASON)
+            executing = [
+                r[0]
+                for r in conn.execute(
+                    "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, "
+                    "cancelled_by = ? WHERE status = 'executing' RETURNING id",
+                    (KILL_SWITCH_ACTOR_REASON, actor),
+                ).fetchall()
+            ]
+            workflows = [
+                r[0]
+                for r in conn.execute(
+                    "UPDATE workflows SET status = 'cancelled', finished_at = ? WHERE status IN "
+                    "('pending', 'in_progress') RETURNING id",
+                    (now,),
+                ).fetchall()
+            ]
+            result = KillSwitchResult(
+                cancelled_actions=cancelled,
+                cancelled_workflows=sorted(workflows),
+                executing_signalled=sorted(executing),
+            )
+            _append_audit(conn, AuditEntry("kill_switch", result.model_dump(), actor), now)
+            for pid in cancelled:
+                _append_audit(conn, AuditEntry("cancelled", {"reason": KILL_SWITCH_ACTOR_REASON},
+                                               actor, pid), now)
+            return result
+
+        return await self._write(fn)
+
+    async def preview_kill_switch(self) -> dict[str, int]:
+        """What the kill switch would cancel now (for a confirm dialog)."""
+
+        def fn(conn: sqlite3.Connection) -> dict[str, int]:
+            row = conn.execute(
+                """
+                SELECT
+                  SUM(status IN ('proposed', 'validated')),
+                  SUM(status = 'failed' AND next_retry_at IS NOT NULL),
+                  SUM(status = 'executing')
+                FROM action_proposals
+                WHERE status IN ('proposed', 'validated', 'failed', 'executing')
+                """
+            ).fetchone()
+            wf = conn.execute(
+                "SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress')"
+            ).fetchone()[0]
+            return {
+                "pending": row[0] or 0,
+                "retry_waiting": row[1] or 0,
+                "executing": row[2] or 0,
+                "workflows": wf,
+            }
+
+        return await self.read(fn)
+
+    # ------------------------------------------------------------------ safety
+
+    async def get_safety_mode(self) -> tuple[str, datetime | None, str, str]:
+        """(mode, changed_at, changed_by, reason)."""
+
+        def fn(conn: sqlite3.Connection) -> tuple[str, str | None, str, str]:
+            row = conn.execute(
+                "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
+            ).fetchone()
+            if row is None:
+                return ("execute", None, "system", "")
+            return (row[0], row[1], row[2], row[3])
+
+        mode, at, by, reason = await self._call(fn)
+        return mode, from_db(at), by, reason
+
+    async def set_safety_mode(self, mode: str, actor: str, reason: str = "") -> bool:
+        """Returns False if the mode was already that."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> bool:
+            current = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
+            if current is not None and current[0] == mode:
+                return False
+            _set_mode(conn, mode, actor, reason, now)
+            _append_audit(conn, AuditEntry("safety_mode_changed", {"mode": mode,
+                                           "reason": reason}, actor), now)
+            return True
+
+        return await self._write(fn)
+
+    # ------------------------------------------------------------------ audit
+
+    async def append_audit_event(self, entry: AuditEntry) -> None:
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            _append_audit(conn, entry, now)
+
+        await self._write(fn)
+
+    async def list_audit_events(
+        self,
+        proposal_id: int | None = None,
+        workflow_id: int | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+    ) -> list[AuditEvent]:
+        """Newest ``limit`` events (optionally of one action or workflow), oldest first."""
+        clauses, params = ["id > ?"], [after_id]
+        if proposal_id is not None:
+            clauses.append("proposal_id = ?")
+            params.append(proposal_id)
+        if workflow_id is not None:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+
+        def fn(conn: sqlite3.Connection) -> list[AuditEvent]:
+            rows = conn.execute(
+                f"SELECT * FROM action_audit_log WHERE {' AND '.join(clauses)} "
+                "ORDER BY id DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+            return [_row_to_audit(r) for r in reversed(rows)]
+
+        return await self._call(fn)
+
+    async def verify_audit_chain(self) -> tuple[bool, int, str]:
+        """Recompute the hash chain. Returns (ok, events checked, message)."""
+
+        def fn(conn: sqlite3.Connection) -> tuple[bool, int, str]:
+            prev = GENESIS_HASH
+            expected_id = 1
+            count = 0
+            for row in conn.execute("SELECT * FROM action_audit_log ORDER BY id"):
+                if row["id"] != expected_id:
+                    return False, count, f"event {expected_id} is missing (found {row['id']})"
+                if row["prev_hash"] != prev:
+                    return False, count, f"event {row['id']}: chain broken (prev_hash differs)"
+                digest = _audit_hash(prev, row["proposal_id"], row["workflow_id"],
+                                     row["event_type"], row["event_data"], row["actor"],
+                                     row["timestamp"])
+                if digest != row["hash"]:
+                    return False, count, f"event {row['id']}: contents were altered"
+                prev = row["hash"]
+                expected_id += 1
+                count += 1
+            seq = conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'action_audit_log'"
+            ).fetchone()
+            if seq is not None and seq[0] > count:
+                return False, count, f"events {count + 1}..{seq[0]} were deleted"
+            return True, count, f"{count} events, chain intact"
+
+        return await self.read(fn)
+
+    # ------------------------------------------------------------------ dashboard reads
+
+    async def counts(self) -> Counts:
+        """Counts by status and per dashboard pane, from indexes."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> Counts:
+            by_status = {
+                r[0]: r[1]
+                for r in conn.execute(
+                    "SELECT status, COUNT(*) FROM action_proposals GROUP BY status"
+                ).fetchall()
+            }
+            pending = conn.execute(
+                "SELECT COUNT(*) FROM action_proposals WHERE status IN ('proposed', "
+                "'validated') AND requires_approval = 1 AND approved_at IS NULL AND "
+                "workflow_id IS NULL"
+            ).fetchone()[0]
+            wf_pending = conn.execute(
+                "SELECT COUNT(*) FROM workflows WHERE status = 'pending' AND "
+                "requires_approval = 1 AND approved_at IS NULL"
+            ).fetchone()[0]
+            wf_open = conn.execute(
+                "SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress')"
+            ).fetchone()[0]
+            scheduled = conn.execute(
+                "SELECT COUNT(*) FROM action_proposals WHERE scheduled_at IS NOT NULL AND "
+                "status = 'validated' AND scheduled_at > ?",
+                (now,),
+            ).fetchone()[0]
+            retry = conn.execute(
+                "SELECT COUNT(*) FROM action_proposals WHERE next_retry_at IS NOT NULL AND "
+                "status = 'failed'"
+            ).fetchone()[0]
+            return Counts(
+                by_status=by_status,
+                awaiting_approval=pending,
+                workflows_awaiting_approval=wf_pending,
+                workflows_open=wf_open,
+                scheduled=scheduled,
+                retry_waiting=retry,
+                executing=by_status.get("executing", 0),
+            )
+
+        return await self.read(fn)
+
+    async def list_pending_approvals(self, limit: int = 200) -> list[ActionProposal]:
+        """Single actions awaiting approval, oldest first."""
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(
+                "SELECT * FROM action_proposals WHERE status IN ('proposed', 'validated') AND "
+                "requires_approval = 1 AND approved_at IS NULL AND workflow_id IS NULL "
+                "ORDER BY id LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_row_to_proposal(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def list_scheduled(self, limit: int = 200) -> list[ActionProposal]:
+        """Validated actions with a future (or just-due) time, soonest first."""
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(
+                "SELECT * FROM action_proposals WHERE scheduled_at IS NOT NULL AND "
+                "status = 'validated' ORDER BY scheduled_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_row_to_proposal(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def list_retry_backlog(self, limit: int = 200) -> list[ActionProposal]:
+        """Actions waiting for a retry, soonest first."""
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(
+                "SELECT * FROM action_proposals WHERE next_retry_at IS NOT NULL AND "
+                "status = 'failed' ORDER BY next_retry_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [_row_to_proposal(r) for r in rows]
+
+        return await self._call(fn)
+
+    async def list_workflow_steps(
+        self, workflow_ids: Sequence[int]
+    ) -> dict[int, list[ActionProposal]]:
+        """Steps of several workflows in one query."""
+        if not workflow_ids:
+            return {}
+        marks = ",".join("?" * len(workflow_ids))
+
+        def fn(conn: sqlite3.Connection) -> dict[int, list[ActionProposal]]:
+            out: dict[int, list[ActionProposal]] = {w: [] for w in workflow_ids}
+            for r in conn.execute(
+                f"SELECT * FROM action_proposals WHERE workflow_id IN ({marks}) "
+                "ORDER BY workflow_id, execution_order",
+                tuple(workflow_ids),
+            ).fetchall():
+                p = _row_to_proposal(r)
+                assert p.workflow_id is not None
+                out[p.workflow_id].append(p)
+            return out
+
+        return await self._call(fn)
+
+    async def activity(self, minutes: int = 60) -> tuple[list[int], list[int]]:
+        """Executions and failures per minute over the last ``minutes`` (oldest first)."""
+        now_dt = self.clock.now()
+        start = now_dt - timedelta(minutes=minutes)
+
+        def fn(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
+            done = [0] * minutes
+            failed = [0] * minutes
+            for completed_at, success in conn.execute(
+                "SELECT completed_at, success FROM action_records WHERE completed_at >= ? "
+                "AND completed_at IS NOT NULL",
+                (to_db(start),),
+            ):
+                ts = from_db(completed_at)
+                assert ts is not None
+                idx = int((ts - start).total_seconds() // 60)
+                if 0 <= idx < minutes:
+                    done[idx] += 1
+                    if not success:
+                        failed[idx] += 1
+            return done, failed
+
+        return await self._call(fn)
+
+
+# ---------------------------------------------------------------------- transaction helpers
+
+
+def _has_expired(conn: sqlite3.Connection, now: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM action_proposals WHERE expires_at IS NOT NULL AND expires_at <= ? AND "
+        "approved_at IS NULL AND status IN ('proposed', 'validated') LIMIT 1",
+        (now,),
+    ).fetchone()
+    return row is not None
+
+
+def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM action_proposals WHERE status = 'executing' AND lease_expires_at IS NOT "
+        "NULL AND lease_expires_at < ? LIMIT 1",
+        (now,),
+    ).fetchone()
+    return row is not None
+
+
+def _describe_status(p: ActionProposal) -> str:
+    if p.status == ActionStatus.FAILED and p.next_retry_at is None:
+        return "failed for good"
+    if p.status == ActionStatus.CANCELLED and p.cancel_reason:
+        return f"cancelled ({p.cancel_reason})"
+    return p.status.value
+
+
+def _describe_workflow(wf: WorkflowProposal) -> str:
+    if wf.rejected_at:
+        return "rejected"
+    if wf.approved_at and wf.status == WorkflowStatus.PENDING:
+        return "already approved"
+    return wf.status.value
+
+
+def _check_approvable(
+    status: ActionStatus, approved_at: datetime | None, rejected_at: datetime | None, what: str
+) -> None:
+    if rejected_at is not None:
+        raise InvalidTransitionError(f"{what} was already rejected")
+    if approved_at is not None:
+        raise InvalidTransitionError(f"{what} is already approved")
+    if status not in (ActionStatus.PROPOSED, ActionStatus.VALIDATED):
+        raise InvalidTransitionError(
+            f"{what} is {status.value}; only a pending action can be approved or rejected"
+        )
+
+
+def _set_mode(conn: sqlite3.Connection, mode: str, actor: str, reason: str, now: str) -> None:
+    conn.execute(
+        "INSERT INTO safety_state (id, mode, changed_at, changed_by, reason) VALUES "
+        "(1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET mode = excluded.mode, "
+        "changed_at = excluded.changed_at, changed_by = excluded.changed_by, "
+        "reason = excluded.reason",
+        (mode, now, actor, reason),
+    )
+
+
+def _close_record(
+    conn: sqlite3.Connection,
+    claim: Claim,
+    success: bool,
+    error: str | None,
+    result_data: dict[str, Any] | None,
+    now: str | None,
+) -> None:
+    conn.execute(
+        "UPDATE action_records SET completed_at = ?, success = ?, error_message = ?, "
+        "result_data = ? WHERE id = ? AND completed_at IS NULL",
+        (now, int(success), error, None if result_data is None else _json(result_data),
+         claim.record.id),
+    )
+
+
+def _fail_tx(
+    conn: sqlite3.Connection,
+    proposal_id: int | None,
+    runner_id: str,
+    error: str,
+    retryable: bool,
+    retry_delay_seconds: float | None,
+    now_dt: datetime,
+    actor: str,
+) -> datetime | None:
+    now = to_db(now_dt)
+    p = _fetch_proposal(conn, proposal_id or 0)
+    if retryable and retry_delay_seconds is not None and p.retry_count < p.max_retries:
+        next_at = now_dt + timedelta(seconds=retry_delay_seconds)
+        cur = conn.execute(
+            "UPDATE action_proposals SET status = 'failed', retry_count = retry_count + 1, "
+            "last_error = ?, next_retry_at = ?, claimed_by = NULL, lease_expires_at = NULL "
+            "WHERE id = ? AND status = 'executing' AND claimed_by = ?",
+            (error, to_db(next_at), p.id, runner_id),
+        )
+        if cur.rowcount != 1:
+            raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+        _append_audit(conn, AuditEntry("retry_scheduled", {"retry_count": p.retry_count + 1,
+                                       "max_retries": p.max_retries, "next_retry_at":
+                                       to_db(next_at), "error": error}, actor, p.id,
+                                       p.workflow_id), now)
+        return next_at
+    cur = conn.execute(
+        "UPDATE action_proposals SET status = 'failed', last_error = ?, next_retry_at = NULL, "
+        "finished_at = ?, claimed_by = NULL, lease_expires_at = NULL WHERE id = ? AND "
+        "status = 'executing' AND claimed_by = ?",
+        (error, now, p.id, runner_id),
+    )
+    if cur.rowcount != 1:
+        raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+    event = "retry_exhausted" if retryable else "failed"
+    _append_audit(conn, AuditEntry(event, {"retry_count": p.retry_count, "max_retries":
+                                   p.max_retries, "error": error, "retryable": retryable},
+                                   actor, p.id, p.workflow_id), now)
+    if p.workflow_id is not None:
+        conn.execute(
+            "UPDATE workflows SET status = 'failed', finished_at = ? WHERE id = ? AND status IN "
+            "('pending', 'in_progress')",
+            (now, p.workflow_id),
+        )
+        later = _cancel_rows(conn, "workflow_id = ? AND execution_order > ?",
+                             (p.workflow_id, p.execution_order), now, actor,
+                             f"step {p.execution_order + 1} failed")
+        for pid in later:
+            _append_audit(conn, AuditEntry("cancelled", {"reason": f"step "
+                                           f"{p.execution_order + 1} failed"}, actor, pid,
+                                           p.workflow_id), now)
+        _append_audit(conn, AuditEntry("workflow_failed", {"failed_step": p.id, "error": error},
+                                       actor, None, p.workflow_id), now)
+    return None
+
+
+def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datetime) -> None:
+    now = to_db(now_dt)
+    nxt = conn.execute(
+        "SELECT id, delay_seconds FROM action_proposals WHERE depends_on_proposal_id = ? AND "
+        "workflow_id = ? AND status IN ('proposed', 'validated')",
+        (p.id, p.workflow_id),
+    ).fetchone()
+    if nxt is not None:
+        if nxt[1] and nxt[1] > 0:
+            conn.execute(
+                "UPDATE action_proposals SET scheduled_at = ? WHERE id = ?",
+                (to_db(now_dt + timedelta(seconds=nxt[1])), nxt[0]),
+            )
+        return
+    remaining = conn.execute(
+        "SELECT COUNT(*) FROM action_proposals WHERE workflow_id = ? AND status != 'completed'",
+        (p.workflow_id,),
+    ).fetchone()[0]
+    if remaining == 0:
+        conn.execute(
+            "UPDATE workflows SET status = 'completed', finished_at = ? WHERE id = ? AND "
+            "status IN ('pending', 'in_progress')",
+            (now, p.workflow_id),
+        )
+        _append_audit(conn, AuditEntry("workflow_completed", {}, "runner", None, p.workflow_id),
+                      now)
+
+
+def _cancel_workflow_tx(
+    conn: sqlite3.Connection, workflow_id: int, by: str, reason: str, now: str,
+    strict: bool = True,
+) -> None:
+    wf = _fetch_workflow(conn, workflow_id)
+    if wf.status not in (WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS):
+        if not strict:
+            return
+        raise InvalidTransitionError(
+            f"workflow {workflow_id} is {wf.status.value}; only an open workflow can be "
+            "cancelled"
+        )
+    conn.execute(
+        "UPDATE workflows SET status = 'cancelled', finished_at = ? WHERE id = ?",
+        (now, workflow_id),
+    )
+    ids = _cancel_rows(conn, "workflow_id = ?", (workflow_id,), now, by, reason)
+    running = conn.execute(
+        "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, cancelled_by = ? "
+        "WHERE workflow_id = ? AND status = 'executing' RETURNING id",
+        (reason, by, workflow_id),
+    ).fetchall()
+    _append_audit(conn, AuditEntry("workflow_cancelled", {"reason": reason, "steps": ids,
+                                   "running": [r[0] for r in running]}, by, None, workflow_id),
+                  now)
+    for pid in ids:
+        _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, by, pid, workflow_id),
+                      now)

@@ -1,0 +1,298 @@
+"""The SQLite schema and its versioned migrations.
+
+``SCHEMA_SQL`` and ``ACTIONS_SCHEMA_SQL`` keep the seeds' table shapes (so a database made by
+the seeds' code opens); ``MIGRATIONS`` brings any database to the current version, each step
+in one transaction, stamped with ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from operator_core.clock import to_db, to_utc
+from operator_core.errors import SchemaTooNewError
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS tickets (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL DEFAULT 'medium',
+    status TEXT NOT NULL DEFAULT 'open',
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+"""
+
+ACTIONS_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS action_proposals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER,
+    action_name TEXT NOT NULL,
+    action_type TEXT NOT NULL DEFAULT 'subject',
+    parameters TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'proposed',
+    proposed_at TEXT NOT NULL,
+    proposed_by TEXT NOT NULL DEFAULT 'agent',
+    validated_at TEXT,
+    cancelled_at TEXT,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    FOREIGN KEY (ticket_id) REFERENCES tickets(id)
+);
+
+CREATE TABLE IF NOT EXISTS action_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    proposal_id INTEGER NOT NULL,
+    started_at TEXT,
+    completed_at TEXT,
+    success INTEGER,
+    error_message TEXT,
+    result_data TEXT,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    FOREIGN KEY (proposal_id) REFERENCES action_proposals(id)
+);
+
+CREATE TABLE IF NOT EXISTS workflows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    description TEXT,
+    ticket_id INTEGER,
+    status TEXT NOT NULL DEFAULT 'pending',
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    FOREIGN KEY (ticket_id) REFERENCES tickets(id)
+);
+
+CREATE INDEX IF NOT EXISTS idx_action_proposals_status ON action_proposals(status);
+CREATE INDEX IF NOT EXISTS idx_action_proposals_ticket ON action_proposals(ticket_id);
+CREATE INDEX IF NOT EXISTS idx_action_records_proposal ON action_records(proposal_id);
+"""
+
+_NOW_SQL = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')"
+
+_PROPOSAL_COLUMNS = [
+    ("approved_at", "TEXT"),
+    ("approved_by", "TEXT"),
+    ("rejected_at", "TEXT"),
+    ("rejected_by", "TEXT"),
+    ("rejection_reason", "TEXT"),
+    ("workflow_id", "INTEGER REFERENCES workflows(id)"),
+    ("execution_order", "INTEGER NOT NULL DEFAULT 0"),
+    ("depends_on_proposal_id", "INTEGER REFERENCES action_proposals(id)"),
+    ("scheduled_at", "TEXT"),
+    ("retry_count", "INTEGER NOT NULL DEFAULT 0"),
+    ("max_retries", "INTEGER NOT NULL DEFAULT 3"),
+    ("next_retry_at", "TEXT"),
+    ("last_error", "TEXT"),
+    ("expires_at", "TEXT"),
+    ("delay_seconds", "REAL NOT NULL DEFAULT 0"),
+    ("requires_approval", "INTEGER NOT NULL DEFAULT 1"),
+    ("claimed_by", "TEXT"),
+    ("lease_expires_at", "TEXT"),
+    ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
+    ("cancel_reason", "TEXT"),
+    ("cancelled_by", "TEXT"),
+    ("finished_at", "TEXT"),
+]
+_RECORD_COLUMNS = [("attempt", "INTEGER NOT NULL DEFAULT 1"), ("runner", "TEXT")]
+_WORKFLOW_COLUMNS = [
+    ("requires_approval", "INTEGER NOT NULL DEFAULT 1"),
+    ("approved_at", "TEXT"),
+    ("approved_by", "TEXT"),
+    ("rejected_at", "TEXT"),
+    ("rejected_by", "TEXT"),
+    ("rejection_reason", "TEXT"),
+    ("proposed_by", "TEXT NOT NULL DEFAULT 'agent'"),
+    ("finished_at", "TEXT"),
+]
+
+V1_SQL = f"""
+DROP TRIGGER IF EXISTS action_proposals_updated_at;
+DROP TRIGGER IF EXISTS workflows_updated_at;
+
+CREATE TRIGGER action_proposals_updated_at
+AFTER UPDATE OF status ON action_proposals
+BEGIN
+    UPDATE action_proposals SET updated_at = {_NOW_SQL} WHERE id = NEW.id;
+END;
+
+CREATE TRIGGER workflows_updated_at
+AFTER UPDATE OF status ON workflows
+BEGIN
+    UPDATE workflows SET updated_at = {_NOW_SQL} WHERE id = NEW.id;
+END;
+
+CREATE INDEX IF NOT EXISTS idx_action_proposals_workflow
+ON action_proposals(workflow_id) WHERE workflow_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_action_proposals_scheduled
+ON action_proposals(scheduled_at) WHERE scheduled_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_action_proposals_retry
+ON action_proposals(next_retry_at) WHERE next_retry_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_action_proposals_lease
+ON action_proposals(lease_expires_at) WHERE status = 'executing';
+CREATE INDEX IF NOT EXISTS idx_action_proposals_expiry
+ON action_proposals(expires_at) WHERE expires_at IS NOT NULL AND approved_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_action_proposals_depends
+ON action_proposals(depends_on_proposal_id) WHERE depends_on_proposal_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_action_proposals_finished
+ON action_proposals(finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_workflows_status ON workflows(status);
+CREATE INDEX IF NOT EXISTS idx_action_records_completed
+ON action_records(completed_at) WHERE completed_at IS NOT NULL;
+
+-- At most one open attempt per action: two runners can never run it at once.
+CREATE UNIQUE INDEX IF NOT EXISTS idx_action_records_one_open
+ON action_records(proposal_id) WHERE completed_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS action_audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    proposal_id INTEGER,
+    workflow_id INTEGER,
+    event_type TEXT NOT NULL,
+    event_data TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idx_audit_proposal ON action_audit_log(proposal_id);
+CREATE INDEX IF NOT EXISTS idx_audit_workflow ON action_audit_log(workflow_id);
+
+CREATE TRIGGER IF NOT EXISTS action_audit_log_no_update
+BEFORE UPDATE ON action_audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+
+CREATE TRIGGER IF NOT EXISTS action_audit_log_no_delete
+BEFORE DELETE ON action_audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'audit log is append-only');
+END;
+
+CREATE TABLE IF NOT EXISTS safety_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    mode TEXT NOT NULL CHECK (mode IN ('observe', 'execute')),
+    changed_at TEXT NOT NULL,
+    changed_by TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+"""
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script into statements (triggers keep their inner semicolons)."""
+    statements: list[str] = []
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        if not buf and (not line.strip() or line.strip().startswith("--")):
+            continue
+        buf += line
+        if sqlite3.complete_statement(buf):
+            statements.append(buf.strip())
+            buf = ""
+    if buf.strip():
+        statements.append(buf.strip())
+    return statements
+
+
+def _add_column(conn: sqlite3.Connection, table: str, name: str, decl: str) -> None:
+    try:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+    except sqlite3.OperationalError as exc:
+        if "duplicate column name" not in str(exc):
+            raise
+
+
+def _normalise_times(conn: sqlite3.Connection, table: str, columns: list[str]) -> None:
+    """Rewrite legacy naive timestamps into the fixed-width UTC form.
+
+    The seeds wrote ``datetime.now().isoformat()`` (local time, 'T' separator); SQLite's
+    CURRENT_TIMESTAMP writes UTC with a space separator.
+    """
+    for column in columns:
+        rows = conn.execute(
+            f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL "
+            f"AND {column} NOT LIKE '%Z'"
+        ).fetchall()
+        for row_id, value in rows:
+            text = str(value)
+            parsed = datetime.fromisoformat(text.replace(" ", "T"))
+            if parsed.tzinfo is None and " " in text:
+                parsed = parsed.replace(tzinfo=UTC)
+            conn.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", (to_db(parsed), row_id))
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    for statement in split_statements(SCHEMA_SQL + ACTIONS_SCHEMA_SQL):
+        conn.execute(statement)
+    for name, decl in _PROPOSAL_COLUMNS:
+        _add_column(conn, "action_proposals", name, decl)
+    for name, decl in _RECORD_COLUMNS:
+        _add_column(conn, "action_records", name, decl)
+    for name, decl in _WORKFLOW_COLUMNS:
+        _add_column(conn, "workflows", name, decl)
+    for statement in split_statements(V1_SQL):
+        conn.execute(statement)
+    _normalise_times(
+        conn,
+        "action_proposals",
+        [
+            "proposed_at",
+            "validated_at",
+            "cancelled_at",
+            "approved_at",
+            "rejected_at",
+            "scheduled_at",
+            "next_retry_at",
+        ],
+    )
+    _normalise_times(conn, "action_records", ["started_at", "completed_at"])
+    _normalise_times(conn, "workflows", ["created_at"])
+    _normalise_times(conn, "tickets", ["created_at"])
+    # Seed rows never recorded whether approval was needed; a finished row needs nothing.
+    conn.execute(
+        "UPDATE action_proposals SET finished_at = COALESCE(cancelled_at, proposed_at) "
+        "WHERE status IN ('completed', 'cancelled') AND finished_at IS NULL"
+    )
+    conn.execute(
+        "INSERT OR IGNORE INTO safety_state (id, mode, changed_at, changed_by, reason) "
+        "VALUES (1, 'execute', ?, 'system', 'initial')",
+        (to_db(to_utc(datetime.now())),),
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: str = "") -> int:
+    """Bring the database to LATEST_VERSION; each step is one transaction. Returns the version.
+
+    Refuses a database made by a newer version rather than guessing at its shape.
+    """
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > LATEST_VERSION:
+        raise SchemaTooNewError(
+            f"database {path} has schema version {version}, newer than this Operator "
+            f"understands ({LATEST_VERSION}); upgrade Operator to open it"
+        )
+    while version < LATEST_VERSION:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-read under the write lock: another process may have migrated meanwhile.
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= LATEST_VERSION:
+                conn.execute("COMMIT")
+                break
+            MIGRATIONS[version](conn)
+            version += 1
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return version

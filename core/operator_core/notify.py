@@ -1,0 +1,103 @@
+"""Cross-process wake-ups: a writer pokes every listener on the same database after a commit.
+
+Each listening process binds a Linux abstract-namespace datagram socket and leaves a marker
+file in ``<db>.listeners/`` so writers can find it. A poke carries no data; the listener
+re-reads the database. Where this is unavailable, listeners fall back to polling
+``PRAGMA data_version``, so a missed poke only delays, never loses, an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import socket
+from pathlib import Path
+
+
+def _namespace(db_path: Path) -> str:
+    return hashlib.sha1(str(db_path.resolve()).encode()).hexdigest()[:16]
+
+
+def _listener_dir(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".listeners")
+
+
+class Notifier:
+    """Sends pokes to the listeners of one database."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._dir = _listener_dir(db_path)
+        self._ns = _namespace(db_path)
+        self._sock: socket.socket | None = None
+        self.own_name: str | None = None
+
+    def notify(self) -> None:
+        try:
+            names = os.listdir(self._dir)
+        except OSError:
+            return
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self._sock.setblocking(False)
+        for name in names:
+            if name == self.own_name:
+                continue
+            try:
+                self._sock.sendto(b"!", f"\0operator-{self._ns}-{name}")
+            except (ConnectionRefusedError, FileNotFoundError):
+                with contextlib.suppress(OSError):
+                    (self._dir / name).unlink()  # listener died without cleaning up
+            except OSError:
+                pass  # queue full: the listener already has a wake-up pending
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class Listener:
+    """Receives pokes; ``event`` is set whenever another process committed a change."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._dir = _listener_dir(db_path)
+        self._ns = _namespace(db_path)
+        self.name = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.event = asyncio.Event()
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self) -> bool:
+        """Bind and register; False if this platform has no abstract sockets."""
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(f"\0operator-{self._ns}-{self.name}")
+            sock.setblocking(False)
+            self._dir.mkdir(mode=0o700, exist_ok=True)
+            (self._dir / self.name).touch(mode=0o600)
+        except OSError:
+            return False
+        self._sock = sock
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(sock.fileno(), self._on_readable)
+        return True
+
+    def _on_readable(self) -> None:
+        assert self._sock is not None
+        with contextlib.suppress(OSError):
+            while True:
+                self._sock.recv(16)
+        self.event.set()
+
+    def stop(self) -> None:
+        if self._sock is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self._sock.fileno())
+        self._sock.close()
+        self._sock = None
+        with contextlib.suppress(OSError):
+            (self._dir / self.name).unlink()

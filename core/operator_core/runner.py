@@ -1,0 +1,229 @@
+"""The runner: time and concurrency. Claims ready actions and runs them through the subject.
+
+It sleeps until the next due time or until another process commits a change (a socket poke,
+with ``PRAGMA data_version`` polling as the fallback), never on a fixed short tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+
+from operator_core.actions.executor import ActionExecutor
+from operator_core.db.actions import Claim
+from operator_core.errors import InvalidTransitionError
+from operator_core.notify import Listener
+
+log = logging.getLogger("operator.runner")
+
+
+@dataclass
+class RunnerStats:
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    recovered: list[int] = field(default_factory=list)
+
+
+def new_runner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Runner:
+    """One asyncio loop that executes work from the database."""
+
+    def __init__(
+        self,
+        executor: ActionExecutor,
+        *,
+        concurrency: int = 4,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.5,
+        grace_seconds: float = 10.0,
+        runner_id: str | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if lease_seconds <= 0:
+            raise ValueError("lease seconds must be positive")
+        self.executor = executor
+        self.db = executor.db
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.grace_seconds = grace_seconds
+        self.runner_id = runner_id or new_runner_id()
+        self.stats = RunnerStats()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._stop_reasons: dict[int, str] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: Listener | None = None
+
+    # ------------------------------------------------------------------ control
+
+    def request_stop(self) -> None:
+        """Stop claiming; finish in-flight work within the grace period (SIGINT/SIGTERM)."""
+        self._stopping.set()
+        self._wake.set()
+
+    def poke(self) -> None:
+        """Wake the loop now (an in-process writer changed something)."""
+        self._wake.set()
+
+    @property
+    def inflight(self) -> list[int]:
+        return list(self._inflight)
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self, until_idle: bool = False) -> RunnerStats:
+        await self.executor.open()
+        self._listener = Listener(self.db.db_path)
+        if self._listener.start():
+            self.db.set_listener_name(self._listener.name)
+        else:
+            self._listener = None
+        try:
+            await self._loop(until_idle)
+        finally:
+            await self._shutdown()
+            if self._listener is not None:
+                self._listener.stop()
+                self.db.set_listener_name(None)
+        return self.stats
+
+    async def _loop(self, until_idle: bool) -> None:
+        loop = asyncio.get_running_loop()
+        last_version = await self.db.data_version()
+        last_renew = loop.time()
+        while not self._stopping.is_set():
+            self._wake.clear()
+            if self._listener is not None:
+                self._listener.event.clear()
+            if self._inflight:
+                await self._cancel_requested()
+            await self._recover()
+            await self.executor.expire_due()
+            claims = await self._claim()
+            if until_idle and not self._inflight and not claims:
+                return
+            if self._inflight and loop.time() - last_renew >= self.lease_seconds / 3:
+                await self.db.renew_leases(self.runner_id, list(self._inflight),
+                                           self.lease_seconds)
+                last_renew = loop.time()
+            if self._inflight and len(self._inflight) >= self.concurrency or not claims:
+                last_version = await self._sleep(last_version)
+
+    async def _claim(self) -> list[Claim]:
+        free = self.concurrency - len(self._inflight)
+        if free <= 0:
+            return []
+        claims = await self.db.claim_ready(self.runner_id, free, self.lease_seconds)
+        for claim in claims:
+            assert claim.proposal.id is not None
+            self.stats.claimed += 1
+            task = asyncio.create_task(self._attempt(claim), name=f"action-{claim.proposal.id}")
+            self._inflight[claim.proposal.id] = task
+        return claims
+
+    async def _sleep(self, last_version: int) -> int:
+        """Wait for a poke, a finished task, the next due time or a lease renewal; between
+        pokes, poll ``data_version`` every poll_interval. Returns the data version seen."""
+        loop = asyncio.get_running_loop()
+        limits = []
+        nxt = await self.db.next_wakeup()
+        if nxt is not None:
+            limits.append((nxt - self.db.clock.now()).total_seconds())
+        if self._inflight:
+            limits.append(self.lease_seconds / 3)
+        end = loop.time() + min(limits) if limits else float("inf")
+        if end <= loop.time():
+            await asyncio.sleep(0)
+            return last_version
+        waiters = [asyncio.ensure_future(self._wake.wait())]
+        if self._listener is not None:
+            waiters.append(asyncio.ensure_future(self._listener.event.wait()))
+        try:
+            while True:
+                timeout = min(self.poll_interval, end - loop.time())
+                if timeout <= 0:
+                    break
+                done, _ = await asyncio.wait(
+                    waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if done:
+                    break
+                version = await self.db.data_version()
+                if version != last_version:
+                    return version
+        finally:
+            for w in waiters:
+                w.cancel()
+        return last_version
+
+    # ------------------------------------------------------------------ attempts
+
+    async def _attempt(self, claim: Claim) -> None:
+        pid = claim.proposal.id
+        assert pid is not None
+        try:
+            outcome = await self.executor.run_claim(claim, self.runner_id)
+            if outcome.success:
+                self.stats.completed += 1
+            else:
+                self.stats.failed += 1
+        except asyncio.CancelledError:
+            reason = self._stop_reasons.pop(pid, "runner shutdown")
+            await asyncio.shield(self._record_stop(claim, reason))
+        except Exception:
+            log.exception("attempt of action %s crashed", pid)
+        finally:
+            self._inflight.pop(pid, None)
+            self._wake.set()
+
+    async def _record_stop(self, claim: Claim, reason: str) -> None:
+        try:
+            if reason == "runner shutdown":
+                await self.db.fail_attempt(
+                    claim, self.runner_id, "cancelled: runner shutdown", retryable=True,
+                    retry_delay_seconds=0.0,
+                )
+                self.stats.failed += 1
+            else:
+                await self.db.cancel_attempt(claim, self.runner_id, reason)
+                self.stats.cancelled += 1
+        except InvalidTransitionError:
+            pass  # it finished and was recorded just before the stop arrived
+
+    async def _cancel_requested(self) -> None:
+        for pid, reason in (await self.db.stop_requested(self.runner_id)).items():
+            task = self._inflight.get(pid)
+            if task is not None and not task.done():
+                self._stop_reasons[pid] = reason
+                task.cancel()
+
+    async def _recover(self) -> None:
+        recovered = await self.db.recover_expired_leases(
+            lambda retry_count: self.executor.retry_delay(None, retry_count)
+        )
+        if recovered:
+            log.warning("recovered %d action(s) left by a lost runner: %s", len(recovered),
+                        recovered)
+        self.stats.recovered.extend(recovered)
+
+    async def _shutdown(self) -> None:
+        if not self._inflight:
+            return
+        tasks = list(self._inflight.values())
+        _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*pending, return_exceptions=True)

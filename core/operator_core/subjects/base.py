@@ -1,0 +1,65 @@
+"""The Subject protocol: the system being operated, and the actions it offers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from operator_core.actions.registry import ActionDefinition
+from operator_core.actions.types import ActionProposal, Ticket
+
+
+@dataclass
+class ExecutionContext:
+    """What a subject knows about the attempt it runs."""
+
+    proposal: ActionProposal
+    attempt: int
+    timeout_seconds: float
+    ticket: Ticket | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Subject(Protocol):
+    """A subject declares typed actions and executes them.
+
+    ``execute`` returns result data for the record (JSON-serialisable) or raises
+    ``operator_core.errors.ActionFailed`` (``retryable=False`` fails the action for good);
+    any other exception is a retryable failure. It must stop promptly when its task is
+    cancelled (kill switch, cancel, shutdown), cleaning up what it started.
+    """
+
+    name: str
+
+    def action_definitions(self) -> list[ActionDefinition]: ...
+
+    async def execute(
+        self, action_name: str, parameters: dict[str, Any], context: ExecutionContext
+    ) -> dict[str, Any] | None: ...
+
+    def preview(self, action_name: str, parameters: dict[str, Any]) -> str | None:
+        """The exact command or request that will run (secrets redacted), for approvers."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class BaseSubject:
+    """Convenience base: no preview, nothing to close."""
+
+    name = "subject"
+
+    def action_definitions(self) -> list[ActionDefinition]:
+        raise NotImplementedError
+
+    async def execute(
+        self, action_name: str, parameters: dict[str, Any], context: ExecutionContext
+    ) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def preview(self, action_name: str, parameters: dict[str, Any]) -> str | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
