@@ -667,7 +667,9 @@ def _open_db_or_fail(cfg: Config) -> None:
 @app.command()
 def demo(
     ctx: typer.Context,
-    headless: Annotated[bool, typer.Option("--headless", help="No screen; print a summary")] = False,
+    headless: Annotated[
+        bool, typer.Option("--headless", help="No screen; print a summary")
+    ] = False,
     duration: Annotated[float, typer.Option("--duration", help="Seconds (headless)")] = 30.0,
     speed: Annotated[float, typer.Option("--speed", help="Simulation speed factor")] = 1.0,
     reset: Annotated[bool, typer.Option("--reset", help="Wipe an existing --db first")] = False,
@@ -679,7 +681,9 @@ def demo(
     db = cfg.db if cfg.db_explicit else state_dir() / "demo.db"
     prepare_demo_db(db, wipe=reset or not cfg.db_explicit)
     if headless:
-        summary = _run(run_demo(db, duration=duration, speed=speed, approval_mode=cfg.approval_mode))
+        summary = _run(
+            run_demo(db, duration=duration, speed=speed, approval_mode=cfg.approval_mode)
+        )
         typer.echo(summary)
         return
     from operator_tui.app import OperatorApp

@@ -311,12 +311,16 @@ class ActionDB:
         db_path: Path | str,
         *,
         clock: Clock | None = None,
-        busy_timeout: float = 5.0,
+        busy_timeout: float | None = None,
         synchronous: str | None = None,
     ) -> None:
         self.db_path = Path(db_path).expanduser()
         self.clock = clock or SYSTEM_CLOCK
-        self._busy_timeout = busy_timeout
+        self._busy_timeout = (
+            busy_timeout
+            if busy_timeout is not None
+            else float(os.environ.get("OPERATOR_BUSY_TIMEOUT") or 5.0)
+        )
         self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
                              or "NORMAL").upper()
         self._conn: aiosqlite.Connection | None = None

@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS tickets (
 );
 """
 
-ACTIONS_SCHEMA_SQL = """
+_ACTIONS_TABLES_SQL = """
 CREATE TABLE IF NOT EXISTS action_proposals (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     ticket_id INTEGER,
@@ -183,6 +183,11 @@ CREATE TABLE IF NOT EXISTS safety_state (
 """
 
 
+# The seeds' name for the action schema: their tables, then what version 1 adds on top
+# (migrate() adds the new columns in between, so this reads as the whole schema).
+ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL
+
+
 def split_statements(script: str) -> list[str]:
     """Split a script into statements (triggers keep their inner semicolons)."""
     statements: list[str] = []
@@ -227,7 +232,7 @@ def _normalise_times(conn: sqlite3.Connection, table: str, columns: list[str]) -
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
-    for statement in split_statements(SCHEMA_SQL + ACTIONS_SCHEMA_SQL):
+    for statement in split_statements(SCHEMA_SQL + _ACTIONS_TABLES_SQL):
         conn.execute(statement)
     for name, decl in _PROPOSAL_COLUMNS:
         _add_column(conn, "action_proposals", name, decl)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from operator_core.actions.executor import ActionExecutor
+from operator_core.actions.registry import ActionRegistry
+from operator_core.actions.retry import RetryConfig
+
+from tests.support.subjects import TestSubject
+
+FAST_RETRY = RetryConfig(max_attempts=3, min_wait_seconds=0.05, max_wait_seconds=0.2)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "operator.db"
+
+
+@pytest.fixture
+async def make_executor(
+    db_path: Path,
+) -> AsyncIterator[Callable[..., Any]]:
+    """Factory for opened executors on the test database (closed at teardown)."""
+    opened: list[ActionExecutor] = []
+
+    async def factory(**kwargs: Any) -> ActionExecutor:
+        kwargs.setdefault("approval_mode", False)
+        kwargs.setdefault("retry_config", FAST_RETRY)
+        subject = kwargs.pop("subject", None) or TestSubject()
+        path = kwargs.pop("path", db_path)
+        ex = ActionExecutor(path, ActionRegistry.from_subject(subject), **kwargs)
+        await ex.open()
+        opened.append(ex)
+        return ex
+
+    yield factory
+    for ex in opened:
+        await ex.close()
+
+
+@pytest.fixture
+async def executor(make_executor: Callable[..., Any]) -> ActionExecutor:
+    ex: ActionExecutor = await make_executor()
+    return ex

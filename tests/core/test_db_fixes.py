@@ -1,0 +1,102 @@
+"""The SPEC 4 fixes over the seeds' ActionDB; each test fails on the seeds' version."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.db.actions import ActionDB
+
+
+def _step(name: str, **kw: object) -> ActionProposal:
+    return ActionProposal(action_name=name, reason="r", status=ActionStatus.VALIDATED, **kw)
+
+
+async def test_create_workflow_is_atomic(db_path: Path) -> None:
+    """A step that cannot be stored leaves neither the workflow nor the earlier steps."""
+    async with ActionDB(db_path) as db:
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.create_workflow(
+                "wf", "d", [_step("a"), _step("b", ticket_id=999)]  # no ticket 999: FK fails
+            )
+        assert await db.list_workflows() == []
+        assert await db.list_proposals() == []
+
+
+async def test_create_workflow_chains_each_step_to_the_previous(db_path: Path) -> None:
+    async with ActionDB(db_path) as db:
+        wf = await db.create_workflow("wf", "d", [_step("a"), _step("b"), _step("c")])
+        steps = await db.list_workflow_actions(wf)
+    assert [s.execution_order for s in steps] == [0, 1, 2]
+    assert steps[0].depends_on_proposal_id is None
+    assert steps[1].depends_on_proposal_id == steps[0].id
+    assert steps[2].depends_on_proposal_id == steps[1].id
+
+
+async def test_unapproved_workflow_step_is_never_ready(db_path: Path) -> None:
+    """The seeds treated `workflow_id IS NOT NULL` as approval; it is not."""
+    past = datetime.now(UTC) - timedelta(minutes=5)
+    async with ActionDB(db_path) as db:
+        wf = await db.create_workflow("wf", "d", [_step("a", scheduled_at=past)])
+        assert await db.list_ready_scheduled() == []
+        assert await db.list_ready() == []
+        assert await db.claim_ready("r1", 10, 30) == []
+        await db.approve_workflow(wf, "alice@ops")
+        ready = await db.list_ready_scheduled()
+        assert [p.workflow_id for p in ready] == [wf]
+        step = ready[0]
+        assert step.approved_by == "alice@ops" and step.approved_at is not None
+
+
+async def test_workflow_needing_no_approval_runs_without_one(db_path: Path) -> None:
+    async with ActionDB(db_path) as db:
+        wf = await db.create_workflow("wf", "d", [_step("a", requires_approval=False)])
+        claims = await db.claim_ready("r1", 10, 30)
+    assert [c.proposal.workflow_id for c in claims] == [wf]
+
+
+@pytest.fixture
+def tokyo_time() -> Iterator[None]:
+    """Local time UTC+9, so local and UTC wall clocks differ by nine hours."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
+
+
+async def test_naive_local_and_aware_times_compare_correctly(
+    db_path: Path, tokyo_time: None
+) -> None:
+    """The seeds stored whatever isoformat() gave and compared it with naive local now:
+    an aware UTC time an hour ahead sorted nine hours behind and ran eight hours early."""
+    now_utc = datetime.now(UTC)
+    now_local = datetime.now()  # naive, Tokyo
+    async with ActionDB(db_path) as db:
+        cases = {
+            "aware_future": now_utc + timedelta(hours=1),
+            "naive_future": now_local + timedelta(hours=1),
+            "aware_past": now_utc - timedelta(minutes=1),
+            "naive_past": now_local - timedelta(minutes=1),
+        }
+        for name, when in cases.items():
+            p = await db.create_proposal(_step(name, scheduled_at=when, requires_approval=False))
+            assert p.scheduled_at is not None and p.scheduled_at.tzinfo is not None
+        ready = {p.action_name for p in await db.list_ready_scheduled()}
+        stored = await db.get_proposal(2)
+    assert ready == {"aware_past", "naive_past"}
+    assert stored is not None and stored.scheduled_at is not None
+    # The naive local time was read as Tokyo time: the same instant as now_utc + 1h.
+    assert abs((stored.scheduled_at - (now_utc + timedelta(hours=1))).total_seconds()) < 1

@@ -1,0 +1,185 @@
+"""Schema, migrations and connection set-up (SPEC 4)."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from operator_core.actions.types import ActionStatus
+from operator_core.clock import to_db
+from operator_core.db.actions import ActionDB
+from operator_core.db.schema import LATEST_VERSION
+from operator_core.errors import DatabaseError, SchemaTooNewError
+
+# The seeds' CREATE TABLE statements (002 + 000), verbatim in substance.
+SEED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS action_proposals (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER,
+    action_name TEXT NOT NULL,
+    action_type TEXT NOT NULL DEFAULT 'subject',
+    parameters TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'proposed',
+    proposed_at TEXT NOT NULL,
+    proposed_by TEXT NOT NULL DEFAULT 'agent',
+    validated_at TEXT,
+    cancelled_at TEXT,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    FOREIGN KEY (ticket_id) REFERENCES tickets(id)
+);
+CREATE TABLE IF NOT EXISTS action_records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    proposal_id INTEGER NOT NULL,
+    started_at TEXT,
+    completed_at TEXT,
+    success INTEGER,
+    error_message TEXT,
+    result_data TEXT,
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    FOREIGN KEY (proposal_id) REFERENCES action_proposals(id)
+);
+CREATE INDEX IF NOT EXISTS idx_action_proposals_status ON action_proposals(status);
+CREATE INDEX IF NOT EXISTS idx_action_proposals_ticket ON action_proposals(ticket_id);
+CREATE INDEX IF NOT EXISTS idx_action_records_proposal ON action_records(proposal_id);
+CREATE TRIGGER IF NOT EXISTS action_proposals_updated_at
+AFTER UPDATE ON action_proposals
+BEGIN
+    UPDATE action_proposals SET updated_at = CURRENT_TIMESTAMP WHERE id = NEW.id;
+END;
+CREATE TABLE IF NOT EXISTS workflows (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    description TEXT,
+    ticket_id INTEGER,
+    status TEXT NOT NULL DEFAULT 'pending',
+    created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    FOREIGN KEY (ticket_id) REFERENCES tickets(id)
+);
+"""
+
+
+def _make_seed_db(path: Path) -> datetime:
+    """A database as the seeds' code left it, with a row written the seeds' way (naive
+    local isoformat)."""
+    conn = sqlite3.connect(path)
+    conn.executescript(SEED_SCHEMA)
+    # Also the approval columns a later seed plan added with ALTER TABLE.
+    for col in ("approved_at", "approved_by", "rejected_at", "rejected_by", "rejection_reason"):
+        conn.execute(f"ALTER TABLE action_proposals ADD COLUMN {col} TEXT")
+    proposed_local = datetime(2026, 1, 2, 3, 4, 5)  # naive local, like datetime.now()
+    conn.execute(
+        "INSERT INTO action_proposals (action_name, parameters, reason, status, proposed_at)"
+        " VALUES ('transfer_leader', '{\"region_id\": 1}', 'old', 'validated', ?)",
+        (proposed_local.isoformat(),),
+    )
+    conn.commit()
+    conn.close()
+    return proposed_local
+
+
+async def test_database_made_by_seed_schema_opens_and_upgrades(tmp_path: Path) -> None:
+    path = tmp_path / "seed.db"
+    proposed_local = _make_seed_db(path)
+    async with ActionDB(path) as db:
+        p = await db.get_proposal(1)
+        assert p is not None
+        assert p.action_name == "transfer_leader" and p.parameters == {"region_id": 1}
+        assert p.status == ActionStatus.VALIDATED
+        # Naive local time from the seed is now the same instant in UTC.
+        assert p.proposed_at == proposed_local.astimezone(UTC)
+        assert p.workflow_id is None and p.retry_count == 0 and p.max_retries == 3
+        assert p.requires_approval is True  # unknown → safe default: needs approval
+        # New tables work.
+        wf = await db.create_workflow("wf", "d", [p.model_copy(update={"id": None})])
+        assert (await db.get_workflow(wf)) is not None
+        ok, _, _ = await db.verify_audit_chain()
+        assert ok
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+    stored = conn.execute("SELECT proposed_at FROM action_proposals WHERE id = 1").fetchone()[0]
+    assert stored == to_db(proposed_local)  # rewritten to the fixed-width UTC form
+    conn.close()
+
+
+async def test_reopening_a_current_database_is_a_no_op(db_path: Path) -> None:
+    async with ActionDB(db_path) as db:
+        assert await db.data_version() >= 0
+    async with ActionDB(db_path):
+        pass
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+    conn.close()
+
+
+async def test_database_from_a_newer_version_is_refused(db_path: Path) -> None:
+    async with ActionDB(db_path):
+        pass
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {LATEST_VERSION + 1}")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SchemaTooNewError, match="newer than this Operator"):
+        await ActionDB(db_path).open()
+
+
+async def test_failed_migration_rolls_back_and_reports(tmp_path: Path) -> None:
+    """Only "duplicate column" is swallowed: any other failure aborts the whole step."""
+    path = tmp_path / "broken.db"
+    conn = sqlite3.connect(path)
+    # A table in the way of the new audit log, with an incompatible shape.
+    conn.executescript(SEED_SCHEMA + "CREATE VIEW action_audit_log AS SELECT 1 AS x;")
+    conn.close()
+    with pytest.raises(DatabaseError):
+        await ActionDB(path).open()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(action_proposals)")]
+    assert "workflow_id" not in cols  # the ALTERs of the failed step were rolled back
+    conn.close()
+
+
+async def test_connection_uses_wal_foreign_keys_and_private_file(db_path: Path) -> None:
+    async with ActionDB(db_path) as db:
+
+        def pragmas(conn: sqlite3.Connection) -> tuple[str, int, int]:
+            return (
+                conn.execute("PRAGMA journal_mode").fetchone()[0],
+                conn.execute("PRAGMA foreign_keys").fetchone()[0],
+                conn.execute("PRAGMA busy_timeout").fetchone()[0],
+            )
+
+        mode, fk, busy = await db.read(pragmas)
+    assert mode == "wal" and fk == 1 and busy >= 1000
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+
+
+async def test_corrupt_file_gets_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(DatabaseError, match="corrupt or not an Operator database"):
+        await ActionDB(path).open()
+    assert path.read_bytes() == b"this is not sqlite" * 100
+
+
+async def test_timestamps_are_stored_fixed_width_utc(db_path: Path) -> None:
+    async with ActionDB(db_path) as db:
+        from operator_core.actions.types import ActionProposal
+
+        await db.create_proposal(
+            ActionProposal(action_name="a", reason="r",
+                           scheduled_at=datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+                           + timedelta(microseconds=5))
+        )
+    conn = sqlite3.connect(db_path)
+    proposed, scheduled = conn.execute(
+        "SELECT proposed_at, scheduled_at FROM action_proposals"
+    ).fetchone()
+    conn.close()
+    assert scheduled == "2030-05-06T07:08:09.000005Z"
+    assert len(proposed) == 27 and proposed.endswith("Z")
