@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass, field
 
 from operator_core.actions.executor import ActionExecutor
-from operator_core.db.actions import Claim
+from operator_core.db.actions import AttemptResult, Claim
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
 
@@ -61,6 +61,7 @@ class Runner:
         self.runner_id = runner_id or new_runner_id()
         self.stats = RunnerStats()
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._finished: list[tuple[Claim, AttemptResult]] = []
         self._stop_reasons: dict[int, str] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -103,29 +104,47 @@ class Runner:
         loop = asyncio.get_running_loop()
         last_version = await self.db.data_version()
         last_renew = loop.time()
+        next_maintenance = 0.0
+        external = True
         while not self._stopping.is_set():
             self._wake.clear()
-            if self._listener is not None:
+            if self._listener is not None and self._listener.event.is_set():
                 self._listener.event.clear()
-            if self._inflight:
+                external = True
+            if external and self._inflight:
                 await self._cancel_requested()
-            await self._recover()
-            await self.executor.expire_due()
-            claims = await self._claim()
-            if until_idle and not self._inflight and not claims:
+            if external or loop.time() >= next_maintenance:
+                await self._recover()
+                await self.executor.expire_due()
+                next_maintenance = loop.time() + self.poll_interval
+            external = False
+            claims = await self._flush_and_claim()
+            if until_idle and not self._inflight and not claims and not self._finished:
                 return
             if self._inflight and loop.time() - last_renew >= self.lease_seconds / 3:
                 await self.db.renew_leases(self.runner_id, list(self._inflight),
                                            self.lease_seconds)
                 last_renew = loop.time()
-            if self._inflight and len(self._inflight) >= self.concurrency or not claims:
-                last_version = await self._sleep(last_version)
+            if not self._finished and (not claims or len(self._inflight) >= self.concurrency):
+                version = await self._sleep(last_version)
+                if version != last_version:
+                    external = True
+                last_version = version
 
-    async def _claim(self) -> list[Claim]:
+    async def _flush_and_claim(self) -> list[Claim]:
+        """Record finished attempts and claim up to the free slots, in one transaction."""
+        finished, self._finished = self._finished, []
         free = self.concurrency - len(self._inflight)
-        if free <= 0:
+        if not finished and free <= 0:
             return []
-        claims = await self.db.claim_ready(self.runner_id, free, self.lease_seconds)
+        claims = await asyncio.shield(
+            self.db.finish_and_claim(self.runner_id, finished, free, self.lease_seconds)
+        )
+        for _, result in finished:
+            if result.success:
+                self.stats.completed += 1
+            else:
+                self.stats.failed += 1
         for claim in claims:
             assert claim.proposal.id is not None
             self.stats.claimed += 1
@@ -174,16 +193,17 @@ class Runner:
         pid = claim.proposal.id
         assert pid is not None
         try:
-            outcome = await self.executor.run_claim(claim, self.runner_id)
-            if outcome.success:
-                self.stats.completed += 1
-            else:
-                self.stats.failed += 1
+            result = await self.executor.perform(claim)
+            self._finished.append((claim, result))
         except asyncio.CancelledError:
             reason = self._stop_reasons.pop(pid, "runner shutdown")
             await asyncio.shield(self._record_stop(claim, reason))
         except Exception:
             log.exception("attempt of action %s crashed", pid)
+            self._finished.append(
+                (claim, AttemptResult(False, error="runner error (see runner log)",
+                                      retry_delay_seconds=0.0))
+            )
         finally:
             self._inflight.pop(pid, None)
             self._wake.set()
@@ -219,11 +239,20 @@ class Runner:
         self.stats.recovered.extend(recovered)
 
     async def _shutdown(self) -> None:
-        if not self._inflight:
-            return
+        """Let in-flight attempts finish within the grace period, cancel the rest (each is
+        recorded), and record every finished attempt."""
         tasks = list(self._inflight.values())
-        _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
-        for task in pending:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*pending, return_exceptions=True)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
+            for task in pending:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*pending, return_exceptions=True)
+        if self._finished:
+            finished, self._finished = self._finished, []
+            await self.db.finish_and_claim(self.runner_id, finished, 0, self.lease_seconds)
+            for _, result in finished:
+                if result.success:
+                    self.stats.completed += 1
+                else:
+                    self.stats.failed += 1

@@ -30,7 +30,11 @@ async def test_propose_validates_and_audits(executor: ActionExecutor) -> None:
     assert p.status == ActionStatus.VALIDATED and p.validated_at is not None
     assert p.parameters == {"seconds": 0.5}  # typed by the registry
     assert p.requires_approval is False
-    assert await _events(executor, p.id) == ["proposed", "validated"]
+    events = await executor.db.list_audit_events(proposal_id=p.id)
+    assert [e.event_type for e in events] == ["proposed"]
+    assert events[0].actor == "bot"
+    assert events[0].event_data["validated"] is True
+    assert events[0].event_data["parameters"] == {"seconds": 0.5}
 
 
 @pytest.mark.parametrize(
@@ -67,7 +71,7 @@ async def test_approve_then_execute_completes_with_record(make_executor) -> None
     assert len(records) == 1 and records[0].success is True and records[0].attempt == 1
     assert records[0].result_data == {"ok": True, "attempt": 1}
     assert await _events(ex, p.id) == [
-        "proposed", "validated", "approved", "execution_started", "completed"
+        "proposed", "approved", "execution_started", "completed"
     ]
 
 
@@ -361,7 +365,7 @@ async def test_audit_chain_verifies_and_detects_raw_edits(executor, db_path: Pat
     p = await executor.propose_action("ok", {}, "r")
     await executor.execute_proposal(p.id)
     ok, count, _ = await executor.auditor.verify()
-    assert ok and count == 4
+    assert ok and count == 3
     conn = sqlite3.connect(db_path)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("UPDATE action_audit_log SET actor = 'mallory' WHERE id = 1")

@@ -35,7 +35,7 @@ from operator_core.actions.types import (
     WorkflowProposal,
 )
 from operator_core.clock import Clock, to_utc
-from operator_core.db.actions import ActionDB, AuditEntry, Claim
+from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
 from operator_core.errors import (
     ActionFailed,
     ActionNotFoundError,
@@ -213,7 +213,6 @@ class ActionExecutor:
     ) -> ActionProposal:
         """Validate and store a proposal. It is validated at once; it runs when approved (if
         approval is required), due, and execution is on."""
-        await self._safety.check_can_execute()
         if not reason or not reason.strip():
             raise ValidationError("a proposal needs a reason", "reason")
         definition, params = self._validate(action_name, parameters or {})
@@ -239,13 +238,14 @@ class ActionExecutor:
         )
         return await self.db.create_proposal(
             proposal,
+            require_execute=True,
             audit=[
                 AuditEntry("proposed", {"action": action_name, "parameters": params,
                                         "reason": reason, "ticket_id": ticket_id,
-                                        "scheduled_at": when.isoformat() if when else None},
+                                        "scheduled_at": when.isoformat() if when else None,
+                                        "validated": True,
+                                        "requires_approval": proposal.requires_approval},
                            proposed_by),
-                AuditEntry("validated", {"requires_approval": proposal.requires_approval},
-                           "system"),
             ],
         )
 
@@ -261,7 +261,6 @@ class ActionExecutor:
     ) -> int:
         """Validate every step, then store the workflow and all its steps at once (or
         nothing). Approving the workflow approves every step. Returns the workflow id."""
-        await self._safety.check_can_execute()
         if not action_recommendations:
             raise ValidationError("a workflow must contain at least one action", "step")
         recs = [
@@ -303,6 +302,7 @@ class ActionExecutor:
             ticket_id,
             requires_approval=needs,
             proposed_by=proposed_by,
+            require_execute=True,
             audit=[
                 AuditEntry("workflow_created", {"name": name, "action_count": len(steps),
                                                 "steps": [s.action_name for s in steps],
@@ -401,48 +401,49 @@ class ActionExecutor:
         return await self.run_claim(claims[0], runner_id)
 
     async def run_claim(self, claim: Claim, runner_id: str) -> Outcome:
-        """Execute a claimed attempt through the subject, with its timeout, and record the
-        outcome. Cancellation (kill switch, shutdown) propagates to the caller, who records
-        it."""
+        """Execute a claimed attempt and record its outcome. Cancellation (kill switch,
+        shutdown) propagates to the caller, who records it."""
+        result = await self.perform(claim)
+        next_at = await asyncio.shield(self.db.record_attempt(claim, runner_id, result))
+        assert claim.proposal.id is not None
+        return Outcome(claim.proposal.id, result.success, result.error, next_at,
+                       result.result_data)
+
+    async def perform(self, claim: Claim) -> AttemptResult:
+        """Run a claimed attempt through the subject with the action's timeout; write nothing.
+        Any exception is a retryable failure unless the subject says otherwise."""
         p = claim.proposal
-        assert p.id is not None
         definition = self._registry.get_definition(p.action_name)
         subject = self._registry.subject
         if definition is None or subject is None:
-            error = f"action '{p.action_name}' is not offered by the loaded subject"
-            await asyncio.shield(self.db.fail_attempt(
-                claim, runner_id, error, retryable=False, retry_delay_seconds=None))
-            return Outcome(p.id, False, error)
+            return AttemptResult(
+                False, error=f"action '{p.action_name}' is not offered by the loaded subject",
+                retryable=False,
+            )
         ticket = await self.db.get_ticket(p.ticket_id) if p.ticket_id else None
         context = ExecutionContext(
             proposal=p, attempt=claim.record.attempt,
             timeout_seconds=definition.timeout_seconds, ticket=ticket,
         )
-        error: str | None = None
-        retryable = True
-        result: dict[str, Any] | None = None
         try:
             async with asyncio.timeout(definition.timeout_seconds):
                 result = await subject.execute(p.action_name, dict(p.parameters), context)
         except TimeoutError:
-            error = f"timed out after {definition.timeout_seconds:g}s"
+            error, retryable, data = (
+                f"timed out after {definition.timeout_seconds:g}s", True, None
+            )
         except ActionFailed as exc:
-            error, retryable, result = str(exc), exc.retryable, exc.result_data
+            error, retryable, data = str(exc), exc.retryable, exc.result_data
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        if error is None:
-            await asyncio.shield(self.db.complete_attempt(claim, runner_id, result))
-            return Outcome(p.id, True, result_data=result)
-        next_at = await asyncio.shield(
-            self.db.fail_attempt(
-                claim, runner_id, error, retryable=retryable,
-                retry_delay_seconds=self.retry_delay(definition, p.retry_count),
-                result_data=result,
-            )
+            error, retryable, data = f"{type(exc).__name__}: {exc}", True, None
+        else:
+            return AttemptResult(True, result)
+        return AttemptResult(
+            False, data, error, retryable,
+            self.retry_delay(definition, p.retry_count) if retryable else None,
         )
-        return Outcome(p.id, False, error, next_at, result)
 
     async def schedule_next_retry(self, proposal_id: int, error_message: str) -> datetime | None:
         """Count a failure and schedule the next attempt with backoff and jitter; None once

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from operator_core.db.actions import ActionDB
+from operator_core.db.actions import ActionDB, observe_message
 from operator_core.errors import ObserveOnlyError
 
 
@@ -52,12 +52,7 @@ class SafetyController(_Bound):
         db = await self._get_db()
         mode, at, by, reason = await db.get_safety_mode()
         if mode != SafetyMode.EXECUTE.value:
-            why = f" ({reason})" if reason else ""
-            raise ObserveOnlyError(
-                f"execution is off: safety mode is OBSERVE{why}, set by {by}"
-                f"{' at ' + at.strftime('%Y-%m-%d %H:%M:%S UTC') if at else ''}; "
-                "run 'operator resume' to allow execution again"
-            )
+            raise ObserveOnlyError(observe_message(at, by, reason))
 
     async def set_mode(self, mode: SafetyMode, actor: str, reason: str = "") -> bool:
         db = await self._get_db()

@@ -37,6 +37,7 @@ from operator_core.errors import (
     ApprovalError,
     DatabaseError,
     InvalidTransitionError,
+    ObserveOnlyError,
     WorkflowNotFoundError,
 )
 from operator_core.notify import Notifier
@@ -79,6 +80,17 @@ class Claim:
 
     proposal: ActionProposal
     record: ActionRecord
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How one attempt ended, as the subject reported it."""
+
+    success: bool
+    result_data: dict[str, Any] | None = None
+    error: str | None = None
+    retryable: bool = True
+    retry_delay_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -504,13 +516,20 @@ class ActionDB:
     # ------------------------------------------------------------------ proposals
 
     async def create_proposal(
-        self, proposal: ActionProposal, audit: Iterable[AuditEntry] = ()
+        self,
+        proposal: ActionProposal,
+        audit: Iterable[AuditEntry] = (),
+        *,
+        require_execute: bool = False,
     ) -> ActionProposal:
-        """Insert a proposal (and its audit events) and return it with its id."""
+        """Insert a proposal (and its audit events) and return it with its id.
+        ``require_execute`` refuses it, in the same transaction, while the mode is OBSERVE."""
         entries = list(audit)
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> int:
+            if require_execute:
+                _require_execute(conn)
             new_id = _insert_proposal(conn, proposal)
             for e in entries:
                 _append_audit(conn, AuditEntry(e.event_type, e.event_data, e.actor, new_id,
@@ -808,6 +827,7 @@ class ActionDB:
         requires_approval: bool | None = None,
         proposed_by: str = "agent",
         audit: Iterable[AuditEntry] = (),
+        require_execute: bool = False,
     ) -> int:
         """Create a workflow and all its steps in one transaction; each step depends on the
         one before it. Returns the workflow id."""
@@ -821,6 +841,8 @@ class ActionDB:
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> int:
+            if require_execute:
+                _require_execute(conn)
             cur = conn.execute(
                 "INSERT INTO workflows (name, description, ticket_id, status, created_at,"
                 " updated_at, requires_approval, proposed_by) VALUES (?, ?, ?, 'pending', ?, ?,"
@@ -1081,48 +1103,32 @@ class ActionDB:
         """Atomically move up to ``limit`` ready actions to executing under our lease, with a
         record per attempt. Returns nothing while the safety mode is OBSERVE."""
         now_dt = self.clock.now()
-        now = to_db(now_dt)
-        lease = to_db(now_dt + timedelta(seconds=lease_seconds))
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
-            mode = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
-            if mode is None or mode[0] != "execute" or limit <= 0:
-                return []
-            rows = conn.execute(
-                f"""
-                UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
-                    lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL
-                WHERE id IN (
-                    SELECT p.id FROM action_proposals p WHERE {READY_SQL}
-                    AND (:only IS NULL OR p.id = :only)
-                    ORDER BY COALESCE(p.next_retry_at, p.scheduled_at, p.proposed_at), p.id
-                    LIMIT :lim)
-                RETURNING *
-                """,
-                {"runner": runner_id, "lease": lease, "now": now, "lim": limit, "only": only_id},
-            ).fetchall()
-            claims = []
-            for row in rows:
-                p = _row_to_proposal(row)
-                attempt = p.retry_count + 1
-                cur = conn.execute(
-                    "INSERT INTO action_records (proposal_id, attempt, started_at, runner)"
-                    " VALUES (?, ?, ?, ?)",
-                    (p.id, attempt, now, runner_id),
-                )
-                record = ActionRecord(id=cur.lastrowid, proposal_id=p.id, attempt=attempt,
-                                      started_at=now_dt)
-                _append_audit(conn, AuditEntry("execution_started",
-                                               {"attempt": attempt, "runner": runner_id},
-                                               "runner", p.id, p.workflow_id), now)
-                if p.workflow_id is not None:
-                    conn.execute(
-                        "UPDATE workflows SET status = 'in_progress' WHERE id = ? AND "
-                        "status = 'pending'",
-                        (p.workflow_id,),
-                    )
-                claims.append(Claim(p, record))
-            return claims
+            return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, only_id)
+
+        return await self._write(fn)
+
+    async def finish_and_claim(
+        self,
+        runner_id: str,
+        finished: Sequence[tuple[Claim, AttemptResult]],
+        limit: int,
+        lease_seconds: float,
+    ) -> list[Claim]:
+        """Record finished attempts and claim more work, in one transaction (the runner's hot
+        path: one commit per batch instead of one per action)."""
+        now_dt = self.clock.now()
+
+        def fn(conn: sqlite3.Connection) -> list[Claim]:
+            for claim, result in finished:
+                conn.execute("SAVEPOINT finish")
+                try:
+                    _finish_tx(conn, claim, runner_id, result, now_dt)
+                except InvalidTransitionError:
+                    conn.execute("ROLLBACK TO finish")  # no longer ours (e.g. recovered)
+                conn.execute("RELEASE finish")
+            return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None)
 
         return await self._write(fn)
 
@@ -1130,26 +1136,7 @@ class ActionDB:
         self, claim: Claim, runner_id: str, result_data: dict[str, Any] | None
     ) -> None:
         """Success: close the record, complete the action, advance or complete its workflow."""
-        now_dt = self.clock.now()
-        now = to_db(now_dt)
-
-        def fn(conn: sqlite3.Connection) -> None:
-            p = claim.proposal
-            _close_record(conn, claim, True, None, result_data, now)
-            cur = conn.execute(
-                "UPDATE action_proposals SET status = 'completed', finished_at = ?, "
-                "claimed_by = NULL, lease_expires_at = NULL, last_error = NULL "
-                "WHERE id = ? AND status = 'executing' AND claimed_by = ?",
-                (now, p.id, runner_id),
-            )
-            if cur.rowcount != 1:
-                raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
-            _append_audit(conn, AuditEntry("completed", {"attempt": claim.record.attempt},
-                                           "runner", p.id, p.workflow_id), now)
-            if p.workflow_id is not None:
-                _advance_workflow(conn, p, now_dt)
-
-        await self._write(fn)
+        await self.record_attempt(claim, runner_id, AttemptResult(True, result_data))
 
     async def fail_attempt(
         self,
@@ -1164,12 +1151,19 @@ class ActionDB:
         """Failure: close the record; schedule the retry if the action's own limit allows
         (returns its time), else fail it for good, failing its workflow and cancelling the
         steps after it."""
+        return await self.record_attempt(
+            claim, runner_id,
+            AttemptResult(False, result_data, error, retryable, retry_delay_seconds),
+        )
+
+    async def record_attempt(
+        self, claim: Claim, runner_id: str, result: AttemptResult
+    ) -> datetime | None:
+        """Record one finished attempt; returns the next retry time if one was scheduled."""
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> datetime | None:
-            _close_record(conn, claim, False, error, result_data, to_db(now_dt))
-            return _fail_tx(conn, claim.proposal.id, runner_id, error, retryable,
-                            retry_delay_seconds, now_dt, "runner")
+            return _finish_tx(conn, claim, runner_id, result, now_dt)
 
         return await self._write(fn)
 
@@ -1644,6 +1638,23 @@ def _has_expired(conn: sqlite3.Connection, now: str) -> bool:
     return row is not None
 
 
+def observe_message(changed_at: datetime | None, changed_by: str, reason: str) -> str:
+    why = f" ({reason})" if reason else ""
+    when = f" at {changed_at.strftime('%Y-%m-%d %H:%M:%S UTC')}" if changed_at else ""
+    return (
+        f"execution is off: safety mode is OBSERVE{why}, set by {changed_by}{when}; "
+        "run 'operator resume' to allow execution again"
+    )
+
+
+def _require_execute(conn: sqlite3.Connection) -> None:
+    row = conn.execute(
+        "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
+    ).fetchone()
+    if row is not None and row[0] != "execute":
+        raise ObserveOnlyError(observe_message(from_db(row[1]), row[2], row[3]))
+
+
 def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM action_proposals WHERE status = 'executing' AND lease_expires_at IS NOT "
@@ -1706,6 +1717,93 @@ def _close_record(
         (now, int(success), error, None if result_data is None else _json(result_data),
          claim.record.id),
     )
+
+
+def _claim_tx(
+    conn: sqlite3.Connection,
+    runner_id: str,
+    limit: int,
+    lease_seconds: float,
+    now_dt: datetime,
+    only_id: int | None,
+) -> list[Claim]:
+    if limit <= 0:
+        return []
+    mode = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
+    if mode is None or mode[0] != "execute":
+        return []
+    now = to_db(now_dt)
+    lease = to_db(now_dt + timedelta(seconds=lease_seconds))
+    rows = conn.execute(
+        f"""
+        UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
+            lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL
+        WHERE id IN (
+            SELECT p.id FROM action_proposals p WHERE {READY_SQL}
+            AND (:only IS NULL OR p.id = :only)
+            ORDER BY COALESCE(p.next_retry_at, p.scheduled_at, p.proposed_at), p.id
+            LIMIT :lim)
+        RETURNING *
+        """,
+        {"runner": runner_id, "lease": lease, "now": now, "lim": limit, "only": only_id},
+    ).fetchall()
+    claims = []
+    for row in rows:
+        p = _row_to_proposal(row)
+        attempt = p.retry_count + 1
+        cur = conn.execute(
+            "INSERT INTO action_records (proposal_id, attempt, started_at, runner)"
+            " VALUES (?, ?, ?, ?)",
+            (p.id, attempt, now, runner_id),
+        )
+        record = ActionRecord(
+            id=cur.lastrowid, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt
+        )
+        _append_audit(
+            conn,
+            AuditEntry("execution_started", {"attempt": attempt, "runner": runner_id},
+                       "runner", p.id, p.workflow_id),
+            now,
+        )
+        if p.workflow_id is not None:
+            conn.execute(
+                "UPDATE workflows SET status = 'in_progress' WHERE id = ? AND status = 'pending'",
+                (p.workflow_id,),
+            )
+        claims.append(Claim(p, record))
+    return claims
+
+
+def _finish_tx(
+    conn: sqlite3.Connection,
+    claim: Claim,
+    runner_id: str,
+    result: AttemptResult,
+    now_dt: datetime,
+) -> datetime | None:
+    now = to_db(now_dt)
+    p = claim.proposal
+    _close_record(conn, claim, result.success, result.error, result.result_data, now)
+    if not result.success:
+        return _fail_tx(conn, p.id, runner_id, result.error or "failed", result.retryable,
+                        result.retry_delay_seconds, now_dt, "runner")
+    cur = conn.execute(
+        "UPDATE action_proposals SET status = 'completed', finished_at = ?, "
+        "claimed_by = NULL, lease_expires_at = NULL, last_error = NULL "
+        "WHERE id = ? AND status = 'executing' AND claimed_by = ?",
+        (now, p.id, runner_id),
+    )
+    if cur.rowcount != 1:
+        raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+    _append_audit(
+        conn,
+        AuditEntry("completed", {"attempt": claim.record.attempt}, "runner", p.id,
+                   p.workflow_id),
+        now,
+    )
+    if p.workflow_id is not None:
+        _advance_workflow(conn, p, now_dt)
+    return None
 
 
 def _fail_tx(
