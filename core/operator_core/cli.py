@@ -655,8 +655,11 @@ def tui(
     _open_db_or_fail(cfg)
     from operator_tui.app import OperatorApp
 
-    OperatorApp(cfg.db, subject=subject, read_only=read_only,
-                approval_mode=cfg.approval_mode, actor=cfg.actor).run()
+    tui_app = OperatorApp(cfg.db, subject=subject, read_only=read_only,
+                          approval_mode=cfg.approval_mode, actor=cfg.actor)
+    tui_app.run()
+    if tui_app.return_code:
+        raise typer.Exit(tui_app.return_code)
 
 
 def _open_db_or_fail(cfg: Config) -> None:
@@ -691,8 +694,11 @@ def demo(
     from operator_core.demo import demo_background
 
     subject, background = demo_background(db, speed=speed, approval_mode=cfg.approval_mode)
-    OperatorApp(db, subject=subject, background=background, approval_mode=cfg.approval_mode,
-                actor=cfg.actor).run()
+    tui_app = OperatorApp(db, subject=subject, background=background,
+                          approval_mode=cfg.approval_mode, actor=cfg.actor)
+    tui_app.run()
+    if tui_app.return_code:
+        raise typer.Exit(tui_app.return_code)
 
 
 # ---------------------------------------------------------------------- entry point

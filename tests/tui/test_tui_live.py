@@ -1,0 +1,125 @@
+"""The dashboard follows the database: other connections and processes, countdowns, idling,
+dialogs, and the background tasks ``operator demo`` runs beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+from operator_core.actions.executor import ActionExecutor
+from operator_core.actions.registry import ActionRegistry
+from operator_core.clock import FrozenClock
+from operator_tui.app import OperatorApp
+from operator_tui.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
+from operator_tui.panes import PaneTable
+from operator_tui.screens.confirm import ConfirmModal
+from tui_helpers import eventually
+
+SIZE = (120, 40)
+
+
+def row_keys(app: OperatorApp, pane_id: str) -> list[str]:
+    pane = app.dashboard.query_one(f"#{pane_id}", PaneTable)
+    return [str(row.key.value) for row in pane.ordered_rows]
+
+
+def other_executor(path: Path) -> ActionExecutor:
+    return ActionExecutor(path, ActionRegistry.from_subject(FixtureSubject()), approval_mode=True,
+                          clock=FrozenClock(FIXTURE_NOW))
+
+
+async def test_change_from_a_second_connection_shows_within_a_second(db_path: Path) -> None:
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        async with other_executor(db_path) as other:
+            p = await other.propose_action("drain_store", {"store_id": "s2"}, reason="test")
+        took = await eventually(lambda: f"p{p.id}" in row_keys(app, "approvals"), timeout=1.0,
+                                what="the new proposal in #approvals")
+        assert took < 1.0
+        await pilot.pause()
+
+
+async def test_change_from_another_process_shows_within_a_second(db_path: Path) -> None:
+    app = fixture_app(db_path)
+    script = (
+        "import asyncio, sys\n"
+        "from operator_core.actions.executor import ActionExecutor\n"
+        "from operator_core.actions.registry import ActionRegistry\n"
+        "from operator_tui.fixture import FixtureSubject\n"
+        "async def main():\n"
+        "    ex = ActionExecutor(sys.argv[1], ActionRegistry.from_subject(FixtureSubject()))\n"
+        "    async with ex:\n"
+        "        await ex.cancel_proposal(26, 'bob@ops-2')\n"
+        "asyncio.run(main())\n"
+    )
+    async with app.run_test(size=SIZE):
+        await app.wait_loaded()
+        assert "p26" in row_keys(app, "approvals")
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(db_path))
+        assert await proc.wait() == 0
+        done = time.monotonic()
+        await eventually(lambda: "p26" not in row_keys(app, "approvals"), timeout=1.0,
+                         what="the cancelled proposal to leave #approvals")
+        assert time.monotonic() - done < 1.0
+
+
+async def test_countdowns_tick_from_the_clock_without_reading(db_path: Path) -> None:
+    clock = FrozenClock(FIXTURE_NOW)
+    app = OperatorApp(db_path, FixtureSubject(), clock=clock)
+    async with app.run_test(size=SIZE):
+        await app.wait_loaded()
+        pane = app.dashboard.query_one("#retries", PaneTable)
+        assert str(pane.get_cell("p31", "in")) == "in 15s"
+        refreshes = app.refreshes
+        clock.advance(10)
+        await eventually(lambda: str(pane.get_cell("p31", "in")) == "in 5s", timeout=2.5)
+        clock.advance(10)
+        await eventually(lambda: str(pane.get_cell("p31", "in")) == "due now", timeout=2.5)
+        assert app.refreshes == refreshes, "a countdown must not re-read the database"
+
+
+async def test_idle_dashboard_does_not_reread(db_path: Path) -> None:
+    app = fixture_app(db_path, poll_interval=0.1)
+    async with app.run_test(size=SIZE):
+        await app.wait_loaded()
+        refreshes = app.refreshes
+        await asyncio.sleep(1.0)
+        assert app.refreshes == refreshes
+
+
+async def test_refresh_waits_while_a_dialog_is_open(db_path: Path) -> None:
+    app = fixture_app(db_path, poll_interval=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await pilot.press("K")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal))
+        refreshes = app.refreshes
+        async with other_executor(db_path) as other:
+            p = await other.propose_action("drain_store", {"store_id": "s2"}, reason="test")
+        await asyncio.sleep(0.5)
+        assert app.refreshes == refreshes
+        await pilot.press("n")
+        await eventually(lambda: f"p{p.id}" in row_keys(app, "approvals"), timeout=1.0)
+
+
+async def test_background_tasks_run_with_the_app_and_stop_with_it(db_path: Path) -> None:
+    started = asyncio.Event()
+    stopped = asyncio.Event()
+
+    async def agent() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+
+    app = fixture_app(db_path, background=[agent])
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await asyncio.wait_for(started.wait(), 2)
+        await pilot.press("q")
+    assert stopped.is_set()

@@ -1,0 +1,292 @@
+"""OperatorApp: the dashboard. Reads through ActionDB, changes state only through
+ActionExecutor (the same code path as the CLI), as ``user@host``.
+
+One exclusive worker follows the database (``_follow``): it re-reads only when the
+ChangeWatcher says something changed, never overlaps itself, and skips while a dialog is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from operator_core.actions.executor import ActionExecutor, default_actor, env_flag
+from operator_core.actions.registry import ActionRegistry
+from operator_core.actions.types import KillSwitchResult
+from operator_core.clock import SYSTEM_CLOCK, Clock
+from operator_core.errors import OperatorError
+from operator_core.subjects.base import Subject
+from rich.text import Text
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import ModalScreen
+
+from operator_tui import data as dashboard_data
+from operator_tui.data import Target
+from operator_tui.live import ChangeWatcher
+from operator_tui.screens.confirm import ConfirmModal
+from operator_tui.screens.dashboard import DashboardScreen
+from operator_tui.screens.detail import DetailScreen
+from operator_tui.screens.help import HelpScreen
+from operator_tui.screens.reject import RejectReasonModal
+
+MUTATIONS = frozenset({"approve", "reject", "cancel", "kill_switch", "resume"})
+
+BackgroundTask = Callable[[], Awaitable[Any]]
+
+
+class OperatorApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Operator"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS = [
+        Binding("a", "approve", "Approve"),
+        Binding("r", "reject", "Reject"),
+        Binding("c", "cancel", "Cancel"),
+        Binding("K", "kill_switch", "Kill"),
+        Binding("E", "resume", "Resume"),
+        # Read-only mode hides the five above; these say why a key does nothing.
+        Binding("a", "refuse('approve')", show=False),
+        Binding("r", "refuse('reject')", show=False),
+        Binding("c", "refuse('cancel')", show=False),
+        Binding("K", "refuse('pull the kill switch')", show=False),
+        Binding("E", "refuse('resume execution')", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(
+        self,
+        db_path: Path | str,
+        subject: Subject | None = None,
+        read_only: bool = False,
+        *,
+        clock: Clock | None = None,
+        background: Sequence[BackgroundTask] = (),
+        approval_mode: bool | None = None,
+        actor: str | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.db_path = Path(db_path)
+        self.subject = subject
+        self.read_only = read_only or env_flag("OPERATOR_READ_ONLY")
+        self.clock = clock or SYSTEM_CLOCK
+        self.actor = actor or default_actor()
+        registry = ActionRegistry.from_subject(subject) if subject else ActionRegistry()
+        self.executor = ActionExecutor(self.db_path, registry, approval_mode=approval_mode,
+                                       clock=self.clock)
+        self.watcher = ChangeWatcher(self.executor.db, poll_interval)
+        self.dashboard = DashboardScreen()
+        self.refreshes = 0
+        self.loaded = asyncio.Event()
+        self._background = list(background)
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dashboard)
+        self._follow()
+
+    async def on_unmount(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.watcher.stop()
+        await self.executor.close()
+
+    def _start_background(self) -> None:
+        for fn in self._background:
+            task = asyncio.create_task(fn(), name=getattr(fn, "__name__", "background"))
+            task.add_done_callback(self._background_done)
+            self._tasks.append(task)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or task.exception() is None:
+            return
+        self.notify(f"{task.get_name()} stopped: {task.exception()}", title="Background task",
+                    severity="error", timeout=30, markup=False)
+
+    async def wait_loaded(self) -> None:
+        """Until the first refresh has painted (tests and screenshots)."""
+        await self.loaded.wait()
+
+    # ------------------------------------------------------------------ following the database
+
+    @work(exclusive=True, group="follow")
+    async def _follow(self) -> None:
+        try:
+            await self.executor.open()
+        except OperatorError as exc:
+            self.exit(return_code=1, message=f"operator: {exc}")
+            return
+        self.watcher.start()
+        self._start_background()
+        minute = None
+        while True:
+            if not isinstance(self.screen, ModalScreen):
+                now_minute = self.clock.now().replace(second=0, microsecond=0)
+                changed = await self.watcher.take_change()
+                if changed or now_minute != minute:
+                    minute = now_minute
+                    await self._refresh_screen()
+            await self.watcher.wait()
+
+    async def _refresh_screen(self) -> None:
+        db = self.executor.db
+        try:
+            loaded = await dashboard_data.load(db)
+            events = await dashboard_data.new_events(db, self.dashboard.last_event_id)
+        except OperatorError as exc:
+            self.notify(str(exc), title="Cannot read the database", severity="error",
+                        markup=False)
+            return
+        self.dashboard.show(loaded, events)
+        if isinstance(self.screen, DetailScreen):
+            self.screen.reload()
+        self.refreshes += 1
+        self.loaded.set()
+
+    # ------------------------------------------------------------------ screens
+
+    def open_details(self, target: Target) -> None:
+        self.push_screen(DetailScreen(target))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.screen, self.read_only))
+
+    # ------------------------------------------------------------------ mutations
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATIONS:
+            return not self.read_only
+        if action == "refuse":
+            return self.read_only
+        return True
+
+    def action_refuse(self, what: str) -> None:
+        self.notify(f"Read-only dashboard: cannot {what}. Start it without --read-only "
+                    "(and without OPERATOR_READ_ONLY=1) to act.", title="Read-only",
+                    severity="warning")
+
+    def _target(self) -> Target | None:
+        current = getattr(self.screen, "current_target", None)
+        target: Target | None = current() if current is not None else None
+        if target is None:
+            self.notify("Select an action or workflow first.", severity="warning")
+        return target
+
+    def action_approve(self) -> None:
+        target = self._target()
+        if target is None:
+            return
+        if target.kind == "workflow":
+            call = self.executor.approve_workflow(target.id, self.actor)
+        else:
+            call = self.executor.approve_proposal(target.id, self.actor)
+        self._mutate(f"approve {target.label}", call, f"Approved {target.label}")
+
+    @work(group="mutations")
+    async def action_reject(self) -> None:
+        target = self._target()
+        if target is None:
+            return
+        reason = await self.push_screen_wait(RejectReasonModal(target.label))
+        if reason is None:
+            return
+        if target.kind == "workflow":
+            call = self.executor.reject_workflow(target.id, self.actor, reason)
+        else:
+            call = self.executor.reject_proposal(target.id, self.actor, reason)
+        await self._apply(f"reject {target.label}", call, f"Rejected {target.label}: {reason}")
+
+    @work(group="mutations")
+    async def action_cancel(self) -> None:
+        target = self._target()
+        if target is None:
+            return
+        what = "the whole workflow and every step not yet run" if target.kind == "workflow" \
+            else "it; it will not run"
+        if not await self.push_screen_wait(ConfirmModal(
+                f"Cancel {target.label}?", f"This cancels {what}.", "Cancel it")):
+            return
+        if target.kind == "workflow":
+            call = self.executor.cancel_workflow(target.id, self.actor)
+        else:
+            call = self.executor.cancel_proposal(target.id, self.actor)
+        await self._apply(f"cancel {target.label}", call, f"Cancelled {target.label}")
+
+    @work(group="mutations")
+    async def action_kill_switch(self) -> None:
+        try:
+            preview = await self.executor.db.preview_kill_switch()
+        except OperatorError as exc:
+            self._refused("pull the kill switch", exc)
+            return
+        if not await self.push_screen_wait(ConfirmModal(
+                "KILL SWITCH", kill_switch_summary(preview), "Stop everything")):
+            return
+        result = await self._apply("pull the kill switch", self.executor.kill_switch(self.actor))
+        if isinstance(result, KillSwitchResult):
+            self.notify(
+                f"OBSERVE mode. Cancelled {len(result.cancelled_actions)} action(s) and "
+                f"{len(result.cancelled_workflows)} workflow(s); "
+                f"{len(result.executing_signalled)} executing action(s) are being stopped.",
+                title="Kill switch engaged", severity="warning", timeout=10)
+
+    @work(group="mutations")
+    async def action_resume(self) -> None:
+        if not await self.push_screen_wait(ConfirmModal(
+                "Resume execution?",
+                "Safety mode goes back to EXECUTE: runners start claiming approved work again."
+                "\nNothing the kill switch cancelled comes back.", "Resume", danger=False)):
+            return
+        changed = await self._apply("resume execution", self.executor.resume(self.actor))
+        if changed is not None:
+            self.notify("Execution resumed." if changed else "Execution was already on.",
+                        title="EXECUTE")
+
+    def _mutate(self, what: str, call: Awaitable[Any], success: str) -> None:
+        self.run_worker(self._apply(what, call, success), group="mutations")
+
+    async def _apply(self, what: str, call: Awaitable[Any], success: str | None = None) -> Any:
+        """Run one executor call; the engine's refusal becomes an error toast. Returns the
+        call's result, or None when refused."""
+        try:
+            result = await call
+        except OperatorError as exc:
+            self._refused(what, exc)
+            return None
+        finally:
+            self.watcher.mark_dirty()
+        if success:
+            self.notify(success, markup=False)
+        return result
+
+    def _refused(self, what: str, exc: OperatorError) -> None:
+        self.notify(str(exc), title=f"Could not {what}", severity="error", timeout=10,
+                    markup=False)
+
+
+def kill_switch_summary(preview: dict[str, int]) -> Text:
+    """What the kill switch will do, from ActionDB.preview_kill_switch()."""
+    text = Text()
+    text.append("Safety mode goes to OBSERVE: nothing new executes, in any process.\n\n")
+    text.append("Cancels:\n", style="bold")
+    text.append(f"  • {preview.get('pending', 0)} pending action(s) "
+                "(awaiting approval, approved or scheduled)\n")
+    text.append(f"  • {preview.get('retry_waiting', 0)} action(s) waiting for a retry\n")
+    text.append(f"  • {preview.get('workflows', 0)} open workflow(s)\n")
+    text.append("Stops: ", style="bold")
+    text.append(f"{preview.get('executing', 0)} executing action(s), cancelled by their "
+                "runner within a second.\n\n")
+    text.append("Resume later with E; nothing cancelled comes back.", style="italic")
+    return text

@@ -1,0 +1,116 @@
+"""What the dashboard reads, and only through ActionDB's bounded read methods (no SQL here).
+
+One ``load`` gathers everything the panes and the header show; the audit tail is read
+incrementally (only events newer than the last one seen).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from operator_core.actions.types import (
+    ActionProposal,
+    AuditEvent,
+    WorkflowProposal,
+    WorkflowStatus,
+)
+from operator_core.db.actions import ActionDB, Counts
+
+ROW_LIMIT = 200
+"""Rows per pane: the database may hold 100,000 actions; a pane never reads more than this."""
+WORKFLOW_LIMIT = 50
+EVENT_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a key acts on: one action or a whole workflow."""
+
+    kind: Literal["action", "workflow"]
+    id: int
+    label: str
+
+    @property
+    def key(self) -> str:
+        return f"{'p' if self.kind == 'action' else 'w'}{self.id}"
+
+
+def action_target(p: ActionProposal) -> Target:
+    assert p.id is not None
+    return Target("action", p.id, f"action #{p.id} {p.action_name}")
+
+
+def workflow_target(wf: WorkflowProposal) -> Target:
+    assert wf.id is not None
+    return Target("workflow", wf.id, f"workflow #{wf.id} {wf.name}")
+
+
+@dataclass(frozen=True)
+class SafetyState:
+    mode: str
+    changed_at: datetime | None
+    changed_by: str
+    reason: str
+
+    @property
+    def observe(self) -> bool:
+        return self.mode != "execute"
+
+
+@dataclass
+class DashboardData:
+    loaded_at: datetime
+    safety: SafetyState
+    counts: Counts
+    approvals: list[ActionProposal]
+    workflows: list[WorkflowProposal]
+    steps: dict[int, list[ActionProposal]]
+    scheduled: list[ActionProposal]
+    retries: list[ActionProposal]
+    executions: list[int] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)
+
+    @property
+    def workflows_awaiting(self) -> list[WorkflowProposal]:
+        """Open workflows that still need their one approval, oldest first."""
+        return sorted(
+            (wf for wf in self.workflows if awaits_approval(wf)), key=lambda wf: wf.id or 0
+        )
+
+
+def awaits_approval(wf: WorkflowProposal) -> bool:
+    return (
+        wf.status == WorkflowStatus.PENDING
+        and wf.requires_approval
+        and wf.approved_at is None
+        and wf.rejected_at is None
+    )
+
+
+async def load(db: ActionDB) -> DashboardData:
+    """Everything but the audit tail, each list bounded."""
+    mode, changed_at, changed_by, reason = await db.get_safety_mode()
+    counts = await db.counts()
+    workflows = await db.list_workflows(open_only=True, limit=WORKFLOW_LIMIT)
+    workflows.sort(key=lambda wf: wf.id or 0)
+    steps = await db.list_workflow_steps([wf.id for wf in workflows if wf.id is not None])
+    executions, failures = await db.activity(60)
+    return DashboardData(
+        loaded_at=db.clock.now(),
+        safety=SafetyState(mode, changed_at, changed_by, reason),
+        counts=counts,
+        approvals=await db.list_pending_approvals(limit=ROW_LIMIT),
+        workflows=workflows,
+        steps=steps,
+        scheduled=await db.list_scheduled(limit=ROW_LIMIT),
+        retries=await db.list_retry_backlog(limit=ROW_LIMIT),
+        executions=executions,
+        failures=failures,
+    )
+
+
+async def new_events(db: ActionDB, after_id: int) -> list[AuditEvent]:
+    """Audit events after ``after_id`` (the newest ``EVENT_LIMIT`` of them), oldest first."""
+    return await db.list_audit_events(limit=EVENT_LIMIT, after_id=after_id)

@@ -1,0 +1,120 @@
+"""How times, parameters and states read on screen: UTC everywhere, short and fixed-width."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from operator_core.actions.types import ActionProposal, ActionStatus
+from rich.text import Text
+
+
+def clock_time(at: datetime | None) -> str:
+    """``09:30:05Z``: the engine stores UTC, so the dashboard shows UTC."""
+    return at.strftime("%H:%M:%SZ") if at is not None else "—"
+
+
+def full_time(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%SZ") if at is not None else "—"
+
+
+def duration(seconds: float) -> str:
+    """``45s``, ``4m 05s``, ``2h 03m``, ``3d 4h``: a countdown an operator reads at a glance."""
+    s = int(round(abs(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def countdown(target: datetime | None, now: datetime) -> Text:
+    """Time left until ``target``; ``due`` (highlighted) once it has passed."""
+    if target is None:
+        return Text("—", style="dim")
+    left = (target - now).total_seconds()
+    if left <= 0:
+        return Text("due now", style="bold")
+    return Text(f"in {duration(left)}")
+
+
+def age(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "—"
+    return f"{duration((now - since).total_seconds())} ago"
+
+
+def params(parameters: dict[str, Any], limit: int = 48) -> str:
+    """``region_id=7 to_store_id=s2``, cut to ``limit`` characters."""
+    text = " ".join(f"{k}={_value(v)}" for k, v in parameters.items())
+    return clip(text or "—", limit)
+
+
+def _value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v, default=str)
+
+
+def pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_path(path: Path, limit: int = 40) -> str:
+    """The database path as the operator gave it, ``~`` for home, cut from the left."""
+    text = str(path)
+    home = os.path.expanduser("~")
+    if path.is_absolute() and text.startswith(home + os.sep):
+        text = "~" + text[len(home):]
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+STATUS_MARK = {
+    ActionStatus.PROPOSED: ("·", "proposed"),
+    ActionStatus.VALIDATED: ("·", "pending"),
+    ActionStatus.EXECUTING: ("▶", "executing"),
+    ActionStatus.COMPLETED: ("✓", "completed"),
+    ActionStatus.FAILED: ("✗", "failed"),
+    ActionStatus.CANCELLED: ("⊘", "cancelled"),
+}
+
+STATUS_STYLE = {
+    ActionStatus.EXECUTING: "bold",
+    ActionStatus.COMPLETED: "green",
+    ActionStatus.FAILED: "red",
+    ActionStatus.CANCELLED: "dim",
+}
+
+
+def step_state(p: ActionProposal, now: datetime) -> Text:
+    """One workflow step's state, readable without colour: a mark and a word."""
+    mark, word = STATUS_MARK[p.status]
+    if p.is_retry_waiting:
+        mark, word = "↻", f"retry {p.retry_count + 1}/{p.max_retries + 1}"
+    elif p.status == ActionStatus.VALIDATED and p.scheduled_at is not None:
+        left = (p.scheduled_at - now).total_seconds()
+        word = f"due in {duration(left)}" if left > 0 else "due"
+    elif p.status == ActionStatus.VALIDATED and p.depends_on_proposal_id is not None:
+        word = "waiting"
+    style = STATUS_STYLE.get(p.status, "")
+    if p.is_retry_waiting:
+        style = "yellow"
+    return Text(f"{mark} {word}", style=style)
+
+
+def approval_state(p: ActionProposal) -> str:
+    if p.rejected_at is not None:
+        return f"rejected by {p.rejected_by}"
+    if p.approved_at is not None:
+        return f"approved by {p.approved_by}"
+    if not p.requires_approval:
+        return "not required"
+    return "awaiting approval"

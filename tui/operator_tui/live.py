@@ -1,0 +1,67 @@
+"""When to re-read the database: only when something may have changed.
+
+Another process's commit pokes our ``Listener`` (near-instant); ``PRAGMA data_version``,
+polled every ``poll_interval`` as the fallback, tells for sure. Our own writes do not change
+our connection's data_version, so a mutation marks the watcher dirty instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from operator_core.db.actions import ActionDB
+from operator_core.notify import Listener
+
+
+class ChangeWatcher:
+    def __init__(self, db: ActionDB, poll_interval: float = 0.5) -> None:
+        self._db = db
+        self.poll_interval = poll_interval
+        self._listener: Listener | None = None
+        self._wake = asyncio.Event()
+        self._dirty = True
+        self._seen: int | None = None
+
+    def start(self) -> None:
+        """Listen for other processes' commits (call inside the running loop)."""
+        listener = Listener(self._db.db_path)
+        if listener.start():
+            self._listener = listener
+            self._db.set_listener_name(listener.name)
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._db.set_listener_name(None)
+            self._listener = None
+
+    def mark_dirty(self) -> None:
+        """We wrote (or want a re-read): refresh at the next turn, now."""
+        self._dirty = True
+        self._wake.set()
+
+    async def take_change(self) -> bool:
+        """True (once) if the database may have changed since the last time it said so."""
+        version = await self._db.data_version()
+        changed = self._dirty or version != self._seen
+        self._dirty = False
+        self._seen = version
+        return changed
+
+    async def wait(self) -> None:
+        """Until a poke, a mark_dirty, or the poll interval, whichever comes first."""
+        waiters = [asyncio.ensure_future(self._wake.wait())]
+        if self._listener is not None:
+            waiters.append(asyncio.ensure_future(self._listener.event.wait()))
+        try:
+            await asyncio.wait(waiters, timeout=self.poll_interval,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+        self._wake.clear()
+        if self._listener is not None:
+            self._listener.event.clear()

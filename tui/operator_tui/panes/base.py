@@ -1,0 +1,172 @@
+"""A dashboard pane: a row-cursor DataTable updated in place by row key, with a filter.
+
+Each pane turns the loaded data into ``Row`` values; ``show`` diffs them against what is on
+screen (remove gone rows, update changed cells, add new rows, reorder only if needed), so
+the cursor stays on the same item while the database changes underneath it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.console import RenderableType
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from operator_tui.data import DashboardData, Target
+
+EMPTY_KEY = "-empty-"
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    cells: tuple[RenderableType, ...]
+    """First cell is the row's unique id as plain text (used to keep the order)."""
+    target: Target | None
+    search: str
+    model: Any = None
+
+
+class PaneTable(DataTable[RenderableType]):
+    """Base of the four panes."""
+
+    BINDINGS = [
+        Binding("enter", "screen.details", "Details"),
+        Binding("escape", "screen.clear_filter", "Clear filter", show=False),
+    ]
+
+    TITLE: ClassVar[str] = ""
+    COLUMNS: ClassVar[tuple[tuple[str, str, int], ...]] = ()
+    """(key, label, width): fixed widths, so columns never jump as rows come and go."""
+    TICKING: ClassVar[tuple[str, ...]] = ()
+    """Columns recomputed every second from the clock (countdowns), without a DB read."""
+    EMPTY: ClassVar[str] = "nothing here"
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.filter_text = ""
+        self._rows: list[Row] = []
+        self._shown: dict[str, tuple[RenderableType, ...]] = {}
+        self._by_key: dict[str, Row] = {}
+        self._total = 0
+
+    def on_mount(self) -> None:
+        for key, label, width in self.COLUMNS:
+            self.add_column(label, key=key, width=width)
+        self.border_title = self.TITLE
+        self._render_rows()
+
+    # ------------------------------------------------------------------ what subclasses say
+
+    def rows_for(self, data: DashboardData, now: datetime) -> list[Row]:
+        raise NotImplementedError
+
+    def total(self, data: DashboardData) -> int:
+        """How many items the pane has in the database (may exceed the rows read)."""
+        raise NotImplementedError
+
+    def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
+        return {}
+
+    # ------------------------------------------------------------------ updating
+
+    def show(self, data: DashboardData, now: datetime) -> None:
+        self._rows = self.rows_for(data, now)
+        self._total = self.total(data)
+        self._render_rows()
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self._render_rows()
+
+    def tick(self, now: datetime) -> None:
+        if not self.TICKING:
+            return
+        for key, row in self._by_key.items():
+            for column, value in self.tick_cells(row, now).items():
+                index = self._column_index(column)
+                shown = self._shown[key]
+                if shown[index] != value:
+                    self._shown[key] = shown[:index] + (value,) + shown[index + 1:]
+                    self.update_cell(key, column, value)
+
+    @property
+    def settled(self) -> bool:
+        """No column-width or row-size work left for the next idle moment (screenshots wait
+        for this)."""
+        return not self._updated_cells and not self._require_update_dimensions
+
+    @property
+    def item_count(self) -> int:
+        return self._total
+
+    def selected_target(self) -> Target | None:
+        if not self.row_count:
+            return None
+        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        row = self._by_key.get(key or "")
+        return row.target if row is not None else None
+
+    def _column_index(self, column: str) -> int:
+        return [k for k, _, _ in self.COLUMNS].index(column)
+
+    def _matches(self, row: Row) -> bool:
+        needle = self.filter_text.lower()
+        return not needle or needle in row.search.lower()
+
+    def _render_rows(self) -> None:
+        if not self.is_mounted:
+            return
+        wanted = [r for r in self._rows if self._matches(r)]
+        if not wanted:
+            message = (f"no rows match “{self.filter_text}”" if self.filter_text
+                       else self.EMPTY)
+            placeholder = (Text(""), Text(message, style="dim italic"))
+            wanted = [Row(EMPTY_KEY, placeholder + (Text(""),) * (len(self.COLUMNS) - 2),
+                          None, "")]
+        cursor_key = self._cursor_key()
+        wanted_keys = {r.key for r in wanted}
+        for key in [k for k in self._shown if k not in wanted_keys]:
+            self.remove_row(key)
+            del self._shown[key]
+        for row in wanted:
+            shown = self._shown.get(row.key)
+            if shown is None:
+                self.add_row(*row.cells, key=row.key)
+            elif shown != row.cells:
+                for (column, _, _), old, new in zip(self.COLUMNS, shown, row.cells,
+                                                    strict=True):
+                    if old != new:
+                        self.update_cell(row.key, column, new)
+            self._shown[row.key] = row.cells
+        order = {r.key: i for i, r in enumerate(wanted)}
+        current = [r.key.value for r in self.ordered_rows]
+        if current != [r.key for r in wanted]:
+            rank = {str(r.cells[0]): i for i, r in enumerate(wanted)}
+            self.sort("id", key=lambda value: rank.get(str(value), len(rank)))
+        self._by_key = {r.key: r for r in wanted if r.target is not None}
+        self.show_cursor = bool(self._by_key)
+        if cursor_key in order:
+            self.move_cursor(row=order[cursor_key], animate=False)
+        self._update_titles()
+
+    def _cursor_key(self) -> str | None:
+        if not self.row_count:
+            return None
+        return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+
+    def _update_titles(self) -> None:
+        shown = len(self._by_key)
+        self.border_title = f"{self.TITLE} · {self._total}"
+        notes = []
+        if self.filter_text:
+            notes.append(f"filter: {self.filter_text}")
+        if self._total > len(self._rows):
+            notes.append(f"showing {len(self._rows)} of {self._total}")
+        elif self.filter_text:
+            notes.append(f"{shown} match")
+        self.border_subtitle = " · ".join(notes)

@@ -1,0 +1,50 @@
+"""#scheduled: actions waiting for their time, soonest first, with a live countdown."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from operator_tui.data import ROW_LIMIT, DashboardData, action_target
+from operator_tui.format import approval_state, clock_time, countdown, params
+from operator_tui.panes.base import PaneTable, Row
+
+
+class ScheduledPane(PaneTable):
+    TITLE = "Scheduled"
+    COLUMNS = (
+        ("id", "ID", 5),
+        ("action", "Action", 24),
+        ("due", "Due (UTC)", 10),
+        ("in", "Countdown", 10),
+        ("params", "Parameters", 30),
+        ("approval", "Approval", 26),
+    )
+    TICKING = ("in",)
+    EMPTY = "nothing scheduled"
+
+    def total(self, data: DashboardData) -> int:
+        if len(data.scheduled) >= ROW_LIMIT:
+            return max(data.counts.scheduled, len(data.scheduled))
+        return len(data.scheduled)
+
+    def rows_for(self, data: DashboardData, now: datetime) -> list[Row]:
+        rows = []
+        for p in data.scheduled:
+            target = action_target(p)
+            where = f" (wf{p.workflow_id} step {p.execution_order + 1})" if p.workflow_id else ""
+            rows.append(Row(
+                key=target.key,
+                cells=(f"#{p.id}", Text(p.action_name + where, style="bold"),
+                       clock_time(p.scheduled_at), countdown(p.scheduled_at, now),
+                       params(p.parameters), approval_state(p)),
+                target=target,
+                search=f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.reason}",
+                model=p,
+            ))
+        return rows
+
+    def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
+        return {"in": countdown(row.model.scheduled_at, now)}

@@ -1,0 +1,1 @@
+"""Screens: the dashboard, the detail view, and the modal dialogs."""

@@ -1,0 +1,180 @@
+"""The main screen: header, the four panes, the filter, the event tail, the footer.
+
+Narrow terminals (under 120 columns) show one pane at a time with a tab strip; wider ones a
+2x2 grid. ``tab``/``shift+tab`` move between panes in both layouts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from operator_core.actions.types import AuditEvent
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from operator_tui.data import DashboardData, Target
+from operator_tui.panes import ApprovalsPane, PaneTable, RetriesPane, ScheduledPane, WorkflowsPane
+from operator_tui.widgets.event_tail import EventTail
+from operator_tui.widgets.filter_bar import FilterBar
+from operator_tui.widgets.pane_tabs import PaneTab
+from operator_tui.widgets.status_header import StatusHeader
+
+if TYPE_CHECKING:
+    from operator_tui.app import OperatorApp
+
+PANES: tuple[tuple[str, str, type[PaneTable]], ...] = (
+    ("approvals", "Approvals", ApprovalsPane),
+    ("workflows", "Workflows", WorkflowsPane),
+    ("scheduled", "Scheduled", ScheduledPane),
+    ("retries", "Retries", RetriesPane),
+)
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = [
+        Binding("tab", "next_pane", "Next pane", show=False),
+        Binding("shift+tab", "previous_pane", "Previous pane", show=False),
+        Binding("slash", "filter", "Filter", key_display="/"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self.active = PANES[0][0]
+        self.data: DashboardData | None = None
+
+    @property
+    def operator_app(self) -> OperatorApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        app = self.operator_app
+        yield StatusHeader(app.db_path, app.executor.approval_mode, app.read_only, id="header")
+        with Horizontal(id="pane-tabs"):
+            for pane_id, title, _ in PANES:
+                yield PaneTab(pane_id, title)
+        with Grid(id="panes"):
+            for pane_id, _, cls in PANES:
+                yield cls(id=pane_id)
+        yield FilterBar(id="filter")
+        yield EventTail(id="events")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.filter_bar.display = False
+        self._activate(self.active)
+        self.set_interval(1.0, self._tick)
+
+    # ------------------------------------------------------------------ data
+
+    def panes(self) -> list[PaneTable]:
+        return [self.query_one(f"#{pane_id}", PaneTable) for pane_id, _, _ in PANES]
+
+    @property
+    def last_event_id(self) -> int:
+        return self.query_one(EventTail).last_id
+
+    def show(self, data: DashboardData, events: list[AuditEvent]) -> None:
+        """Apply freshly loaded data to every pane, the header and the event tail."""
+        self.data = data
+        self.query_one(EventTail).add(events)
+        now = data.loaded_at
+        counts = {}
+        for pane in self.panes():
+            pane.show(data, now)
+            counts[pane.TITLE.lower()] = pane.item_count
+            self.query_one(f"#tab-{pane.id}", PaneTab).set_count(pane.item_count)
+        self.query_one(StatusHeader).show(data, counts)
+
+    def _tick(self) -> None:
+        """Countdowns move every second from the clock; nothing is re-read."""
+        if self.data is None:
+            return
+        now = self.operator_app.clock.now()
+        for pane in self.panes():
+            pane.tick(now)
+
+    # ------------------------------------------------------------------ selection
+
+    @property
+    def active_pane(self) -> PaneTable:
+        return self.query_one(f"#{self.active}", PaneTable)
+
+    @property
+    def filter_bar(self) -> FilterBar:
+        return self.query_one(FilterBar)
+
+    def current_target(self) -> Target | None:
+        return self.active_pane.selected_target()
+
+    def _activate(self, pane_id: str, focus: bool = True) -> None:
+        self.active = pane_id
+        for pid, _, _ in PANES:
+            self.query_one(f"#{pid}").set_class(pid == pane_id, "-active")
+            self.query_one(f"#tab-{pid}").set_class(pid == pane_id, "-active")
+        if focus:
+            self.active_pane.focus()
+
+    def _step(self, delta: int) -> None:
+        ids = [pane_id for pane_id, _, _ in PANES]
+        self._activate(ids[(ids.index(self.active) + delta) % len(ids)])
+
+    def action_next_pane(self) -> None:
+        self._step(1)
+
+    def action_previous_pane(self) -> None:
+        self._step(-1)
+
+    @on(PaneTab.Chosen)
+    def _tab_chosen(self, message: PaneTab.Chosen) -> None:
+        self._activate(message.pane_id)
+
+    def on_descendant_focus(self, event: object) -> None:
+        focused = self.focused
+        if isinstance(focused, PaneTable) and focused.id != self.active:
+            self._activate(focused.id or self.active, focus=False)
+
+    # ------------------------------------------------------------------ details
+
+    def action_details(self) -> None:
+        target = self.current_target()
+        if target is None:
+            self.app.notify("Nothing selected in this pane.", severity="warning")
+            return
+        self.operator_app.open_details(target)
+
+    @on(DataTable.RowSelected)
+    def _row_clicked(self, event: DataTable.RowSelected) -> None:
+        """A click on the highlighted row opens it (enter is bound to details directly)."""
+        event.stop()
+        self.action_details()
+
+    # ------------------------------------------------------------------ filter
+
+    def action_filter(self) -> None:
+        bar = self.filter_bar
+        bar.display = True
+        bar.value = self.active_pane.filter_text
+        bar.focus()
+
+    def action_clear_filter(self) -> None:
+        self.active_pane.set_filter("")
+        self.filter_bar.display = False
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.active_pane.set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.filter_bar.display = False
+        self.active_pane.focus()
+
+    @on(FilterBar.Cleared)
+    def _filter_cleared(self) -> None:
+        self.action_clear_filter()
+        self.active_pane.focus()
+

@@ -1,0 +1,216 @@
+"""The detail view of one action or workflow: parameters, what will run, reason, ticket, every
+attempt's record and its audit events. ``a``/``r``/``c`` act on the item shown."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from operator_core.actions.types import (
+    ActionProposal,
+    ActionRecord,
+    AuditEvent,
+    Ticket,
+    WorkflowProposal,
+)
+from operator_core.db.actions import ActionDB
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from operator_tui.data import Target
+from operator_tui.format import approval_state, clock_time, full_time, pretty_json, step_state
+from operator_tui.widgets.event_tail import describe
+
+if TYPE_CHECKING:
+    from operator_tui.app import OperatorApp
+
+AUDIT_LIMIT = 200
+
+
+def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True, min_width=12)
+    table.add_column(overflow="fold")
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _records(records: list[ActionRecord]) -> RenderableType:
+    if not records:
+        return Text("no attempts yet", style="dim")
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for column in ("Attempt", "Started", "Finished", "Outcome", "Error / result"):
+        table.add_column(column, overflow="fold")
+    for r in records:
+        outcome = ("running" if r.success is None else "✓ ok" if r.success else "✗ failed")
+        detail = r.error_message or (pretty_json(r.result_data) if r.result_data else "")
+        table.add_row(str(r.attempt), full_time(r.started_at), clock_time(r.completed_at),
+                      outcome, detail)
+    return table
+
+
+def _audit(events: list[AuditEvent]) -> RenderableType:
+    if not events:
+        return Text("no events", style="dim")
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for column in ("Time (UTC)", "Event", "Actor", "Detail"):
+        table.add_column(column, overflow="fold")
+    for e in events:
+        table.add_row(full_time(e.timestamp), e.event_type, e.actor, describe(e))
+    return table
+
+
+def _ticket(ticket: Ticket | None) -> RenderableType:
+    if ticket is None:
+        return Text("—", style="dim")
+    return Text.assemble((f"#{ticket.id} {ticket.title}", "bold"),
+                         f"  [{ticket.severity}, {ticket.status}]\n", ticket.summary)
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS = [Binding("escape,backspace", "close", "Back", key_display="esc")]
+
+    def __init__(self, target: Target) -> None:
+        super().__init__()
+        self.target = target
+        self.loaded = asyncio.Event()
+
+    @property
+    def operator_app(self) -> OperatorApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="detail"):
+            yield Static(Text(self.target.label, style="bold"), id="detail-title")
+            yield Static("loading…", id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+
+    def current_target(self) -> Target | None:
+        return self.target
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @work(exclusive=True, group="detail")
+    async def reload(self) -> None:
+        db = self.operator_app.executor.db
+        if self.target.kind == "action":
+            body = await self._action_body(db, self.target.id)
+        else:
+            body = await self._workflow_body(db, self.target.id)
+        self.query_one("#detail-body", Static).update(body)
+        self.loaded.set()
+
+    async def _action_body(self, db: ActionDB, proposal_id: int) -> RenderableType:
+        p = await db.get_proposal(proposal_id)
+        if p is None:
+            return Text(f"action #{proposal_id} no longer exists", style="bold red")
+        self.query_one("#detail-title", Static).update(Text.assemble(
+            (f"Action #{p.id} {p.action_name}", "bold"), "  ", step_state(p, db.clock.now())))
+        ticket = await db.get_ticket(p.ticket_id) if p.ticket_id else None
+        records = await db.list_records(proposal_id)
+        events = await db.list_audit_events(proposal_id=proposal_id, limit=AUDIT_LIMIT)
+        return Group(
+            _fields(self._action_fields(p)),
+            Text(""),
+            _section("Ticket"), _ticket(ticket),
+            Text(""),
+            _section(f"Attempts ({len(records)})"), _records(records),
+            Text(""),
+            _section(f"Audit events ({len(events)})"), _audit(events),
+        )
+
+    def _action_fields(self, p: ActionProposal) -> list[tuple[str, RenderableType]]:
+        preview = None
+        subject = self.operator_app.subject
+        if subject is not None:
+            try:
+                preview = subject.preview(p.action_name, dict(p.parameters))
+            except Exception as exc:  # a subject's preview must never break the view
+                preview = f"(preview failed: {exc})"
+        status = p.status.value + (f" — {p.cancel_reason}" if p.cancel_reason else "")
+        rows: list[tuple[str, RenderableType]] = [
+            ("Status", status),
+            ("Approval", approval_state(p)
+             + (f" at {full_time(p.approved_at)}" if p.approved_at else "")
+             + (f": {p.rejection_reason}" if p.rejection_reason else "")),
+            ("Proposed", f"{full_time(p.proposed_at)} by {p.proposed_by}"),
+            ("Parameters", pretty_json(p.parameters)),
+            ("Will run", preview or Text("(the subject gives no preview)", style="dim")),
+            ("Reason", p.reason),
+            ("Scheduled", full_time(p.scheduled_at) if p.scheduled_at else "run when ready"),
+            ("Retries", f"{p.retry_count} of {p.max_retries} used"
+             + (f"; next at {full_time(p.next_retry_at)}" if p.next_retry_at else "")),
+        ]
+        if p.last_error:
+            rows.append(("Last error", Text(p.last_error, style="red")))
+        if p.workflow_id is not None:
+            rows.append(("Workflow", f"wf{p.workflow_id}, step {p.execution_order + 1}"
+                         + (f", {p.delay_seconds:g}s after the previous step"
+                            if p.delay_seconds else "")))
+        if p.expires_at is not None:
+            rows.append(("Expires", full_time(p.expires_at)))
+        if p.claimed_by:
+            rows.append(("Runner", f"{p.claimed_by} (lease until "
+                                   f"{clock_time(p.lease_expires_at)})"))
+        return rows
+
+    async def _workflow_body(self, db: ActionDB, workflow_id: int) -> RenderableType:
+        wf = await db.get_workflow(workflow_id)
+        if wf is None:
+            return Text(f"workflow #{workflow_id} no longer exists", style="bold red")
+        self.query_one("#detail-title", Static).update(Text.assemble(
+            (f"Workflow #{wf.id} {wf.name}", "bold"), f"  {wf.status.value}"))
+        steps = await db.list_workflow_actions(workflow_id)
+        ticket = await db.get_ticket(wf.ticket_id) if wf.ticket_id else None
+        events = await db.list_audit_events(workflow_id=workflow_id, limit=AUDIT_LIMIT)
+        return Group(
+            _fields(self._workflow_fields(wf)),
+            Text(""),
+            _section(f"Steps ({len(steps)})"), self._steps(steps, db),
+            Text(""),
+            _section("Ticket"), _ticket(ticket),
+            Text(""),
+            _section(f"Audit events ({len(events)})"), _audit(events),
+        )
+
+    @staticmethod
+    def _workflow_fields(wf: WorkflowProposal) -> list[tuple[str, RenderableType]]:
+        if wf.rejected_at:
+            approval = f"rejected by {wf.rejected_by}: {wf.rejection_reason}"
+        elif wf.approved_at:
+            approval = f"approved by {wf.approved_by} at {full_time(wf.approved_at)}"
+        else:
+            approval = "awaiting approval" if wf.requires_approval else "not required"
+        return [
+            ("Status", wf.status.value),
+            ("Approval", approval),
+            ("Created", f"{full_time(wf.created_at)} by {wf.proposed_by}"),
+            ("Description", wf.description or "—"),
+        ]
+
+    @staticmethod
+    def _steps(steps: list[ActionProposal], db: ActionDB) -> RenderableType:
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        for column in ("Step", "ID", "Action", "Parameters", "State", "Last error"):
+            table.add_column(column, overflow="fold")
+        now = db.clock.now()
+        for s in steps:
+            table.add_row(str(s.execution_order + 1), f"#{s.id}", s.action_name,
+                          pretty_json(s.parameters), step_state(s, now), s.last_error or "")
+        return table
+
+
+def _section(title: str) -> Text:
+    return Text(title, style="bold underline")

@@ -1,0 +1,77 @@
+"""``?``: the keys that work right now, generated from the live bindings of the screen below
+(so read-only mode, which removes the mutation keys, shows without them)."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Static
+
+_NOTES = Text.assemble(
+    ("Mouse: ", "bold"), "click a pane or its tab to focus it; click the highlighted row again "
+    "for its details; scroll with the wheel.\n",
+    ("Live: ", "bold"), "panes follow the database within a second; countdowns tick every "
+    "second. Times are UTC.",
+)
+
+
+_HIDDEN_ACTIONS = {"screen.copy_text", "copy_text", "help_quit", "command_palette"}
+
+
+def binding_rows(screen: Screen[object]) -> tuple[list[tuple[str, str]], list[str]]:
+    """(key, description) pairs active on ``screen`` in chain order, keys sharing a
+    description merged; and the table navigation keys."""
+    app = screen.app
+    keys: dict[str, list[str]] = {}
+    navigation: list[str] = []
+    for active in screen.active_bindings.values():
+        binding: Binding = active.binding
+        if not binding.description or not active.enabled or binding.action in _HIDDEN_ACTIONS:
+            continue
+        display = app.get_key_display(binding)
+        if isinstance(active.node, DataTable) and not binding.action.startswith("screen."):
+            navigation.append(display)
+            continue
+        shown = keys.setdefault(binding.description, [])
+        if display not in shown:
+            shown.append(display)
+    return [(" ".join(k), d) for d, k in keys.items()], navigation
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", key_display="esc")]
+
+    def __init__(self, below: Screen[object], read_only: bool) -> None:
+        super().__init__(classes="dialog-screen")
+        self._keys, self._navigation = binding_rows(below)
+        self._read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog", id="help-dialog") as dialog:
+            dialog.border_title = "Keys"
+            dialog.border_subtitle = "esc closes"
+            table = Table.grid(padding=(0, 2))
+            for _ in range(2):
+                table.add_column(style="bold", no_wrap=True, justify="right")
+                table.add_column()
+            half = (len(self._keys) + 1) // 2
+            left, right = self._keys[:half], self._keys[half:]
+            for i, (key, description) in enumerate(left):
+                extra = right[i] if i < len(right) else ("", "")
+                table.add_row(key, description, *extra)
+            yield Static(table, id="help-keys")
+            if self._read_only:
+                yield Static(Text("Read-only: approve, reject, cancel, kill switch and resume "
+                                  "are disabled.", style="bold"), id="help-read-only")
+            if self._navigation:
+                yield Static(Text.assemble(("In a pane: ", "bold"),
+                                           " ".join(self._navigation), " move the cursor"),
+                             id="help-navigation")
+            yield Static(_NOTES, id="help-notes")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

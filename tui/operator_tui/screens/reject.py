@@ -1,0 +1,52 @@
+"""Asks why a proposal is rejected; the reason is stored with the rejection and audited."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+
+class RejectReasonModal(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "back_out", "Back")]
+
+    def __init__(self, what: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self._what = what
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="reject-dialog") as dialog:
+            dialog.border_title = f"Reject {self._what}"
+            yield Static("Why? The reason is stored with the rejection and in the audit log.")
+            yield Input(placeholder="reason (required)", id="reason")
+            yield Static("", id="reason-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Reject (enter)", id="reject", variant="error")
+                yield Button("Back (esc)", id="back")
+
+    def on_mount(self) -> None:
+        self.query_one("#reason", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "reject":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        reason = self.query_one("#reason", Input).value.strip()
+        if not reason:
+            self.query_one("#reason-error", Static).update("A reason is required.")
+            self.query_one("#reason", Input).focus()
+            return
+        self.dismiss(reason)
+
+    def action_back_out(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,1 @@
+"""Dashboard widgets that are not panes: header, activity, event tail, pane tabs, filter."""

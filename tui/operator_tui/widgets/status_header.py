@@ -1,0 +1,75 @@
+"""The header: safety mode (a red OBSERVE / KILL SWITCH banner when execution is off), approval
+mode, database, read-only, counts per pane, last refresh, activity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from operator_tui.data import DashboardData
+from operator_tui.format import clock_time, full_time, short_path
+from operator_tui.widgets.activity import ActivityBar
+
+
+class StatusHeader(Vertical):
+    """Three lines; a fourth, the kill-switch banner, appears only in OBSERVE mode."""
+
+    def __init__(self, db_path: Path, approval_mode: bool, read_only: bool, *, id: str) -> None:
+        super().__init__(id=id)
+        self._db_path = db_path
+        self._approval_mode = approval_mode
+        self._read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="banner")
+        with Horizontal(id="status-line"):
+            yield Static("◌ loading", id="mode")
+            yield Static(self._meta(), id="meta")
+            yield Static("", id="refreshed")
+        yield Static("", id="counts")
+        yield ActivityBar(id="activity")
+
+    def _meta(self) -> Text:
+        text = Text()
+        text.append(" approval ", style="dim")
+        text.append("required" if self._approval_mode else "per action")
+        text.append("  db ", style="dim")
+        text.append(short_path(self._db_path))
+        if self._read_only:
+            text.append("  ")
+            text.append(" READ-ONLY ", style="bold reverse")
+        return text
+
+    def show(self, data: DashboardData, pane_counts: dict[str, int]) -> None:
+        safety = data.safety
+        self.set_class(safety.observe, "-observe")
+        mode = self.query_one("#mode", Static)
+        banner = self.query_one("#banner", Static)
+        if safety.observe:
+            mode.update(Text(" ■ OBSERVE ", style="bold"))
+            why = f" ({safety.reason})" if safety.reason else ""
+            banner.update(Text.assemble(
+                ("■ KILL SWITCH · OBSERVE", "bold"),
+                f" — execution is OFF{why}, set by {safety.changed_by} at "
+                f"{full_time(safety.changed_at)}. Press E to resume.",
+            ))
+        else:
+            mode.update(Text(" ● EXECUTE ", style="bold"))
+            banner.update("")
+        self.query_one("#refreshed", Static).update(
+            Text.assemble(("refreshed ", "dim"), clock_time(data.loaded_at), " "))
+        counts = Text(" ")
+        for i, (name, value) in enumerate(pane_counts.items()):
+            if i:
+                counts.append(" · ", style="dim")
+            counts.append(f"{name} ")
+            counts.append(str(value), style="bold")
+        counts.append(" · ", style="dim")
+        counts.append("executing ")
+        counts.append(str(data.counts.executing), style="bold")
+        self.query_one("#counts", Static).update(counts)
+        self.query_one(ActivityBar).show(data.executions, data.failures)
