@@ -347,15 +347,20 @@ class ActionDB:
             raise DatabaseError(f"OPERATOR_SQLITE_SYNCHRONOUS must be NORMAL or FULL, "
                                 f"not {self._synchronous!r}")
         path = self.db_path
+        if path.is_dir():
+            raise DatabaseError(f"database {path} is a directory, not a file")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         except OSError as exc:
             raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
-        conn = await aiosqlite.connect(
-            str(path), timeout=self._busy_timeout, isolation_level=None
-        )
+        try:
+            conn = await aiosqlite.connect(
+                str(path), timeout=self._busy_timeout, isolation_level=None
+            )
+        except sqlite3.Error as exc:  # e.g. the path is a directory
+            raise self._translate(exc) from exc
         try:
             await conn._execute(self._setup, conn._conn)
         except sqlite3.DatabaseError as exc:
@@ -1497,7 +1502,6 @@ class ActionDB:
 
     async def counts(self) -> Counts:
         """Counts by status and per dashboard pane, from indexes."""
-        now = self._now()
 
         def fn(conn: sqlite3.Connection) -> Counts:
             by_status = {
@@ -1518,10 +1522,10 @@ class ActionDB:
             wf_open = conn.execute(
                 "SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress')"
             ).fetchone()[0]
+            # Same set as list_scheduled(): validated with a time, due or not yet.
             scheduled = conn.execute(
                 "SELECT COUNT(*) FROM action_proposals WHERE scheduled_at IS NOT NULL AND "
-                "status = 'validated' AND scheduled_at > ?",
-                (now,),
+                "status = 'validated'"
             ).fetchone()[0]
             retry = conn.execute(
                 "SELECT COUNT(*) FROM action_proposals WHERE next_retry_at IS NOT NULL AND "
@@ -1711,12 +1715,19 @@ def _close_record(
     result_data: dict[str, Any] | None,
     now: str | None,
 ) -> None:
-    conn.execute(
+    """Close this claim's attempt; a claim whose attempt was already closed (its lease expired
+    and it was recovered, perhaps re-claimed since) is stale and may change nothing."""
+    cur = conn.execute(
         "UPDATE action_records SET completed_at = ?, success = ?, error_message = ?, "
         "result_data = ? WHERE id = ? AND completed_at IS NULL",
         (now, int(success), error, None if result_data is None else _json(result_data),
          claim.record.id),
     )
+    if cur.rowcount != 1:
+        raise InvalidTransitionError(
+            f"attempt {claim.record.attempt} of action {claim.proposal.id} was already "
+            "recorded (its lease expired); this claim is stale"
+        )
 
 
 def _claim_tx(
