@@ -443,14 +443,19 @@ def actions_show(
         records = await ex.db.list_records(target)
         events = await ex.db.list_audit_events(proposal_id=target, limit=200)
         ticket = await ex.db.get_ticket(p.ticket_id) if p.ticket_id else None
+        subject = ex.registry.subject
+        preview = None
+        if subject is not None and p.action_name in ex.registry:
+            preview = subject.preview(p.action_name, p.parameters)
         return {
             "action": _proposal_json(p),
+            "preview": preview,
             "records": [r.model_dump(mode="json") for r in records],
             "audit": [e.model_dump(mode="json") for e in events],
             "ticket": ticket.model_dump(mode="json") if ticket else None,
         }
 
-    data = _run(_with_executor(cfg, go))
+    data = _run(_with_executor(cfg, go, with_subject=True))
     if as_json:
         _emit(data)
         return
@@ -464,6 +469,8 @@ def actions_show(
             typer.echo(f"  {key}: {a[key]}")
     if data["ticket"]:
         typer.echo(f"  ticket: #{data['ticket']['id']} {data['ticket']['title']}")
+    if data["preview"]:
+        typer.echo(f"  will run: {data['preview']}")
     typer.echo("records:")
     for r in data["records"]:
         outcome = {True: "ok", False: "failed", None: "running"}[r["success"]]

@@ -64,6 +64,7 @@ class Runner:
         self._finished: list[tuple[Claim, AttemptResult]] = []
         self._stop_reasons: dict[int, str] = {}
         self._wake = asyncio.Event()
+        self._poked = False
         self._stopping = asyncio.Event()
         self._listener: Listener | None = None
 
@@ -75,7 +76,10 @@ class Runner:
         self._wake.set()
 
     def poke(self) -> None:
-        """Wake the loop now (an in-process writer changed something)."""
+        """Wake the loop now and re-check everything (a writer sharing this runner's
+        connection changed something, e.g. cancelled an action: no poke or data_version
+        change reaches us for our own connection's commits)."""
+        self._poked = True
         self._wake.set()
 
     @property
@@ -110,6 +114,9 @@ class Runner:
             self._wake.clear()
             if self._listener is not None and self._listener.event.is_set():
                 self._listener.event.clear()
+                external = True
+            if self._poked:
+                self._poked = False
                 external = True
             if external and self._inflight:
                 await self._cancel_requested()

@@ -389,3 +389,33 @@ async def test_audit_detects_deleted_tail(executor, db_path: Path) -> None:
     conn.close()
     ok, _, message = await executor.auditor.verify()
     assert not ok and "deleted" in message
+
+
+async def test_cancel_on_the_runners_own_connection_stops_it_after_a_poke(
+    executor: ActionExecutor,
+) -> None:
+    """A writer sharing the runner's connection gets no socket poke; Runner.poke() is how it
+    tells the runner to look again."""
+    import asyncio
+
+    from operator_core.runner import Runner
+
+    slow = await executor.propose_action("slow", {"seconds": 30}, "r")
+    runner = Runner(executor, grace_seconds=0.5, poll_interval=5.0)
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_for(lambda: _is(executor, slow.id, "executing"))
+        await executor.cancel_proposal(slow.id, "a@b")
+        runner.poke()
+        await wait_for(lambda: _is(executor, slow.id, "cancelled"), timeout=1.0)
+    finally:
+        runner.request_stop()
+        await asyncio.wait_for(task, 10)
+
+
+def test_zero_backoff_override_is_respected(executor: ActionExecutor) -> None:
+    from operator_core.actions.registry import ActionDefinition
+
+    definition = ActionDefinition(name="x", retry_min_wait_seconds=0.0,
+                                  retry_max_wait_seconds=0.0)
+    assert executor.retry_delay(definition, 3) == 0.0

@@ -163,8 +163,14 @@ class ActionExecutor:
         ):
             config = dataclasses.replace(
                 config,
-                min_wait_seconds=definition.retry_min_wait_seconds or config.min_wait_seconds,
-                max_wait_seconds=definition.retry_max_wait_seconds or config.max_wait_seconds,
+                min_wait_seconds=(
+                    config.min_wait_seconds if definition.retry_min_wait_seconds is None
+                    else definition.retry_min_wait_seconds
+                ),
+                max_wait_seconds=(
+                    config.max_wait_seconds if definition.retry_max_wait_seconds is None
+                    else definition.retry_max_wait_seconds
+                ),
             )
         return config.delay_seconds(retry_count)
 
