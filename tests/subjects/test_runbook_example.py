@@ -1,4 +1,4 @@
-"""The documented example runbook (docs/runbooks.md, examples/runbook.toml) works as
+"""The documented example runbook (README.md, examples/runbook.toml) works as
 written."""
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from .helpers import engine, run_until_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "runbook.toml"
-DOC = ROOT / "docs" / "runbooks.md"
+DOC = ROOT / "README.md"
 
 
 def test_the_documented_example_is_the_example_file() -> None:
     blocks = re.findall(r"```toml\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert blocks, "docs/runbooks.md has no toml example"
+    assert blocks, "README.md has no toml example"
     assert blocks[0] == EXAMPLE.read_text()
 
 

@@ -3,7 +3,7 @@
 ``--subject commands:FILE``, ``http:FILE`` and ``runbook:FILE`` all load the whole file; one
 file may mix both kinds of action (an action with ``argv`` is a command, one with ``url`` a
 webhook). The file is checked completely at load time: a mistake names the file, the action
-and the field. The format is documented in docs/runbooks.md.
+and the field. The format is documented in the README.
 """
 
 from __future__ import annotations
