@@ -13,6 +13,7 @@ from pathlib import Path
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
+from operator_core.actions.safety import SafetyMode
 from operator_core.errors import ObserveOnlyError, OperatorError
 from operator_core.runner import Runner
 from operator_core.subjects.demo import DemoSubject
@@ -64,6 +65,8 @@ class DemoAgent:
             log.warning("demo agent: %s", exc)
 
     async def step(self) -> None:
+        if await self.ex.safety.get_mode() != SafetyMode.EXECUTE:
+            return  # kill switch pulled: a real agent's proposals would be refused too
         counts = await self.ex.db.counts()
         waiting = counts.awaiting_approval + counts.workflows_awaiting_approval
         choices = ["transfer", "restart", "followup", "transfer", "restart"]
