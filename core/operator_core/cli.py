@@ -24,7 +24,7 @@ from typer.exceptions import Abort, Exit, TyperException
 from operator_core.actions.executor import ActionExecutor, default_actor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.types import ActionProposal, ActionStatus, WorkflowProposal
-from operator_core.errors import ConfigError, OperatorError, ValidationError
+from operator_core.errors import ConfigError, DatabaseError, OperatorError, ValidationError
 
 T = TypeVar("T")
 
@@ -71,7 +71,12 @@ class Config:
         self.approval_mode = _parse_bool_option(approval_mode, "--approval-mode")
         self.actor = actor or os.environ.get("OPERATOR_ACTOR") or default_actor()
 
-    def executor(self, with_subject: bool = False) -> ActionExecutor:
+    def executor(self, with_subject: bool = False, create: bool = False) -> ActionExecutor:
+        if not create and not self.db.exists():
+            raise DatabaseError(
+                f"no database at {self.db} (check --db / OPERATOR_DB; a proposal or "
+                "'operator run' creates it)"
+            )
         registry = ActionRegistry()
         if with_subject:
             from operator_core.subjects.loader import load_subject
@@ -102,9 +107,13 @@ def _run(coro: Awaitable[T]) -> T:
 
 
 async def _with_executor(
-    cfg: Config, fn: Callable[[ActionExecutor], Awaitable[T]], with_subject: bool = False
+    cfg: Config,
+    fn: Callable[[ActionExecutor], Awaitable[T]],
+    with_subject: bool = False,
+    create: bool = False,
 ) -> T:
-    executor = cfg.executor(with_subject)
+    """Open the executor (the database must exist unless ``create``), run ``fn``, close."""
+    executor = cfg.executor(with_subject, create)
     try:
         await executor.open()
         return await fn(executor)
@@ -225,7 +234,7 @@ def propose(
             schedule_in=delay, max_retries=max_retries, expires_in=expiry,
         )
 
-    p = _run(_with_executor(cfg, go, with_subject=True))
+    p = _run(_with_executor(cfg, go, with_subject=True, create=True))
     if as_json:
         _emit(_proposal_json(p))
     else:
@@ -264,7 +273,7 @@ def propose_workflow(
                                           proposed_by=cfg.actor)
         return wf_id, await ex.db.list_workflow_actions(wf_id)
 
-    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True))
+    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True))
     if as_json:
         _emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
     else:
@@ -287,7 +296,7 @@ def ticket_open(
     async def go(ex: ActionExecutor) -> Any:
         return await ex.open_ticket(title, summary, severity, cfg.actor)
 
-    t = _run(_with_executor(cfg, go))
+    t = _run(_with_executor(cfg, go, create=True))
     if as_json:
         _emit(t.model_dump(mode="json"))
     else:
@@ -644,7 +653,7 @@ def run(
                        err=True)
         return await runner.run(until_idle=until_idle)
 
-    stats = _run(_with_executor(cfg, go, with_subject=True))
+    stats = _run(_with_executor(cfg, go, with_subject=True, create=True))
     typer.echo(f"runner done: {stats.completed} completed, {stats.failed} failed, "
                f"{stats.cancelled} cancelled, {len(stats.recovered)} recovered", err=True)
 

@@ -218,10 +218,9 @@ class Runner:
     async def _record_stop(self, claim: Claim, reason: str) -> None:
         try:
             if reason == "runner shutdown":
-                await self.db.fail_attempt(
-                    claim, self.runner_id, "cancelled: runner shutdown", retryable=True,
-                    retry_delay_seconds=0.0,
-                )
+                # Not the action's fault: the attempt is recorded as interrupted and the
+                # action goes back to the queue without spending a retry.
+                await self.db.requeue_attempt(claim, self.runner_id, "runner shutdown")
                 self.stats.failed += 1
             else:
                 await self.db.cancel_attempt(claim, self.runner_id, reason)

@@ -419,3 +419,25 @@ def test_zero_backoff_override_is_respected(executor: ActionExecutor) -> None:
     definition = ActionDefinition(name="x", retry_min_wait_seconds=0.0,
                                   retry_max_wait_seconds=0.0)
     assert executor.retry_delay(definition, 3) == 0.0
+
+
+async def test_graceful_shutdown_requeues_without_spending_a_retry(executor) -> None:
+    slow = await executor.propose_action("slow", {"seconds": 30}, "r", max_retries=0)
+    async with running(executor, grace_seconds=0.1):
+        await wait_for(lambda: _is(executor, slow.id, "executing"))
+    p = await executor.db.get_proposal(slow.id)
+    assert p.status == ActionStatus.VALIDATED and p.retry_count == 0
+    (record,) = await executor.db.list_records(slow.id)
+    assert record.success is False and record.error_message == "interrupted: runner shutdown"
+    assert "interrupted" in await _events(executor, slow.id)
+    claims = await executor.db.claim_ready("next-runner", 1, 30)
+    assert [c.record.attempt for c in claims] == [2]  # numbered after the interrupted one
+
+
+def test_cli_refuses_a_missing_database_for_commands_that_need_one(tmp_path: Path) -> None:
+    from operator_core.cli import main
+
+    missing = tmp_path / "typo.db"
+    for argv in (["approve", "1"], ["status"], ["actions", "list"], ["kill-switch", "--yes"]):
+        assert main(["--db", str(missing), *argv]) == 1
+    assert not missing.exists()

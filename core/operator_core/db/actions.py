@@ -856,6 +856,13 @@ class ActionDB:
             )
             workflow_id = cur.lastrowid
             assert workflow_id is not None
+            for e in entries:
+                _append_audit(
+                    conn,
+                    AuditEntry(e.event_type, {**e.event_data, "workflow_id": workflow_id},
+                               e.actor, e.proposal_id, workflow_id),
+                    now,
+                )
             previous: int | None = None
             for i, action in enumerate(actions):
                 step = action.model_copy(
@@ -868,11 +875,14 @@ class ActionDB:
                     }
                 )
                 previous = _insert_proposal(conn, step)
-            for e in entries:
                 _append_audit(
                     conn,
-                    AuditEntry(e.event_type, {**e.event_data, "workflow_id": workflow_id},
-                               e.actor, e.proposal_id, workflow_id),
+                    AuditEntry("proposed", {"action": step.action_name,
+                                            "parameters": step.parameters,
+                                            "reason": step.reason, "step": i + 1,
+                                            "validated": True,
+                                            "requires_approval": needs},
+                               proposed_by, previous, workflow_id),
                     now,
                 )
             return workflow_id
@@ -1222,18 +1232,24 @@ class ActionDB:
         await self._write(fn)
 
     async def requeue_attempt(self, claim: Claim, runner_id: str, reason: str) -> None:
-        """Give an attempt back without counting it (graceful shutdown before it started)."""
+        """Record an attempt as interrupted and give the action back to the queue without
+        spending a retry (graceful runner shutdown: not the action's fault)."""
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> None:
             p = claim.proposal
             _close_record(conn, claim, False, f"interrupted: {reason}", None, now)
-            conn.execute(
+            cur = conn.execute(
                 "UPDATE action_proposals SET status = 'validated', claimed_by = NULL, "
                 "lease_expires_at = NULL WHERE id = ? AND claimed_by = ? AND "
                 "status = 'executing'",
                 (p.id, runner_id),
             )
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+            _append_audit(conn, AuditEntry("interrupted", {"reason": reason,
+                                           "attempt": claim.record.attempt}, "runner", p.id,
+                                           p.workflow_id), now)
 
         await self._write(fn)
 
@@ -1369,6 +1385,10 @@ class ActionDB:
                 executing_signalled=sorted(executing),
             )
             _append_audit(conn, AuditEntry("kill_switch", result.model_dump(), actor), now)
+            for wf in result.cancelled_workflows:
+                _append_audit(conn, AuditEntry("workflow_cancelled",
+                                               {"reason": KILL_SWITCH_ACTOR_REASON}, actor, None,
+                                               wf), now)
             for pid in cancelled:
                 _append_audit(conn, AuditEntry("cancelled", {"reason": KILL_SWITCH_ACTOR_REASON},
                                                actor, pid), now)
@@ -1761,7 +1781,12 @@ def _claim_tx(
     claims = []
     for row in rows:
         p = _row_to_proposal(row)
-        attempt = p.retry_count + 1
+        # Attempts are numbered across everything recorded (an interrupted attempt counts
+        # as one, though it spends no retry).
+        attempt = conn.execute(
+            "SELECT COALESCE(MAX(attempt), 0) + 1 FROM action_records WHERE proposal_id = ?",
+            (p.id,),
+        ).fetchone()[0]
         cur = conn.execute(
             "INSERT INTO action_records (proposal_id, attempt, started_at, runner)"
             " VALUES (?, ?, ?, ?)",
