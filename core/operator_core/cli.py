@@ -448,7 +448,7 @@ def actions_show(
     cfg = _cfg(ctx)
 
     async def go(ex: ActionExecutor) -> dict[str, Any]:
-        p = await ex._require(target)
+        p = await ex.require_proposal(target)
         records = await ex.db.list_records(target)
         events = await ex.db.list_audit_events(proposal_id=target, limit=200)
         ticket = await ex.db.get_ticket(p.ticket_id) if p.ticket_id else None
@@ -527,7 +527,7 @@ def workflows_show(
     cfg = _cfg(ctx)
 
     async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal]]:
-        wf = await ex._require_workflow(target)
+        wf = await ex.require_workflow(target)
         return wf, await ex.db.list_workflow_actions(target)
 
     wf, steps = _run(_with_executor(cfg, go))

@@ -42,6 +42,7 @@ from operator_core.errors import (
     ApprovalError,
     InvalidTransitionError,
     ValidationError,
+    WorkflowNotFoundError,
 )
 from operator_core.subjects.base import ExecutionContext
 
@@ -319,7 +320,7 @@ class ActionExecutor:
     # ------------------------------------------------------------------ approval
 
     async def approve_proposal(self, proposal_id: int, actor: str) -> ActionProposal:
-        p = await self._require(proposal_id)
+        p = await self.require_proposal(proposal_id)
         if not p.requires_approval and p.workflow_id is None:
             raise ApprovalError(
                 f"action {proposal_id} needs no approval; it runs as soon as it is due"
@@ -329,17 +330,17 @@ class ActionExecutor:
     async def reject_proposal(self, proposal_id: int, actor: str, reason: str) -> ActionProposal:
         if not reason or not reason.strip():
             raise ValidationError("rejecting needs a reason", "reason")
-        await self._require(proposal_id)
+        await self.require_proposal(proposal_id)
         return await self.db.reject_proposal(proposal_id, actor, reason)
 
     async def cancel_proposal(
         self, proposal_id: int, actor: str, reason: str = "cancelled by operator"
     ) -> ActionProposal:
-        await self._require(proposal_id)
+        await self.require_proposal(proposal_id)
         return await self.db.cancel_proposal(proposal_id, actor, reason)
 
     async def approve_workflow(self, workflow_id: int, actor: str) -> WorkflowProposal:
-        wf = await self._require_workflow(workflow_id)
+        wf = await self.require_workflow(workflow_id)
         if not wf.requires_approval:
             raise ApprovalError(
                 f"workflow {workflow_id} needs no approval; it runs as soon as it is due"
@@ -349,24 +350,24 @@ class ActionExecutor:
     async def reject_workflow(self, workflow_id: int, actor: str, reason: str) -> WorkflowProposal:
         if not reason or not reason.strip():
             raise ValidationError("rejecting needs a reason", "reason")
-        await self._require_workflow(workflow_id)
+        await self.require_workflow(workflow_id)
         return await self.db.reject_workflow(workflow_id, actor, reason)
 
     async def cancel_workflow(
         self, workflow_id: int, actor: str, reason: str = "cancelled by operator"
     ) -> WorkflowProposal:
-        await self._require_workflow(workflow_id)
+        await self.require_workflow(workflow_id)
         return await self.db.cancel_workflow(workflow_id, actor, reason)
 
-    async def _require(self, proposal_id: int) -> ActionProposal:
+    async def require_proposal(self, proposal_id: int) -> ActionProposal:
+        """The proposal, or ActionNotFoundError naming the id."""
         p = await self.db.get_proposal(proposal_id)
         if p is None:
             raise ActionNotFoundError(f"no action with id {proposal_id}")
         return p
 
-    async def _require_workflow(self, workflow_id: int) -> WorkflowProposal:
-        from operator_core.errors import WorkflowNotFoundError
-
+    async def require_workflow(self, workflow_id: int) -> WorkflowProposal:
+        """The workflow, or WorkflowNotFoundError naming the id."""
         wf = await self.db.get_workflow(workflow_id)
         if wf is None:
             raise WorkflowNotFoundError(f"no workflow with id {workflow_id}")
@@ -393,7 +394,7 @@ class ActionExecutor:
         self, proposal_id: int, runner_id: str = "inline", lease_seconds: float = 60.0
     ) -> Outcome:
         """Run one ready action now, in this process (claim, execute, record)."""
-        p = await self._require(proposal_id)
+        p = await self.require_proposal(proposal_id)
         await self._safety.check_can_execute()
         claims = await self.db.claim_ready(runner_id, 1, lease_seconds, only_id=proposal_id)
         if not claims:
@@ -454,7 +455,7 @@ class ActionExecutor:
     async def schedule_next_retry(self, proposal_id: int, error_message: str) -> datetime | None:
         """Count a failure and schedule the next attempt with backoff and jitter; None once
         the proposal's own max_retries is spent (it is then failed for good)."""
-        p = await self._require(proposal_id)
+        p = await self.require_proposal(proposal_id)
         definition = self._registry.get_definition(p.action_name)
         return await self.db.schedule_retry(
             proposal_id, error_message, self.retry_delay(definition, p.retry_count)
