@@ -1,0 +1,229 @@
+"""The dashboard on a database with 0, 10,000 and 100,000 actions of history.
+
+Each dashboard is a fresh process in a pseudo-terminal (120x36, TERM=xterm-256color, its
+output read and discarded as a terminal would), so start-up, imports and real terminal
+writes all count:
+
+- first paint: process start (just before ``exec``) → the first frame drawn with data
+  (``bench/dashboard_app.py`` says when);
+- external change: another process (this one) approves the action at the top of the
+  approvals pane through ``ActionExecutor``; from its ``approved_at`` to the frame in which
+  the row has left the pane;
+- idle CPU: user + system CPU seconds of the dashboard process over 20 s with nothing
+  changing (the three dashboards of a run sit idle at the same time);
+- peak RSS: ``ru_maxrss`` of the process (``wait4``) after it quit.
+
+The naive baseline (a Textual ``DataTable`` filled with every row of ``action_proposals``)
+is measured the same way in the same run, for first paint and peak RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, Figure, child_env, db_time, reader
+from bench.history import cached_history, history_db
+
+SIZES = (0, 10_000, 100_000)
+COLS, ROWS = 120, 36
+
+
+@dataclass
+class Dashboard:
+    """One dashboard process in its own pseudo-terminal."""
+
+    proc: subprocess.Popen[bytes]
+    started: float
+    master: int
+    report_fd: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _buf: bytes = b""
+    _drain: threading.Thread | None = None
+
+    @classmethod
+    def launch(cls, mode: str, db: Path) -> Dashboard:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        read_end, write_end = os.pipe()
+        env = child_env(TERM="xterm-256color", BENCH_REPORT_FD=str(write_end),
+                        COLUMNS=str(COLS), LINES=str(ROWS))
+        for name in [k for k in env if k.startswith("TEXTUAL")]:
+            del env[name]
+        started = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.dashboard_app", mode, str(db)],
+            cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave,
+            pass_fds=(write_end,), start_new_session=True,
+        )
+        os.close(slave)
+        os.close(write_end)
+        dash = cls(proc, started, master, read_end)
+        dash._drain = threading.Thread(target=dash._discard_output, daemon=True)
+        dash._drain.start()
+        return dash
+
+    def _discard_output(self) -> None:
+        with contextlib.suppress(OSError):
+            while os.read(self.master, 65536):
+                pass
+
+    def wait_event(self, name: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events:
+                if event["event"] == name:
+                    return event
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None and not self._readable(0):
+                raise RuntimeError(f"dashboard never reported {name!r} "
+                                   f"(exit code {self.proc.poll()})")
+            if self._readable(min(left, 0.5)):
+                chunk = os.read(self.report_fd, 65536)
+                if not chunk:
+                    raise RuntimeError(f"dashboard exited (code {self.proc.wait()}) before "
+                                       f"reporting {name!r}")
+                self._buf += chunk
+                *lines, self._buf = self._buf.split(b"\n")
+                self.events += [json.loads(line) for line in lines if line.strip()]
+
+    def _readable(self, timeout: float) -> bool:
+        return bool(select.select([self.report_fd], [], [], timeout)[0])
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def quit(self, timeout: float = 10.0) -> float:
+        """Press q (SIGTERM, then SIGKILL, if it does not go); peak RSS in MiB."""
+        with contextlib.suppress(OSError):
+            os.write(self.master, b"q")
+        deadline = time.monotonic() + timeout
+        rusage = None
+        while rusage is None:
+            pid, _, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                rusage = usage
+                break
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                deadline = time.monotonic() + timeout
+            time.sleep(0.02)
+        self.proc.returncode = 0
+        for fd in (self.master, self.report_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        return rusage.ru_maxrss / 1024
+
+
+async def _approve(db: Path, key: str) -> float:
+    """Approve the action behind a pane row key (``p<id>``) from this process; its
+    ``approved_at``."""
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.registry import ActionRegistry
+
+    from bench.subjects import NoopSubject
+
+    pid = int(key.lstrip("p"))
+    async with ActionExecutor(db, ActionRegistry.from_subject(NoopSubject())) as ex:
+        await ex.approve_proposal(pid, "bench@other-process")
+    conn = reader(db)
+    try:
+        approved = conn.execute("SELECT approved_at FROM action_proposals WHERE id = ?",
+                                (pid,)).fetchone()[0]
+    finally:
+        conn.close()
+    return db_time(approved)
+
+
+def bench(runs: int, quick: bool, log=print) -> list[Figure]:
+    sizes = (0, 10_000) if quick else SIZES
+    idle_seconds = 3.0 if quick else 20.0
+    ms = 1000.0
+    figures: dict[tuple[str, int], Figure] = {}
+
+    def fig(name: str, n: int, unit: str, **kw: Any) -> Figure:
+        key = (name, n)
+        if key not in figures:
+            group = f"dashboard, {n:,} actions" if n >= 0 else "dashboard, reference"
+            figures[key] = Figure(group, name, unit, **kw)
+        return figures[key]
+
+    big = max(sizes)
+    with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
+        for size in sizes:
+            cached_history(size)  # generated once, outside any timing
+        for i in range(runs):
+            dbs = {n: history_db(n, Path(tmp)) for n in sizes}
+            live = {}
+            empty = Dashboard.launch("empty", Path("-"))
+            floor = empty.wait_event("paint", 60)
+            fig("first paint of an empty Textual app (the floor on this machine)", -1,
+                "ms").ours.append((floor["t"] - empty.started) * ms)
+            empty.quit()
+            for n in sizes:
+                paint_fig = fig("first paint (process start → data on screen)", n, "ms",
+                                peer=[], peer_label="naive", target="≤ 500 ms" if n == big else "",
+                                meets=(lambda v: v <= 500) if n == big else None)
+                dash = Dashboard.launch("operator", dbs[n])
+                paint = dash.wait_event("paint", 120)
+                naive = Dashboard.launch("naive", dbs[n])
+                naive_paint = naive.wait_event("paint", 300)
+                naive_rss = naive.quit()
+                paint_fig.ours.append((paint["t"] - dash.started) * ms)
+                assert paint_fig.peer is not None
+                paint_fig.peer.append((naive_paint["t"] - naive.started) * ms)
+                rss_fig = fig("peak RSS", n, "MiB", peer=[], peer_label="naive",
+                              target="≤ 80 MiB" if n == big else "",
+                              meets=(lambda v: v <= 80) if n == big else None)
+                assert rss_fig.peer is not None
+                rss_fig.peer.append(naive_rss)
+                change = fig("external approval → row gone from the pane", n, "ms",
+                             target="≤ 1000 ms (aim 250)" if n == big else "",
+                             meets=(lambda v: v <= 1000) if n == big else None)
+                if paint.get("first"):
+                    time.sleep(0.5)
+                    approved = asyncio.run(_approve(dbs[n], paint["first"]))
+                    gone = dash.wait_event("gone", 30)
+                    change.ours.append((gone["t"] - approved) * ms)
+                live[n] = dash
+                log(f"  run {i + 1}/{runs}, {n:,} actions: first paint "
+                    f"{paint_fig.ours[-1]:.0f} ms (naive {paint_fig.peer[-1]:.0f} ms), "
+                    f"change shown {change.ours[-1] if change.ours else float('nan'):.0f} ms")
+            time.sleep(1.0)
+            before = {n: d.cpu_seconds() for n, d in live.items()}
+            time.sleep(idle_seconds)
+            for n, dash in live.items():
+                used = (dash.cpu_seconds() - before[n]) * 20.0 / idle_seconds
+                fig("idle CPU per 20 s", n, "s", target="≤ 0.1 s" if n == big else "",
+                    meets=(lambda v: v <= 0.1) if n == big else None).ours.append(used)
+                fig("peak RSS", n, "MiB").ours.append(dash.quit())
+            log(f"  run {i + 1}/{runs}: idle CPU "
+                + ", ".join(f"{n:,}: {fig('idle CPU per 20 s', n, 's').ours[-1]:.2f} s"
+                            for n in sizes))
+            for path in dbs.values():
+                for leftover in path.parent.glob(path.name + "*"):
+                    if leftover.is_file():
+                        leftover.unlink()
+    order = ["first paint of an empty Textual app (the floor on this machine)",
+             "first paint (process start → data on screen)",
+             "external approval → row gone from the pane", "idle CPU per 20 s", "peak RSS"]
+    return [figures[(name, n)] for n in (-1, *sizes) for name in order
+            if (name, n) in figures]

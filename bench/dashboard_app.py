@@ -1,0 +1,117 @@
+"""What the dashboard benchmark launches in a pseudo-terminal, one process per measurement.
+
+    python -m bench.dashboard_app operator DB   the real dashboard (OperatorApp), instrumented
+    python -m bench.dashboard_app naive DB      the baseline: one DataTable with every row
+    python -m bench.dashboard_app empty -       the floor: an empty Textual app
+
+Each reports JSON lines on the file descriptor named by ``BENCH_REPORT_FD``:
+``{"event": "paint", "t": ...}`` once the first frame with data has been drawn (after the
+first refresh that filled the approvals pane, or found nothing to fill it with, Textual's
+next screen refresh has run), and, for the real dashboard, ``{"event": "gone", ...}`` once the
+approvals pane no longer shows the row that was first in it (another process approved it).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EMPTY_KEY = "-empty-"
+
+
+def report(event: str, **data: Any) -> None:
+    fd = int(os.environ["BENCH_REPORT_FD"])
+    os.write(fd, (json.dumps({"event": event, "t": time.time(), **data}) + "\n").encode())
+
+
+def _beside(cls: type, css: Any) -> Any:
+    if isinstance(css, str | Path) and not Path(css).is_absolute():
+        return str(Path(inspect.getfile(cls)).parent / css)
+    return css
+
+
+def operator_app(db: Path) -> Any:
+    from operator_tui.app import OperatorApp
+    from textual.widgets import DataTable
+
+    from bench.subjects import NoopSubject
+
+    class InstrumentedApp(OperatorApp):
+        """The real dashboard; reports its first paint with data and when a watched approval
+        leaves the approvals pane."""
+
+        # Textual resolves a relative CSS_PATH beside the subclass; keep the dashboard's own.
+        CSS_PATH = _beside(OperatorApp, OperatorApp.CSS_PATH)
+
+        painted = False
+        watched: str | None = None
+        gone = False
+
+        def _approval_keys(self) -> list[str]:
+            table = self.screen.query_one("#approvals", DataTable)
+            return [k.value for k in table.rows if k.value and k.value != EMPTY_KEY]
+
+        async def _refresh_screen(self) -> None:
+            await super()._refresh_screen()
+            keys = self._approval_keys()
+            if not self.painted:
+                self.painted = True
+                self.watched = keys[0] if keys else None
+                self.call_after_refresh(report, "paint", first=self.watched, rows=len(keys))
+            elif self.watched is not None and not self.gone and self.watched not in keys:
+                self.gone = True
+                self.call_after_refresh(report, "gone", key=self.watched)
+
+    return InstrumentedApp(db, subject=NoopSubject(), actor="bench@dashboard")
+
+
+def naive_app(db: Path) -> Any:
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    class NaiveApp(App[None]):
+        """The shape the dashboard must not take: every row of every action in one table."""
+
+        def compose(self) -> ComposeResult:
+            yield DataTable(id="all")
+
+        def on_mount(self) -> None:
+            conn = sqlite3.connect(db)
+            cursor = conn.execute("SELECT * FROM action_proposals ORDER BY id")
+            rows = cursor.fetchall()
+            table = self.query_one(DataTable)
+            table.add_columns(*(d[0] for d in cursor.description))
+            table.add_rows(rows)
+            conn.close()
+            self.call_after_refresh(report, "paint", rows=len(rows))
+
+    return NaiveApp()
+
+
+def empty_app() -> Any:
+    from textual.app import App
+
+    class EmptyApp(App[None]):
+        """The floor: a Textual app with nothing in it."""
+
+        def on_mount(self) -> None:
+            self.call_after_refresh(report, "paint", rows=0)
+
+    return EmptyApp()
+
+
+def main() -> None:
+    mode, db = sys.argv[1], Path(sys.argv[2])
+    apps = {"operator": operator_app, "naive": naive_app}
+    app = apps[mode](db) if mode in apps else empty_app()
+    app.run()
+
+
+if __name__ == "__main__":
+    main()

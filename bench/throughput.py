@@ -1,0 +1,151 @@
+"""Throughput: N no-op actions through the whole lifecycle, against Huey's SqliteHuey.
+
+Ours: the bench process proposes N actions one by one through
+``ActionExecutor.propose_action`` (approval off; each is validated, stored with its
+``proposed`` and ``validated`` audit events); then ``operator run --until-idle`` runs as a
+separate process and claims, executes through the no-op subject and completes them, writing
+a record and two more audit events per action.
+
+Huey: the bench process enqueues N no-op tasks; then a consumer process (thread workers,
+as many as our runner's concurrency) drains them.
+
+Both on a fresh file in a temporary directory, WAL, at the same ``PRAGMA synchronous``.
+The execute rate is measured inside the draining process's own window (first start to
+last finish, from the records for ours and from the task bodies for Huey), so interpreter
+start-up counts for neither; end-to-end is N / (propose time + execute window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import (
+    REPO,
+    Figure,
+    child_env,
+    db_time,
+    env_var,
+    reader,
+    spawn_runner,
+)
+
+SYNC_LEVELS = ("NORMAL", "FULL")
+
+
+@dataclass
+class Run:
+    propose_s: float
+    execute_s: float
+    n: int
+    events_per_action: float = 0.0
+
+    @property
+    def propose_rate(self) -> float:
+        return self.n / self.propose_s
+
+    @property
+    def execute_rate(self) -> float:
+        return self.n / self.execute_s
+
+    @property
+    def end_to_end(self) -> float:
+        return self.n / (self.propose_s + self.execute_s)
+
+
+async def _propose(db: Path, n: int, synchronous: str) -> float:
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.registry import ActionRegistry
+
+    from bench.subjects import NoopSubject
+
+    with env_var("OPERATOR_SQLITE_SYNCHRONOUS", synchronous):
+        executor = ActionExecutor(db, ActionRegistry.from_subject(NoopSubject()),
+                                  approval_mode=False)
+    async with executor as ex:
+        start = time.perf_counter()
+        for i in range(n):
+            await ex.propose_action("noop", {}, reason=f"throughput {i}")
+        return time.perf_counter() - start
+
+
+def run_ours(workdir: Path, n: int, synchronous: str, concurrency: int) -> Run:
+    db = workdir / f"ours-{synchronous}.db"
+    propose_s = asyncio.run(_propose(db, n, synchronous))
+    with open(workdir / "runner.log", "ab") as log:
+        proc = spawn_runner(db, log, concurrency=concurrency, until_idle=True,
+                            synchronous=synchronous)
+        if proc.wait(timeout=600) != 0:
+            raise RuntimeError(f"runner failed; see {workdir / 'runner.log'}")
+    conn = reader(db)
+    try:
+        first, last, done = conn.execute(
+            "SELECT MIN(started_at), MAX(completed_at), SUM(success = 1) FROM action_records"
+        ).fetchone()
+        events = conn.execute("SELECT COUNT(*) FROM action_audit_log").fetchone()[0]
+    finally:
+        conn.close()
+    if done != n or events < 2 * n:
+        raise RuntimeError(f"expected {n} completed actions with their audit events, got "
+                           f"{done} and {events} events")
+    return Run(propose_s, db_time(last) - db_time(first), n, events / n)
+
+
+def run_huey(workdir: Path, n: int, synchronous: str, workers: int) -> Run:
+    from bench import huey_app
+
+    db = workdir / f"huey-{synchronous}.db"
+    huey_app.configure(str(db), synchronous)
+    start = time.perf_counter()
+    for _ in range(n):
+        huey_app.noop()
+    propose_s = time.perf_counter() - start
+    huey_app.huey.storage.close()
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.huey_consumer", "drain", str(n), "--db", str(db),
+         "--synchronous", synchronous, "--workers", str(workers)],
+        cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=600, check=True,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["ran"] != n:
+        raise RuntimeError(f"Huey ran {result['ran']} of {n} tasks")
+    return Run(propose_s, result["last_end"] - result["first_start"], n)
+
+
+def bench(runs: int, quick: bool, concurrency: int = 4, log=print) -> list[Figure]:
+    n = 300 if quick else 5000
+    figures: list[Figure] = []
+    for level in SYNC_LEVELS:
+        group = f"throughput, {n:,} no-op actions, synchronous={level}"
+        propose = Figure(group, "propose (ours) / enqueue (Huey)", "per s")
+        execute = Figure(group, f"execute: claim, run, complete (concurrency {concurrency})",
+                         "per s")
+        e2e = Figure(group, "end-to-end", "actions/s", target="≥ 1.0x Huey",
+                     meets=lambda ratio: ratio >= 1.0, judge_ratio=True)
+        for fig in (propose, execute, e2e):
+            fig.peer = []
+        for i in range(runs):
+            with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+                ours = run_ours(Path(tmp), n, level, concurrency)
+                peer = run_huey(Path(tmp), n, level, concurrency)
+            for fig, a, b in (
+                (propose, ours.propose_rate, peer.propose_rate),
+                (execute, ours.execute_rate, peer.execute_rate),
+                (e2e, ours.end_to_end, peer.end_to_end),
+            ):
+                fig.ours.append(a)
+                assert fig.peer is not None
+                fig.peer.append(b)
+            log(f"  {level} run {i + 1}/{runs}: ours {ours.end_to_end:.0f}/s "
+                f"(propose {ours.propose_rate:.0f}/s, execute {ours.execute_rate:.0f}/s), "
+                f"Huey {peer.end_to_end:.0f}/s (enqueue {peer.propose_rate:.0f}/s, "
+                f"execute {peer.execute_rate:.0f}/s)")
+        figures += [propose, execute, e2e]
+    return figures
+
