@@ -108,7 +108,6 @@ class Runner:
         loop = asyncio.get_running_loop()
         last_version = await self.db.data_version()
         last_renew = loop.time()
-        next_maintenance = 0.0
         external = True
         while not self._stopping.is_set():
             self._wake.clear()
@@ -120,10 +119,11 @@ class Runner:
                 external = True
             if external and self._inflight:
                 await self._cancel_requested()
-            if external or loop.time() >= next_maintenance:
+            expired, lost = await self.db.maintenance_due()
+            if lost:
                 await self._recover()
+            if expired:
                 await self.executor.expire_due()
-                next_maintenance = loop.time() + self.poll_interval
             external = False
             claims = await self._flush_and_claim()
             if until_idle and not self._inflight and not claims and not self._finished:

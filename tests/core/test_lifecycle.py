@@ -441,3 +441,33 @@ def test_cli_refuses_a_missing_database_for_commands_that_need_one(tmp_path: Pat
     for argv in (["approve", "1"], ["status"], ["actions", "list"], ["kill-switch", "--yes"]):
         assert main(["--db", str(missing), *argv]) == 1
     assert not missing.exists()
+
+
+async def test_past_due_action_awaiting_approval_does_not_wake_the_runner(make_executor) -> None:
+    """next_wakeup() looks only at future times; an overdue action that still awaits approval
+    must not make the runner spin."""
+    ex = await make_executor(approval_mode=True)
+    p = await ex.propose_action("ok", {}, "r", schedule_in=0.05)
+    await _settle()
+    assert await ex.db.next_wakeup() is None
+    assert await ex.db.claim_ready("r1", 4, 30) == []
+    later = await ex.propose_action("ok", {}, "r", schedule_in=60)
+    assert await ex.db.next_wakeup() == later.scheduled_at
+    await ex.approve_proposal(p.id, "alice@ops")
+    assert [c.proposal.id for c in await ex.db.claim_ready("r1", 4, 30)] == [p.id]
+
+
+async def test_claims_take_due_work_in_time_order(executor: ActionExecutor) -> None:
+    first = await executor.propose_action("fail", {}, "r")
+    await executor.execute_proposal(first.id)  # now waiting for a retry
+    retry_at = (await executor.db.get_proposal(first.id)).next_retry_at
+    fresh = [await executor.propose_action("ok", {}, "r") for _ in range(3)]
+    await _settle()  # the retry (due within 0.3 s) and the three are all due
+    keys = {first.id: retry_at, **{p.id: p.proposed_at for p in fresh}}
+    expected = sorted(keys, key=lambda pid: (keys[pid], pid))
+    claimed = []
+    for _ in expected:  # one at a time: each claim takes the earliest due
+        (claim,) = await executor.db.claim_ready("r1", 1, 30)
+        claimed.append(claim.proposal.id)
+    assert claimed == expected
+    assert await executor.db.claim_ready("r1", 1, 30) == []

@@ -63,6 +63,60 @@ READY_SQL = """
 """
 
 
+# The claim: due validated work and due retries, each read in order from its own partial
+# index (idx_ready_validated, idx_retry_due) and merged under one LIMIT; never a sort of the
+# whole backlog.
+CLAIM_SQL = """
+UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
+    lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id, k FROM (
+            SELECT p.id AS id, COALESCE(p.scheduled_at, p.proposed_at) AS k
+            FROM action_proposals p INDEXED BY idx_ready_validated
+            WHERE p.status = 'validated'
+              AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
+              AND COALESCE(p.scheduled_at, p.proposed_at) <= :now
+              AND p.cancel_requested = 0
+              AND (:only IS NULL OR p.id = :only)
+              AND (p.depends_on_proposal_id IS NULL OR EXISTS (
+                  SELECT 1 FROM action_proposals d
+                  WHERE d.id = p.depends_on_proposal_id AND d.status = 'completed'))
+            ORDER BY COALESCE(p.scheduled_at, p.proposed_at), p.id
+            LIMIT :lim)
+        UNION ALL
+        SELECT id, k FROM (
+            SELECT p.id AS id, p.next_retry_at AS k
+            FROM action_proposals p INDEXED BY idx_retry_due
+            WHERE p.status = 'failed' AND p.next_retry_at IS NOT NULL
+              AND p.next_retry_at <= :now
+              AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
+              AND p.cancel_requested = 0
+              AND (:only IS NULL OR p.id = :only)
+            ORDER BY p.next_retry_at, p.id
+            LIMIT :lim)
+    )
+    ORDER BY k, id
+    LIMIT :lim)
+RETURNING *
+"""
+
+# The next time something becomes due: only future times count (a past one is either
+# claimable now or waiting for something else, such as an approval).
+NEXT_WAKEUP_SQL = """
+SELECT MIN(t) FROM (
+    SELECT MIN(scheduled_at) AS t FROM action_proposals INDEXED BY idx_validated_scheduled
+        WHERE status = 'validated' AND scheduled_at IS NOT NULL AND scheduled_at > :now
+    UNION ALL SELECT MIN(next_retry_at) FROM action_proposals INDEXED BY idx_retry_due
+        WHERE status = 'failed' AND next_retry_at IS NOT NULL AND next_retry_at > :now
+    UNION ALL SELECT MIN(expires_at) FROM action_proposals INDEXED BY idx_action_proposals_expiry
+        WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at > :now
+    UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
+        INDEXED BY idx_action_proposals_lease
+        WHERE status = 'executing' AND lease_expires_at > :now)
+"""
+
+
 @dataclass(frozen=True)
 class AuditEntry:
     """An audit event to append inside the same transaction as the change it describes."""
@@ -1330,25 +1384,24 @@ class ActionDB:
             return []
         return await self._write(fn)
 
+    async def maintenance_due(self) -> tuple[bool, bool]:
+        """(an unapproved proposal has expired, a runner's lease has run out): two indexed
+        probes in one round trip, so the runner can check every time it wakes."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> tuple[bool, bool]:
+            return _has_expired(conn, now), _has_expired_leases(conn, now)
+
+        return await self._call(fn)
+
     async def next_wakeup(self) -> datetime | None:
         """The earliest future time at which something becomes due (schedule, retry, expiry,
-        or a lease running out)."""
+        or a lease running out); None if nothing is waiting for a time."""
+
+        now = self._now()
 
         def fn(conn: sqlite3.Connection) -> str | None:
-            row = conn.execute(
-                """
-                SELECT MIN(t) FROM (
-                    SELECT MIN(scheduled_at) AS t FROM action_proposals
-                        WHERE status = 'validated' AND scheduled_at IS NOT NULL
-                    UNION ALL SELECT MIN(next_retry_at) FROM action_proposals
-                        WHERE next_retry_at IS NOT NULL AND status = 'failed'
-                    UNION ALL SELECT MIN(expires_at) FROM action_proposals
-                        WHERE expires_at IS NOT NULL AND approved_at IS NULL
-                        AND status IN ('proposed', 'validated')
-                    UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
-                        WHERE status = 'executing')
-                """
-            ).fetchone()
+            row = conn.execute(NEXT_WAKEUP_SQL, {"now": now}).fetchone()
             return row[0] if row else None
 
         return from_db(await self._call(fn))
@@ -1655,8 +1708,9 @@ class ActionDB:
 
 def _has_expired(conn: sqlite3.Connection, now: str) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM action_proposals WHERE expires_at IS NOT NULL AND expires_at <= ? AND "
-        "approved_at IS NULL AND status IN ('proposed', 'validated') LIMIT 1",
+        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_expiry "
+        "WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at <= ? "
+        "AND status IN ('proposed', 'validated') LIMIT 1",
         (now,),
     ).fetchone()
     return row is not None
@@ -1681,8 +1735,8 @@ def _require_execute(conn: sqlite3.Connection) -> None:
 
 def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM action_proposals WHERE status = 'executing' AND lease_expires_at IS NOT "
-        "NULL AND lease_expires_at < ? LIMIT 1",
+        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_lease "
+        "WHERE status = 'executing' AND lease_expires_at < ? LIMIT 1",
         (now,),
     ).fetchone()
     return row is not None
@@ -1765,19 +1819,8 @@ def _claim_tx(
         return []
     now = to_db(now_dt)
     lease = to_db(now_dt + timedelta(seconds=lease_seconds))
-    rows = conn.execute(
-        f"""
-        UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
-            lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL
-        WHERE id IN (
-            SELECT p.id FROM action_proposals p WHERE {READY_SQL}
-            AND (:only IS NULL OR p.id = :only)
-            ORDER BY COALESCE(p.next_retry_at, p.scheduled_at, p.proposed_at), p.id
-            LIMIT :lim)
-        RETURNING *
-        """,
-        {"runner": runner_id, "lease": lease, "now": now, "lim": limit, "only": only_id},
-    ).fetchall()
+    rows = conn.execute(CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now,
+                                    "lim": limit, "only": only_id}).fetchall()
     claims = []
     for row in rows:
         p = _row_to_proposal(row)

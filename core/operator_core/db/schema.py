@@ -183,9 +183,27 @@ CREATE TABLE IF NOT EXISTS safety_state (
 """
 
 
+# Version 2: the runner's hot queries walk partial indexes in the order they need, so a claim
+# or a wake-up computation costs the same with 10 or 100,000 actions waiting.
+V2_SQL = """
+DROP INDEX IF EXISTS idx_action_proposals_scheduled;
+DROP INDEX IF EXISTS idx_action_proposals_retry;
+
+CREATE INDEX IF NOT EXISTS idx_ready_validated
+ON action_proposals(COALESCE(scheduled_at, proposed_at))
+WHERE status = 'validated' AND (requires_approval = 0 OR approved_at IS NOT NULL);
+
+CREATE INDEX IF NOT EXISTS idx_validated_scheduled
+ON action_proposals(scheduled_at) WHERE status = 'validated' AND scheduled_at IS NOT NULL;
+
+CREATE INDEX IF NOT EXISTS idx_retry_due
+ON action_proposals(next_retry_at) WHERE status = 'failed' AND next_retry_at IS NOT NULL;
+"""
+
+
 # The seeds' name for the action schema: their tables, then what version 1 adds on top
 # (migrate() adds the new columns in between, so this reads as the whole schema).
-ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL
+ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL
 
 
 def split_statements(script: str) -> list[str]:
@@ -270,7 +288,12 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1]
+def _migrate_v2(conn: sqlite3.Connection) -> None:
+    for statement in split_statements(V2_SQL):
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
 LATEST_VERSION = len(MIGRATIONS)
 
 
