@@ -119,13 +119,12 @@ class Runner:
                 external = True
             if external and self._inflight:
                 await self._cancel_requested()
-            expired, lost = await self.db.maintenance_due()
+            external = False
+            claims, expired, lost = await self._flush_and_claim()
             if lost:
                 await self._recover()
             if expired:
                 await self.executor.expire_due()
-            external = False
-            claims = await self._flush_and_claim()
             if until_idle and not self._inflight and not claims and not self._finished:
                 return
             if self._inflight and loop.time() - last_renew >= self.lease_seconds / 3:
@@ -138,14 +137,13 @@ class Runner:
                     external = True
                 last_version = version
 
-    async def _flush_and_claim(self) -> list[Claim]:
-        """Record finished attempts and claim up to the free slots, in one transaction."""
+    async def _flush_and_claim(self) -> tuple[list[Claim], bool, bool]:
+        """Record finished attempts and claim up to the free slots, in one transaction that
+        also says whether a proposal expired or a lease ran out."""
         finished, self._finished = self._finished, []
         free = self.concurrency - len(self._inflight)
-        if not finished and free <= 0:
-            return []
-        claims = await asyncio.shield(
-            self.db.finish_and_claim(self.runner_id, finished, free, self.lease_seconds)
+        claims, expired, lost = await asyncio.shield(
+            self.db.runner_cycle(self.runner_id, finished, free, self.lease_seconds)
         )
         for _, result in finished:
             if result.success:
@@ -157,16 +155,17 @@ class Runner:
             self.stats.claimed += 1
             task = asyncio.create_task(self._attempt(claim), name=f"action-{claim.proposal.id}")
             self._inflight[claim.proposal.id] = task
-        return claims
+        return claims, expired, lost
 
     async def _sleep(self, last_version: int) -> int:
         """Wait for a poke, a finished task, the next due time or a lease renewal; between
         pokes, poll ``data_version`` every poll_interval. Returns the data version seen."""
         loop = asyncio.get_running_loop()
         limits = []
-        nxt = await self.db.next_wakeup()
-        if nxt is not None:
-            limits.append((nxt - self.db.clock.now()).total_seconds())
+        if len(self._inflight) < self.concurrency:  # at capacity, nothing new could start
+            nxt = await self.db.next_wakeup()
+            if nxt is not None:
+                limits.append((nxt - self.db.clock.now()).total_seconds())
         if self._inflight:
             limits.append(self.lease_seconds / 3)
         end = loop.time() + min(limits) if limits else float("inf")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from operator_core.clock import to_utc, utcnow
 
@@ -61,15 +61,12 @@ class WorkflowStatus(str, Enum):
     """Workflow was cancelled or rejected."""
 
 
+# A datetime field of the engine: stored timezone-aware UTC; a naive value means local time.
+UTCTime = Annotated[datetime, AfterValidator(to_utc)]
+
+
 class _UTCModel(BaseModel):
     model_config = ConfigDict(use_enum_values=False, validate_assignment=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _datetimes_to_utc(cls, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return to_utc(value)
-        return value
 
 
 class ActionProposal(_UTCModel):
@@ -82,21 +79,21 @@ class ActionProposal(_UTCModel):
     parameters: dict[str, Any] = Field(default_factory=dict, description="Action arguments")
     reason: str = Field(..., description="Why this action is proposed")
     status: ActionStatus = Field(default=ActionStatus.PROPOSED, description="Lifecycle state")
-    proposed_at: datetime = Field(default_factory=utcnow, description="When created")
+    proposed_at: UTCTime = Field(default_factory=utcnow, description="When created")
     proposed_by: str = Field(default="agent", description="Who proposed it (agent or user@host)")
-    validated_at: datetime | None = Field(default=None, description="When parameters passed")
-    cancelled_at: datetime | None = Field(default=None, description="When cancelled")
+    validated_at: UTCTime | None = Field(default=None, description="When parameters passed")
+    cancelled_at: UTCTime | None = Field(default=None, description="When cancelled")
     cancel_reason: str | None = Field(default=None, description="Why it was cancelled")
     # Approval
     requires_approval: bool = Field(
         default=True, description="Whether a human must approve before it runs"
     )
-    approved_at: datetime | None = Field(default=None, description="When approved")
+    approved_at: UTCTime | None = Field(default=None, description="When approved")
     approved_by: str | None = Field(default=None, description="Who approved")
-    rejected_at: datetime | None = Field(default=None, description="When rejected")
+    rejected_at: UTCTime | None = Field(default=None, description="When rejected")
     rejected_by: str | None = Field(default=None, description="Who rejected")
     rejection_reason: str | None = Field(default=None, description="Why it was rejected")
-    expires_at: datetime | None = Field(
+    expires_at: UTCTime | None = Field(
         default=None, description="Unapproved past this time -> cancelled as expired"
     )
     # Workflow (WRK-01)
@@ -109,19 +106,19 @@ class ActionProposal(_UTCModel):
         default=0.0, description="Wait this long after the previous workflow step completed"
     )
     # Scheduling (WRK-02)
-    scheduled_at: datetime | None = Field(
+    scheduled_at: UTCTime | None = Field(
         default=None, description="Execute at this time (None = immediate)"
     )
     # Retry (WRK-03)
     retry_count: int = Field(default=0, description="Retries scheduled so far")
     max_retries: int = Field(default=3, description="Retries allowed after the first attempt")
-    next_retry_at: datetime | None = Field(
+    next_retry_at: UTCTime | None = Field(
         default=None, description="When to retry next (None = not scheduled)"
     )
     last_error: str | None = Field(default=None, description="Error from the last failed attempt")
     # Runner lease
     claimed_by: str | None = Field(default=None, description="Runner holding it while executing")
-    lease_expires_at: datetime | None = Field(
+    lease_expires_at: UTCTime | None = Field(
         default=None, description="Claim is void after this time (runner presumed dead)"
     )
     cancel_requested: bool = Field(
@@ -147,8 +144,8 @@ class ActionRecord(_UTCModel):
     id: int | None = Field(default=None, description="Database ID")
     proposal_id: int = Field(..., description="Links to ActionProposal")
     attempt: int = Field(default=1, description="Attempt number, from 1")
-    started_at: datetime | None = Field(default=None, description="Execution start")
-    completed_at: datetime | None = Field(default=None, description="Execution end")
+    started_at: UTCTime | None = Field(default=None, description="Execution start")
+    completed_at: UTCTime | None = Field(default=None, description="Execution end")
     success: bool | None = Field(default=None, description="Outcome (None while executing)")
     error_message: str | None = Field(default=None, description="Error details if failed")
     result_data: dict[str, Any] | None = Field(default=None, description="Execution output")
@@ -162,11 +159,11 @@ class WorkflowProposal(_UTCModel):
     description: str = Field(default="", description="What this workflow accomplishes")
     ticket_id: int | None = Field(default=None, description="Associated ticket ID")
     status: WorkflowStatus = Field(default=WorkflowStatus.PENDING, description="Lifecycle state")
-    created_at: datetime = Field(default_factory=utcnow, description="When created")
+    created_at: UTCTime = Field(default_factory=utcnow, description="When created")
     requires_approval: bool = Field(default=True, description="Whether approval is needed")
-    approved_at: datetime | None = Field(default=None, description="When approved")
+    approved_at: UTCTime | None = Field(default=None, description="When approved")
     approved_by: str | None = Field(default=None, description="Who approved")
-    rejected_at: datetime | None = Field(default=None, description="When rejected")
+    rejected_at: UTCTime | None = Field(default=None, description="When rejected")
     rejected_by: str | None = Field(default=None, description="Who rejected")
     rejection_reason: str | None = Field(default=None, description="Why it was rejected")
     proposed_by: str = Field(default="agent", description="Who proposed it")
@@ -180,7 +177,7 @@ class Ticket(_UTCModel):
     summary: str = Field(default="", description="What was observed")
     severity: str = Field(default="medium", description="low, medium, high or critical")
     status: str = Field(default="open", description="open or resolved")
-    created_at: datetime = Field(default_factory=utcnow, description="When opened")
+    created_at: UTCTime = Field(default_factory=utcnow, description="When opened")
 
 
 class ActionRecommendation(BaseModel):

@@ -24,6 +24,7 @@ from operator_core.actions.types import (
     ActionProposal,
     ActionRecord,
     ActionStatus,
+    ActionType,
     AuditEvent,
     KillSwitchResult,
     Ticket,
@@ -193,43 +194,40 @@ def _append_audit(conn: sqlite3.Connection, entry: AuditEntry, now: str) -> None
 
 
 def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
-    keys = row.keys()
-
-    def get(name: str, default: Any = None) -> Any:
-        return row[name] if name in keys and row[name] is not None else default
-
-    return ActionProposal(
+    """Rows are trusted (written by us, typed here), so the model is built without another
+    validation pass: this runs for every claimed action."""
+    return ActionProposal.model_construct(
         id=row["id"],
         ticket_id=row["ticket_id"],
         action_name=row["action_name"],
-        action_type=row["action_type"],
+        action_type=ActionType(row["action_type"]),
         parameters=json.loads(row["parameters"]) if row["parameters"] else {},
         reason=row["reason"],
-        status=row["status"],
+        status=ActionStatus(row["status"]),
         proposed_at=from_db(row["proposed_at"]),
         proposed_by=row["proposed_by"],
-        validated_at=from_db(get("validated_at")),
-        cancelled_at=from_db(get("cancelled_at")),
-        cancel_reason=get("cancel_reason"),
-        requires_approval=bool(get("requires_approval", 1)),
-        approved_at=from_db(get("approved_at")),
-        approved_by=get("approved_by"),
-        rejected_at=from_db(get("rejected_at")),
-        rejected_by=get("rejected_by"),
-        rejection_reason=get("rejection_reason"),
-        expires_at=from_db(get("expires_at")),
-        workflow_id=get("workflow_id"),
-        execution_order=get("execution_order", 0),
-        depends_on_proposal_id=get("depends_on_proposal_id"),
-        delay_seconds=get("delay_seconds", 0.0),
-        scheduled_at=from_db(get("scheduled_at")),
-        retry_count=get("retry_count", 0),
-        max_retries=get("max_retries", 3),
-        next_retry_at=from_db(get("next_retry_at")),
-        last_error=get("last_error"),
-        claimed_by=get("claimed_by"),
-        lease_expires_at=from_db(get("lease_expires_at")),
-        cancel_requested=bool(get("cancel_requested", 0)),
+        validated_at=from_db(row["validated_at"]),
+        cancelled_at=from_db(row["cancelled_at"]),
+        cancel_reason=row["cancel_reason"],
+        requires_approval=bool(row["requires_approval"]),
+        approved_at=from_db(row["approved_at"]),
+        approved_by=row["approved_by"],
+        rejected_at=from_db(row["rejected_at"]),
+        rejected_by=row["rejected_by"],
+        rejection_reason=row["rejection_reason"],
+        expires_at=from_db(row["expires_at"]),
+        workflow_id=row["workflow_id"],
+        execution_order=row["execution_order"] or 0,
+        depends_on_proposal_id=row["depends_on_proposal_id"],
+        delay_seconds=float(row["delay_seconds"] or 0.0),
+        scheduled_at=from_db(row["scheduled_at"]),
+        retry_count=row["retry_count"] or 0,
+        max_retries=row["max_retries"] if row["max_retries"] is not None else 3,
+        next_retry_at=from_db(row["next_retry_at"]),
+        last_error=row["last_error"],
+        claimed_by=row["claimed_by"],
+        lease_expires_at=from_db(row["lease_expires_at"]),
+        cancel_requested=bool(row["cancel_requested"]),
     )
 
 
@@ -1190,14 +1188,27 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
-            for claim, result in finished:
-                conn.execute("SAVEPOINT finish")
-                try:
-                    _finish_tx(conn, claim, runner_id, result, now_dt)
-                except InvalidTransitionError:
-                    conn.execute("ROLLBACK TO finish")  # no longer ours (e.g. recovered)
-                conn.execute("RELEASE finish")
-            return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None)
+            return _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds,
+                                        now_dt)
+
+        return await self._write(fn)
+
+    async def runner_cycle(
+        self,
+        runner_id: str,
+        finished: Sequence[tuple[Claim, AttemptResult]],
+        limit: int,
+        lease_seconds: float,
+    ) -> tuple[list[Claim], bool, bool]:
+        """finish_and_claim plus maintenance_due in the same round trip: (claims, an
+        unapproved proposal has expired, a lease has run out)."""
+        now_dt = self.clock.now()
+        now = to_db(now_dt)
+
+        def fn(conn: sqlite3.Connection) -> tuple[list[Claim], bool, bool]:
+            claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds,
+                                          now_dt)
+            return claims, _has_expired(conn, now), _has_expired_leases(conn, now)
 
         return await self._write(fn)
 
@@ -1804,6 +1815,24 @@ def _close_record(
         )
 
 
+def _finish_and_claim_tx(
+    conn: sqlite3.Connection,
+    runner_id: str,
+    finished: Sequence[tuple[Claim, AttemptResult]],
+    limit: int,
+    lease_seconds: float,
+    now_dt: datetime,
+) -> list[Claim]:
+    for claim, result in finished:
+        conn.execute("SAVEPOINT finish")
+        try:
+            _finish_tx(conn, claim, runner_id, result, now_dt)
+        except InvalidTransitionError:
+            conn.execute("ROLLBACK TO finish")  # no longer ours (e.g. recovered)
+        conn.execute("RELEASE finish")
+    return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None)
+
+
 def _claim_tx(
     conn: sqlite3.Connection,
     runner_id: str,
@@ -1835,8 +1864,9 @@ def _claim_tx(
             " VALUES (?, ?, ?, ?)",
             (p.id, attempt, now, runner_id),
         )
-        record = ActionRecord(
-            id=cur.lastrowid, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt
+        record = ActionRecord.model_construct(
+            id=cur.lastrowid, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
+            completed_at=None, success=None, error_message=None, result_data=None,
         )
         _append_audit(
             conn,
