@@ -471,3 +471,24 @@ async def test_claims_take_due_work_in_time_order(executor: ActionExecutor) -> N
         claimed.append(claim.proposal.id)
     assert claimed == expected
     assert await executor.db.claim_ready("r1", 1, 30) == []
+
+
+async def test_propose_actions_stores_all_or_nothing(executor: ActionExecutor) -> None:
+    with pytest.raises(ValidationError, match="proposal 2: missing required parameter"):
+        await executor.propose_actions(
+            [{"action_name": "ok", "reason": "a"}, {"action_name": "flaky", "reason": "b"}]
+        )
+    assert await executor.db.list_proposals() == []
+    stored = await executor.propose_actions(
+        [{"action_name": "ok", "reason": "a"},
+         {"action_name": "guarded", "reason": "b", "schedule_in": 60}],
+        proposed_by="bot",
+    )
+    assert [p.action_name for p in stored] == ["ok", "guarded"]
+    assert stored[1].requires_approval and stored[1].scheduled_at is not None
+    for p in stored:
+        events = await executor.db.list_audit_events(proposal_id=p.id)
+        assert [(e.event_type, e.actor) for e in events] == [("proposed", "bot")]
+    await executor.kill_switch("a@b")
+    with pytest.raises(ObserveOnlyError):
+        await executor.propose_actions([{"action_name": "ok", "reason": "a"}])

@@ -220,6 +220,54 @@ class ActionExecutor:
     ) -> ActionProposal:
         """Validate and store a proposal. It is validated at once; it runs when approved (if
         approval is required), due, and execution is on."""
+        proposal, audit = await self._prepare(
+            action_name, parameters, reason, ticket_id=ticket_id, proposed_by=proposed_by,
+            scheduled_at=scheduled_at, schedule_in=schedule_in, max_retries=max_retries,
+            expires_at=expires_at, expires_in=expires_in, action_type=action_type,
+        )
+        return await self.db.create_proposal(proposal, [audit], require_execute=True)
+
+    async def propose_actions(
+        self,
+        proposals: Sequence[dict[str, Any]],
+        *,
+        proposed_by: str = "agent",
+    ) -> list[ActionProposal]:
+        """Propose many independent actions at once: every one is validated first, then all
+        are stored in one transaction (or none). Each item takes propose_action's arguments
+        (``action_name``, ``parameters``, ``reason``, ``schedule_in``, ...)."""
+        prepared = []
+        for i, item in enumerate(proposals, start=1):
+            args = dict(item)
+            try:
+                prepared.append(await self._prepare(
+                    args.pop("action_name"), args.pop("parameters", None),
+                    args.pop("reason", ""), proposed_by=proposed_by, **args,
+                ))
+            except ValidationError as exc:
+                raise type(exc)(f"proposal {i}: {exc}", exc.parameter) from exc
+            except (KeyError, TypeError) as exc:
+                raise ValidationError(f"proposal {i}: {exc}") from exc
+        return await self.db.create_proposals(
+            [p for p, _ in prepared], [a for _, a in prepared], require_execute=True
+        )
+
+    async def _prepare(
+        self,
+        action_name: str,
+        parameters: dict[str, Any] | None,
+        reason: str,
+        *,
+        ticket_id: int | None = None,
+        proposed_by: str = "agent",
+        scheduled_at: datetime | None = None,
+        schedule_in: float | None = None,
+        max_retries: int | None = None,
+        expires_at: datetime | None = None,
+        expires_in: float | None = None,
+        action_type: ActionType = ActionType.SUBJECT,
+    ) -> tuple[ActionProposal, AuditEntry]:
+        """A validated proposal ready to store, with its audit event."""
         if not reason or not reason.strip():
             raise ValidationError("a proposal needs a reason", "reason")
         definition, params = self._validate(action_name, parameters or {})
@@ -243,18 +291,14 @@ class ActionExecutor:
             max_retries=self._max_retries(definition, max_retries),
             expires_at=expiry,
         )
-        return await self.db.create_proposal(
-            proposal,
-            require_execute=True,
-            audit=[
-                AuditEntry("proposed", {"action": action_name, "parameters": params,
-                                        "reason": reason, "ticket_id": ticket_id,
-                                        "scheduled_at": when.isoformat() if when else None,
-                                        "validated": True,
-                                        "requires_approval": proposal.requires_approval},
-                           proposed_by),
-            ],
+        audit = AuditEntry(
+            "proposed",
+            {"action": action_name, "parameters": params, "reason": reason,
+             "ticket_id": ticket_id, "scheduled_at": when.isoformat() if when else None,
+             "validated": True, "requires_approval": proposal.requires_approval},
+            proposed_by,
         )
+        return proposal, audit
 
     async def propose_workflow(
         self,

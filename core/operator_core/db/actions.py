@@ -596,6 +596,31 @@ class ActionDB:
         new_id = await self._write(fn)
         return proposal.model_copy(update={"id": new_id})
 
+    async def create_proposals(
+        self,
+        proposals: Sequence[ActionProposal],
+        audits: Sequence[AuditEntry],
+        *,
+        require_execute: bool = False,
+    ) -> list[ActionProposal]:
+        """Insert many proposals, each with its audit event, in one transaction (all or
+        none)."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[int]:
+            if require_execute:
+                _require_execute(conn)
+            ids = []
+            for proposal, e in zip(proposals, audits, strict=True):
+                new_id = _insert_proposal(conn, proposal)
+                _append_audit(conn, AuditEntry(e.event_type, e.event_data, e.actor, new_id,
+                                               e.workflow_id), now)
+                ids.append(new_id)
+            return ids
+
+        ids = await self._write(fn)
+        return [p.model_copy(update={"id": i}) for p, i in zip(proposals, ids, strict=True)]
+
     async def get_proposal(self, proposal_id: int) -> ActionProposal | None:
         def fn(conn: sqlite3.Connection) -> ActionProposal | None:
             row = conn.execute(
