@@ -84,9 +84,16 @@ class PaneTable(DataTable[RenderableType]):
         self._render_rows()
 
     def tick(self, now: datetime) -> None:
-        if not self.TICKING:
+        """Recompute the countdown cells of the rows on screen (hidden panes and rows
+        scrolled out of view wait until they are shown: a refresh or the next tick after
+        scrolling brings them up to date)."""
+        if not self.TICKING or not self.display or not self.is_on_screen:
             return
-        for key, row in self._by_key.items():
+        top = int(self.scroll_offset.y)
+        bottom = top + max(self.size.height, 1)
+        for index, (key, row) in enumerate(self._by_key.items()):
+            if index < top - 1 or index > bottom:
+                continue
             for column, value in self.tick_cells(row, now).items():
                 index = self._column_index(column)
                 shown = self._shown[key]
