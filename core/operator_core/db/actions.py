@@ -433,7 +433,6 @@ class ActionDB:
         raw.execute(f"PRAGMA synchronous = {self._synchronous}")
         raw.execute("PRAGMA foreign_keys = ON")
         migrate(raw, str(self.db_path))
-        raw.execute("PRAGMA quick_check(1)")
 
     async def close(self) -> None:
         if self._conn is not None:
