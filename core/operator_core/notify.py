@@ -101,3 +101,5 @@ class Listener:
         self._sock = None
         with contextlib.suppress(OSError):
             (self._dir / self.name).unlink()
+        with contextlib.suppress(OSError):
+            self._dir.rmdir()  # only succeeds once the last listener has gone
