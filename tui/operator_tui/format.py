@@ -22,12 +22,15 @@ def full_time(at: datetime | None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """``45s``, ``4m 05s``, ``2h 03m``, ``3d 4h``: a countdown an operator reads at a glance."""
+    """``45s``, ``4m 05s``, ``25m``, ``2h 03m``, ``3d 4h``: a countdown an operator reads at a
+    glance. Seconds show only under ten minutes, so far-off times repaint once a minute."""
     s = int(round(abs(seconds)))
     if s < 60:
         return f"{s}s"
-    if s < 3600:
+    if s < 600:
         return f"{s // 60}m {s % 60:02d}s"
+    if s < 3600:
+        return f"{s // 60}m"
     if s < 86400:
         return f"{s // 3600}h {s % 3600 // 60:02d}m"
     return f"{s // 86400}d {s % 86400 // 3600}h"
