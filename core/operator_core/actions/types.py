@@ -35,9 +35,6 @@ class ActionStatus(str, Enum):
     """Halted by a user, a rejection, expiry, a failed workflow step or the kill switch."""
 
 
-TERMINAL_STATUSES = frozenset({ActionStatus.COMPLETED, ActionStatus.CANCELLED})
-
-
 class ActionType(str, Enum):
     """Where an action comes from."""
 

@@ -47,7 +47,6 @@ T = TypeVar("T")
 
 GENESIS_HASH = "0" * 64
 KILL_SWITCH_ACTOR_REASON = "kill switch"
-PENDING_STATUSES = ("proposed", "validated")
 
 # An action the runner may start now: validated (or a due retry), approved or needing no
 # approval, not asked to stop, due, and its dependency completed.
@@ -557,15 +556,6 @@ class ActionDB:
         def fn(conn: sqlite3.Connection) -> Ticket | None:
             row = conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
             return _row_to_ticket(row) if row else None
-
-        return await self._call(fn)
-
-    async def list_tickets(self, limit: int = 100) -> list[Ticket]:
-        def fn(conn: sqlite3.Connection) -> list[Ticket]:
-            rows = conn.execute(
-                "SELECT * FROM tickets ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
-            return [_row_to_ticket(r) for r in rows]
 
         return await self._call(fn)
 
@@ -1224,8 +1214,8 @@ class ActionDB:
         limit: int,
         lease_seconds: float,
     ) -> tuple[list[Claim], bool, bool]:
-        """finish_and_claim plus maintenance_due in the same round trip: (claims, an
-        unapproved proposal has expired, a lease has run out)."""
+        """finish_and_claim plus the expiry and lost-lease probes, in one round trip:
+        (claims, an unapproved proposal has expired, a lease has run out)."""
         now_dt = self.clock.now()
         now = to_db(now_dt)
 
@@ -1418,16 +1408,6 @@ class ActionDB:
         if not await self._call(_has_expired_leases, now):
             return []
         return await self._write(fn)
-
-    async def maintenance_due(self) -> tuple[bool, bool]:
-        """(an unapproved proposal has expired, a runner's lease has run out): two indexed
-        probes in one round trip, so the runner can check every time it wakes."""
-        now = self._now()
-
-        def fn(conn: sqlite3.Connection) -> tuple[bool, bool]:
-            return _has_expired(conn, now), _has_expired_leases(conn, now)
-
-        return await self._call(fn)
 
     async def next_wakeup(self) -> datetime | None:
         """The earliest future time at which something becomes due (schedule, retry, expiry,
