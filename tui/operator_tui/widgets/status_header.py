@@ -34,11 +34,13 @@ class StatusHeader(Vertical):
         yield ActivityBar(id="activity")
 
     def _meta(self) -> Text:
-        text = Text()
+        # One line whatever the width: a long path is cut from the left, anything still too
+        # long ends in an ellipsis rather than wrapping out of sight.
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(" approval ", style="dim")
         text.append("required" if self._approval_mode else "per action")
         text.append("  db ", style="dim")
-        text.append(short_path(self._db_path))
+        text.append(short_path(self._db_path, limit=22))
         if self._read_only:
             text.append("  ")
             text.append(" READ-ONLY ", style="bold reverse")
@@ -61,7 +63,7 @@ class StatusHeader(Vertical):
             mode.update(Text(" ● EXECUTE ", style="bold"))
             banner.update("")
         self.query_one("#refreshed", Static).update(
-            Text.assemble(("refreshed ", "dim"), clock_time(data.loaded_at), " "))
+            Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " "))
         counts = Text(" ")
         for i, (name, value) in enumerate(pane_counts.items()):
             if i:
