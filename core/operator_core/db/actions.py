@@ -1269,19 +1269,8 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> datetime | None:
-            p = _fetch_proposal(conn, proposal_id)
-            if p.status not in (ActionStatus.FAILED, ActionStatus.EXECUTING):
-                raise InvalidTransitionError(
-                    f"action {proposal_id} is {p.status.value}; only a failed or running "
-                    "action can be retried"
-                )
-            holder = "__schedule_retry__"
-            conn.execute(
-                "UPDATE action_proposals SET status = 'executing', claimed_by = ? WHERE id = ?",
-                (holder, proposal_id),
-            )
-            return _fail_tx(conn, proposal_id, holder, error, True, retry_delay_seconds,
-                            now_dt, actor)
+            return _fail_tx(conn, proposal_id, None, error, True, retry_delay_seconds, now_dt,
+                            actor)
 
         return await self._write(fn)
 
@@ -1922,25 +1911,34 @@ def _finish_tx(
 def _fail_tx(
     conn: sqlite3.Connection,
     proposal_id: int | None,
-    runner_id: str,
+    held_by: str | None,
     error: str,
     retryable: bool,
     retry_delay_seconds: float | None,
     now_dt: datetime,
     actor: str,
 ) -> datetime | None:
+    """Count a failure: schedule the retry, or fail the action for good (and its workflow).
+    ``held_by`` is the runner that must hold it; None (the seed API) accepts any failed or
+    executing action."""
     now = to_db(now_dt)
     p = _fetch_proposal(conn, proposal_id or 0)
+    if held_by is None:
+        guard, guard_args = "status IN ('failed', 'executing')", ()
+    else:
+        guard, guard_args = "status = 'executing' AND claimed_by = ?", (held_by,)
+    lost = f"action {p.id} is no longer held by {held_by}" if held_by else (
+        f"action {p.id} is {p.status.value}; only a failed or running action can be retried")
     if retryable and retry_delay_seconds is not None and p.retry_count < p.max_retries:
         next_at = now_dt + timedelta(seconds=retry_delay_seconds)
         cur = conn.execute(
             "UPDATE action_proposals SET status = 'failed', retry_count = retry_count + 1, "
             "last_error = ?, next_retry_at = ?, claimed_by = NULL, lease_expires_at = NULL "
-            "WHERE id = ? AND status = 'executing' AND claimed_by = ?",
-            (error, to_db(next_at), p.id, runner_id),
+            f"WHERE id = ? AND {guard}",
+            (error, to_db(next_at), p.id, *guard_args),
         )
         if cur.rowcount != 1:
-            raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+            raise InvalidTransitionError(lost)
         _append_audit(conn, AuditEntry("retry_scheduled", {"retry_count": p.retry_count + 1,
                                        "max_retries": p.max_retries, "next_retry_at":
                                        to_db(next_at), "error": error}, actor, p.id,
@@ -1948,12 +1946,11 @@ def _fail_tx(
         return next_at
     cur = conn.execute(
         "UPDATE action_proposals SET status = 'failed', last_error = ?, next_retry_at = NULL, "
-        "finished_at = ?, claimed_by = NULL, lease_expires_at = NULL WHERE id = ? AND "
-        "status = 'executing' AND claimed_by = ?",
-        (error, now, p.id, runner_id),
+        f"finished_at = ?, claimed_by = NULL, lease_expires_at = NULL WHERE id = ? AND {guard}",
+        (error, now, p.id, *guard_args),
     )
     if cur.rowcount != 1:
-        raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+        raise InvalidTransitionError(lost)
     event = "retry_exhausted" if retryable else "failed"
     _append_audit(conn, AuditEntry(event, {"retry_count": p.retry_count, "max_retries":
                                    p.max_retries, "error": error, "retryable": retryable},
