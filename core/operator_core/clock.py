@@ -68,7 +68,10 @@ def to_utc(value: datetime) -> datetime:
 def to_db(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return to_utc(value).strftime(_FORMAT)
+    if value.tzinfo is not UTC:
+        value = to_utc(value)
+    # isoformat is C code and pads the year to four digits (strftime's %Y does not).
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def from_db(value: str | None) -> datetime | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from operator_core.actions.types import ActionStatus
+from operator_core.actions.types import ActionStatus, Ticket
 from operator_core.clock import to_db
 from operator_core.db.actions import ActionDB
 from operator_core.db.schema import LATEST_VERSION
@@ -155,8 +156,53 @@ async def test_connection_uses_wal_foreign_keys_and_private_file(db_path: Path) 
             )
 
         mode, fk, busy = await db.read(pragmas)
-    assert mode == "wal" and fk == 1 and busy >= 1000
+        # Waiting for a lock happens on the worker thread only (see the next tests).
+        _, _, worker_busy = await db._call(pragmas)
+    assert mode == "wal" and fk == 1 and busy == 0 and worker_busy >= 1000
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+
+
+async def test_a_write_waits_out_another_process_lock_without_blocking_the_loop(
+    db_path: Path,
+) -> None:
+    """Another connection holds the write lock for 0.4 s: our write waits for it on the worker
+    thread (not failing, not blocking the event loop), then commits."""
+    async with ActionDB(db_path) as db:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.4, other.execute, "COMMIT")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.02)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
+        started = loop.time()
+        ticket = await db.create_ticket(Ticket(title="t", summary="s"))
+        waited = loop.time() - started
+        tick_task.cancel()
+        other.close()
+        assert ticket.id is not None and await db.get_ticket(ticket.id) is not None
+    assert waited >= 0.35
+    assert ticks >= 10  # the loop kept running while the write waited
+
+
+async def test_a_write_past_the_busy_timeout_is_one_clear_error(db_path: Path) -> None:
+    async with ActionDB(db_path, busy_timeout=0.2) as db:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(DatabaseError, match="locked by another process"):
+                await db.create_ticket(Ticket(title="t", summary="s"))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert await db.read(lambda c: c.execute("SELECT COUNT(*) FROM tickets")
+                             .fetchone()[0]) == 0
 
 
 async def test_corrupt_file_gets_a_clear_error(tmp_path: Path) -> None:

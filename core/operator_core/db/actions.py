@@ -160,8 +160,11 @@ class Counts:
     executing: int
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _ENCODER.encode(value)
 
 
 def _audit_hash(
@@ -177,9 +180,19 @@ def _audit_hash(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+class _Connection(sqlite3.Connection):
+    """Our connection: remembers the audit chain's head within a write transaction, so a
+    transaction appending many events reads it once (nobody else can append meanwhile)."""
+
+    audit_head: str | None = None
+
+
 def _append_audit(conn: sqlite3.Connection, entry: AuditEntry, now: str) -> None:
-    row = conn.execute("SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    prev = row[0] if row else GENESIS_HASH
+    prev = getattr(conn, "audit_head", None)
+    if prev is None:
+        row = conn.execute(
+            "SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        prev = row[0] if row else GENESIS_HASH
     data = _json(entry.event_data)
     digest = _audit_hash(
         prev, entry.proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now
@@ -190,6 +203,8 @@ def _append_audit(conn: sqlite3.Connection, entry: AuditEntry, now: str) -> None
         (entry.proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now, prev,
          digest),
     )
+    if isinstance(conn, _Connection):
+        conn.audit_head = digest
 
 
 def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
@@ -366,6 +381,31 @@ def _cancel_rows(
     return sorted(r[0] for r in rows)
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _finish_txn(conn: sqlite3.Connection, fn: Callable[..., T], args: Sequence[Any]) -> T:
+    """Run ``fn`` inside the transaction just begun; commit, or roll back if it raises."""
+    _forget_audit_head(conn)
+    try:
+        result = fn(conn, *args)
+        conn.execute("COMMIT")
+    except BaseException:
+        _forget_audit_head(conn)
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _forget_audit_head(conn: sqlite3.Connection) -> None:
+    """The cached head is only good inside the transaction (or savepoint) that wrote it."""
+    if isinstance(conn, _Connection):
+        conn.audit_head = None
+
+
 class ActionDB:
     """Async access to the action tables, over one aiosqlite connection."""
 
@@ -387,6 +427,7 @@ class ActionDB:
         self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
                              or "NORMAL").upper()
         self._conn: aiosqlite.Connection | None = None
+        self._on_worker = 0  # calls handed to the worker thread and not yet finished
         self._notifier = Notifier(self.db_path)
 
     # ------------------------------------------------------------------ lifecycle
@@ -407,8 +448,11 @@ class ActionDB:
         except OSError as exc:
             raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
         try:
+            # check_same_thread=False: short transactions also run on the event loop's
+            # thread, never at the same time as the worker thread (see _call).
             conn = await aiosqlite.connect(
-                str(path), timeout=self._busy_timeout, isolation_level=None
+                str(path), timeout=0, isolation_level=None, check_same_thread=False,
+                factory=_Connection,
             )
         except sqlite3.Error as exc:  # e.g. the path is a directory
             raise self._translate(exc) from exc
@@ -432,6 +476,7 @@ class ActionDB:
         raw.execute(f"PRAGMA synchronous = {self._synchronous}")
         raw.execute("PRAGMA foreign_keys = ON")
         migrate(raw, str(self.db_path))
+        raw.execute("PRAGMA busy_timeout = 0")
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -466,45 +511,79 @@ class ActionDB:
         return DatabaseError(f"database error on {self.db_path}: {text}")
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the connection's worker thread, where SQLite may wait
+        out another process's lock for up to the busy timeout without blocking the loop."""
         if self._conn is None:
             await self.open()
         assert self._conn is not None
         raw = self._conn._conn
+        busy_ms = int(self._busy_timeout * 1000)
+
+        def waiting(conn: sqlite3.Connection, *a: Any) -> T:
+            conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            try:
+                return fn(conn, *a)
+            finally:
+                conn.execute("PRAGMA busy_timeout = 0")
+
+        self._on_worker += 1
         try:
-            return await self._conn._execute(fn, raw, *args)
+            return await self._conn._execute(waiting, raw, *args)
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
+        finally:
+            self._on_worker -= 1
+
+    async def _txn(self, begin: str, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` in one transaction opened with ``begin``.
+
+        The fast path runs it right here on the event loop's thread: no thread hop, which
+        costs more than a small transaction itself. It is taken only when the worker thread
+        has nothing in hand (so the connection is never used from two threads at once) and
+        the lock is free at once (the connection's busy timeout is 0 outside the worker).
+        Otherwise the transaction goes to the worker thread, which may wait for the lock.
+        """
+        if self._conn is None:
+            await self.open()
+        assert self._conn is not None
+        if self._on_worker == 0:
+            raw = self._conn._conn
+            started = False
+            try:
+                raw.execute(begin)
+                started = True
+                return _finish_txn(raw, fn, args)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.OperationalError as exc:
+                # Busy: at BEGIN (nothing ran) or, for a read, anywhere (reads change
+                # nothing, so running them again is safe). Then wait on the worker.
+                if not _is_busy(exc) or (started and begin != "BEGIN"):
+                    raise self._translate(exc) from exc
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
+
+        def on_worker(conn: sqlite3.Connection, *a: Any) -> T:
+            conn.execute(begin)
+            return _finish_txn(conn, fn, a)
+
+        return await self._call(on_worker, *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one read snapshot."""
-
-        def run(conn: sqlite3.Connection, *a: Any) -> T:
-            conn.execute("BEGIN")
-            try:
-                return fn(conn, *a)
-            finally:
-                conn.execute("COMMIT")
-
-        return await self._call(run, *args)
+        return await self._txn("BEGIN", fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` as one write transaction, then wake other processes."""
 
         def run(conn: sqlite3.Connection, *a: Any) -> tuple[T, bool]:
-            conn.execute("BEGIN IMMEDIATE")
             before = conn.total_changes
-            try:
-                result = fn(conn, *a)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            changed = conn.total_changes != before
-            conn.execute("COMMIT")
-            return result, changed
+            result = fn(conn, *a)
+            return result, conn.total_changes != before
 
-        result, changed = await self._call(run, *args)
+        result, changed = await self._txn("BEGIN IMMEDIATE", run, *args)
         if changed:
             self._notifier.notify()
         return result
@@ -1822,6 +1901,7 @@ def _finish_and_claim_tx(
             _finish_tx(conn, claim, runner_id, result, now_dt)
         except InvalidTransitionError:
             conn.execute("ROLLBACK TO finish")  # no longer ours (e.g. recovered)
+            _forget_audit_head(conn)
         conn.execute("RELEASE finish")
     return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None)
 
