@@ -70,8 +70,9 @@ def to_db(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = to_utc(value)
-    # isoformat is C code and pads the year to four digits (strftime's %Y does not).
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    # isoformat is C code and pads the year to four digits (strftime's %Y does not);
+    # in UTC it ends in "+00:00".
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def from_db(value: str | None) -> datetime | None:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import secrets
 import socket
+import time
 from pathlib import Path
 
 
@@ -33,12 +34,23 @@ class Notifier:
         self._ns = _namespace(db_path)
         self._sock: socket.socket | None = None
         self.own_name: str | None = None
+        self._stamp: int | None = None
+        self._names: list[str] = []
 
     def notify(self) -> None:
         try:
-            names = os.listdir(self._dir)
+            # The directory's mtime changes whenever a listener comes or goes: list it again
+            # only then (one stat per commit instead of an open/read/close). Timestamps are
+            # as coarse as the kernel's tick, so a change less than a second old does not
+            # prove the list complete: list it again then too.
+            stamp = os.stat(self._dir).st_mtime_ns
+            if stamp != self._stamp or time.time_ns() - stamp < 1_000_000_000:
+                self._names = os.listdir(self._dir)
+                self._stamp = stamp
         except OSError:
+            self._stamp = None
             return
+        names = self._names
         if self._sock is None:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             self._sock.setblocking(False)
@@ -50,6 +62,7 @@ class Notifier:
             except (ConnectionRefusedError, FileNotFoundError):
                 with contextlib.suppress(OSError):
                     (self._dir / name).unlink()  # listener died without cleaning up
+                self._stamp = None
             except OSError:
                 pass  # queue full: the listener already has a wake-up pending
 

@@ -229,3 +229,44 @@ async def test_timestamps_are_stored_fixed_width_utc(db_path: Path) -> None:
     conn.close()
     assert scheduled == "2030-05-06T07:08:09.000005Z"
     assert len(proposed) == 27 and proposed.endswith("Z")
+
+
+async def test_updated_at_follows_every_status_change(db_path: Path) -> None:
+    """Version 3's trigger stamps updated_at when an UPDATE changes the status without
+    setting it; the runner's own transitions set it themselves."""
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.registry import ActionRegistry
+    from operator_core.clock import FrozenClock
+    from operator_core.db.actions import AttemptResult
+
+    from tests.support.subjects import TestSubject
+
+    clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
+    ex = ActionExecutor(db_path, ActionRegistry.from_subject(TestSubject()), clock=clock,
+                        approval_mode=True)
+
+    def updated(pid: int) -> str:
+        conn = sqlite3.connect(db_path)
+        try:
+            return conn.execute("SELECT updated_at FROM action_proposals WHERE id = ?",
+                                (pid,)).fetchone()[0]
+        finally:
+            conn.close()
+
+    async with ex:
+        p = await ex.propose_action("ok", {}, "r")
+        assert p.id is not None
+        proposed = updated(p.id)
+        await ex.reject_proposal(p.id, "alice", "no")  # not the runner: the trigger stamps
+        rejected = updated(p.id)
+        # (the trigger stamps the wall clock, not the frozen test clock)
+        assert rejected != proposed and rejected.endswith("Z") and len(rejected) == 27
+        q = await ex.propose_action("ok", {}, "r")
+        assert q.id is not None
+        await ex.approve_proposal(q.id, "alice")
+        clock.advance(5)
+        [claim] = await ex.db.claim_ready("runner", 1, lease_seconds=30)
+        assert updated(q.id) == to_db(clock.now())
+        clock.advance(5)
+        await ex.db.finish_and_claim("runner", [(claim, AttemptResult(True, {}))], 0, 30)
+        assert updated(q.id) == to_db(clock.now())

@@ -26,7 +26,7 @@ from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
 from operator_core.actions.types import ActionStatus, WorkflowStatus
 from operator_core.clock import FrozenClock, from_db
-from operator_core.db.actions import Claim
+from operator_core.db.actions import AttemptResult, Claim
 from operator_core.errors import (
     ActionNotFoundError,
     InvalidTransitionError,
@@ -612,3 +612,37 @@ async def test_stale_claim_cannot_finish_an_action_reclaimed_after_its_lease(
         records = await ex.db.list_records(p.id)  # type: ignore[arg-type]
         assert [(r.attempt, r.success) for r in records] == [(1, False), (2, True)]
         assert all(r.completed_at is not None for r in records)
+
+
+async def test_a_stale_claim_in_a_batch_is_skipped_and_the_rest_are_recorded(
+    tmp_path: Path,
+) -> None:
+    """The runner records its finished attempts in one transaction; one of them having gone
+    stale must neither lose the others nor leave a gap or a fork in the audit chain."""
+    clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
+    ex = ActionExecutor(
+        tmp_path / "batch.db",
+        ActionRegistry.from_subject(TestSubject()),
+        approval_mode=False,
+        retry_config=RETRY,
+        clock=clock,
+    )
+    async with ex:
+        first = await ex.propose_action("ok", {}, "goes stale")
+        [stale] = await ex.db.claim_ready("runner-a", 1, lease_seconds=5)
+        clock.advance(10)
+        assert await ex.db.recover_expired_leases(lambda _: 1.0) == [first.id]
+        second = await ex.propose_action("ok", {}, "fresh")
+        third = await ex.propose_action("ok", {}, "fresh too")
+        fresh = await ex.db.claim_ready("runner-a", 2, lease_seconds=5)
+        assert {c.proposal.id for c in fresh} == {second.id, third.id}
+        ok = AttemptResult(True, {})
+        await ex.db.finish_and_claim("runner-a", [(fresh[0], ok), (stale, ok), (fresh[1], ok)],
+                                     0, 5)
+        statuses = {pid: (await ex.db.get_proposal(pid)).status  # type: ignore[union-attr]
+                    for pid in (first.id, second.id, third.id)}
+        assert statuses == {first.id: ActionStatus.FAILED, second.id: ActionStatus.COMPLETED,
+                            third.id: ActionStatus.COMPLETED}
+        completed = [e for e in await ex.db.list_audit_events() if e.event_type == "completed"]
+        assert sorted(e.proposal_id for e in completed) == sorted([second.id, third.id])
+        assert (await ex.db.verify_audit_chain())[0]

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
+from pydantic import BaseModel
 
 from operator_core.actions.types import (
     ActionProposal,
@@ -68,7 +69,7 @@ READY_SQL = """
 # whole backlog.
 CLAIM_SQL = """
 UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
-    lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL
+    lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL, updated_at = :now
 WHERE id IN (
     SELECT id FROM (
         SELECT id, k FROM (
@@ -207,10 +208,32 @@ def _append_audit(conn: sqlite3.Connection, entry: AuditEntry, now: str) -> None
         conn.audit_head = digest
 
 
+M = TypeVar("M", bound=BaseModel)
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def _trusted(cls: type[M], **values: Any) -> M:
+    """``cls.model_construct(**values)`` for values that name every field (rows we wrote,
+    typed here): the same object, without model_construct's per-field loop, which costs more
+    than reading the row. Anything else goes through model_construct itself."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = frozenset(cls.model_fields)
+    if values.keys() != names or cls.__pydantic_post_init__ or cls.__pydantic_root_model__:
+        return cls.model_construct(**values)
+    m = cls.__new__(cls)
+    object.__setattr__(m, "__dict__", values)
+    object.__setattr__(m, "__pydantic_fields_set__", set(names))
+    object.__setattr__(m, "__pydantic_extra__", None)
+    object.__setattr__(m, "__pydantic_private__", None)
+    return m
+
+
 def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
     """Rows are trusted (written by us, typed here), so the model is built without another
     validation pass: this runs for every claimed action."""
-    return ActionProposal.model_construct(
+    return _trusted(
+        ActionProposal,
         id=row["id"],
         ticket_id=row["ticket_id"],
         action_name=row["action_name"],
@@ -1895,14 +1918,25 @@ def _finish_and_claim_tx(
     lease_seconds: float,
     now_dt: datetime,
 ) -> list[Claim]:
-    for claim, result in finished:
-        conn.execute("SAVEPOINT finish")
+    if finished:
+        # All at once; only if one turns out stale (no longer ours, e.g. recovered after
+        # its lease ran out) again one by one, each in its own savepoint, skipping it.
+        conn.execute("SAVEPOINT finish_all")
         try:
-            _finish_tx(conn, claim, runner_id, result, now_dt)
+            for claim, result in finished:
+                _finish_tx(conn, claim, runner_id, result, now_dt)
         except InvalidTransitionError:
-            conn.execute("ROLLBACK TO finish")  # no longer ours (e.g. recovered)
+            conn.execute("ROLLBACK TO finish_all")
             _forget_audit_head(conn)
-        conn.execute("RELEASE finish")
+            for claim, result in finished:
+                conn.execute("SAVEPOINT finish")
+                try:
+                    _finish_tx(conn, claim, runner_id, result, now_dt)
+                except InvalidTransitionError:
+                    conn.execute("ROLLBACK TO finish")
+                    _forget_audit_head(conn)
+                conn.execute("RELEASE finish")
+        conn.execute("RELEASE finish_all")
     return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None)
 
 
@@ -1928,17 +1962,15 @@ def _claim_tx(
         p = _row_to_proposal(row)
         # Attempts are numbered across everything recorded (an interrupted attempt counts
         # as one, though it spends no retry).
-        attempt = conn.execute(
-            "SELECT COALESCE(MAX(attempt), 0) + 1 FROM action_records WHERE proposal_id = ?",
-            (p.id,),
-        ).fetchone()[0]
-        cur = conn.execute(
+        record_id, attempt = conn.execute(
             "INSERT INTO action_records (proposal_id, attempt, started_at, runner)"
-            " VALUES (?, ?, ?, ?)",
-            (p.id, attempt, now, runner_id),
-        )
-        record = ActionRecord.model_construct(
-            id=cur.lastrowid, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
+            " SELECT ?, COALESCE(MAX(attempt), 0) + 1, ?, ? FROM action_records"
+            " WHERE proposal_id = ? RETURNING id, attempt",
+            (p.id, now, runner_id, p.id),
+        ).fetchone()
+        record = _trusted(
+            ActionRecord,
+            id=record_id, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
             completed_at=None, success=None, error_message=None, result_data=None,
         )
         _append_audit(
@@ -1970,10 +2002,10 @@ def _finish_tx(
         return _fail_tx(conn, p.id, runner_id, result.error or "failed", result.retryable,
                         result.retry_delay_seconds, now_dt, "runner")
     cur = conn.execute(
-        "UPDATE action_proposals SET status = 'completed', finished_at = ?, "
+        "UPDATE action_proposals SET status = 'completed', finished_at = ?, updated_at = ?, "
         "claimed_by = NULL, lease_expires_at = NULL, last_error = NULL "
         "WHERE id = ? AND status = 'executing' AND claimed_by = ?",
-        (now, p.id, runner_id),
+        (now, now, p.id, runner_id),
     )
     if cur.rowcount != 1:
         raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")

@@ -201,9 +201,32 @@ ON action_proposals(next_retry_at) WHERE status = 'failed' AND next_retry_at IS 
 """
 
 
-# The seeds' name for the action schema: their tables, then what version 1 adds on top
+# Version 3: fewer pages written per commit. Indexes on columns that are usually NULL keep
+# only the rows that have a value (a lookup by value still uses them), and the updated_at
+# trigger stands aside when the UPDATE already set updated_at itself (the runner's
+# transitions do, saving a second write of the row).
+V3_SQL = f"""
+DROP INDEX IF EXISTS idx_action_proposals_ticket;
+CREATE INDEX IF NOT EXISTS idx_action_proposals_ticket
+ON action_proposals(ticket_id) WHERE ticket_id IS NOT NULL;
+
+DROP INDEX IF EXISTS idx_audit_workflow;
+CREATE INDEX IF NOT EXISTS idx_audit_workflow
+ON action_audit_log(workflow_id) WHERE workflow_id IS NOT NULL;
+
+DROP TRIGGER IF EXISTS action_proposals_updated_at;
+CREATE TRIGGER action_proposals_updated_at
+AFTER UPDATE OF status ON action_proposals
+WHEN NEW.updated_at IS OLD.updated_at
+BEGIN
+    UPDATE action_proposals SET updated_at = {_NOW_SQL} WHERE id = NEW.id;
+END;
+"""
+
+
+# The seeds' name for the action schema: their tables, then what versions 1 to 3 add on top
 # (migrate() adds the new columns in between, so this reads as the whole schema).
-ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL
+ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL + V3_SQL
 
 
 def split_statements(script: str) -> list[str]:
@@ -293,7 +316,12 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2]
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    for statement in split_statements(V3_SQL):
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
 LATEST_VERSION = len(MIGRATIONS)
 
 
