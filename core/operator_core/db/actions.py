@@ -113,7 +113,7 @@ SELECT MIN(t) FROM (
     UNION ALL SELECT MIN(expires_at) FROM action_proposals INDEXED BY idx_action_proposals_expiry
         WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at > :now
     UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
-        INDEXED BY idx_action_proposals_lease
+        INDEXED BY idx_action_proposals_status
         WHERE status = 'executing' AND lease_expires_at > :now)
 """
 
@@ -1462,7 +1462,8 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> list[int]:
             rows = conn.execute(
-                "SELECT * FROM action_proposals WHERE status = 'executing' AND "
+                "SELECT * FROM action_proposals INDEXED BY idx_action_proposals_status "
+                "WHERE status = 'executing' AND "
                 "lease_expires_at IS NOT NULL AND lease_expires_at < ? LIMIT 1000",
                 (now,),
             ).fetchall()
@@ -1841,7 +1842,7 @@ def _require_execute(conn: sqlite3.Connection) -> None:
 
 def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_lease "
+        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_status "
         "WHERE status = 'executing' AND lease_expires_at < ? LIMIT 1",
         (now,),
     ).fetchone()

@@ -202,10 +202,14 @@ ON action_proposals(next_retry_at) WHERE status = 'failed' AND next_retry_at IS 
 
 
 # Version 3: fewer pages written per commit. Indexes on columns that are usually NULL keep
-# only the rows that have a value (a lookup by value still uses them), and the updated_at
-# trigger stands aside when the UPDATE already set updated_at itself (the runner's
-# transitions do, saving a second write of the row).
+# only the rows that have a value (a lookup by value still uses them); the lease index goes
+# (the few executing rows are found through the status index) and so does the unused
+# finished_at index; and the updated_at trigger stands aside when the UPDATE already set
+# updated_at itself (the runner's transitions do, saving a second write of the row).
 V3_SQL = f"""
+DROP INDEX IF EXISTS idx_action_proposals_lease;
+DROP INDEX IF EXISTS idx_action_proposals_finished;
+
 DROP INDEX IF EXISTS idx_action_proposals_ticket;
 CREATE INDEX IF NOT EXISTS idx_action_proposals_ticket
 ON action_proposals(ticket_id) WHERE ticket_id IS NOT NULL;
