@@ -33,6 +33,7 @@ from operator_core.actions.types import (
     WorkflowStatus,
 )
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
+from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.schema import migrate
 from operator_core.errors import (
     ActionNotFoundError,
@@ -452,6 +453,7 @@ class ActionDB:
         self._conn: aiosqlite.Connection | None = None
         self._on_worker = 0  # calls handed to the worker thread and not yet finished
         self._notifier = Notifier(self.db_path)
+        self._checkpointer = Checkpointer(self.db_path)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -498,6 +500,7 @@ class ActionDB:
             raise sqlite3.DatabaseError(f"cannot switch to WAL journal (got {mode})")
         raw.execute(f"PRAGMA synchronous = {self._synchronous}")
         raw.execute("PRAGMA foreign_keys = ON")
+        raw.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_NET_PAGES}")  # see checkpoint.py
         migrate(raw, str(self.db_path))
         raw.execute("PRAGMA busy_timeout = 0")
 
@@ -506,6 +509,7 @@ class ActionDB:
             conn, self._conn = self._conn, None
             await conn.close()
         self._notifier.close()
+        self._checkpointer.close()
 
     async def __aenter__(self) -> ActionDB:
         return await self.open()
@@ -609,6 +613,7 @@ class ActionDB:
         result, changed = await self._txn("BEGIN IMMEDIATE", run, *args)
         if changed:
             self._notifier.notify()
+            self._checkpointer.committed()
         return result
 
     def set_listener_name(self, name: str | None) -> None:
