@@ -131,6 +131,10 @@ class Runner:
                 await self.db.renew_leases(self.runner_id, list(self._inflight),
                                            self.lease_seconds)
                 last_renew = loop.time()
+            if claims and not self._finished:
+                # Attempts that finish at once (their first step) do so in this turn of
+                # the event loop: let them, and record them now instead of going to sleep.
+                await asyncio.sleep(0)
             if not self._finished and (not claims or len(self._inflight) >= self.concurrency):
                 version = await self._sleep(last_version)
                 if version != last_version:
