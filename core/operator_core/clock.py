@@ -80,7 +80,7 @@ def from_db(value: str | None) -> datetime | None:
     if value is None or value == "":
         return None
     if value.endswith("Z") and len(value) == 27:
-        return UTCDateTime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+        return UTCDateTime.fromisoformat(value)  # Python 3.11 reads the Z as UTC
     parsed = datetime.fromisoformat(value.replace(" ", "T"))
     if parsed.tzinfo is None:
         # Legacy rows: CURRENT_TIMESTAMP is UTC; seed rows wrote naive local isoformat().

@@ -235,6 +235,14 @@ def _with_id(p: ActionProposal, new_id: int) -> ActionProposal:
     return _trusted(ActionProposal, **{**p.__dict__, "id": new_id})
 
 
+_ACTION_TYPES = {t.value: t for t in ActionType}
+_STATUSES = {s.value: s for s in ActionStatus}
+
+
+def _params(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text and text != "{}" else {}
+
+
 def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
     """Rows are trusted (written by us, typed here), so the model is built without another
     validation pass: this runs for every claimed action."""
@@ -243,10 +251,10 @@ def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
         id=row["id"],
         ticket_id=row["ticket_id"],
         action_name=row["action_name"],
-        action_type=ActionType(row["action_type"]),
-        parameters=json.loads(row["parameters"]) if row["parameters"] else {},
+        action_type=_ACTION_TYPES.get(row["action_type"]) or ActionType(row["action_type"]),
+        parameters=_params(row["parameters"]),
         reason=row["reason"],
-        status=ActionStatus(row["status"]),
+        status=_STATUSES.get(row["status"]) or ActionStatus(row["status"]),
         proposed_at=from_db(row["proposed_at"]),
         proposed_by=row["proposed_by"],
         validated_at=from_db(row["validated_at"]),
