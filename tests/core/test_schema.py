@@ -270,3 +270,33 @@ async def test_updated_at_follows_every_status_change(db_path: Path) -> None:
         clock.advance(5)
         await ex.db.finish_and_claim("runner", [(claim, AttemptResult(True, {}))], 0, 30)
         assert updated(q.id) == to_db(clock.now())
+
+
+async def test_a_cancelled_wait_for_the_lock_does_not_let_a_write_cut_in(db_path: Path) -> None:
+    """A caller cancelled while its write waits for the lock on the worker thread: the worker
+    still holds the connection, so the next write must queue behind it, not run alongside."""
+    async with ActionDB(db_path) as db:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        first = asyncio.create_task(db.create_ticket(Ticket(title="first", summary="s")))
+        await asyncio.sleep(0.1)
+        first.cancel()
+        asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.02)
+                ticks += 1
+
+        tick_task = asyncio.create_task(ticker())
+        second = await db.create_ticket(Ticket(title="second", summary="s"))
+        tick_task.cancel()
+        other.close()
+        titles = await db.read(lambda c: [r[0] for r in c.execute(
+            "SELECT title FROM tickets ORDER BY id")])
+    assert second.id is not None
+    assert ticks >= 8  # the second write waited on the worker, not on the loop's thread
+    # The cancelled caller's write still ran (on the worker thread), before the second.
+    assert titles == ["first", "second"]

@@ -465,7 +465,10 @@ class ActionDB:
         self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
                              or "NORMAL").upper()
         self._conn: aiosqlite.Connection | None = None
-        self._on_worker = 0  # calls handed to the worker thread and not yet finished
+        # Calls handed to the worker thread, and calls it has finished; each counter has one
+        # writer (the event loop's thread, the worker thread), so neither loses a count.
+        self._worker_sent = 0
+        self._worker_done = 0
         self._notifier = Notifier(self.db_path)
         self._checkpointer = Checkpointer(self.db_path)
 
@@ -561,21 +564,24 @@ class ActionDB:
         busy_ms = int(self._busy_timeout * 1000)
 
         def waiting(conn: sqlite3.Connection, *a: Any) -> T:
-            conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
             try:
-                return fn(conn, *a)
+                conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                try:
+                    return fn(conn, *a)
+                finally:
+                    conn.execute("PRAGMA busy_timeout = 0")
             finally:
-                conn.execute("PRAGMA busy_timeout = 0")
+                # Counted here, on the worker thread, when the work is really over: a caller
+                # cancelled while waiting does not stop the worker from running it.
+                self._worker_done += 1
 
-        self._on_worker += 1
+        self._worker_sent += 1
         try:
             return await self._conn._execute(waiting, raw, *args)
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
-        finally:
-            self._on_worker -= 1
 
     async def _txn(self, begin: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction opened with ``begin``.
@@ -589,7 +595,7 @@ class ActionDB:
         if self._conn is None:
             await self.open()
         assert self._conn is not None
-        if self._on_worker == 0:
+        if self._worker_sent == self._worker_done:
             raw = self._conn._conn
             started = False
             try:
