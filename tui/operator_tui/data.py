@@ -6,7 +6,7 @@ incrementally (only events newer than the last one seen).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -109,6 +109,13 @@ async def load(db: ActionDB) -> DashboardData:
         executions=executions,
         failures=failures,
     )
+
+
+async def next_minute(db: ActionDB, data: DashboardData) -> DashboardData:
+    """``data`` a minute later, when the database has not changed since it was loaded: the same
+    rows, the activity per minute re-read (its window has moved)."""
+    executions, failures = await db.activity(60)
+    return replace(data, loaded_at=db.clock.now(), executions=executions, failures=failures)
 
 
 async def new_events(db: ActionDB, after_id: int) -> list[AuditEvent]:
