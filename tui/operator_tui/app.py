@@ -111,8 +111,10 @@ class OperatorApp(App[None]):
         gc.freeze()
         gc.enable()
 
+    def get_default_screen(self) -> DashboardScreen:
+        return self.dashboard
+
     def on_mount(self) -> None:
-        self.push_screen(self.dashboard)
         self._follow()
 
     async def on_unmount(self) -> None:
