@@ -107,7 +107,8 @@ class OperatorApp(App[None]):
     @staticmethod
     def _started() -> None:
         """The first frame is on screen: what start-up built is frozen out of the collector's
-        sight, and the collector resumes."""
+        sight (with the few thousand objects of start-up garbage among them, kept once rather
+        than paying a full collection now), and the collector resumes."""
         gc.freeze()
         gc.enable()
 
