@@ -8,14 +8,19 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.clock import FrozenClock
+from operator_core.db.actions import ActionDB
+from operator_tui import data as dashboard_data
 from operator_tui.app import OperatorApp
 from operator_tui.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
+from operator_tui.format import clock_time
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
-from tui_helpers import eventually
+from textual.widgets import Static
+from tui_helpers import eventually, plain
 
 SIZE = (120, 40)
 
@@ -79,6 +84,33 @@ async def test_countdowns_tick_from_the_clock_without_reading(db_path: Path) -> 
         clock.advance(10)
         await eventually(lambda: str(pane.get_cell("p31", "in")) == "due now", timeout=2.5)
         assert app.refreshes == refreshes, "a countdown must not re-read the database"
+
+
+async def test_a_new_minute_rereads_only_the_activity(db_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    loads = []
+    load = dashboard_data.load
+
+    async def counted_load(db: ActionDB) -> dashboard_data.DashboardData:
+        loads.append(db)
+        return await load(db)
+
+    monkeypatch.setattr(dashboard_data, "load", counted_load)
+    clock = FrozenClock(FIXTURE_NOW)
+    app = OperatorApp(db_path, FixtureSubject(), clock=clock, poll_interval=0.1)
+    async with app.run_test(size=SIZE):
+        await app.wait_loaded()
+        assert len(loads) == 1
+        refreshed = app.dashboard.query_one("#refreshed", Static)
+        clock.advance(60)
+        later = clock_time(clock.now())
+        await eventually(lambda: later in plain(refreshed), timeout=2.0,
+                         what="the header to show the new minute's refresh")
+        assert len(loads) == 1, "nothing changed: the rows must not be read again"
+        async with other_executor(db_path) as other:
+            p = await other.propose_action("drain_store", {"store_id": "s2"}, reason="test")
+        await eventually(lambda: f"p{p.id}" in row_keys(app, "approvals"), timeout=1.0)
+        assert len(loads) == 2
 
 
 async def test_idle_dashboard_does_not_reread(db_path: Path) -> None:

@@ -6,7 +6,8 @@ incrementally (only events newer than the last one seen).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -90,25 +91,41 @@ def awaits_approval(wf: WorkflowProposal) -> bool:
 
 
 async def load(db: ActionDB) -> DashboardData:
-    """Everything but the audit tail, each list bounded."""
-    mode, changed_at, changed_by, reason = await db.get_safety_mode()
-    counts = await db.counts()
-    workflows = await db.list_workflows(open_only=True, limit=WORKFLOW_LIMIT)
+    """Everything but the audit tail, each list bounded. The reads are queued together, so
+    the database's thread runs them back to back even while the screen keeps the event loop
+    busy (at start-up, the first frame is being laid out meanwhile)."""
+    safety, counts, workflows, (executions, failures), approvals, scheduled, retries = (
+        await asyncio.gather(
+            db.get_safety_mode(),
+            db.counts(),
+            db.list_workflows(open_only=True, limit=WORKFLOW_LIMIT),
+            db.activity(60),
+            db.list_pending_approvals(limit=ROW_LIMIT),
+            db.list_scheduled(limit=ROW_LIMIT),
+            db.list_retry_backlog(limit=ROW_LIMIT),
+        )
+    )
     workflows.sort(key=lambda wf: wf.id or 0)
     steps = await db.list_workflow_steps([wf.id for wf in workflows if wf.id is not None])
-    executions, failures = await db.activity(60)
     return DashboardData(
         loaded_at=db.clock.now(),
-        safety=SafetyState(mode, changed_at, changed_by, reason),
+        safety=SafetyState(*safety),
         counts=counts,
-        approvals=await db.list_pending_approvals(limit=ROW_LIMIT),
+        approvals=approvals,
         workflows=workflows,
         steps=steps,
-        scheduled=await db.list_scheduled(limit=ROW_LIMIT),
-        retries=await db.list_retry_backlog(limit=ROW_LIMIT),
+        scheduled=scheduled,
+        retries=retries,
         executions=executions,
         failures=failures,
     )
+
+
+async def next_minute(db: ActionDB, data: DashboardData) -> DashboardData:
+    """``data`` a minute later, when the database has not changed since it was loaded: the same
+    rows, the activity per minute re-read (its window has moved)."""
+    executions, failures = await db.activity(60)
+    return replace(data, loaded_at=db.clock.now(), executions=executions, failures=failures)
 
 
 async def new_events(db: ActionDB, after_id: int) -> list[AuditEvent]:

@@ -7,6 +7,7 @@ the cursor stays on the same item while the database changes underneath it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -15,6 +16,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from operator_tui.data import DashboardData, Target
 
@@ -100,6 +102,15 @@ class PaneTable(DataTable[RenderableType]):
                 if shown[index] != value:
                     self._shown[key] = shown[:index] + (value,) + shown[index + 1:]
                     self.update_cell(key, column, value)
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        """Every column has a fixed width and every row one line, so DataTable's measuring of
+        each new cell (a Rich render per cell: most of the first paint's layout work with
+        four panes of 200 rows) would change nothing; only the scrollable size is updated."""
+        if any(column.auto_width for column in self.columns.values()):
+            super()._update_dimensions(new_rows)
+        else:
+            super()._update_dimensions(())
 
     @property
     def settled(self) -> bool:

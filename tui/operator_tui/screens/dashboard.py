@@ -14,12 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 from operator_tui.data import DashboardData, Target
 from operator_tui.panes import ApprovalsPane, PaneTable, RetriesPane, ScheduledPane, WorkflowsPane
 from operator_tui.widgets.event_tail import EventTail
 from operator_tui.widgets.filter_bar import FilterBar
+from operator_tui.widgets.key_footer import KeyFooter
 from operator_tui.widgets.pane_tabs import PaneTab
 from operator_tui.widgets.status_header import StatusHeader
 
@@ -61,7 +62,7 @@ class DashboardScreen(Screen[None]):
                 yield cls(id=pane_id)
         yield FilterBar(id="filter")
         yield EventTail(id="events")
-        yield Footer(compact=True)
+        yield KeyFooter(compact=True)
 
     def on_mount(self) -> None:
         self.filter_bar.display = False

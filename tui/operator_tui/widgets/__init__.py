@@ -1,1 +1,2 @@
-"""Dashboard widgets that are not panes: header, activity, event tail, pane tabs, filter."""
+"""Dashboard widgets that are not panes: header, activity, event tail, pane tabs, filter,
+footer."""
