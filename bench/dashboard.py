@@ -11,7 +11,7 @@ writes all count (with the libraries' bytecode already written, as in any instal
   the row has left the pane;
 - idle CPU: user + system CPU seconds of the dashboard process over 20 s with nothing
   changing (the three dashboards of a run sit idle at the same time);
-- peak RSS: ``ru_maxrss`` of the process (``wait4``) after it quit.
+- peak RSS: the process's own high-water mark (`VmHWM`), read just before it quits.
 
 The naive baseline (a Textual ``DataTable`` filled with every row of ``action_proposals``)
 is measured the same way in the same run, for first paint and peak RSS.
@@ -41,6 +41,18 @@ from bench.common import REPO, Figure, child_env, compile_bytecode, db_time, rea
 from bench.history import cached_history, history_db
 
 SIZES = (0, 10_000, 100_000)
+_LAUNCHED: list[Dashboard] = []
+
+
+def _kill_leftovers() -> None:
+    """A run that failed halfway must not leave dashboards behind: with their terminal gone
+    (no controlling tty, so no SIGHUP) they would spin and skew every later figure."""
+    for dash in _LAUNCHED:
+        if dash.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(dash.proc.pid, signal.SIGKILL)
+            dash.proc.wait()
+    _LAUNCHED.clear()
 COLS, ROWS = 120, 36
 
 
@@ -74,6 +86,7 @@ class Dashboard:
         os.close(slave)
         os.close(write_end)
         dash = cls(proc, started, master, read_end)
+        _LAUNCHED.append(dash)
         dash._drain = threading.Thread(target=dash._discard_output, daemon=True)
         dash._drain.start()
         return dash
@@ -110,8 +123,20 @@ class Dashboard:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def peak_rss(self) -> float:
+        """The process's own peak resident memory (VmHWM, MiB). Not ``ru_maxrss`` from
+        ``wait4``: Linux carries the forking parent's peak over into the child across
+        ``exec``, so a child of a large bench process would report the parent's size."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM in /proc status")
+
     def quit(self, timeout: float = 10.0) -> float:
-        """Press q (SIGTERM, then SIGKILL, if it does not go); peak RSS in MiB."""
+        """Press q (SIGTERM, then SIGKILL, if it does not go); peak RSS in MiB, read just
+        before."""
+        peak = self.peak_rss()
         with contextlib.suppress(OSError):
             os.write(self.master, b"q")
         deadline = time.monotonic() + timeout
@@ -130,24 +155,28 @@ class Dashboard:
         for fd in (self.master, self.report_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        return rusage.ru_maxrss / 1024
+        return peak
 
 
 async def _approve(db: Path, key: str) -> float:
-    """Approve the action behind a pane row key (``p<id>``) from this process; its
-    ``approved_at``."""
+    """Approve the action or workflow behind a pane row key (``p<id>``, ``w<id>``) from this
+    process; its ``approved_at``."""
     from operator_core.actions.executor import ActionExecutor
     from operator_core.actions.registry import ActionRegistry
 
     from bench.subjects import NoopSubject
 
-    pid = int(key.lstrip("p"))
+    kind, item = key[0], int(key[1:])
     async with ActionExecutor(db, ActionRegistry.from_subject(NoopSubject())) as ex:
-        await ex.approve_proposal(pid, "bench@other-process")
+        if kind == "w":
+            await ex.approve_workflow(item, "bench@other-process")
+        else:
+            await ex.approve_proposal(item, "bench@other-process")
+    table = "workflows" if kind == "w" else "action_proposals"
     conn = reader(db)
     try:
-        approved = conn.execute("SELECT approved_at FROM action_proposals WHERE id = ?",
-                                (pid,)).fetchone()[0]
+        approved = conn.execute(f"SELECT approved_at FROM {table} WHERE id = ?",
+                                (item,)).fetchone()[0]
     finally:
         conn.close()
     return db_time(approved)
@@ -156,7 +185,6 @@ async def _approve(db: Path, key: str) -> float:
 def bench(runs: int, quick: bool, log=print) -> list[Figure]:
     sizes = (0, 10_000) if quick else SIZES
     idle_seconds = 3.0 if quick else 20.0
-    ms = 1000.0
     figures: dict[tuple[str, int], Figure] = {}
 
     def fig(name: str, n: int, unit: str, **kw: Any) -> Figure:
@@ -168,6 +196,20 @@ def bench(runs: int, quick: bool, log=print) -> list[Figure]:
 
     big = max(sizes)
     compile_bytecode()  # outside any timing, as an installation would have it
+    try:
+        _measure(runs, sizes, big, idle_seconds, fig, log)
+    finally:
+        _kill_leftovers()
+    order = ["first paint of an empty Textual app (the floor on this machine)",
+             "first paint (process start → data on screen)",
+             "external approval → row gone from the pane", "idle CPU per 20 s", "peak RSS"]
+    return [figures[(name, n)] for n in (-1, *sizes) for name in order
+            if (name, n) in figures]
+
+
+def _measure(runs: int, sizes: tuple[int, ...], big: int, idle_seconds: float, fig: Any,
+             log: Any) -> None:
+    ms = 1000.0
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         for size in sizes:
             cached_history(size)  # generated once, outside any timing
@@ -223,8 +265,3 @@ def bench(runs: int, quick: bool, log=print) -> list[Figure]:
                 for leftover in path.parent.glob(path.name + "*"):
                     if leftover.is_file():
                         leftover.unlink()
-    order = ["first paint of an empty Textual app (the floor on this machine)",
-             "first paint (process start → data on screen)",
-             "external approval → row gone from the pane", "idle CPU per 20 s", "peak RSS"]
-    return [figures[(name, n)] for n in (-1, *sizes) for name in order
-            if (name, n) in figures]

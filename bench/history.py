@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.common import DB_TIME_FORMAT
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 CACHE = Path(tempfile.gettempdir()) / "operator-bench-dbs"
 
 ACTIONS = [
@@ -64,6 +64,8 @@ class _Audit:
 def _fill(conn: sqlite3.Connection, n: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     now = datetime.now(UTC)
+    conn.execute("CREATE TABLE bench_history (generated_at TEXT NOT NULL)")
+    conn.execute("INSERT INTO bench_history VALUES (?)", (_ts(now),))
     span = timedelta(days=30)
     tickets, workflows, proposals, records = [], [], [], []
     audit = _Audit()
@@ -234,9 +236,48 @@ def cached_history(n: int) -> Path:
 
 
 def history_db(n: int, dest: Path) -> Path:
-    """A fresh copy of the cached ``n``-action database in the directory ``dest``."""
+    """A fresh copy of the cached ``n``-action database in the directory ``dest``, its live
+    edge moved to now: what is due (scheduled follow-ups, retries, expiries) is as far ahead
+    and the last hour's activity as recent as when it was generated, so a run does not depend
+    on how old the cache is (countdowns that tick every second cost the dashboard CPU)."""
     cached = cached_history(n)
     target = dest / f"history-{n}.db"
     shutil.copyfile(cached, target)
     target.chmod(0o600)
+    _move_to_now(target)
     return target
+
+
+def _shift(value: str | None, by: timedelta) -> str | None:
+    if value is None:
+        return None
+    return _ts(datetime.strptime(value, DB_TIME_FORMAT).replace(tzinfo=UTC) + by)
+
+
+def _move_to_now(path: Path) -> None:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        generated = conn.execute("SELECT generated_at FROM bench_history").fetchone()[0]
+        by = datetime.now(UTC) - datetime.strptime(generated, DB_TIME_FORMAT).replace(
+            tzinfo=UTC)
+        hour_before = _ts(datetime.strptime(generated, DB_TIME_FORMAT) - timedelta(hours=1))
+        conn.execute("BEGIN IMMEDIATE")
+        rows = conn.execute(
+            "SELECT id, proposed_at, scheduled_at, next_retry_at, expires_at FROM "
+            "action_proposals WHERE proposed_at >= ? OR scheduled_at IS NOT NULL OR "
+            "next_retry_at IS NOT NULL OR expires_at IS NOT NULL", (hour_before,)).fetchall()
+        conn.executemany(
+            "UPDATE action_proposals SET proposed_at = ?, scheduled_at = ?, next_retry_at = ?,"
+            " expires_at = ? WHERE id = ?",
+            [(_shift(p, by) if p >= hour_before else p, _shift(s, by), _shift(r, by),
+              _shift(e, by), i) for i, p, s, r, e in rows])
+        records = conn.execute(
+            "SELECT id, started_at, completed_at FROM action_records WHERE completed_at >= ?",
+            (hour_before,)).fetchall()
+        conn.executemany("UPDATE action_records SET started_at = ?, completed_at = ? "
+                         "WHERE id = ?", [(_shift(s, by), _shift(c, by), i)
+                                          for i, s, c in records])
+        conn.execute("UPDATE bench_history SET generated_at = ?", (_ts(datetime.now(UTC)),))
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -74,15 +74,32 @@ async def test_change_from_another_process_shows_within_a_second(db_path: Path) 
 async def test_countdowns_tick_from_the_clock_without_reading(db_path: Path) -> None:
     clock = FrozenClock(FIXTURE_NOW)
     app = OperatorApp(db_path, FixtureSubject(), clock=clock)
-    async with app.run_test(size=SIZE):
+    async with app.run_test(size=SIZE) as pilot:
         await app.wait_loaded()
         pane = app.dashboard.query_one("#retries", PaneTable)
+
+        def on_screen() -> str:
+            return "\n".join(pane.render_line(y).text for y in range(pane.size.height))
+
         assert str(pane.get_cell("p31", "in")) == "in 15s"
+        assert "in 15s" in on_screen()
+        before = on_screen().splitlines()
         refreshes = app.refreshes
         clock.advance(10)
         await eventually(lambda: str(pane.get_cell("p31", "in")) == "in 5s", timeout=2.5)
+        await pilot.pause()
+        # What is drawn is the new value; in the rows that ticked only the countdown changed,
+        # and every other line is drawn as before.
+        after = on_screen().splitlines()
+        assert "in 5s" in on_screen() and "in 15s" not in on_screen()
+        changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+        assert [after[i].split()[-2:] for i in changed] == [["in", "5s"], ["in", "50s"]]
+        column = before[0].index("Countdown")
+        assert all(after[i][:column] == before[i][:column] for i in changed)
         clock.advance(10)
         await eventually(lambda: str(pane.get_cell("p31", "in")) == "due now", timeout=2.5)
+        await pilot.pause()
+        assert "due now" in on_screen()
         assert app.refreshes == refreshes, "a countdown must not re-read the database"
 
 

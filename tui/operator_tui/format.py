@@ -22,13 +22,13 @@ def full_time(at: datetime | None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """``45s``, ``4m 05s``, ``25m``, ``2h 03m``, ``3d 4h``: a countdown an operator reads at a
-    glance. Seconds show only under ten minutes, so far-off times repaint once a minute."""
+    """``45s``, ``4m``, ``2h 03m``, ``3d 4h``: a countdown an operator reads at a glance.
+    Seconds show only in the last minute (the exact time is in the column beside it), so a
+    row repaints once a minute until then: every row that ticks each second costs the
+    dashboard a redraw of its line, and a long retry backlog would keep it busy."""
     s = int(round(abs(seconds)))
     if s < 60:
         return f"{s}s"
-    if s < 600:
-        return f"{s // 60}m {s % 60:02d}s"
     if s < 3600:
         return f"{s // 60}m"
     if s < 86400:

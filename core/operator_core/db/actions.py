@@ -653,6 +653,13 @@ class ActionDB:
         def fn(conn: sqlite3.Connection) -> int:
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
+        # Takes no lock, so it never waits: right here when the worker thread is idle (the
+        # runner and the dashboard poll it while idle; a thread hop would cost more).
+        if self._conn is not None and self._worker_sent == self._worker_done:
+            try:
+                return fn(self._conn._conn)
+            except sqlite3.Error as exc:
+                raise self._translate(exc) from exc
         return await self._call(fn)
 
     # ------------------------------------------------------------------ tickets

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 from rich.console import RenderableType
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from operator_tui.data import DashboardData, Target
 
@@ -93,15 +94,55 @@ class PaneTable(DataTable[RenderableType]):
             return
         top = int(self.scroll_offset.y)
         bottom = top + max(self.size.height, 1)
-        for index, (key, row) in enumerate(self._by_key.items()):
-            if index < top - 1 or index > bottom:
+        changed: list[tuple[str, str, RenderableType]] = []
+        for position, (key, row) in enumerate(self._by_key.items()):
+            if position < top - 1 or position > bottom:
                 continue
             for column, value in self.tick_cells(row, now).items():
                 index = self._column_index(column)
                 shown = self._shown[key]
                 if shown[index] != value:
                     self._shown[key] = shown[:index] + (value,) + shown[index + 1:]
-                    self.update_cell(key, column, value)
+                    changed.append((key, column, value))
+        if changed:
+            self._update_cells_in_place(changed)
+
+    def _update_cells_in_place(self, changes: list[tuple[str, str, RenderableType]]) -> None:
+        """``update_cell`` for each change, but re-rendering only the rows that changed.
+
+        DataTable's ``update_cell`` bumps a counter that every one of its render caches keys
+        on, so one countdown ticking made the whole visible table render again, every cell of
+        every row, once a second (most of the dashboard's idle CPU). Columns here have fixed
+        widths and rows one line, so a new value changes nothing but its own row: drop just
+        that row's cached renders and lines, and redraw only its line.
+        """
+        rows: set[RowKey] = set()
+        cells: set[tuple[RowKey, ColumnKey]] = set()
+        for key, column, value in changes:
+            row_key, column_key = RowKey(key), ColumnKey(column)
+            if row_key not in self._row_locations or column_key not in self._column_locations:
+                continue
+            self._data[row_key][column_key] = value
+            rows.add(row_key)
+            cells.add((row_key, column_key))
+        if not rows:
+            return
+        indexes = [i for i in (self._row_locations.get(k) for k in rows) if i is not None]
+        for index in indexes:
+            self._row_renderable_cache.discard((self._update_count, index))
+        for cell_key in [k for k in self._cell_render_cache.keys() if (k[0], k[1]) in cells]:
+            self._cell_render_cache.discard(cell_key)
+        for row_cache_key in [k for k in self._row_render_cache.keys() if k[0] in rows]:
+            self._row_render_cache.discard(row_cache_key)
+        # Lines are cached by their y in the table (the header's lines first, then one line
+        # per row); only the changed rows' lines are redrawn.
+        header = self.header_height if self.show_header else 0
+        lines = {header + index for index in indexes}
+        for line_key in [k for k in self._line_cache.keys() if k[0] in lines]:
+            self._line_cache.discard(line_key)
+        # One region from the first changed row to the last: each separate region costs the
+        # compositor a pass, and the unchanged lines between are cache hits.
+        self._refresh_region(Region.from_union([self._get_row_region(i) for i in indexes]))
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Every column has a fixed width and every row one line, so DataTable's measuring of
