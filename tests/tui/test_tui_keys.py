@@ -15,6 +15,7 @@ from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.detail import DetailScreen
 from operator_tui.screens.help import HelpScreen
 from operator_tui.screens.reject import RejectReasonModal
+from rich.text import Text
 from tui_helpers import eventually, plain, read_proposal, toasts
 
 SIZE = (100, 30)
@@ -334,3 +335,37 @@ async def test_q_quits(db_path: Path) -> None:
 def _keys(app: OperatorApp, pane_id: str) -> list[str]:
     pane = app.dashboard.query_one(f"#{pane_id}", PaneTable)
     return [str(row.key.value) for row in pane.ordered_rows if row.key.value != "-empty-"]
+
+
+async def test_agent_text_is_shown_as_written_never_as_markup(db_path: Path) -> None:
+    """An agent's workflow name or reason with Rich markup in it must reach the approver as
+    written: read as markup it could eat words or hide them (black on black)."""
+    name = "[b]x[/b]"
+    description = "[black on black]drop the table[/] then check"
+    reason = "[black on black]drop the table[/] routine check"
+    async with ActionExecutor(db_path, ActionRegistry.from_subject(FixtureSubject()),
+                              approval_mode=True) as ex:
+        wf = await ex.propose_workflow(name, description, [
+            {"action_name": "check_health", "parameters": {}, "reason": reason}])
+    app = fixture_app(db_path)
+    async with app.run_test(size=(240, 40)) as pilot:
+        await start(pilot)
+        pane = app.dashboard.query_one("#approvals", PaneTable)
+        await eventually(lambda: f"w{wf}" in _keys(app, "approvals"))
+        await pilot.pause()
+        lines = "\n".join(pane.render_line(y).text for y in range(pane.size.height))
+        assert f"workflow {name}" in lines and "[black on black]dro" in lines
+        cell = pane.get_cell(f"w{wf}", "reason")  # wider than the pane shows
+        assert isinstance(cell, Text) and cell.plain == description and not cell.spans
+        pane.move_cursor(row=_keys(app, "approvals").index(f"w{wf}"))
+        await pilot.press("c")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.pause()
+        dialog = app.screen.query_one("#confirm-dialog")
+        # The title is kept as markup with the name escaped: it reads as written.
+        assert name in Text.from_markup(str(dialog.border_title)).plain
+        await pilot.press("n")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, DetailScreen))
+        await eventually(lambda: description in plain(app.screen.query_one("#detail-body")),
+                         what="the description, as written, in the detail view")

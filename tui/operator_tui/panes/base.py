@@ -33,6 +33,16 @@ class Row:
     search: str
     model: Any = None
 
+    def __post_init__(self) -> None:
+        # DataTable reads a str cell as Rich markup: "[red]" or "[/]" in an agent's text
+        # would be eaten or restyle the row (say, text made invisible to the approver).
+        object.__setattr__(self, "cells", tuple(_plain(c) for c in self.cells))
+
+
+def _plain(cell: RenderableType) -> RenderableType:
+    """A str shown as it is, never read as markup."""
+    return Text(cell) if isinstance(cell, str) else cell
+
 
 class PaneTable(DataTable[RenderableType]):
     """Base of the four panes."""
@@ -99,6 +109,7 @@ class PaneTable(DataTable[RenderableType]):
             if position < top - 1 or position > bottom:
                 continue
             for column, value in self.tick_cells(row, now).items():
+                value = _plain(value)
                 index = self._column_index(column)
                 shown = self._shown[key]
                 if shown[index] != value:
@@ -130,15 +141,18 @@ class PaneTable(DataTable[RenderableType]):
         indexes = [i for i in (self._row_locations.get(k) for k in rows) if i is not None]
         for index in indexes:
             self._row_renderable_cache.discard((self._update_count, index))
-        for cell_key in [k for k in self._cell_render_cache.keys() if (k[0], k[1]) in cells]:
+        # (Textual's LRUCache has keys() but is not iterable itself.)
+        cached_cells, cached_rows = self._cell_render_cache.keys(), self._row_render_cache.keys()
+        for cell_key in [k for k in cached_cells if (k[0], k[1]) in cells]:
             self._cell_render_cache.discard(cell_key)
-        for row_cache_key in [k for k in self._row_render_cache.keys() if k[0] in rows]:
+        for row_cache_key in [k for k in cached_rows if k[0] in rows]:
             self._row_render_cache.discard(row_cache_key)
         # Lines are cached by their y in the table (the header's lines first, then one line
         # per row); only the changed rows' lines are redrawn.
         header = self.header_height if self.show_header else 0
         lines = {header + index for index in indexes}
-        for line_key in [k for k in self._line_cache.keys() if k[0] in lines]:
+        cached_lines = self._line_cache.keys()
+        for line_key in [k for k in cached_lines if k[0] in lines]:
             self._line_cache.discard(line_key)
         # One region from the first changed row to the last: each separate region costs the
         # compositor a pass, and the unchanged lines between are cache hits.

@@ -6,6 +6,7 @@ The safe button has the focus, so a stray enter never confirms.
 from __future__ import annotations
 
 from rich.console import RenderableType
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -29,8 +30,10 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="confirm-dialog") as dialog:
-            dialog.border_title = self._title
-            yield Static(self._body, id="confirm-body")
+            dialog.border_title = Text(self._title)  # names in it are not markup
+            # A str body may carry an agent's names (a workflow's, say): never read as markup.
+            body = Text(self._body) if isinstance(self._body, str) else self._body
+            yield Static(body, id="confirm-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self._confirm_label} (y)", id="yes",
                              variant="error" if self._danger else "primary")

@@ -34,12 +34,19 @@ if TYPE_CHECKING:
 AUDIT_LIMIT = 200
 
 
+def _add_row(table: Table, *cells: RenderableType) -> None:
+    """Rich reads a str cell as markup: an agent's parameters, reason or error (say
+    ``[Errno 111]`` or ``[black on black]...``) would lose words or hide them. Shown as
+    written instead."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+
+
 def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True, min_width=12)
     table.add_column(overflow="fold")
     for name, value in rows:
-        table.add_row(name, value)
+        _add_row(table, name, value)
     return table
 
 
@@ -52,7 +59,7 @@ def _records(records: list[ActionRecord]) -> RenderableType:
     for r in records:
         outcome = ("running" if r.success is None else "✓ ok" if r.success else "✗ failed")
         detail = r.error_message or (pretty_json(r.result_data) if r.result_data else "")
-        table.add_row(str(r.attempt), full_time(r.started_at), clock_time(r.completed_at),
+        _add_row(table, str(r.attempt), full_time(r.started_at), clock_time(r.completed_at),
                       outcome, detail)
     return table
 
@@ -64,7 +71,7 @@ def _audit(events: list[AuditEvent]) -> RenderableType:
     for column in ("Time (UTC)", "Event", "Actor", "Detail"):
         table.add_column(column, overflow="fold")
     for e in events:
-        table.add_row(full_time(e.timestamp), e.event_type, e.actor, describe(e))
+        _add_row(table, full_time(e.timestamp), e.event_type, e.actor, describe(e))
     return table
 
 
@@ -207,7 +214,7 @@ class DetailScreen(Screen[None]):
             table.add_column(column, overflow="fold")
         now = db.clock.now()
         for s in steps:
-            table.add_row(str(s.execution_order + 1), f"#{s.id}", s.action_name,
+            _add_row(table, str(s.execution_order + 1), f"#{s.id}", s.action_name,
                           pretty_json(s.parameters), step_state(s, now), s.last_error or "")
         return table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -18,7 +19,7 @@ class RejectReasonModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="reject-dialog") as dialog:
-            dialog.border_title = f"Reject {self._what}"
+            dialog.border_title = Text(f"Reject {self._what}")  # names are not markup
             yield Static("Why? The reason is stored with the rejection and in the audit log.")
             yield Input(placeholder="reason (required)", id="reason")
             yield Static("", id="reason-error")
