@@ -249,18 +249,18 @@ def history_db(n: int, dest: Path) -> Path:
 
 
 def _shift(value: str | None, by: timedelta) -> str | None:
-    if value is None:
-        return None
-    return _ts(datetime.strptime(value, DB_TIME_FORMAT).replace(tzinfo=UTC) + by)
+    from operator_core.clock import from_db, to_db
+
+    moved = from_db(value)
+    return None if moved is None else to_db(moved + by)
 
 
 def _move_to_now(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         generated = conn.execute("SELECT generated_at FROM bench_history").fetchone()[0]
-        by = datetime.now(UTC) - datetime.strptime(generated, DB_TIME_FORMAT).replace(
-            tzinfo=UTC)
-        hour_before = _ts(datetime.strptime(generated, DB_TIME_FORMAT) - timedelta(hours=1))
+        by = datetime.now(UTC) - datetime.fromisoformat(generated)
+        hour_before = _shift(generated, timedelta(hours=-1))
         conn.execute("BEGIN IMMEDIATE")
         rows = conn.execute(
             "SELECT id, proposed_at, scheduled_at, next_retry_at, expires_at FROM "

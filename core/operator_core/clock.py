@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-# Fixed width: 2026-11-21T08:19:06.123456Z sorts lexically in time order.
-_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+# Stored fixed width (see to_db): 2026-11-21T08:19:06.123456Z sorts lexically in time order.
 
 
 class UTCDateTime(datetime):

@@ -542,7 +542,7 @@ class ActionDB:
 
     def _translate(self, exc: sqlite3.Error) -> DatabaseError:
         text = str(exc)
-        if "locked" in text or "busy" in text:
+        if _is_busy(exc):
             return DatabaseError(
                 f"database {self.db_path} is locked by another process "
                 f"(waited {self._busy_timeout:g}s); try again"
@@ -583,6 +583,12 @@ class ActionDB:
         except sqlite3.Error as exc:
             raise self._translate(exc) from exc
 
+    @property
+    def _worker_idle(self) -> bool:
+        """The worker thread has finished everything handed to it: the connection is free
+        to use on this thread."""
+        return self._worker_sent == self._worker_done
+
     async def _txn(self, begin: str, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one transaction opened with ``begin``.
 
@@ -595,7 +601,7 @@ class ActionDB:
         if self._conn is None:
             await self.open()
         assert self._conn is not None
-        if self._worker_sent == self._worker_done:
+        if self._worker_idle:
             raw = self._conn._conn
             started = False
             try:
@@ -655,7 +661,7 @@ class ActionDB:
 
         # Takes no lock, so it never waits: right here when the worker thread is idle (the
         # runner and the dashboard poll it while idle; a thread hop would cost more).
-        if self._conn is not None and self._worker_sent == self._worker_done:
+        if self._conn is not None and self._worker_idle:
             try:
                 return fn(self._conn._conn)
             except sqlite3.Error as exc:
