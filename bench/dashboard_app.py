@@ -5,10 +5,10 @@
     python -m bench.dashboard_app empty -       the floor: an empty Textual app
 
 Each reports JSON lines on the file descriptor named by ``BENCH_REPORT_FD``:
-``{"event": "paint", "t": ...}`` once the first frame with data has been drawn (after the
-first refresh that filled the approvals pane, or found nothing to fill it with, Textual's
-next screen refresh has run), and, for the real dashboard, ``{"event": "gone", ...}`` once the
-approvals pane no longer shows the row that was first in it (another process approved it).
+``{"event": "paint", "t": ...}`` once the first frame with data has been drawn (the first
+time the panes were filled, then Textual's next screen refresh), and, for the real dashboard,
+``{"event": "gone", ...}`` once the approvals pane no longer shows the row that was first in
+it (another process approved it).
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ def _beside(cls: type, css: Any) -> Any:
 
 
 def operator_app(db: Path) -> Any:
-    from operator_tui.app import OperatorApp
+    from operator_tui import load_app
     from textual.widgets import DataTable
+
+    OperatorApp = load_app()  # as ``operator tui`` does
 
     from bench.subjects import NoopSubject
 
@@ -57,8 +59,8 @@ def operator_app(db: Path) -> Any:
             table = self.screen.query_one("#approvals", DataTable)
             return [k.value for k in table.rows if k.value and k.value != EMPTY_KEY]
 
-        async def _refresh_screen(self) -> None:
-            await super()._refresh_screen()
+        def _show(self, loaded: Any, events: Any) -> None:
+            super()._show(loaded, events)
             keys = self._approval_keys()
             if not self.painted:
                 self.painted = True

@@ -669,9 +669,9 @@ def tui(
 
     subject = load_subject(cfg.subject_spec)
     _open_db_or_fail(cfg)
-    from operator_tui.app import OperatorApp
+    from operator_tui import load_app
 
-    tui_app = OperatorApp(cfg.db, subject=subject, read_only=read_only,
+    tui_app = load_app()(cfg.db, subject=subject, read_only=read_only,
                           approval_mode=cfg.approval_mode, actor=cfg.actor)
     tui_app.run()
     if tui_app.return_code:
@@ -705,12 +705,12 @@ def demo(
         )
         typer.echo(summary)
         return
-    from operator_tui.app import OperatorApp
+    from operator_tui import load_app
 
     from operator_core.demo import demo_background
 
     subject, background = demo_background(db, speed=speed, approval_mode=cfg.approval_mode)
-    tui_app = OperatorApp(db, subject=subject, background=background,
+    tui_app = load_app()(db, subject=subject, background=background,
                           approval_mode=cfg.approval_mode, actor=cfg.actor)
     tui_app.run()
     if tui_app.return_code:

@@ -172,3 +172,37 @@ async def test_background_tasks_run_with_the_app_and_stop_with_it(db_path: Path)
         await asyncio.wait_for(started.wait(), 2)
         await pilot.press("q")
     assert stopped.is_set()
+
+
+async def test_the_first_frame_drawn_has_the_rows(db_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows are read before the screen is laid out, so no frame is drawn empty first."""
+    from operator_tui.screens.dashboard import DashboardScreen
+
+    first_frame: list[list[str]] = []
+    refresh = DashboardScreen._compositor_refresh
+
+    def recording_refresh(screen: DashboardScreen) -> None:
+        if not first_frame:
+            first_frame.append(row_keys(screen.operator_app, "approvals"))
+        refresh(screen)
+
+    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE):
+        await app.wait_loaded()
+        assert first_frame, "no frame was drawn"
+        assert first_frame[0] == row_keys(app, "approvals")
+        assert "p24" in first_frame[0]
+
+
+async def test_an_unreadable_database_ends_the_dashboard_with_one_line(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.db"
+    corrupt.write_bytes(b"this is not a database" * 512)
+    before = corrupt.read_bytes()
+    app = fixture_app(corrupt)
+    async with app.run_test(size=SIZE):
+        await eventually(lambda: app.return_code is not None, timeout=5.0,
+                         what="the dashboard to give up")
+    assert app.return_code == 1
+    assert corrupt.read_bytes() == before

@@ -68,6 +68,7 @@ class DashboardScreen(Screen[None]):
         self.filter_bar.display = False
         self._activate(self.active)
         self.set_interval(1.0, self._tick)
+        self.operator_app.first_show()
 
     # ------------------------------------------------------------------ data
 

@@ -8,16 +8,24 @@ from textual.widgets import Sparkline, Static
 
 
 class ActivityBar(Horizontal):
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        # Built here, not in compose: the first data may be shown before they are mounted.
+        self._runs = Sparkline([0], id="runs-spark")
+        self._fails = Sparkline([0], id="fails-spark")
+        self._runs_total = Static("", id="runs-total", classes="spark-total")
+        self._fails_total = Static("", id="fails-total", classes="spark-total")
+
     def compose(self) -> ComposeResult:
         yield Static(" runs/min ", classes="spark-label")
-        yield Sparkline([0], id="runs-spark")
-        yield Static("", id="runs-total", classes="spark-total")
+        yield self._runs
+        yield self._runs_total
         yield Static(" fails/min ", classes="spark-label")
-        yield Sparkline([0], id="fails-spark")
-        yield Static("", id="fails-total", classes="spark-total")
+        yield self._fails
+        yield self._fails_total
 
     def show(self, executions: list[int], failures: list[int]) -> None:
-        self.query_one("#runs-spark", Sparkline).data = executions or [0]
-        self.query_one("#fails-spark", Sparkline).data = failures or [0]
-        self.query_one("#runs-total", Static).update(f" {sum(executions)}/h ")
-        self.query_one("#fails-total", Static).update(f" {sum(failures)}/h ")
+        self._runs.data = executions or [0]
+        self._fails.data = failures or [0]
+        self._runs_total.update(f" {sum(executions)}/h ")
+        self._fails_total.update(f" {sum(failures)}/h ")

@@ -23,15 +23,21 @@ class StatusHeader(Vertical):
         self._db_path = db_path
         self._approval_mode = approval_mode
         self._read_only = read_only
+        # Built here, not in compose: the first data may be shown before they are mounted.
+        self._banner = Static(id="banner")
+        self._mode = Static("◌ loading", id="mode")
+        self._refreshed = Static("", id="refreshed")
+        self._counts = Static("", id="counts")
+        self._activity = ActivityBar(id="activity")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="banner")
+        yield self._banner
         with Horizontal(id="status-line"):
-            yield Static("◌ loading", id="mode")
+            yield self._mode
             yield Static(self._meta(), id="meta")
-            yield Static("", id="refreshed")
-        yield Static("", id="counts")
-        yield ActivityBar(id="activity")
+            yield self._refreshed
+        yield self._counts
+        yield self._activity
 
     def _meta(self) -> Text:
         # One line whatever the width: a long path is cut from the left, anything still too
@@ -49,8 +55,7 @@ class StatusHeader(Vertical):
     def show(self, data: DashboardData, pane_counts: dict[str, int]) -> None:
         safety = data.safety
         self.set_class(safety.observe, "-observe")
-        mode = self.query_one("#mode", Static)
-        banner = self.query_one("#banner", Static)
+        mode, banner = self._mode, self._banner
         if safety.observe:
             mode.update(Text(" ■ OBSERVE ", style="bold"))
             why = f" ({safety.reason})" if safety.reason else ""
@@ -62,7 +67,7 @@ class StatusHeader(Vertical):
         else:
             mode.update(Text(" ● EXECUTE ", style="bold"))
             banner.update("")
-        self.query_one("#refreshed", Static).update(
+        self._refreshed.update(
             Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " "))
         counts = Text(" ")
         for i, (name, value) in enumerate(pane_counts.items()):
@@ -73,5 +78,5 @@ class StatusHeader(Vertical):
         counts.append(" · ", style="dim")
         counts.append("executing ")
         counts.append(str(data.counts.executing), style="bold")
-        self.query_one("#counts", Static).update(counts)
-        self.query_one(ActivityBar).show(data.executions, data.failures)
+        self._counts.update(counts)
+        self._activity.show(data.executions, data.failures)
