@@ -73,7 +73,7 @@ async def test_change_from_another_process_shows_within_a_second(db_path: Path) 
 
 async def test_countdowns_tick_from_the_clock_without_reading(db_path: Path) -> None:
     clock = FrozenClock(FIXTURE_NOW)
-    app = OperatorApp(db_path, FixtureSubject(), clock=clock)
+    app = OperatorApp(db_path, FixtureSubject(), clock=clock, tick_interval=0.5)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_loaded()
         pane = app.dashboard.query_one("#retries", PaneTable)
@@ -113,17 +113,31 @@ async def test_a_new_minute_rereads_only_the_activity(db_path: Path,
         return await load(db)
 
     monkeypatch.setattr(dashboard_data, "load", counted_load)
+    fills = []
+    show = PaneTable.show
+
+    def counted_show(pane: PaneTable, *args: object) -> None:
+        fills.append(pane.id)
+        show(pane, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(PaneTable, "show", counted_show)
     clock = FrozenClock(FIXTURE_NOW)
-    app = OperatorApp(db_path, FixtureSubject(), clock=clock, poll_interval=0.1)
+    app = OperatorApp(db_path, FixtureSubject(), clock=clock, poll_interval=0.1,
+                      tick_interval=0.1)
     async with app.run_test(size=SIZE):
         await app.wait_loaded()
         assert len(loads) == 1
+        assert len(fills) == 4
         refreshed = app.dashboard.query_one("#refreshed", Static)
+        retries = app.dashboard.query_one("#retries", PaneTable)
+        assert str(retries.get_cell("p31", "in")) == "in 15s"
         clock.advance(60)
         later = clock_time(clock.now())
         await eventually(lambda: later in plain(refreshed), timeout=2.0,
                          what="the header to show the new minute's refresh")
         assert len(loads) == 1, "nothing changed: the rows must not be read again"
+        assert len(fills) == 4, "nor the panes filled again: the tick moves their times"
+        await eventually(lambda: str(retries.get_cell("p31", "in")) == "due now", timeout=1.0)
         async with other_executor(db_path) as other:
             p = await other.propose_action("drain_store", {"store_id": "s2"}, reason="test")
         await eventually(lambda: f"p{p.id}" in row_keys(app, "approvals"), timeout=1.0)
@@ -206,3 +220,33 @@ async def test_an_unreadable_database_ends_the_dashboard_with_one_line(tmp_path:
                          what="the dashboard to give up")
     assert app.return_code == 1
     assert corrupt.read_bytes() == before
+
+
+async def test_rows_far_from_their_time_are_not_recomputed_every_tick(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from operator_tui.panes import ScheduledPane
+
+    computed: dict[str, int] = {}
+    tick_cells = ScheduledPane.tick_cells
+
+    def counted(pane: ScheduledPane, row, now):  # type: ignore[no-untyped-def]
+        computed[row.key] = computed.get(row.key, 0) + 1
+        return tick_cells(pane, row, now)
+
+    monkeypatch.setattr(ScheduledPane, "tick_cells", counted)
+    clock = FrozenClock(FIXTURE_NOW)
+    clock.advance(20)  # off the minute: a time on one is about to turn, so it is recomputed
+    app = OperatorApp(db_path, FixtureSubject(), clock=clock, tick_interval=0.1)
+    async with app.run_test(size=SIZE):
+        await app.wait_loaded()
+        pane = app.dashboard.query_one("#scheduled", PaneTable)
+        await asyncio.sleep(1.0)
+        away = {key: (row.model.scheduled_at - clock.now()).total_seconds()
+                for key, row in pane._by_key.items()}
+        assert away == {"p22": 880.0, "p23": 250.0, "p26": 2680.0}
+        assert computed == {"p22": 1, "p23": 1, "p26": 1}, "far off: computed once"
+        clock.advance(200)  # p23 is now 50 s off: recomputed at every tick
+        await eventually(lambda: str(pane.get_cell("p23", "in")) == "in 50s", timeout=1.0)
+        await asyncio.sleep(1.0)
+        assert computed["p23"] >= 6
+        assert computed["p22"] == computed["p26"] == 2, "recomputed once, then left alone"

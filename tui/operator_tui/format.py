@@ -22,18 +22,33 @@ def full_time(at: datetime | None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """``45s``, ``4m``, ``2h 03m``, ``3d 4h``: a countdown an operator reads at a glance.
-    Seconds show only in the last minute (the exact time is in the column beside it), so a
-    row repaints once a minute until then: every row that ticks each second costs the
-    dashboard a redraw of its line, and a long retry backlog would keep it busy."""
+    """``<5s``, ``45s``, ``4m``, ``2h 03m``, ``3d 4h``: a countdown an operator reads at a
+    glance. Seconds show only in the last minute, in steps of five, as often as the dashboard
+    updates them (``TICK_INTERVAL``); the exact time is in the column beside it. Above a
+    minute, a row repaints once a minute: every line that changes costs the dashboard a
+    redraw, and a long retry backlog would keep it busy."""
     s = int(round(abs(seconds)))
+    if s < 5:
+        return "<5s"
     if s < 60:
-        return f"{s}s"
+        return f"{s - s % 5}s"
     if s < 3600:
         return f"{s // 60}m"
     if s < 86400:
         return f"{s // 3600}h {s % 3600 // 60:02d}m"
     return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def steady_for(seconds: float) -> float:
+    """How long, at least, ``duration(seconds)`` keeps reading the same while ``seconds``
+    moves one per second either way (0: it may change within a second). In the last minute it
+    shows seconds; above, it changes only as a whole minute is crossed (at ``k * 60 - 0.5``,
+    as it rounds), so rows far from due need not be recomputed at every tick."""
+    s = abs(seconds)
+    if s < 61:
+        return 0.0
+    into = s % 60
+    return max(0.0, min(into, 60 - into) - 1.0)
 
 
 def countdown(target: datetime | None, now: datetime) -> Text:

@@ -60,3 +60,6 @@ class ApprovalsPane(PaneTable):
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
         since = getattr(row.model, "proposed_at", None) or getattr(row.model, "created_at", None)
         return {"age": age(since, now)}
+
+    def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
+        return (getattr(row.model, "proposed_at", None) or getattr(row.model, "created_at", None),)

@@ -7,7 +7,9 @@ the cursor stays on the same item while the database changes underneath it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from itertools import islice
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -20,6 +22,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from operator_tui.data import DashboardData, Target
+from operator_tui.format import steady_for
 
 EMPTY_KEY = "-empty-"
 
@@ -66,6 +69,9 @@ class PaneTable(DataTable[RenderableType]):
         self._shown: dict[str, tuple[RenderableType, ...]] = {}
         self._by_key: dict[str, Row] = {}
         self._total = 0
+        self._steady_until: dict[str, float] = {}
+        """Row key → until when (epoch seconds) its ticking cells read the same."""
+        self._column_indexes: dict[str, int] = {}
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -84,6 +90,12 @@ class PaneTable(DataTable[RenderableType]):
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
         return {}
+
+    def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
+        """The times the row's ticking cells count to or from (each shown through
+        ``duration``), so a row far from any of them is not recomputed every second; ``()``
+        if they do not move with the clock at all, None if unknown (recomputed every tick)."""
+        return None
 
     # ------------------------------------------------------------------ updating
 
@@ -104,9 +116,11 @@ class PaneTable(DataTable[RenderableType]):
             return
         top = int(self.scroll_offset.y)
         bottom = top + max(self.size.height, 1)
+        at = now.timestamp()
+        steady = self._steady_until
         changed: list[tuple[str, str, RenderableType]] = []
-        for position, (key, row) in enumerate(self._by_key.items()):
-            if position < top - 1 or position > bottom:
+        for key, row in islice(self._by_key.items(), max(top - 1, 0), bottom + 1):
+            if steady.get(key, 0.0) > at:
                 continue
             for column, value in self.tick_cells(row, now).items():
                 value = _plain(value)
@@ -115,6 +129,10 @@ class PaneTable(DataTable[RenderableType]):
                 if shown[index] != value:
                     self._shown[key] = shown[:index] + (value,) + shown[index + 1:]
                     changed.append((key, column, value))
+            times = self.tick_times(row)
+            if times is not None:
+                steady[key] = at + min((steady_for((t - now).total_seconds())
+                                        for t in times if t is not None), default=math.inf)
         if changed:
             self._update_cells_in_place(changed)
 
@@ -156,7 +174,10 @@ class PaneTable(DataTable[RenderableType]):
             self._line_cache.discard(line_key)
         # One region from the first changed row to the last: each separate region costs the
         # compositor a pass, and the unchanged lines between are cache hits.
-        self._refresh_region(Region.from_union([self._get_row_region(i) for i in indexes]))
+        # (Every row is one line: no need for DataTable's _get_row_region, which sums the
+        # heights of all the rows above.)
+        width = max(self.size.width, self.virtual_size.width)
+        self._refresh_region(Region(0, min(lines), width, max(lines) - min(lines) + 1))
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """Every column has a fixed width and every row one line, so DataTable's measuring of
@@ -185,7 +206,10 @@ class PaneTable(DataTable[RenderableType]):
         return row.target if row is not None else None
 
     def _column_index(self, column: str) -> int:
-        return [k for k, _, _ in self.COLUMNS].index(column)
+        index = self._column_indexes.get(column)
+        if index is None:
+            index = self._column_indexes[column] = [k for k, _, _ in self.COLUMNS].index(column)
+        return index
 
     def _matches(self, row: Row) -> bool:
         needle = self.filter_text.lower()
@@ -194,6 +218,7 @@ class PaneTable(DataTable[RenderableType]):
     def _render_rows(self) -> None:
         if not self.is_mounted:
             return
+        self._steady_until.clear()
         wanted = [r for r in self._rows if self._matches(r)]
         if not wanted:
             message = (f"no rows match “{self.filter_text}”" if self.filter_text

@@ -50,3 +50,6 @@ class RetriesPane(PaneTable):
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
         return {"in": countdown(row.model.next_retry_at, now)}
+
+    def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
+        return (row.model.next_retry_at,)

@@ -48,3 +48,6 @@ class ScheduledPane(PaneTable):
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
         return {"in": countdown(row.model.scheduled_at, now)}
+
+    def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
+        return (row.model.scheduled_at,)

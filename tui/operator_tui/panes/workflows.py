@@ -88,3 +88,9 @@ class WorkflowsPane(PaneTable):
         if isinstance(row.model, ActionProposal):
             return {"state": step_state(row.model, now)}
         return {}
+
+    def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
+        step = row.model
+        if isinstance(step, ActionProposal) and step.status == ActionStatus.VALIDATED:
+            return (step.scheduled_at,)
+        return ()

@@ -67,7 +67,7 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.filter_bar.display = False
         self._activate(self.active)
-        self.set_interval(1.0, self._tick)
+        self.set_interval(self.operator_app.tick_interval, self._tick)
         self.operator_app.first_show()
 
     # ------------------------------------------------------------------ data
@@ -91,8 +91,18 @@ class DashboardScreen(Screen[None]):
             self.query_one(f"#tab-{pane.id}", PaneTab).set_count(pane.item_count)
         self.query_one(StatusHeader).show(data, counts)
 
+    def show_minute(self, data: DashboardData) -> None:
+        """A new minute with nothing written: the header's time and activity. The panes' rows
+        are the same, and every column that moves with the clock is a ticking one, which
+        ``_tick`` brings up to date row by row (re-filling every pane here redrew each table
+        whole, once a minute, for times that had mostly not changed)."""
+        self.data = data
+        counts = {pane.TITLE.lower(): pane.item_count for pane in self.panes()}
+        self.query_one(StatusHeader).show(data, counts)
+
     def _tick(self) -> None:
-        """Countdowns move every second from the clock; nothing is re-read."""
+        """Countdowns and ages move with the clock, every ``tick_interval``; nothing is
+        re-read."""
         if self.data is None:
             return
         now = self.operator_app.clock.now()
