@@ -239,7 +239,7 @@ def history_db(n: int, dest: Path) -> Path:
     """A fresh copy of the cached ``n``-action database in the directory ``dest``, its live
     edge moved to now: what is due (scheduled follow-ups, retries, expiries) is as far ahead
     and the last hour's activity as recent as when it was generated, so a run does not depend
-    on how old the cache is (countdowns that tick every second cost the dashboard CPU)."""
+    on how old the cache is (countdowns that tick cost the dashboard CPU)."""
     cached = cached_history(n)
     target = dest / f"history-{n}.db"
     shutil.copyfile(cached, target)
