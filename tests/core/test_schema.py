@@ -162,6 +162,23 @@ async def test_connection_uses_wal_foreign_keys_and_private_file(db_path: Path) 
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
 
 
+class LoopTicks:
+    """Counts how often the event loop gets to run a 20 ms sleep: a loop blocked by a write
+    waiting for a lock would not tick."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._task = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            self.count += 1
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
 async def test_a_write_waits_out_another_process_lock_without_blocking_the_loop(
     db_path: Path,
 ) -> None:
@@ -172,23 +189,15 @@ async def test_a_write_waits_out_another_process_lock_without_blocking_the_loop(
         other.execute("BEGIN IMMEDIATE")
         loop = asyncio.get_running_loop()
         loop.call_later(0.4, other.execute, "COMMIT")
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.02)
-                ticks += 1
-
-        tick_task = asyncio.create_task(ticker())
+        ticks = LoopTicks()
         started = loop.time()
         ticket = await db.create_ticket(Ticket(title="t", summary="s"))
         waited = loop.time() - started
-        tick_task.cancel()
+        ticks.stop()
         other.close()
         assert ticket.id is not None and await db.get_ticket(ticket.id) is not None
     assert waited >= 0.35
-    assert ticks >= 10  # the loop kept running while the write waited
+    assert ticks.count >= 10  # the loop kept running while the write waited
 
 
 async def test_a_write_past_the_busy_timeout_is_one_clear_error(db_path: Path) -> None:
@@ -282,21 +291,13 @@ async def test_a_cancelled_wait_for_the_lock_does_not_let_a_write_cut_in(db_path
         await asyncio.sleep(0.1)
         first.cancel()
         asyncio.get_running_loop().call_later(0.3, other.execute, "COMMIT")
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.02)
-                ticks += 1
-
-        tick_task = asyncio.create_task(ticker())
+        ticks = LoopTicks()
         second = await db.create_ticket(Ticket(title="second", summary="s"))
-        tick_task.cancel()
+        ticks.stop()
         other.close()
         titles = await db.read(lambda c: [r[0] for r in c.execute(
             "SELECT title FROM tickets ORDER BY id")])
     assert second.id is not None
-    assert ticks >= 8  # the second write waited on the worker, not on the loop's thread
+    assert ticks.count >= 8  # the second write waited on the worker, not on the loop's thread
     # The cancelled caller's write still ran (on the worker thread), before the second.
     assert titles == ["first", "second"]

@@ -52,6 +52,12 @@ PENDING = ("proposed", "validated")
 OPEN_WORKFLOW = ("pending", "in_progress")
 
 
+def frozen_executor(path: Path, clock: FrozenClock) -> ActionExecutor:
+    """No approval, ``RETRY``, on ``clock``: for lease and claim races driven by hand."""
+    return ActionExecutor(path, ActionRegistry.from_subject(TestSubject()),
+                          approval_mode=False, retry_config=RETRY, clock=clock)
+
+
 def params_for(action: str, times: int) -> dict[str, Any]:
     return {"times": times} if action == "flaky" else {}
 
@@ -590,13 +596,7 @@ async def test_stale_claim_cannot_finish_an_action_reclaimed_after_its_lease(
     """A runner stalled past its lease is recovered ('runner lost') and later re-claims the
     action; its old attempt finishing must not complete the action over the new one."""
     clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
-    ex = ActionExecutor(
-        tmp_path / "stale.db",
-        ActionRegistry.from_subject(TestSubject()),
-        approval_mode=False,
-        retry_config=RETRY,
-        clock=clock,
-    )
+    ex = frozen_executor(tmp_path / "stale.db", clock)
     async with ex:
         p = await ex.propose_action("ok", {}, "stalls")
         [old] = await ex.db.claim_ready("runner-a", 1, lease_seconds=5)
@@ -620,13 +620,7 @@ async def test_a_stale_claim_in_a_batch_is_skipped_and_the_rest_are_recorded(
     """The runner records its finished attempts in one transaction; one of them having gone
     stale must neither lose the others nor leave a gap or a fork in the audit chain."""
     clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
-    ex = ActionExecutor(
-        tmp_path / "batch.db",
-        ActionRegistry.from_subject(TestSubject()),
-        approval_mode=False,
-        retry_config=RETRY,
-        clock=clock,
-    )
+    ex = frozen_executor(tmp_path / "batch.db", clock)
     async with ex:
         first = await ex.propose_action("ok", {}, "goes stale")
         [stale] = await ex.db.claim_ready("runner-a", 1, lease_seconds=5)

@@ -236,12 +236,14 @@ class OperatorApp(App[None]):
             self._unreadable(exc)
             return
         self.dashboard.show_minute(loaded)
-        if isinstance(self.screen, DetailScreen):
-            self.screen.reload()
-        self.refreshes += 1
+        self._showed()
 
     def _show(self, loaded: DashboardData, events: list[AuditEvent]) -> None:
         self.dashboard.show(loaded, events)
+        self._showed()
+
+    def _showed(self) -> None:
+        """After the dashboard took new data: an open detail view follows it."""
         if isinstance(self.screen, DetailScreen):
             self.screen.reload()
         self.refreshes += 1

@@ -71,7 +71,7 @@ class PaneTable(DataTable[RenderableType]):
         self._total = 0
         self._steady_until: dict[str, float] = {}
         """Row key → until when (epoch seconds) its ticking cells read the same."""
-        self._column_indexes: dict[str, int] = {}
+        self._column_indexes = {key: i for i, (key, _, _) in enumerate(self.COLUMNS)}
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -206,10 +206,7 @@ class PaneTable(DataTable[RenderableType]):
         return row.target if row is not None else None
 
     def _column_index(self, column: str) -> int:
-        index = self._column_indexes.get(column)
-        if index is None:
-            index = self._column_indexes[column] = [k for k, _, _ in self.COLUMNS].index(column)
-        return index
+        return self._column_indexes[column]
 
     def _matches(self, row: Row) -> bool:
         needle = self.filter_text.lower()
