@@ -5,10 +5,10 @@
     python -m bench.dashboard_app empty -       the floor: an empty Textual app
 
 Each reports JSON lines on the file descriptor named by ``BENCH_REPORT_FD``:
-``{"event": "paint", "t": ...}`` once the first frame with data has been drawn (the first
-time the panes were filled, then Textual's next screen refresh), and, for the real dashboard,
-``{"event": "gone", ...}`` once the approvals pane no longer shows the row that was first in
-it (another process approved it).
+``{"event": "paint", "shows": TEXT, ...}`` once its first frame with data has been drawn, where
+TEXT is what that frame shows and no earlier frame could (the bench times the first paint by
+when TEXT reached the terminal); and, for the real dashboard, ``{"event": "gone", ...}`` once
+the approvals pane no longer shows the row that was first in it (another process approved it).
 """
 
 from __future__ import annotations
@@ -65,7 +65,11 @@ def operator_app(db: Path) -> Any:
             if not self.painted:
                 self.painted = True
                 self.watched = keys[0] if keys else None
-                self.call_after_refresh(report, "paint", first=self.watched, rows=len(keys))
+                # The pane's title carries the count read from the database: no frame shows
+                # it before the data.
+                shows = str(self.screen.query_one("#approvals", DataTable).border_title)
+                self.call_after_refresh(report, "paint", first=self.watched, rows=len(keys),
+                                        shows=shows)
             elif self.watched is not None and not self.gone and self.watched not in keys:
                 self.gone = True
                 self.call_after_refresh(report, "gone", key=self.watched)
@@ -91,19 +95,25 @@ def naive_app(db: Path) -> Any:
             table.add_columns(*(d[0] for d in cursor.description))
             table.add_rows(rows)
             conn.close()
-            self.call_after_refresh(report, "paint", rows=len(rows))
+            # Filled before its first frame: the header's column names come with the rows.
+            self.call_after_refresh(report, "paint", rows=len(rows), shows="action_name")
 
     return NaiveApp()
 
 
 def empty_app() -> Any:
-    from textual.app import App
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
 
     class EmptyApp(App[None]):
-        """The floor: a Textual app with nothing in it."""
+        """The floor: a Textual app with nothing in it but one word (what the bench waits
+        to see on the terminal)."""
+
+        def compose(self) -> ComposeResult:
+            yield Static("ready")
 
         def on_mount(self) -> None:
-            self.call_after_refresh(report, "paint", rows=0)
+            self.call_after_refresh(report, "paint", rows=0, shows="ready")
 
     return EmptyApp()
 

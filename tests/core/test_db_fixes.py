@@ -100,3 +100,26 @@ async def test_naive_local_and_aware_times_compare_correctly(
     assert stored is not None and stored.scheduled_at is not None
     # The naive local time was read as Tokyo time: the same instant as now_utc + 1h.
     assert abs((stored.scheduled_at - (now_utc + timedelta(hours=1))).total_seconds()) < 1
+
+
+async def test_an_action_row_reads_the_same_whatever_the_column_order(db_path: Path) -> None:
+    """Rows are read by column name, through a getter built once per column order."""
+    from operator_core.db.actions import _row_to_proposal
+
+    when = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    async with ActionDB(db_path) as db:
+        stored = await db.create_proposal(_step("a", parameters={"n": 1}, scheduled_at=when,
+                                                max_retries=5, ticket_id=None))
+    conn = sqlite3.connect(db_path)
+    conn.row_factory = sqlite3.Row
+    try:
+        columns = [d[1] for d in conn.execute("PRAGMA table_info(action_proposals)")]
+        straight = conn.execute("SELECT * FROM action_proposals").fetchone()
+        reversed_row = conn.execute(
+            f"SELECT {', '.join(reversed(columns))} FROM action_proposals").fetchone()
+    finally:
+        conn.close()
+    a, b = _row_to_proposal(straight), _row_to_proposal(reversed_row)
+    assert a == b
+    assert (a.id, a.parameters, a.scheduled_at, a.max_retries, a.status) == (
+        stored.id, {"n": 1}, when, 5, ActionStatus.VALIDATED)

@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -556,6 +557,9 @@ class EngineMachine(RuleBasedStateMachine):
     @invariant()
     def counts_add_up_and_audit_verifies(self) -> None:
         counts = self.run(self.plain.db.counts())
+        open_only = self.run(self.plain.db.counts(by_status=False))
+        assert open_only.by_status == {}
+        assert replace(open_only, by_status=counts.by_status) == counts
         total = int(self.rows("SELECT COUNT(*) FROM action_proposals")[0][0])
         assert sum(counts.by_status.values()) == total
         assert total == len(self.ids)

@@ -210,6 +210,68 @@ async def test_the_first_frame_drawn_has_the_rows(db_path: Path,
         assert "p24" in first_frame[0]
 
 
+@pytest.mark.parametrize(("width", "layout"), [(120, "-wide"), (100, "-narrow")])
+async def test_the_first_frame_is_laid_out_for_the_terminal_width(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch, width: int, layout: str) -> None:
+    """The width classes are set before the first frame, not on the Resize that follows it
+    (which laid out and drew every pane a second time)."""
+    from operator_tui.screens.dashboard import DashboardScreen
+
+    first_classes: list[set[str]] = []
+    refresh = DashboardScreen._compositor_refresh
+
+    def recording_refresh(screen: DashboardScreen) -> None:
+        if not first_classes:
+            first_classes.append(set(screen.classes))
+        refresh(screen)
+
+    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
+    app = fixture_app(db_path)
+    async with app.run_test(size=(width, 40)):
+        await app.wait_loaded()
+        assert first_classes, "no frame was drawn"
+        other = {"-wide", "-narrow"} - {layout}
+        assert layout in first_classes[0] and not first_classes[0] & other
+        assert layout in app.dashboard.classes
+
+
+async def test_a_long_pane_fills_what_the_screen_shows_first_then_the_rest(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first fill adds only as many rows as the terminal has lines (with the scrollable
+    size of all of them); the rest follow right after that frame, in order."""
+    from operator_tui.screens.dashboard import DashboardScreen
+
+    path = tmp_path / "long.db"
+    async with other_executor(path) as ex:
+        await ex.propose_actions([
+            {"action_name": "drain_store", "parameters": {"store_id": f"s{i}"},
+             "reason": f"long pane {i}"} for i in range(60)
+        ])
+    first: list[tuple[int, int]] = []
+    refresh = DashboardScreen._compositor_refresh
+
+    def recording_refresh(screen: DashboardScreen) -> None:
+        pane = screen.query_one("#approvals", PaneTable)
+        if not first and pane.row_count:
+            first.append((pane.row_count, pane.virtual_size.height))
+        refresh(screen)
+
+    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
+    app = OperatorApp(path, FixtureSubject(), clock=FrozenClock(FIXTURE_NOW))
+    async with app.run_test(size=(120, 24)) as pilot:
+        await app.wait_loaded()
+        pane = app.dashboard.query_one("#approvals", PaneTable)
+        await eventually(lambda: pane.row_count == 60, timeout=2.0, what="every row")
+        assert first == [(24, 61)], "24 rows first, scrollable for the header and all 60"
+        assert pane.virtual_size.height == 61
+        keys = row_keys(app, "approvals")
+        assert keys == sorted(keys, key=lambda k: int(k[1:])), "oldest first"
+        assert pane.settled
+        await pilot.press("ctrl+end")
+        target = pane.selected_target()
+        assert target is not None and target.id == int(keys[-1][1:]), "the cursor reaches the last"
+
+
 async def test_an_unreadable_database_ends_the_dashboard_with_one_line(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"this is not a database" * 512)

@@ -97,7 +97,7 @@ async def load(db: ActionDB) -> DashboardData:
     safety, counts, workflows, (executions, failures), approvals, scheduled, retries = (
         await asyncio.gather(
             db.get_safety_mode(),
-            db.counts(),
+            db.counts(by_status=False),
             db.list_workflows(open_only=True, limit=WORKFLOW_LIMIT),
             db.activity(60),
             db.list_pending_approvals(limit=ROW_LIMIT),

@@ -30,7 +30,7 @@ _TYPE_ALIASES = {
 class ParamDef(BaseModel):
     """One typed parameter of an action."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     type: str = Field(default="str", description="str, int, float or bool")
     description: str = Field(default="", description="What the parameter means")
@@ -51,7 +51,7 @@ class ParamDef(BaseModel):
 class ActionDefinition(BaseModel):
     """An action a subject can perform."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     name: str = Field(..., description="Action name, e.g. transfer_leader")
     description: str = Field(default="", description="What it does")

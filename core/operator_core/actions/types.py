@@ -63,7 +63,7 @@ UTCTime = Annotated[datetime, AfterValidator(to_utc)]
 
 
 class _UTCModel(BaseModel):
-    model_config = ConfigDict(use_enum_values=False, validate_assignment=True)
+    model_config = ConfigDict(use_enum_values=False, validate_assignment=True, defer_build=True)
 
 
 class ActionProposal(_UTCModel):
@@ -180,6 +180,8 @@ class Ticket(_UTCModel):
 class ActionRecommendation(BaseModel):
     """One step handed to ``propose_workflow``."""
 
+    model_config = ConfigDict(defer_build=True)
+
     action_name: str = Field(..., description="Action to run")
     parameters: dict[str, Any] = Field(default_factory=dict, description="Action arguments")
     reason: str = Field(default="", description="Why this step")
@@ -189,6 +191,8 @@ class ActionRecommendation(BaseModel):
 
 class AuditEvent(BaseModel):
     """One entry of the hash-chained audit log."""
+
+    model_config = ConfigDict(defer_build=True)
 
     id: int
     proposal_id: int | None
@@ -203,6 +207,8 @@ class AuditEvent(BaseModel):
 
 class KillSwitchResult(BaseModel):
     """What the kill switch cancelled."""
+
+    model_config = ConfigDict(defer_build=True)
 
     cancelled_actions: list[int] = Field(default_factory=list)
     cancelled_workflows: list[int] = Field(default_factory=list)

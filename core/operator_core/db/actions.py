@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -149,6 +150,14 @@ class AttemptResult:
     retry_delay_seconds: float | None = None
 
 
+# The scheduled queue and the retry backlog, each read through its own partial index (the
+# planner, without statistics, would rather walk every validated or failed action of the
+# history through the status index, then sort them).
+_SCHEDULED = ("INDEXED BY idx_validated_scheduled "
+              "WHERE scheduled_at IS NOT NULL AND status = 'validated'")
+_RETRY_WAITING = "INDEXED BY idx_retry_due WHERE next_retry_at IS NOT NULL AND status = 'failed'"
+
+
 @dataclass(frozen=True)
 class Counts:
     """Counts for the header and ``operator status``."""
@@ -243,42 +252,70 @@ def _params(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text and text != "{}" else {}
 
 
+# The columns of an action row that the model is built from, in the order read.
+_PROPOSAL_COLUMNS = (
+    "id", "ticket_id", "action_name", "action_type", "parameters", "reason", "status",
+    "proposed_at", "proposed_by", "validated_at", "cancelled_at", "cancel_reason",
+    "requires_approval", "approved_at", "approved_by", "rejected_at", "rejected_by",
+    "rejection_reason", "expires_at", "workflow_id", "execution_order",
+    "depends_on_proposal_id", "delay_seconds", "scheduled_at", "retry_count", "max_retries",
+    "next_retry_at", "last_error", "claimed_by", "lease_expires_at", "cancel_requested",
+)
+_PROPOSAL_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _proposal_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """One C call that picks the model's columns out of a row with these column names (a
+    ``sqlite3.Row`` looked up by name compares every column name, per field, per row)."""
+    getter = _PROPOSAL_GETTERS.get(names)
+    if getter is None:
+        getter = _PROPOSAL_GETTERS[names] = operator.itemgetter(
+            *(names.index(column) for column in _PROPOSAL_COLUMNS))
+    return getter
+
+
 def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
     """Rows are trusted (written by us, typed here), so the model is built without another
-    validation pass: this runs for every claimed action."""
+    validation pass: this runs for every claimed action and every row the dashboard shows."""
+    (pid, ticket_id, action_name, action_type, parameters, reason, status, proposed_at,
+     proposed_by, validated_at, cancelled_at, cancel_reason, requires_approval, approved_at,
+     approved_by, rejected_at, rejected_by, rejection_reason, expires_at, workflow_id,
+     execution_order, depends_on, delay_seconds, scheduled_at, retry_count, max_retries,
+     next_retry_at, last_error, claimed_by, lease_expires_at, cancel_requested,
+     ) = _proposal_getter(tuple(row.keys()))(row)
     return _trusted(
         ActionProposal,
-        id=row["id"],
-        ticket_id=row["ticket_id"],
-        action_name=row["action_name"],
-        action_type=_ACTION_TYPES.get(row["action_type"]) or ActionType(row["action_type"]),
-        parameters=_params(row["parameters"]),
-        reason=row["reason"],
-        status=_STATUSES.get(row["status"]) or ActionStatus(row["status"]),
-        proposed_at=from_db(row["proposed_at"]),
-        proposed_by=row["proposed_by"],
-        validated_at=from_db(row["validated_at"]),
-        cancelled_at=from_db(row["cancelled_at"]),
-        cancel_reason=row["cancel_reason"],
-        requires_approval=bool(row["requires_approval"]),
-        approved_at=from_db(row["approved_at"]),
-        approved_by=row["approved_by"],
-        rejected_at=from_db(row["rejected_at"]),
-        rejected_by=row["rejected_by"],
-        rejection_reason=row["rejection_reason"],
-        expires_at=from_db(row["expires_at"]),
-        workflow_id=row["workflow_id"],
-        execution_order=row["execution_order"] or 0,
-        depends_on_proposal_id=row["depends_on_proposal_id"],
-        delay_seconds=float(row["delay_seconds"] or 0.0),
-        scheduled_at=from_db(row["scheduled_at"]),
-        retry_count=row["retry_count"] or 0,
-        max_retries=row["max_retries"] if row["max_retries"] is not None else 3,
-        next_retry_at=from_db(row["next_retry_at"]),
-        last_error=row["last_error"],
-        claimed_by=row["claimed_by"],
-        lease_expires_at=from_db(row["lease_expires_at"]),
-        cancel_requested=bool(row["cancel_requested"]),
+        id=pid,
+        ticket_id=ticket_id,
+        action_name=action_name,
+        action_type=_ACTION_TYPES.get(action_type) or ActionType(action_type),
+        parameters=_params(parameters),
+        reason=reason,
+        status=_STATUSES.get(status) or ActionStatus(status),
+        proposed_at=from_db(proposed_at),
+        proposed_by=proposed_by,
+        validated_at=from_db(validated_at),
+        cancelled_at=from_db(cancelled_at),
+        cancel_reason=cancel_reason,
+        requires_approval=bool(requires_approval),
+        approved_at=from_db(approved_at),
+        approved_by=approved_by,
+        rejected_at=from_db(rejected_at),
+        rejected_by=rejected_by,
+        rejection_reason=rejection_reason,
+        expires_at=from_db(expires_at),
+        workflow_id=workflow_id,
+        execution_order=execution_order or 0,
+        depends_on_proposal_id=depends_on,
+        delay_seconds=float(delay_seconds or 0.0),
+        scheduled_at=from_db(scheduled_at),
+        retry_count=retry_count or 0,
+        max_retries=max_retries if max_retries is not None else 3,
+        next_retry_at=from_db(next_retry_at),
+        last_error=last_error,
+        claimed_by=claimed_by,
+        lease_expires_at=from_db(lease_expires_at),
+        cancel_requested=bool(cancel_requested),
     )
 
 
@@ -296,13 +333,18 @@ def _row_to_record(row: sqlite3.Row) -> ActionRecord:
     )
 
 
+_WORKFLOW_STATUSES = {s.value: s for s in WorkflowStatus}
+
+
 def _row_to_workflow(row: sqlite3.Row) -> WorkflowProposal:
-    return WorkflowProposal(
+    status = row["status"]
+    return _trusted(
+        WorkflowProposal,
         id=row["id"],
         name=row["name"],
         description=row["description"] or "",
         ticket_id=row["ticket_id"],
-        status=row["status"],
+        status=_WORKFLOW_STATUSES.get(status) or WorkflowStatus(status),
         created_at=from_db(row["created_at"]),
         requires_approval=bool(row["requires_approval"]),
         approved_at=from_db(row["approved_at"]),
@@ -326,7 +368,8 @@ def _row_to_ticket(row: sqlite3.Row) -> Ticket:
 
 
 def _row_to_audit(row: sqlite3.Row) -> AuditEvent:
-    return AuditEvent(
+    return _trusted(
+        AuditEvent,
         id=row["id"],
         proposal_id=row["proposal_id"],
         workflow_id=row["workflow_id"],
@@ -1718,16 +1761,26 @@ class ActionDB:
 
     # ------------------------------------------------------------------ dashboard reads
 
-    async def counts(self) -> Counts:
-        """Counts by status and per dashboard pane, from indexes."""
+    async def counts(self, by_status: bool = True) -> Counts:
+        """Counts per dashboard pane, from indexes, and by status. Without ``by_status`` (the
+        dashboard's header shows only what is open) the count of every action by status is
+        left out (empty): it walks the whole status index, most of the read on a long history.
+        """
 
         def fn(conn: sqlite3.Connection) -> Counts:
-            by_status = {
-                r[0]: r[1]
-                for r in conn.execute(
-                    "SELECT status, COUNT(*) FROM action_proposals GROUP BY status"
-                ).fetchall()
-            }
+            if by_status:
+                statuses = {
+                    r[0]: r[1]
+                    for r in conn.execute(
+                        "SELECT status, COUNT(*) FROM action_proposals GROUP BY status"
+                    ).fetchall()
+                }
+                executing = statuses.get("executing", 0)
+            else:
+                statuses = {}
+                executing = conn.execute(
+                    "SELECT COUNT(*) FROM action_proposals WHERE status = 'executing'"
+                ).fetchone()[0]
             pending = conn.execute(
                 "SELECT COUNT(*) FROM action_proposals WHERE status IN ('proposed', "
                 "'validated') AND requires_approval = 1 AND approved_at IS NULL AND "
@@ -1742,21 +1795,18 @@ class ActionDB:
             ).fetchone()[0]
             # Same set as list_scheduled(): validated with a time, due or not yet.
             scheduled = conn.execute(
-                "SELECT COUNT(*) FROM action_proposals WHERE scheduled_at IS NOT NULL AND "
-                "status = 'validated'"
+                f"SELECT COUNT(*) FROM action_proposals {_SCHEDULED}"
             ).fetchone()[0]
-            retry = conn.execute(
-                "SELECT COUNT(*) FROM action_proposals WHERE next_retry_at IS NOT NULL AND "
-                "status = 'failed'"
-            ).fetchone()[0]
+            retry = conn.execute(f"SELECT COUNT(*) FROM action_proposals {_RETRY_WAITING}"
+                                 ).fetchone()[0]
             return Counts(
-                by_status=by_status,
+                by_status=statuses,
                 awaiting_approval=pending,
                 workflows_awaiting_approval=wf_pending,
                 workflows_open=wf_open,
                 scheduled=scheduled,
                 retry_waiting=retry,
-                executing=by_status.get("executing", 0),
+                executing=executing,
             )
 
         return await self.read(fn)
@@ -1780,8 +1830,7 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
             rows = conn.execute(
-                "SELECT * FROM action_proposals WHERE scheduled_at IS NOT NULL AND "
-                "status = 'validated' ORDER BY scheduled_at LIMIT ?",
+                f"SELECT * FROM action_proposals {_SCHEDULED} ORDER BY scheduled_at LIMIT ?",
                 (limit,),
             ).fetchall()
             return [_row_to_proposal(r) for r in rows]
@@ -1793,8 +1842,8 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
             rows = conn.execute(
-                "SELECT * FROM action_proposals WHERE next_retry_at IS NOT NULL AND "
-                "status = 'failed' ORDER BY next_retry_at LIMIT ?",
+                f"SELECT * FROM action_proposals {_RETRY_WAITING} ORDER BY next_retry_at "
+                "LIMIT ?",
                 (limit,),
             ).fetchall()
             return [_row_to_proposal(r) for r in rows]

@@ -53,6 +53,7 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         app = self.operator_app
+        self._apply_breakpoints()
         yield StatusHeader(app.db_path, app.executor.approval_mode, app.read_only, id="header")
         with Horizontal(id="pane-tabs"):
             for pane_id, title, _ in PANES:
@@ -63,6 +64,16 @@ class DashboardScreen(Screen[None]):
         yield FilterBar(id="filter")
         yield EventTail(id="events")
         yield KeyFooter(compact=True)
+
+    def _apply_breakpoints(self) -> None:
+        """The width classes (``-wide``, ``-narrow``) for the terminal's size, before the
+        children are styled. Textual sets them on the first Resize, which arrives after the
+        first frame: that frame was laid out narrow, then every pane laid out and drawn
+        again (about 40 ms of the time to the first paint)."""
+        points = (self.app.HORIZONTAL_BREAKPOINTS if self.HORIZONTAL_BREAKPOINTS is None
+                  else self.HORIZONTAL_BREAKPOINTS) or []
+        wanted = self._get_breakpoint_classes(self.app.size.width, points)
+        self.update_classes({name: name in wanted for _, name in points}, animate=False)
 
     def on_mount(self) -> None:
         self.filter_bar.display = False
