@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.common import DB_TIME_FORMAT
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: databases made at the engine's page size (2048)
 CACHE = Path(tempfile.gettempdir()) / "operator-bench-dbs"
 
 ACTIONS = [

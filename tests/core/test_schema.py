@@ -162,6 +162,29 @@ async def test_connection_uses_wal_foreign_keys_and_private_file(db_path: Path) 
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
 
 
+async def test_a_new_database_has_small_pages_and_an_old_one_keeps_its_own(
+        tmp_path: Path) -> None:
+    from operator_core.db.actions import PAGE_SIZE
+
+    new = tmp_path / "new.db"
+    async with ActionDB(new) as db:
+        await db.create_ticket(Ticket(title="t"))
+    old = tmp_path / "old.db"
+    _make_seed_db(old)  # made by the seeds' schema, at SQLite's default page size
+    default = sqlite3.connect(old).execute("PRAGMA page_size").fetchone()[0]
+    async with ActionDB(old) as db:
+        assert (await db.get_proposal(1)) is not None
+        await db.create_ticket(Ticket(title="t"))
+    sizes = {}
+    for path in (new, old):
+        conn = sqlite3.connect(path)
+        sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+    assert PAGE_SIZE < default
+    assert sizes == {"new.db": PAGE_SIZE, "old.db": default}
+
+
 class LoopTicks:
     """Counts how often the event loop gets to run a 20 ms sleep: a loop blocked by a write
     waiting for a lock would not tick."""

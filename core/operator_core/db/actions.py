@@ -150,6 +150,13 @@ class AttemptResult:
     retry_delay_seconds: float | None = None
 
 
+PAGE_SIZE = 2048
+"""Page size of a new database. Every commit writes each page it touched to the WAL whole
+(and a checkpoint copies it back); a proposal touches about seven pages, each to change one
+small row or index entry. Half the default size halves those bytes: about a fifth less time
+per one-by-one proposal commit, measured against 4096 (1024 gained nothing more)."""
+
+
 # The scheduled queue and the retry backlog, each read through its own partial index (the
 # planner, without statistics, would rather walk every validated or failed action of the
 # history through the status index, then sort them).
@@ -555,6 +562,8 @@ class ActionDB:
     def _setup(self, raw: sqlite3.Connection) -> None:
         raw.row_factory = sqlite3.Row
         raw.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        # Before anything is written (a no-op on an existing database): see PAGE_SIZE.
+        raw.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise sqlite3.DatabaseError(f"cannot switch to WAL journal (got {mode})")
