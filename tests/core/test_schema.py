@@ -181,7 +181,7 @@ async def test_a_new_database_has_small_pages_and_an_old_one_keeps_its_own(
         sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         conn.close()
-    assert PAGE_SIZE < default
+    assert default > PAGE_SIZE
     assert sizes == {"new.db": PAGE_SIZE, "old.db": default}
 
 
