@@ -6,7 +6,9 @@ from typing import Any
 
 from operator_core.actions.types import AuditEvent
 from rich.text import Text
-from textual.widgets import RichLog
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from operator_tui.format import clip, clock_time
 
@@ -37,20 +39,47 @@ def describe(event: AuditEvent) -> str:
     return ""
 
 
-class EventTail(RichLog):
-    can_focus = False
+class EventTail(ScrollView, can_focus=False):
+    """The newest events at the bottom, following them while scrolled to the end.
+
+    A line is rendered when it is first on screen (a log of 300 lines shows about ten), and
+    the lines read at start-up are there in the first frame: Textual's RichLog renders every
+    line written, and holds them all back until it first has a size, after that frame.
+    """
+
+    DEFAULT_CSS = """
+    EventTail {
+        background: $surface;
+        color: $foreground;
+        overflow-y: scroll;
+    }
+    """
+
+    MAX_LINES = 300
 
     def __init__(self, *, id: str) -> None:
-        super().__init__(id=id, max_lines=300, wrap=False, markup=False, highlight=False)
+        super().__init__(id=id)
         self.last_id = 0
         self.border_title = "Events"
+        self._lines: list[Text] = []
+        self._dropped = 0
+        """Lines dropped from the top (over ``MAX_LINES``): the line cache is keyed past them."""
+        self._strips: dict[int, Strip] = {}
+        self._widest = 0
+        self._follow = True
+        """Scrolled to the end: new lines scroll into view."""
 
     @property
     def settled(self) -> bool:
-        """Every line written is laid out (lines wait for the widget's first size)."""
-        return not self._deferred_renders
+        return True
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
 
     def add(self, events: list[AuditEvent]) -> None:
+        if not events:
+            return
         for event in events:
             self.last_id = max(self.last_id, event.id)
             subject = (f"#{event.proposal_id}" if event.proposal_id is not None
@@ -61,4 +90,42 @@ class EventTail(RichLog):
                 f"{subject:<6} ", (f"{event.actor:<14}", "dim"), " ",
                 clip(describe(event), 120),
             )
-            self.write(line)
+            self._lines.append(line)
+            self._widest = max(self._widest, line.cell_len)
+        excess = len(self._lines) - self.MAX_LINES
+        if excess > 0:
+            del self._lines[:excess]
+            self._dropped += excess
+            self._strips = {k: v for k, v in self._strips.items() if k >= self._dropped}
+        self.virtual_size = Size(self._widest, len(self._lines))
+        if self._follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def _top(self) -> int:
+        """The first line shown. Following, the last lines fit the height whatever the scroll
+        position says: before the first layout it cannot yet say where the end is."""
+        if self._follow:
+            return max(0, len(self._lines) - self.scrollable_content_region.height)
+        return int(self.scroll_y)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._follow = new_value >= self.max_scroll_y
+
+    def on_resize(self) -> None:
+        if self._follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def render_line(self, y: int) -> Strip:
+        index = self._top() + y
+        width = self.scrollable_content_region.width
+        if index >= len(self._lines):
+            return Strip.blank(width, self.rich_style)
+        strip = self._strips.get(self._dropped + index)
+        if strip is None:
+            strip = Strip(list(self._lines[index].render(self.app.console)))
+            self._strips[self._dropped + index] = strip
+        scroll_x = int(self.scroll_x)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(
+            self.rich_style)
