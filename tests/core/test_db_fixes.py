@@ -123,3 +123,24 @@ async def test_an_action_row_reads_the_same_whatever_the_column_order(db_path: P
     assert a == b
     assert (a.id, a.parameters, a.scheduled_at, a.max_retries, a.status) == (
         stored.id, {"n": 1}, when, 5, ActionStatus.VALIDATED)
+
+
+async def test_a_snapshot_reads_one_state_while_another_connection_writes(
+        db_path: Path) -> None:
+    async with ActionDB(db_path) as db:
+        await db.create_proposal(_step("a", requires_approval=True))
+
+        def read_twice(snap):  # type: ignore[no-untyped-def]
+            before = (snap.counts(), snap.list_pending_approvals())
+            other = sqlite3.connect(db_path, isolation_level=None)
+            try:
+                other.execute("UPDATE action_proposals SET approved_at = '2026-11-21T09:00:00."
+                              "000000Z', approved_by = 'other'")
+            finally:
+                other.close()
+            return before, (snap.counts(), snap.list_pending_approvals())
+
+        (counts1, pending1), (counts2, pending2) = await db.snapshot(read_twice)
+        assert counts1 == counts2 and counts1.awaiting_approval == 1
+        assert [p.id for p in pending1] == [p.id for p in pending2] == [1]
+        assert (await db.counts()).awaiting_approval == 0, "the write did land"

@@ -204,6 +204,9 @@ async def test_engine_refusal_is_shown_and_changes_nothing(db_path: Path) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         target = selected(app)
+        # The cancel must not reach the screen before the key does (a poke would refresh the
+        # pane first, and the key would then act on the row below).
+        app.watcher.stop()
         other = ActionExecutor(db_path, ActionRegistry.from_subject(FixtureSubject()))
         async with other:
             await other.cancel_proposal(target.id, "bob@ops-2")

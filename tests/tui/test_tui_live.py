@@ -108,9 +108,9 @@ async def test_a_new_minute_rereads_only_the_activity(db_path: Path,
     loads = []
     load = dashboard_data.load
 
-    async def counted_load(db: ActionDB) -> dashboard_data.DashboardData:
+    async def counted_load(db: ActionDB, *args: int | None) -> dashboard_data.DashboardData:
         loads.append(db)
-        return await load(db)
+        return await load(db, *args)
 
     monkeypatch.setattr(dashboard_data, "load", counted_load)
     fills = []

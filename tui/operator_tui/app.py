@@ -129,8 +129,9 @@ class OperatorApp(App[None]):
     async def on_load(self) -> None:
         """Open the database and read what the first frame shows before the screen is laid
         out: the panes are composed with their rows and drawn once, rather than laid out and
-        drawn empty, then again when the rows arrive (about a third of the time to the first
-        frame with data, on a large history)."""
+        drawn empty, then again when the rows arrive. (Read while the screen is composed, on
+        the database's thread, it took three times as long: that thread waits for the
+        interpreter lock between rows while this one composes.)"""
         try:
             await self.executor.open()
         except OperatorError as exc:
@@ -206,15 +207,14 @@ class OperatorApp(App[None]):
         ``say`` is false: before the screen exists, the follow loop reads again and says it)."""
         db = self.executor.db
         try:
-            loaded = await dashboard_data.load(db)
-            events = await dashboard_data.new_events(db, self._last_event_id)
+            loaded = await dashboard_data.load(db, self._last_event_id)
         except OperatorError as exc:
             self._rows_current = False
             if say:
                 self._unreadable(exc)
             return None
         self._rows_current = True
-        return loaded, events
+        return loaded, loaded.events
 
     @property
     def _last_event_id(self) -> int:

@@ -6,7 +6,6 @@ incrementally (only events newer than the last one seen).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -17,7 +16,7 @@ from operator_core.actions.types import (
     WorkflowProposal,
     WorkflowStatus,
 )
-from operator_core.db.actions import ActionDB, Counts
+from operator_core.db.actions import ActionDB, Counts, Snapshot
 
 ROW_LIMIT = 200
 """Rows per pane: the database may hold 100,000 actions; a pane never reads more than this."""
@@ -72,6 +71,8 @@ class DashboardData:
     retries: list[ActionProposal]
     executions: list[int] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
+    events: list[AuditEvent] = field(default_factory=list)
+    """Audit events after the ``after_event_id`` given to ``load`` (oldest first)."""
 
     @property
     def workflows_awaiting(self) -> list[WorkflowProposal]:
@@ -90,34 +91,32 @@ def awaits_approval(wf: WorkflowProposal) -> bool:
     )
 
 
-async def load(db: ActionDB) -> DashboardData:
-    """Everything but the audit tail, each list bounded. The reads are queued together, so
-    the database's thread runs them back to back even while the screen keeps the event loop
-    busy (at start-up, the first frame is being laid out meanwhile)."""
-    safety, counts, workflows, (executions, failures), approvals, scheduled, retries = (
-        await asyncio.gather(
-            db.get_safety_mode(),
-            db.counts(by_status=False),
-            db.list_workflows(open_only=True, limit=WORKFLOW_LIMIT),
-            db.activity(60),
-            db.list_pending_approvals(limit=ROW_LIMIT),
-            db.list_scheduled(limit=ROW_LIMIT),
-            db.list_retry_backlog(limit=ROW_LIMIT),
-        )
-    )
+async def load(db: ActionDB, after_event_id: int | None = None) -> DashboardData:
+    """Everything the panes and the header show, each list bounded, and (given
+    ``after_event_id``) the audit events after it: one consistent snapshot, read on the
+    database's thread in one go, so the event loop goes on meanwhile (at start-up, the
+    screen is composed while its first data is read)."""
+    return await db.snapshot(lambda snap: read(snap, after_event_id))
+
+
+def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
+    """``load``'s reads, on the database's thread."""
+    workflows = snap.list_workflows(open_only=True, limit=WORKFLOW_LIMIT)
     workflows.sort(key=lambda wf: wf.id or 0)
-    steps = await db.list_workflow_steps([wf.id for wf in workflows if wf.id is not None])
+    executions, failures = snap.activity(60)
     return DashboardData(
-        loaded_at=db.clock.now(),
-        safety=SafetyState(*safety),
-        counts=counts,
-        approvals=approvals,
+        loaded_at=snap.clock.now(),
+        safety=SafetyState(*snap.get_safety_mode()),
+        counts=snap.counts(by_status=False),
+        approvals=snap.list_pending_approvals(limit=ROW_LIMIT),
         workflows=workflows,
-        steps=steps,
-        scheduled=scheduled,
-        retries=retries,
+        steps=snap.list_workflow_steps([wf.id for wf in workflows if wf.id is not None]),
+        scheduled=snap.list_scheduled(limit=ROW_LIMIT),
+        retries=snap.list_retry_backlog(limit=ROW_LIMIT),
         executions=executions,
         failures=failures,
+        events=([] if after_event_id is None
+                else snap.list_audit_events(limit=EVENT_LIMIT, after_id=after_event_id)),
     )
 
 

@@ -1157,21 +1157,8 @@ class ActionDB:
     async def list_workflows(
         self, status: WorkflowStatus | None = None, limit: int = 100, open_only: bool = False
     ) -> list[WorkflowProposal]:
-        clauses, params = [], []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(WorkflowStatus(status).value)
-        if open_only:
-            clauses.append("status IN ('pending', 'in_progress')")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-
-        def fn(conn: sqlite3.Connection) -> list[WorkflowProposal]:
-            rows = conn.execute(
-                f"SELECT * FROM workflows {where} ORDER BY id DESC LIMIT ?", (*params, limit)
-            ).fetchall()
-            return [_row_to_workflow(r) for r in rows]
-
-        return await self._call(fn)
+        return await self._call(lambda conn: Snapshot(conn, self.clock).list_workflows(
+            status, limit, open_only))
 
     async def list_workflow_actions(self, workflow_id: int) -> list[ActionProposal]:
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
@@ -1676,17 +1663,7 @@ class ActionDB:
 
     async def get_safety_mode(self) -> tuple[str, datetime | None, str, str]:
         """(mode, changed_at, changed_by, reason)."""
-
-        def fn(conn: sqlite3.Connection) -> tuple[str, str | None, str, str]:
-            row = conn.execute(
-                "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
-            ).fetchone()
-            if row is None:
-                return ("execute", None, "system", "")
-            return (row[0], row[1], row[2], row[3])
-
-        mode, at, by, reason = await self._call(fn)
-        return mode, from_db(at), by, reason
+        return await self._call(lambda conn: Snapshot(conn, self.clock).get_safety_mode())
 
     async def set_safety_mode(self, mode: str, actor: str, reason: str = "") -> bool:
         """Returns False if the mode was already that."""
@@ -1721,23 +1698,8 @@ class ActionDB:
         after_id: int = 0,
     ) -> list[AuditEvent]:
         """Newest ``limit`` events (optionally of one action or workflow), oldest first."""
-        clauses, params = ["id > ?"], [after_id]
-        if proposal_id is not None:
-            clauses.append("proposal_id = ?")
-            params.append(proposal_id)
-        if workflow_id is not None:
-            clauses.append("workflow_id = ?")
-            params.append(workflow_id)
-
-        def fn(conn: sqlite3.Connection) -> list[AuditEvent]:
-            rows = conn.execute(
-                f"SELECT * FROM action_audit_log WHERE {' AND '.join(clauses)} "
-                "ORDER BY id DESC LIMIT ?",
-                (*params, limit),
-            ).fetchall()
-            return [_row_to_audit(r) for r in reversed(rows)]
-
-        return await self._call(fn)
+        return await self._call(lambda conn: Snapshot(conn, self.clock).list_audit_events(
+            proposal_id, workflow_id, limit, after_id))
 
     async def verify_audit_chain(self) -> tuple[bool, int, str]:
         """Recompute the hash chain. Returns (ok, events checked, message)."""
@@ -1771,139 +1733,211 @@ class ActionDB:
     # ------------------------------------------------------------------ dashboard reads
 
     async def counts(self, by_status: bool = True) -> Counts:
-        """Counts per dashboard pane, from indexes, and by status. Without ``by_status`` (the
-        dashboard's header shows only what is open) the count of every action by status is
-        left out (empty): it walks the whole status index, most of the read on a long history.
-        """
-
-        def fn(conn: sqlite3.Connection) -> Counts:
-            if by_status:
-                statuses = {
-                    r[0]: r[1]
-                    for r in conn.execute(
-                        "SELECT status, COUNT(*) FROM action_proposals GROUP BY status"
-                    ).fetchall()
-                }
-                executing = statuses.get("executing", 0)
-            else:
-                statuses = {}
-                executing = conn.execute(
-                    "SELECT COUNT(*) FROM action_proposals WHERE status = 'executing'"
-                ).fetchone()[0]
-            pending = conn.execute(
-                "SELECT COUNT(*) FROM action_proposals WHERE status IN ('proposed', "
-                "'validated') AND requires_approval = 1 AND approved_at IS NULL AND "
-                "workflow_id IS NULL"
-            ).fetchone()[0]
-            wf_pending = conn.execute(
-                "SELECT COUNT(*) FROM workflows WHERE status = 'pending' AND "
-                "requires_approval = 1 AND approved_at IS NULL"
-            ).fetchone()[0]
-            wf_open = conn.execute(
-                "SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress')"
-            ).fetchone()[0]
-            # Same set as list_scheduled(): validated with a time, due or not yet.
-            scheduled = conn.execute(
-                f"SELECT COUNT(*) FROM action_proposals {_SCHEDULED}"
-            ).fetchone()[0]
-            retry = conn.execute(f"SELECT COUNT(*) FROM action_proposals {_RETRY_WAITING}"
-                                 ).fetchone()[0]
-            return Counts(
-                by_status=statuses,
-                awaiting_approval=pending,
-                workflows_awaiting_approval=wf_pending,
-                workflows_open=wf_open,
-                scheduled=scheduled,
-                retry_waiting=retry,
-                executing=executing,
-            )
-
-        return await self.read(fn)
+        """Counts per dashboard pane, from indexes, and by status (see ``Snapshot.counts``)."""
+        return await self.read(lambda conn: Snapshot(conn, self.clock).counts(by_status))
 
     async def list_pending_approvals(self, limit: int = 200) -> list[ActionProposal]:
         """Single actions awaiting approval, oldest first."""
-
-        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
-            rows = conn.execute(
-                "SELECT * FROM action_proposals WHERE status IN ('proposed', 'validated') AND "
-                "requires_approval = 1 AND approved_at IS NULL AND workflow_id IS NULL "
-                "ORDER BY id LIMIT ?",
-                (limit,),
-            ).fetchall()
-            return [_row_to_proposal(r) for r in rows]
-
-        return await self._call(fn)
+        return await self._call(
+            lambda conn: Snapshot(conn, self.clock).list_pending_approvals(limit))
 
     async def list_scheduled(self, limit: int = 200) -> list[ActionProposal]:
         """Validated actions with a future (or just-due) time, soonest first."""
-
-        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
-            rows = conn.execute(
-                f"SELECT * FROM action_proposals {_SCHEDULED} ORDER BY scheduled_at LIMIT ?",
-                (limit,),
-            ).fetchall()
-            return [_row_to_proposal(r) for r in rows]
-
-        return await self._call(fn)
+        return await self._call(lambda conn: Snapshot(conn, self.clock).list_scheduled(limit))
 
     async def list_retry_backlog(self, limit: int = 200) -> list[ActionProposal]:
         """Actions waiting for a retry, soonest first."""
-
-        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
-            rows = conn.execute(
-                f"SELECT * FROM action_proposals {_RETRY_WAITING} ORDER BY next_retry_at "
-                "LIMIT ?",
-                (limit,),
-            ).fetchall()
-            return [_row_to_proposal(r) for r in rows]
-
-        return await self._call(fn)
+        return await self._call(
+            lambda conn: Snapshot(conn, self.clock).list_retry_backlog(limit))
 
     async def list_workflow_steps(
         self, workflow_ids: Sequence[int]
     ) -> dict[int, list[ActionProposal]]:
         """Steps of several workflows in one query."""
-        if not workflow_ids:
-            return {}
-        marks = ",".join("?" * len(workflow_ids))
-
-        def fn(conn: sqlite3.Connection) -> dict[int, list[ActionProposal]]:
-            out: dict[int, list[ActionProposal]] = {w: [] for w in workflow_ids}
-            for r in conn.execute(
-                f"SELECT * FROM action_proposals WHERE workflow_id IN ({marks}) "
-                "ORDER BY workflow_id, execution_order",
-                tuple(workflow_ids),
-            ).fetchall():
-                p = _row_to_proposal(r)
-                assert p.workflow_id is not None
-                out[p.workflow_id].append(p)
-            return out
-
-        return await self._call(fn)
+        return await self._call(
+            lambda conn: Snapshot(conn, self.clock).list_workflow_steps(workflow_ids))
 
     async def activity(self, minutes: int = 60) -> tuple[list[int], list[int]]:
         """Executions and failures per minute over the last ``minutes`` (oldest first)."""
-        now_dt = self.clock.now()
-        start = now_dt - timedelta(minutes=minutes)
+        return await self._call(lambda conn: Snapshot(conn, self.clock).activity(minutes))
 
-        def fn(conn: sqlite3.Connection) -> tuple[list[int], list[int]]:
-            done = [0] * minutes
-            failed = [0] * minutes
-            for completed_at, success in conn.execute(
-                "SELECT completed_at, success FROM action_records WHERE completed_at >= ? "
-                "AND completed_at IS NOT NULL",
-                (to_db(start),),
-            ):
-                ts = from_db(completed_at)
-                assert ts is not None
-                idx = int((ts - start).total_seconds() // 60)
-                if 0 <= idx < minutes:
-                    done[idx] += 1
-                    if not success:
-                        failed[idx] += 1
-            return done, failed
+    async def snapshot(self, fn: Callable[[Snapshot], T]) -> T:
+        """``fn(snapshot)`` on the database's thread, inside one read transaction: the reads
+        it makes see one consistent state of the database, and cost one trip to the thread.
+        The event loop goes on meanwhile (the dashboard composes its screen while its first
+        data is read)."""
 
-        return await self._call(fn)
+        def run(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN")
+            try:
+                return fn(Snapshot(conn, self.clock))
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._call(run)
+
+
+class Snapshot:
+    """Reads of the dashboard and ``operator status``, synchronous, on one connection (inside
+    ``ActionDB.snapshot``'s transaction, or one of ActionDB's own reads)."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+        self._conn = conn
+        self.clock = clock
+
+    def get_safety_mode(self) -> tuple[str, datetime | None, str, str]:
+        """(mode, changed_at, changed_by, reason)."""
+        row = self._conn.execute(
+            "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            return ("execute", None, "system", "")
+        return (row[0], from_db(row[1]), row[2], row[3])
+
+    def counts(self, by_status: bool = True) -> Counts:
+        """Counts per dashboard pane, from indexes, and by status. Without ``by_status`` (the
+        dashboard's header shows only what is open) the count of every action by status is
+        left out (empty): it walks the whole status index, most of the read on a long history.
+        """
+        conn = self._conn
+        if by_status:
+            statuses = {
+                r[0]: r[1]
+                for r in conn.execute(
+                    "SELECT status, COUNT(*) FROM action_proposals GROUP BY status"
+                ).fetchall()
+            }
+            executing = statuses.get("executing", 0)
+        else:
+            statuses = {}
+            executing = conn.execute(
+                "SELECT COUNT(*) FROM action_proposals WHERE status = 'executing'"
+            ).fetchone()[0]
+        pending = conn.execute(
+            "SELECT COUNT(*) FROM action_proposals WHERE status IN ('proposed', "
+            "'validated') AND requires_approval = 1 AND approved_at IS NULL AND "
+            "workflow_id IS NULL"
+        ).fetchone()[0]
+        wf_pending = conn.execute(
+            "SELECT COUNT(*) FROM workflows WHERE status = 'pending' AND "
+            "requires_approval = 1 AND approved_at IS NULL"
+        ).fetchone()[0]
+        wf_open = conn.execute(
+            "SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress')"
+        ).fetchone()[0]
+        # Same set as list_scheduled(): validated with a time, due or not yet.
+        scheduled = conn.execute(
+            f"SELECT COUNT(*) FROM action_proposals {_SCHEDULED}"
+        ).fetchone()[0]
+        retry = conn.execute(f"SELECT COUNT(*) FROM action_proposals {_RETRY_WAITING}"
+                             ).fetchone()[0]
+        return Counts(
+            by_status=statuses,
+            awaiting_approval=pending,
+            workflows_awaiting_approval=wf_pending,
+            workflows_open=wf_open,
+            scheduled=scheduled,
+            retry_waiting=retry,
+            executing=executing,
+        )
+
+    def list_workflows(
+        self, status: WorkflowStatus | None = None, limit: int = 100, open_only: bool = False
+    ) -> list[WorkflowProposal]:
+        clauses, params = [], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(WorkflowStatus(status).value)
+        if open_only:
+            clauses.append("status IN ('pending', 'in_progress')")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(
+            f"SELECT * FROM workflows {where} ORDER BY id DESC LIMIT ?", (*params, limit)
+        ).fetchall()
+        return [_row_to_workflow(r) for r in rows]
+
+    def list_pending_approvals(self, limit: int = 200) -> list[ActionProposal]:
+        """Single actions awaiting approval, oldest first."""
+        rows = self._conn.execute(
+            "SELECT * FROM action_proposals WHERE status IN ('proposed', 'validated') AND "
+            "requires_approval = 1 AND approved_at IS NULL AND workflow_id IS NULL "
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_row_to_proposal(r) for r in rows]
+
+    def list_scheduled(self, limit: int = 200) -> list[ActionProposal]:
+        """Validated actions with a future (or just-due) time, soonest first."""
+        rows = self._conn.execute(
+            f"SELECT * FROM action_proposals {_SCHEDULED} ORDER BY scheduled_at LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_row_to_proposal(r) for r in rows]
+
+    def list_retry_backlog(self, limit: int = 200) -> list[ActionProposal]:
+        """Actions waiting for a retry, soonest first."""
+        rows = self._conn.execute(
+            f"SELECT * FROM action_proposals {_RETRY_WAITING} ORDER BY next_retry_at LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_row_to_proposal(r) for r in rows]
+
+    def list_workflow_steps(self, workflow_ids: Sequence[int]) -> dict[int, list[ActionProposal]]:
+        """Steps of several workflows in one query."""
+        if not workflow_ids:
+            return {}
+        marks = ",".join("?" * len(workflow_ids))
+        out: dict[int, list[ActionProposal]] = {w: [] for w in workflow_ids}
+        for r in self._conn.execute(
+            f"SELECT * FROM action_proposals WHERE workflow_id IN ({marks}) "
+            "ORDER BY workflow_id, execution_order",
+            tuple(workflow_ids),
+        ).fetchall():
+            p = _row_to_proposal(r)
+            assert p.workflow_id is not None
+            out[p.workflow_id].append(p)
+        return out
+
+    def activity(self, minutes: int = 60) -> tuple[list[int], list[int]]:
+        """Executions and failures per minute over the last ``minutes`` (oldest first)."""
+        start = self.clock.now() - timedelta(minutes=minutes)
+        done = [0] * minutes
+        failed = [0] * minutes
+        for completed_at, success in self._conn.execute(
+            "SELECT completed_at, success FROM action_records WHERE completed_at >= ? "
+            "AND completed_at IS NOT NULL",
+            (to_db(start),),
+        ):
+            ts = from_db(completed_at)
+            assert ts is not None
+            idx = int((ts - start).total_seconds() // 60)
+            if 0 <= idx < minutes:
+                done[idx] += 1
+                if not success:
+                    failed[idx] += 1
+        return done, failed
+
+    def list_audit_events(
+        self,
+        proposal_id: int | None = None,
+        workflow_id: int | None = None,
+        limit: int = 100,
+        after_id: int = 0,
+    ) -> list[AuditEvent]:
+        """Newest ``limit`` events (optionally of one action or workflow), oldest first."""
+        clauses, params = ["id > ?"], [after_id]
+        if proposal_id is not None:
+            clauses.append("proposal_id = ?")
+            params.append(proposal_id)
+        if workflow_id is not None:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+        rows = self._conn.execute(
+            f"SELECT * FROM action_audit_log WHERE {' AND '.join(clauses)} "
+            "ORDER BY id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_row_to_audit(r) for r in reversed(rows)]
 
 
 # ---------------------------------------------------------------------- transaction helpers
