@@ -26,6 +26,10 @@ def _listener_dir(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".listeners")
 
 
+TRUST_AFTER_NS = 50_000_000
+"""A listing made this long after the directory's last change saw every listener in it."""
+
+
 class Notifier:
     """Sends pokes to the listeners of one database."""
 
@@ -35,16 +39,19 @@ class Notifier:
         self._sock: socket.socket | None = None
         self.own_name: str | None = None
         self._stamp: int | None = None
+        self._listed_at = 0
         self._names: list[str] = []
 
     def notify(self) -> None:
         try:
             # The directory's mtime changes whenever a listener comes or goes: list it again
             # only then (one stat per commit instead of an open/read/close). Timestamps are
-            # as coarse as the kernel's tick, so a change less than a second old does not
-            # prove the list complete: list it again then too.
+            # as coarse as the kernel's tick (a few milliseconds), so a listing made less than
+            # TRUST_AFTER_NS after the change it saw may have missed a listener that arrived
+            # within the same tick: list again until one is made later than that.
             stamp = os.stat(self._dir).st_mtime_ns
-            if stamp != self._stamp or time.time_ns() - stamp < 1_000_000_000:
+            if stamp != self._stamp or self._listed_at - stamp < TRUST_AFTER_NS:
+                self._listed_at = time.time_ns()
                 self._names = os.listdir(self._dir)
                 self._stamp = stamp
         except OSError:
