@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import secrets
 import socket
 import time
 from pathlib import Path
@@ -85,7 +84,7 @@ class Listener:
     def __init__(self, db_path: Path) -> None:
         self._dir = _listener_dir(db_path)
         self._ns = _namespace(db_path)
-        self.name = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.name = f"{os.getpid()}-{os.urandom(4).hex()}"
         self.event = asyncio.Event()
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

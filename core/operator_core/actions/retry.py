@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from tenacity import RetryCallState, wait_exponential, wait_random
-
 from operator_core.clock import utcnow
 
 
@@ -27,6 +25,10 @@ class RetryConfig:
     def delay_seconds(self, attempt: int) -> float:
         """Wait before retry number ``attempt`` (0 for the first retry): exponential from
         min_wait up to max_wait, plus up to ``jitter_fraction`` of it at random."""
+        # Imported on first use: every process imports this module (the dashboard too, whose
+        # start-up it would slow), few ever compute a retry.
+        from tenacity import RetryCallState, wait_exponential, wait_random
+
         state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         state.attempt_number = attempt + 1  # tenacity counts from 1: base * exp_base**(n-1)
         backoff = wait_exponential(

@@ -31,19 +31,18 @@ EMPTY_KEY = "-empty-"
 class Row:
     key: str
     cells: tuple[RenderableType, ...]
-    """First cell is the row's unique id as plain text (used to keep the order)."""
+    """First cell is the row's unique id as plain text (used to keep the order). A str cell
+    is shown as it is (made a ``Text`` when it goes into the table, see ``_plain``)."""
     target: Target | None
     search: str
     model: Any = None
 
-    def __post_init__(self) -> None:
-        # DataTable reads a str cell as Rich markup: "[red]" or "[/]" in an agent's text
-        # would be eaten or restyle the row (say, text made invisible to the approver).
-        object.__setattr__(self, "cells", tuple(_plain(c) for c in self.cells))
-
 
 def _plain(cell: RenderableType) -> RenderableType:
-    """A str shown as it is, never read as markup."""
+    """A str shown as it is, never read as markup: DataTable reads a str cell as Rich markup,
+    and "[red]" or "[/]" in an agent's text would be eaten or restyle the row (say, text
+    made invisible to the approver). Done as a cell goes into the table, so only the rows
+    shown pay for it."""
     return Text(cell) if isinstance(cell, str) else cell
 
 
@@ -125,7 +124,6 @@ class PaneTable(DataTable[RenderableType]):
             if steady.get(key, 0.0) > at:
                 continue
             for column, value in self.tick_cells(row, now).items():
-                value = _plain(value)
                 index = self._column_index(column)
                 shown = self._shown[key]
                 if shown[index] != value:
@@ -153,7 +151,7 @@ class PaneTable(DataTable[RenderableType]):
             row_key, column_key = RowKey(key), ColumnKey(column)
             if row_key not in self._row_locations or column_key not in self._column_locations:
                 continue
-            self._data[row_key][column_key] = value
+            self._data[row_key][column_key] = _plain(value)
             rows.add(row_key)
             cells.add((row_key, column_key))
         if not rows:
@@ -242,12 +240,12 @@ class PaneTable(DataTable[RenderableType]):
         for row in wanted:
             shown = self._shown.get(row.key)
             if shown is None:
-                self.add_row(*row.cells, key=row.key)
+                self.add_row(*map(_plain, row.cells), key=row.key)
             elif shown != row.cells:
                 for (column, _, _), old, new in zip(self.COLUMNS, shown, row.cells,
                                                     strict=True):
                     if old != new:
-                        self.update_cell(row.key, column, new)
+                        self.update_cell(row.key, column, _plain(new))
             self._shown[row.key] = row.cells
         order = {r.key: i for i, r in enumerate(wanted)}
         current = [r.key.value for r in self.ordered_rows]
