@@ -55,12 +55,16 @@ class DashboardScreen(Screen[None]):
         app = self.operator_app
         self._apply_breakpoints()
         yield StatusHeader(app.db_path, app.executor.approval_mode, app.read_only, id="header")
+        # The active pane and its tab are marked from the start: marked after they are
+        # styled, each is styled again.
         with Horizontal(id="pane-tabs"):
             for pane_id, title, _ in PANES:
-                yield PaneTab(pane_id, title)
+                tab = PaneTab(pane_id, title)
+                yield tab.set_class(pane_id == self.active, "-active", update=False)
         with Grid(id="panes"):
             for pane_id, _, cls in PANES:
-                yield cls(id=pane_id)
+                pane = cls(id=pane_id)
+                yield pane.set_class(pane_id == self.active, "-active", update=False)
         yield FilterBar(id="filter")
         yield EventTail(id="events")
         yield KeyFooter(compact=True)
