@@ -64,6 +64,39 @@ def test_registry_from_subject_and_unknown_action() -> None:
         reg.require("reboot_everything")
 
 
+class CountingSubject(DemoSubject):
+    def __init__(self, duplicate: bool = False) -> None:
+        super().__init__()
+        self.reads = 0
+        self.duplicate = duplicate
+
+    def action_definitions(self) -> list[ActionDefinition]:
+        self.reads += 1
+        defs = super().action_definitions()
+        return defs + defs[:1] if self.duplicate else defs
+
+
+def test_a_lazy_registry_reads_the_subject_at_first_use_once() -> None:
+    subject = CountingSubject()
+    reg = ActionRegistry.from_subject(subject, lazy=True)
+    assert subject.reads == 0 and reg.subject is subject
+    assert "drain_store" in reg
+    assert reg.require("drain_store").name == "drain_store"
+    reg.load()
+    assert subject.reads == 1
+    eager = CountingSubject()
+    ActionRegistry.from_subject(eager)
+    assert eager.reads == 1
+
+
+def test_a_lazy_registry_raises_a_bad_definition_at_load() -> None:
+    reg = ActionRegistry.from_subject(CountingSubject(duplicate=True), lazy=True)
+    with pytest.raises(ValueError, match="defined twice"):
+        reg.load()
+    with pytest.raises(ValueError, match="defined twice"):
+        ActionRegistry.from_subject(CountingSubject(duplicate=True))
+
+
 def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
     cfg = RetryConfig(min_wait_seconds=1.0, max_wait_seconds=10.0, jitter_fraction=0.5)
     for attempt, base in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (4, 10.0), (9, 10.0)]:

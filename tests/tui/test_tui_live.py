@@ -272,6 +272,34 @@ async def test_a_long_pane_fills_what_the_screen_shows_first_then_the_rest(
         assert target is not None and target.id == int(keys[-1][1:]), "the cursor reaches the last"
 
 
+async def test_the_subject_is_read_after_the_first_frame(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's keys do not need the subject's definitions: they are read once the
+    first frame is up (building them is about 15 ms of a start-up)."""
+    from operator_tui.screens.dashboard import DashboardScreen
+
+    order: list[str] = []
+    refresh = DashboardScreen._compositor_refresh
+
+    def recording_refresh(screen: DashboardScreen) -> None:
+        refresh(screen)
+        order.append("frame")
+
+    class Subject(FixtureSubject):
+        def action_definitions(self):  # type: ignore[no-untyped-def]
+            order.append("definitions")
+            return super().action_definitions()
+
+    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
+    app = OperatorApp(db_path, Subject(), clock=FrozenClock(FIXTURE_NOW))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await eventually(lambda: "definitions" in order, timeout=2.0, what="the definitions")
+        assert order[0] == "frame" and order.count("definitions") == 1
+        assert "drain_store" in app.executor.registry
+        await pilot.pause()
+
+
 async def test_an_unreadable_database_ends_the_dashboard_with_one_line(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"this is not a database" * 512)

@@ -87,7 +87,9 @@ class OperatorApp(App[None]):
         self.read_only = read_only or env_flag("OPERATOR_READ_ONLY")
         self.clock = clock or SYSTEM_CLOCK
         self.actor = actor or default_actor()
-        registry = ActionRegistry.from_subject(subject) if subject else ActionRegistry()
+        # The subject's definitions are read after the first frame (``_started``): the
+        # dashboard's keys do not need them, the runner and agent of the demo start later.
+        registry = ActionRegistry.from_subject(subject, lazy=True) if subject else ActionRegistry()
         self.executor = ActionExecutor(self.db_path, registry, approval_mode=approval_mode,
                                        clock=self.clock)
         self.watcher = ChangeWatcher(self.executor.db, poll_interval)
@@ -115,13 +117,15 @@ class OperatorApp(App[None]):
         finally:
             gc.enable()
 
-    @staticmethod
-    def _started() -> None:
-        """The first frame is on screen: what start-up built is frozen out of the collector's
-        sight (with the few thousand objects of start-up garbage among them, kept once rather
-        than paying a full collection now), and the collector resumes."""
-        gc.freeze()
-        gc.enable()
+    def _started(self) -> None:
+        """The first frame is on screen: the subject's definitions are read, what start-up
+        built is frozen out of the collector's sight (with the few thousand objects of
+        start-up garbage among them, kept once rather than paying a full collection now),
+        and the collector resumes."""
+        self.executor.registry.load()
+        if not gc.isenabled():  # paused by run() (not under a test's run_test)
+            gc.freeze()
+            gc.enable()
 
     def get_default_screen(self) -> DashboardScreen:
         return self.dashboard
@@ -152,8 +156,7 @@ class OperatorApp(App[None]):
         if initial is not None:
             self._show(*initial)
         self._first_shown.set()
-        if not gc.isenabled():
-            self.call_after_refresh(self._started)
+        self.call_after_refresh(self._started)
 
     async def on_unmount(self) -> None:
         for task in self._tasks:

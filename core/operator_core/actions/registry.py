@@ -154,40 +154,62 @@ class ActionRegistry:
     """Holds the action definitions of a subject."""
 
     def __init__(
-        self, definitions: Iterable[ActionDefinition] = (), subject: Subject | None = None
+        self,
+        definitions: Iterable[ActionDefinition] = (),
+        subject: Subject | None = None,
+        *,
+        lazy: bool = False,
     ) -> None:
+        """With ``lazy``, the subject's definitions are read at their first use (or
+        ``load()``), not here: the dashboard draws its first frame before paying for them
+        (building the definition models is about 15 ms of a start-up)."""
         self.subject = subject
         self._defs: dict[str, ActionDefinition] = {}
+        self._pending: Subject | None = None
         for d in definitions:
             self.register(d)
+        if subject is not None:
+            self._pending = subject
+            if not lazy:
+                self.load()
+
+    @classmethod
+    def from_subject(cls, subject: Subject, *, lazy: bool = False) -> ActionRegistry:
+        return cls(subject=subject, lazy=lazy)
+
+    def load(self) -> None:
+        """Read the subject's definitions now, if not yet (an error in them is raised here)."""
+        subject, self._pending = self._pending, None
         if subject is not None:
             for d in subject.action_definitions():
                 self.register(d)
 
-    @classmethod
-    def from_subject(cls, subject: Subject) -> ActionRegistry:
-        return cls(subject=subject)
+    @property
+    def _loaded(self) -> dict[str, ActionDefinition]:
+        if self._pending is not None:
+            self.load()
+        return self._defs
 
     def register(self, definition: ActionDefinition) -> None:
-        if definition.name in self._defs:
+        if definition.name in self._loaded:
             raise ValueError(f"action '{definition.name}' is defined twice")
         self._defs[definition.name] = definition
 
     def get_definition(self, name: str) -> ActionDefinition | None:
-        return self._defs.get(name)
+        return self._loaded.get(name)
 
     def require(self, name: str) -> ActionDefinition:
-        definition = self._defs.get(name)
+        definition = self._loaded.get(name)
         if definition is None:
             known = ", ".join(sorted(self._defs)) or "none"
             raise UnknownActionError(f"unknown action '{name}' (available: {known})")
         return definition
 
     def list_action_names(self) -> list[str]:
-        return sorted(self._defs)
+        return sorted(self._loaded)
 
     def list_definitions(self) -> list[ActionDefinition]:
-        return [self._defs[n] for n in sorted(self._defs)]
+        return [self._loaded[n] for n in sorted(self._defs)]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._defs
+        return name in self._loaded
