@@ -194,8 +194,25 @@ def _audit_hash(
     actor: str,
     timestamp: str,
 ) -> str:
-    payload = _json([prev_hash, proposal_id, workflow_id, event_type, event_data, actor, timestamp])
+    strings = (prev_hash, event_type, event_data, actor, timestamp)
+    if all(type(v) is str for v in strings) and all(
+            v is None or type(v) is int for v in (proposal_id, workflow_id)):
+        # The same JSON array ``_json`` writes (every event is hashed once when written and
+        # once per verification), built directly: about half the time.
+        payload = (f"[{_quote(prev_hash)},{_number(proposal_id)},{_number(workflow_id)},"
+                   f"{_quote(event_type)},{_quote(event_data)},{_quote(actor)},"
+                   f"{_quote(timestamp)}]")
+    else:
+        payload = _json([prev_hash, proposal_id, workflow_id, event_type, event_data, actor,
+                         timestamp])
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+_quote = json.encoder.encode_basestring_ascii  # what _ENCODER writes a str as
+
+
+def _number(value: int | None) -> str:
+    return "null" if value is None else int.__repr__(value)
 
 
 class _Connection(sqlite3.Connection):
