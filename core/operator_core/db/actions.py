@@ -163,6 +163,8 @@ per one-by-one proposal commit, measured against 4096 (1024 gained nothing more)
 _SCHEDULED = ("INDEXED BY idx_validated_scheduled "
               "WHERE scheduled_at IS NOT NULL AND status = 'validated'")
 _RETRY_WAITING = "INDEXED BY idx_retry_due WHERE next_retry_at IS NOT NULL AND status = 'failed'"
+_AWAITING_APPROVAL = ("WHERE status IN ('proposed', 'validated') AND requires_approval = 1 "
+                      "AND approved_at IS NULL AND workflow_id IS NULL")
 
 
 @dataclass(frozen=True)
@@ -1831,10 +1833,7 @@ class Snapshot:
                 "SELECT COUNT(*) FROM action_proposals WHERE status = 'executing'"
             ).fetchone()[0]
         pending = conn.execute(
-            "SELECT COUNT(*) FROM action_proposals WHERE status IN ('proposed', "
-            "'validated') AND requires_approval = 1 AND approved_at IS NULL AND "
-            "workflow_id IS NULL"
-        ).fetchone()[0]
+            f"SELECT COUNT(*) FROM action_proposals {_AWAITING_APPROVAL}").fetchone()[0]
         wf_pending = conn.execute(
             "SELECT COUNT(*) FROM workflows WHERE status = 'pending' AND "
             "requires_approval = 1 AND approved_at IS NULL"
@@ -1873,31 +1872,23 @@ class Snapshot:
         ).fetchall()
         return [_row_to_workflow(r) for r in rows]
 
-    def list_pending_approvals(self, limit: int = 200) -> list[ActionProposal]:
-        """Single actions awaiting approval, oldest first."""
+    def _proposals(self, where: str, order: str, limit: int) -> list[ActionProposal]:
         rows = self._conn.execute(
-            "SELECT * FROM action_proposals WHERE status IN ('proposed', 'validated') AND "
-            "requires_approval = 1 AND approved_at IS NULL AND workflow_id IS NULL "
-            "ORDER BY id LIMIT ?",
-            (limit,),
+            f"SELECT * FROM action_proposals {where} ORDER BY {order} LIMIT ?", (limit,)
         ).fetchall()
         return [_row_to_proposal(r) for r in rows]
+
+    def list_pending_approvals(self, limit: int = 200) -> list[ActionProposal]:
+        """Single actions awaiting approval, oldest first."""
+        return self._proposals(_AWAITING_APPROVAL, "id", limit)
 
     def list_scheduled(self, limit: int = 200) -> list[ActionProposal]:
         """Validated actions with a future (or just-due) time, soonest first."""
-        rows = self._conn.execute(
-            f"SELECT * FROM action_proposals {_SCHEDULED} ORDER BY scheduled_at LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [_row_to_proposal(r) for r in rows]
+        return self._proposals(_SCHEDULED, "scheduled_at", limit)
 
     def list_retry_backlog(self, limit: int = 200) -> list[ActionProposal]:
         """Actions waiting for a retry, soonest first."""
-        rows = self._conn.execute(
-            f"SELECT * FROM action_proposals {_RETRY_WAITING} ORDER BY next_retry_at LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [_row_to_proposal(r) for r in rows]
+        return self._proposals(_RETRY_WAITING, "next_retry_at", limit)
 
     def list_workflow_steps(self, workflow_ids: Sequence[int]) -> dict[int, list[ActionProposal]]:
         """Steps of several workflows in one query."""
