@@ -20,7 +20,7 @@ from operator_tui.format import clock_time
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
 from textual.widgets import Static
-from tui_helpers import eventually, plain
+from tui_helpers import eventually, plain, toasts
 
 SIZE = (120, 40)
 
@@ -297,6 +297,24 @@ async def test_the_subject_is_read_after_the_first_frame(
         await eventually(lambda: "definitions" in order, timeout=2.0, what="the definitions")
         assert order[0] == "frame" and order.count("definitions") == 1
         assert "drain_store" in app.executor.registry
+        await pilot.pause()
+
+
+async def test_a_subject_with_bad_definitions_is_said_and_the_dashboard_stays(
+        db_path: Path) -> None:
+    class Broken(FixtureSubject):
+        def action_definitions(self):  # type: ignore[no-untyped-def]
+            defs = super().action_definitions()
+            return defs + defs[:1]
+
+    app = OperatorApp(db_path, Broken(), clock=FrozenClock(FIXTURE_NOW))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await eventually(lambda: any(sev == "error" for sev, _, _ in toasts(app)), timeout=2.0,
+                         what="the error toast")
+        severity, title, message = next(t for t in toasts(app) if t[0] == "error")
+        assert title == "Cannot read the subject's actions" and "defined twice" in message
+        assert row_keys(app, "approvals"), "the dashboard is still up, with its rows"
         await pilot.pause()
 
 

@@ -122,7 +122,11 @@ class OperatorApp(App[None]):
         built is frozen out of the collector's sight (with the few thousand objects of
         start-up garbage among them, kept once rather than paying a full collection now),
         and the collector resumes."""
-        self.executor.registry.load()
+        try:
+            self.executor.registry.load()
+        except Exception as exc:  # a subject's own bug: said; the dashboard's keys still work
+            self.notify(str(exc), title="Cannot read the subject's actions", severity="error",
+                        timeout=30, markup=False)
         if not gc.isenabled():  # paused by run() (not under a test's run_test)
             gc.freeze()
             gc.enable()

@@ -260,10 +260,9 @@ class PaneTable(DataTable[RenderableType]):
         self._settle_dimensions()
 
     def _settle_dimensions(self) -> None:
-        """The scrollable size, now rather than when DataTable next goes idle: cheap here
-        (fixed column widths, one line per row), and the frame drawn next then has its
-        scrollbars already, instead of a frame without them and a re-layout of every pane
-        (about a tenth of the time to the first paint)."""
+        """The scrollable size, now rather than when DataTable next goes idle (which may come
+        after the next frame, and lay the pane out again with its scrollbars): cheap here,
+        with fixed column widths and one line per row."""
         if self._require_update_dimensions:
             self._require_update_dimensions = False
             new_rows = self._new_rows.copy()
