@@ -219,6 +219,46 @@ async def test_engine_refusal_is_shown_and_changes_nothing(db_path: Path) -> Non
     assert p.status.value == "cancelled" and p.approved_at is None
 
 
+async def test_approve_warns_once_when_another_process_moved_the_selection(
+        db_path: Path) -> None:
+    """The selected row leaves because another process cancelled it, and the cursor moves
+    to the next row: an approve right then is a warning, not an approval of a row the
+    operator may not have read; pressed again, it approves."""
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        gone = selected(app)
+        async with ActionExecutor(db_path, ActionRegistry.from_subject(FixtureSubject())) as ex:
+            await ex.cancel_proposal(gone.id, "bob@ops-2")
+        await eventually(lambda: gone.key not in _keys(app, "approvals"),
+                         what="the cancelled row to leave #approvals")
+        moved_to = selected(app)
+        assert moved_to != gone
+        await pilot.press("a")
+        await eventually(lambda: any(t == "Selection moved" for _, t, _ in toasts(app)))
+        assert (await read_proposal(db_path, moved_to.id)).approved_at is None
+        assert moved_to.key in _keys(app, "approvals")
+        await pilot.press("a")
+        await eventually(lambda: moved_to.key not in _keys(app, "approvals"),
+                         what="the approved row to leave #approvals")
+    assert (await read_proposal(db_path, moved_to.id)).approved_by == OPERATOR
+
+
+async def test_approving_row_after_row_needs_no_second_press(db_path: Path) -> None:
+    """Our own approval moving the cursor is expected: the next approve acts at once."""
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(pilot)
+        first = selected(app)
+        await pilot.press("a")
+        await eventually(lambda: first.key not in _keys(app, "approvals"))
+        second = selected(app)
+        await pilot.press("a")
+        await eventually(lambda: second.key not in _keys(app, "approvals"))
+        assert not any(t == "Selection moved" for _, t, _ in toasts(app))
+    assert (await read_proposal(db_path, second.id)).approved_by == OPERATOR
+
+
 MUTATION_KEYS = ["a", "r", "c", "K", "E"]
 
 

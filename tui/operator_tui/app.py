@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ MUTATIONS = frozenset({"approve", "reject", "cancel", "kill_switch", "resume"})
 BackgroundTask = Callable[[], Awaitable[Any]]
 
 TICK_INTERVAL = 5.0
+MOVED_GRACE = 1.5
+"""Seconds after another process's change moved the selection during which approve warns
+instead of acting on the row the cursor moved to."""
 """Seconds between countdown (and age) updates, done from the clock without a read. Each line
 that changes costs a redraw through Textual's compositor (about half a millisecond): a
 retry backlog with a dozen rows in their last minute, ticking every second, kept an idle
@@ -102,6 +106,9 @@ class OperatorApp(App[None]):
         self._background = list(background)
         self._initial: tuple[DashboardData, list[AuditEvent]] | None = None
         self._first_shown = asyncio.Event()
+        self._moved: tuple[float, Target, Target] | None = None
+        """(when, the row that left, the row the cursor moved to) after another process's
+        change moved the selection."""
         self._tasks: list[asyncio.Task[Any]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -204,7 +211,7 @@ class OperatorApp(App[None]):
                 if changed or now_minute != minute:
                     minute = now_minute
                     if changed or not self._rows_current:
-                        await self._refresh_screen()
+                        await self._refresh_screen(external=changed and self.watcher.external)
                     else:
                         await self._refresh_minute()
             await self.watcher.wait()
@@ -227,11 +234,18 @@ class OperatorApp(App[None]):
     def _last_event_id(self) -> int:
         return self.dashboard.last_event_id if self.dashboard.is_mounted else 0
 
-    async def _refresh_screen(self) -> None:
-        """Re-read everything the screen shows."""
+    async def _refresh_screen(self, external: bool = False) -> None:
+        """Re-read everything the screen shows. After another process's change, a selected
+        row that left the list is remembered with the row the cursor moved to (see
+        ``_moved_under``)."""
+        before = self.dashboard.current_target() if external else None
         read = await self._read()
         if read is not None:
             self._show(*read)
+            after = self.dashboard.current_target()
+            if before is not None and after is not None and after != before \
+                    and not self.dashboard.active_pane.shows(before):
+                self._moved = (time.monotonic(), before, after)
 
     async def _refresh_minute(self) -> None:
         """A new minute and nothing written since the last read: the rows are the same (their
@@ -288,9 +302,24 @@ class OperatorApp(App[None]):
             self.notify("Select an action or workflow first.", severity="warning")
         return target
 
+    def _moved_under(self, target: Target, verb: str, key: str) -> bool:
+        """The row the operator had selected just left the list because another process
+        changed it, and the cursor moved onto ``target``: say so once instead of acting on a
+        row they may not have read (approve asks nothing else first)."""
+        moved, self._moved = self._moved, None
+        if moved is None:
+            return False
+        at, gone, now_on = moved
+        if now_on != target or time.monotonic() - at > MOVED_GRACE:
+            return False
+        self.notify(f"{gone.label} has just left the list (another process changed it); the "
+                    f"cursor is now on {target.label}. Press {key} again to {verb} it.",
+                    title="Selection moved", severity="warning", markup=False)
+        return True
+
     def action_approve(self) -> None:
         target = self._target()
-        if target is None:
+        if target is None or self._moved_under(target, "approve", "a"):
             return
         if target.kind == "workflow":
             call = self.executor.approve_workflow(target.id, self.actor)

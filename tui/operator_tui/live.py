@@ -22,6 +22,8 @@ class ChangeWatcher:
         self._wake = asyncio.Event()
         self._dirty = True
         self._seen: int | None = None
+        self.external = False
+        """The last change ``take_change`` reported came from another connection."""
 
     def start(self) -> None:
         """Listen for other processes' commits (call inside the running loop)."""
@@ -44,6 +46,7 @@ class ChangeWatcher:
     async def take_change(self) -> bool:
         """True (once) if the database may have changed since the last time it said so."""
         version = await self._db.data_version()
+        self.external = self._seen is not None and version != self._seen
         changed = self._dirty or version != self._seen
         self._dirty = False
         self._seen = version

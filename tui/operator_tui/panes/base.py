@@ -199,6 +199,10 @@ class PaneTable(DataTable[RenderableType]):
     def item_count(self) -> int:
         return self._total
 
+    def shows(self, target: Target) -> bool:
+        """The pane has a row for ``target`` (filtered out counts as not shown)."""
+        return target.key in self._by_key
+
     def selected_target(self) -> Target | None:
         if not self.row_count:
             return None
