@@ -25,7 +25,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 
 from operator_tui import data as dashboard_data
 from operator_tui.data import DashboardData, Target
@@ -205,7 +205,10 @@ class OperatorApp(App[None]):
         if self._rows_current and self.dashboard.data is not None:
             minute = self.dashboard.data.loaded_at.replace(second=0, microsecond=0)
         while True:
-            if not isinstance(self.screen, ModalScreen):
+            top = self._top_screen()
+            if top is None:
+                return  # shutting down: the screens are gone before this worker is
+            if not isinstance(top, ModalScreen):
                 now_minute = self.clock.now().replace(second=0, microsecond=0)
                 changed = await self.watcher.take_change()
                 if changed or now_minute != minute:
@@ -263,10 +266,18 @@ class OperatorApp(App[None]):
         self.dashboard.show(loaded, events)
         self._showed()
 
+    def _top_screen(self) -> Screen[Any] | None:
+        """The screen on top, or None once the app has begun to shut down."""
+        try:
+            return self.screen_stack[-1]
+        except (IndexError, KeyError):
+            return None
+
     def _showed(self) -> None:
         """After the dashboard took new data: an open detail view follows it."""
-        if isinstance(self.screen, DetailScreen):
-            self.screen.reload()
+        top = self._top_screen()
+        if isinstance(top, DetailScreen):
+            top.reload()
         self.refreshes += 1
         self.loaded.set()
 
