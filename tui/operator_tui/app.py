@@ -41,14 +41,14 @@ MUTATIONS = frozenset({"approve", "reject", "cancel", "kill_switch", "resume"})
 BackgroundTask = Callable[[], Awaitable[Any]]
 
 TICK_INTERVAL = 5.0
-MOVED_GRACE = 1.5
-"""Seconds after another process's change moved the selection during which approve warns
-instead of acting on the row the cursor moved to."""
 """Seconds between countdown (and age) updates, done from the clock without a read. Each line
 that changes costs a redraw through Textual's compositor (about half a millisecond): a
 retry backlog with a dozen rows in their last minute, ticking every second, kept an idle
 dashboard at twice its CPU budget. In their last minute, times read in steps of the same
 five seconds (``format.duration``); the exact time is in the column beside each countdown."""
+MOVED_GRACE = 1.5
+"""Seconds after another process's change moved the selection during which approve warns
+instead of acting on the row the cursor moved to."""
 
 
 class OperatorApp(App[None]):
@@ -214,7 +214,7 @@ class OperatorApp(App[None]):
                 if changed or now_minute != minute:
                     minute = now_minute
                     if changed or not self._rows_current:
-                        await self._refresh_screen(external=changed and self.watcher.external)
+                        await self._refresh_screen(external=self.watcher.external)
                     else:
                         await self._refresh_minute()
             await self.watcher.wait()

@@ -94,8 +94,7 @@ def awaits_approval(wf: WorkflowProposal) -> bool:
 async def load(db: ActionDB, after_event_id: int | None = None) -> DashboardData:
     """Everything the panes and the header show, each list bounded, and (given
     ``after_event_id``) the audit events after it: one consistent snapshot, read on the
-    database's thread in one go, so the event loop goes on meanwhile (at start-up, the
-    screen is composed while its first data is read)."""
+    database's thread in one go."""
     return await db.snapshot(lambda snap: read(snap, after_event_id))
 
 

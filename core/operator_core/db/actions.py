@@ -1176,8 +1176,7 @@ class ActionDB:
     async def list_workflows(
         self, status: WorkflowStatus | None = None, limit: int = 100, open_only: bool = False
     ) -> list[WorkflowProposal]:
-        return await self._call(lambda conn: Snapshot(conn, self.clock).list_workflows(
-            status, limit, open_only))
+        return await self.snapshot(lambda snap: snap.list_workflows(status, limit, open_only))
 
     async def list_workflow_actions(self, workflow_id: int) -> list[ActionProposal]:
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
@@ -1682,7 +1681,7 @@ class ActionDB:
 
     async def get_safety_mode(self) -> tuple[str, datetime | None, str, str]:
         """(mode, changed_at, changed_by, reason)."""
-        return await self._call(lambda conn: Snapshot(conn, self.clock).get_safety_mode())
+        return await self.snapshot(lambda snap: snap.get_safety_mode())
 
     async def set_safety_mode(self, mode: str, actor: str, reason: str = "") -> bool:
         """Returns False if the mode was already that."""
@@ -1717,8 +1716,8 @@ class ActionDB:
         after_id: int = 0,
     ) -> list[AuditEvent]:
         """Newest ``limit`` events (optionally of one action or workflow), oldest first."""
-        return await self._call(lambda conn: Snapshot(conn, self.clock).list_audit_events(
-            proposal_id, workflow_id, limit, after_id))
+        return await self.snapshot(
+            lambda snap: snap.list_audit_events(proposal_id, workflow_id, limit, after_id))
 
     async def verify_audit_chain(self) -> tuple[bool, int, str]:
         """Recompute the hash chain. Returns (ok, events checked, message)."""
@@ -1753,38 +1752,34 @@ class ActionDB:
 
     async def counts(self, by_status: bool = True) -> Counts:
         """Counts per dashboard pane, from indexes, and by status (see ``Snapshot.counts``)."""
-        return await self.read(lambda conn: Snapshot(conn, self.clock).counts(by_status))
+        return await self.snapshot(lambda snap: snap.counts(by_status))
 
     async def list_pending_approvals(self, limit: int = 200) -> list[ActionProposal]:
         """Single actions awaiting approval, oldest first."""
-        return await self._call(
-            lambda conn: Snapshot(conn, self.clock).list_pending_approvals(limit))
+        return await self.snapshot(lambda snap: snap.list_pending_approvals(limit))
 
     async def list_scheduled(self, limit: int = 200) -> list[ActionProposal]:
         """Validated actions with a future (or just-due) time, soonest first."""
-        return await self._call(lambda conn: Snapshot(conn, self.clock).list_scheduled(limit))
+        return await self.snapshot(lambda snap: snap.list_scheduled(limit))
 
     async def list_retry_backlog(self, limit: int = 200) -> list[ActionProposal]:
         """Actions waiting for a retry, soonest first."""
-        return await self._call(
-            lambda conn: Snapshot(conn, self.clock).list_retry_backlog(limit))
+        return await self.snapshot(lambda snap: snap.list_retry_backlog(limit))
 
     async def list_workflow_steps(
         self, workflow_ids: Sequence[int]
     ) -> dict[int, list[ActionProposal]]:
         """Steps of several workflows in one query."""
-        return await self._call(
-            lambda conn: Snapshot(conn, self.clock).list_workflow_steps(workflow_ids))
+        return await self.snapshot(lambda snap: snap.list_workflow_steps(workflow_ids))
 
     async def activity(self, minutes: int = 60) -> tuple[list[int], list[int]]:
         """Executions and failures per minute over the last ``minutes`` (oldest first)."""
-        return await self._call(lambda conn: Snapshot(conn, self.clock).activity(minutes))
+        return await self.snapshot(lambda snap: snap.activity(minutes))
 
     async def snapshot(self, fn: Callable[[Snapshot], T]) -> T:
         """``fn(snapshot)`` on the database's thread, inside one read transaction: the reads
         it makes see one consistent state of the database, and cost one trip to the thread.
-        The event loop goes on meanwhile (the dashboard composes its screen while its first
-        data is read)."""
+        The event loop stays free meanwhile (a dashboard refresh does not hold up keys)."""
 
         def run(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN")
@@ -1797,8 +1792,8 @@ class ActionDB:
 
 
 class Snapshot:
-    """Reads of the dashboard and ``operator status``, synchronous, on one connection (inside
-    ``ActionDB.snapshot``'s transaction, or one of ActionDB's own reads)."""
+    """Reads of the dashboard and ``operator status``, synchronous, on one connection inside
+    ``ActionDB.snapshot``'s read transaction (ActionDB's own read methods go through it)."""
 
     def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
         self._conn = conn
