@@ -37,3 +37,37 @@ async def test_mouse_click_selects_a_row_then_a_approves_it(db_path: Path) -> No
         await eventually(lambda: target.key not in [k.value for k in pane.rows])
     p = await read_proposal(db_path, target.id)
     assert p.approved_by == OPERATOR
+
+
+def footer_line(app) -> str:  # type: ignore[no-untyped-def]
+    from operator_tui.widgets.key_footer import KeyFooter
+
+    return app.screen.query_one(KeyFooter).render().plain
+
+
+async def test_footer_click_presses_its_key(db_path: Path) -> None:
+    from operator_tui.screens.help import HelpScreen
+
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.app.wait_loaded()
+        await pilot.pause()
+        line = footer_line(app)
+        assert line.startswith("⏎ Details / Filter a Approve r Reject c Cancel K Kill")
+        assert line.endswith("? Help q Quit")
+        # A click between two keys does nothing; one on "Help" (its description) opens help.
+        await pilot.click("KeyFooter", offset=(line.index("Help") - 3, 0))
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.click("KeyFooter", offset=(line.index("Help") + 1, 0))
+        await eventually(lambda: isinstance(app.screen, HelpScreen), what="help screen")
+
+
+async def test_read_only_footer_leaves_out_the_refused_keys(db_path: Path) -> None:
+    app = fixture_app(db_path, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.app.wait_loaded()
+        await pilot.pause()
+        line = footer_line(app)
+        assert "Details" in line and "Help" in line
+        assert not any(word in line for word in ("Approve", "Reject", "Cancel", "Kill"))

@@ -67,7 +67,7 @@ class DashboardScreen(Screen[None]):
                 yield pane.set_class(pane_id == self.active, "-active", update=False)
         yield FilterBar(id="filter")
         yield EventTail(id="events")
-        yield KeyFooter(compact=True)
+        yield KeyFooter()
 
     def _apply_breakpoints(self) -> None:
         """The width classes (``-wide``, ``-narrow``) for the terminal's size, before the
