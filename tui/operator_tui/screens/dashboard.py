@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from operator_core.actions.types import AuditEvent
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
@@ -46,6 +46,7 @@ class DashboardScreen(Screen[None]):
         super().__init__(id="dashboard")
         self.active = PANES[0][0]
         self.data: DashboardData | None = None
+        self._resumed = False
 
     @property
     def operator_app(self) -> OperatorApp:
@@ -78,6 +79,14 @@ class DashboardScreen(Screen[None]):
                   else self.HORIZONTAL_BREAKPOINTS) or []
         wanted = self._get_breakpoint_classes(self.app.size.width, points)
         self.update_classes({name: name in wanted for _, name in points}, animate=False)
+
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        """The first resume comes once every node was styled as it was mounted: Screen's own
+        handler (called after this one) would style the whole tree again for nothing, before
+        the first frame. Later resumes (back from a dialog) restyle as usual."""
+        if not self._resumed:
+            self._resumed = True
+            event.refresh_styles = False
 
     def on_mount(self) -> None:
         self.filter_bar.display = False
