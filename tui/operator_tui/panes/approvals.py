@@ -34,11 +34,13 @@ class ApprovalsPane(PaneTable):
             target = action_target(p)
             rows.append((p.proposed_at, Row(
                 key=target.key,
-                cells=(f"#{p.id}", Text(p.action_name, style="bold"), age(p.proposed_at, now),
-                       params(p.parameters, 36), p.proposed_by, clip(p.reason, 60)),
+                cells=lambda p=p: (
+                    f"#{p.id}", Text(p.action_name, style="bold"), age(p.proposed_at, now),
+                    params(p.parameters, 36), p.proposed_by, clip(p.reason, 60)),
                 target=target,
-                search=f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.proposed_by} "
-                       f"{p.reason}",
+                search=lambda p=p: (
+                    f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.proposed_by} "
+                    f"{p.reason}"),
                 model=p,
             )))
         for wf in data.workflows_awaiting:

@@ -8,8 +8,7 @@ the cursor stays on the same item while the database changes underneath it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from itertools import islice
 from typing import Any, ClassVar
@@ -29,15 +28,43 @@ from operator_tui.format import steady_for
 EMPTY_KEY = "-empty-"
 
 
-@dataclass(frozen=True)
 class Row:
-    key: str
-    cells: tuple[RenderableType, ...]
-    """First cell is the row's unique id as plain text (used to keep the order). A str cell
-    is shown as it is (made a ``Text`` when it goes into the table, see ``_plain``)."""
-    target: Target | None
-    search: str
-    model: Any = None
+    """One row of a pane. ``cells`` and ``search`` are given as values or as functions of no
+    arguments that make them, called once, when first needed: a pane's first fill shows only
+    the rows the screen has room for, so the others are formatted after the first frame (and
+    ``search`` only once a filter is typed)."""
+
+    __slots__ = ("key", "target", "model", "_cells", "_search")
+
+    def __init__(
+        self,
+        key: str,
+        cells: tuple[RenderableType, ...] | Callable[[], tuple[RenderableType, ...]],
+        target: Target | None,
+        search: str | Callable[[], str],
+        model: Any = None,
+    ) -> None:
+        self.key = key
+        self.target = target
+        self.model = model
+        self._cells = cells
+        self._search = search
+
+    @property
+    def cells(self) -> tuple[RenderableType, ...]:
+        """First cell is the row's unique id as plain text (used to keep the order). A str
+        cell is shown as it is (made a ``Text`` when it goes into the table, see ``_plain``)."""
+        cells = self._cells
+        if callable(cells):
+            cells = self._cells = cells()
+        return cells
+
+    @property
+    def search(self) -> str:
+        search = self._search
+        if callable(search):
+            search = self._search = search()
+        return search
 
 
 def _plain(cell: RenderableType) -> RenderableType:

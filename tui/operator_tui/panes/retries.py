@@ -39,9 +39,10 @@ class RetriesPane(PaneTable):
             attempt = f"{p.retry_count + 1}/{p.max_retries + 1}"
             rows.append(Row(
                 key=target.key,
-                cells=(f"#{p.id}", Text(p.action_name, style="bold"), attempt,
-                       clock_time(p.next_retry_at), countdown(p.next_retry_at, now),
-                       Text(clip(p.last_error or "", 60), style="red")),
+                cells=lambda p=p, attempt=attempt: (
+                    f"#{p.id}", Text(p.action_name, style="bold"), attempt,
+                    clock_time(p.next_retry_at), countdown(p.next_retry_at, now),
+                    Text(clip(p.last_error or "", 60), style="red")),
                 target=target,
                 search=f"#{p.id} {p.action_name} {p.last_error or ''}",
                 model=p,

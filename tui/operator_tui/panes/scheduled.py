@@ -37,11 +37,13 @@ class ScheduledPane(PaneTable):
             where = f" (wf{p.workflow_id} step {p.execution_order + 1})" if p.workflow_id else ""
             rows.append(Row(
                 key=target.key,
-                cells=(f"#{p.id}", Text(p.action_name + where, style="bold"),
-                       clock_time(p.scheduled_at), countdown(p.scheduled_at, now),
-                       params(p.parameters), approval_state(p)),
+                cells=lambda p=p, where=where: (
+                    f"#{p.id}", Text(p.action_name + where, style="bold"),
+                    clock_time(p.scheduled_at), countdown(p.scheduled_at, now),
+                    params(p.parameters), approval_state(p)),
                 target=target,
-                search=f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.reason}",
+                search=lambda p=p: (
+                    f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.reason}"),
                 model=p,
             ))
         return rows

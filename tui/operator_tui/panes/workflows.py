@@ -56,9 +56,9 @@ class WorkflowsPane(PaneTable):
             ticket = f"ticket #{wf.ticket_id} · " if wf.ticket_id else ""
             rows.append(Row(
                 key=target.key,
-                cells=(f"wf{wf.id}", Text(wf.name, style="bold"),
-                       workflow_state(wf, steps), progress_bar(steps),
-                       f"{ticket}by {wf.proposed_by}"),
+                cells=lambda wf=wf, steps=steps, ticket=ticket: (
+                    f"wf{wf.id}", Text(wf.name, style="bold"), workflow_state(wf, steps),
+                    progress_bar(steps), f"{ticket}by {wf.proposed_by}"),
                 target=target,
                 search=f"wf{wf.id} {wf.name} {wf.description}",
                 model=wf,
@@ -67,9 +67,10 @@ class WorkflowsPane(PaneTable):
                 step_target = action_target(step)
                 rows.append(Row(
                     key=step_target.key,
-                    cells=(f"#{step.id}", f"  {step.execution_order + 1}. {step.action_name}",
-                           step_state(step, now), self._step_note(step),
-                           params(step.parameters)),
+                    cells=lambda step=step: (
+                        f"#{step.id}", f"  {step.execution_order + 1}. {step.action_name}",
+                        step_state(step, now), self._step_note(step),
+                        params(step.parameters)),
                     target=step_target,
                     search=f"#{step.id} {step.action_name} wf{wf.id} {wf.name}",
                     model=step,
