@@ -71,3 +71,30 @@ async def test_read_only_footer_leaves_out_the_refused_keys(db_path: Path) -> No
         line = footer_line(app)
         assert "Details" in line and "Help" in line
         assert not any(word in line for word in ("Approve", "Reject", "Cancel", "Kill"))
+
+
+async def test_footer_key_under_the_mouse_is_highlighted(db_path: Path) -> None:
+    from operator_tui.widgets.key_footer import KeyFooter
+
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.app.wait_loaded()
+        await pilot.pause()
+        footer = app.screen.query_one(KeyFooter)
+        line = footer.render()
+        at = line.plain.index("Help")
+        hover = footer.get_component_rich_style("key-footer--hover").bgcolor
+
+        def background_at(column: int) -> object:
+            text = footer.render()
+            styles = [text.get_style_at_offset(app.console, column)]
+            return styles[0].bgcolor
+
+        assert background_at(at) != hover
+        await pilot.hover("KeyFooter", offset=(at, 0))
+        await pilot.pause()
+        assert background_at(at) == hover and background_at(at - 2) == hover  # "? Help"
+        assert background_at(line.plain.index("Quit")) != hover
+        await pilot.hover("#approvals", offset=(5, 3))
+        await pilot.pause()
+        assert background_at(at) != hover

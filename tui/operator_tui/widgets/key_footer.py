@@ -33,7 +33,8 @@ class KeyFooter(Widget, can_focus=False):
     binding of each), ``key description`` each, dimmed when the action is disabled."""
 
     ALLOW_SELECT = False
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"key-footer--key", "key-footer--description"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "key-footer--key", "key-footer--description", "key-footer--hover"}
     DEFAULT_CSS = """
     KeyFooter {
         dock: bottom;
@@ -49,6 +50,9 @@ class KeyFooter(Widget, can_focus=False):
             color: $footer-description-foreground;
             background: $footer-description-background;
         }
+        & > .key-footer--hover {
+            background: $block-hover-background;
+        }
     }
     """
 
@@ -56,6 +60,8 @@ class KeyFooter(Widget, can_focus=False):
         super().__init__(id=id)
         self._entries: list[FooterEntry] | None = None
         self._spans: list[tuple[int, int, FooterEntry]] = []
+        self._hover: FooterEntry | None = None
+        """The key under the mouse (drawn highlighted, as a clickable key is)."""
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -84,6 +90,8 @@ class KeyFooter(Widget, can_focus=False):
     def render(self) -> Text:
         key_style = self.get_component_rich_style("key-footer--key")
         description_style = self.get_component_rich_style("key-footer--description")
+        # Only the hover background: the key and its description keep their colours.
+        hover_style = Style(bgcolor=self.get_component_rich_style("key-footer--hover").bgcolor)
         text = Text(no_wrap=True, overflow="crop", end="")
         spans = []
         for entry in self.entries:
@@ -91,6 +99,8 @@ class KeyFooter(Widget, can_focus=False):
                 text.append(" ")
             start = text.cell_len
             dim = _ENABLED if entry.enabled else _DISABLED
+            if entry.enabled and entry == self._hover:
+                dim = hover_style
             text.append(entry.display, style=key_style + dim)
             if entry.description:
                 text.append(f" {entry.description}", style=description_style + dim)
@@ -98,12 +108,26 @@ class KeyFooter(Widget, can_focus=False):
         self._spans = spans
         return text
 
+    def _entry_at(self, x: int) -> FooterEntry | None:
+        return next((entry for start, end, entry in self._spans if start <= x < end), None)
+
     def on_click(self, event: events.Click) -> None:
-        for start, end, entry in self._spans:
-            if start <= event.x < end:
-                event.stop()
-                if entry.enabled:
-                    self.app.simulate_key(entry.key)
-                else:
-                    self.app.bell()
-                return
+        entry = self._entry_at(event.x)
+        if entry is None:
+            return
+        event.stop()
+        if entry.enabled:
+            self.app.simulate_key(entry.key)
+        else:
+            self.app.bell()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        self._set_hover(self._entry_at(event.x))
+
+    def on_leave(self, event: events.Leave) -> None:
+        self._set_hover(None)
+
+    def _set_hover(self, entry: FooterEntry | None) -> None:
+        if entry != self._hover:
+            self._hover = entry
+            self.refresh()
