@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from operator_tui.fixture import OPERATOR, fixture_app
+from operator_tui.screens.help import HelpScreen
+from operator_tui.widgets.key_footer import KeyFooter
 from operator_tui.widgets.status_header import StatusHeader
 from tui_helpers import eventually, plain, read_proposal
 
@@ -40,14 +42,10 @@ async def test_mouse_click_selects_a_row_then_a_approves_it(db_path: Path) -> No
 
 
 def footer_line(app) -> str:  # type: ignore[no-untyped-def]
-    from operator_tui.widgets.key_footer import KeyFooter
-
     return app.screen.query_one(KeyFooter).render().plain
 
 
 async def test_footer_click_presses_its_key(db_path: Path) -> None:
-    from operator_tui.screens.help import HelpScreen
-
     app = fixture_app(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.app.wait_loaded()
@@ -74,27 +72,23 @@ async def test_read_only_footer_leaves_out_the_refused_keys(db_path: Path) -> No
 
 
 async def test_footer_key_under_the_mouse_is_highlighted(db_path: Path) -> None:
-    from operator_tui.widgets.key_footer import KeyFooter
-
     app = fixture_app(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.app.wait_loaded()
         await pilot.pause()
         footer = app.screen.query_one(KeyFooter)
-        line = footer.render()
-        at = line.plain.index("Help")
+        line = footer_line(app)
+        at = line.index("Help")
         hover = footer.get_component_rich_style("key-footer--hover").bgcolor
 
         def background_at(column: int) -> object:
-            text = footer.render()
-            styles = [text.get_style_at_offset(app.console, column)]
-            return styles[0].bgcolor
+            return footer.render().get_style_at_offset(app.console, column).bgcolor
 
         assert background_at(at) != hover
         await pilot.hover("KeyFooter", offset=(at, 0))
         await pilot.pause()
         assert background_at(at) == hover and background_at(at - 2) == hover  # "? Help"
-        assert background_at(line.plain.index("Quit")) != hover
+        assert background_at(line.index("Quit")) != hover
         await pilot.hover("#approvals", offset=(5, 3))
         await pilot.pause()
         assert background_at(at) != hover

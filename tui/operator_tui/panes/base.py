@@ -239,7 +239,7 @@ class PaneTable(DataTable[RenderableType]):
             return cache[cache_key]  # type: ignore[no-any-return]
         cells = self._get_row_renderables(row_index).cells
         cell = cells[column_index] if column_index < len(cells) else None
-        row = self.rows.get(row_key) if row_key is not None else None
+        row = self.rows.get(row_key)  # type: ignore[arg-type]
         padding = self.cell_padding
         if (type(cell) is not Text or row is None or row.height != 1 or width < 2 * padding
                 or cell.justify not in (None, "default")

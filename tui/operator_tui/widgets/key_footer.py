@@ -98,12 +98,12 @@ class KeyFooter(Widget, can_focus=False):
             if spans:
                 text.append(" ")
             start = text.cell_len
-            dim = _ENABLED if entry.enabled else _DISABLED
+            extra = _ENABLED if entry.enabled else _DISABLED
             if entry.enabled and entry == self._hover:
-                dim = hover_style
-            text.append(entry.display, style=key_style + dim)
+                extra = hover_style
+            text.append(entry.display, style=key_style + extra)
             if entry.description:
-                text.append(f" {entry.description}", style=description_style + dim)
+                text.append(f" {entry.description}", style=description_style + extra)
             spans.append((start, text.cell_len, entry))
         self._spans = spans
         return text
