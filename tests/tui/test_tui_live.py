@@ -358,3 +358,43 @@ async def test_rows_far_from_their_time_are_not_recomputed_every_tick(
         await asyncio.sleep(1.0)
         assert computed["p23"] >= 6
         assert computed["p22"] == computed["p26"] == 2, "recomputed once, then left alone"
+
+
+def test_run_lowers_the_switch_interval_until_the_first_frame_then_restores_it(
+    db_path: Path,
+) -> None:
+    """``operator tui`` runs the app with ``App.run``: until the first frame is up, the
+    collector is paused and threads take turns every STARTUP_SWITCH_INTERVAL (so Textual's
+    writer thread sends that frame at once); both come back once it is drawn, and after."""
+    import gc
+    import inspect
+
+    from operator_tui.app import STARTUP_SWITCH_INTERVAL
+
+    seen: dict[str, object] = {}
+
+    class Recording(OperatorApp):
+        CSS_PATH = str(Path(inspect.getfile(OperatorApp)).parent / str(OperatorApp.CSS_PATH))
+
+        async def on_load(self) -> None:
+            seen["loading"] = (sys.getswitchinterval(), gc.isenabled())
+            await super().on_load()
+
+    async def drive(pilot: object) -> None:
+        await app.wait_loaded()
+        await eventually(gc.isenabled, what="the collector back on after the first frame")
+        seen["drawn"] = (sys.getswitchinterval(), gc.isenabled())
+        app.exit()
+
+    original = sys.getswitchinterval()
+    app = Recording(db_path, subject=FixtureSubject(), clock=FrozenClock(FIXTURE_NOW),
+                    approval_mode=True, actor="alice@ops-1")
+    try:
+        app.run(headless=True, size=SIZE, auto_pilot=drive)
+        seen["after"] = (sys.getswitchinterval(), gc.isenabled())
+    finally:
+        gc.enable()
+        sys.setswitchinterval(original)
+    assert seen["loading"] == (STARTUP_SWITCH_INTERVAL, False)
+    assert seen["drawn"] == (original, True)
+    assert seen["after"] == (original, True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -46,6 +47,11 @@ that changes costs a redraw through Textual's compositor (about half a milliseco
 retry backlog with a dozen rows in their last minute, ticking every second, kept an idle
 dashboard at twice its CPU budget. In their last minute, times read in steps of the same
 five seconds (``format.duration``); the exact time is in the column beside each countdown."""
+STARTUP_SWITCH_INTERVAL = 0.0005
+"""The interpreter's thread switch interval (seconds) until the first frame is up. Textual
+writes frames from its own thread, which needs the interpreter lock; at the default 5 ms it
+waited about 10 ms behind the events that follow the first frame (the driver's first resize
+relays the screen out) before the first frame reached the terminal."""
 MOVED_GRACE = 1.5
 """Seconds after another process's change moved the selection during which approve warns
 instead of acting on the row the cursor moved to."""
@@ -110,6 +116,8 @@ class OperatorApp(App[None]):
         """(when, the row that left, the row the cursor moved to) after another process's
         change moved the selection."""
         self._tasks: list[asyncio.Task[Any]] = []
+        self._switch_interval = sys.getswitchinterval()
+        """The interpreter's switch interval before ``run`` lowered it for the start-up."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -117,18 +125,23 @@ class OperatorApp(App[None]):
         """Run full screen. The garbage collector waits until the first frame is up: start-up
         builds about a hundred thousand objects that live as long as the process (modules,
         classes, pydantic schemas, styles), and collecting meanwhile scanned them again and
-        again (about 90 ms of collections before the first paint)."""
+        again (about 90 ms of collections before the first paint). Until then threads also
+        take turns more often (``STARTUP_SWITCH_INTERVAL``), so the first frame is written
+        as soon as it is drawn."""
         gc.disable()
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(STARTUP_SWITCH_INTERVAL, self._switch_interval))
         try:
             return super().run(**kwargs)
         finally:
+            sys.setswitchinterval(self._switch_interval)
             gc.enable()
 
     def _started(self) -> None:
         """The first frame is on screen: the subject's definitions are read, what start-up
         built is frozen out of the collector's sight (with the few thousand objects of
         start-up garbage among them, kept once rather than paying a full collection now),
-        and the collector resumes."""
+        the collector resumes and threads take turns at the usual interval again."""
         try:
             self.executor.registry.load()
         except Exception as exc:  # a subject's own bug: said; the dashboard's keys still work
@@ -137,6 +150,7 @@ class OperatorApp(App[None]):
         if not gc.isenabled():  # paused by run() (not under a test's run_test)
             gc.freeze()
             gc.enable()
+            sys.setswitchinterval(self._switch_interval)
 
     def get_default_screen(self) -> DashboardScreen:
         return self.dashboard
