@@ -69,8 +69,11 @@ def to_db(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is not UTC:
         value = to_utc(value)
-    # isoformat is C code and pads the year to four digits (strftime's %Y does not);
-    # in UTC it ends in "+00:00".
+    # isoformat is C code and pads the year to four digits (strftime's %Y does not); in UTC
+    # it ends in "+00:00". Without arguments it is about twice as fast as with timespec
+    # (keyword parsing), and the same text unless the microseconds are zero.
+    if value.microsecond:
+        return value.isoformat()[:-6] + "Z"
     return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
