@@ -55,6 +55,58 @@ async def test_bad_proposals_are_refused_and_store_nothing(
     assert await executor.db.list_audit_events() == []
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"reason": 5}, "needs a reason"),
+        ({"reason": "  "}, "needs a reason"),
+        ({"proposed_by": None}, "proposed_by must be a string"),
+        ({"action_type": "telepathy"}, "unknown action type"),
+        ({"ticket_id": "1"}, "ticket id is a whole number"),
+        ({"max_retries": 2.5}, "max_retries must be a whole number"),
+        ({"max_retries": True}, "max_retries must be a whole number"),
+        ({"scheduled_at": "tomorrow"}, "schedule time must be a datetime"),
+        ({"schedule_in": "5"}, "schedule delay must be a number of seconds"),
+        ({"expires_in": float("nan")}, "expiry delay must be a number of seconds"),
+    ],
+)
+async def test_bad_arguments_are_refused_by_name_and_store_nothing(
+    executor: ActionExecutor, kwargs: dict, match: str
+) -> None:
+    args = {"reason": "r", **kwargs}
+    with pytest.raises(ValidationError, match=match):
+        await executor.propose_action("ok", {}, **args)
+    with pytest.raises(ValidationError, match="an action name is a string"):
+        await executor.propose_action(["ok"], {}, "r")  # type: ignore[arg-type]
+    assert await executor.db.list_proposals() == []
+    assert await executor.db.list_audit_events() == []
+
+
+async def test_a_proposal_is_what_validating_its_own_fields_gives(
+    executor: ActionExecutor,
+) -> None:
+    """What propose_action returns is the model its fields validate to (typed, times in UTC),
+    and reads back the same once stored."""
+    from datetime import datetime, timezone
+
+    from operator_core.actions.types import ActionProposal, ActionType
+
+    ticket = await executor.open_ticket("disk full")
+    local = datetime(2031, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2)))
+    made = [
+        await executor.propose_action("ok", {"seconds": 1}, "plain"),
+        await executor.propose_action(
+            "ok", {}, "everything", ticket_id=ticket.id, proposed_by="bot",
+            scheduled_at=local, max_retries=0, expires_in=60, action_type="subject",
+        ),
+    ]
+    for p in made:
+        assert p == ActionProposal.model_validate(p.model_dump())
+        assert p == await executor.db.get_proposal(p.id)
+    assert made[1].scheduled_at == local and made[1].scheduled_at.tzinfo is not None
+    assert made[1].action_type is ActionType.SUBJECT and made[1].max_retries == 0
+
+
 async def test_approve_then_execute_completes_with_record(make_executor) -> None:
     ex = await make_executor(approval_mode=True)
     p = await ex.propose_action("ok", {}, "r", proposed_by="bot")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import getpass
+import math
 import os
 import socket
 from collections.abc import Sequence
@@ -56,6 +57,10 @@ def default_actor() -> str:
     except Exception:
         user = "unknown"
     return f"{user}@{socket.gethostname()}"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def env_flag(name: str, default: bool = False) -> bool:
@@ -148,6 +153,9 @@ class ActionExecutor:
 
     def _max_retries(self, definition: ActionDefinition, override: int | None) -> int:
         if override is not None:
+            if not _is_int(override):
+                raise ValidationError(f"max_retries must be a whole number, got {override!r}",
+                                      "max_retries")
             if override < 0:
                 raise ValidationError("max_retries cannot be negative", "max_retries")
             return override
@@ -178,6 +186,8 @@ class ActionExecutor:
     def _validate(self, action_name: str, parameters: dict[str, Any]) -> tuple[
         ActionDefinition, dict[str, Any]
     ]:
+        if not isinstance(action_name, str):
+            raise ValidationError(f"an action name is a string, got {action_name!r}", "action")
         definition = self._registry.require(action_name)
         return definition, validate_action_params(definition, parameters or {})
 
@@ -186,7 +196,13 @@ class ActionExecutor:
     ) -> datetime | None:
         if at is not None and in_seconds is not None:
             raise ValidationError(f"give either a {what} time or a delay, not both", what)
+        if at is not None and not isinstance(at, datetime):
+            raise ValidationError(f"{what} time must be a datetime, got {at!r}", what)
         if in_seconds is not None:
+            if (not isinstance(in_seconds, int | float) or isinstance(in_seconds, bool)
+                    or not math.isfinite(in_seconds)):
+                raise ValidationError(f"{what} delay must be a number of seconds, got "
+                                      f"{in_seconds!r}", what)
             if in_seconds < 0:
                 raise ValidationError(f"{what} delay cannot be negative", what)
             return self.db.clock.now() + timedelta(seconds=in_seconds)
@@ -267,18 +283,33 @@ class ActionExecutor:
         expires_in: float | None = None,
         action_type: ActionType = ActionType.SUBJECT,
     ) -> tuple[ActionProposal, AuditEntry]:
-        """A validated proposal ready to store, with its audit event."""
-        if not reason or not reason.strip():
+        """A validated proposal ready to store, with its audit event. Every argument is
+        checked here, each with one clear ValidationError naming it."""
+        if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("a proposal needs a reason", "reason")
+        if not isinstance(proposed_by, str):
+            raise ValidationError(f"proposed_by must be a string, got {proposed_by!r}",
+                                  "proposed_by")
+        if type(action_type) is not ActionType:
+            try:
+                action_type = ActionType(action_type)
+            except ValueError:
+                raise ValidationError(f"unknown action type {action_type!r}",
+                                      "action_type") from None
         definition, params = self._validate(action_name, parameters or {})
         when = self._resolve_time(scheduled_at, schedule_in, "schedule")
         expiry = self._resolve_time(expires_at, expires_in, "expiry")
-        if ticket_id is not None and await self.db.get_ticket(ticket_id) is None:
-            raise ValidationError(f"no ticket with id {ticket_id}", "ticket")
+        retries = self._max_retries(definition, max_retries)
+        if ticket_id is not None:
+            if not _is_int(ticket_id):
+                raise ValidationError(f"a ticket id is a whole number, got {ticket_id!r}",
+                                      "ticket")
+            if await self.db.get_ticket(ticket_id) is None:
+                raise ValidationError(f"no ticket with id {ticket_id}", "ticket")
         now = self.db.clock.now()
         proposal = ActionProposal(
             ticket_id=ticket_id,
-            action_name=action_name,
+            action_name=definition.name,
             action_type=action_type,
             parameters=params,
             reason=reason,
@@ -288,7 +319,7 @@ class ActionExecutor:
             validated_at=now,
             requires_approval=self._needs_approval(definition),
             scheduled_at=when,
-            max_retries=self._max_retries(definition, max_retries),
+            max_retries=retries,
             expires_at=expiry,
         )
         audit = AuditEntry(
