@@ -145,9 +145,15 @@ class Runner:
         also says whether a proposal expired or a lease ran out."""
         finished, self._finished = self._finished, []
         free = self.concurrency - len(self._inflight)
-        claims, expired, lost = await asyncio.shield(
-            self.db.runner_cycle(self.runner_id, finished, free, self.lease_seconds)
-        )
+        # Right here when the database needs no waiting (the usual case: no task, no turn
+        # of the event loop); else shielded, so that once the worker thread has the
+        # transaction in hand, stopping this loop cannot lose what it recorded and claimed.
+        done = self.db.runner_cycle_now(self.runner_id, finished, free, self.lease_seconds)
+        if done is None:
+            done = await asyncio.shield(
+                self.db.runner_cycle(self.runner_id, finished, free, self.lease_seconds)
+            )
+        claims, expired, lost = done
         for _, result in finished:
             if result.success:
                 self.stats.completed += 1

@@ -223,6 +223,44 @@ async def test_a_write_waits_out_another_process_lock_without_blocking_the_loop(
     assert ticks.count >= 10  # the loop kept running while the write waited
 
 
+async def test_a_runner_cycle_runs_at_once_or_not_at_all(make_executor, db_path: Path) -> None:
+    """The runner's cycle runs right on the loop when the lock is free; while another process
+    holds it, the at-once form does nothing, and the runner waits for the lock on the worker
+    thread instead, then records and claims as usual."""
+    from operator_core.runner import Runner
+
+    ex = await make_executor()
+    first = await ex.propose_action("ok", {}, "r")
+    await ex.propose_action("ok", {}, "r")
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert ex.db.runner_cycle_now("r1", [], 1, 30.0) is None
+    finally:
+        other.execute("ROLLBACK")
+    assert (await ex.db.get_proposal(first.id)).status == ActionStatus.VALIDATED
+    claims, expired, lost = ex.db.runner_cycle_now("r1", [], 1, 30.0)
+    assert [c.proposal.id for c in claims] == [first.id] and not expired and not lost
+    assert (await ex.db.get_proposal(first.id)).status == ActionStatus.EXECUTING
+
+    other.close()
+
+    second_path = db_path.with_name("second.db")
+    ex2 = await make_executor(path=second_path)
+    for _ in range(3):
+        await ex2.propose_action("ok", {}, "r")
+    other = sqlite3.connect(second_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.3, other.execute, "COMMIT")
+    started = loop.time()
+    stats = await asyncio.wait_for(Runner(ex2, concurrency=2).run(until_idle=True), 20)
+    other.close()
+    assert loop.time() - started >= 0.25  # it waited for the lock...
+    assert stats.completed == 3 and stats.failed == 0  # ...then ran everything
+    assert (await ex2.db.counts()).by_status == {"completed": 3}
+
+
 async def test_a_write_past_the_busy_timeout_is_one_clear_error(db_path: Path) -> None:
     async with ActionDB(db_path, busy_timeout=0.2) as db:
         other = sqlite3.connect(db_path, isolation_level=None)

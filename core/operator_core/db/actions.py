@@ -500,6 +500,19 @@ def _is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
+_NOT_NOW = object()
+"""A transaction that could not run without waiting, and so did not run."""
+
+
+def _counting_changes(
+    conn: sqlite3.Connection, fn: Callable[..., T], *args: Any
+) -> tuple[T, bool]:
+    """``fn(conn, *args)`` and whether it changed anything."""
+    before = conn.total_changes
+    result = fn(conn, *args)
+    return result, conn.total_changes != before
+
+
 def _finish_txn(conn: sqlite3.Connection, fn: Callable[..., T], args: Sequence[Any]) -> T:
     """Run ``fn`` inside the transaction just begun; commit, or roll back if it raises."""
     _forget_audit_head(conn)
@@ -668,33 +681,14 @@ class ActionDB:
         return self._worker_sent == self._worker_done
 
     async def _txn(self, begin: str, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` in one transaction opened with ``begin``.
-
-        The fast path runs it right here on the event loop's thread: no thread hop, which
-        costs more than a small transaction itself. It is taken only when the worker thread
-        has nothing in hand (so the connection is never used from two threads at once) and
-        the lock is free at once (the connection's busy timeout is 0 outside the worker).
-        Otherwise the transaction goes to the worker thread, which may wait for the lock.
-        """
+        """Run ``fn(conn, *args)`` in one transaction opened with ``begin``: right here if
+        that needs no waiting (``_txn_now``), else on the worker thread, which may wait for
+        the lock."""
         if self._conn is None:
             await self.open()
-        assert self._conn is not None
-        if self._worker_idle:
-            raw = self._conn._conn
-            started = False
-            try:
-                raw.execute(begin)
-                started = True
-                return _finish_txn(raw, fn, args)
-            except sqlite3.IntegrityError:
-                raise
-            except sqlite3.OperationalError as exc:
-                # Busy: at BEGIN (nothing ran) or, for a read, anywhere (reads change
-                # nothing, so running them again is safe). Then wait on the worker.
-                if not _is_busy(exc) or (started and begin != "BEGIN"):
-                    raise self._translate(exc) from exc
-            except sqlite3.Error as exc:
-                raise self._translate(exc) from exc
+        result = self._txn_now(begin, fn, args)
+        if result is not _NOT_NOW:
+            return result  # type: ignore[return-value]
 
         def on_worker(conn: sqlite3.Connection, *a: Any) -> T:
             conn.execute(begin)
@@ -702,23 +696,55 @@ class ActionDB:
 
         return await self._call(on_worker, *args)
 
+    def _txn_now(self, begin: str, fn: Callable[..., T], args: Sequence[Any]) -> T | object:
+        """The fast path: the transaction runs on the event loop's own thread, with no thread
+        hop (which costs more than a small transaction itself). Taken only when the worker
+        thread has nothing in hand (so the connection is never used from two threads at once)
+        and the lock is free at once (the connection's busy timeout is 0 outside the worker).
+        Otherwise nothing has happened and the result is ``_NOT_NOW``."""
+        if self._conn is None or not self._worker_idle:
+            return _NOT_NOW
+        raw = self._conn._conn
+        started = False
+        try:
+            raw.execute(begin)
+            started = True
+            return _finish_txn(raw, fn, args)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.OperationalError as exc:
+            # Busy: at BEGIN (nothing ran) or, for a read, anywhere (reads change
+            # nothing, so running them again is safe). Then wait on the worker.
+            if not _is_busy(exc) or (started and begin != "BEGIN"):
+                raise self._translate(exc) from exc
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        return _NOT_NOW
+
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one read snapshot."""
         return await self._txn("BEGIN", fn, *args)
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` as one write transaction, then wake other processes."""
-
-        def run(conn: sqlite3.Connection, *a: Any) -> tuple[T, bool]:
-            before = conn.total_changes
-            result = fn(conn, *a)
-            return result, conn.total_changes != before
-
-        result, changed = await self._txn("BEGIN IMMEDIATE", run, *args)
+        result, changed = await self._txn("BEGIN IMMEDIATE", _counting_changes, fn, *args)
         if changed:
-            self._notifier.notify()
-            self._checkpointer.committed()
+            self._committed()
         return result
+
+    def _write_now(self, fn: Callable[..., T], *args: Any) -> T | object:
+        """``_write`` if it can run right here without waiting, else ``_NOT_NOW``."""
+        done = self._txn_now("BEGIN IMMEDIATE", _counting_changes, (fn, *args))
+        if done is _NOT_NOW:
+            return _NOT_NOW
+        result, changed = done  # type: ignore[misc]
+        if changed:
+            self._committed()
+        return result
+
+    def _committed(self) -> None:
+        self._notifier.notify()
+        self._checkpointer.committed()
 
     def set_listener_name(self, name: str | None) -> None:
         """Skip poking our own listener (a process does not wake itself)."""
@@ -1420,15 +1446,23 @@ class ActionDB:
     ) -> tuple[list[Claim], bool, bool]:
         """finish_and_claim plus the expiry and lost-lease probes, in one round trip:
         (claims, an unapproved proposal has expired, a lease has run out)."""
-        now_dt = self.clock.now()
-        now = to_db(now_dt)
+        return await self._write(_runner_cycle_tx, runner_id, finished, limit, lease_seconds,
+                                 self.clock.now())
 
-        def fn(conn: sqlite3.Connection) -> tuple[list[Claim], bool, bool]:
-            claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds,
-                                          now_dt)
-            return claims, _has_expired(conn, now), _has_expired_leases(conn, now)
-
-        return await self._write(fn)
+    def runner_cycle_now(
+        self,
+        runner_id: str,
+        finished: Sequence[tuple[Claim, AttemptResult]],
+        limit: int,
+        lease_seconds: float,
+    ) -> tuple[list[Claim], bool, bool] | None:
+        """``runner_cycle`` if it can run right here without waiting (no await, so nothing
+        can interrupt it); None if it did not run."""
+        if self._conn is None:
+            return None
+        done = self._write_now(_runner_cycle_tx, runner_id, finished, limit, lease_seconds,
+                               self.clock.now())
+        return None if done is _NOT_NOW else done  # type: ignore[return-value]
 
     async def complete_attempt(
         self, claim: Claim, runner_id: str, result_data: dict[str, Any] | None
@@ -2056,6 +2090,20 @@ def _close_record(
             f"attempt {claim.record.attempt} of action {claim.proposal.id} was already "
             "recorded (its lease expired); this claim is stale"
         )
+
+
+def _runner_cycle_tx(
+    conn: sqlite3.Connection,
+    runner_id: str,
+    finished: Sequence[tuple[Claim, AttemptResult]],
+    limit: int,
+    lease_seconds: float,
+    now_dt: datetime,
+) -> tuple[list[Claim], bool, bool]:
+    now = to_db(now_dt)
+    claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt)
+    assert now is not None
+    return claims, _has_expired(conn, now), _has_expired_leases(conn, now)
 
 
 def _finish_and_claim_tx(
