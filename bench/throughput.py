@@ -11,6 +11,9 @@ Huey: the bench process enqueues N no-op tasks; then a consumer process (thread 
 as many as our runner's concurrency) drains them.
 
 Both on a fresh file in a temporary directory, WAL, at the same ``PRAGMA synchronous``.
+Each run measures each side twice in mirrored order (ours, ours batched, Huey, Huey, ours
+batched, ours) and pools the two, so a drift in the machine's speed during the run weighs
+on both sides alike.
 The execute rate is measured inside the draining process's own window (first start to
 last finish, from the records for ours and from the task bodies for Huey), so interpreter
 start-up counts for neither; end-to-end is N / (propose time + execute window).
@@ -61,6 +64,11 @@ class Run:
 
 
 BATCH = 100
+
+
+def pooled(a: Run, b: Run) -> Run:
+    """Two measurements of the same thing as one: total actions over total time."""
+    return Run(a.propose_s + b.propose_s, a.execute_s + b.execute_s, a.n + b.n)
 
 
 async def _propose(db: Path, n: int, synchronous: str, batch: int = 1) -> float:
@@ -150,9 +158,19 @@ def bench(runs: int, quick: bool, concurrency: int = 4, log=print) -> list[Figur
             fig.peer = []
         for i in range(runs):
             with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
-                ours = run_ours(Path(tmp), n, level, concurrency)
-                batched = run_ours(Path(tmp), n, level, concurrency, BATCH)
-                peer = run_huey(Path(tmp), n, level, concurrency)
+                first, second = Path(tmp) / "first", Path(tmp) / "second"
+                first.mkdir()
+                second.mkdir()
+                # Each side twice, in mirrored order, pooled: the machine's speed drifts
+                # over seconds, and this gives both sides the same average place in time.
+                ours_1 = run_ours(first, n, level, concurrency)
+                batched_1 = run_ours(first, n, level, concurrency, BATCH)
+                peer_1 = run_huey(first, n, level, concurrency)
+                peer_2 = run_huey(second, n, level, concurrency)
+                batched_2 = run_ours(second, n, level, concurrency, BATCH)
+                ours_2 = run_ours(second, n, level, concurrency)
+            ours, batched, peer = (pooled(ours_1, ours_2), pooled(batched_1, batched_2),
+                                   pooled(peer_1, peer_2))
             for fig, a, b in (
                 (propose, ours.propose_rate, peer.propose_rate),
                 (execute, ours.execute_rate, peer.execute_rate),
