@@ -256,9 +256,14 @@ def _trusted(cls: type[M], **values: Any) -> M:
         names = _FIELDS[cls] = frozenset(cls.model_fields)
     if values.keys() != names or cls.__pydantic_post_init__ or cls.__pydantic_root_model__:
         return cls.model_construct(**values)
+    return _assembled(cls, values, set(names))
+
+
+def _assembled(cls: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
+    """A model instance holding ``values`` as they are (the end of ``model_construct``)."""
     m = cls.__new__(cls)
     object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", set(names))
+    object.__setattr__(m, "__pydantic_fields_set__", fields_set)
     object.__setattr__(m, "__pydantic_extra__", None)
     object.__setattr__(m, "__pydantic_private__", None)
     return m
@@ -269,12 +274,7 @@ def _with_id(p: ActionProposal, new_id: int) -> ActionProposal:
     without its per-field work (a proposal the caller built was validated when built)."""
     values = p.__dict__.copy()
     values["id"] = new_id
-    m = ActionProposal.__new__(ActionProposal)
-    object.__setattr__(m, "__dict__", values)
-    object.__setattr__(m, "__pydantic_fields_set__", p.__pydantic_fields_set__ | {"id"})
-    object.__setattr__(m, "__pydantic_extra__", None)
-    object.__setattr__(m, "__pydantic_private__", None)
-    return m
+    return _assembled(ActionProposal, values, p.__pydantic_fields_set__ | {"id"})
 
 
 _ACTION_TYPES = {t.value: t for t in ActionType}
@@ -1457,9 +1457,7 @@ class ActionDB:
         lease_seconds: float,
     ) -> tuple[list[Claim], bool, bool] | None:
         """``runner_cycle`` if it can run right here without waiting (no await, so nothing
-        can interrupt it); None if it did not run."""
-        if self._conn is None:
-            return None
+        can interrupt it); None if it did not run (also before the database is open)."""
         done = self._write_now(_runner_cycle_tx, runner_id, finished, limit, lease_seconds,
                                self.clock.now())
         return None if done is _NOT_NOW else done  # type: ignore[return-value]
@@ -2100,8 +2098,8 @@ def _runner_cycle_tx(
     lease_seconds: float,
     now_dt: datetime,
 ) -> tuple[list[Claim], bool, bool]:
-    now = to_db(now_dt)
     claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt)
+    now = to_db(now_dt)
     assert now is not None
     return claims, _has_expired(conn, now), _has_expired_leases(conn, now)
 
