@@ -115,8 +115,8 @@ SELECT MIN(t) FROM (
     UNION ALL SELECT MIN(expires_at) FROM action_proposals INDEXED BY idx_action_proposals_expiry
         WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at > :now
     UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
-        INDEXED BY idx_action_proposals_status
-        WHERE status = 'executing' AND lease_expires_at > :now)
+        INDEXED BY idx_action_proposals_state
+        WHERE status = 'executing' AND status <> 'validated' AND lease_expires_at > :now)
 """
 
 
@@ -163,8 +163,30 @@ per one-by-one proposal commit, measured against 4096 (1024 gained nothing more)
 _SCHEDULED = ("INDEXED BY idx_validated_scheduled "
               "WHERE scheduled_at IS NOT NULL AND status = 'validated'")
 _RETRY_WAITING = "INDEXED BY idx_retry_due WHERE next_retry_at IS NOT NULL AND status = 'failed'"
-_AWAITING_APPROVAL = ("WHERE status IN ('proposed', 'validated') AND requires_approval = 1 "
-                      "AND approved_at IS NULL AND workflow_id IS NULL")
+
+# The status index leaves validated actions out (schema v4), and SQLite reads through a
+# partial index only when the query states its condition: every query that looks actions up
+# by status says this too.
+_IN_STATE_INDEX = "status <> 'validated'"
+# Every validated action is in exactly one of two partial indexes: ready to run once due
+# (idx_ready_validated) or waiting for its approval (idx_awaiting_approval).
+_VALIDATED_READY = "status = 'validated' AND (requires_approval = 0 OR approved_at IS NOT NULL)"
+_AWAITING = ("status IN ('proposed', 'validated') AND requires_approval <> 0 "
+             "AND approved_at IS NULL")
+_AWAITING_APPROVAL = f"WHERE {_AWAITING} AND workflow_id IS NULL"
+_EXECUTING = f"status = 'executing' AND {_IN_STATE_INDEX}"
+# What a cancel stops: proposed and validated actions and those waiting for a retry.
+_CANCELLABLE = ("status IN ('proposed', 'validated') "
+                "OR (status = 'failed' AND next_retry_at IS NOT NULL)")
+# The same sets by id, each part read through its own partial index (the planner does not
+# match partial indexes to the branches of an OR): the kill switch never walks the history.
+_VALIDATED_IDS = (f"SELECT id FROM action_proposals WHERE {_VALIDATED_READY} UNION ALL "
+                  f"SELECT id FROM action_proposals WHERE {_AWAITING} AND status = 'validated'")
+_PROPOSED_IDS = f"SELECT id FROM action_proposals WHERE status = 'proposed' AND {_IN_STATE_INDEX}"
+_RETRY_WAITING_IDS = ("SELECT id FROM action_proposals "
+                      "WHERE next_retry_at IS NOT NULL AND status = 'failed'")
+_CANCELLABLE_IDS = f"{_PROPOSED_IDS} UNION ALL {_VALIDATED_IDS} UNION ALL {_RETRY_WAITING_IDS}"
+_ALL_CANCELLABLE = f"id IN ({_CANCELLABLE_IDS})"
 
 
 @dataclass(frozen=True)
@@ -486,8 +508,7 @@ def _cancel_rows(
         f"""
         UPDATE action_proposals SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?,
             cancel_reason = ?, next_retry_at = NULL, finished_at = ?
-        WHERE ({where}) AND (status IN ('proposed', 'validated')
-              OR (status = 'failed' AND next_retry_at IS NOT NULL))
+        WHERE ({where}) AND ({_CANCELLABLE})
         RETURNING id
         """,
         (now, by, reason, now, *params),
@@ -873,8 +894,13 @@ class ActionDB:
         """Newest first, bounded by ``limit`` (None for everything)."""
         clauses, params = [], []
         if status is not None:
-            clauses.append("status = ?")
-            params.append(ActionStatus(status).value)
+            # The status as SQL text (one of the enum's values), so the planner can match it
+            # to the partial index that holds it.
+            value = ActionStatus(status).value
+            if value == "validated":
+                clauses.append(f"id IN ({_VALIDATED_IDS})")
+            else:
+                clauses.append(f"status = '{value}' AND {_IN_STATE_INDEX}")
         if ticket_id is not None:
             clauses.append("ticket_id = ?")
             params.append(ticket_id)
@@ -944,7 +970,7 @@ class ActionDB:
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> int:
-            ids = _cancel_rows(conn, "1", (), now, cancelled_by, reason)
+            ids = _cancel_rows(conn, _ALL_CANCELLABLE, (), now, cancelled_by, reason)
             for pid in ids:
                 _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, cancelled_by,
                                                pid), now)
@@ -1119,7 +1145,7 @@ class ActionDB:
             ids = _cancel_rows(
                 conn,
                 "expires_at IS NOT NULL AND expires_at <= ? AND approved_at IS NULL "
-                "AND requires_approval = 1",
+                "AND requires_approval <> 0",
                 (now,), now, "system", "expired",
             )
             for pid in ids:
@@ -1335,7 +1361,10 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
             rows = conn.execute(
-                f"SELECT * FROM action_proposals p WHERE {READY_SQL} ORDER BY p.id LIMIT :lim",
+                "SELECT * FROM action_proposals p WHERE p.id IN (SELECT id FROM action_proposals"
+                f" WHERE {_VALIDATED_READY} UNION ALL SELECT id FROM action_proposals WHERE "
+                f"next_retry_at IS NOT NULL AND status = 'failed') AND {READY_SQL} "
+                "ORDER BY p.id LIMIT :lim",
                 {"now": now, "lim": limit},
             ).fetchall()
             return [_row_to_proposal(r) for r in rows]
@@ -1577,7 +1606,7 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> dict[int, str]:
             rows = conn.execute(
-                "SELECT id, cancel_reason FROM action_proposals WHERE status = 'executing' AND "
+                f"SELECT id, cancel_reason FROM action_proposals WHERE {_EXECUTING} AND "
                 "claimed_by = ? AND cancel_requested = 1",
                 (runner_id,),
             ).fetchall()
@@ -1596,8 +1625,8 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> list[int]:
             rows = conn.execute(
-                "SELECT * FROM action_proposals INDEXED BY idx_action_proposals_status "
-                "WHERE status = 'executing' AND "
+                "SELECT * FROM action_proposals INDEXED BY idx_action_proposals_state "
+                f"WHERE {_EXECUTING} AND "
                 "lease_expires_at IS NOT NULL AND lease_expires_at < ? LIMIT 1000",
                 (now,),
             ).fetchall()
@@ -1656,12 +1685,13 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> KillSwitchResult:
             _set_mode(conn, "observe", actor, KILL_SWITCH_ACTOR_REASON, now)
-            cancelled = _cancel_rows(conn, "1", (), now, actor, KILL_SWITCH_ACTOR_REASON)
+            cancelled = _cancel_rows(conn, _ALL_CANCELLABLE, (), now, actor,
+                                     KILL_SWITCH_ACTOR_REASON)
             executing = [
                 r[0]
                 for r in conn.execute(
                     "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, "
-                    "cancelled_by = ? WHERE status = 'executing' RETURNING id",
+                    f"cancelled_by = ? WHERE {_EXECUTING} RETURNING id",
                     (KILL_SWITCH_ACTOR_REASON, actor),
                 ).fetchall()
             ]
@@ -1695,24 +1725,13 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> dict[str, int]:
             row = conn.execute(
-                """
-                SELECT
-                  SUM(status IN ('proposed', 'validated')),
-                  SUM(status = 'failed' AND next_retry_at IS NOT NULL),
-                  SUM(status = 'executing')
-                FROM action_proposals
-                WHERE status IN ('proposed', 'validated', 'failed', 'executing')
-                """
+                f"SELECT (SELECT COUNT(*) FROM ({_PROPOSED_IDS} UNION ALL {_VALIDATED_IDS})), "
+                f"(SELECT COUNT(*) FROM ({_RETRY_WAITING_IDS})), "
+                f"(SELECT COUNT(*) FROM action_proposals WHERE {_EXECUTING}), "
+                "(SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress'))"
             ).fetchone()
-            wf = conn.execute(
-                "SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress')"
-            ).fetchone()[0]
-            return {
-                "pending": row[0] or 0,
-                "retry_waiting": row[1] or 0,
-                "executing": row[2] or 0,
-                "workflows": wf,
-            }
+            return {"pending": row[0], "retry_waiting": row[1], "executing": row[2],
+                    "workflows": row[3]}
 
         return await self.read(fn)
 
@@ -1857,14 +1876,19 @@ class Snapshot:
             statuses = {
                 r[0]: r[1]
                 for r in conn.execute(
-                    "SELECT status, COUNT(*) FROM action_proposals GROUP BY status"
+                    f"SELECT status, COUNT(*) FROM action_proposals WHERE {_IN_STATE_INDEX} "
+                    "GROUP BY status"
                 ).fetchall()
             }
+            # Validated actions are either ready or awaiting approval (one index each).
+            validated = conn.execute(f"SELECT COUNT(*) FROM ({_VALIDATED_IDS})").fetchone()[0]
+            if validated:
+                statuses = dict(sorted({**statuses, "validated": validated}.items()))
             executing = statuses.get("executing", 0)
         else:
             statuses = {}
             executing = conn.execute(
-                "SELECT COUNT(*) FROM action_proposals WHERE status = 'executing'"
+                f"SELECT COUNT(*) FROM action_proposals WHERE {_EXECUTING}"
             ).fetchone()[0]
         pending = conn.execute(
             f"SELECT COUNT(*) FROM action_proposals {_AWAITING_APPROVAL}").fetchone()[0]
@@ -2021,8 +2045,8 @@ def _require_execute(conn: sqlite3.Connection) -> None:
 
 def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
     row = conn.execute(
-        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_status "
-        "WHERE status = 'executing' AND lease_expires_at < ? LIMIT 1",
+        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_state "
+        f"WHERE {_EXECUTING} AND lease_expires_at < ? LIMIT 1",
         (now,),
     ).fetchone()
     return row is not None

@@ -228,9 +228,26 @@ END;
 """
 
 
-# The seeds' name for the action schema: their tables, then what versions 1 to 3 add on top
+# Version 4: a proposal writes no status index. Most actions wait validated (the runner
+# finds them through idx_ready_validated, the approvals pane through idx_awaiting_approval,
+# which between them hold every validated action), so the status index leaves validated
+# actions out. SQLite uses a partial index only for a query that states its condition, so
+# every query that reads through idx_action_proposals_state says `status <> 'validated'`.
+V4_SQL = """
+DROP INDEX IF EXISTS idx_action_proposals_status;
+
+CREATE INDEX IF NOT EXISTS idx_action_proposals_state
+ON action_proposals(status) WHERE status <> 'validated';
+
+CREATE INDEX IF NOT EXISTS idx_awaiting_approval
+ON action_proposals(workflow_id)
+WHERE status IN ('proposed', 'validated') AND requires_approval <> 0 AND approved_at IS NULL;
+"""
+
+
+# The seeds' name for the action schema: their tables, then what versions 1 to 4 add on top
 # (migrate() adds the new columns in between, so this reads as the whole schema).
-ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL + V3_SQL
+ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL + V3_SQL + V4_SQL
 
 
 def split_statements(script: str) -> list[str]:
@@ -325,7 +342,14 @@ def _migrate_v3(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_migrate_v1, _migrate_v2, _migrate_v3]
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    for statement in split_statements(V4_SQL):
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 
