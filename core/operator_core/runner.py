@@ -62,6 +62,11 @@ class Runner:
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._finished: list[tuple[Claim, AttemptResult]] = []
         self._stop_reasons: dict[int, str] = {}
+        # Each attempt's time limit, kept by one timer for all of them (an asyncio.timeout
+        # per attempt costs a timer and a context of its own: about 5 µs each).
+        self._deadlines: dict[int, float] = {}
+        self._timed_out: set[int] = set()
+        self._watchdog: asyncio.TimerHandle | None = None
         self._wake = asyncio.Event()
         self._poked = False
         self._stopping = asyncio.Event()
@@ -98,6 +103,9 @@ class Runner:
             await self._loop(until_idle)
         finally:
             await self._shutdown()
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+                self._watchdog = None
             if self._listener is not None:
                 self._listener.stop()
                 self.db.set_listener_name(None)
@@ -160,11 +168,38 @@ class Runner:
             else:
                 self.stats.failed += 1
         for claim in claims:
-            assert claim.proposal.id is not None
+            pid = claim.proposal.id
+            assert pid is not None
             self.stats.claimed += 1
-            task = asyncio.create_task(self._attempt(claim), name=f"action-{claim.proposal.id}")
-            self._inflight[claim.proposal.id] = task
+            task = asyncio.create_task(self._attempt(claim), name=f"action-{pid}")
+            self._inflight[pid] = task
+            timeout = self.executor.attempt_timeout(claim.proposal)
+            if timeout is not None:
+                self._set_deadline(pid, asyncio.get_running_loop().time() + timeout)
         return claims, expired, lost
+
+    def _set_deadline(self, pid: int, deadline: float) -> None:
+        self._deadlines[pid] = deadline
+        if self._watchdog is None or deadline < self._watchdog.when():
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog = asyncio.get_running_loop().call_at(deadline, self._expire_attempts)
+
+    def _expire_attempts(self) -> None:
+        """The watchdog: cancel every attempt past its time limit (reported as timed out),
+        then wait for the next limit."""
+        self._watchdog = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for pid, deadline in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[pid]
+                task = self._inflight.get(pid)
+                if task is not None and not task.done():
+                    self._timed_out.add(pid)
+                    task.cancel()
+        if self._deadlines:
+            self._watchdog = loop.call_at(min(self._deadlines.values()), self._expire_attempts)
 
     async def _sleep(self, last_version: int) -> int:
         """Wait for a poke, a finished task, the next due time or a lease renewal; between
@@ -208,11 +243,15 @@ class Runner:
         pid = claim.proposal.id
         assert pid is not None
         try:
-            result = await self.executor.perform(claim)
+            result = await self.executor.perform(claim, enforce_timeout=False)
             self._finished.append((claim, result))
         except asyncio.CancelledError:
-            reason = self._stop_reasons.pop(pid, "runner shutdown")
-            await asyncio.shield(self._record_stop(claim, reason))
+            if pid in self._timed_out and pid not in self._stop_reasons:
+                # The watchdog's cancel, not a stop: the attempt failed by timing out.
+                self._finished.append((claim, self.executor.timed_out(claim)))
+            else:
+                reason = self._stop_reasons.pop(pid, "runner shutdown")
+                await asyncio.shield(self._record_stop(claim, reason))
         except Exception:
             log.exception("attempt of action %s crashed", pid)
             self._finished.append(
@@ -221,6 +260,8 @@ class Runner:
             )
         finally:
             self._inflight.pop(pid, None)
+            self._deadlines.pop(pid, None)
+            self._timed_out.discard(pid)
             self._wake.set()
 
     async def _record_stop(self, claim: Claim, reason: str) -> None:

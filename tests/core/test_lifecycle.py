@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -270,6 +271,31 @@ async def test_per_action_timeout_fails_the_attempt(make_executor, monkeypatch) 
     p = await ex.propose_action("slow", {"seconds": 5}, "r", max_retries=0)
     outcome = await ex.execute_proposal(p.id)
     assert not outcome.success and outcome.error == "timed out after 0.2s"
+
+
+async def test_the_runner_stops_each_attempt_at_its_own_time_limit(
+    make_executor, monkeypatch
+) -> None:
+    monkeypatch.setenv("TEST_SLOW_TIMEOUT", "0.3")
+    ex = await make_executor()
+    long_ok = await ex.propose_action("ok", {"seconds": 0.8}, "r")  # its limit is 30 s
+    async with running(ex):
+        await wait_for(lambda: _is(ex, long_ok.id, "executing"))
+        # A shorter limit than the one the runner's timer waits for, then a later one.
+        first = await ex.propose_action("slow", {"seconds": 5}, "r", max_retries=0)
+        await asyncio.sleep(0.15)
+        second = await ex.propose_action("slow", {"seconds": 5}, "r", max_retries=1)
+        for p in (first, second):
+            await wait_for(lambda p=p: _failed_for_good(ex, p.id), timeout=5)
+        await wait_for(lambda: _is(ex, long_ok.id, "completed"), timeout=5)
+    records = [*await ex.db.list_records(first.id), *await ex.db.list_records(second.id)]
+    assert len(records) == 3  # the second was retried once, and timed out again
+    for record in records:
+        assert record.success is False and record.error_message == "timed out after 0.3s"
+        took = (record.completed_at - record.started_at).total_seconds()
+        assert 0.29 <= took < 3.0
+    [ok_record] = await ex.db.list_records(long_ok.id)
+    assert ok_record.success is True
 
 
 async def test_scheduled_action_fires_at_its_time_not_before(executor: ActionExecutor) -> None:

@@ -491,9 +491,24 @@ class ActionExecutor:
         return Outcome(claim.proposal.id, result.success, result.error, next_at,
                        result.result_data)
 
-    async def perform(self, claim: Claim) -> AttemptResult:
+    def attempt_timeout(self, proposal: ActionProposal) -> float | None:
+        """The time limit of one attempt of ``proposal`` (None: its action is not offered)."""
+        definition = self._registry.get_definition(proposal.action_name)
+        return None if definition is None else definition.timeout_seconds
+
+    def timed_out(self, claim: Claim) -> AttemptResult:
+        """The outcome of an attempt stopped by its time limit: a retryable failure."""
+        p = claim.proposal
+        definition = self._registry.get_definition(p.action_name)
+        assert definition is not None
+        return AttemptResult(False, None, f"timed out after {definition.timeout_seconds:g}s",
+                             True, self.retry_delay(definition, p.retry_count))
+
+    async def perform(self, claim: Claim, *, enforce_timeout: bool = True) -> AttemptResult:
         """Run a claimed attempt through the subject with the action's timeout; write nothing.
-        Any exception is a retryable failure unless the subject says otherwise."""
+        Any exception is a retryable failure unless the subject says otherwise. Without
+        ``enforce_timeout`` the caller keeps the time (the runner, one timer for all its
+        attempts), cancels the attempt when it runs out and reports ``timed_out(claim)``."""
         p = claim.proposal
         definition = self._registry.get_definition(p.action_name)
         subject = self._registry.subject
@@ -508,12 +523,13 @@ class ActionExecutor:
             timeout_seconds=definition.timeout_seconds, ticket=ticket,
         )
         try:
-            async with asyncio.timeout(definition.timeout_seconds):
+            if enforce_timeout:
+                async with asyncio.timeout(definition.timeout_seconds):
+                    result = await subject.execute(p.action_name, dict(p.parameters), context)
+            else:
                 result = await subject.execute(p.action_name, dict(p.parameters), context)
         except TimeoutError:
-            error, retryable, data = (
-                f"timed out after {definition.timeout_seconds:g}s", True, None
-            )
+            return self.timed_out(claim)
         except ActionFailed as exc:
             error, retryable, data = str(exc), exc.retryable, exc.result_data
         except asyncio.CancelledError:
