@@ -245,24 +245,47 @@ class _Connection(sqlite3.Connection):
     audit_head: str | None = None
 
 
-def _append_audit(conn: sqlite3.Connection, entry: AuditEntry, now: str) -> None:
+_INSERT_AUDIT = (
+    "INSERT INTO action_audit_log (proposal_id, workflow_id, event_type, event_data, actor,"
+    " timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _audit_head(conn: sqlite3.Connection) -> str:
     prev = getattr(conn, "audit_head", None)
     if prev is None:
         row = conn.execute(
             "SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS_HASH
+    return prev
+
+
+def _audit_row(entry: AuditEntry, now: str, prev: str) -> tuple[Any, ...]:
     data = _json(entry.event_data)
     digest = _audit_hash(
         prev, entry.proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now
     )
-    conn.execute(
-        "INSERT INTO action_audit_log (proposal_id, workflow_id, event_type, event_data, actor,"
-        " timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (entry.proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now, prev,
-         digest),
-    )
+    return (entry.proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now,
+            prev, digest)
+
+
+def _append_audit(conn: sqlite3.Connection, entry: AuditEntry, now: str) -> None:
+    row = _audit_row(entry, now, _audit_head(conn))
+    conn.execute(_INSERT_AUDIT, row)
     if isinstance(conn, _Connection):
-        conn.audit_head = digest
+        conn.audit_head = row[-1]
+
+
+def _append_audits(conn: sqlite3.Connection, entries: Sequence[AuditEntry], now: str) -> None:
+    """Append events in this order, each chained to the one before, in one statement."""
+    rows = []
+    prev = _audit_head(conn)
+    for entry in entries:
+        rows.append(_audit_row(entry, now, prev))
+        prev = rows[-1][-1]
+    conn.executemany(_INSERT_AUDIT, rows)
+    if isinstance(conn, _Connection):
+        conn.audit_head = prev
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -2091,6 +2114,17 @@ def _set_mode(conn: sqlite3.Connection, mode: str, actor: str, reason: str, now:
     )
 
 
+_CLOSE_RECORD_SQL = (
+    "UPDATE action_records SET completed_at = ?, success = ?, error_message = ?, "
+    "result_data = ? WHERE id = ? AND completed_at IS NULL"
+)
+_COMPLETE_SQL = (
+    "UPDATE action_proposals SET status = 'completed', finished_at = ?, updated_at = ?, "
+    "claimed_by = NULL, lease_expires_at = NULL, last_error = NULL "
+    "WHERE id = ? AND status = 'executing' AND claimed_by = ?"
+)
+
+
 def _close_record(
     conn: sqlite3.Connection,
     claim: Claim,
@@ -2102,8 +2136,7 @@ def _close_record(
     """Close this claim's attempt; a claim whose attempt was already closed (its lease expired
     and it was recovered, perhaps re-claimed since) is stale and may change nothing."""
     cur = conn.execute(
-        "UPDATE action_records SET completed_at = ?, success = ?, error_message = ?, "
-        "result_data = ? WHERE id = ? AND completed_at IS NULL",
+        _CLOSE_RECORD_SQL,
         (now, int(success), error, None if result_data is None else _json(result_data),
          claim.record.id),
     )
@@ -2141,8 +2174,11 @@ def _finish_and_claim_tx(
         # its lease ran out) again one by one, each in its own savepoint, skipping it.
         conn.execute("SAVEPOINT finish_all")
         try:
-            for claim, result in finished:
-                _finish_tx(conn, claim, runner_id, result, now_dt)
+            if all(r.success and c.proposal.workflow_id is None for c, r in finished):
+                _complete_all_tx(conn, finished, runner_id, to_db(now_dt) or "")
+            else:
+                for claim, result in finished:
+                    _finish_tx(conn, claim, runner_id, result, now_dt)
         except InvalidTransitionError:
             conn.execute("ROLLBACK TO finish_all")
             _forget_audit_head(conn)
@@ -2156,6 +2192,29 @@ def _finish_and_claim_tx(
                 conn.execute("RELEASE finish")
         conn.execute("RELEASE finish_all")
     return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None)
+
+
+def _complete_all_tx(
+    conn: sqlite3.Connection,
+    finished: Sequence[tuple[Claim, AttemptResult]],
+    runner_id: str,
+    now: str,
+) -> None:
+    """Every attempt succeeded and none is a workflow step (the usual batch): what
+    ``_finish_tx`` does for each, with each statement run once for all of them."""
+    cur = conn.executemany(
+        _CLOSE_RECORD_SQL,
+        [(now, 1, None, None if r.result_data is None else _json(r.result_data), c.record.id)
+         for c, r in finished],
+    )
+    if cur.rowcount != len(finished):
+        raise InvalidTransitionError("an attempt of this batch was already recorded")
+    cur = conn.executemany(
+        _COMPLETE_SQL, [(now, now, c.proposal.id, runner_id) for c, _ in finished])
+    if cur.rowcount != len(finished):
+        raise InvalidTransitionError(f"an action of this batch is no longer held by {runner_id}")
+    _append_audits(conn, [AuditEntry("completed", {"attempt": c.record.attempt}, "runner",
+                                     c.proposal.id, None) for c, _ in finished], now)
 
 
 def _claim_tx(
@@ -2176,6 +2235,7 @@ def _claim_tx(
     rows = conn.execute(CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now,
                                     "lim": limit, "only": only_id}).fetchall()
     claims = []
+    started = []
     for row in rows:
         p = _row_to_proposal(row)
         # Attempts are numbered across everything recorded (an interrupted attempt counts
@@ -2191,18 +2251,16 @@ def _claim_tx(
             id=record_id, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
             completed_at=None, success=None, error_message=None, result_data=None,
         )
-        _append_audit(
-            conn,
-            AuditEntry("execution_started", {"attempt": attempt, "runner": runner_id},
-                       "runner", p.id, p.workflow_id),
-            now,
-        )
+        started.append(AuditEntry("execution_started", {"attempt": attempt, "runner": runner_id},
+                                  "runner", p.id, p.workflow_id))
         if p.workflow_id is not None:
             conn.execute(
                 "UPDATE workflows SET status = 'in_progress' WHERE id = ? AND status = 'pending'",
                 (p.workflow_id,),
             )
         claims.append(Claim(p, record))
+    if started:
+        _append_audits(conn, started, now)
     return claims
 
 
@@ -2219,12 +2277,7 @@ def _finish_tx(
     if not result.success:
         return _fail_tx(conn, p.id, runner_id, result.error or "failed", result.retryable,
                         result.retry_delay_seconds, now_dt, "runner")
-    cur = conn.execute(
-        "UPDATE action_proposals SET status = 'completed', finished_at = ?, updated_at = ?, "
-        "claimed_by = NULL, lease_expires_at = NULL, last_error = NULL "
-        "WHERE id = ? AND status = 'executing' AND claimed_by = ?",
-        (now, now, p.id, runner_id),
-    )
+    cur = conn.execute(_COMPLETE_SQL, (now, now, p.id, runner_id))
     if cur.rowcount != 1:
         raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
     _append_audit(
