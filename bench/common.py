@@ -142,6 +142,14 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def settle() -> None:
+    """Write every dirty page to disk now, before a measurement: the files the previous one
+    wrote (or the history databases just copied, about 160 MB) would otherwise be written
+    back during the next, whose own writes then wait behind them (SQLite statements on the
+    runner's loop were seen taking 30 to 300 ms at such moments)."""
+    os.sync()
+
+
 def compile_bytecode() -> None:
     """Write the bytecode of the installed libraries and of this repository, once, before any
     timed start-up: a real installation has it (pip writes it at install time, Python on

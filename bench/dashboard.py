@@ -39,7 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, Figure, child_env, compile_bytecode, db_time, reader
+from bench.common import (
+    REPO,
+    Figure,
+    child_env,
+    compile_bytecode,
+    db_time,
+    reader,
+    settle,
+)
 from bench.history import cached_history, history_db
 
 SIZES = (0, 10_000, 100_000)
@@ -237,6 +245,7 @@ def _measure(runs: int, sizes: tuple[int, ...], big: int, idle_seconds: float, f
             cached_history(size)  # generated once, outside any timing
         for i in range(runs):
             dbs = {n: history_db(n, Path(tmp)) for n in sizes}
+            settle()
             live = {}
             empty = Dashboard.launch("empty", Path("-"))
             floor = empty.wait_event("paint", 60)

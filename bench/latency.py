@@ -39,6 +39,7 @@ from bench.common import (
     reader,
     runner_process,
     running,
+    settle,
 )
 
 POLL = 0.002
@@ -228,7 +229,9 @@ def bench(runs: int, quick: bool, log: Callable[[str], None] = print) -> list[Fi
     for i in range(runs):
         with tempfile.TemporaryDirectory(prefix="bench-latency-") as tmp:
             work = Path(tmp)
+            settle()
             ours = asyncio.run(_approvals_ours(work, approvals, seed=i))
+            settle()
             peer = _approvals_huey(work, approvals, seed=i)
             for fig, q in ((a50, 50), (a99, 99)):
                 fig.ours.append(percentile(ours, q) * ms)
@@ -237,7 +240,9 @@ def bench(runs: int, quick: bool, log: Callable[[str], None] = print) -> list[Fi
             log(f"  run {i + 1}/{runs} (a) approval→start p50/p99: ours "
                 f"{a50.ours[-1]:.1f}/{a99.ours[-1]:.1f} ms, Huey "
                 f"{a50.peer[-1]:.1f}/{a99.peer[-1]:.1f} ms")  # type: ignore[index]
+            settle()
             ours = asyncio.run(_scheduled_ours(work, scheduled, spread))
+            settle()
             peer = _scheduled_huey(work, scheduled, spread)
             for fig, q in ((b50, 50), (b99, 99)):
                 fig.ours.append(percentile(ours, q) * ms)
@@ -246,6 +251,7 @@ def bench(runs: int, quick: bool, log: Callable[[str], None] = print) -> list[Fi
             log(f"  run {i + 1}/{runs} (b) scheduled lateness p50/p99: ours "
                 f"{b50.ours[-1]:.1f}/{b99.ours[-1]:.1f} ms, Huey "
                 f"{b50.peer[-1]:.1f}/{b99.peer[-1]:.1f} ms")  # type: ignore[index]
+            settle()
             ours = asyncio.run(_kill_switch_ours(work, pulls, 8))
             c50.ours.append(percentile(ours, 50) * ms)
             c99.ours.append(percentile(ours, 99) * ms)

@@ -37,6 +37,7 @@ from bench.common import (
     db_time,
     env_var,
     reader,
+    settle,
     spawn_runner,
 )
 
@@ -98,6 +99,7 @@ def run_ours(
     workdir: Path, n: int, synchronous: str, concurrency: int, batch: int = 1
 ) -> Run:
     db = workdir / f"ours-{synchronous}-{batch}.db"
+    settle()
     propose_s = asyncio.run(_propose(db, n, synchronous, batch))
     with open(workdir / "runner.log", "ab") as log:
         proc = spawn_runner(db, log, concurrency=concurrency, until_idle=True,
@@ -123,6 +125,7 @@ def run_huey(workdir: Path, n: int, synchronous: str, workers: int) -> Run:
 
     db = workdir / f"huey-{synchronous}.db"
     huey_app.configure(str(db), synchronous)
+    settle()
     start = time.perf_counter()
     for _ in range(n):
         huey_app.noop()

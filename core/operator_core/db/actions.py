@@ -1892,7 +1892,8 @@ class Snapshot:
     def counts(self, by_status: bool = True) -> Counts:
         """Counts per dashboard pane, from indexes, and by status. Without ``by_status`` (the
         dashboard's header shows only what is open) the count of every action by status is
-        left out (empty): it walks the whole status index, most of the read on a long history.
+        left out (empty): it walks the status index (every action but the validated ones,
+        counted through their own two indexes), most of the read on a long history.
         """
         conn = self._conn
         if by_status:
