@@ -104,9 +104,15 @@ WHERE id IN (
 RETURNING *
 """
 
+# The status index leaves validated actions out (schema v4), and SQLite reads through a
+# partial index only when the query states its condition: every query that looks actions up
+# by status says this too.
+_IN_STATE_INDEX = "status <> 'validated'"
+_EXECUTING = f"status = 'executing' AND {_IN_STATE_INDEX}"
+
 # The next time something becomes due: only future times count (a past one is either
 # claimable now or waiting for something else, such as an approval).
-NEXT_WAKEUP_SQL = """
+NEXT_WAKEUP_SQL = f"""
 SELECT MIN(t) FROM (
     SELECT MIN(scheduled_at) AS t FROM action_proposals INDEXED BY idx_validated_scheduled
         WHERE status = 'validated' AND scheduled_at IS NOT NULL AND scheduled_at > :now
@@ -116,7 +122,7 @@ SELECT MIN(t) FROM (
         WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at > :now
     UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
         INDEXED BY idx_action_proposals_state
-        WHERE status = 'executing' AND status <> 'validated' AND lease_expires_at > :now)
+        WHERE {_EXECUTING} AND lease_expires_at > :now)
 """
 
 
@@ -164,17 +170,12 @@ _SCHEDULED = ("INDEXED BY idx_validated_scheduled "
               "WHERE scheduled_at IS NOT NULL AND status = 'validated'")
 _RETRY_WAITING = "INDEXED BY idx_retry_due WHERE next_retry_at IS NOT NULL AND status = 'failed'"
 
-# The status index leaves validated actions out (schema v4), and SQLite reads through a
-# partial index only when the query states its condition: every query that looks actions up
-# by status says this too.
-_IN_STATE_INDEX = "status <> 'validated'"
 # Every validated action is in exactly one of two partial indexes: ready to run once due
 # (idx_ready_validated) or waiting for its approval (idx_awaiting_approval).
 _VALIDATED_READY = "status = 'validated' AND (requires_approval = 0 OR approved_at IS NOT NULL)"
 _AWAITING = ("status IN ('proposed', 'validated') AND requires_approval <> 0 "
              "AND approved_at IS NULL")
 _AWAITING_APPROVAL = f"WHERE {_AWAITING} AND workflow_id IS NULL"
-_EXECUTING = f"status = 'executing' AND {_IN_STATE_INDEX}"
 # What a cancel stops: proposed and validated actions and those waiting for a retry.
 _CANCELLABLE = ("status IN ('proposed', 'validated') "
                 "OR (status = 'failed' AND next_retry_at IS NOT NULL)")
@@ -183,8 +184,7 @@ _CANCELLABLE = ("status IN ('proposed', 'validated') "
 _VALIDATED_IDS = (f"SELECT id FROM action_proposals WHERE {_VALIDATED_READY} UNION ALL "
                   f"SELECT id FROM action_proposals WHERE {_AWAITING} AND status = 'validated'")
 _PROPOSED_IDS = f"SELECT id FROM action_proposals WHERE status = 'proposed' AND {_IN_STATE_INDEX}"
-_RETRY_WAITING_IDS = ("SELECT id FROM action_proposals "
-                      "WHERE next_retry_at IS NOT NULL AND status = 'failed'")
+_RETRY_WAITING_IDS = f"SELECT id FROM action_proposals {_RETRY_WAITING}"
 _CANCELLABLE_IDS = f"{_PROPOSED_IDS} UNION ALL {_VALIDATED_IDS} UNION ALL {_RETRY_WAITING_IDS}"
 _ALL_CANCELLABLE = f"id IN ({_CANCELLABLE_IDS})"
 
@@ -1385,8 +1385,7 @@ class ActionDB:
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
             rows = conn.execute(
                 "SELECT * FROM action_proposals p WHERE p.id IN (SELECT id FROM action_proposals"
-                f" WHERE {_VALIDATED_READY} UNION ALL SELECT id FROM action_proposals WHERE "
-                f"next_retry_at IS NOT NULL AND status = 'failed') AND {READY_SQL} "
+                f" WHERE {_VALIDATED_READY} UNION ALL {_RETRY_WAITING_IDS}) AND {READY_SQL} "
                 "ORDER BY p.id LIMIT :lim",
                 {"now": now, "lim": limit},
             ).fetchall()
