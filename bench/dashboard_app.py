@@ -42,7 +42,13 @@ def operator_app(db: Path) -> Any:
 
     OperatorApp = load_app()  # as ``operator tui`` does
 
-    from bench.subjects import NoopSubject
+    def subject() -> Any:
+        """Loaded after the first frame, as ``operator tui`` loads its ``--subject``."""
+        from operator_core.subjects.loader import load_subject
+
+        from bench.common import NOOP_SUBJECT
+
+        return load_subject(NOOP_SUBJECT)
 
     class InstrumentedApp(OperatorApp):
         """The real dashboard; reports its first paint with data and when a watched approval
@@ -74,7 +80,7 @@ def operator_app(db: Path) -> Any:
                 self.gone = True
                 self.call_after_refresh(report, "gone", key=self.watched)
 
-    return InstrumentedApp(db, subject=NoopSubject(), actor="bench@dashboard")
+    return InstrumentedApp(db, subject_loader=subject, actor="bench@dashboard")
 
 
 def naive_app(db: Path) -> Any:

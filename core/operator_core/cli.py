@@ -16,15 +16,21 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
-from operator_core.actions.executor import ActionExecutor, default_actor
-from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.types import ActionProposal, ActionStatus, WorkflowProposal
+from operator_core.actions.states import ActionStatus
+from operator_core.env import default_actor
 from operator_core.errors import ConfigError, DatabaseError, OperatorError, ValidationError
+
+if TYPE_CHECKING:
+    # Imported where used: ``operator tui`` draws its first frame before pydantic is
+    # imported (the models, the registry, the executor; see operator_tui.app).
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.types import ActionProposal, WorkflowProposal
+    from operator_core.subjects.base import Subject
 
 T = TypeVar("T")
 
@@ -71,12 +77,19 @@ class Config:
         self.approval_mode = _parse_bool_option(approval_mode, "--approval-mode")
         self.actor = actor or os.environ.get("OPERATOR_ACTOR") or default_actor()
 
-    def executor(self, with_subject: bool = False, create: bool = False) -> ActionExecutor:
-        if not create and not self.db.exists():
+    def require_db(self) -> None:
+        if not self.db.exists():
             raise DatabaseError(
                 f"no database at {self.db} (check --db / OPERATOR_DB; a proposal or "
                 "'operator run' creates it)"
             )
+
+    def executor(self, with_subject: bool = False, create: bool = False) -> ActionExecutor:
+        from operator_core.actions.executor import ActionExecutor
+        from operator_core.actions.registry import ActionRegistry
+
+        if not create:
+            self.require_db()
         registry = ActionRegistry()
         if with_subject:
             from operator_core.subjects.loader import load_subject
@@ -325,9 +338,7 @@ def _decide(ctx: typer.Context, what: str, target: int, workflow: bool, reason: 
     result = _run(_with_executor(cfg, go))
     noun = "workflow" if workflow else "action"
     done = {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}[what]
-    if what == "cancel" and isinstance(result, ActionProposal) and result.status == (
-        ActionStatus.EXECUTING
-    ):
+    if what == "cancel" and not workflow and result.status == ActionStatus.EXECUTING:
         typer.echo(f"{noun} {target}: stop requested; its runner cancels it within a second")
     else:
         typer.echo(f"{noun} {target} {done} by {cfg.actor}")
@@ -665,22 +676,35 @@ def tui(
 ) -> None:
     """Open the dashboard."""
     cfg = _cfg(ctx)
-    from operator_core.subjects.loader import load_subject
-
-    subject = load_subject(cfg.subject_spec)
     _open_db_or_fail(cfg)
     from operator_tui import load_app
 
-    tui_app = load_app()(cfg.db, subject=subject, read_only=read_only,
-                          approval_mode=cfg.approval_mode, actor=cfg.actor)
+    def subject() -> Subject:
+        # After the first frame (a subject's module and definitions import pydantic); a
+        # bad --subject ends the dashboard with its one-line error.
+        from operator_core.subjects.loader import load_subject
+
+        return load_subject(cfg.subject_spec)
+
+    tui_app = load_app()(cfg.db, read_only=read_only, approval_mode=cfg.approval_mode,
+                          actor=cfg.actor, subject_loader=subject)
     tui_app.run()
     if tui_app.return_code:
         raise typer.Exit(tui_app.return_code)
 
 
 def _open_db_or_fail(cfg: Config) -> None:
-    """Surface a locked, corrupt or too-new database as one line before a screen opens."""
-    _run(_with_executor(cfg, lambda ex: ex.db.data_version()))
+    """Surface a missing, locked, corrupt or too-new database as one line before a screen
+    opens (through ActionDB alone: the executor's imports come after the first frame)."""
+    from operator_core.db.actions import ActionDB
+
+    cfg.require_db()
+
+    async def check() -> None:
+        async with ActionDB(cfg.db) as db:
+            await db.data_version()
+
+    _run(check())
 
 
 @app.command()
@@ -723,7 +747,8 @@ def demo(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error is one line on stderr."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Outside standalone mode, click returns the code of a typer.Exit rather than raise.
+        code = app(args=argv, standalone_mode=False)
     except OperatorError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 1
@@ -740,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -318,6 +318,52 @@ async def test_a_subject_with_bad_definitions_is_said_and_the_dashboard_stays(
         await pilot.pause()
 
 
+async def test_a_subject_loader_runs_once_after_the_first_frame(
+        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``operator tui`` hands the dashboard a loader for its ``--subject``: called once, after
+    the first frame; the executor then has the subject's actions."""
+    from operator_tui.screens.dashboard import DashboardScreen
+
+    order: list[str] = []
+    refresh = DashboardScreen._compositor_refresh
+
+    def recording_refresh(screen: DashboardScreen) -> None:
+        refresh(screen)
+        order.append("frame")
+
+    def load() -> FixtureSubject:
+        order.append("loaded")
+        return FixtureSubject()
+
+    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
+    app = OperatorApp(db_path, subject_loader=load, clock=FrozenClock(FIXTURE_NOW))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await eventually(lambda: "loaded" in order, timeout=2.0, what="the subject loaded")
+        assert order[0] == "frame" and order.count("loaded") == 1
+        assert isinstance(app.subject, FixtureSubject)
+        assert "drain_store" in app.executor.registry
+        assert app.executor.db is app.db, "the executor goes through the dashboard's ActionDB"
+        await pilot.pause()
+    assert order.count("loaded") == 1
+
+
+async def test_a_subject_that_cannot_be_loaded_ends_the_dashboard_with_one_line(
+        db_path: Path) -> None:
+    from operator_core.errors import ConfigError
+
+    def load() -> FixtureSubject:
+        raise ConfigError("cannot import subject module 'nosuch': No module named 'nosuch'")
+
+    before = db_path.read_bytes()
+    app = OperatorApp(db_path, subject_loader=load, clock=FrozenClock(FIXTURE_NOW))
+    async with app.run_test(size=SIZE):
+        await eventually(lambda: app.return_code is not None, timeout=5.0,
+                         what="the dashboard to give up")
+    assert app.return_code == 1
+    assert db_path.read_bytes() == before
+
+
 async def test_an_unreadable_database_ends_the_dashboard_with_one_line(tmp_path: Path) -> None:
     corrupt = tmp_path / "corrupt.db"
     corrupt.write_bytes(b"this is not a database" * 512)

@@ -3,6 +3,10 @@ ActionExecutor (the same code path as the CLI), as ``user@host``.
 
 One exclusive worker follows the database (``_follow``): it re-reads only when the
 ChangeWatcher says something changed, never overlaps itself, and skips while a dialog is open.
+
+The first frame is drawn from views of the rows (``operator_core.actions.views``) before
+pydantic is imported: the executor, the registry and the subject (whose definitions are
+pydantic models) come right after it (``_started``), about 60 ms of a start-up here.
 """
 
 from __future__ import annotations
@@ -14,14 +18,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from operator_core.actions.executor import ActionExecutor, default_actor, env_flag
-from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.types import AuditEvent, KillSwitchResult
+from operator_core.actions.views import AuditEventView
 from operator_core.clock import SYSTEM_CLOCK, Clock
+from operator_core.db.actions import ActionDB
+from operator_core.env import default_actor, env_flag
 from operator_core.errors import OperatorError
-from operator_core.subjects.base import Subject
 from rich.text import Text
 from textual import work
 from textual.app import App
@@ -36,6 +39,10 @@ from operator_tui.screens.dashboard import DashboardScreen
 from operator_tui.screens.detail import DetailScreen
 from operator_tui.screens.help import HelpScreen
 from operator_tui.screens.reject import RejectReasonModal
+
+if TYPE_CHECKING:
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.subjects.base import Subject
 
 MUTATIONS = frozenset({"approve", "reject", "cancel", "kill_switch", "resume"})
 
@@ -90,19 +97,25 @@ class OperatorApp(App[None]):
         actor: str | None = None,
         poll_interval: float = 0.5,
         tick_interval: float = TICK_INTERVAL,
+        subject_loader: Callable[[], Subject] | None = None,
     ) -> None:
+        """``subject_loader``, instead of ``subject``: a function that loads the subject,
+        called right after the first frame (as ``operator tui`` does: a subject's module
+        and definitions import pydantic); an OperatorError it raises ends the dashboard
+        with its message."""
         super().__init__()
         self.db_path = Path(db_path)
         self.subject = subject
+        self._subject_loader = subject_loader
+        self._subject_error: OperatorError | None = None
         self.read_only = read_only or env_flag("OPERATOR_READ_ONLY")
         self.clock = clock or SYSTEM_CLOCK
         self.actor = actor or default_actor()
-        # The subject's definitions are read after the first frame (``_started``): the
-        # dashboard's keys do not need them, the runner and agent of the demo start later.
-        registry = ActionRegistry.from_subject(subject, lazy=True) if subject else ActionRegistry()
-        self.executor = ActionExecutor(self.db_path, registry, approval_mode=approval_mode,
-                                       clock=self.clock)
-        self.watcher = ChangeWatcher(self.executor.db, poll_interval)
+        self.approval_mode = (env_flag("OPERATOR_APPROVAL_MODE") if approval_mode is None
+                              else approval_mode)
+        self.db = ActionDB(self.db_path, clock=self.clock)
+        self._executor: ActionExecutor | None = None
+        self.watcher = ChangeWatcher(self.db, poll_interval)
         self.tick_interval = tick_interval
         self.dashboard = DashboardScreen()
         self.refreshes = 0
@@ -110,7 +123,7 @@ class OperatorApp(App[None]):
         """The rows shown are those of the last database change (a read has not failed since)."""
         self.loaded = asyncio.Event()
         self._background = list(background)
-        self._initial: tuple[DashboardData, list[AuditEvent]] | None = None
+        self._initial: tuple[DashboardData, list[AuditEventView]] | None = None
         self._first_shown = asyncio.Event()
         self._moved: tuple[float, Target, Target] | None = None
         """(when, the row that left, the row the cursor moved to) after another process's
@@ -137,13 +150,43 @@ class OperatorApp(App[None]):
             sys.setswitchinterval(self._switch_interval)
             gc.enable()
 
+    @property
+    def executor(self) -> ActionExecutor:
+        """The ActionExecutor every key goes through, over the dashboard's ActionDB; made
+        (with the registry of the subject's actions) after the first frame, or when first
+        needed."""
+        if self._executor is None:
+            from operator_core.actions.executor import ActionExecutor
+            from operator_core.actions.registry import ActionRegistry
+
+            if self._subject_loader is not None and self.subject is None:
+                loader, self._subject_loader = self._subject_loader, None
+                try:
+                    self.subject = loader()
+                except OperatorError as exc:  # ends the dashboard in ``_started``
+                    self._subject_error = exc
+
+            # The subject's definitions are read in ``_started``: the dashboard's keys do not
+            # need them, the runner and agent of the demo start later.
+            registry = (ActionRegistry.from_subject(self.subject, lazy=True)
+                        if self.subject else ActionRegistry())
+            self._executor = ActionExecutor(self.db_path, registry,
+                                            approval_mode=self.approval_mode,
+                                            clock=self.clock, db=self.db)
+        return self._executor
+
     def _started(self) -> None:
-        """The first frame is on screen: the subject's definitions are read, what start-up
-        built is frozen out of the collector's sight (with the few thousand objects of
-        start-up garbage among them, kept once rather than paying a full collection now),
-        the collector resumes and threads take turns at the usual interval again."""
+        """The first frame is on screen: the subject is loaded (if given as a loader), the
+        executor made and the subject's definitions read; what start-up built is frozen out
+        of the collector's sight (with the few thousand objects of start-up garbage among
+        them, kept once rather than paying a full collection now), the collector resumes
+        and threads take turns at the usual interval again."""
+        executor = self.executor
+        if self._subject_error is not None:
+            self.exit(return_code=1, message=f"operator: {self._subject_error}")
+            return
         try:
-            self.executor.registry.load()
+            executor.registry.load()
         except Exception as exc:  # a subject's own bug: said; the dashboard's keys still work
             self.notify(str(exc), title="Cannot read the subject's actions", severity="error",
                         timeout=30, markup=False)
@@ -162,7 +205,7 @@ class OperatorApp(App[None]):
         the database's thread, it took three times as long: that thread waits for the
         interpreter lock between rows while this one composes.)"""
         try:
-            await self.executor.open()
+            await self.db.open()
         except OperatorError as exc:
             self.exit(return_code=1, message=f"operator: {exc}")
             return
@@ -190,7 +233,7 @@ class OperatorApp(App[None]):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.watcher.stop()
-        await self.executor.close()
+        await self.db.close()
 
     def _start_background(self) -> None:
         for fn in self._background:
@@ -233,10 +276,11 @@ class OperatorApp(App[None]):
                         await self._refresh_minute()
             await self.watcher.wait()
 
-    async def _read(self, say: bool = True) -> tuple[DashboardData, list[AuditEvent]] | None:
+    async def _read(self, say: bool = True
+                    ) -> tuple[DashboardData, list[AuditEventView]] | None:
         """Everything the screen shows, or None if the read failed (said in a toast, unless
         ``say`` is false: before the screen exists, the follow loop reads again and says it)."""
-        db = self.executor.db
+        db = self.db
         try:
             loaded = await dashboard_data.load(db, self._last_event_id)
         except OperatorError as exc:
@@ -269,14 +313,14 @@ class OperatorApp(App[None]):
         times are recomputed from the clock); only the per-minute activity is re-read."""
         assert self.dashboard.data is not None
         try:
-            loaded = await dashboard_data.next_minute(self.executor.db, self.dashboard.data)
+            loaded = await dashboard_data.next_minute(self.db, self.dashboard.data)
         except OperatorError as exc:
             self._unreadable(exc)
             return
         self.dashboard.show_minute(loaded)
         self._showed()
 
-    def _show(self, loaded: DashboardData, events: list[AuditEvent]) -> None:
+    def _show(self, loaded: DashboardData, events: list[AuditEventView]) -> None:
         self.dashboard.show(loaded, events)
         self._showed()
 
@@ -385,7 +429,7 @@ class OperatorApp(App[None]):
     @work(group="mutations")
     async def action_kill_switch(self) -> None:
         try:
-            preview = await self.executor.db.preview_kill_switch()
+            preview = await self.db.preview_kill_switch()
         except OperatorError as exc:
             self._refused("pull the kill switch", exc)
             return
@@ -393,7 +437,7 @@ class OperatorApp(App[None]):
                 "KILL SWITCH", kill_switch_summary(preview), "Stop everything")):
             return
         result = await self._apply("pull the kill switch", self.executor.kill_switch(self.actor))
-        if isinstance(result, KillSwitchResult):
+        if result is not None:
             self.notify(
                 f"OBSERVE mode. Cancelled {len(result.cancelled_actions)} action(s) and "
                 f"{len(result.cancelled_workflows)} workflow(s); "

@@ -1,22 +1,23 @@
 """What the dashboard reads, and only through ActionDB's bounded read methods (no SQL here).
 
 One ``load`` gathers everything the panes and the header show; the audit tail is read
-incrementally (only events newer than the last one seen).
+incrementally (only events newer than the last one seen). Actions, workflows and events are
+read as views (``operator_core.actions.views``: the models' attributes, without pydantic),
+so the first frame is drawn before pydantic is imported.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from operator_core.actions.types import (
-    ActionProposal,
-    AuditEvent,
-    WorkflowProposal,
-    WorkflowStatus,
-)
+from operator_core.actions.states import WorkflowStatus
+from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.db.actions import ActionDB, Counts, Snapshot
+
+if TYPE_CHECKING:
+    from operator_core.actions.types import ActionProposal, WorkflowProposal
 
 ROW_LIMIT = 200
 """Rows per pane: the database may hold 100,000 actions; a pane never reads more than this."""
@@ -37,12 +38,12 @@ class Target:
         return f"{'p' if self.kind == 'action' else 'w'}{self.id}"
 
 
-def action_target(p: ActionProposal) -> Target:
+def action_target(p: ProposalView | ActionProposal) -> Target:
     assert p.id is not None
     return Target("action", p.id, f"action #{p.id} {p.action_name}")
 
 
-def workflow_target(wf: WorkflowProposal) -> Target:
+def workflow_target(wf: WorkflowView | WorkflowProposal) -> Target:
     assert wf.id is not None
     return Target("workflow", wf.id, f"workflow #{wf.id} {wf.name}")
 
@@ -64,25 +65,25 @@ class DashboardData:
     loaded_at: datetime
     safety: SafetyState
     counts: Counts
-    approvals: list[ActionProposal]
-    workflows: list[WorkflowProposal]
-    steps: dict[int, list[ActionProposal]]
-    scheduled: list[ActionProposal]
-    retries: list[ActionProposal]
+    approvals: list[ProposalView]
+    workflows: list[WorkflowView]
+    steps: dict[int, list[ProposalView]]
+    scheduled: list[ProposalView]
+    retries: list[ProposalView]
     executions: list[int] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
-    events: list[AuditEvent] = field(default_factory=list)
+    events: list[AuditEventView] = field(default_factory=list)
     """Audit events after the ``after_event_id`` given to ``load`` (oldest first)."""
 
     @property
-    def workflows_awaiting(self) -> list[WorkflowProposal]:
+    def workflows_awaiting(self) -> list[WorkflowView]:
         """Open workflows that still need their one approval, oldest first."""
         return sorted(
             (wf for wf in self.workflows if awaits_approval(wf)), key=lambda wf: wf.id or 0
         )
 
 
-def awaits_approval(wf: WorkflowProposal) -> bool:
+def awaits_approval(wf: WorkflowView) -> bool:
     return (
         wf.status == WorkflowStatus.PENDING
         and wf.requires_approval
@@ -95,7 +96,7 @@ async def load(db: ActionDB, after_event_id: int | None = None) -> DashboardData
     """Everything the panes and the header show, each list bounded, and (given
     ``after_event_id``) the audit events after it: one consistent snapshot, read on the
     database's thread in one go."""
-    return await db.snapshot(lambda snap: read(snap, after_event_id))
+    return await db.snapshot(lambda snap: read(snap, after_event_id), views=True)
 
 
 def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
@@ -124,8 +125,3 @@ async def next_minute(db: ActionDB, data: DashboardData) -> DashboardData:
     rows, the activity per minute re-read (its window has moved)."""
     executions, failures = await db.activity(60)
     return replace(data, loaded_at=db.clock.now(), executions=executions, failures=failures)
-
-
-async def new_events(db: ActionDB, after_id: int) -> list[AuditEvent]:
-    """Audit events after ``after_id`` (the newest ``EVENT_LIMIT`` of them), oldest first."""
-    return await db.list_audit_events(limit=EVENT_LIMIT, after_id=after_id)

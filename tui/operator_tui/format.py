@@ -6,10 +6,14 @@ import json
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.actions.states import ActionStatus
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from operator_core.actions.types import ActionProposal
+    from operator_core.actions.views import ProposalView
 
 
 def clock_time(at: datetime | None) -> str:
@@ -112,7 +116,7 @@ STATUS_STYLE = {
 }
 
 
-def step_state(p: ActionProposal, now: datetime) -> Text:
+def step_state(p: ProposalView | ActionProposal, now: datetime) -> Text:
     """One workflow step's state, readable without colour: a mark and a word."""
     mark, word = STATUS_MARK[p.status]
     if p.is_retry_waiting:
@@ -128,7 +132,7 @@ def step_state(p: ActionProposal, now: datetime) -> Text:
     return Text(f"{mark} {word}", style=style)
 
 
-def approval_state(p: ActionProposal) -> str:
+def approval_state(p: ProposalView | ActionProposal) -> str:
     if p.rejected_at is not None:
         return f"rejected by {p.rejected_by}"
     if p.approved_at is not None:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import getpass
 import math
-import os
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +34,7 @@ from operator_core.actions.types import (
 )
 from operator_core.clock import Clock, to_utc
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
+from operator_core.env import env_flag
 from operator_core.errors import (
     ActionFailed,
     ActionNotFoundError,
@@ -47,27 +45,9 @@ from operator_core.errors import (
 )
 from operator_core.subjects.base import ExecutionContext
 
-_TRUE = ("1", "true", "yes", "on")
-
-
-def default_actor() -> str:
-    """``user@host``, the actor the CLI and dashboard record."""
-    try:
-        user = getpass.getuser()
-    except Exception:
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def env_flag(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in _TRUE
 
 
 @dataclass(frozen=True)
@@ -95,7 +75,10 @@ class ActionExecutor:
         *,
         four_eyes: bool | None = None,
         clock: Clock | None = None,
+        db: ActionDB | None = None,
     ) -> None:
+        """``db``: an ActionDB of ``db_path`` to go through (opened or not; the dashboard
+        reads through its own before this executor exists); by default a new one."""
         self.db_path = Path(db_path)
         self._registry = registry
         self._safety = safety or SafetyController()
@@ -105,7 +88,7 @@ class ActionExecutor:
             env_flag("OPERATOR_APPROVAL_MODE") if approval_mode is None else approval_mode
         )
         self._four_eyes = env_flag("OPERATOR_FOUR_EYES") if four_eyes is None else four_eyes
-        self.db = ActionDB(self.db_path, clock=clock)
+        self.db = db if db is not None else ActionDB(self.db_path, clock=clock)
         self._safety.bind(self.db)
         self._auditor.bind(self.db)
 

@@ -10,52 +10,27 @@ Approval is orthogonal to status: ``approved_at`` is set by approve, ``rejected_
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
+from operator_core.actions.views import ProposalState
 from operator_core.clock import to_utc, utcnow
 
-
-class ActionStatus(str, Enum):
-    """Valid action lifecycle states."""
-
-    PROPOSED = "proposed"
-    """Action requested, awaiting validation."""
-    VALIDATED = "validated"
-    """Parameters verified; runs once approved (if required), due and its dependency is done."""
-    EXECUTING = "executing"
-    """Claimed by a runner and running."""
-    COMPLETED = "completed"
-    """Finished successfully."""
-    FAILED = "failed"
-    """Execution error (waiting for a retry while next_retry_at is set)."""
-    CANCELLED = "cancelled"
-    """Halted by a user, a rejection, expiry, a failed workflow step or the kill switch."""
-
-
-class ActionType(str, Enum):
-    """Where an action comes from."""
-
-    SUBJECT = "subject"
-    TOOL = "tool"
-    WORKFLOW = "workflow"
-
-
-class WorkflowStatus(str, Enum):
-    """Workflow lifecycle: pending -> in_progress -> completed | failed | cancelled."""
-
-    PENDING = "pending"
-    """Workflow created, no actions started yet."""
-    IN_PROGRESS = "in_progress"
-    """At least one action has started."""
-    COMPLETED = "completed"
-    """All actions completed successfully."""
-    FAILED = "failed"
-    """A step failed for good."""
-    CANCELLED = "cancelled"
-    """Workflow was cancelled or rejected."""
+__all__ = [
+    "ActionProposal",
+    "ActionRecommendation",
+    "ActionRecord",
+    "ActionStatus",
+    "ActionType",
+    "AuditEvent",
+    "KillSwitchResult",
+    "Ticket",
+    "UTCTime",
+    "WorkflowProposal",
+    "WorkflowStatus",
+]
 
 
 # A datetime field of the engine: stored timezone-aware UTC; a naive value means local time.
@@ -66,7 +41,7 @@ class _UTCModel(BaseModel):
     model_config = ConfigDict(use_enum_values=False, validate_assignment=True, defer_build=True)
 
 
-class ActionProposal(_UTCModel):
+class ActionProposal(ProposalState, _UTCModel):
     """A proposed action, its approval state, and its workflow/schedule/retry state."""
 
     id: int | None = Field(default=None, description="Database ID (None before insert)")
@@ -121,18 +96,6 @@ class ActionProposal(_UTCModel):
     cancel_requested: bool = Field(
         default=False, description="Kill switch or cancel asked the runner to stop it"
     )
-
-    @property
-    def is_retry_waiting(self) -> bool:
-        return self.status == ActionStatus.FAILED and self.next_retry_at is not None
-
-    @property
-    def awaiting_approval(self) -> bool:
-        return (
-            self.status in (ActionStatus.PROPOSED, ActionStatus.VALIDATED)
-            and self.requires_approval
-            and self.approved_at is None
-        )
 
 
 class ActionRecord(_UTCModel):

@@ -17,22 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
-from pydantic import BaseModel
 
-from operator_core.actions.types import (
-    ActionProposal,
-    ActionRecord,
-    ActionStatus,
-    ActionType,
-    AuditEvent,
-    KillSwitchResult,
-    Ticket,
-    WorkflowProposal,
-    WorkflowStatus,
-)
+from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
+from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.schema import migrate
@@ -46,7 +37,35 @@ from operator_core.errors import (
 )
 from operator_core.notify import Notifier
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from operator_core.actions.types import (
+        ActionProposal,
+        ActionRecord,
+        AuditEvent,
+        KillSwitchResult,
+        Ticket,
+        WorkflowProposal,
+    )
+
 T = TypeVar("T")
+
+_MODELS: ModuleType | None = None
+
+
+def _models() -> ModuleType:
+    """``operator_core.actions.types``, imported when the first model is made rather than
+    with this module: reading for display (``views=True``) needs no pydantic, and the
+    dashboard draws its first frame before pydantic is imported. The import statement waits
+    for another thread's import of the module to finish; the module is kept once whole."""
+    global _MODELS
+    models = _MODELS
+    if models is None:
+        from operator_core.actions import types as models
+
+        _MODELS = models
+    return models
 
 GENESIS_HASH = "0" * 64
 KILL_SWITCH_ACTOR_REASON = "kill switch"
@@ -288,14 +307,15 @@ def _append_audits(conn: sqlite3.Connection, entries: Sequence[AuditEntry], now:
         conn.audit_head = prev
 
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 _FIELDS: dict[type, frozenset[str]] = {}
 
 
-def _trusted(cls: type[M], **values: Any) -> M:
+def _trusted(cls: type[M], values: dict[str, Any]) -> M:
     """``cls.model_construct(**values)`` for values that name every field (rows we wrote,
-    typed here): the same object, without model_construct's per-field loop, which costs more
-    than reading the row. Anything else goes through model_construct itself."""
+    typed here; the dict becomes the model's own): the same object, without
+    model_construct's per-field loop, which costs more than reading the row. Anything else
+    goes through model_construct itself."""
     names = _FIELDS.get(cls)
     if names is None:
         names = _FIELDS[cls] = frozenset(cls.model_fields)
@@ -319,7 +339,7 @@ def _with_id(p: ActionProposal, new_id: int) -> ActionProposal:
     without its per-field work (a proposal the caller built was validated when built)."""
     values = p.__dict__.copy()
     values["id"] = new_id
-    return _assembled(ActionProposal, values, p.__pydantic_fields_set__ | {"id"})
+    return _assembled(type(p), values, p.__pydantic_fields_set__ | {"id"})
 
 
 _ACTION_TYPES = {t.value: t for t in ActionType}
@@ -352,17 +372,17 @@ def _proposal_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]
     return getter
 
 
-def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
+def _row_to_proposal(row: sqlite3.Row, views: bool = False) -> ActionProposal:
     """Rows are trusted (written by us, typed here), so the model is built without another
-    validation pass: this runs for every claimed action and every row the dashboard shows."""
+    validation pass: this runs for every claimed action and every row the dashboard shows.
+    With ``views``, a ``ProposalView`` of the same values instead (no pydantic)."""
     (pid, ticket_id, action_name, action_type, parameters, reason, status, proposed_at,
      proposed_by, validated_at, cancelled_at, cancel_reason, requires_approval, approved_at,
      approved_by, rejected_at, rejected_by, rejection_reason, expires_at, workflow_id,
      execution_order, depends_on, delay_seconds, scheduled_at, retry_count, max_retries,
      next_retry_at, last_error, claimed_by, lease_expires_at, cancel_requested,
      ) = _proposal_getter(tuple(row.keys()))(row)
-    return _trusted(
-        ActionProposal,
+    values = dict(
         id=pid,
         ticket_id=ticket_id,
         action_name=action_name,
@@ -395,11 +415,14 @@ def _row_to_proposal(row: sqlite3.Row) -> ActionProposal:
         lease_expires_at=from_db(lease_expires_at),
         cancel_requested=bool(cancel_requested),
     )
+    if views:
+        return ProposalView.of(values)  # type: ignore[no-any-return]
+    return _trusted(_models().ActionProposal, values)
 
 
 def _row_to_record(row: sqlite3.Row) -> ActionRecord:
     success = row["success"]
-    return ActionRecord(
+    return _models().ActionRecord(
         id=row["id"],
         proposal_id=row["proposal_id"],
         attempt=row["attempt"],
@@ -414,10 +437,9 @@ def _row_to_record(row: sqlite3.Row) -> ActionRecord:
 _WORKFLOW_STATUSES = {s.value: s for s in WorkflowStatus}
 
 
-def _row_to_workflow(row: sqlite3.Row) -> WorkflowProposal:
+def _row_to_workflow(row: sqlite3.Row, views: bool = False) -> WorkflowProposal:
     status = row["status"]
-    return _trusted(
-        WorkflowProposal,
+    values = dict(
         id=row["id"],
         name=row["name"],
         description=row["description"] or "",
@@ -432,10 +454,13 @@ def _row_to_workflow(row: sqlite3.Row) -> WorkflowProposal:
         rejection_reason=row["rejection_reason"],
         proposed_by=row["proposed_by"],
     )
+    if views:
+        return WorkflowView.of(values)  # type: ignore[no-any-return]
+    return _trusted(_models().WorkflowProposal, values)
 
 
 def _row_to_ticket(row: sqlite3.Row) -> Ticket:
-    return Ticket(
+    return _models().Ticket(
         id=row["id"],
         title=row["title"],
         summary=row["summary"],
@@ -445,9 +470,8 @@ def _row_to_ticket(row: sqlite3.Row) -> Ticket:
     )
 
 
-def _row_to_audit(row: sqlite3.Row) -> AuditEvent:
-    return _trusted(
-        AuditEvent,
+def _row_to_audit(row: sqlite3.Row, views: bool = False) -> AuditEvent:
+    values = dict(
         id=row["id"],
         proposal_id=row["proposal_id"],
         workflow_id=row["workflow_id"],
@@ -458,6 +482,9 @@ def _row_to_audit(row: sqlite3.Row) -> AuditEvent:
         prev_hash=row["prev_hash"],
         hash=row["hash"],
     )
+    if views:
+        return AuditEventView.of(values)  # type: ignore[no-any-return]
+    return _trusted(_models().AuditEvent, values)
 
 
 def _fetch_proposal(conn: sqlite3.Connection, proposal_id: int) -> ActionProposal:
@@ -1725,7 +1752,7 @@ class ActionDB:
                     (now,),
                 ).fetchall()
             ]
-            result = KillSwitchResult(
+            result = _models().KillSwitchResult(
                 cancelled_actions=cancelled,
                 cancelled_workflows=sorted(workflows),
                 executing_signalled=sorted(executing),
@@ -1856,15 +1883,17 @@ class ActionDB:
         """Executions and failures per minute over the last ``minutes`` (oldest first)."""
         return await self.snapshot(lambda snap: snap.activity(minutes))
 
-    async def snapshot(self, fn: Callable[[Snapshot], T]) -> T:
+    async def snapshot(self, fn: Callable[[Snapshot], T], *, views: bool = False) -> T:
         """``fn(snapshot)`` on the database's thread, inside one read transaction: the reads
         it makes see one consistent state of the database, and cost one trip to the thread.
-        The event loop stays free meanwhile (a dashboard refresh does not hold up keys)."""
+        The event loop stays free meanwhile (a dashboard refresh does not hold up keys).
+        With ``views``, its actions, workflows and audit events are read as the plain
+        objects of ``operator_core.actions.views`` instead of models (see ``Snapshot``)."""
 
         def run(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN")
             try:
-                return fn(Snapshot(conn, self.clock))
+                return fn(Snapshot(conn, self.clock, views=views))
             finally:
                 conn.execute("COMMIT")
 
@@ -1873,11 +1902,16 @@ class ActionDB:
 
 class Snapshot:
     """Reads of the dashboard and ``operator status``, synchronous, on one connection inside
-    ``ActionDB.snapshot``'s read transaction (ActionDB's own read methods go through it)."""
+    ``ActionDB.snapshot``'s read transaction (ActionDB's own read methods go through it).
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+    With ``views``, actions, workflows and audit events come as ``ProposalView``,
+    ``WorkflowView`` and ``AuditEventView`` (the models' attributes, no pydantic): what the
+    dashboard reads, for display only."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock, *, views: bool = False) -> None:
         self._conn = conn
         self.clock = clock
+        self.views = views
 
     def get_safety_mode(self) -> tuple[str, datetime | None, str, str]:
         """(mode, changed_at, changed_by, reason)."""
@@ -1951,13 +1985,13 @@ class Snapshot:
         rows = self._conn.execute(
             f"SELECT * FROM workflows {where} ORDER BY id DESC LIMIT ?", (*params, limit)
         ).fetchall()
-        return [_row_to_workflow(r) for r in rows]
+        return [_row_to_workflow(r, self.views) for r in rows]
 
     def _proposals(self, where: str, order: str, limit: int) -> list[ActionProposal]:
         rows = self._conn.execute(
             f"SELECT * FROM action_proposals {where} ORDER BY {order} LIMIT ?", (limit,)
         ).fetchall()
-        return [_row_to_proposal(r) for r in rows]
+        return [_row_to_proposal(r, self.views) for r in rows]
 
     def list_pending_approvals(self, limit: int = 200) -> list[ActionProposal]:
         """Single actions awaiting approval, oldest first."""
@@ -1982,7 +2016,7 @@ class Snapshot:
             "ORDER BY workflow_id, execution_order",
             tuple(workflow_ids),
         ).fetchall():
-            p = _row_to_proposal(r)
+            p = _row_to_proposal(r, self.views)
             assert p.workflow_id is not None
             out[p.workflow_id].append(p)
         return out
@@ -2026,7 +2060,7 @@ class Snapshot:
             "ORDER BY id DESC LIMIT ?",
             (*params, limit),
         ).fetchall()
-        return [_row_to_audit(r) for r in reversed(rows)]
+        return [_row_to_audit(r, self.views) for r in reversed(rows)]
 
 
 # ---------------------------------------------------------------------- transaction helpers
@@ -2246,11 +2280,10 @@ def _claim_tx(
             " WHERE proposal_id = ? RETURNING id, attempt",
             (p.id, now, runner_id, p.id),
         ).fetchone()
-        record = _trusted(
-            ActionRecord,
+        record = _trusted(_models().ActionRecord, dict(
             id=record_id, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
             completed_at=None, success=None, error_message=None, result_data=None,
-        )
+        ))
         started.append(AuditEntry("execution_started", {"attempt": attempt, "runner": runner_id},
                                   "runner", p.id, p.workflow_id))
         if p.workflow_id is not None:

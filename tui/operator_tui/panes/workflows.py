@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from operator_core.actions.types import ActionProposal, ActionStatus, WorkflowProposal
+from operator_core.actions.states import ActionStatus
+from operator_core.actions.views import ProposalState, ProposalView, WorkflowView
 from rich.console import RenderableType
 from rich.text import Text
 
@@ -13,14 +14,14 @@ from operator_tui.format import params, step_state
 from operator_tui.panes.base import PaneTable, Row
 
 
-def progress_bar(steps: list[ActionProposal], width: int = 8) -> str:
+def progress_bar(steps: list[ProposalView], width: int = 8) -> str:
     done = sum(1 for s in steps if s.status == ActionStatus.COMPLETED)
     total = len(steps) or 1
     filled = round(width * done / total)
     return f"{'▰' * filled}{'▱' * (width - filled)} {done}/{len(steps)}"
 
 
-def workflow_state(wf: WorkflowProposal, steps: list[ActionProposal]) -> Text:
+def workflow_state(wf: WorkflowView, steps: list[ProposalView]) -> Text:
     if awaits_approval(wf):
         return Text("◇ awaiting approval", style="bold yellow")
     running = next((s for s in steps if s.status == ActionStatus.EXECUTING), None)
@@ -78,7 +79,7 @@ class WorkflowsPane(PaneTable):
         return rows
 
     @staticmethod
-    def _step_note(step: ActionProposal) -> str:
+    def _step_note(step: ProposalView) -> str:
         if step.delay_seconds and step.status == ActionStatus.VALIDATED:
             return f"+{step.delay_seconds:g}s after prev"
         if step.retry_count:
@@ -86,12 +87,12 @@ class WorkflowsPane(PaneTable):
         return ""
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
-        if isinstance(row.model, ActionProposal):
+        if isinstance(row.model, ProposalState):
             return {"state": step_state(row.model, now)}
         return {}
 
     def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
         step = row.model
-        if isinstance(step, ActionProposal) and step.status == ActionStatus.VALIDATED:
+        if isinstance(step, ProposalState) and step.status == ActionStatus.VALIDATED:
             return (step.scheduled_at,)
         return ()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from operator_core.actions.types import AuditEvent
+from operator_core.actions.views import AuditEventView
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -55,7 +55,7 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         app = self.operator_app
         self._apply_breakpoints()
-        yield StatusHeader(app.db_path, app.executor.approval_mode, app.read_only, id="header")
+        yield StatusHeader(app.db_path, app.approval_mode, app.read_only, id="header")
         # The active pane and its tab are marked from the start: marked after they are
         # styled, each is styled again.
         with Horizontal(id="pane-tabs"):
@@ -103,7 +103,7 @@ class DashboardScreen(Screen[None]):
     def last_event_id(self) -> int:
         return self.query_one(EventTail).last_id
 
-    def show(self, data: DashboardData, events: list[AuditEvent]) -> None:
+    def show(self, data: DashboardData, events: list[AuditEventView]) -> None:
         """Apply freshly loaded data to every pane, the header and the event tail."""
         self.data = data
         self.query_one(EventTail).add(events)

@@ -6,14 +6,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from operator_core.actions.types import (
-    ActionProposal,
-    ActionRecord,
-    AuditEvent,
-    Ticket,
-    WorkflowProposal,
-)
-from operator_core.db.actions import ActionDB
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -29,6 +21,15 @@ from operator_tui.format import approval_state, clock_time, full_time, pretty_js
 from operator_tui.widgets.event_tail import describe
 
 if TYPE_CHECKING:
+    from operator_core.actions.types import (
+        ActionProposal,
+        ActionRecord,
+        AuditEvent,
+        Ticket,
+        WorkflowProposal,
+    )
+    from operator_core.db.actions import ActionDB
+
     from operator_tui.app import OperatorApp
 
 AUDIT_LIMIT = 200
@@ -111,7 +112,7 @@ class DetailScreen(Screen[None]):
 
     @work(exclusive=True, group="detail")
     async def reload(self) -> None:
-        db = self.operator_app.executor.db
+        db = self.operator_app.db
         if self.target.kind == "action":
             body = await self._action_body(db, self.target.id)
         else:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from operator_core.actions.types import AuditEvent
+from operator_core.actions.views import AuditEventView
 from rich.text import Text
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from operator_tui.format import clip, clock_time
+
+if TYPE_CHECKING:
+    from operator_core.actions.types import AuditEvent
 
 _STYLE = {
     "approved": "green", "workflow_approved": "green", "completed": "green",
@@ -20,7 +23,7 @@ _STYLE = {
 }
 
 
-def describe(event: AuditEvent) -> str:
+def describe(event: AuditEventView | AuditEvent) -> str:
     """The interesting part of an event's data, on one short line."""
     data: dict[str, Any] = event.event_data
     if event.event_type == "kill_switch":
@@ -77,7 +80,7 @@ class EventTail(ScrollView, can_focus=False):
     def line_count(self) -> int:
         return len(self._lines)
 
-    def add(self, events: list[AuditEvent]) -> None:
+    def add(self, events: list[AuditEventView]) -> None:
         if not events:
             return
         for event in events:

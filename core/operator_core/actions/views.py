@@ -1,0 +1,126 @@
+"""Actions, workflows and audit events as read for display: plain objects, no pydantic.
+
+``ActionDB.snapshot(fn, views=True)`` reads them (the dashboard's reads): each has the
+attributes of its model in ``operator_core.actions.types`` (``ActionProposal``,
+``WorkflowProposal``, ``AuditEvent``), with the same names, types and values, but no
+validation and no methods beyond the model's properties. The dashboard draws its first
+frame from them before pydantic is imported (about 55 ms of a start-up on the development
+machine); anything that changes state goes through the models and ``ActionExecutor``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
+
+
+class ProposalState:
+    """The questions asked of an action's state, for ``ActionProposal`` and ``ProposalView``
+    alike."""
+
+    __slots__ = ()
+
+    @property
+    def is_retry_waiting(self) -> bool:
+        return self.status == ActionStatus.FAILED and self.next_retry_at is not None
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return (
+            self.status in (ActionStatus.PROPOSED, ActionStatus.VALIDATED)
+            and self.requires_approval
+            and self.approved_at is None
+        )
+
+
+class View:
+    """A stored row's values as attributes (made with ``of``, no checks)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    @classmethod
+    def of(cls, values: dict[str, Any]) -> Any:
+        """A view holding ``values`` itself (a dict nobody else keeps)."""
+        view = cls.__new__(cls)
+        view.__dict__ = values
+        return view
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"{type(self).__name__}({fields})"
+
+
+class ProposalView(ProposalState, View):
+    """An action, with ``ActionProposal``'s attributes."""
+
+    id: int
+    ticket_id: int | None
+    action_name: str
+    action_type: ActionType
+    parameters: dict[str, Any]
+    reason: str
+    status: ActionStatus
+    proposed_at: datetime
+    proposed_by: str
+    validated_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    requires_approval: bool
+    approved_at: datetime | None
+    approved_by: str | None
+    rejected_at: datetime | None
+    rejected_by: str | None
+    rejection_reason: str | None
+    expires_at: datetime | None
+    workflow_id: int | None
+    execution_order: int
+    depends_on_proposal_id: int | None
+    delay_seconds: float
+    scheduled_at: datetime | None
+    retry_count: int
+    max_retries: int
+    next_retry_at: datetime | None
+    last_error: str | None
+    claimed_by: str | None
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+
+
+class WorkflowView(View):
+    """A workflow, with ``WorkflowProposal``'s attributes."""
+
+    id: int
+    name: str
+    description: str
+    ticket_id: int | None
+    status: WorkflowStatus
+    created_at: datetime
+    requires_approval: bool
+    approved_at: datetime | None
+    approved_by: str | None
+    rejected_at: datetime | None
+    rejected_by: str | None
+    rejection_reason: str | None
+    proposed_by: str
+
+
+class AuditEventView(View):
+    """An audit event, with ``AuditEvent``'s attributes."""
+
+    id: int
+    proposal_id: int | None
+    workflow_id: int | None
+    event_type: str
+    event_data: dict[str, Any]
+    actor: str
+    timestamp: datetime
+    prev_hash: str
+    hash: str

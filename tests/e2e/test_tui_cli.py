@@ -1,0 +1,106 @@
+"""``operator tui`` itself: the real command in a pseudo-terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import struct
+import subprocess
+import termios
+import threading
+import time
+from pathlib import Path
+
+from tests.e2e.conftest import cli_argv, cli_env, dump, seed
+
+COLS, ROWS = 120, 36
+
+
+class Terminal:
+    """``operator ... tui`` in its own pseudo-terminal; what it writes is kept."""
+
+    def __init__(self, db: Path, subject: str) -> None:
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
+        env = cli_env(db.parent, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS))
+        self.proc = subprocess.Popen(cli_argv(db, "tui", subject=subject), env=env,
+                                     stdin=slave, stdout=slave, stderr=slave,
+                                     start_new_session=True)
+        os.close(slave)
+        self.master = master
+        self.output = b""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := os.read(self.master, 65536):
+                self.output += chunk
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.output:
+            assert self.proc.poll() is None, f"exited ({self.proc.returncode}) before {text!r}"
+            assert time.monotonic() < deadline, f"{text!r} never shown"
+            time.sleep(0.02)
+
+    def press(self, key: str) -> None:
+        os.write(self.master, key.encode())
+
+    def exit_code(self, timeout: float = 20.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._reader.join(2)
+            os.close(self.master)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _guarded(db: Path) -> None:
+    seed(db, lambda ex: ex.propose_action("guarded", {}, "needs a human"))
+
+
+def test_tui_shows_the_database_and_quits_on_q(db: Path) -> None:
+    _guarded(db)
+    before = dump(db)
+    term = Terminal(db, "tests.support.subjects:TestSubject")
+    try:
+        term.wait_for("Approvals · 1")
+        term.press("q")
+        assert term.exit_code() == 0
+    finally:
+        term.kill()
+    assert b"Traceback" not in term.output
+    assert dump(db) == before
+
+
+def test_tui_with_a_subject_that_cannot_be_loaded_ends_with_one_line(db: Path) -> None:
+    _guarded(db)
+    before = dump(db)
+    term = Terminal(db, "nosuch_module:Thing")
+    try:
+        assert term.exit_code() == 1
+    finally:
+        term.kill()
+    text = term.output.decode(errors="replace")
+    assert "operator: cannot import subject module 'nosuch_module'" in text
+    assert "Traceback" not in text
+    assert dump(db) == before
+
+
+def test_tui_without_a_database_says_so_before_any_screen(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.db"
+    term = Terminal(missing, "tests.support.subjects:TestSubject")
+    try:
+        assert term.exit_code() == 1
+    finally:
+        term.kill()
+    text = term.output.decode(errors="replace")
+    assert "error: no database at" in text and "Traceback" not in text
+    assert "\x1b[?1049h" not in text, "no full-screen mode was entered"
+    assert not missing.exists()
