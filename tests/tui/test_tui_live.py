@@ -13,6 +13,7 @@ from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.clock import FrozenClock
 from operator_core.db.actions import ActionDB
+from operator_core.errors import ConfigError
 from operator_tui import data as dashboard_data
 from operator_tui.app import OperatorApp
 from operator_tui.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
@@ -321,7 +322,8 @@ async def test_a_subject_with_bad_definitions_is_said_and_the_dashboard_stays(
 async def test_a_subject_loader_runs_once_after_the_first_frame(
         db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``operator tui`` hands the dashboard a loader for its ``--subject``: called once, after
-    the first frame; the executor then has the subject's actions."""
+    the first frame; the executor then has the subject's actions, and the subject is closed
+    with the dashboard."""
     from operator_tui.screens.dashboard import DashboardScreen
 
     order: list[str] = []
@@ -331,9 +333,13 @@ async def test_a_subject_loader_runs_once_after_the_first_frame(
         refresh(screen)
         order.append("frame")
 
+    class Closing(FixtureSubject):
+        async def aclose(self) -> None:
+            order.append("closed")
+
     def load() -> FixtureSubject:
         order.append("loaded")
-        return FixtureSubject()
+        return Closing()
 
     monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
     app = OperatorApp(db_path, subject_loader=load, clock=FrozenClock(FIXTURE_NOW))
@@ -344,23 +350,40 @@ async def test_a_subject_loader_runs_once_after_the_first_frame(
         assert isinstance(app.subject, FixtureSubject)
         assert "drain_store" in app.executor.registry
         assert app.executor.db is app.db, "the executor goes through the dashboard's ActionDB"
+        assert "closed" not in order
         await pilot.pause()
-    assert order.count("loaded") == 1
+    assert order.count("loaded") == 1 and order.count("closed") == 1
 
 
+@pytest.mark.parametrize("error, said", [
+    (ConfigError("cannot import subject module 'nosuch': No module named 'nosuch'"),
+     "operator: cannot import subject module 'nosuch': No module named 'nosuch'"),
+    (ValueError("bad value at import"),
+     "operator: cannot load the subject: ValueError: bad value at import"),
+])
 async def test_a_subject_that_cannot_be_loaded_ends_the_dashboard_with_one_line(
-        db_path: Path) -> None:
-    from operator_core.errors import ConfigError
-
+        db_path: Path, error: Exception, said: str) -> None:
     def load() -> FixtureSubject:
-        raise ConfigError("cannot import subject module 'nosuch': No module named 'nosuch'")
+        raise error
+
+    import inspect
+
+    exits: list[str] = []
+
+    class Recording(OperatorApp):
+        CSS_PATH = str(Path(inspect.getfile(OperatorApp)).parent / str(OperatorApp.CSS_PATH))
+
+        def exit(self, *args: object, message: object = None, **kwargs: object) -> None:
+            exits.append(str(message))
+            super().exit(*args, message=message, **kwargs)  # type: ignore[arg-type]
 
     before = db_path.read_bytes()
-    app = OperatorApp(db_path, subject_loader=load, clock=FrozenClock(FIXTURE_NOW))
+    app = Recording(db_path, subject_loader=load, clock=FrozenClock(FIXTURE_NOW))
     async with app.run_test(size=SIZE):
         await eventually(lambda: app.return_code is not None, timeout=5.0,
                          what="the dashboard to give up")
     assert app.return_code == 1
+    assert exits == [said]
     assert db_path.read_bytes() == before
 
 

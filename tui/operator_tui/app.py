@@ -101,13 +101,13 @@ class OperatorApp(App[None]):
     ) -> None:
         """``subject_loader``, instead of ``subject``: a function that loads the subject,
         called right after the first frame (as ``operator tui`` does: a subject's module
-        and definitions import pydantic); an OperatorError it raises ends the dashboard
-        with its message."""
+        and definitions import pydantic); an error it raises ends the dashboard with one
+        line. A subject loaded so is closed with the dashboard."""
         super().__init__()
         self.db_path = Path(db_path)
         self.subject = subject
         self._subject_loader = subject_loader
-        self._subject_error: OperatorError | None = None
+        self._subject_error: str | None = None
         self.read_only = read_only or env_flag("OPERATOR_READ_ONLY")
         self.clock = clock or SYSTEM_CLOCK
         self.actor = actor or default_actor()
@@ -115,6 +115,7 @@ class OperatorApp(App[None]):
                               else approval_mode)
         self.db = ActionDB(self.db_path, clock=self.clock)
         self._executor: ActionExecutor | None = None
+        self._owns_subject = False
         self.watcher = ChangeWatcher(self.db, poll_interval)
         self.tick_interval = tick_interval
         self.dashboard = DashboardScreen()
@@ -163,8 +164,12 @@ class OperatorApp(App[None]):
                 loader, self._subject_loader = self._subject_loader, None
                 try:
                     self.subject = loader()
+                    self._owns_subject = True
                 except OperatorError as exc:  # ends the dashboard in ``_started``
-                    self._subject_error = exc
+                    self._subject_error = str(exc)
+                except Exception as exc:  # the subject's module or class itself failed
+                    self._subject_error = (f"cannot load the subject: "
+                                           f"{type(exc).__name__}: {exc}")
 
             # The subject's definitions are read in ``_started``: the dashboard's keys do not
             # need them, the runner and agent of the demo start later.
@@ -234,6 +239,9 @@ class OperatorApp(App[None]):
                 await task
         self.watcher.stop()
         await self.db.close()
+        if self._owns_subject and self.subject is not None:
+            with contextlib.suppress(Exception):
+                await self.subject.aclose()
 
     def _start_background(self) -> None:
         for fn in self._background:
