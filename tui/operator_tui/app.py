@@ -115,7 +115,6 @@ class OperatorApp(App[None]):
                               else approval_mode)
         self.db = ActionDB(self.db_path, clock=self.clock)
         self._executor: ActionExecutor | None = None
-        self._owns_subject = False
         self.watcher = ChangeWatcher(self.db, poll_interval)
         self.tick_interval = tick_interval
         self.dashboard = DashboardScreen()
@@ -160,11 +159,9 @@ class OperatorApp(App[None]):
             from operator_core.actions.executor import ActionExecutor
             from operator_core.actions.registry import ActionRegistry
 
-            if self._subject_loader is not None and self.subject is None:
-                loader, self._subject_loader = self._subject_loader, None
+            if self._subject_loader is not None:
                 try:
-                    self.subject = loader()
-                    self._owns_subject = True
+                    self.subject = self._subject_loader()
                 except OperatorError as exc:  # ends the dashboard in ``_started``
                     self._subject_error = str(exc)
                 except Exception as exc:  # the subject's module or class itself failed
@@ -239,7 +236,7 @@ class OperatorApp(App[None]):
                 await task
         self.watcher.stop()
         await self.db.close()
-        if self._owns_subject and self.subject is not None:
+        if self._subject_loader is not None and self.subject is not None:  # ours to close
             with contextlib.suppress(Exception):
                 await self.subject.aclose()
 

@@ -10,10 +10,9 @@ machine); anything that changes state goes through the models and ``ActionExecut
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
+from operator_core.actions.states import ActionStatus
 
 
 class ProposalState:
@@ -36,10 +35,9 @@ class ProposalState:
 
 
 class View:
-    """A stored row's values as attributes (made with ``of``, no checks)."""
-
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
+    """A stored row's values as attributes (made with ``of``, no checks). Which attributes,
+    and their types, are the model's fields: the models are the one list of them (the
+    dashboard's tests hold every view to its model's values)."""
 
     @classmethod
     def of(cls, values: dict[str, Any]) -> Any:
@@ -61,66 +59,10 @@ class View:
 class ProposalView(ProposalState, View):
     """An action, with ``ActionProposal``'s attributes."""
 
-    id: int
-    ticket_id: int | None
-    action_name: str
-    action_type: ActionType
-    parameters: dict[str, Any]
-    reason: str
-    status: ActionStatus
-    proposed_at: datetime
-    proposed_by: str
-    validated_at: datetime | None
-    cancelled_at: datetime | None
-    cancel_reason: str | None
-    requires_approval: bool
-    approved_at: datetime | None
-    approved_by: str | None
-    rejected_at: datetime | None
-    rejected_by: str | None
-    rejection_reason: str | None
-    expires_at: datetime | None
-    workflow_id: int | None
-    execution_order: int
-    depends_on_proposal_id: int | None
-    delay_seconds: float
-    scheduled_at: datetime | None
-    retry_count: int
-    max_retries: int
-    next_retry_at: datetime | None
-    last_error: str | None
-    claimed_by: str | None
-    lease_expires_at: datetime | None
-    cancel_requested: bool
-
 
 class WorkflowView(View):
     """A workflow, with ``WorkflowProposal``'s attributes."""
 
-    id: int
-    name: str
-    description: str
-    ticket_id: int | None
-    status: WorkflowStatus
-    created_at: datetime
-    requires_approval: bool
-    approved_at: datetime | None
-    approved_by: str | None
-    rejected_at: datetime | None
-    rejected_by: str | None
-    rejection_reason: str | None
-    proposed_by: str
-
 
 class AuditEventView(View):
     """An audit event, with ``AuditEvent``'s attributes."""
-
-    id: int
-    proposal_id: int | None
-    workflow_id: int | None
-    event_type: str
-    event_data: dict[str, Any]
-    actor: str
-    timestamp: datetime
-    prev_hash: str
-    hash: str

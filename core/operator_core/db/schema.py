@@ -332,23 +332,18 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-def _migrate_v2(conn: sqlite3.Connection) -> None:
-    for statement in split_statements(V2_SQL):
-        conn.execute(statement)
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    """A migration that runs the statements of ``sql``."""
 
+    def migrate(conn: sqlite3.Connection) -> None:
+        for statement in split_statements(sql):
+            conn.execute(statement)
 
-def _migrate_v3(conn: sqlite3.Connection) -> None:
-    for statement in split_statements(V3_SQL):
-        conn.execute(statement)
-
-
-def _migrate_v4(conn: sqlite3.Connection) -> None:
-    for statement in split_statements(V4_SQL):
-        conn.execute(statement)
+    return migrate
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _migrate_v1, _migrate_v2, _migrate_v3, _migrate_v4,
+    _migrate_v1, _script(V2_SQL), _script(V3_SQL), _script(V4_SQL),
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
