@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import compress
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -501,51 +502,75 @@ def _fetch_workflow(conn: sqlite3.Connection, workflow_id: int) -> WorkflowPropo
     return _row_to_workflow(row)
 
 
+_PROPOSAL_INSERT_COLUMNS = (
+    "ticket_id", "action_name", "action_type", "parameters", "reason", "status", "proposed_at",
+    "proposed_by", "validated_at", "cancelled_at", "cancel_reason", "requires_approval",
+    "approved_at", "approved_by", "rejected_at", "rejected_by", "rejection_reason", "expires_at",
+    "workflow_id", "execution_order", "depends_on_proposal_id", "delay_seconds", "scheduled_at",
+    "retry_count", "max_retries", "next_retry_at", "last_error", "created_at", "updated_at",
+)
+_PROPOSAL_NOT_NULL = tuple(
+    column in {"action_name", "action_type", "parameters", "reason", "status", "proposed_at",
+               "proposed_by", "requires_approval", "execution_order", "delay_seconds",
+               "retry_count", "max_retries", "created_at", "updated_at"}
+    for column in _PROPOSAL_INSERT_COLUMNS
+)
+_NONES = (None,) * len(_PROPOSAL_INSERT_COLUMNS)
+_PROPOSAL_INSERTS: dict[tuple[bool, ...], str] = {}
+
+
+def _proposal_insert(values: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The INSERT of a proposal row, naming only the columns it gives a value (the others
+    default to NULL), with the values to bind.
+
+    Python 3.11's sqlite3 binds each ``None`` through its adapter lookup, which formats an
+    AttributeError and throws it away: about 0.27 µs a value, against 0.03 µs for an int. A
+    plain proposal has 15 columns that are NULL. A NOT NULL column is always named, so a row
+    stores exactly what binding every value would have stored (or fails the same way)."""
+    present = tuple(map(operator.or_, map(operator.is_not, values, _NONES), _PROPOSAL_NOT_NULL))
+    sql = _PROPOSAL_INSERTS.get(present)
+    if sql is None:
+        names = tuple(compress(_PROPOSAL_INSERT_COLUMNS, present))
+        sql = _PROPOSAL_INSERTS[present] = (
+            f"INSERT INTO action_proposals ({', '.join(names)}) "
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
+    return sql, tuple(compress(values, present))
+
+
 def _insert_proposal(conn: sqlite3.Connection, p: ActionProposal) -> int:
     proposed_at = to_db(p.proposed_at)
-    cur = conn.execute(
-        """
-        INSERT INTO action_proposals (
-            ticket_id, action_name, action_type, parameters, reason, status, proposed_at,
-            proposed_by, validated_at, cancelled_at, cancel_reason, requires_approval,
-            approved_at, approved_by, rejected_at, rejected_by, rejection_reason, expires_at,
-            workflow_id, execution_order, depends_on_proposal_id, delay_seconds, scheduled_at,
-            retry_count, max_retries, next_retry_at, last_error, created_at, updated_at
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                  ?, ?)
-        """,
-        (
-            p.ticket_id,
-            p.action_name,
-            p.action_type.value,
-            _json(p.parameters),
-            p.reason,
-            p.status.value,
-            proposed_at,
-            p.proposed_by,
-            proposed_at if p.validated_at is p.proposed_at else to_db(p.validated_at),
-            to_db(p.cancelled_at),
-            p.cancel_reason,
-            int(p.requires_approval),
-            to_db(p.approved_at),
-            p.approved_by,
-            to_db(p.rejected_at),
-            p.rejected_by,
-            p.rejection_reason,
-            to_db(p.expires_at),
-            p.workflow_id,
-            p.execution_order,
-            p.depends_on_proposal_id,
-            p.delay_seconds,
-            to_db(p.scheduled_at),
-            p.retry_count,
-            p.max_retries,
-            to_db(p.next_retry_at),
-            p.last_error,
-            proposed_at,
-            proposed_at,
-        ),
-    )
+    cur = conn.execute(*_proposal_insert((
+        p.ticket_id,
+        p.action_name,
+        p.action_type.value,
+        _json(p.parameters),
+        p.reason,
+        p.status.value,
+        proposed_at,
+        p.proposed_by,
+        proposed_at if p.validated_at is p.proposed_at else to_db(p.validated_at),
+        to_db(p.cancelled_at),
+        p.cancel_reason,
+        int(p.requires_approval),
+        to_db(p.approved_at),
+        p.approved_by,
+        to_db(p.rejected_at),
+        p.rejected_by,
+        p.rejection_reason,
+        to_db(p.expires_at),
+        p.workflow_id,
+        p.execution_order,
+        p.depends_on_proposal_id,
+        p.delay_seconds,
+        to_db(p.scheduled_at),
+        p.retry_count,
+        p.max_retries,
+        to_db(p.next_retry_at),
+        p.last_error,
+        proposed_at,
+        proposed_at,
+    )))
     assert cur.lastrowid is not None
     return cur.lastrowid
 
