@@ -60,6 +60,14 @@ class Terminal:
             self.proc.kill()
             self.proc.wait()
 
+    def ended(self) -> tuple[int, str]:
+        """Its exit code (killed if it does not end in time) and everything it wrote."""
+        try:
+            code = self.exit_code()
+        finally:
+            self.kill()
+        return code, self.output.decode(errors="replace")
+
 
 def _guarded(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("guarded", {}, "needs a human"))
@@ -82,12 +90,8 @@ def test_tui_shows_the_database_and_quits_on_q(db: Path) -> None:
 def test_tui_with_a_subject_that_cannot_be_loaded_ends_with_one_line(db: Path) -> None:
     _guarded(db)
     before = dump(db)
-    term = Terminal(db, "nosuch_module:Thing")
-    try:
-        assert term.exit_code() == 1
-    finally:
-        term.kill()
-    text = term.output.decode(errors="replace")
+    code, text = Terminal(db, "nosuch_module:Thing").ended()
+    assert code == 1
     assert "operator: cannot import subject module 'nosuch_module'" in text
     assert "Traceback" not in text
     assert dump(db) == before
@@ -95,12 +99,8 @@ def test_tui_with_a_subject_that_cannot_be_loaded_ends_with_one_line(db: Path) -
 
 def test_tui_without_a_database_says_so_before_any_screen(tmp_path: Path) -> None:
     missing = tmp_path / "missing.db"
-    term = Terminal(missing, "tests.support.subjects:TestSubject")
-    try:
-        assert term.exit_code() == 1
-    finally:
-        term.kill()
-    text = term.output.decode(errors="replace")
+    code, text = Terminal(missing, "tests.support.subjects:TestSubject").ended()
+    assert code == 1
     assert "error: no database at" in text and "Traceback" not in text
     assert "\x1b[?1049h" not in text, "no full-screen mode was entered"
     assert not missing.exists()

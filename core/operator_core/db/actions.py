@@ -502,19 +502,18 @@ def _fetch_workflow(conn: sqlite3.Connection, workflow_id: int) -> WorkflowPropo
     return _row_to_workflow(row)
 
 
-_PROPOSAL_INSERT_COLUMNS = (
-    "ticket_id", "action_name", "action_type", "parameters", "reason", "status", "proposed_at",
-    "proposed_by", "validated_at", "cancelled_at", "cancel_reason", "requires_approval",
-    "approved_at", "approved_by", "rejected_at", "rejected_by", "rejection_reason", "expires_at",
-    "workflow_id", "execution_order", "depends_on_proposal_id", "delay_seconds", "scheduled_at",
-    "retry_count", "max_retries", "next_retry_at", "last_error", "created_at", "updated_at",
+# The columns a proposal row is inserted with, in the order ``_insert_proposal`` gives them;
+# a "?" marks one that may be NULL (the others are NOT NULL and always named).
+_PROPOSAL_INSERT_SPEC = (
+    "ticket_id?", "action_name", "action_type", "parameters", "reason", "status",
+    "proposed_at", "proposed_by", "validated_at?", "cancelled_at?", "cancel_reason?",
+    "requires_approval", "approved_at?", "approved_by?", "rejected_at?", "rejected_by?",
+    "rejection_reason?", "expires_at?", "workflow_id?", "execution_order",
+    "depends_on_proposal_id?", "delay_seconds", "scheduled_at?", "retry_count", "max_retries",
+    "next_retry_at?", "last_error?", "created_at", "updated_at",
 )
-_PROPOSAL_NOT_NULL = tuple(
-    column in {"action_name", "action_type", "parameters", "reason", "status", "proposed_at",
-               "proposed_by", "requires_approval", "execution_order", "delay_seconds",
-               "retry_count", "max_retries", "created_at", "updated_at"}
-    for column in _PROPOSAL_INSERT_COLUMNS
-)
+_PROPOSAL_INSERT_COLUMNS = tuple(spec.rstrip("?") for spec in _PROPOSAL_INSERT_SPEC)
+_PROPOSAL_NOT_NULL = tuple(not spec.endswith("?") for spec in _PROPOSAL_INSERT_SPEC)
 _NONES = (None,) * len(_PROPOSAL_INSERT_COLUMNS)
 _PROPOSAL_INSERTS: dict[tuple[bool, ...], str] = {}
 
