@@ -63,6 +63,33 @@ async def test_workflow_needing_no_approval_runs_without_one(db_path: Path) -> N
     assert [c.proposal.workflow_id for c in claims] == [wf]
 
 
+async def test_a_batch_claim_numbers_each_attempt_after_those_recorded(db_path: Path) -> None:
+    """A claim of many actions opens one attempt record for each (in statements of up to
+    100), numbered after the attempts that action already has, and hands those records
+    back with the right action."""
+    async with ActionDB(db_path) as db:
+        ids = [(await db.create_proposal(_step("a", requires_approval=False))).id
+               for _ in range(230)]
+    earlier = "2026-01-01T00:00:00.000000Z"
+    with sqlite3.connect(db_path) as conn:  # action i has already been tried i % 3 times
+        conn.executemany(
+            "INSERT INTO action_records (proposal_id, attempt, started_at, completed_at, "
+            "success) VALUES (?, ?, ?, ?, 0)",
+            [(pid, n, earlier, earlier) for i, pid in enumerate(ids) for n in range(1, i % 3 + 1)],
+        )
+    conn.close()
+    async with ActionDB(db_path) as db:
+        claims = await db.claim_ready("r1", 250, 30)
+    assert sorted(c.proposal.id for c in claims) == ids
+    with sqlite3.connect(db_path) as conn:
+        opened = {pid: (rid, attempt) for rid, pid, attempt in conn.execute(
+            "SELECT id, proposal_id, attempt FROM action_records WHERE completed_at IS NULL")}
+    conn.close()
+    assert {c.proposal.id: (c.record.id, c.record.attempt) for c in claims} == opened
+    assert {pid: attempt for pid, (_, attempt) in opened.items()} == {
+        pid: i % 3 + 1 for i, pid in enumerate(ids)}
+
+
 @pytest.fixture
 def tokyo_time() -> Iterator[None]:
     """Local time UTC+9, so local and UTC wall clocks differ by nine hours."""

@@ -2090,14 +2090,15 @@ class Snapshot:
 # ---------------------------------------------------------------------- transaction helpers
 
 
+_EXPIRED_PROBE = (
+    "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_expiry "
+    "WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at <= :now "
+    "AND status IN ('proposed', 'validated')"
+)
+
+
 def _has_expired(conn: sqlite3.Connection, now: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_expiry "
-        "WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at <= ? "
-        "AND status IN ('proposed', 'validated') LIMIT 1",
-        (now,),
-    ).fetchone()
-    return row is not None
+    return conn.execute(_EXPIRED_PROBE + " LIMIT 1", {"now": now}).fetchone() is not None
 
 
 def observe_message(changed_at: datetime | None, changed_by: str, reason: str) -> str:
@@ -2124,13 +2125,19 @@ def _require_execute(conn: sqlite3.Connection) -> None:
         conn.audit_head = row[4] or GENESIS_HASH
 
 
+_LEASE_PROBE = (
+    "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_state "
+    f"WHERE {_EXECUTING} AND lease_expires_at < :now"
+)
+
+
 def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_state "
-        f"WHERE {_EXECUTING} AND lease_expires_at < ? LIMIT 1",
-        (now,),
-    ).fetchone()
-    return row is not None
+    return conn.execute(_LEASE_PROBE + " LIMIT 1", {"now": now}).fetchone() is not None
+
+
+# Both probes at once, for the runner's cycle: whether a proposal expired, whether a lease
+# ran out.
+_PROBES_SQL = f"SELECT EXISTS ({_EXPIRED_PROBE}), EXISTS ({_LEASE_PROBE})"
 
 
 def _describe_status(p: ActionProposal) -> str:
@@ -2214,9 +2221,8 @@ def _runner_cycle_tx(
     now_dt: datetime,
 ) -> tuple[list[Claim], bool, bool]:
     claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt)
-    now = to_db(now_dt)
-    assert now is not None
-    return claims, _has_expired(conn, now), _has_expired_leases(conn, now)
+    expired, lost = conn.execute(_PROBES_SQL, {"now": to_db(now_dt)}).fetchone()
+    return claims, bool(expired), bool(lost)
 
 
 def _finish_and_claim_tx(
@@ -2283,27 +2289,26 @@ def _claim_tx(
     now_dt: datetime,
     only_id: int | None,
 ) -> list[Claim]:
+    """Claim up to ``limit`` ready actions, each with its attempt record (one statement for
+    all of them) and its ``execution_started`` event."""
     if limit <= 0:
         return []
     mode = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
     if mode is None or mode[0] != "execute":
         return []
     now = to_db(now_dt)
+    assert now is not None
     lease = to_db(now_dt + timedelta(seconds=lease_seconds))
     rows = conn.execute(CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now,
                                     "lim": limit, "only": only_id}).fetchall()
+    if not rows:
+        return []
+    proposals = [_row_to_proposal(row) for row in rows]
+    opened = _open_records(conn, [p.id for p in proposals], now, runner_id)
     claims = []
     started = []
-    for row in rows:
-        p = _row_to_proposal(row)
-        # Attempts are numbered across everything recorded (an interrupted attempt counts
-        # as one, though it spends no retry).
-        record_id, attempt = conn.execute(
-            "INSERT INTO action_records (proposal_id, attempt, started_at, runner)"
-            " SELECT ?, COALESCE(MAX(attempt), 0) + 1, ?, ? FROM action_records"
-            " WHERE proposal_id = ? RETURNING id, attempt",
-            (p.id, now, runner_id, p.id),
-        ).fetchone()
+    for p in proposals:
+        record_id, attempt = opened[p.id]
         record = _trusted(_models().ActionRecord, dict(
             id=record_id, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
             completed_at=None, success=None, error_message=None, result_data=None,
@@ -2316,9 +2321,35 @@ def _claim_tx(
                 (p.workflow_id,),
             )
         claims.append(Claim(p, record))
-    if started:
-        _append_audits(conn, started, now)
+    _append_audits(conn, started, now)
     return claims
+
+
+_OPEN_RECORDS_SQL: dict[int, str] = {}
+_OPEN_RECORDS_CHUNK = 100
+
+
+def _open_records(
+    conn: sqlite3.Connection, proposal_ids: Sequence[int | None], now: str, runner_id: str
+) -> dict[int, tuple[int, int]]:
+    """Open an attempt record for each of these (distinct) actions, one statement per 100:
+    ``{proposal id: (record id, attempt)}``. Attempts are numbered across everything
+    recorded (an interrupted attempt counts as one, though it spends no retry)."""
+    opened: dict[int, tuple[int, int]] = {}
+    for first in range(0, len(proposal_ids), _OPEN_RECORDS_CHUNK):
+        chunk = proposal_ids[first:first + _OPEN_RECORDS_CHUNK]
+        sql = _OPEN_RECORDS_SQL.get(len(chunk))
+        if sql is None:
+            sql = _OPEN_RECORDS_SQL[len(chunk)] = (
+                "INSERT INTO action_records (proposal_id, attempt, started_at, runner)"
+                " SELECT c.column1, COALESCE((SELECT MAX(r.attempt) FROM action_records r"
+                " WHERE r.proposal_id = c.column1), 0) + 1, ?, ?"
+                f" FROM (VALUES {', '.join(['(?)'] * len(chunk))}) AS c"
+                " RETURNING proposal_id, id, attempt"
+            )
+        for pid, record_id, attempt in conn.execute(sql, (now, runner_id, *chunk)):
+            opened[pid] = (record_id, attempt)
+    return opened
 
 
 def _finish_tx(
