@@ -273,25 +273,32 @@ async def test_a_long_pane_fills_what_the_screen_shows_first_then_the_rest(
         assert target is not None and target.id == int(keys[-1][1:]), "the cursor reaches the last"
 
 
-async def test_the_subject_is_read_after_the_first_frame(
-        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The dashboard's keys do not need the subject's definitions: they are read once the
-    first frame is up (building them is about 15 ms of a start-up)."""
+@pytest.fixture
+def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What happened, in order: "frame" each time the dashboard's screen is drawn; a test
+    appends its own events."""
     from operator_tui.screens.dashboard import DashboardScreen
 
-    order: list[str] = []
+    happened: list[str] = []
     refresh = DashboardScreen._compositor_refresh
 
     def recording_refresh(screen: DashboardScreen) -> None:
         refresh(screen)
-        order.append("frame")
+        happened.append("frame")
 
+    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
+    return happened
+
+
+async def test_the_subject_is_read_after_the_first_frame(
+        db_path: Path, order: list[str]) -> None:
+    """The dashboard's keys do not need the subject's definitions: they are read once the
+    first frame is up (building them is about 15 ms of a start-up)."""
     class Subject(FixtureSubject):
         def action_definitions(self):  # type: ignore[no-untyped-def]
             order.append("definitions")
             return super().action_definitions()
 
-    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
     app = OperatorApp(db_path, Subject(), clock=FrozenClock(FIXTURE_NOW))
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_loaded()
@@ -320,19 +327,10 @@ async def test_a_subject_with_bad_definitions_is_said_and_the_dashboard_stays(
 
 
 async def test_a_subject_loader_runs_once_after_the_first_frame(
-        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        db_path: Path, order: list[str]) -> None:
     """``operator tui`` hands the dashboard a loader for its ``--subject``: called once, after
     the first frame; the executor then has the subject's actions, and the subject is closed
     with the dashboard."""
-    from operator_tui.screens.dashboard import DashboardScreen
-
-    order: list[str] = []
-    refresh = DashboardScreen._compositor_refresh
-
-    def recording_refresh(screen: DashboardScreen) -> None:
-        refresh(screen)
-        order.append("frame")
-
     class Closing(FixtureSubject):
         async def aclose(self) -> None:
             order.append("closed")
@@ -341,7 +339,6 @@ async def test_a_subject_loader_runs_once_after_the_first_frame(
         order.append("loaded")
         return Closing()
 
-    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
     app = OperatorApp(db_path, subject_loader=load, clock=FrozenClock(FIXTURE_NOW))
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_loaded()
