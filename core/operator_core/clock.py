@@ -64,17 +64,34 @@ def to_utc(value: datetime) -> datetime:
     return value
 
 
+# The last UTC value to_db stored and its text: a runner's cycle stores the same "now" in
+# several statements. Held as one tuple (replaced whole, so a thread never sees half of it);
+# the value is held too, so the identity test cannot match a new object at a freed one's
+# address. (Only UTC values: a naive one's text depends on the local zone of the moment.)
+_last_stored: tuple[datetime | None, str | None] = (None, None)
+
+
 def to_db(value: datetime | None) -> str | None:
+    global _last_stored
     if value is None:
         return None
+    last = _last_stored
+    if last[0] is value:
+        return last[1]
+    given = value
     if value.tzinfo is not UTC:
+        given = None
         value = to_utc(value)
     # isoformat is C code and pads the year to four digits (strftime's %Y does not); in UTC
     # it ends in "+00:00". Without arguments it is about twice as fast as with timespec
     # (keyword parsing), and the same text unless the microseconds are zero.
     if value.microsecond:
-        return value.isoformat()[:-6] + "Z"
-    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+        text = value.isoformat()[:-6] + "Z"
+    else:
+        text = value.isoformat(timespec="microseconds")[:-6] + "Z"
+    if given is not None:
+        _last_stored = (given, text)
+    return text
 
 
 def from_db(value: str | None) -> datetime | None:
@@ -96,6 +113,13 @@ class Clock:
 
     def now(self) -> datetime:
         return utcnow()
+
+    def now_text(self) -> str:
+        """``to_db(self.now())``. The system clock skips the ``UTCDateTime`` (a subclass
+        built from C costs a Python-level constructor call), since only the text is kept."""
+        text = to_db(datetime.now(UTC) if type(self).now is Clock.now else self.now())
+        assert text is not None
+        return text
 
 
 class FrozenClock(Clock):
