@@ -151,3 +151,23 @@ def test_a_row_shape_is_trusted_only_after_it_was_checked() -> None:
     again = _trusted(ActionRecord, dict(full), shape)
     assert first == again == ActionRecord.model_construct(**full)
     assert again.model_fields_set == set(ActionRecord.model_fields)
+
+
+async def test_a_claimed_action_is_the_stored_row_read_whole(
+    make_executor: Any, db_path: Path
+) -> None:
+    """The claim returns only the columns the model is built from: every field of the
+    claimed action is what a read of the whole row gives."""
+    ex = await make_executor()
+    ticket = await ex.open_ticket("disk full", "node 3")
+    p = await ex.propose_action(
+        "ok", {"seconds": 0.0}, "free space", ticket_id=ticket.id, proposed_by="bot@ops",
+        scheduled_at=datetime.now(UTC) - timedelta(seconds=5), max_retries=5,
+        expires_in=600,
+    )
+    claims = await ex.db.claim_ready("runner-a", 4, 30)
+    assert [c.proposal.id for c in claims] == [p.id]
+    stored = await ex.db.get_proposal(p.id)
+    assert claims[0].proposal == stored
+    assert (stored.ticket_id, stored.parameters, stored.max_retries, stored.claimed_by) == (
+        ticket.id, {"seconds": 0.0}, 5, "runner-a")
