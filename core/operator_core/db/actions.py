@@ -86,10 +86,22 @@ READY_SQL = """
 """
 
 
+# The columns of an action row that the model is built from, in the order read.
+_PROPOSAL_COLUMNS = (
+    "id", "ticket_id", "action_name", "action_type", "parameters", "reason", "status",
+    "proposed_at", "proposed_by", "validated_at", "cancelled_at", "cancel_reason",
+    "requires_approval", "approved_at", "approved_by", "rejected_at", "rejected_by",
+    "rejection_reason", "expires_at", "workflow_id", "execution_order",
+    "depends_on_proposal_id", "delay_seconds", "scheduled_at", "retry_count", "max_retries",
+    "next_retry_at", "last_error", "claimed_by", "lease_expires_at", "cancel_requested",
+)
+
+
 # The claim: due validated work and due retries, each read in order from its own partial
 # index (idx_ready_validated, idx_retry_due) and merged under one LIMIT; never a sort of the
-# whole backlog.
-CLAIM_SQL = """
+# whole backlog. It returns only the columns the claimed action's model is built from (each
+# column returned is one more value converted for every row).
+CLAIM_SQL = f"""
 UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
     lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL, updated_at = :now
 WHERE id IN (
@@ -121,7 +133,7 @@ WHERE id IN (
     )
     ORDER BY k, id
     LIMIT :lim)
-RETURNING *
+RETURNING {", ".join(_PROPOSAL_COLUMNS)}
 """
 
 # The status index leaves validated actions out (schema v4), and SQLite reads through a
@@ -399,15 +411,6 @@ def _params(text: str | None) -> dict[str, Any]:
     return json.loads(text) if text and text != "{}" else {}
 
 
-# The columns of an action row that the model is built from, in the order read.
-_PROPOSAL_COLUMNS = (
-    "id", "ticket_id", "action_name", "action_type", "parameters", "reason", "status",
-    "proposed_at", "proposed_by", "validated_at", "cancelled_at", "cancel_reason",
-    "requires_approval", "approved_at", "approved_by", "rejected_at", "rejected_by",
-    "rejection_reason", "expires_at", "workflow_id", "execution_order",
-    "depends_on_proposal_id", "delay_seconds", "scheduled_at", "retry_count", "max_retries",
-    "next_retry_at", "last_error", "claimed_by", "lease_expires_at", "cancel_requested",
-)
 _PROPOSAL_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
 
 
@@ -2354,7 +2357,7 @@ def _claim_tx(
     now = to_db(now_dt)
     assert now is not None
     lease = to_db(now_dt + timedelta(seconds=lease_seconds))
-    rows = conn.execute(_CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now,
+    rows = conn.execute(CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now,
                                     "lim": limit, "only": only_id}).fetchall()
     if not rows:
         return []
@@ -2380,10 +2383,6 @@ def _claim_tx(
     return claims
 
 
-# The claim, returning only the columns a claimed action's model is built from (each column
-# returned is one more value converted for every row).
-_CLAIM_SQL = CLAIM_SQL.replace("RETURNING *", f"RETURNING {', '.join(_PROPOSAL_COLUMNS)}")
-assert _CLAIM_SQL != CLAIM_SQL
 _OPENED_RECORD_SHAPE = ("id", "proposal_id", "attempt", "started_at", "completed_at", "success",
                         "error_message", "result_data")
 _OPEN_RECORDS_SQL: dict[int, str] = {}
