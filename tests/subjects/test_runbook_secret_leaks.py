@@ -25,6 +25,7 @@ retry = { max_retries = 1, backoff_min = 0.05, backoff_max = 0.05 }
 
 [actions.cmd_ok]
 argv = [@PY@, @TOOL@, "echo-env", "TOKEN", "--token={secret:LEAK}"]
+secrets_in_argv = true    # the record's argv is redacted too
 env = { TOKEN = "{secret:LEAK}" }
 timeout = 5
 

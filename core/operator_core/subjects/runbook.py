@@ -57,7 +57,7 @@ _PARAM_TYPES = {
 }
 
 _COMMON_KEYS = {"description", "risk", "requires_approval", "timeout", "retry", "params"}
-_COMMAND_KEYS = {"argv", "cwd", "env", "kill_grace"}
+_COMMAND_KEYS = {"argv", "cwd", "env", "stdin", "secrets_in_argv", "kill_grace"}
 _HTTP_KEYS = {"method", "url", "headers", "body", "expect_status", "auth"}
 _DEFAULT_KEYS = {"risk", "requires_approval", "timeout", "retry", "kill_grace"}
 _RETRY_KEYS = {"max_retries", "backoff_min", "backoff_max"}
@@ -225,6 +225,18 @@ def _command(
     argv = tuple(ctx.template(item, f"argv[{i}]", params) for i, item in enumerate(argv_raw))
     if argv[0].refs:
         raise ctx.error("argv[0]", "the program must be fixed in the file, not a template")
+    in_argv = raw.get("secrets_in_argv", False)
+    if not isinstance(in_argv, bool):
+        raise ctx.error("secrets_in_argv", f"must be true or false, not {_kind(in_argv)}")
+    for i, item in enumerate(argv):
+        if item.secrets and not in_argv:
+            raise ctx.error(
+                f"argv[{i}]",
+                f"{{secret:{item.secrets[0]}}} in argv is visible to every local user in the "
+                "process list (ps, /proc/PID/cmdline): hand it over through env = { NAME = "
+                '"{secret:...}" } or stdin = "{secret:...}", or set secrets_in_argv = true '
+                "if the program takes it no other way",
+            )
     cwd = Path(ctx.string(raw.get("cwd", "."), "cwd")).expanduser()
     env_raw = ctx.table(raw.get("env", {}), "env")
     env = {}
@@ -232,6 +244,7 @@ def _command(
         if not _PARAM_NAME.fullmatch(key):
             raise ctx.error(f"env.{key}", "not a valid environment variable name")
         env[key] = ctx.template(value, f"env.{key}", params)
+    stdin = ctx.template(raw["stdin"], "stdin", params) if "stdin" in raw else None
     grace = ctx.number(raw.get("kill_grace", DEFAULT_KILL_GRACE), "kill_grace", positive=False)
     return CommandSpec(
         argv=argv,
@@ -239,6 +252,7 @@ def _command(
         env=env,
         timeout=timeout,
         kill_grace=grace,
+        stdin=stdin,
     )
 
 
@@ -468,7 +482,7 @@ class RunbookSubject(BaseSubject):
                 raise ActionFailed(f"working directory {spec.cwd} does not exist", retryable=False)
             argv, env = spec.render(ctx)
             result: dict[str, Any] = redactor.redact_data(
-                await run_command(spec, argv, env, redactor)
+                await run_command(spec, argv, env, redactor, spec.render_stdin(ctx))
             )
             return result
         assert action.http is not None
