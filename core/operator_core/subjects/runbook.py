@@ -19,6 +19,8 @@ from operator_core.actions.registry import (
     ActionDefinition,
     ParamDef,
     RiskLevel,
+    confine_paths,
+    normalise_path,
     validate_action_params,
 )
 from operator_core.errors import ActionFailed, ConfigError, ValidationError
@@ -54,6 +56,7 @@ _PARAM_TYPES = {
     "boolean": "bool",
     "bool": "bool",
     "enum": "str",
+    "path": "path",
 }
 
 _COMMON_KEYS = {"description", "risk", "requires_approval", "timeout", "retry", "params"}
@@ -61,7 +64,7 @@ _COMMAND_KEYS = {"argv", "cwd", "env", "stdin", "secrets_in_argv", "kill_grace"}
 _HTTP_KEYS = {"method", "url", "headers", "body", "expect_status", "auth"}
 _DEFAULT_KEYS = {"risk", "requires_approval", "timeout", "retry", "kill_grace"}
 _RETRY_KEYS = {"max_retries", "backoff_min", "backoff_max"}
-_PARAM_KEYS = {"type", "description", "required", "default", "choices", "pattern"}
+_PARAM_KEYS = {"type", "description", "required", "default", "choices", "pattern", "under"}
 _AUTH_KEYS = {
     "none": {"type"},
     "bearer": {"type", "token"},
@@ -150,14 +153,15 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
     if type_name not in _PARAM_TYPES:
         raise ctx.error(
             f"{field}.type",
-            f"unknown type {type_name!r} (use string, integer, number, boolean or enum)",
+            f"unknown type {type_name!r} (use string, integer, number, boolean, enum or path)",
         )
     canonical = _PARAM_TYPES[type_name]
     description = ctx.string(spec.get("description", ""), f"{field}.description")
     choices = spec.get("choices")
     if type_name == "enum" and choices is None:
         raise ctx.error(f"{field}.choices", "an enum parameter needs a list of choices")
-    probe_def = ParamDef(type=canonical)
+    under = _under(ctx, spec, field, canonical)
+    probe_def = ParamDef(type=canonical, under=under)
     probe = ActionDefinition(name="probe", parameters={name: probe_def})
     if choices is not None:
         if not isinstance(choices, list) or not choices:
@@ -169,8 +173,10 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
     pattern = spec.get("pattern")
     if pattern is not None:
         pattern = ctx.string(pattern, f"{field}.pattern")
-        if canonical != "str":
-            raise ctx.error(f"{field}.pattern", "only string parameters can have a pattern")
+        if canonical not in ("str", "path"):
+            raise ctx.error(
+                f"{field}.pattern", "only string and path parameters can have a pattern"
+            )
         try:
             re.compile(pattern)
         except re.error as exc:
@@ -185,6 +191,7 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
         required=required,
         choices=tuple(choices) if choices is not None else None,
         pattern=pattern,
+        under=under,
     )
     if default is not None:
         try:
@@ -195,6 +202,26 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
             raise ctx.error(f"{field}.default", str(exc)) from None
         param = param.model_copy(update={"default": default, "required": False})
     return param
+
+
+def _under(ctx: _Ctx, spec: dict[str, Any], field: str, canonical: str) -> str | None:
+    """The directory a path parameter is confined to: required for a path, so a runbook
+    says where its paths may lead (``under = "/"`` allows any absolute path)."""
+    if canonical != "path":
+        if "under" in spec:
+            raise ctx.error(f"{field}.under", "only a path parameter can have 'under'")
+        return None
+    if "under" not in spec:
+        raise ctx.error(
+            f"{field}.under",
+            'a path parameter needs under = "/some/dir" (the directory it must '
+            'stay inside; "/" for any absolute path)',
+        )
+    under = ctx.string(spec["under"], f"{field}.under")
+    try:
+        return normalise_path(under, "under")
+    except ValidationError:
+        raise ctx.error(f"{field}.under", f"must be an absolute directory, not {under!r}") from None
 
 
 def _retry(ctx: _Ctx, raw: Any) -> dict[str, Any]:
@@ -452,6 +479,7 @@ class RunbookSubject(BaseSubject):
             raise ActionFailed(f"action '{action_name}' is not in {self.path}", retryable=False)
         try:
             params = validate_action_params(action.definition, parameters)
+            confine_paths(action.definition, params)
         except ValidationError as exc:
             raise ActionFailed(str(exc), retryable=False) from None
         resolver = SecretResolver(self._store)
