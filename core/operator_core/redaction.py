@@ -4,11 +4,11 @@ server's echo, and the masking of every one of them, whole or in part.
 A secret is hidden in each form it can take in text Operator keeps: as is; percent-encoded
 the way urllib (``quote``, ``quote_plus``, upper- or lower-case hex) and httpx (per URL
 component, as it goes on the wire) encode it; JSON-escaped (once or twice: a JSON body
-echoed inside a JSON answer), with ``\\/`` and HTML escapes; hex; base64 and URL-safe
-base64, at each of the three alignments a value can have inside a longer base64 text (so
-``base64("user:" + secret)`` is caught without knowing the user). Beyond whole forms:
+echoed inside a JSON answer), with ``\\/`` and HTML escapes; base64 and URL-safe base64,
+at each of the three alignments a value can have inside a longer base64 text (so
+``base64("user:" + secret)`` is caught without knowing the user); hex. Beyond whole forms:
 
-- any run of 6 or more characters (``FRAGMENT``) of a form, anywhere in the text;
+- any run of 6 or more characters (``FRAGMENT``) of a form but hex, anywhere in the text;
 - at an edge where the text was cut (the start of a tail, the end of a head), any
   prefix or suffix of 4 or more characters (``CUT_FRAGMENT``): a cut is known to have
   happened there, so a short piece of a secret is likelier than chance.
@@ -93,11 +93,15 @@ def forms(value: str) -> set[str]:
         *_httpx_forms(value),
     }
     quoted |= {_PERCENT_ESCAPE.sub(lambda m: m.group(0).lower(), q) for q in quoted}
-    raw = value.encode()
-    base = {value, raw.hex(), raw.hex().upper(), *quoted, *_base64_forms(raw)}
+    base = {value, *quoted, *_base64_forms(value.encode())}
     once = {e for b in base for e in _escapes(b)}
     twice = {e for o in once for e in _escapes(o)}
     return {f for f in base | once | twice if f}
+
+
+def _hex_forms(value: str) -> set[str]:
+    """Hidden whole only: pieces of hex would be found by chance in every checksum."""
+    return {value.encode().hex(), value.encode().hex().upper()}
 
 
 def _public_part(value: str) -> str:
@@ -134,6 +138,8 @@ class Redactor:
             return
         public = _public_part(value)
         skip = {g for f in forms(public) for g in _grams(f)} if public else set()
+        for form in _hex_forms(value) - set(self._forms):
+            self._forms[form] = placeholder
         for form in forms(value):
             if form in self._forms:
                 continue

@@ -159,6 +159,7 @@ async def send(spec: HttpSpec, req: Request, redactor: Redactor) -> dict[str, An
             async for chunk in resp.aiter_bytes():
                 data += chunk
                 if len(data) >= keep:
+                    del data[keep:]
                     break
             status = resp.status_code
             reason = resp.reason_phrase
@@ -177,7 +178,7 @@ async def send(spec: HttpSpec, req: Request, redactor: Redactor) -> dict[str, An
             retryable=True,
             result_data=record,
         ) from None
-    cut = len(data) >= keep
+    cut = len(data) >= keep  # the answer went on: what was read ends mid-answer
     # Not final when cut: a character cut in half at the end is left out, not replaced.
     text = codecs.getincrementaldecoder("utf-8")("replace").decode(bytes(data), final=not cut)
     body, shortened = redactor.head(text, spec.body_bytes, cut_end=cut)
