@@ -73,7 +73,8 @@ def _base64_forms(data: bytes) -> set[str]:
 
 
 def _escapes(value: str) -> set[str]:
-    """JSON (ASCII and not, with and without ``\\/``) and HTML escapes of ``value``."""
+    """JSON (ASCII and not, with and without ``\\/``), HTML and Python-repr escapes of
+    ``value`` (error messages quote values with ``!r``)."""
     ascii_json = json.dumps(value)[1:-1]
     utf8_json = json.dumps(value, ensure_ascii=False)[1:-1]
     return {
@@ -81,11 +82,14 @@ def _escapes(value: str) -> set[str]:
         utf8_json,
         ascii_json.replace("/", "\\/"),
         html.escape(value),
+        repr(value)[1:-1],
     }
 
 
-def forms(value: str) -> set[str]:
-    """Every form of ``value`` to hide (see the module's docstring)."""
+@functools.lru_cache(maxsize=256)
+def forms(value: str) -> frozenset[str]:
+    """Every form of ``value`` to hide (see the module's docstring). Cached: each attempt
+    builds its redactor from the same few secrets."""
     quoted = {
         urllib.parse.quote(value, safe=""),
         urllib.parse.quote(value),
@@ -96,7 +100,7 @@ def forms(value: str) -> set[str]:
     base = {value, *quoted, *_base64_forms(value.encode())}
     once = {e for b in base for e in _escapes(b)}
     twice = {e for o in once for e in _escapes(o)}
-    return {f for f in base | once | twice if f}
+    return frozenset(f for f in base | once | twice if f)
 
 
 def _hex_forms(value: str) -> set[str]:

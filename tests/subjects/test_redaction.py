@@ -41,6 +41,7 @@ def _encodings(value: str) -> dict[str, str]:
         "json twice": json.dumps(json.dumps(value)[1:-1])[1:-1],
         "json of percent": json.dumps(_httpx_query_form(value))[1:-1],
         "html": html.escape(value),
+        "python repr": repr(value)[1:-1],
         "base64": base64.b64encode(raw).decode(),
         "base64 urlsafe": base64.urlsafe_b64encode(raw).decode(),
         "base64 unpadded": base64.b64encode(raw).decode().rstrip("="),
