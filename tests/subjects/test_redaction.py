@@ -7,8 +7,11 @@ import base64
 import html
 import json
 import logging
+import os
 import re
 import secrets
+import subprocess
+import sys
 import urllib.parse
 
 import httpx
@@ -171,3 +174,33 @@ def test_log_records_and_their_tracebacks_are_redacted(caplog, monkeypatch) -> N
     logging.getLogger("httpx").info("HTTP Request: GET %s", _httpx_query_form(SECRET))
     _assert_no_piece(caplog.text, SECRET, urllib.parse.quote(SECRET))
     assert "{secret:TRACED}" in caplog.text
+
+
+def test_the_runner_log_is_redacted_whatever_logger_writes_to_it(tmp_path) -> None:
+    """A process that loaded a runbook writes no secret to stderr (the runner's log) even
+    through a logger nobody configured (Python's last-resort handler)."""
+    runbook = tmp_path / "rb.toml"
+    runbook.write_text('[actions.a]\nargv = ["true"]\nenv = { T = "{secret:X}" }\n')
+    script = (
+        "import logging, sys\n"
+        "from operator_core.subjects.runbook import RunbookSubject\n"
+        "from operator_core.secrets import SecretResolver\n"
+        "RunbookSubject(sys.argv[1])\n"
+        "value = SecretResolver().get('X')\n"
+        "logging.getLogger('some.library').warning('leaked %s', value)\n"
+        "try:\n"
+        "    raise ValueError(value)\n"
+        "except ValueError:\n"
+        "    logging.getLogger('other').exception('failed')\n"
+    )
+    env = {**os.environ, "OPERATOR_SECRET_X": SECRET}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(runbook)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "leaked {secret:X}" in done.stderr and "ValueError: {secret:X}" in done.stderr
+    _assert_no_piece(done.stderr, SECRET)

@@ -24,7 +24,7 @@ from operator_core.actions.registry import (
     validate_action_params,
 )
 from operator_core.errors import ActionFailed, ConfigError, ValidationError
-from operator_core.secrets import Redactor, SecretResolver, SecretStore
+from operator_core.secrets import Redactor, SecretResolver, SecretStore, install_log_filter
 from operator_core.subjects.base import BaseSubject, ExecutionContext
 from operator_core.subjects.commands import CommandSpec, run_command
 from operator_core.subjects.templates import (
@@ -447,6 +447,7 @@ class RunbookSubject(BaseSubject):
         self.name = f"{kind}:{self.path.name}"
         self._store = secret_store
         self._actions = parse_runbook(self.path)
+        install_log_filter()  # before any secret is resolved in this process
 
     @property
     def actions(self) -> dict[str, RunbookAction]:
