@@ -36,6 +36,12 @@ _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 _REPLACEMENT = "\ufffd"  # what a multi-byte character cut in half decodes to
 
 
+def _bytes(value: str) -> bytes:
+    """The bytes a program is given for ``value`` (an environment variable that is not
+    UTF-8 reaches Python with its bytes escaped as surrogates)."""
+    return value.encode("utf-8", "surrogateescape")
+
+
 @functools.lru_cache(maxsize=4096)
 def _httpx_char(component: str, char: str) -> str:
     """How httpx encodes one character in a URL component (probed through its public URL
@@ -90,14 +96,15 @@ def _escapes(value: str) -> set[str]:
 def forms(value: str) -> frozenset[str]:
     """Every form of ``value`` to hide (see the module's docstring). Cached: each attempt
     builds its redactor from the same few secrets."""
+    raw = _bytes(value)
     quoted = {
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote(value),
-        urllib.parse.quote_plus(value),
+        urllib.parse.quote(raw, safe=""),
+        urllib.parse.quote(raw),
+        urllib.parse.quote_plus(raw),
         *_httpx_forms(value),
     }
     quoted |= {_PERCENT_ESCAPE.sub(lambda m: m.group(0).lower(), q) for q in quoted}
-    base = {value, *quoted, *_base64_forms(value.encode())}
+    base = {value, *quoted, *_base64_forms(raw)}
     once = {e for b in base for e in _escapes(b)}
     twice = {e for o in once for e in _escapes(o)}
     return frozenset(f for f in base | once | twice if f)
@@ -105,7 +112,7 @@ def forms(value: str) -> frozenset[str]:
 
 def _hex_forms(value: str) -> set[str]:
     """Hidden whole only: pieces of hex would be found by chance in every checksum."""
-    return {value.encode().hex(), value.encode().hex().upper()}
+    return {_bytes(value).hex(), _bytes(value).hex().upper()}
 
 
 def _public_part(value: str) -> str:
@@ -113,7 +120,7 @@ def _public_part(value: str) -> str:
     carry no secret, so fragments of it alone are not masked."""
     try:
         url = httpx.URL(value)
-    except (httpx.InvalidURL, TypeError):
+    except (httpx.InvalidURL, TypeError, ValueError):
         return ""
     if url.scheme not in ("http", "https") or not url.host:
         return ""

@@ -154,6 +154,16 @@ def test_the_host_of_a_url_valued_secret_is_not_masked_elsewhere() -> None:
     assert r.redact(f"x {url} y") == "x {secret:HOOK} y"
 
 
+def test_a_secret_that_is_not_utf8_is_hidden_too() -> None:
+    """An environment variable with bytes that are not UTF-8 (surrogate-escaped)."""
+    value = "k3y\udcff" + secrets.token_urlsafe(12)
+    r = Redactor({"S": value})
+    raw = value.encode("utf-8", "surrogateescape")
+    assert r.redact(f"<{value}>") == f"<{PLACEHOLDER}>"
+    assert r.redact(f"<{base64.b64encode(raw).decode()}>") == f"<{PLACEHOLDER}>"
+    assert r.redact(f"<{urllib.parse.quote(raw, safe='')}>") == f"<{PLACEHOLDER}>"
+
+
 def test_text_without_secrets_is_unchanged() -> None:
     r = Redactor({"S": SECRET})
     text = "line 00000001 " + "x" * 50 + "\n" + json.dumps({"ok": True, "a+b": "c d"})

@@ -94,7 +94,9 @@ class HttpSpec:
         auth = self.auth.render(ctx)
         if auth is not None:
             headers[auth[0]] = auth[1]
-            sensitive.append(auth[1].removeprefix("Bearer ").removeprefix("Basic "))
+            if self.auth.type == "basic":
+                # base64 of user:password: the secrets in it are known, this form is not
+                sensitive.append(auth[1].removeprefix("Basic "))
         body = render_json(self.body, ctx) if self.body is not None else None
         return Request(self.method, render(self.url, ctx, encode=_quote), headers, body, sensitive)
 
