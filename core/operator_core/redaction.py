@@ -27,8 +27,6 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import httpx
-
 REDACTED = "***"
 FRAGMENT = 6  # characters of a secret's form that are masked wherever they appear
 CUT_FRAGMENT = 4  # ... and at an edge where the text was cut
@@ -47,6 +45,8 @@ def _httpx_char(component: str, char: str) -> str:
     """How httpx encodes one character in a URL component (probed through its public URL
     type, so this follows httpx rather than a copy of its tables). Characters that end the
     component (``?``, ``#``...) are kept as they are."""
+    import httpx  # here: the CLI imports this module, and starts faster without httpx
+
     try:
         if component == "path" and char not in "?#":
             return httpx.URL("http://h/" + char).raw_path.decode()[1:]
@@ -118,6 +118,10 @@ def _hex_forms(value: str) -> set[str]:
 def _public_part(value: str) -> str:
     """The scheme and host of a URL-valued secret: not secret, and shared with requests that
     carry no secret, so fragments of it alone are not masked."""
+    if not value.startswith(("http://", "https://")):
+        return ""
+    import httpx
+
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError, ValueError):

@@ -1,5 +1,6 @@
-"""Secrets that runbook templates use as ``{secret:NAME}``, and the redaction that keeps their
-values out of every record, audit event, log line, error message and preview.
+"""Secrets that runbook templates use as ``{secret:NAME}``, and the log filter that keeps their
+values out of every log line (the redaction itself, of every form a value takes, is in
+``operator_core.redaction``).
 
 A value comes from the environment (``OPERATOR_SECRET_NAME``) or from an encrypted secrets
 file (Fernet; the key from ``OPERATOR_SECRET_KEY`` or a key file of mode 0600). Default
@@ -24,8 +25,6 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from operator_core.errors import ConfigError
 from operator_core.redaction import REDACTED, Redactor
-
-__all__ = ["REDACTED", "Redactor", "SecretResolver", "SecretStore", "install_log_filter"]
 
 ENV_PREFIX = "OPERATOR_SECRET_"
 KEY_ENV = "OPERATOR_SECRET_KEY"
