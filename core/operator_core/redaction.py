@@ -74,7 +74,8 @@ def _base64_forms(data: bytes) -> set[str]:
             text = encode(bytes(offset) + data).decode()
             start = -(-8 * offset // 6)  # the first character made of data bits only
             end = 8 * (offset + len(data)) // 6
-            forms.add(text[start:end])
+            if end - start >= FRAGMENT:  # shorter would match ordinary text by chance
+                forms.add(text[start:end])
     return forms
 
 

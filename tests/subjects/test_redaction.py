@@ -164,6 +164,13 @@ def test_a_secret_that_is_not_utf8_is_hidden_too() -> None:
     assert r.redact(f"<{urllib.parse.quote(raw, safe='')}>") == f"<{PLACEHOLDER}>"
 
 
+def test_a_short_secret_hides_no_short_piece_of_its_base64() -> None:
+    r = Redactor({"PIN": "4711"})
+    # the characters of its base64 at each alignment: too short to mean anything
+    text = "NDcxM, Q3MT, 0NzEx and 4711"
+    assert r.redact(text) == "NDcxM, Q3MT, 0NzEx and {secret:PIN}"
+
+
 def test_text_without_secrets_is_unchanged() -> None:
     r = Redactor({"S": SECRET})
     text = "line 00000001 " + "x" * 50 + "\n" + json.dumps({"ok": True, "a+b": "c d"})
