@@ -21,7 +21,7 @@ from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.cli import main as cli_main
 
-from tests.e2e.conftest import cli_argv, cli_env, query, wait_for
+from tests.e2e.conftest import cli_argv, cli_env, query, run_cli, wait_for
 
 from .conftest import HttpServer, Runbooks
 from .leaks import encodings, find, nasty_secret, pieces
@@ -287,6 +287,12 @@ def test_no_encoding_or_piece_of_a_secret_survives_the_attack(
     for pid in [*ids, cancel_id]:
         outputs.append(_cli(capsys, env, *show, "actions", "show", str(pid)))
         outputs.append(_cli(capsys, env, *show, "actions", "show", str(pid), "--json"))
+    # ... and twice as separate processes, as a terminal runs them
+    clean_env = {k: v for k, v in env.items() if not k.startswith("OPERATOR_SECRET")}
+    for args in (("audit", "tail", "-n", "100000", "--json"), ("actions", "show", str(ids[0]))):
+        done = run_cli(db, *args, env=clean_env, subject=subject_spec)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout + done.stderr)
     cli_output = "\n".join(outputs).encode()
 
     # The attack really happened: secrets went out, came back, and cuts were made.
