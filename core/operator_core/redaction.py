@@ -255,14 +255,6 @@ class Redactor:
             return "".join(reversed(kept) if from_end else kept), True
         return "".join(reversed(kept) if from_end else kept), False
 
-    def redact_tail(self, text: str, cut: bool) -> str:
-        """Redact the end of a longer output (its start was cut off when ``cut``)."""
-        return self.redact(text, cut_start=cut)
-
-    def redact_head(self, text: str, cut: bool) -> str:
-        """Redact the start of a longer output (its end was cut off when ``cut``)."""
-        return self.redact(text, cut_end=cut)
-
     def redact_data(self, data: Any) -> Any:
         """Redact every string in a JSON-like structure (keys too)."""
         if isinstance(data, str):
