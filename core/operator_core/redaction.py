@@ -8,7 +8,8 @@ echoed inside a JSON answer), with ``\\/`` and HTML escapes; base64 and URL-safe
 at each of the three alignments a value can have inside a longer base64 text (so
 ``base64("user:" + secret)`` is caught without knowing the user); hex. Beyond whole forms:
 
-- any run of 6 or more characters (``FRAGMENT``) of a form but hex, anywhere in the text;
+- any run of 6 or more characters (``FRAGMENT``) of a form, anywhere in the text (not of
+  the hex form, nor a run of hex digits from another encoding: checksums would match);
 - at an edge where the text was cut (the start of a tail, the end of a head), any
   prefix or suffix of 4 or more characters (``CUT_FRAGMENT``): a cut is known to have
   happened there, so a short piece of a secret is likelier than chance.
@@ -31,6 +32,7 @@ REDACTED = "***"
 FRAGMENT = 6  # characters of a secret's form that are masked wherever they appear
 CUT_FRAGMENT = 4  # ... and at an edge where the text was cut
 _PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 _REPLACEMENT = "\ufffd"  # what a multi-byte character cut in half decodes to
 
 
@@ -160,7 +162,10 @@ class Redactor:
             if form in self._forms:
                 continue
             self._forms[form] = placeholder
-            self._grams |= _grams(form) - skip
+            grams = _grams(form) - skip
+            if form != value:  # a hex-only piece of an encoding would match checksums
+                grams = {g for g in grams if not _HEX.fullmatch(g)}
+            self._grams |= grams
             # Longer pieces are fragments anywhere (above); these are for the cut edges.
             short = range(CUT_FRAGMENT, min(FRAGMENT, len(form)))
             self._prefixes.update(form[:k] for k in short)
