@@ -1,5 +1,6 @@
-"""Secrets that runbook templates use as ``{secret:NAME}``, and the redaction that keeps their
-values out of every record, audit event, log line, error message and preview.
+"""Secrets that runbook templates use as ``{secret:NAME}``, and the log filter that keeps their
+values out of every log line (the redaction itself, of every form a value takes, is in
+``operator_core.redaction``).
 
 A value comes from the environment (``OPERATOR_SECRET_NAME``) or from an encrypted secrets
 file (Fernet; the key from ``OPERATOR_SECRET_KEY`` or a key file of mode 0600). Default
@@ -17,20 +18,18 @@ import os
 import re
 import stat
 import threading
-import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from operator_core.errors import ConfigError
+from operator_core.redaction import REDACTED, Redactor
 
 ENV_PREFIX = "OPERATOR_SECRET_"
 KEY_ENV = "OPERATOR_SECRET_KEY"
 KEY_FILE_ENV = "OPERATOR_SECRET_KEY_FILE"
 SECRETS_FILE_ENV = "OPERATOR_SECRETS_FILE"
-REDACTED = "***"
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # OPERATOR_SECRET_KEY and OPERATOR_SECRET_KEY_FILE configure the store itself.
@@ -218,79 +217,6 @@ class SecretResolver:
         return value
 
 
-def _variants(value: str) -> set[str]:
-    """Forms a value takes once encoded into a URL, a JSON string or basic auth."""
-    forms = {
-        value,
-        urllib.parse.quote(value, safe=""),
-        urllib.parse.quote_plus(value),
-        json.dumps(value)[1:-1],
-    }
-    return {f for f in forms if f}
-
-
-class Redactor:
-    """Replaces known sensitive values (and their URL/JSON-encoded forms) in text."""
-
-    def __init__(self, values: Mapping[str, str] | None = None) -> None:
-        self._values: dict[str, str] = {}
-        for name, value in (values or {}).items():
-            self.add(value, f"{{secret:{name}}}")
-
-    def add(self, value: str, placeholder: str = REDACTED) -> None:
-        if not value:
-            return
-        for form in _variants(value):
-            self._values.setdefault(form, placeholder)
-
-    def add_all(self, values: Iterable[str]) -> None:
-        for v in values:
-            self.add(v)
-
-    def __bool__(self) -> bool:
-        return bool(self._values)
-
-    def redact(self, text: str) -> str:
-        for value in sorted(self._values, key=len, reverse=True):
-            if value in text:
-                text = text.replace(value, self._values[value])
-        return text
-
-    def redact_tail(self, text: str, cut: bool) -> str:
-        """Redact the end of a longer output: when its start was cut off, also hide a
-        leading fragment (4 characters or more) of a sensitive value."""
-        text = self.redact(text)
-        if not cut:
-            return text
-        for value in sorted(self._values, key=len, reverse=True):
-            for k in range(len(value) - 1, 3, -1):
-                if text.startswith(value[-k:]):
-                    return REDACTED + text[k:]
-        return text
-
-    def redact_head(self, text: str, cut: bool) -> str:
-        """Redact the start of a longer output: when its end was cut off, also hide a
-        trailing fragment (4 characters or more) of a sensitive value."""
-        text = self.redact(text)
-        if not cut:
-            return text
-        for value in sorted(self._values, key=len, reverse=True):
-            for k in range(len(value) - 1, 3, -1):
-                if text.endswith(value[:k]):
-                    return text[:-k] + REDACTED
-        return text
-
-    def redact_data(self, data: Any) -> Any:
-        """Redact every string in a JSON-like structure (keys too)."""
-        if isinstance(data, str):
-            return self.redact(data)
-        if isinstance(data, dict):
-            return {self.redact_data(k): self.redact_data(v) for k, v in data.items()}
-        if isinstance(data, (list, tuple)):
-            return [self.redact_data(v) for v in data]
-        return data
-
-
 # Every value resolved in this process, for the logging filter below.
 _SENSITIVE = Redactor()
 _SENSITIVE_LOCK = threading.Lock()
@@ -302,7 +228,8 @@ def register_sensitive(value: str, name: str | None = None) -> None:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites log records that contain a sensitive value (httpx logs request URLs)."""
+    """Rewrites log records that contain a sensitive value (httpx logs request URLs), the
+    traceback and stack of the record included."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not _SENSITIVE:
@@ -313,14 +240,22 @@ class RedactingFilter(logging.Filter):
             return True
         with _SENSITIVE_LOCK:
             redacted = _SENSITIVE.redact(message)
+            if record.exc_info and not record.exc_text:
+                record.exc_text = _FORMATTER.formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = _SENSITIVE.redact(record.exc_text)
+            if record.stack_info:
+                record.stack_info = _SENSITIVE.redact(record.stack_info)
         if redacted != message:
             record.msg, record.args = redacted, None
         return True
 
 
+_FORMATTER = logging.Formatter()
 _FILTER = RedactingFilter()
-# Filters do not apply to records propagated from child loggers, so name each one.
-_LIBRARY_LOGGERS = (
+# A logger's filters do not apply to records propagated from its children, so each logger
+# is named; the handlers that exist (and Python's last-resort handler) get it too.
+_LOGGERS = (
     "httpx",
     "httpcore",
     "httpcore.connection",
@@ -328,15 +263,21 @@ _LIBRARY_LOGGERS = (
     "httpcore.http2",
     "httpcore.proxy",
     "asyncio",
+    "operator.runner",
+    "operator.demo",
 )
 
 
 def install_log_filter() -> None:
-    """Attach the redacting filter to the loggers of the libraries that see secrets."""
-    for name in _LIBRARY_LOGGERS:
-        logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+    """Attach the redacting filter to the loggers that may see secrets and to the handlers
+    that write log lines (the runner's log)."""
+    targets: list[logging.Filterer] = [logging.getLogger(n) for n in _LOGGERS]
+    targets += logging.getLogger().handlers
+    if logging.lastResort is not None:
+        targets.append(logging.lastResort)
+    for target in targets:
+        if _FILTER not in target.filters:
+            target.addFilter(_FILTER)
 
 
 def basic_token(username: str, password: str) -> str:

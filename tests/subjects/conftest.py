@@ -146,7 +146,21 @@ class _Handler(BaseHTTPRequestHandler):
                 "body": body.decode("utf-8", "replace"),
             }
         ).encode()
-        if route == "ok":
+        if route == "raw":
+            # /raw/STATUS: the request as received (line, headers, body), unescaped,
+            # after the Authorization value. An X-Pad header puts that many bytes before
+            # it: dots, then its credentials again and again.
+            pad = int(self.headers.get("X-Pad") or 0)
+            auth = self.headers.get("Authorization", "").encode("latin-1")
+            again = auth.partition(b" ")[2] + b"\n"
+            repeats = pad // len(again)
+            filler = b"." * (pad - repeats * len(again)) + again * repeats
+            parts = self.path.split("?")[0].split("/")
+            status = int(parts[2]) if len(parts) > 2 and parts[2] else 200
+            request = self.requestline.encode("latin-1") + b"\n" + bytes(self.headers)
+            raw = filler + auth + b"\n" + request + body
+            self._reply(status, raw, {"X-Echo": "raw"})
+        elif route == "ok":
             self._reply(200, b'{"ok": true}')
         elif route == "created":
             self._reply(201, b'{"id": 7}')

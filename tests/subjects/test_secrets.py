@@ -105,8 +105,8 @@ def test_redactor_hides_values_and_their_encoded_forms() -> None:
     assert r.redact("a%2Fb%2Bc%20%22d%22") == "{secret:TOKEN}"
     assert r.redact('a/b+c \\"d\\"') == "{secret:TOKEN}"
     r2 = Redactor({"T": "abcdefgh"})
-    assert r2.redact_tail("efgh and more", cut=True) == "*** and more"
-    assert r2.redact_head("start abcde", cut=True) == "start ***"
+    assert r2.redact("efgh and more", cut_start=True) == "*** and more"
+    assert r2.redact("start abcde", cut_end=True) == "start ***"
     assert r2.redact_data({"k abcdefgh": ["abcdefgh", 3]}) == {"k {secret:T}": ["{secret:T}", 3]}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import posixpath
 import re
 from collections.abc import Iterable
 from enum import Enum
@@ -21,9 +23,13 @@ class RiskLevel(str, Enum):
     HIGH = "high"
 
 
-PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "path": str}
 _TYPE_ALIASES = {
-    "string": "str", "integer": "int", "number": "float", "boolean": "bool", "enum": "str",
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "enum": "str",
 }
 
 
@@ -32,20 +38,71 @@ class ParamDef(BaseModel):
 
     model_config = ConfigDict(frozen=True, defer_build=True)
 
-    type: str = Field(default="str", description="str, int, float or bool")
+    type: str = Field(default="str", description="str, int, float, bool or path")
     description: str = Field(default="", description="What the parameter means")
     required: bool = Field(default=True, description="Must be given (unless it has a default)")
     default: Any = Field(default=None, description="Value used when omitted")
     choices: tuple[Any, ...] | None = Field(default=None, description="Allowed values")
     pattern: str | None = Field(default=None, description="Regex a string value must match")
+    under: str | None = Field(
+        default=None, description="path only: the directory the path must stay inside"
+    )
 
     def model_post_init(self, __context: Any) -> None:
         canonical = _TYPE_ALIASES.get(self.type, self.type)
         if canonical not in PARAM_TYPES:
-            raise ValueError(f"unknown parameter type {self.type!r} (use str, int, float, bool)")
+            raise ValueError(
+                f"unknown parameter type {self.type!r} (use str, int, float, bool, path)"
+            )
         object.__setattr__(self, "type", canonical)
         if self.pattern is not None:
             re.compile(self.pattern)
+        if self.under is not None:
+            if canonical != "path":
+                raise ValueError("only a path parameter can have 'under'")
+            object.__setattr__(self, "under", normalise_path(self.under, "under"))
+
+
+def normalise_path(value: str, name: str) -> str:
+    """A path parameter's value: absolute, with '.', '..' and repeated slashes resolved in
+    the text alone (no file is looked at). This is what the program is given."""
+    if "\0" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValidationError(f"parameter '{name}' must not contain control characters", name)
+    if not value.startswith("/"):
+        raise ValidationError(f"parameter '{name}' must be an absolute path, got {value!r}", name)
+    return "/" + posixpath.normpath(value).lstrip("/")
+
+
+def _inside(path: str, directory: str) -> bool:
+    return directory == "/" or path == directory or path.startswith(directory + "/")
+
+
+def _check_path(name: str, spec: ParamDef, value: str) -> str:
+    path = normalise_path(value, name)
+    if spec.under is not None and not _inside(path, spec.under):
+        shown = "" if path == value else f" (it is {path} once '..' is resolved)"
+        raise ValidationError(
+            f"parameter '{name}' must be a path under {spec.under}, got {value!r}{shown}", name
+        )
+    return path
+
+
+def confine_paths(definition: ActionDefinition, params: dict[str, Any]) -> None:
+    """At execution, just before the paths are used: every path parameter with ``under``,
+    its symbolic links followed, must still lead inside ``under`` (a link under /var/log
+    may point to /etc/shadow). Raises ValidationError. A link swapped between this check
+    and the program opening the file is not caught: see the README."""
+    for name, spec in definition.parameters.items():
+        value = params.get(name)
+        if spec.type != "path" or spec.under is None or not isinstance(value, str):
+            continue
+        real, base = os.path.realpath(value), os.path.realpath(spec.under)
+        if not _inside(real, base):
+            raise ValidationError(
+                f"parameter '{name}': {value} leads to {real}, outside {spec.under} "
+                "(through a symbolic link)",
+                name,
+            )
 
 
 class ActionDefinition(BaseModel):
@@ -69,6 +126,10 @@ class ActionDefinition(BaseModel):
 def _coerce(name: str, spec: ParamDef, value: Any) -> Any:
     """Strings from the command line become the declared type; other mismatches are errors."""
     expected = PARAM_TYPES[spec.type]
+    if spec.type == "path":
+        if not isinstance(value, str):
+            raise ValidationError(f"parameter '{name}' must be a path, got {value!r}", name)
+        return _check_path(name, spec, value)
     if spec.type == "bool":
         if isinstance(value, bool):
             return value

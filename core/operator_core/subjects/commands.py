@@ -35,19 +35,27 @@ class CommandSpec:
     env: dict[str, Template]
     timeout: float
     kill_grace: float
+    # Written to the program's standard input, then closed (None: stdin is /dev/null).
+    stdin: Template | None = None
 
     @property
     def secrets(self) -> list[str]:
-        return [s for t in (*self.argv, *self.env.values()) for s in t.secrets]
+        templates = (*self.argv, *self.env.values(), *([self.stdin] if self.stdin else []))
+        return [s for t in templates for s in t.secrets]
 
     def render(self, ctx: RenderContext) -> tuple[list[str], dict[str, str]]:
         return [render(t, ctx) for t in self.argv], {k: render(t, ctx) for k, t in self.env.items()}
+
+    def render_stdin(self, ctx: RenderContext) -> bytes | None:
+        return None if self.stdin is None else render(self.stdin, ctx).encode()
 
     def preview(self, ctx: RenderContext) -> str:
         argv, env = self.render(ctx)
         lines = [shlex.join(argv), f"cwd: {self.cwd}"]
         if env:
             lines.append("env: " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))
+        if self.stdin is not None:
+            lines.append(f"stdin: {render(self.stdin, ctx)!r}")
         lines.append(f"timeout: {self.timeout:g}s")
         return "\n".join(lines)
 
@@ -67,9 +75,17 @@ class _Tail:
             del self.buf[: len(self.buf) - self.keep]
 
     def text(self, redactor: Redactor) -> str:
-        text = redactor.redact(self.buf.decode("utf-8", errors="replace"))
-        cut = self.total > len(self.buf) or len(text) > TAIL_BYTES
-        return redactor.redact_tail(text[-TAIL_BYTES:], cut)
+        """The redacted tail: the buffer is redacted whole (its start masked for a secret
+        cut there), then shortened between redacted pieces, never inside one."""
+        data = bytes(self.buf)
+        cut = self.total > len(data)
+        if cut:  # a character cut in half at the start is not part of the tail
+            skip = 0
+            while skip < min(3, len(data)) and 0x80 <= data[skip] < 0xC0:
+                skip += 1
+            data = data[skip:]
+        text, _ = redactor.tail(data.decode("utf-8", errors="replace"), TAIL_BYTES, cut_start=cut)
+        return text
 
 
 class _Collector(asyncio.SubprocessProtocol):
@@ -168,12 +184,28 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
             await event.wait()
 
 
+def _feed_stdin(transport: asyncio.SubprocessTransport, data: bytes | None) -> None:
+    """Hand ``data`` to the program's standard input and close it (asyncio writes it in
+    the background; a program that exits without reading it loses nothing of ours)."""
+    pipe = transport.get_pipe_transport(0)
+    if data is None or pipe is None:
+        return
+    assert isinstance(pipe, asyncio.WriteTransport)
+    pipe.write(data)
+    pipe.close()
+
+
 async def run_command(
-    spec: CommandSpec, argv: list[str], env: dict[str, str], redactor: Redactor
+    spec: CommandSpec,
+    argv: list[str],
+    env: dict[str, str],
+    redactor: Redactor,
+    stdin: bytes | None = None,
 ) -> dict[str, Any]:
     """Run once. Returns the record on exit code 0; raises ActionFailed (retryable) on a
     non-zero exit or the timeout. On cancellation the group is terminated and the
-    CancelledError re-raised."""
+    CancelledError re-raised. ``stdin``: written to the program's standard input (secrets
+    go there or into the environment, where other users cannot read them)."""
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     # Shielded: a cancel that lands while asyncio is still connecting the pipes must not
@@ -184,7 +216,7 @@ async def run_command(
             *argv,
             cwd=spec.cwd,
             env=child_env(env),
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
@@ -203,6 +235,7 @@ async def run_command(
             redactor.redact(f"cannot start {argv[0]!r}: {detail}"), retryable=False
         ) from None
     pgid = transport.get_pid()
+    _feed_stdin(transport, stdin)
     timed_out = False
     leftovers = False
     try:

@@ -19,10 +19,12 @@ from operator_core.actions.registry import (
     ActionDefinition,
     ParamDef,
     RiskLevel,
+    confine_paths,
+    normalise_path,
     validate_action_params,
 )
 from operator_core.errors import ActionFailed, ConfigError, ValidationError
-from operator_core.secrets import Redactor, SecretResolver, SecretStore
+from operator_core.secrets import Redactor, SecretResolver, SecretStore, install_log_filter
 from operator_core.subjects.base import BaseSubject, ExecutionContext
 from operator_core.subjects.commands import CommandSpec, run_command
 from operator_core.subjects.templates import (
@@ -54,14 +56,15 @@ _PARAM_TYPES = {
     "boolean": "bool",
     "bool": "bool",
     "enum": "str",
+    "path": "path",
 }
 
 _COMMON_KEYS = {"description", "risk", "requires_approval", "timeout", "retry", "params"}
-_COMMAND_KEYS = {"argv", "cwd", "env", "kill_grace"}
+_COMMAND_KEYS = {"argv", "cwd", "env", "stdin", "secrets_in_argv", "kill_grace"}
 _HTTP_KEYS = {"method", "url", "headers", "body", "expect_status", "auth"}
 _DEFAULT_KEYS = {"risk", "requires_approval", "timeout", "retry", "kill_grace"}
 _RETRY_KEYS = {"max_retries", "backoff_min", "backoff_max"}
-_PARAM_KEYS = {"type", "description", "required", "default", "choices", "pattern"}
+_PARAM_KEYS = {"type", "description", "required", "default", "choices", "pattern", "under"}
 _AUTH_KEYS = {
     "none": {"type"},
     "bearer": {"type", "token"},
@@ -150,14 +153,15 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
     if type_name not in _PARAM_TYPES:
         raise ctx.error(
             f"{field}.type",
-            f"unknown type {type_name!r} (use string, integer, number, boolean or enum)",
+            f"unknown type {type_name!r} (use string, integer, number, boolean, enum or path)",
         )
     canonical = _PARAM_TYPES[type_name]
     description = ctx.string(spec.get("description", ""), f"{field}.description")
     choices = spec.get("choices")
     if type_name == "enum" and choices is None:
         raise ctx.error(f"{field}.choices", "an enum parameter needs a list of choices")
-    probe_def = ParamDef(type=canonical)
+    under = _under(ctx, spec, field, canonical)
+    probe_def = ParamDef(type=canonical, under=under)
     probe = ActionDefinition(name="probe", parameters={name: probe_def})
     if choices is not None:
         if not isinstance(choices, list) or not choices:
@@ -169,8 +173,10 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
     pattern = spec.get("pattern")
     if pattern is not None:
         pattern = ctx.string(pattern, f"{field}.pattern")
-        if canonical != "str":
-            raise ctx.error(f"{field}.pattern", "only string parameters can have a pattern")
+        if canonical not in ("str", "path"):
+            raise ctx.error(
+                f"{field}.pattern", "only string and path parameters can have a pattern"
+            )
         try:
             re.compile(pattern)
         except re.error as exc:
@@ -185,6 +191,7 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
         required=required,
         choices=tuple(choices) if choices is not None else None,
         pattern=pattern,
+        under=under,
     )
     if default is not None:
         try:
@@ -195,6 +202,26 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
             raise ctx.error(f"{field}.default", str(exc)) from None
         param = param.model_copy(update={"default": default, "required": False})
     return param
+
+
+def _under(ctx: _Ctx, spec: dict[str, Any], field: str, canonical: str) -> str | None:
+    """The directory a path parameter is confined to: required for a path, so a runbook
+    says where its paths may lead (``under = "/"`` allows any absolute path)."""
+    if canonical != "path":
+        if "under" in spec:
+            raise ctx.error(f"{field}.under", "only a path parameter can have 'under'")
+        return None
+    if "under" not in spec:
+        raise ctx.error(
+            f"{field}.under",
+            'a path parameter needs under = "/some/dir" (the directory it must '
+            'stay inside; "/" for any absolute path)',
+        )
+    under = ctx.string(spec["under"], f"{field}.under")
+    try:
+        return normalise_path(under, "under")
+    except ValidationError:
+        raise ctx.error(f"{field}.under", f"must be an absolute directory, not {under!r}") from None
 
 
 def _retry(ctx: _Ctx, raw: Any) -> dict[str, Any]:
@@ -225,6 +252,18 @@ def _command(
     argv = tuple(ctx.template(item, f"argv[{i}]", params) for i, item in enumerate(argv_raw))
     if argv[0].refs:
         raise ctx.error("argv[0]", "the program must be fixed in the file, not a template")
+    in_argv = raw.get("secrets_in_argv", False)
+    if not isinstance(in_argv, bool):
+        raise ctx.error("secrets_in_argv", f"must be true or false, not {_kind(in_argv)}")
+    for i, item in enumerate(argv):
+        if item.secrets and not in_argv:
+            raise ctx.error(
+                f"argv[{i}]",
+                f"{{secret:{item.secrets[0]}}} in argv is visible to every local user in the "
+                "process list (ps, /proc/PID/cmdline): hand it over through env = { NAME = "
+                '"{secret:...}" } or stdin = "{secret:...}", or set secrets_in_argv = true '
+                "if the program takes it no other way",
+            )
     cwd = Path(ctx.string(raw.get("cwd", "."), "cwd")).expanduser()
     env_raw = ctx.table(raw.get("env", {}), "env")
     env = {}
@@ -232,6 +271,7 @@ def _command(
         if not _PARAM_NAME.fullmatch(key):
             raise ctx.error(f"env.{key}", "not a valid environment variable name")
         env[key] = ctx.template(value, f"env.{key}", params)
+    stdin = ctx.template(raw["stdin"], "stdin", params) if "stdin" in raw else None
     grace = ctx.number(raw.get("kill_grace", DEFAULT_KILL_GRACE), "kill_grace", positive=False)
     return CommandSpec(
         argv=argv,
@@ -239,6 +279,7 @@ def _command(
         env=env,
         timeout=timeout,
         kill_grace=grace,
+        stdin=stdin,
     )
 
 
@@ -406,6 +447,7 @@ class RunbookSubject(BaseSubject):
         self.name = f"{kind}:{self.path.name}"
         self._store = secret_store
         self._actions = parse_runbook(self.path)
+        install_log_filter()  # before any secret is resolved in this process
 
     @property
     def actions(self) -> dict[str, RunbookAction]:
@@ -438,6 +480,7 @@ class RunbookSubject(BaseSubject):
             raise ActionFailed(f"action '{action_name}' is not in {self.path}", retryable=False)
         try:
             params = validate_action_params(action.definition, parameters)
+            confine_paths(action.definition, params)
         except ValidationError as exc:
             raise ActionFailed(str(exc), retryable=False) from None
         resolver = SecretResolver(self._store)
@@ -468,7 +511,7 @@ class RunbookSubject(BaseSubject):
                 raise ActionFailed(f"working directory {spec.cwd} does not exist", retryable=False)
             argv, env = spec.render(ctx)
             result: dict[str, Any] = redactor.redact_data(
-                await run_command(spec, argv, env, redactor)
+                await run_command(spec, argv, env, redactor, spec.render_stdin(ctx))
             )
             return result
         assert action.http is not None

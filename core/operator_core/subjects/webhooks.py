@@ -8,6 +8,7 @@ cannot change its host or path structure.
 
 from __future__ import annotations
 
+import codecs
 import json
 import time
 import urllib.parse
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 
 from operator_core.errors import ActionFailed
-from operator_core.secrets import Redactor, basic_token, install_log_filter
+from operator_core.secrets import Redactor, basic_token, install_log_filter, register_sensitive
 from operator_core.subjects.templates import (
     RenderContext,
     Template,
@@ -93,7 +94,9 @@ class HttpSpec:
         auth = self.auth.render(ctx)
         if auth is not None:
             headers[auth[0]] = auth[1]
-            sensitive.append(auth[1].removeprefix("Bearer ").removeprefix("Basic "))
+            if self.auth.type == "basic":
+                # base64 of user:password: the secrets in it are known, this form is not
+                sensitive.append(auth[1].removeprefix("Basic "))
         body = render_json(self.body, ctx) if self.body is not None else None
         return Request(self.method, render(self.url, ctx, encode=_quote), headers, body, sensitive)
 
@@ -133,8 +136,13 @@ def _check(req: Request, redactor: Redactor) -> httpx.URL:
 async def send(spec: HttpSpec, req: Request, redactor: Redactor) -> dict[str, Any]:
     """Send once. Returns the record on an expected status, else raises ActionFailed."""
     install_log_filter()
-    redactor.add_all(req.sensitive)
     url = _check(req, redactor)
+    sensitive = list(req.sensitive)
+    if url.userinfo:  # httpx sends a URL's user:password as basic auth
+        sensitive.append(basic_token(url.username, url.password))
+    for value in sensitive:
+        redactor.add(value)
+        register_sensitive(value)
     shown_url = redactor.redact(req.url)
     started = time.monotonic()
     record: dict[str, Any] = {"kind": "http", "method": req.method, "url": shown_url}
@@ -153,6 +161,7 @@ async def send(spec: HttpSpec, req: Request, redactor: Redactor) -> dict[str, An
             async for chunk in resp.aiter_bytes():
                 data += chunk
                 if len(data) >= keep:
+                    del data[keep:]
                     break
             status = resp.status_code
             reason = resp.reason_phrase
@@ -171,14 +180,15 @@ async def send(spec: HttpSpec, req: Request, redactor: Redactor) -> dict[str, An
             retryable=True,
             result_data=record,
         ) from None
-    text = data.decode("utf-8", errors="replace")
-    redacted = redactor.redact(text)
-    cut = len(redacted) > spec.body_bytes or len(data) >= keep
+    cut = len(data) >= keep  # the answer went on: what was read ends mid-answer
+    # Not final when cut: a character cut in half at the end is left out, not replaced.
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(bytes(data), final=not cut)
+    body, shortened = redactor.head(text, spec.body_bytes, cut_end=cut)
     record.update(
         status=status,
         duration_seconds=round(time.monotonic() - started, 3),
-        body=redactor.redact_head(redacted[: spec.body_bytes], cut),
-        body_truncated=cut,
+        body=body,
+        body_truncated=cut or shortened,
     )
     if spec.is_expected(status):
         return record
