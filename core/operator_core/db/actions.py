@@ -2210,6 +2210,14 @@ def _kill_switch_tx(
     """The kill switch in the database. ``recorded_by``: the process catching up with a kill
     file written while the database was busy (None: the puller itself)."""
     since = to_db(notice.engaged_at) if notice is not None and notice.engaged_at else now
+    if notice is not None and recorded_by is None and tuple(conn.execute(
+            "SELECT mode, changed_at FROM safety_state WHERE id = 1").fetchone() or ()) == (
+            "observe", since):
+        # A runner caught up with this very pull before its puller had the lock: say what
+        # that did, rather than record the pull twice.
+        last = conn.execute("SELECT event_data FROM action_audit_log WHERE event_type = "
+                            "'kill_switch' ORDER BY id DESC LIMIT 1").fetchone()
+        return _models().KillSwitchResult.model_validate_json(last[0])
     _set_mode(conn, "observe", actor, KILL_SWITCH_ACTOR_REASON, since)
     cancelled = _cancel_rows(conn, _ALL_CANCELLABLE, (), now, actor, KILL_SWITCH_ACTOR_REASON)
     executing = [
