@@ -296,3 +296,15 @@ async def test_the_runner_sweeps_actions_an_older_version_left_asked_to_stop(
         audit = await executor.db.list_audit_events(proposal_id=pid)
         assert audit[-1].event_type == "cancelled"
         assert audit[-1].event_data["while"] == "left waiting"
+
+
+def test_a_fresh_demo_database_does_not_inherit_an_earlier_demos_kill_switch(
+    tmp_path: Path,
+) -> None:
+    from operator_core.demo import prepare_demo_db
+
+    db = tmp_path / "demo.db"
+    db.write_bytes(b"")
+    KillFile(db).engage("someone", utcnow())
+    prepare_demo_db(db, wipe=True)
+    assert not KillFile(db).engaged()
