@@ -76,8 +76,9 @@ def test_the_kill_file_is_private_durable_json_and_keeps_the_first_pull(tmp_path
     kill = KillFile(db)
     assert kill.path == kill_file_path(db) == tmp_path / "ops.db.kill"
     assert not kill.engaged() and kill.read() is None
-    first = kill.engage("alice@box", utcnow())
-    again = kill.engage("bob@box", utcnow())
+    first, created = kill.engage("alice@box", utcnow())
+    again, created_again = kill.engage("bob@box", utcnow())
+    assert created and not created_again
     assert stat.S_IMODE(os.stat(kill.path).st_mode) == 0o600
     data = json.loads(kill.path.read_text())
     assert data["actor"] == "alice@box" and data["reason"] == "kill switch"

@@ -443,14 +443,17 @@ class ActionExecutor:
         the result says so and the first process that can write catches it up. Works on an
         executor not yet opened: the file does not need the database."""
         kill = self.db.kill_file
+        notice: KillNotice | None = None
+        pulled_now, file_error = False, None
         try:
-            notice: KillNotice | None = kill.engage(actor, self.db.clock.now())
+            notice, pulled_now = kill.engage(actor, self.db.clock.now())
         except OSError as exc:
-            notice, file_error = None, f"cannot write the kill file {kill.path}: {exc.strerror}"
+            file_error = f"cannot write the kill file {kill.path}: {exc.strerror}"
         else:
             self.db.poke_listeners()
         try:
-            result = await self.db.kill_switch(actor, notice)
+            # A switch already on (the file was there) is pulled again in the database now.
+            result = await self.db.kill_switch(actor, notice if pulled_now else None)
         except DatabaseError as exc:
             if notice is None:
                 raise DatabaseError(f"{exc}; and {file_error}") from exc

@@ -69,6 +69,14 @@ def _models() -> ModuleType:
         _MODELS = models
     return models
 
+def _stopping() -> ModuleType:
+    """``db.stopping`` (the kill switch's transaction, ending actions asked to stop), which
+    builds on this module's helpers: imported where first used, once this one is whole."""
+    from operator_core.db import stopping
+
+    return stopping
+
+
 GENESIS_HASH = "0" * 64
 KILL_SWITCH_ACTOR_REASON = KILL_REASON
 
@@ -1679,8 +1687,9 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> None:
             _close_record(conn, claim, False, f"cancelled: {reason}", None, now)
-            _end_cancelled(conn, claim.proposal, runner_id, reason,
-                           {"while": "executing", "attempt": claim.record.attempt}, now)
+            _stopping().end_cancelled(conn, claim.proposal, runner_id, reason,
+                                      {"while": "executing", "attempt": claim.record.attempt},
+                                      now)
 
         await self._write(fn)
 
@@ -1700,8 +1709,9 @@ class ActionDB:
             )
             if cur.rowcount != 1:
                 # Asked to stop meanwhile: back in the queue it would never be claimed.
-                _end_cancelled(conn, _fetch_proposal(conn, p.id or 0), runner_id, None,
-                               {"while": "interrupted", "attempt": claim.record.attempt}, now)
+                _stopping().end_cancelled(conn, _fetch_proposal(conn, p.id or 0), runner_id,
+                                          None, {"while": "interrupted",
+                                                 "attempt": claim.record.attempt}, now)
                 return
             _append_audit(conn, AuditEntry("interrupted", {"reason": reason,
                                            "attempt": claim.record.attempt}, "runner", p.id,
@@ -1763,7 +1773,8 @@ class ActionDB:
                     (now, f"runner lost ({runner})", p.id),
                 )
                 if p.cancel_requested:
-                    _end_cancelled(conn, p, None, None, {"while": "runner lost"}, now)
+                    _stopping().end_cancelled(conn, p, None, None, {"while": "runner lost"},
+                                              now)
                 else:
                     _append_audit(conn, AuditEntry("runner_lost", {"runner": runner}, "runner",
                                                    p.id, p.workflow_id), now)
@@ -1794,7 +1805,7 @@ class ActionDB:
         """OBSERVE mode; cancel every pending, scheduled and retry-waiting action and every
         open workflow; ask runners to stop executing ones. One transaction. ``notice``: the
         kill file this pull wrote (its time is when execution went off)."""
-        return await self._write(_kill_switch_tx, actor, self._now(), notice, None)
+        return await self._write(_stopping().kill_switch_tx, actor, self._now(), notice, None)
 
     async def preview_kill_switch(self) -> dict[str, int]:
         """What the kill switch would cancel now (for a confirm dialog)."""
@@ -2203,60 +2214,6 @@ def _check_approvable(
         )
 
 
-def _kill_switch_tx(
-    conn: sqlite3.Connection, actor: str, now: str, notice: KillNotice | None,
-    recorded_by: str | None,
-) -> KillSwitchResult:
-    """The kill switch in the database. ``recorded_by``: the process catching up with a kill
-    file written while the database was busy (None: the puller itself)."""
-    since = to_db(notice.engaged_at) if notice is not None and notice.engaged_at else now
-    if notice is not None and recorded_by is None and tuple(conn.execute(
-            "SELECT mode, changed_at FROM safety_state WHERE id = 1").fetchone() or ()) == (
-            "observe", since):
-        # A runner caught up with this very pull before its puller had the lock: say what
-        # that did, rather than record the pull twice.
-        last = conn.execute("SELECT event_data FROM action_audit_log WHERE event_type = "
-                            "'kill_switch' ORDER BY id DESC LIMIT 1").fetchone()
-        return _models().KillSwitchResult.model_validate_json(last[0])
-    _set_mode(conn, "observe", actor, KILL_SWITCH_ACTOR_REASON, since)
-    cancelled = _cancel_rows(conn, _ALL_CANCELLABLE, (), now, actor, KILL_SWITCH_ACTOR_REASON)
-    executing = [
-        r[0]
-        for r in conn.execute(
-            "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, "
-            f"cancelled_by = ? WHERE {_EXECUTING} RETURNING id",
-            (KILL_SWITCH_ACTOR_REASON, actor),
-        ).fetchall()
-    ]
-    workflows = [
-        r[0]
-        for r in conn.execute(
-            "UPDATE workflows SET status = 'cancelled', finished_at = ? WHERE status IN "
-            "('pending', 'in_progress') RETURNING id",
-            (now,),
-        ).fetchall()
-    ]
-    result = _models().KillSwitchResult(
-        cancelled_actions=cancelled,
-        cancelled_workflows=sorted(workflows),
-        executing_signalled=sorted(executing),
-    )
-    data: dict[str, Any] = result.model_dump(include={
-        "cancelled_actions", "cancelled_workflows", "executing_signalled"})
-    if notice is not None:
-        data["engaged_at"] = since
-    if recorded_by is not None:
-        data["recorded_by"] = recorded_by
-    _append_audit(conn, AuditEntry("kill_switch", data, actor), now)
-    for wf in result.cancelled_workflows:
-        _append_audit(conn, AuditEntry("workflow_cancelled", {"reason": KILL_SWITCH_ACTOR_REASON},
-                                       actor, None, wf), now)
-    for pid in cancelled:
-        _append_audit(conn, AuditEntry("cancelled", {"reason": KILL_SWITCH_ACTOR_REASON}, actor,
-                                       pid), now)
-    return result
-
-
 def _honour_kill_file(conn: sqlite3.Connection, mode: str | None, now: str, by: str) -> bool:
     """True if the kill file is there (one stat); then, if the database does not say OBSERVE
     yet, this transaction records the kill switch for whoever pulled it."""
@@ -2265,7 +2222,7 @@ def _honour_kill_file(conn: sqlite3.Connection, mode: str | None, now: str, by: 
         return False
     if mode != "observe":
         notice = kill.read() or KillNotice("unknown", None)
-        _kill_switch_tx(conn, notice.actor, now, notice, by)
+        _stopping().kill_switch_tx(conn, notice.actor, now, notice, by)
     return True
 
 
@@ -2328,9 +2285,8 @@ def _runner_cycle_tx(
     claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt)
     now = to_db(now_dt)
     expired, lost, leftover = conn.execute(_PROBES_SQL, {"now": now}).fetchone()
-    for (pid,) in conn.execute(_STOP_LEFTOVERS).fetchall() if leftover else ():
-        _end_cancelled(conn, _fetch_proposal(conn, pid), None, None, {"while": "left waiting"},
-                       now)
+    if leftover:
+        _stopping().sweep_leftovers(conn, now)
     return claims, bool(expired), bool(lost)
 
 
@@ -2519,8 +2475,8 @@ def _fail_tx(
     if p.cancel_requested and p.status in (ActionStatus.EXECUTING, ActionStatus.FAILED):
         # Asked to stop while it ran (cancel, kill switch, its workflow cancelled): a retry
         # would wait for ever, never claimed. The failure ends it as cancelled.
-        _end_cancelled(conn, p, held_by, None, {"while": "executing", "error": error}, now,
-                       actor)
+        _stopping().end_cancelled(conn, p, held_by, None,
+                                  {"while": "executing", "error": error}, now, actor)
         return None
     if retryable and retry_delay_seconds is not None and p.retry_count < p.max_retries:
         next_at = now_dt + timedelta(seconds=retry_delay_seconds)
@@ -2622,33 +2578,3 @@ def _cancel_workflow_tx(
     for pid in ids:
         _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, by, pid, workflow_id),
                       now)
-
-
-# End an action asked to stop as cancelled: held by :held (the runner whose attempt ended)
-# or, :held NULL, by anyone or no one; never one already finished.
-_END_CANCELLED_SQL = """
-UPDATE action_proposals SET status = 'cancelled', cancelled_at = :now, finished_at = :now,
-    cancel_reason = COALESCE(cancel_reason, :reason), next_retry_at = NULL,
-    claimed_by = NULL, lease_expires_at = NULL
-WHERE id = :id AND status NOT IN ('completed', 'cancelled')
-    AND (:held IS NULL OR (status = 'executing' AND claimed_by = :held))
-"""
-
-
-def _end_cancelled(
-    conn: sqlite3.Connection, p: ActionProposal, held_by: str | None, reason: str | None,
-    data: dict[str, Any], now: str | None, actor: str = "runner",
-) -> None:
-    """End ``p`` as cancelled, with its audit event; its workflow is cancelled too. The
-    reason is the one the stop was asked with, unless given."""
-    why = reason or p.cancel_reason or "cancelled"
-    cur = conn.execute(_END_CANCELLED_SQL, {"now": now, "reason": why, "id": p.id,
-                                            "held": held_by})
-    if cur.rowcount != 1:
-        if held_by is None:
-            return  # already ended (e.g. by its workflow's cancel, a moment ago)
-        raise InvalidTransitionError(f"action {p.id} is no longer held by {held_by}")
-    _append_audit(conn, AuditEntry("cancelled", {"reason": why, **data}, actor, p.id,
-                                   p.workflow_id), now)
-    if p.workflow_id is not None:
-        _cancel_workflow_tx(conn, p.workflow_id, actor, why, now, strict=False)

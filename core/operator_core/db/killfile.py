@@ -68,9 +68,9 @@ class KillFile:
         except (OSError, ValueError, KeyError, TypeError):
             return KillNotice(actor="unknown (unreadable kill file)", engaged_at=None)
 
-    def engage(self, actor: str, now: datetime) -> KillNotice:
-        """Write the file, atomically and durably (mode 0600). If it is already there, the
-        switch was already on: that first pull is kept and returned. Raises OSError."""
+    def engage(self, actor: str, now: datetime) -> tuple[KillNotice, bool]:
+        """Write the file, atomically and durably (mode 0600): (its notice, True). If it is
+        already there, the switch was already on: (that first pull, False). Raises OSError."""
         notice = KillNotice(actor, now, KILL_REASON, socket.gethostname(), os.getpid())
         body = json.dumps(
             {
@@ -92,12 +92,12 @@ class KillFile:
             # A hard link appears whole or not at all, and never replaces an earlier pull.
             os.link(tmp, self.path)
         except FileExistsError:
-            return self.read() or notice
+            return self.read() or notice, False
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         self._sync_dir()
-        return notice
+        return notice, True
 
     def clear(self) -> bool:
         """Remove the file (resume); False if it was not there. Raises OSError."""
