@@ -99,11 +99,18 @@ def test_kill_switch_stops_a_runner_while_another_process_holds_the_write_lock(
         try:
             pulled = time.time()
             cli = subprocess.Popen(
-                cli_argv(db, "kill-switch", "--yes", subject=None), env=impatient,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                cli_argv(db, "kill-switch", "--yes", subject=None),
+                env=impatient,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
-            wait_for(lambda child=child: not is_alive(child), 10, interval=0.005,
-                     what=f"trial {trial}: the runner to stop the command")
+            wait_for(
+                lambda child=child: not is_alive(child),
+                10,
+                interval=0.005,
+                what=f"trial {trial}: the runner to stop the command",
+            )
             stopped = time.time()
             out, err = cli.communicate(timeout=30)
             assert cli.returncode == 0, err
@@ -130,8 +137,11 @@ def test_kill_switch_stops_a_runner_while_another_process_holds_the_write_lock(
 
         # The lock is free: the runner records the kill switch and the cancellations.
         wait_for(lambda: db_mode(db) == "observe", 15, what="the database to catch up")
-        wait_for(lambda first=first: row(db, first)["status"] == "cancelled", 15,
-                 what="the stopped attempt to be recorded")
+        wait_for(
+            lambda first=first: row(db, first)["status"] == "cancelled",
+            15,
+            what="the stopped attempt to be recorded",
+        )
         event = kill_events(db)[-1]
         assert event["actor"] == "tester@e2e" and "recorded_by" in event
         assert second in event["cancelled_actions"]  # type: ignore[operator]
@@ -139,8 +149,10 @@ def test_kill_switch_stops_a_runner_while_another_process_holds_the_write_lock(
         assert row(db, second)["status"] == "cancelled"
         [record] = query(db, "SELECT * FROM action_records WHERE proposal_id = ?", (first,))
         assert record["success"] == 0 and "kill switch" in record["error_message"]
-        assert query(db, "SELECT COUNT(*) FROM action_records WHERE proposal_id = ?",
-                     (second,))[0][0] == 0
+        assert (
+            query(db, "SELECT COUNT(*) FROM action_records WHERE proposal_id = ?", (second,))[0][0]
+            == 0
+        )
         assert not queued.exists()
 
         resumed = run_cli(db, "resume", "--yes", subject=None)

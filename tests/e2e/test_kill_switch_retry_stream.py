@@ -32,8 +32,9 @@ LEFT_ASKED_TO_STOP = (
     "SELECT COUNT(*) FROM action_proposals WHERE cancel_requested <> 0 AND status NOT IN "
     "('executing', 'completed', 'cancelled') AND NOT (status = 'failed' AND next_retry_at IS NULL)"
 )
-RETRY_WAITING = "SELECT COUNT(*) FROM action_proposals WHERE status = 'failed' AND " \
-    "next_retry_at IS NOT NULL"
+RETRY_WAITING = (
+    "SELECT COUNT(*) FROM action_proposals WHERE status = 'failed' AND next_retry_at IS NOT NULL"
+)
 
 
 def count(db: Path, sql: str, params: tuple[object, ...] = ()) -> int:
@@ -57,7 +58,9 @@ def test_kill_switch_mid_stream_leaves_nothing_retry_waiting_or_unfinished(
     with log.open("wb") as err:
         runner = subprocess.Popen(
             cli_argv(db, "run", "--concurrency", "8", subject=spec),
-            env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=err,
+            env=cli_env(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
     procs.append(runner)
     figures = []
@@ -67,24 +70,41 @@ def test_kill_switch_mid_stream_leaves_nothing_retry_waiting_or_unfinished(
         first = ids[0].id
         # Mid-stream: every action has failed at least once and attempts are still going.
         wait_for(
-            lambda first=first: count(
-                db, "SELECT COUNT(DISTINCT proposal_id) FROM action_audit_log WHERE "
-                "event_type = 'retry_scheduled' AND proposal_id >= ?", (first,)) == PER_TRIAL,
-            60, interval=0.01, what=f"trial {trial}: failures to stream",
+            lambda first=first: (
+                count(
+                    db,
+                    "SELECT COUNT(DISTINCT proposal_id) FROM action_audit_log WHERE "
+                    "event_type = 'retry_scheduled' AND proposal_id >= ?",
+                    (first,),
+                )
+                == PER_TRIAL
+            ),
+            60,
+            interval=0.01,
+            what=f"trial {trial}: failures to stream",
         )
         result = asyncio.run(go(lambda ex: ex.kill_switch("oncall@e2e")))
-        wait_for(lambda: count(db, "SELECT COUNT(*) FROM action_proposals WHERE "
-                                   "status = 'executing'") == 0,
-                 30, interval=0.01, what=f"trial {trial}: the runner to stop")
+        wait_for(
+            lambda: (
+                count(db, "SELECT COUNT(*) FROM action_proposals WHERE status = 'executing'") == 0
+            ),
+            30,
+            interval=0.01,
+            what=f"trial {trial}: the runner to stop",
+        )
         left = count(db, LEFT_ASKED_TO_STOP)
         waiting = count(db, RETRY_WAITING)
         statuses = {
-            r[0]: r[1] for r in query(
-                db, "SELECT status, COUNT(*) FROM action_proposals WHERE id >= ? "
-                "GROUP BY status", (first,))
+            r[0]: r[1]
+            for r in query(
+                db,
+                "SELECT status, COUNT(*) FROM action_proposals WHERE id >= ? GROUP BY status",
+                (first,),
+            )
         }
-        figures.append((len(result.cancelled_actions), len(result.executing_signalled), left,
-                        waiting))
+        figures.append(
+            (len(result.cancelled_actions), len(result.executing_signalled), left, waiting)
+        )
         assert (left, waiting) == (0, 0), (trial, statuses)
         assert statuses == {"cancelled": PER_TRIAL}, (trial, statuses)
         assert asyncio.run(go(lambda ex: ex.resume("oncall@e2e"))) is True
@@ -96,8 +116,12 @@ def test_kill_switch_mid_stream_leaves_nothing_retry_waiting_or_unfinished(
     # Resumed after the last trial: nothing cancelled comes back, nothing is left to finish.
     assert count(db, "SELECT COUNT(*) FROM action_proposals WHERE status <> 'cancelled'") == 0
     assert count(db, "SELECT COUNT(*) FROM action_records WHERE completed_at IS NULL") == 0
-    kills = [json.loads(r[0]) for r in query(
-        db, "SELECT event_data FROM action_audit_log WHERE event_type = 'kill_switch'")]
+    kills = [
+        json.loads(r[0])
+        for r in query(
+            db, "SELECT event_data FROM action_audit_log WHERE event_type = 'kill_switch'"
+        )
+    ]
     assert len(kills) == TRIALS
     print(
         f"\nkill switch mid-stream, {TRIALS} trials of {PER_TRIAL} failing actions: cancelled "

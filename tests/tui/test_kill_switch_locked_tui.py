@@ -33,8 +33,11 @@ async def test_kill_switch_key_works_while_the_database_is_locked(
             await pilot.press("K")
             await eventually(lambda: isinstance(app.screen, ConfirmModal))
             await pilot.press("y")
-            await eventually(lambda: app.dashboard.query_one("#header").has_class("-observe"),
-                             timeout=10, what="the OBSERVE banner while the lock is held")
+            await eventually(
+                lambda: app.dashboard.query_one("#header").has_class("-observe"),
+                timeout=10,
+                what="the OBSERVE banner while the lock is held",
+            )
             assert json.loads(kill_file.read_text())["actor"] == OPERATOR
         finally:
             holder.execute("ROLLBACK")

@@ -177,12 +177,15 @@ class KillSwitchResult(BaseModel):
     cancelled_workflows: list[int] = Field(default_factory=list)
     executing_signalled: list[int] = Field(default_factory=list)
     engaged_at: UTCTime | None = Field(
-        default=None, description="When the kill file was written: runners stop from then on")
+        default=None, description="When the kill file was written: runners stop from then on"
+    )
     kill_file: str | None = Field(default=None, description="The kill file beside the database")
     recorded: bool = Field(
-        default=True, description="The database recorded it (else it catches up when it can)")
+        default=True, description="The database recorded it (else it catches up when it can)"
+    )
     database_error: str | None = Field(
-        default=None, description="Why the database could not record it yet (e.g. locked)")
+        default=None, description="Why the database could not record it yet (e.g. locked)"
+    )
 
     @property
     def total(self) -> int:
