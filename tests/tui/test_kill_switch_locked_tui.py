@@ -12,7 +12,7 @@ import pytest
 from operator_core.db.actions import ActionDB
 from operator_tui.fixture import OPERATOR, fixture_app
 from operator_tui.screens.confirm import ConfirmModal
-from tui_helpers import eventually
+from tui_helpers import eventually, toasts
 
 SIZE = (100, 30)
 
@@ -39,6 +39,10 @@ async def test_kill_switch_key_works_while_the_database_is_locked(
                 what="the OBSERVE banner while the lock is held",
             )
             assert json.loads(kill_file.read_text())["actor"] == OPERATOR
+            await eventually(
+                lambda: any("database is busy" in m for _, _, m in toasts(app)),
+                what="the notice that the database catches up later",
+            )
         finally:
             holder.execute("ROLLBACK")
             holder.close()

@@ -190,3 +190,16 @@ class KillSwitchResult(BaseModel):
     @property
     def total(self) -> int:
         return len(self.cancelled_actions) + len(self.executing_signalled)
+
+    def summary(self) -> str:
+        """What the pull did, for a person (the dashboard's notice)."""
+        if not self.recorded:
+            return (
+                "Execution is off: runners stop within a second. The database is busy; it "
+                "records OBSERVE and cancels all pending work as soon as it can."
+            )
+        return (
+            f"OBSERVE mode. Cancelled {len(self.cancelled_actions)} action(s) and "
+            f"{len(self.cancelled_workflows)} workflow(s); {len(self.executing_signalled)} "
+            "executing action(s) are being stopped."
+        )
