@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -21,6 +22,8 @@ from operator_core.db.actions import AttemptResult
 from operator_core.db.killfile import PENDING_REASON, KillFile, kill_file_path
 from operator_core.errors import DatabaseError, ObserveOnlyError
 from operator_core.runner import Runner
+
+from tests.support.wait import wait_for
 
 LEFTOVERS_SQL = (
     "SELECT COUNT(*) FROM action_proposals WHERE cancel_requested <> 0 AND (status IN "
@@ -47,6 +50,11 @@ def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+async def status_of(ex: ActionExecutor, pid: int | None, status: str) -> bool:
+    p = await ex.db.get_proposal(pid or 0)
+    return p is not None and p.status.value == status
 
 
 def db_mode(db: Path) -> str:
@@ -309,3 +317,29 @@ def test_a_fresh_demo_database_does_not_inherit_an_earlier_demos_kill_switch(
     KillFile(db).engage("someone", utcnow())
     prepare_demo_db(db, wipe=True)
     assert not KillFile(db).engaged()
+
+
+async def test_a_runner_stops_an_attempt_on_the_kill_file_alone_and_catches_up(
+    executor: ActionExecutor, db_path: Path
+) -> None:
+    """No poke and no database change: only the file. The runner's poll of it stops the
+    attempt, records it cancelled by the kill switch, and records the kill switch."""
+    p = await executor.propose_action("slow", {"seconds": 30.0}, "long job")
+    second = ActionExecutor(db_path, executor.registry, approval_mode=False)
+    runner = Runner(second, poll_interval=0.1, grace_seconds=0.5, runner_id="runner-1")
+    task = asyncio.create_task(runner.run())
+    try:
+        await wait_for(lambda: status_of(executor, p.id, "executing"), timeout=10)
+        KillFile(db_path).engage("oncall@box", utcnow())
+        await wait_for(lambda: status_of(executor, p.id, "cancelled"), timeout=10)
+    finally:
+        runner.request_stop()
+        await asyncio.wait_for(task, 10)
+        await second.close()
+    done = await executor.db.get_proposal(p.id)
+    assert done is not None and done.cancel_reason == "kill switch"
+    [record] = await executor.db.list_records(p.id)
+    assert "cancelled: kill switch" in (record.error_message or "")
+    assert db_mode(db_path) == "observe"
+    [event] = events(db_path, "kill_switch")
+    assert (event["actor"], event["recorded_by"]) == ("oncall@box", "runner-1")
