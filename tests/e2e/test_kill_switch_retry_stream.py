@@ -123,9 +123,12 @@ def test_kill_switch_mid_stream_leaves_nothing_retry_waiting_or_unfinished(
         )
     ]
     assert len(kills) == TRIALS
+    waiting_at_pull = sum(f[0] for f in figures)
+    executing_at_pull = sum(f[1] for f in figures)
     print(
-        f"\nkill switch mid-stream, {TRIALS} trials of {PER_TRIAL} failing actions: cancelled "
-        f"while waiting {sum(f[0] for f in figures)}, executing at the pull "
-        f"{sum(f[1] for f in figures)}; left asked-to-stop-but-unfinished "
+        f"\nkill switch mid-stream, {TRIALS} trials of {PER_TRIAL} failing actions: the pull "
+        f"cancelled {waiting_at_pull} waiting and stopped {executing_at_pull} executing; runners "
+        f"had stopped {TRIALS * PER_TRIAL - waiting_at_pull - executing_at_pull} on the kill file "
+        f"before its database transaction; left asked-to-stop-but-unfinished "
         f"{sum(f[2] for f in figures)}, retry-waiting after the pull {sum(f[3] for f in figures)}"
     )
