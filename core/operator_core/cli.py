@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     # Imported where used: ``operator tui`` draws its first frame before pydantic is
     # imported (the models, the registry, the executor; see operator_tui.app).
     from operator_core.actions.executor import ActionExecutor
-    from operator_core.actions.types import ActionProposal, WorkflowProposal
+    from operator_core.actions.types import ActionProposal, KillSwitchResult, WorkflowProposal
     from operator_core.subjects.base import Subject
 
 T = TypeVar("T")
@@ -382,20 +382,41 @@ def kill_switch(
     yes: Annotated[bool, typer.Option("--yes", help="Confirm")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Stop everything: OBSERVE mode, cancel all pending and running work."""
+    """Stop everything: OBSERVE mode, cancel all pending and running work (at once, even
+    while another process holds the database's write lock)."""
     cfg = _cfg(ctx)
     if not yes:
         raise ValidationError("the kill switch cancels all pending and running work: "
                               "add --yes to pull it", "yes")
-    result = _run(_with_executor(cfg, lambda ex: ex.kill_switch(cfg.actor)))
+
+    async def go() -> KillSwitchResult:
+        # Not opened first: the kill file works even when the database cannot be opened.
+        executor = cfg.executor()
+        try:
+            return await executor.kill_switch(cfg.actor)
+        finally:
+            await executor.close()
+
+    result = _run(go())
     if as_json:
-        _emit(result.model_dump())
+        _emit(result.model_dump(mode="json"))
         return
-    typer.echo(
-        f"KILL SWITCH: safety mode OBSERVE; cancelled {len(result.cancelled_actions)} action(s)"
-        f" and {len(result.cancelled_workflows)} workflow(s); "
-        f"{len(result.executing_signalled)} running action(s) told to stop"
-    )
+    if result.kill_file is None:
+        typer.echo(f"warning: {result.database_error}; the database alone holds the switch",
+                   err=True)
+    else:
+        typer.echo(f"KILL SWITCH engaged at {_fmt_time(result.engaged_at)} ({result.kill_file}):"
+                   " runners start nothing new and stop what is executing within a second")
+    if result.recorded:
+        typer.echo(
+            f"database: safety mode OBSERVE; cancelled {len(result.cancelled_actions)} "
+            f"action(s) and {len(result.cancelled_workflows)} workflow(s); "
+            f"{len(result.executing_signalled)} running action(s) told to stop"
+        )
+    else:
+        typer.echo(f"database busy ({result.database_error}): it records OBSERVE and cancels "
+                   "all pending work as soon as its lock frees (the first runner or command "
+                   "that can write does it); execution is off meanwhile")
 
 
 @app.command()
@@ -598,6 +619,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "mode_changed_by": by,
             "mode_changed_at": at.isoformat() if at else None,
             "mode_reason": reason,
+            "kill_file": str(ex.db.kill_file.path) if ex.db.kill_file.engaged() else None,
             "approval_mode": ex.approval_mode,
             "by_status": counts.by_status,
             "awaiting_approval": counts.awaiting_approval,

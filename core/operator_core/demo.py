@@ -14,6 +14,7 @@ from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
 from operator_core.actions.safety import SafetyMode
+from operator_core.db.killfile import kill_file_path
 from operator_core.errors import ObserveOnlyError, OperatorError
 from operator_core.runner import Runner
 from operator_core.subjects.demo import DemoSubject
@@ -28,7 +29,8 @@ DEMO_RETRY = RetryConfig(max_attempts=3, min_wait_seconds=4.0, max_wait_seconds=
 def prepare_demo_db(db: Path, wipe: bool) -> None:
     """The demo wants a fresh database. Its own default file is wiped; a file the user named
     is wiped only with --reset, and refused if it already holds data."""
-    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
+             kill_file_path(db)]  # a kill switch pulled in an earlier demo goes too
     if wipe:
         for f in files:
             f.unlink(missing_ok=True)

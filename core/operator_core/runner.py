@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from operator_core.actions.executor import ActionExecutor
 from operator_core.db.actions import AttemptResult, Claim
+from operator_core.db.killfile import KILL_REASON
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
 
@@ -71,6 +72,8 @@ class Runner:
         self._poked = False
         self._stopping = asyncio.Event()
         self._listener: Listener | None = None
+        self._kill = executor.db.kill_file
+        self._kill_watch: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -99,10 +102,13 @@ class Runner:
             self.db.set_listener_name(self._listener.name)
         else:
             self._listener = None
+        self._watch_kill()
         try:
             await self._loop(until_idle)
         finally:
             await self._shutdown()
+            if self._kill_watch is not None:
+                self._kill_watch.cancel()
             if self._watchdog is not None:
                 self._watchdog.cancel()
                 self._watchdog = None
@@ -124,6 +130,7 @@ class Runner:
             if self._poked:
                 self._poked = False
                 external = True
+            self._stop_if_killed()
             if external and self._inflight:
                 await self._cancel_requested()
             external = False
@@ -162,6 +169,11 @@ class Runner:
                 self.db.runner_cycle(self.runner_id, finished, free, self.lease_seconds)
             )
         claims, expired, lost = done
+        if claims and self._kill.engaged():
+            # Pulled since the claim looked (one stat per cycle): start none of them.
+            for claim in claims:
+                await self._record_stop(claim, KILL_REASON)
+            claims = []
         for _, result in finished:
             if result.success:
                 self.stats.completed += 1
@@ -177,6 +189,23 @@ class Runner:
             if timeout is not None:
                 self._set_deadline(pid, asyncio.get_running_loop().time() + timeout)
         return claims, expired, lost
+
+    def _watch_kill(self) -> None:
+        """Every poll interval, whatever the loop is waiting for (the database's lock too),
+        look for the kill file."""
+        self._stop_if_killed()
+        self._kill_watch = asyncio.get_running_loop().call_later(self.poll_interval,
+                                                                 self._watch_kill)
+
+    def _stop_if_killed(self) -> None:
+        """The kill file is there: cancel every attempt in flight (each is recorded as
+        cancelled by the kill switch once the database can be written). One stat."""
+        if not self._inflight or not self._kill.engaged():
+            return
+        for pid, task in self._inflight.items():
+            if not task.done() and not task.cancelling():
+                self._stop_reasons[pid] = KILL_REASON
+                task.cancel()
 
     def _set_deadline(self, pid: int, deadline: float) -> None:
         self._deadlines[pid] = deadline

@@ -392,7 +392,7 @@ def test_locked_database_is_one_line_and_changes_nothing(db: Path) -> None:
         for args in (
             ["propose", "ok", "--reason", "r"],
             ["approve", "1"],
-            ["kill-switch", "--yes"],
+            ["resume", "--yes"],  # the kill switch works while locked: test_kill_switch_locked
         ):
             line = assert_one_line_error(run_cli(db, *args, env=env))
             assert "locked" in line

@@ -443,11 +443,8 @@ class OperatorApp(App[None]):
             return
         result = await self._apply("pull the kill switch", self.executor.kill_switch(self.actor))
         if result is not None:
-            self.notify(
-                f"OBSERVE mode. Cancelled {len(result.cancelled_actions)} action(s) and "
-                f"{len(result.cancelled_workflows)} workflow(s); "
-                f"{len(result.executing_signalled)} executing action(s) are being stopped.",
-                title="Kill switch engaged", severity="warning", timeout=10)
+            self.notify(result.summary(), title="Kill switch engaged", severity="warning",
+                        timeout=10)
 
     @work(group="mutations")
     async def action_resume(self) -> None:

@@ -34,11 +34,13 @@ from operator_core.actions.types import (
 )
 from operator_core.clock import Clock, to_utc
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
+from operator_core.db.killfile import KillNotice
 from operator_core.env import env_flag
 from operator_core.errors import (
     ActionFailed,
     ActionNotFoundError,
     ApprovalError,
+    DatabaseError,
     InvalidTransitionError,
     ValidationError,
     WorkflowNotFoundError,
@@ -434,12 +436,37 @@ class ActionExecutor:
     # ------------------------------------------------------------------ safety
 
     async def kill_switch(self, actor: str) -> KillSwitchResult:
-        """Stop everything: OBSERVE mode, cancel all pending/scheduled/retry-waiting work and
-        open workflows; runners cancel what is executing within a second."""
-        return await self.db.kill_switch(actor)
+        """Stop everything, whatever the database is doing: the kill file first (runners stop
+        starting work and cancel what is executing within a second), then the database
+        (OBSERVE mode, every pending, scheduled and retry-waiting action and open workflow
+        cancelled). If the database cannot record it now (locked past the busy timeout),
+        the result says so and the first process that can write catches it up. Works on an
+        executor not yet opened: the file does not need the database."""
+        kill = self.db.kill_file
+        notice: KillNotice | None = None
+        pulled_now, file_error = False, None
+        try:
+            notice, pulled_now = kill.engage(actor, self.db.clock.now())
+        except OSError as exc:
+            file_error = f"cannot write the kill file {kill.path}: {exc.strerror}"
+        else:
+            self.db.poke_listeners()
+        try:
+            # A switch already on (the file was there) is pulled again in the database now.
+            result = await self.db.kill_switch(actor, notice if pulled_now else None)
+        except DatabaseError as exc:
+            if notice is None:
+                raise DatabaseError(f"{exc}; and {file_error}") from exc
+            result = KillSwitchResult(recorded=False, database_error=str(exc))
+        if notice is None:
+            return result.model_copy(update={"database_error": file_error})
+        return result.model_copy(update={"engaged_at": notice.engaged_at,
+                                         "kill_file": str(kill.path)})
 
     async def resume(self, actor: str, reason: str = "resumed") -> bool:
-        """Allow execution again. Revives nothing that was cancelled. False if already on."""
+        """Allow execution again. Revives nothing that was cancelled. False if already on.
+        The kill file goes in the same transaction; while the database is locked this fails
+        (DatabaseError) and the switch stays on."""
         changed = await self._safety.set_mode(SafetyMode.EXECUTE, actor, reason)
         return changed
 

@@ -1,7 +1,9 @@
 """Safety mode, persisted in the database so every process agrees.
 
 EXECUTE lets the runner work; OBSERVE (set by the kill switch) stops new proposals and every
-claim, from any process, at once.
+claim, from any process, at once. The kill file beside the database (``db/killfile.py``) is
+OBSERVE too, before the database has recorded it: ``get_mode`` and ``check_can_execute`` read
+both.
 """
 
 from __future__ import annotations

@@ -176,7 +176,30 @@ class KillSwitchResult(BaseModel):
     cancelled_actions: list[int] = Field(default_factory=list)
     cancelled_workflows: list[int] = Field(default_factory=list)
     executing_signalled: list[int] = Field(default_factory=list)
+    engaged_at: UTCTime | None = Field(
+        default=None, description="When the kill file was written: runners stop from then on"
+    )
+    kill_file: str | None = Field(default=None, description="The kill file beside the database")
+    recorded: bool = Field(
+        default=True, description="The database recorded it (else it catches up when it can)"
+    )
+    database_error: str | None = Field(
+        default=None, description="Why the database could not record it yet (e.g. locked)"
+    )
 
     @property
     def total(self) -> int:
         return len(self.cancelled_actions) + len(self.executing_signalled)
+
+    def summary(self) -> str:
+        """What the pull did, for a person (the dashboard's notice)."""
+        if not self.recorded:
+            return (
+                "Execution is off: runners stop within a second. The database is busy; it "
+                "records OBSERVE and cancels all pending work as soon as it can."
+            )
+        return (
+            f"OBSERVE mode. Cancelled {len(self.cancelled_actions)} action(s) and "
+            f"{len(self.cancelled_workflows)} workflow(s); {len(self.executing_signalled)} "
+            "executing action(s) are being stopped."
+        )

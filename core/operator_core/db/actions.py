@@ -27,6 +27,7 @@ from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatu
 from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
+from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillFile, KillNotice
 from operator_core.db.schema import migrate
 from operator_core.errors import (
     ActionNotFoundError,
@@ -68,8 +69,16 @@ def _models() -> ModuleType:
         _MODELS = models
     return models
 
+def _stopping() -> ModuleType:
+    """``db.stopping`` (the kill switch's transaction, ending actions asked to stop), which
+    builds on this module's helpers: imported where first used, once this one is whole."""
+    from operator_core.db import stopping
+
+    return stopping
+
+
 GENESIS_HASH = "0" * 64
-KILL_SWITCH_ACTOR_REASON = "kill switch"
+KILL_SWITCH_ACTOR_REASON = KILL_REASON
 
 # An action the runner may start now: validated (or a due retry), approved or needing no
 # approval, not asked to stop, due, and its dependency completed.
@@ -274,9 +283,11 @@ def _audit_hash(
 
 class _Connection(sqlite3.Connection):
     """Our connection: remembers the audit chain's head within a write transaction, so a
-    transaction appending many events reads it once (nobody else can append meanwhile)."""
+    transaction appending many events reads it once (nobody else can append meanwhile); and
+    knows its database's kill file, which claims, proposals and resume honour."""
 
     audit_head: str | None = None
+    kill_file: KillFile | None = None
 
 
 _INSERT_AUDIT = (
@@ -709,6 +720,7 @@ class ActionDB:
         self._worker_done = 0
         self._notifier = Notifier(self.db_path)
         self._checkpointer = Checkpointer(self.db_path)
+        self.kill_file = KillFile(self.db_path)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -749,6 +761,8 @@ class ActionDB:
 
     def _setup(self, raw: sqlite3.Connection) -> None:
         raw.row_factory = sqlite3.Row
+        if isinstance(raw, _Connection):
+            raw.kill_file = self.kill_file
         raw.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         # Before anything is written (a no-op on an existing database): see PAGE_SIZE.
         raw.execute(f"PRAGMA page_size = {PAGE_SIZE}")
@@ -894,6 +908,10 @@ class ActionDB:
     def _committed(self) -> None:
         self._notifier.notify()
         self._checkpointer.committed()
+
+    def poke_listeners(self) -> None:
+        """Wake every runner and dashboard on this database now (the kill file was written)."""
+        self._notifier.notify()
 
     def set_listener_name(self, name: str | None) -> None:
         """Skip poking our own listener (a process does not wake itself)."""
@@ -1668,22 +1686,10 @@ class ActionDB:
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> None:
-            p = claim.proposal
             _close_record(conn, claim, False, f"cancelled: {reason}", None, now)
-            cur = conn.execute(
-                "UPDATE action_proposals SET status = 'cancelled', cancelled_at = ?, "
-                "cancel_reason = COALESCE(cancel_reason, ?), finished_at = ?, claimed_by = NULL,"
-                " lease_expires_at = NULL WHERE id = ? AND status = 'executing' AND "
-                "claimed_by = ?",
-                (now, reason, now, p.id, runner_id),
-            )
-            if cur.rowcount != 1:
-                raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
-            _append_audit(conn, AuditEntry("cancelled", {"reason": reason, "while": "executing",
-                                           "attempt": claim.record.attempt}, "runner", p.id,
-                                           p.workflow_id), now)
-            if p.workflow_id is not None:
-                _cancel_workflow_tx(conn, p.workflow_id, "runner", reason, now, strict=False)
+            _stopping().end_cancelled(conn, claim.proposal, runner_id, reason,
+                                      {"while": "executing", "attempt": claim.record.attempt},
+                                      now)
 
         await self._write(fn)
 
@@ -1698,11 +1704,15 @@ class ActionDB:
             cur = conn.execute(
                 "UPDATE action_proposals SET status = 'validated', claimed_by = NULL, "
                 "lease_expires_at = NULL WHERE id = ? AND claimed_by = ? AND "
-                "status = 'executing'",
+                "status = 'executing' AND cancel_requested = 0",
                 (p.id, runner_id),
             )
             if cur.rowcount != 1:
-                raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
+                # Asked to stop meanwhile: back in the queue it would never be claimed.
+                _stopping().end_cancelled(conn, _fetch_proposal(conn, p.id or 0), runner_id,
+                                          None, {"while": "interrupted",
+                                                 "attempt": claim.record.attempt}, now)
+                return
             _append_audit(conn, AuditEntry("interrupted", {"reason": reason,
                                            "attempt": claim.record.attempt}, "runner", p.id,
                                            p.workflow_id), now)
@@ -1763,18 +1773,8 @@ class ActionDB:
                     (now, f"runner lost ({runner})", p.id),
                 )
                 if p.cancel_requested:
-                    conn.execute(
-                        "UPDATE action_proposals SET status = 'cancelled', cancelled_at = ?, "
-                        "finished_at = ?, claimed_by = NULL, lease_expires_at = NULL "
-                        "WHERE id = ?",
-                        (now, now, p.id),
-                    )
-                    _append_audit(conn, AuditEntry("cancelled", {"reason": p.cancel_reason
-                                                   or "cancelled", "while": "runner lost"},
-                                                   "runner", p.id, p.workflow_id), now)
-                    if p.workflow_id is not None:
-                        _cancel_workflow_tx(conn, p.workflow_id, "runner",
-                                            p.cancel_reason or "cancelled", now, strict=False)
+                    _stopping().end_cancelled(conn, p, None, None, {"while": "runner lost"},
+                                              now)
                 else:
                     _append_audit(conn, AuditEntry("runner_lost", {"runner": runner}, "runner",
                                                    p.id, p.workflow_id), now)
@@ -1801,47 +1801,11 @@ class ActionDB:
 
     # ------------------------------------------------------------------ kill switch
 
-    async def kill_switch(self, actor: str) -> KillSwitchResult:
+    async def kill_switch(self, actor: str, notice: KillNotice | None = None) -> KillSwitchResult:
         """OBSERVE mode; cancel every pending, scheduled and retry-waiting action and every
-        open workflow; ask runners to stop executing ones. One transaction."""
-        now = self._now()
-
-        def fn(conn: sqlite3.Connection) -> KillSwitchResult:
-            _set_mode(conn, "observe", actor, KILL_SWITCH_ACTOR_REASON, now)
-            cancelled = _cancel_rows(conn, _ALL_CANCELLABLE, (), now, actor,
-                                     KILL_SWITCH_ACTOR_REASON)
-            executing = [
-                r[0]
-                for r in conn.execute(
-                    "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, "
-                    f"cancelled_by = ? WHERE {_EXECUTING} RETURNING id",
-                    (KILL_SWITCH_ACTOR_REASON, actor),
-                ).fetchall()
-            ]
-            workflows = [
-                r[0]
-                for r in conn.execute(
-                    "UPDATE workflows SET status = 'cancelled', finished_at = ? WHERE status IN "
-                    "('pending', 'in_progress') RETURNING id",
-                    (now,),
-                ).fetchall()
-            ]
-            result = _models().KillSwitchResult(
-                cancelled_actions=cancelled,
-                cancelled_workflows=sorted(workflows),
-                executing_signalled=sorted(executing),
-            )
-            _append_audit(conn, AuditEntry("kill_switch", result.model_dump(), actor), now)
-            for wf in result.cancelled_workflows:
-                _append_audit(conn, AuditEntry("workflow_cancelled",
-                                               {"reason": KILL_SWITCH_ACTOR_REASON}, actor, None,
-                                               wf), now)
-            for pid in cancelled:
-                _append_audit(conn, AuditEntry("cancelled", {"reason": KILL_SWITCH_ACTOR_REASON},
-                                               actor, pid), now)
-            return result
-
-        return await self._write(fn)
+        open workflow; ask runners to stop executing ones. One transaction. ``notice``: the
+        kill file this pull wrote (its time is when execution went off)."""
+        return await self._write(_stopping().kill_switch_tx, actor, self._now(), notice, None)
 
     async def preview_kill_switch(self) -> dict[str, int]:
         """What the kill switch would cancel now (for a confirm dialog)."""
@@ -1865,11 +1829,21 @@ class ActionDB:
         return await self.snapshot(lambda snap: snap.get_safety_mode())
 
     async def set_safety_mode(self, mode: str, actor: str, reason: str = "") -> bool:
-        """Returns False if the mode was already that."""
+        """Returns False if the mode was already that. EXECUTE first records a kill switch
+        the database has not caught up with (it revives nothing), then removes the kill file
+        under the write lock (a runner sees neither or both)."""
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> bool:
             current = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
+            if mode == "execute" and _honour_kill_file(conn, current and current[0], now,
+                                                       actor):
+                current = None
+                try:
+                    self.kill_file.clear()
+                except OSError as exc:
+                    raise DatabaseError(f"cannot remove the kill file {self.kill_file.path}: "
+                                        f"{exc.strerror}; execution stays off") from exc
             if current is not None and current[0] == mode:
                 return False
             _set_mode(conn, mode, actor, reason, now)
@@ -1988,10 +1962,17 @@ class Snapshot:
         self.views = views
 
     def get_safety_mode(self) -> tuple[str, datetime | None, str, str]:
-        """(mode, changed_at, changed_by, reason)."""
+        """(mode, changed_at, changed_by, reason). A kill file the database has not caught
+        up with yet is OBSERVE already."""
         row = self._conn.execute(
             "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
         ).fetchone()
+        if row is not None and row[0] != "execute":
+            return (row[0], from_db(row[1]), row[2], row[3])
+        kill = getattr(self._conn, "kill_file", None)
+        notice = kill.read() if kill is not None and kill.engaged() else None
+        if notice is not None:
+            return ("observe", notice.engaged_at, notice.actor, PENDING_REASON)
         if row is None:
             return ("execute", None, "system", "")
         return (row[0], from_db(row[1]), row[2], row[3])
@@ -2167,10 +2148,14 @@ def _require_execute(conn: sqlite3.Connection) -> None:
         "SELECT mode, changed_at, changed_by, reason, (SELECT hash FROM action_audit_log "
         "ORDER BY id DESC LIMIT 1) FROM safety_state WHERE id = 1"
     ).fetchone()
+    if row is not None and row[0] != "execute":
+        raise ObserveOnlyError(observe_message(from_db(row[1]), row[2], row[3]))
+    kill = getattr(conn, "kill_file", None)
+    if kill is not None and kill.engaged():
+        notice = kill.read() or KillNotice("unknown", None)
+        raise ObserveOnlyError(observe_message(notice.engaged_at, notice.actor, PENDING_REASON))
     if row is None:
         return
-    if row[0] != "execute":
-        raise ObserveOnlyError(observe_message(from_db(row[1]), row[2], row[3]))
     if isinstance(conn, _Connection):
         conn.audit_head = row[4] or GENESIS_HASH
 
@@ -2185,9 +2170,19 @@ def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
     return conn.execute(_LEASE_PROBE + " LIMIT 1", {"now": now}).fetchone() is not None
 
 
-# Both probes at once, for the runner's cycle: whether a proposal expired, whether a lease
-# ran out.
-_PROBES_SQL = f"SELECT EXISTS ({_EXPIRED_PROBE}), EXISTS ({_LEASE_PROBE})"
+# Actions asked to stop yet neither executing nor finished (an older version left such):
+# never claimed, they would wait for ever. Read through idx_stop_leftover (schema v5), which
+# holds nothing else.
+_STOP_LEFTOVERS = """
+SELECT id FROM action_proposals INDEXED BY idx_stop_leftover
+WHERE cancel_requested <> 0
+    AND (status IN ('proposed', 'validated') OR (status = 'failed' AND next_retry_at IS NOT NULL))
+"""
+
+# The probes at once, for the runner's cycle: whether a proposal expired, whether a lease
+# ran out, whether an action was left asked to stop.
+_PROBES_SQL = (f"SELECT EXISTS ({_EXPIRED_PROBE}), EXISTS ({_LEASE_PROBE}), "
+               f"EXISTS ({_STOP_LEFTOVERS})")
 
 
 def _describe_status(p: ActionProposal) -> str:
@@ -2217,6 +2212,18 @@ def _check_approvable(
         raise InvalidTransitionError(
             f"{what} is {status.value}; only a pending action can be approved or rejected"
         )
+
+
+def _honour_kill_file(conn: sqlite3.Connection, mode: str | None, now: str, by: str) -> bool:
+    """True if the kill file is there (one stat); then, if the database does not say OBSERVE
+    yet, this transaction records the kill switch for whoever pulled it."""
+    kill = getattr(conn, "kill_file", None)
+    if kill is None or not kill.engaged():
+        return False
+    if mode != "observe":
+        notice = kill.read() or KillNotice("unknown", None)
+        _stopping().kill_switch_tx(conn, notice.actor, now, notice, by)
+    return True
 
 
 def _set_mode(conn: sqlite3.Connection, mode: str, actor: str, reason: str, now: str) -> None:
@@ -2276,7 +2283,10 @@ def _runner_cycle_tx(
     now_dt: datetime,
 ) -> tuple[list[Claim], bool, bool]:
     claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt)
-    expired, lost = conn.execute(_PROBES_SQL, {"now": to_db(now_dt)}).fetchone()
+    now = to_db(now_dt)
+    expired, lost, leftover = conn.execute(_PROBES_SQL, {"now": now}).fetchone()
+    if leftover:
+        _stopping().sweep_leftovers(conn, now)
     return claims, bool(expired), bool(lost)
 
 
@@ -2352,10 +2362,12 @@ def _claim_tx(
     if limit <= 0:
         return []
     mode = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
-    if mode is None or mode[0] != "execute":
-        return []
     now = to_db(now_dt)
     assert now is not None
+    if _honour_kill_file(conn, mode and mode[0], now, runner_id):
+        return []
+    if mode is None or mode[0] != "execute":
+        return []
     lease = to_db(now_dt + timedelta(seconds=lease_seconds))
     rows = conn.execute(CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now,
                                     "lim": limit, "only": only_id}).fetchall()
@@ -2460,6 +2472,12 @@ def _fail_tx(
         guard, guard_args = "status = 'executing' AND claimed_by = ?", (held_by,)
     lost = f"action {p.id} is no longer held by {held_by}" if held_by else (
         f"action {p.id} is {p.status.value}; only a failed or running action can be retried")
+    if p.cancel_requested and p.status in (ActionStatus.EXECUTING, ActionStatus.FAILED):
+        # Asked to stop while it ran (cancel, kill switch, its workflow cancelled): a retry
+        # would wait for ever, never claimed. The failure ends it as cancelled.
+        _stopping().end_cancelled(conn, p, held_by, None,
+                                  {"while": "executing", "error": error}, now, actor)
+        return None
     if retryable and retry_delay_seconds is not None and p.retry_count < p.max_retries:
         next_at = now_dt + timedelta(seconds=retry_delay_seconds)
         cur = conn.execute(

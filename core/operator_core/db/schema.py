@@ -245,9 +245,20 @@ WHERE status IN ('proposed', 'validated') AND requires_approval <> 0 AND approve
 """
 
 
-# The seeds' name for the action schema: their tables, then what versions 1 to 4 add on top
+# Version 5: actions asked to stop (cancel_requested) yet neither executing nor finished,
+# which an older version could leave behind and nothing would ever claim or end, are found
+# through an index that is empty but for them: the runner's cycle probes it for nothing.
+V5_SQL = """
+CREATE INDEX IF NOT EXISTS idx_stop_leftover
+ON action_proposals(id)
+WHERE cancel_requested <> 0
+    AND (status IN ('proposed', 'validated') OR (status = 'failed' AND next_retry_at IS NOT NULL));
+"""
+
+
+# The seeds' name for the action schema: their tables, then what versions 1 to 5 add on top
 # (migrate() adds the new columns in between, so this reads as the whole schema).
-ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL + V3_SQL + V4_SQL
+ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL + V3_SQL + V4_SQL + V5_SQL
 
 
 def split_statements(script: str) -> list[str]:
@@ -343,7 +354,7 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _migrate_v1, _script(V2_SQL), _script(V3_SQL), _script(V4_SQL),
+    _migrate_v1, _script(V2_SQL), _script(V3_SQL), _script(V4_SQL), _script(V5_SQL),
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
