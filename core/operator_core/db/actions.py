@@ -483,6 +483,10 @@ def _row_to_record(row: sqlite3.Row) -> ActionRecord:
         success=None if success is None else bool(success),
         error_message=row["error_message"],
         result_data=json.loads(row["result_data"]) if row["result_data"] else None,
+        host=row["host"],
+        pid=row["pid"],
+        pgid=row["pgid"],
+        process_start=row["process_start"],
     )
 
 
@@ -1140,6 +1144,20 @@ class ActionDB:
                 " result_data = ? WHERE id = ?",
                 (now, int(success), error_message,
                  None if result_data is None else _json(result_data), record_id),
+            )
+
+        await self._write(fn)
+
+    async def set_attempt_process(
+        self, record_id: int, host: str, pid: int, pgid: int, start: str | None
+    ) -> None:
+        """Where an open attempt's command runs (once per command attempt, when it starts)."""
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE action_records SET host = ?, pid = ?, pgid = ?, process_start = ? "
+                "WHERE id = ? AND completed_at IS NULL",
+                (host, pid, pgid, start, record_id),
             )
 
         await self._write(fn)

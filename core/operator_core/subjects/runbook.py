@@ -447,7 +447,7 @@ class RunbookSubject(BaseSubject):
                 resolver.get(name)
             redactor = Redactor(resolver.values)
             ctx = RenderContext(params, context.ticket, secret=resolver.get)
-            return await self._run(action, ctx, redactor)
+            return await self._run(action, ctx, redactor, context)
         except ActionFailed as exc:
             raise ActionFailed(
                 redactor.redact(str(exc)),
@@ -460,7 +460,11 @@ class RunbookSubject(BaseSubject):
             raise ActionFailed(redactor.redact(f"{type(exc).__name__}: {exc}")) from None
 
     async def _run(
-        self, action: RunbookAction, ctx: RenderContext, redactor: Redactor
+        self,
+        action: RunbookAction,
+        ctx: RenderContext,
+        redactor: Redactor,
+        context: ExecutionContext,
     ) -> dict[str, Any]:
         if action.command is not None:
             spec = action.command
@@ -468,7 +472,7 @@ class RunbookSubject(BaseSubject):
                 raise ActionFailed(f"working directory {spec.cwd} does not exist", retryable=False)
             argv, env = spec.render(ctx)
             result: dict[str, Any] = redactor.redact_data(
-                await run_command(spec, argv, env, redactor)
+                await run_command(spec, argv, env, redactor, on_start=context.process_started)
             )
             return result
         assert action.http is not None
