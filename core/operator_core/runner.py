@@ -14,11 +14,16 @@ import socket
 from dataclasses import dataclass, field
 
 from operator_core.actions.executor import ActionExecutor
-from operator_core.db.actions import AttemptResult, Claim
+from operator_core.db.actions import AttemptResult, Claim, LostNote
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
+from operator_core.subjects.process_groups import settle_lost_group
 
 log = logging.getLogger("operator.runner")
+
+# How long a lost attempt's process group has after SIGTERM before SIGKILL: its own
+# kill_grace is not known here, and its supervisor (if alive) has already given it that.
+LOST_GROUP_GRACE = 1.0
 
 
 @dataclass
@@ -285,8 +290,17 @@ class Runner:
                 task.cancel()
 
     async def _recover(self) -> None:
+        """Recover actions whose runner was lost; first end their commands' process groups
+        still running on this host (each verified by its start token), so that a retry never
+        runs beside the attempt it replaces."""
+        lost = [a for a in await self.db.lost_attempts() if a.host and a.pgid]
+        found = await asyncio.gather(*(
+            settle_lost_group(a.host or "", a.pgid or 0, a.process_start, LOST_GROUP_GRACE)
+            for a in lost
+        ))
+        notes = {a.proposal_id: LostNote(*f) for a, f in zip(lost, found, strict=True)}
         recovered = await self.db.recover_expired_leases(
-            lambda retry_count: self.executor.retry_delay(None, retry_count)
+            lambda retry_count: self.executor.retry_delay(None, retry_count), notes
         )
         if recovered:
             log.warning("recovered %d action(s) left by a lost runner: %s", len(recovered),

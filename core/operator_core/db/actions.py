@@ -13,7 +13,7 @@ import json
 import operator
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import compress
@@ -178,6 +178,25 @@ class Claim(NamedTuple):
 
     proposal: ActionProposal
     record: ActionRecord
+
+
+class LostAttempt(NamedTuple):
+    """The open attempt of an action whose lease ran out, and where its command ran (all
+    None when it started no command, or died before it could say)."""
+
+    proposal_id: int
+    runner: str | None
+    host: str | None
+    pid: int | None
+    pgid: int | None
+    process_start: str | None
+
+
+class LostNote(NamedTuple):
+    """What the recovering runner found of a lost attempt's processes."""
+
+    text: str  # said in the attempt's record and the audit event
+    retry: bool  # False: the lost attempt may still be running, so it is not run again
 
 
 class AttemptResult(NamedTuple):
@@ -1755,14 +1774,25 @@ class ActionDB:
 
         return await self._call(fn)
 
+    async def lost_attempts(self) -> list[LostAttempt]:
+        """The open attempts of actions whose lease ran out, with where their commands ran."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[LostAttempt]:
+            return [LostAttempt(*row) for row in conn.execute(_LOST_ATTEMPTS_SQL, {"now": now})]
+
+        return await self._call(fn)
+
     async def recover_expired_leases(
-        self, retry_delay: Callable[[int], float]
+        self, retry_delay: Callable[[int], float], notes: Mapping[int, LostNote] | None = None
     ) -> list[int]:
         """Actions left executing by a runner whose lease expired: record the lost attempt as
-        failed ("runner lost") and retry it if attempts remain (cancel it if a stop was asked).
+        failed ("runner lost", with what ``notes`` says of its processes) and retry it if
+        attempts remain and its note allows (cancel it if a stop was asked).
         ``retry_delay(retry_count)`` gives the backoff."""
         now_dt = self.clock.now()
         now = to_db(now_dt)
+        notes = notes or {}
 
         def fn(conn: sqlite3.Connection) -> list[int]:
             rows = conn.execute(
@@ -1775,10 +1805,12 @@ class ActionDB:
             for row in rows:
                 p = _row_to_proposal(row)
                 runner = p.claimed_by or "?"
+                note = notes.get(p.id or 0)
+                error = f"runner lost ({runner})" + (f"; {note.text}" if note else "")
                 conn.execute(
                     "UPDATE action_records SET completed_at = ?, success = 0, error_message = ?"
                     " WHERE proposal_id = ? AND completed_at IS NULL",
-                    (now, f"runner lost ({runner})", p.id),
+                    (now, error, p.id),
                 )
                 if p.cancel_requested:
                     conn.execute(
@@ -1794,9 +1826,11 @@ class ActionDB:
                         _cancel_workflow_tx(conn, p.workflow_id, "runner",
                                             p.cancel_reason or "cancelled", now, strict=False)
                 else:
-                    _append_audit(conn, AuditEntry("runner_lost", {"runner": runner}, "runner",
-                                                   p.id, p.workflow_id), now)
-                    _fail_tx(conn, p.id, runner, f"runner lost ({runner})", True,
+                    data = {"runner": runner} if note is None else {
+                        "runner": runner, "processes": note.text, "retry": note.retry}
+                    _append_audit(conn, AuditEntry("runner_lost", data, "runner", p.id,
+                                                   p.workflow_id), now)
+                    _fail_tx(conn, p.id, runner, error, note is None or note.retry,
                              retry_delay(p.retry_count), now_dt, "runner")
                 recovered.append(p.id)
             return recovered
@@ -2197,6 +2231,17 @@ _LEASE_PROBE = (
     "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_state "
     f"WHERE {_EXECUTING} AND lease_expires_at < :now"
 )
+
+
+# The open attempt of each action whose lease ran out, with where its command ran: read
+# through the status index, each attempt through the one-open-attempt index.
+_LOST_ATTEMPTS_SQL = """
+SELECT p.id, p.claimed_by, r.host, r.pid, r.pgid, r.process_start
+FROM action_proposals p INDEXED BY idx_action_proposals_state
+JOIN action_records r ON r.proposal_id = p.id AND r.completed_at IS NULL
+WHERE p.status = 'executing' AND p.status <> 'validated' AND p.lease_expires_at < :now
+LIMIT 1000
+"""
 
 
 def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:

@@ -115,3 +115,32 @@ async def _until_gone(pgid: int, start: str | None, seconds: float) -> bool:
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+async def settle_lost_group(
+    host: str, pgid: int, start: str | None, grace: float
+) -> tuple[str, bool]:
+    """Before a lost attempt is retried: end its process group if it runs on this host.
+    Returns what was found, for the record, and whether the action may run again (not while
+    the group may still be running here)."""
+    here = host_name()
+    if host != here:
+        # Not checkable from here. Its supervisor ended it when the runner died, on its own
+        # host and without the database: the lease has expired, so the retry goes ahead.
+        return (
+            f"runner lost on host {host}; its process group {pgid} could not be checked "
+            f"from host {here} (its supervisor ends the group when the runner dies)",
+            True,
+        )
+    found = await end_group(pgid, start, grace)
+    if not found.verified:
+        return f"its process group {pgid} could not be checked on {here} (no /proc)", True
+    if not found.members:
+        return f"its process group {pgid} had already ended", True
+    if check_group(pgid, start).members:
+        return (
+            f"its process group {pgid} on {here} is still running and could not be ended; "
+            "not retried, so that it never runs twice at once",
+            False,
+        )
+    return f"its process group {pgid} ({len(found.members)} processes) was ended by {here}", True
