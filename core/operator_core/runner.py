@@ -21,8 +21,8 @@ from operator_core.subjects.process_groups import settle_lost_group
 
 log = logging.getLogger("operator.runner")
 
-# How long a lost attempt's process group has after SIGTERM before SIGKILL: its own
-# kill_grace is not known here, and its supervisor (if alive) has already given it that.
+# How long a lost attempt's process group has after SIGTERM before SIGKILL (the action's own
+# kill_grace is not known here: the recovering runner may not offer the action at all).
 LOST_GROUP_GRACE = 1.0
 
 
@@ -293,15 +293,20 @@ class Runner:
         """Recover actions whose runner was lost; first end their commands' process groups
         still running on this host (each verified by its start token), so that a retry never
         runs beside the attempt it replaces."""
-        lost = [a for a in await self.db.lost_attempts() if a.host and a.pgid]
+        lost = await self.db.lost_attempts()
+        groups = [a for a in lost if a.host and a.pgid]
         found = await asyncio.gather(*(
             settle_lost_group(a.host or "", a.pgid or 0, a.process_start, LOST_GROUP_GRACE)
-            for a in lost
+            for a in groups
         ))
-        notes = {a.proposal_id: LostNote(*f) for a, f in zip(lost, found, strict=True)}
+        notes = {a.proposal_id: LostNote(*f) for a, f in zip(groups, found, strict=True)}
+        # Only those seen to here: a lease that ran out meanwhile waits for the next pass,
+        # which the wake makes immediate.
         recovered = await self.db.recover_expired_leases(
-            lambda retry_count: self.executor.retry_delay(None, retry_count), notes
+            lambda retry_count: self.executor.retry_delay(None, retry_count), notes,
+            only={a.proposal_id for a in lost},
         )
+        self._wake.set()
         if recovered:
             log.warning("recovered %d action(s) left by a lost runner: %s", len(recovered),
                         recovered)

@@ -138,6 +138,13 @@ class Bench:
         )
         return [dict(r) for r in rows]
 
+    def exited(self, runner: subprocess.Popen[bytes]) -> bool:
+        """A runner that exits by itself is a defect: fail with its log."""
+        if runner.poll() is None:
+            return False
+        log = self.tmp / f"runner-{self.runners.index(runner)}.log"
+        raise AssertionError(f"runner exited with {runner.returncode}: {log.read_text()}")
+
     def close(self) -> None:
         for proc in self.runners:
             if proc.poll() is None:
@@ -163,7 +170,7 @@ def test_sigkilled_runner_leaves_no_orphans_and_its_retry_never_overlaps(
     tmp_path: Path,
 ) -> None:
     bench = Bench(tmp_path)
-    orphans = overlaps = 0
+    orphans = overlaps = done = 0
     gone_after: list[float] = []
     try:
         runner = bench.start_runner()
@@ -191,8 +198,10 @@ def test_sigkilled_runner_leaves_no_orphans_and_its_retry_never_overlaps(
 
             runner = bench.start_runner()
             wait_for(
-                lambda pid=pid, work=work: (
-                    bench.status(pid) == "completed" or (work / "overlap").exists()
+                lambda pid=pid, work=work, runner=runner: (
+                    bench.status(pid) == "completed"
+                    or (work / "overlap").exists()
+                    or bench.exited(runner)
                 ),
                 60,
                 interval=0.05,
@@ -210,16 +219,19 @@ def test_sigkilled_runner_leaves_no_orphans_and_its_retry_never_overlaps(
             assert retried["success"] == 1
             # Its supervisor had ended the group; the next runner checked it before retrying.
             assert f"its process group {pgid} " in str(lost["error_message"])
+            done += 1
     finally:
         bench.close()
         middle = sorted(gone_after)[len(gone_after) // 2] if gone_after else float("nan")
         print(
-            f"\n{TRIALS} SIGKILL trials: {orphans} orphaned groups, {overlaps} overlapping "
-            f"attempts; each group gone {middle:.3f} s after the kill (median), "
+            f"\n{done} of {TRIALS} SIGKILL trials done: {orphans} orphaned groups, "
+            f"{overlaps} overlapping attempts; each group gone {middle:.3f} s after the kill "
+            "(median), "
             f"{max(gone_after, default=float('nan')):.3f} s at most"
         )
     assert orphans == 0
     assert overlaps == 0
+    assert done == TRIALS
 
 
 def test_the_next_runner_ends_a_group_its_supervisor_could_not(tmp_path: Path) -> None:

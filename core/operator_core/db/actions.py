@@ -13,7 +13,7 @@ import json
 import operator
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import compress
@@ -1784,12 +1784,16 @@ class ActionDB:
         return await self._call(fn)
 
     async def recover_expired_leases(
-        self, retry_delay: Callable[[int], float], notes: Mapping[int, LostNote] | None = None
+        self,
+        retry_delay: Callable[[int], float],
+        notes: Mapping[int, LostNote] | None = None,
+        only: Collection[int] | None = None,
     ) -> list[int]:
         """Actions left executing by a runner whose lease expired: record the lost attempt as
         failed ("runner lost", with what ``notes`` says of its processes) and retry it if
         attempts remain and its note allows (cancel it if a stop was asked).
-        ``retry_delay(retry_count)`` gives the backoff."""
+        ``retry_delay(retry_count)`` gives the backoff. With ``only``, just those actions
+        (the ones whose processes the caller has seen to)."""
         now_dt = self.clock.now()
         now = to_db(now_dt)
         notes = notes or {}
@@ -1804,6 +1808,8 @@ class ActionDB:
             recovered = []
             for row in rows:
                 p = _row_to_proposal(row)
+                if only is not None and p.id not in only:
+                    continue
                 runner = p.claimed_by or "?"
                 note = notes.get(p.id or 0)
                 error = f"runner lost ({runner})" + (f"; {note.text}" if note else "")
@@ -2238,7 +2244,7 @@ _LEASE_PROBE = (
 _LOST_ATTEMPTS_SQL = """
 SELECT p.id, p.claimed_by, r.host, r.pid, r.pgid, r.process_start
 FROM action_proposals p INDEXED BY idx_action_proposals_state
-JOIN action_records r ON r.proposal_id = p.id AND r.completed_at IS NULL
+LEFT JOIN action_records r ON r.proposal_id = p.id AND r.completed_at IS NULL
 WHERE p.status = 'executing' AND p.status <> 'validated' AND p.lease_expires_at < :now
 LIMIT 1000
 """
