@@ -162,3 +162,32 @@ def test_the_supervisor_mirrors_the_commands_exit(tmp_path: Path) -> None:
     code, report = run("true")
     assert code == 0 and int(report) > 0  # the command's pid
     assert run(str(tmp_path / "missing")) == (127, "ENo such file or directory\n")
+
+
+def test_the_command_starts_with_default_signal_dispositions() -> None:
+    """The supervisor is Python, which ignores SIGPIPE; the command must not inherit that
+    (``yes | head`` would then never end)."""
+    left, right = socket.socketpair()
+    with left, right:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                "-S",
+                supervisor.__file__,
+                str(right.fileno()),
+                "0.5",
+                "grep",
+                "SigIgn",
+                "/proc/self/status",
+            ],
+            pass_fds=(right.fileno(),),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    assert proc.returncode == 0, proc.stderr
+    ignored = int(proc.stdout.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGPIPE - 1)), proc.stdout
+    assert not ignored & (1 << (signal.SIGXFSZ - 1)), proc.stdout

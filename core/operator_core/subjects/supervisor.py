@@ -51,6 +51,20 @@ def group_members(pgid: int, exclude: int = 0) -> list[int]:
     return members
 
 
+_RESTORED = tuple(
+    getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ", "SIGXFZ") if hasattr(signal, name)
+)
+
+
+def _report(fd: int, line: str) -> bool:
+    """Tell the runner; False if it is gone already."""
+    try:
+        os.write(fd, (line + "\n").encode(errors="replace"))
+    except OSError:
+        return False
+    return True
+
+
 def _noop(signum: int, frame: object) -> None:
     """A handler, not SIG_IGN: an ignored disposition would be inherited by the command."""
 
@@ -102,11 +116,14 @@ def main(args: list[str]) -> None:
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _noop)
     try:
-        child = os.posix_spawnp(argv[0], argv, dict(os.environ))
+        # Python ignores SIGPIPE (and SIGXFSZ); the command gets the defaults, as it would
+        # from the runner's own subprocess call.
+        child = os.posix_spawnp(argv[0], argv, dict(os.environ), setsigdef=_RESTORED)
     except OSError as exc:
-        os.write(fd, f"E{exc.strerror or exc}\n".encode(errors="replace"))
+        _report(fd, f"E{exc.strerror or exc}")
         os._exit(127)
-    os.write(fd, f"{child}\n".encode())
+    if not _report(fd, str(child)):
+        _tear_down(child, grace)
     while True:
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid:
