@@ -124,11 +124,15 @@ def main(args: list[str]) -> None:
         os._exit(127)
     if not _report(fd, str(child)):
         _tear_down(child, grace)
+    # poll, not select: the runner's descriptor numbers may pass select's limit of 1024.
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    poller.register(wake_r, select.POLLIN)
     while True:
         pid, status = os.waitpid(child, os.WNOHANG)
         if pid:
             _exit_like(status)
-        ready, _, _ = select.select([fd, wake_r], [], [])
+        ready = {ready_fd for ready_fd, _ in poller.poll()}
         if wake_r in ready:
             os.read(wake_r, 512)
         if fd in ready:
