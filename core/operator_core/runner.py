@@ -76,6 +76,8 @@ class Runner:
         self._poked = False
         self._stopping = asyncio.Event()
         self._listener: Listener | None = None
+        # When the last cycle looked at the database: anything due since then wakes us.
+        self._cycle_at = executor.db.clock.now()
 
     # ------------------------------------------------------------------ control
 
@@ -132,6 +134,7 @@ class Runner:
             if external and self._inflight:
                 await self._cancel_requested()
             external = False
+            self._cycle_at = self.db.clock.now()
             claims, expired, lost = await self._flush_and_claim()
             if lost:
                 await self._recover()
@@ -212,7 +215,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         limits = []
         if len(self._inflight) < self.concurrency:  # at capacity, nothing new could start
-            nxt = await self.db.next_wakeup()
+            nxt = await self.db.next_wakeup(after=self._cycle_at)
             if nxt is not None:
                 limits.append((nxt - self.db.clock.now()).total_seconds())
         if self._inflight:

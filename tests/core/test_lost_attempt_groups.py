@@ -191,3 +191,27 @@ def test_the_command_starts_with_default_signal_dispositions() -> None:
     ignored = int(proc.stdout.split()[1], 16)
     assert not ignored & (1 << (signal.SIGPIPE - 1)), proc.stdout
     assert not ignored & (1 << (signal.SIGXFSZ - 1)), proc.stdout
+
+
+async def test_a_lease_that_ran_out_since_the_last_cycle_still_wakes_the_runner(
+    tmp_path: Path,
+) -> None:
+    """The runner's cycle saw the lease still valid; a moment later, computing how long to
+    sleep, it has run out. It must wake the runner at once (it was skipped as 'past', and an
+    idle runner slept on with the lost attempt unrecovered: seen once in 80 SIGKILL trials)."""
+    clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
+    ex = ActionExecutor(
+        tmp_path / "wake.db",
+        ActionRegistry.from_subject(TestSubject()),
+        approval_mode=False,
+        retry_config=FAST_RETRY,
+        clock=clock,
+    )
+    async with ex:
+        await ex.propose_action("ok", {}, "held by a runner about to vanish")
+        [claim] = await ex.db.claim_ready("ghost:1:x", 1, lease_seconds=5)
+        cycle_at = clock.now()
+        assert await ex.db.next_wakeup() == claim.proposal.lease_expires_at
+        clock.advance(6)
+        assert await ex.db.next_wakeup() is None  # nothing in the future any more
+        assert await ex.db.next_wakeup(after=cycle_at) == claim.proposal.lease_expires_at

@@ -1845,11 +1845,13 @@ class ActionDB:
             return []
         return await self._write(fn)
 
-    async def next_wakeup(self) -> datetime | None:
-        """The earliest future time at which something becomes due (schedule, retry, expiry,
-        or a lease running out); None if nothing is waiting for a time."""
+    async def next_wakeup(self, after: datetime | None = None) -> datetime | None:
+        """The earliest time after ``after`` (default now) at which something becomes due
+        (schedule, retry, expiry, or a lease running out); None if nothing is waiting for a
+        time. The runner passes the time its last cycle looked: what became due since then
+        must wake it at once, not be skipped as past."""
 
-        now = self._now()
+        now = self._now() if after is None else to_db(after)
 
         def fn(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(NEXT_WAKEUP_SQL, {"now": now}).fetchone()
