@@ -14,7 +14,8 @@ import socket
 from dataclasses import dataclass, field
 
 from operator_core.actions.executor import ActionExecutor
-from operator_core.db.actions import AttemptResult, Claim, LostNote
+from operator_core.db.actions import AttemptResult, Claim
+from operator_core.db.lost import LostNote
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
 from operator_core.subjects.process_groups import settle_lost_group

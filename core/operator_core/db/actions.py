@@ -27,6 +27,7 @@ from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatu
 from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
+from operator_core.db.lost import LOST_ATTEMPTS_SQL, LostAttempt, LostNote
 from operator_core.db.schema import migrate
 from operator_core.errors import (
     ActionNotFoundError,
@@ -178,25 +179,6 @@ class Claim(NamedTuple):
 
     proposal: ActionProposal
     record: ActionRecord
-
-
-class LostAttempt(NamedTuple):
-    """The open attempt of an action whose lease ran out, and where its command ran (all
-    None when it started no command, or died before it could say)."""
-
-    proposal_id: int
-    runner: str | None
-    host: str | None
-    pid: int | None
-    pgid: int | None
-    process_start: str | None
-
-
-class LostNote(NamedTuple):
-    """What the recovering runner found of a lost attempt's processes."""
-
-    text: str  # said in the attempt's record and the audit event
-    retry: bool  # False: the lost attempt may still be running, so it is not run again
 
 
 class AttemptResult(NamedTuple):
@@ -1779,7 +1761,7 @@ class ActionDB:
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> list[LostAttempt]:
-            return [LostAttempt(*row) for row in conn.execute(_LOST_ATTEMPTS_SQL, {"now": now})]
+            return [LostAttempt(*row) for row in conn.execute(LOST_ATTEMPTS_SQL, {"now": now})]
 
         return await self._call(fn)
 
@@ -2239,17 +2221,6 @@ _LEASE_PROBE = (
     "SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_state "
     f"WHERE {_EXECUTING} AND lease_expires_at < :now"
 )
-
-
-# The open attempt of each action whose lease ran out, with where its command ran: read
-# through the status index, each attempt through the one-open-attempt index.
-_LOST_ATTEMPTS_SQL = """
-SELECT p.id, p.claimed_by, r.host, r.pid, r.pgid, r.process_start
-FROM action_proposals p INDEXED BY idx_action_proposals_state
-LEFT JOIN action_records r ON r.proposal_id = p.id AND r.completed_at IS NULL
-WHERE p.status = 'executing' AND p.status <> 'validated' AND p.lease_expires_at < :now
-LIMIT 1000
-"""
 
 
 def _has_expired_leases(conn: sqlite3.Connection, now: str) -> bool:
