@@ -299,15 +299,18 @@ class Runner:
         runs beside the attempt it replaces."""
         lost = await self.db.lost_attempts()
         groups = [a for a in lost if a.host and a.pgid]
-        found = await asyncio.gather(*(
-            settle_lost_group(a.host or "", a.pgid or 0, a.process_start, LOST_GROUP_GRACE)
-            for a in groups
-        ))
+        found = await asyncio.gather(
+            *(
+                settle_lost_group(a.host or "", a.pgid or 0, a.process_start, LOST_GROUP_GRACE)
+                for a in groups
+            )
+        )
         notes = {a.proposal_id: LostNote(*f) for a, f in zip(groups, found, strict=True)}
         # Only those seen to here: a lease that ran out meanwhile waits for the next pass,
         # which the wake makes immediate.
         recovered = await self.db.recover_expired_leases(
-            lambda retry_count: self.executor.retry_delay(None, retry_count), notes,
+            lambda retry_count: self.executor.retry_delay(None, retry_count),
+            notes,
             only={a.proposal_id for a in lost},
         )
         self._wake.set()

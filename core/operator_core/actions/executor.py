@@ -495,8 +495,9 @@ class ActionExecutor:
         try:
             await self.db.set_attempt_process(record_id, *info)
         except DatabaseError as exc:
-            _log.warning("could not record process group %s of attempt %s: %s", info.pgid,
-                         record_id, exc)
+            _log.warning(
+                "could not record process group %s of attempt %s: %s", info.pgid, record_id, exc
+            )
 
     def timed_out(self, claim: Claim) -> AttemptResult:
         """The outcome of an attempt stopped by its time limit: a retryable failure."""
