@@ -299,11 +299,10 @@ class Runner:
         runs beside the attempt it replaces."""
         lost = await self.db.lost_attempts()
         groups = [a for a in lost if a.host and a.pgid]
+        # The loop waits meanwhile: short enough that our own leases do not run out.
+        grace = min(LOST_GROUP_GRACE, self.lease_seconds / 4)
         found = await asyncio.gather(
-            *(
-                settle_lost_group(a.host or "", a.pgid or 0, a.process_start, LOST_GROUP_GRACE)
-                for a in groups
-            )
+            *(settle_lost_group(a.host or "", a.pgid or 0, a.process_start, grace) for a in groups)
         )
         notes = {a.proposal_id: LostNote(*f) for a, f in zip(groups, found, strict=True)}
         # Only those seen to here: a lease that ran out meanwhile waits for the next pass,
