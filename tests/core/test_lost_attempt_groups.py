@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.types import ActionStatus
+from operator_core.actions.types import ActionRecord, ActionStatus
 from operator_core.clock import FrozenClock
 from operator_core.runner import Runner
 from operator_core.subjects import supervisor
@@ -215,3 +215,17 @@ async def test_a_lease_that_ran_out_since_the_last_cycle_still_wakes_the_runner(
         clock.advance(6)
         assert await ex.db.next_wakeup() is None  # nothing in the future any more
         assert await ex.db.next_wakeup(after=cycle_at) == claim.proposal.lease_expires_at
+
+
+async def test_a_claims_attempt_record_names_the_process_fields_too(tmp_path: Path) -> None:
+    """The claim builds each attempt's record on the hot path without model_construct's
+    per-field loop, which it takes only for values naming every field: the process fields
+    must be among them (None until the command starts)."""
+    ex = ActionExecutor(
+        tmp_path / "claim.db", ActionRegistry.from_subject(TestSubject()), approval_mode=False
+    )
+    async with ex:
+        await ex.propose_action("ok", {}, "claimed")
+        [claim] = await ex.db.claim_ready("runner-a", 1, lease_seconds=5)
+    assert claim.record.model_fields_set == set(ActionRecord.model_fields)
+    assert (claim.record.host, claim.record.pid, claim.record.pgid) == (None, None, None)

@@ -2412,6 +2412,7 @@ def _claim_tx(
         record = _trusted(_models().ActionRecord, dict(
             id=record_id, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
             completed_at=None, success=None, error_message=None, result_data=None,
+            host=None, pid=None, pgid=None, process_start=None,
         ), _OPENED_RECORD_SHAPE)
         started.append(AuditEntry("execution_started", {"attempt": attempt, "runner": runner_id},
                                   "runner", p.id, p.workflow_id))
@@ -2426,7 +2427,7 @@ def _claim_tx(
 
 
 _OPENED_RECORD_SHAPE = ("id", "proposal_id", "attempt", "started_at", "completed_at", "success",
-                        "error_message", "result_data")
+                        "error_message", "result_data", "host", "pid", "pgid", "process_start")
 _OPEN_RECORDS_SQL: dict[int, str] = {}
 _OPEN_RECORDS_CHUNK = 100
 
