@@ -16,10 +16,16 @@ from dataclasses import dataclass, field
 from operator_core.actions.executor import ActionExecutor
 from operator_core.db.actions import AttemptResult, Claim
 from operator_core.db.killfile import KILL_REASON
+from operator_core.db.lost import LostNote
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
+from operator_core.subjects.process_groups import settle_lost_group
 
 log = logging.getLogger("operator.runner")
+
+# How long a lost attempt's process group has after SIGTERM before SIGKILL (the action's own
+# kill_grace is not known here: the recovering runner may not offer the action at all).
+LOST_GROUP_GRACE = 1.0
 
 
 @dataclass
@@ -74,6 +80,8 @@ class Runner:
         self._listener: Listener | None = None
         self._kill = executor.db.kill_file
         self._kill_watch: asyncio.TimerHandle | None = None
+        # When the last cycle looked at the database: anything due since then wakes us.
+        self._cycle_at = executor.db.clock.now()
 
     # ------------------------------------------------------------------ control
 
@@ -134,6 +142,7 @@ class Runner:
             if external and self._inflight:
                 await self._cancel_requested()
             external = False
+            self._cycle_at = self.db.clock.now()
             claims, expired, lost = await self._flush_and_claim()
             if lost:
                 await self._recover()
@@ -236,7 +245,7 @@ class Runner:
         loop = asyncio.get_running_loop()
         limits = []
         if len(self._inflight) < self.concurrency:  # at capacity, nothing new could start
-            nxt = await self.db.next_wakeup()
+            nxt = await self.db.next_wakeup(after=self._cycle_at)
             if nxt is not None:
                 limits.append((nxt - self.db.clock.now()).total_seconds())
         if self._inflight:
@@ -314,9 +323,25 @@ class Runner:
                 task.cancel()
 
     async def _recover(self) -> None:
-        recovered = await self.db.recover_expired_leases(
-            lambda retry_count: self.executor.retry_delay(None, retry_count)
+        """Recover actions whose runner was lost; first end their commands' process groups
+        still running on this host (each verified by its start token), so that a retry never
+        runs beside the attempt it replaces."""
+        lost = await self.db.lost_attempts()
+        groups = [a for a in lost if a.host and a.pgid]
+        # The loop waits meanwhile: short enough that our own leases do not run out.
+        grace = min(LOST_GROUP_GRACE, self.lease_seconds / 4)
+        found = await asyncio.gather(
+            *(settle_lost_group(a.host or "", a.pgid or 0, a.process_start, grace) for a in groups)
         )
+        notes = {a.proposal_id: LostNote(*f) for a, f in zip(groups, found, strict=True)}
+        # Only those seen to here: a lease that ran out meanwhile waits for the next pass,
+        # which the wake makes immediate.
+        recovered = await self.db.recover_expired_leases(
+            lambda retry_count: self.executor.retry_delay(None, retry_count),
+            notes,
+            only={a.proposal_id for a in lost},
+        )
+        self._wake.set()
         if recovered:
             log.warning("recovered %d action(s) left by a lost runner: %s", len(recovered),
                         recovered)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from operator_core.actions.types import ActionStatus
@@ -53,10 +54,11 @@ async def test_kill_switch_from_another_connection_kills_the_process_group(
         try:
             parent, child = map(int, (await wait_for_file(pidfile)).split())
             assert is_alive(parent) and is_alive(child)
+            pgid = os.getpgid(parent)
             async with engine(db, subject) as other:
                 result = await other.kill_switch("oncall@ops-box")
                 assert result.executing_signalled == [p.id]
-                elapsed = await _wait_gone(parent, limit=1.0)
+                elapsed = await _wait_gone(pgid, limit=1.0)
                 assert not is_alive(child)
                 done = await _wait_status(other, p.id, ActionStatus.CANCELLED)
                 records = await other.db.list_records(p.id)
@@ -80,9 +82,10 @@ async def test_runner_shutdown_kills_the_process_group(runbooks: Runbooks, tmp_p
         runner = Runner(ex, poll_interval=0.1, grace_seconds=0.2)
         task = asyncio.create_task(runner.run())
         parent, child = map(int, (await wait_for_file(pidfile)).split())
+        pgid = os.getpgid(parent)
         runner.request_stop()
         await asyncio.wait_for(task, 5)
-        assert live_in_group(parent) == [] and not is_alive(child)
+        assert live_in_group(pgid) == [] and not is_alive(child)
         after = await ex.db.get_proposal(p.id)
         [record] = await ex.db.list_records(p.id)
     assert after is not None and after.status != ActionStatus.EXECUTING
@@ -100,9 +103,10 @@ async def test_cancelling_the_action_kills_its_process_group(runbooks: Runbooks,
         task = asyncio.create_task(runner.run())
         try:
             parent, _ = map(int, (await wait_for_file(pidfile)).split())
+            pgid = os.getpgid(parent)
             async with engine(tmp_path / "ops.db", subject) as dashboard:
                 await dashboard.cancel_proposal(p.id, "oncall@ops-box", "wrong host")
-                await _wait_gone(parent, limit=1.5)
+                await _wait_gone(pgid, limit=1.5)
                 done = await _wait_status(dashboard, p.id, ActionStatus.CANCELLED)
         finally:
             runner.request_stop()

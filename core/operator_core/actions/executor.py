@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from operator_core.actions.audit import ActionAuditor
 from operator_core.actions.registry import (
@@ -46,6 +48,11 @@ from operator_core.errors import (
     WorkflowNotFoundError,
 )
 from operator_core.subjects.base import ExecutionContext
+
+if TYPE_CHECKING:
+    from operator_core.subjects.process_groups import ProcessInfo
+
+_log = logging.getLogger("operator.executor")
 
 
 def _is_int(value: object) -> bool:
@@ -506,6 +513,18 @@ class ActionExecutor:
         definition = self._registry.get_definition(proposal.action_name)
         return None if definition is None else definition.timeout_seconds
 
+    async def _process_started(self, record_id: int | None, info: ProcessInfo) -> None:
+        """Keep where an attempt's command runs. A failure to write it does not stop the
+        command: the record then says nothing of its processes, as before."""
+        if record_id is None:
+            return
+        try:
+            await self.db.set_attempt_process(record_id, *info)
+        except DatabaseError as exc:
+            _log.warning(
+                "could not record process group %s of attempt %s: %s", info.pgid, record_id, exc
+            )
+
     def timed_out(self, claim: Claim) -> AttemptResult:
         """The outcome of an attempt stopped by its time limit: a retryable failure."""
         p = claim.proposal
@@ -531,6 +550,7 @@ class ActionExecutor:
         context = ExecutionContext(
             proposal=p, attempt=claim.record.attempt,
             timeout_seconds=definition.timeout_seconds, ticket=ticket,
+            process_started=functools.partial(self._process_started, claim.record.id),
         )
         try:
             if enforce_timeout:

@@ -109,6 +109,13 @@ class ActionRecord(_UTCModel):
     success: bool | None = Field(default=None, description="Outcome (None while executing)")
     error_message: str | None = Field(default=None, description="Error details if failed")
     result_data: dict[str, Any] | None = Field(default=None, description="Execution output")
+    host: str | None = Field(default=None, description="Host the attempt's command ran on")
+    pid: int | None = Field(default=None, description="The command's process id")
+    pgid: int | None = Field(default=None, description="The command's process group")
+    process_start: str | None = Field(
+        default=None,
+        description="Start token of the group's leader (BOOT_ID:TICKS), against pid reuse",
+    )
 
 
 class WorkflowProposal(_UTCModel):

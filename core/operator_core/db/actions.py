@@ -13,7 +13,7 @@ import json
 import operator
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import compress
@@ -28,6 +28,7 @@ from operator_core.actions.views import AuditEventView, ProposalView, WorkflowVi
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillFile, KillNotice
+from operator_core.db.lost import LOST_ATTEMPTS_SQL, LostAttempt, LostNote
 from operator_core.db.schema import migrate
 from operator_core.errors import (
     ActionNotFoundError,
@@ -494,6 +495,10 @@ def _row_to_record(row: sqlite3.Row) -> ActionRecord:
         success=None if success is None else bool(success),
         error_message=row["error_message"],
         result_data=json.loads(row["result_data"]) if row["result_data"] else None,
+        host=row["host"],
+        pid=row["pid"],
+        pgid=row["pgid"],
+        process_start=row["process_start"],
     )
 
 
@@ -1162,6 +1167,20 @@ class ActionDB:
 
         await self._write(fn)
 
+    async def set_attempt_process(
+        self, record_id: int, host: str, pid: int, pgid: int, start: str | None
+    ) -> None:
+        """Where an open attempt's command runs (once per command attempt, when it starts)."""
+
+        def fn(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE action_records SET host = ?, pid = ?, pgid = ?, process_start = ? "
+                "WHERE id = ? AND completed_at IS NULL",
+                (host, pid, pgid, start, record_id),
+            )
+
+        await self._write(fn)
+
     async def list_records(self, proposal_id: int, limit: int = 100) -> list[ActionRecord]:
         def fn(conn: sqlite3.Connection) -> list[ActionRecord]:
             rows = conn.execute(
@@ -1747,14 +1766,29 @@ class ActionDB:
 
         return await self._call(fn)
 
+    async def lost_attempts(self) -> list[LostAttempt]:
+        """The open attempts of actions whose lease ran out, with where their commands ran."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[LostAttempt]:
+            return [LostAttempt(*row) for row in conn.execute(LOST_ATTEMPTS_SQL, {"now": now})]
+
+        return await self._call(fn)
+
     async def recover_expired_leases(
-        self, retry_delay: Callable[[int], float]
+        self,
+        retry_delay: Callable[[int], float],
+        notes: Mapping[int, LostNote] | None = None,
+        only: Collection[int] | None = None,
     ) -> list[int]:
         """Actions left executing by a runner whose lease expired: record the lost attempt as
-        failed ("runner lost") and retry it if attempts remain (cancel it if a stop was asked).
-        ``retry_delay(retry_count)`` gives the backoff."""
+        failed ("runner lost", with what ``notes`` says of its processes) and retry it if
+        attempts remain and its note allows (cancel it if a stop was asked).
+        ``retry_delay(retry_count)`` gives the backoff. With ``only``, just those actions
+        (the ones whose processes the caller has seen to)."""
         now_dt = self.clock.now()
         now = to_db(now_dt)
+        notes = notes or {}
 
         def fn(conn: sqlite3.Connection) -> list[int]:
             rows = conn.execute(
@@ -1766,19 +1800,25 @@ class ActionDB:
             recovered = []
             for row in rows:
                 p = _row_to_proposal(row)
+                if only is not None and p.id not in only:
+                    continue
                 runner = p.claimed_by or "?"
+                note = notes.get(p.id or 0)
+                error = f"runner lost ({runner})" + (f"; {note.text}" if note else "")
                 conn.execute(
                     "UPDATE action_records SET completed_at = ?, success = 0, error_message = ?"
                     " WHERE proposal_id = ? AND completed_at IS NULL",
-                    (now, f"runner lost ({runner})", p.id),
+                    (now, error, p.id),
                 )
                 if p.cancel_requested:
                     _stopping().end_cancelled(conn, p, None, None, {"while": "runner lost"},
                                               now)
                 else:
-                    _append_audit(conn, AuditEntry("runner_lost", {"runner": runner}, "runner",
-                                                   p.id, p.workflow_id), now)
-                    _fail_tx(conn, p.id, runner, f"runner lost ({runner})", True,
+                    data = {"runner": runner} if note is None else {
+                        "runner": runner, "processes": note.text, "retry": note.retry}
+                    _append_audit(conn, AuditEntry("runner_lost", data, "runner", p.id,
+                                                   p.workflow_id), now)
+                    _fail_tx(conn, p.id, runner, error, note is None or note.retry,
                              retry_delay(p.retry_count), now_dt, "runner")
                 recovered.append(p.id)
             return recovered
@@ -1787,11 +1827,13 @@ class ActionDB:
             return []
         return await self._write(fn)
 
-    async def next_wakeup(self) -> datetime | None:
-        """The earliest future time at which something becomes due (schedule, retry, expiry,
-        or a lease running out); None if nothing is waiting for a time."""
+    async def next_wakeup(self, after: datetime | None = None) -> datetime | None:
+        """The earliest time after ``after`` (default now) at which something becomes due
+        (schedule, retry, expiry, or a lease running out); None if nothing is waiting for a
+        time. The runner passes the time its last cycle looked: what became due since then
+        must wake it at once, not be skipped as past."""
 
-        now = self._now()
+        now = self._now() if after is None else to_db(after)
 
         def fn(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(NEXT_WAKEUP_SQL, {"now": now}).fetchone()
@@ -2382,6 +2424,7 @@ def _claim_tx(
         record = _trusted(_models().ActionRecord, dict(
             id=record_id, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
             completed_at=None, success=None, error_message=None, result_data=None,
+            host=None, pid=None, pgid=None, process_start=None,
         ), _OPENED_RECORD_SHAPE)
         started.append(AuditEntry("execution_started", {"attempt": attempt, "runner": runner_id},
                                   "runner", p.id, p.workflow_id))
@@ -2396,7 +2439,7 @@ def _claim_tx(
 
 
 _OPENED_RECORD_SHAPE = ("id", "proposal_id", "attempt", "started_at", "completed_at", "success",
-                        "error_message", "result_data")
+                        "error_message", "result_data", "host", "pid", "pgid", "process_start")
 _OPEN_RECORDS_SQL: dict[int, str] = {}
 _OPEN_RECORDS_CHUNK = 100
 

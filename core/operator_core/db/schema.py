@@ -256,6 +256,22 @@ WHERE cancel_requested <> 0
 """
 
 
+# Version 6: where an attempt's command runs (host, the command's pid, its process group and
+# the start token of the group's leader), written once when the command starts, so the next
+# runner can end a lost attempt's processes before the action runs again.
+_ATTEMPT_PROCESS_COLUMNS = [
+    ("host", "TEXT"),
+    ("pid", "INTEGER"),
+    ("pgid", "INTEGER"),
+    ("process_start", "TEXT"),
+]
+
+
+def _migrate_v6(conn: sqlite3.Connection) -> None:
+    for name, decl in _ATTEMPT_PROCESS_COLUMNS:
+        _add_column(conn, "action_records", name, decl)
+
+
 # The seeds' name for the action schema: their tables, then what versions 1 to 5 add on top
 # (migrate() adds the new columns in between, so this reads as the whole schema).
 ACTIONS_SCHEMA_SQL = _ACTIONS_TABLES_SQL + V1_SQL + V2_SQL + V3_SQL + V4_SQL + V5_SQL
@@ -354,7 +370,12 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    _migrate_v1, _script(V2_SQL), _script(V3_SQL), _script(V4_SQL), _script(V5_SQL),
+    _migrate_v1,
+    _script(V2_SQL),
+    _script(V3_SQL),
+    _script(V4_SQL),
+    _script(V5_SQL),
+    _migrate_v6,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from operator_core.actions.registry import ActionDefinition
 from operator_core.actions.types import ActionProposal, Ticket
+
+if TYPE_CHECKING:
+    from operator_core.subjects.process_groups import ProcessInfo
 
 
 @dataclass
@@ -18,6 +22,9 @@ class ExecutionContext:
     timeout_seconds: float
     ticket: Ticket | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A subject that starts processes says where, once they started: the attempt's record
+    # keeps it, so the next runner can end them if this runner is lost.
+    process_started: Callable[[ProcessInfo], Awaitable[None]] | None = None
 
 
 @runtime_checkable

@@ -1,9 +1,11 @@
 """Runbook ``command`` actions: an argv run without a shell, in its own process group.
 
-The command gets its own session (``start_new_session``), so everything it spawns shares
-one process group; a timeout, the kill switch, a cancel or a runner shutdown terminates that
-group (SIGTERM, then SIGKILL after the grace period), and so does a normal exit when it
-left children behind. Nothing outlives the attempt.
+The command runs under a small supervisor (``supervisor.py``) started in a new session, so
+the supervisor leads one process group holding the command and everything it spawns. A
+timeout, the kill switch, a cancel or a runner shutdown terminates that group (SIGTERM, then
+SIGKILL after the grace period), and so does a normal exit when it left children behind.
+If the runner itself dies (even by SIGKILL) the supervisor sees its end of a socket pair
+close and ends the group: nothing outlives the attempt or its runner.
 """
 
 from __future__ import annotations
@@ -13,19 +15,27 @@ import contextlib
 import os
 import shlex
 import signal
+import socket
+import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from operator_core.errors import ActionFailed
 from operator_core.secrets import ENV_PREFIX, KEY_ENV, KEY_FILE_ENV, Redactor
+from operator_core.subjects import supervisor
+from operator_core.subjects.process_groups import ProcessInfo, host_name, start_token
 from operator_core.subjects.templates import RenderContext, Template, render
 
 TAIL_BYTES = 4096
 # How long to read what is left in the pipes once the process group is gone (a process that
 # escaped the group could hold them open).
 _DRAIN_SECONDS = 0.5
+# The supervisor runs isolated (-I: no PYTHON* variables, no user site) and without site
+# (-S): only the standard library's built-ins, so the command's environment cannot change it.
+_SUPERVISOR = (sys.executable, "-I", "-S", supervisor.__file__)
 
 
 @dataclass(frozen=True)
@@ -125,20 +135,10 @@ def _group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    proc = Path("/proc")
-    if not proc.is_dir():
+    try:
+        return bool(supervisor.group_members(pgid))
+    except OSError:  # no /proc: the signal reached someone, perhaps only a zombie
         return True
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
-            return True
-    return False
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -201,46 +201,103 @@ async def run_command(
     env: dict[str, str],
     redactor: Redactor,
     stdin: bytes | None = None,
+    *,
+    on_start: Callable[[ProcessInfo], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     """Run once. Returns the record on exit code 0; raises ActionFailed (retryable) on a
     non-zero exit or the timeout. On cancellation the group is terminated and the
     CancelledError re-raised. ``stdin``: written to the program's standard input (secrets
-    go there or into the environment, where other users cannot read them)."""
+    go there or into the environment, where other users cannot read them). ``on_start``
+    hears where the command runs once it started."""
     loop = asyncio.get_running_loop()
     started = time.monotonic()
-    # Shielded: a cancel that lands while asyncio is still connecting the pipes must not
-    # leave a started process behind (asyncio's own clean-up kills only the direct child).
-    spawn = asyncio.ensure_future(
-        loop.subprocess_exec(
-            lambda: _Collector(TAIL_BYTES * 4 + 1024),
-            *argv,
-            cwd=spec.cwd,
-            env=child_env(env),
-            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
-    )
+    # The supervisor's line to us: it ends the group when our end closes (we died).
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
     try:
-        transport, proto = await asyncio.shield(spawn)
-    except asyncio.CancelledError:
-        spawn.add_done_callback(_kill_spawned)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait({spawn}, timeout=5.0)
-        raise
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ActionFailed(
-            redactor.redact(f"cannot start {argv[0]!r}: {detail}"), retryable=False
-        ) from None
+        # Shielded: a cancel that lands while asyncio is still connecting the pipes must not
+        # leave a started process behind (asyncio's own clean-up kills only the direct child).
+        spawn = asyncio.ensure_future(
+            loop.subprocess_exec(
+                lambda: _Collector(TAIL_BYTES * 4 + 1024),
+                *_SUPERVISOR,
+                str(theirs.fileno()),
+                f"{spec.kill_grace:g}",
+                *argv,
+                cwd=spec.cwd,
+                env=child_env(env),
+                stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                pass_fds=(theirs.fileno(),),
+            )
+        )
+        try:
+            transport, proto = await asyncio.shield(spawn)
+        except asyncio.CancelledError:
+            spawn.add_done_callback(_kill_spawned)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({spawn}, timeout=5.0)
+            raise
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
+            raise _cannot_start(argv, exc, redactor) from None
+        finally:
+            theirs.close()
+        return await _supervise(
+            spec, argv, redactor, transport, proto, ours, started, on_start, stdin
+        )
+    finally:
+        ours.close()
+
+
+def _cannot_start(
+    argv: list[str], exc: OSError | ValueError | str, redactor: Redactor
+) -> ActionFailed:
+    detail = exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
+    return ActionFailed(redactor.redact(f"cannot start {argv[0]!r}: {detail}"), retryable=False)
+
+
+async def _started(
+    line: socket.socket, pgid: int, on_start: Callable[[ProcessInfo], Awaitable[None]] | None
+) -> str | None:
+    """Read the supervisor's report: the command's pid (told to ``on_start``), or why it
+    could not start (returned)."""
+    loop = asyncio.get_running_loop()
+    report = b""
+    while not report.endswith(b"\n"):
+        data = await loop.sock_recv(line, 256)
+        if not data:
+            return None  # the supervisor died before it could say (killed from outside)
+        report += data
+    text = report.decode(errors="replace").strip()
+    if text.startswith("E"):
+        return text[1:]
+    if on_start is not None:
+        await on_start(ProcessInfo(host_name(), int(text), pgid, start_token(pgid)))
+    return None
+
+
+async def _supervise(
+    spec: CommandSpec,
+    argv: list[str],
+    redactor: Redactor,
+    transport: asyncio.SubprocessTransport,
+    proto: _Collector,
+    line: socket.socket,
+    started: float,
+    on_start: Callable[[ProcessInfo], Awaitable[None]] | None,
+    stdin: bytes | None,
+) -> dict[str, Any]:
     pgid = transport.get_pid()
     _feed_stdin(transport, stdin)
     timed_out = False
     leftovers = False
+    failed: str | None = None
     try:
         try:
             async with asyncio.timeout(spec.timeout):
+                failed = await _started(line, pgid, on_start)
                 await proto.exited.wait()
         except TimeoutError:
             timed_out = True
@@ -255,6 +312,8 @@ async def run_command(
         raise
     finally:
         transport.close()
+    if failed is not None:
+        raise _cannot_start(argv, failed, redactor)
     code = transport.get_returncode()
     out, err = proto.tails[1], proto.tails[2]
     record: dict[str, Any] = {

@@ -490,7 +490,7 @@ class RunbookSubject(BaseSubject):
                 resolver.get(name)
             redactor = Redactor(resolver.values)
             ctx = RenderContext(params, context.ticket, secret=resolver.get)
-            return await self._run(action, ctx, redactor)
+            return await self._run(action, ctx, redactor, context)
         except ActionFailed as exc:
             raise ActionFailed(
                 redactor.redact(str(exc)),
@@ -503,7 +503,11 @@ class RunbookSubject(BaseSubject):
             raise ActionFailed(redactor.redact(f"{type(exc).__name__}: {exc}")) from None
 
     async def _run(
-        self, action: RunbookAction, ctx: RenderContext, redactor: Redactor
+        self,
+        action: RunbookAction,
+        ctx: RenderContext,
+        redactor: Redactor,
+        context: ExecutionContext,
     ) -> dict[str, Any]:
         if action.command is not None:
             spec = action.command
@@ -511,7 +515,10 @@ class RunbookSubject(BaseSubject):
                 raise ActionFailed(f"working directory {spec.cwd} does not exist", retryable=False)
             argv, env = spec.render(ctx)
             result: dict[str, Any] = redactor.redact_data(
-                await run_command(spec, argv, env, redactor, spec.render_stdin(ctx))
+                await run_command(
+                    spec, argv, env, redactor, spec.render_stdin(ctx),
+                    on_start=context.process_started,
+                )
             )
             return result
         assert action.http is not None
