@@ -28,6 +28,7 @@ from operator_core.actions.views import AuditEventView, ProposalView, WorkflowVi
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.schema import migrate
+from operator_core.env import env_number
 from operator_core.errors import (
     ActionNotFoundError,
     ApprovalError,
@@ -698,7 +699,7 @@ class ActionDB:
         self._busy_timeout = (
             busy_timeout
             if busy_timeout is not None
-            else float(os.environ.get("OPERATOR_BUSY_TIMEOUT") or 5.0)
+            else env_number("OPERATOR_BUSY_TIMEOUT", 5.0, low=0, high=3600, unit=" (seconds)")
         )
         self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
                              or "NORMAL").upper()

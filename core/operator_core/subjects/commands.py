@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from operator_core.errors import ActionFailed
+from operator_core.safe_text import visible
 from operator_core.secrets import ENV_PREFIX, KEY_ENV, KEY_FILE_ENV, Redactor
 from operator_core.subjects.templates import RenderContext, Template, render
 
@@ -45,9 +46,13 @@ class CommandSpec:
 
     def preview(self, ctx: RenderContext) -> str:
         argv, env = self.render(ctx)
-        lines = [shlex.join(argv), f"cwd: {self.cwd}"]
+        # One line per part: a parameter's newline or escape sequence is shown, not obeyed.
+        argv = [visible(a) for a in argv]
+        lines = [shlex.join(argv), f"cwd: {visible(self.cwd)}"]
         if env:
-            lines.append("env: " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))
+            lines.append(
+                "env: " + " ".join(f"{k}={shlex.quote(visible(v))}" for k, v in env.items())
+            )
         lines.append(f"timeout: {self.timeout:g}s")
         return "\n".join(lines)
 
