@@ -26,6 +26,7 @@ import aiosqlite
 from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
 from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
+from operator_core.db import inuse
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.schema import migrate
 from operator_core.env import env_number
@@ -704,6 +705,7 @@ class ActionDB:
         self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
                              or "NORMAL").upper()
         self._conn: aiosqlite.Connection | None = None
+        self._in_use: int | None = None  # see inuse.py
         # Calls handed to the worker thread, and calls it has finished; each counter has one
         # writer (the event loop's thread, the worker thread), so neither loses a count.
         self._worker_sent = 0
@@ -728,6 +730,7 @@ class ActionDB:
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         except OSError as exc:
             raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
+        self._in_use = inuse.hold_shared(path)
         try:
             # check_same_thread=False: short transactions also run on the event loop's
             # thread, never at the same time as the worker thread (see _call).
@@ -736,14 +739,17 @@ class ActionDB:
                 factory=_Connection,
             )
         except sqlite3.Error as exc:  # e.g. the path is a directory
+            self._release_in_use()
             raise self._translate(exc) from exc
         try:
             await conn._execute(self._setup, conn._conn)
         except sqlite3.DatabaseError as exc:
             await conn.close()
+            self._release_in_use()
             raise self._translate(exc) from exc
         except BaseException:
             await conn.close()
+            self._release_in_use()
             raise
         self._conn = conn
         return self
@@ -766,8 +772,13 @@ class ActionDB:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
+        self._release_in_use()
         self._notifier.close()
         self._checkpointer.close()
+
+    def _release_in_use(self) -> None:
+        fd, self._in_use = self._in_use, None
+        inuse.release(fd)
 
     async def __aenter__(self) -> ActionDB:
         return await self.open()
