@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from operator_core.actions.audit import ActionAuditor
+from operator_core.actions.emergency import kill_switch_on_corrupt_db
 from operator_core.actions.registry import (
     ActionDefinition,
     ActionRegistry,
@@ -34,11 +35,13 @@ from operator_core.actions.types import (
 )
 from operator_core.clock import Clock, to_utc
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
+from operator_core.db.health import is_corruption
 from operator_core.env import env_flag
 from operator_core.errors import (
     ActionFailed,
     ActionNotFoundError,
     ApprovalError,
+    DatabaseError,
     InvalidTransitionError,
     ValidationError,
     WorkflowNotFoundError,
@@ -436,7 +439,12 @@ class ActionExecutor:
     async def kill_switch(self, actor: str) -> KillSwitchResult:
         """Stop everything: OBSERVE mode, cancel all pending/scheduled/retry-waiting work and
         open workflows; runners cancel what is executing within a second."""
-        return await self.db.kill_switch(actor)
+        try:
+            return await self.db.kill_switch(actor)
+        except DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            await kill_switch_on_corrupt_db(self.db, actor, exc)
 
     async def resume(self, actor: str, reason: str = "resumed") -> bool:
         """Allow execution again. Revives nothing that was cancelled. False if already on."""

@@ -26,9 +26,9 @@ import aiosqlite
 from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
 from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
-from operator_core.db import inuse
+from operator_core.db import health, inuse
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
-from operator_core.db.schema import migrate
+from operator_core.db.schema import LATEST_VERSION, migrate
 from operator_core.env import env_number
 from operator_core.errors import (
     ActionNotFoundError,
@@ -694,8 +694,12 @@ class ActionDB:
         clock: Clock | None = None,
         busy_timeout: float | None = None,
         synchronous: str | None = None,
+        verify: bool = False,
     ) -> None:
+        """``verify``: read every page at open (``PRAGMA quick_check``) and refuse a damaged
+        file, for a process about to write (see health.py)."""
         self.db_path = Path(db_path).expanduser()
+        self._verify = verify
         self.clock = clock or SYSTEM_CLOCK
         self._busy_timeout = (
             busy_timeout
@@ -724,6 +728,7 @@ class ActionDB:
         path = self.db_path
         if path.is_dir():
             raise DatabaseError(f"database {path} is a directory, not a file")
+        health.check_header(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():
@@ -757,6 +762,10 @@ class ActionDB:
     def _setup(self, raw: sqlite3.Connection) -> None:
         raw.row_factory = sqlite3.Row
         raw.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        # Nothing below may write to a file that is not a healthy Operator database.
+        health.check_is_operator(raw, self.db_path)
+        if self._verify or raw.execute("PRAGMA user_version").fetchone()[0] < LATEST_VERSION:
+            health.quick_check(raw, self.db_path)
         # Before anything is written (a no-op on an existing database): see PAGE_SIZE.
         raw.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
