@@ -190,3 +190,16 @@ def test_an_operator_setting_that_is_not_utf8_is_one_line(db: Path, subject: str
     line = assert_one_line_error(result)
     assert "OPERATOR_ACTOR" in line and r"bob\xff" in line
     assert _digest(db) == digest
+
+
+def test_a_parameter_nested_thousands_deep_on_the_command_line_is_one_line(db: Path) -> None:
+    assert run_cli(db, "propose", "ok", "--reason", "first").returncode == 0
+    snapshot = dump(db)
+    nested = "[" * 5000 + "1" + "]" * 5000
+    for args in (
+        ["propose", "ok", "-p", f"seconds={nested}", "--reason", "r"],
+        ["propose-workflow", "w", "--step", f"ok seconds={nested}"],
+    ):
+        line = assert_one_line_error(run_cli(db, *args))
+        assert "parameter 'seconds' must be a finite number" in line and len(line) < 300
+    assert dump(db) == snapshot
