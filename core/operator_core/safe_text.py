@@ -10,6 +10,7 @@ the CLI goes through here; the dashboard's cells too (``operator_tui.format``).
 
 from __future__ import annotations
 
+import functools
 import re
 import reprlib
 from typing import Any
@@ -18,13 +19,21 @@ from typing import Any
 # characters, soft hyphen...), Zl and Zp (line and paragraph separators) and Cs (lone
 # surrogates, which is how Python keeps bytes that are not UTF-8). Listed rather than derived
 # from ``unicodedata`` at import (that costs a CLI start 100 ms); a test checks the list
-# against the running Python's tables.
-_UNSAFE = re.compile(
+# against the running Python's tables. Compiled at first need: most text is printable
+# (``str.isprintable`` is false for all of these), and a CLI start does not pay for it.
+_UNSAFE = (
     "[\x00-\x1f\x7f-\x9f\xad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e"
     "\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ud800-\udfff\ufeff\ufff9-\ufffb"
     "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
     "\U000e0001\U000e0020-\U000e007f]"
 )
+
+
+@functools.cache
+def _unsafe() -> re.Pattern[str]:
+    return re.compile(_UNSAFE)
+
+
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 _short = reprlib.Repr()
@@ -53,9 +62,9 @@ def visible(value: object) -> str:
     """``value`` as one line of plain text: control, format and separator characters are
     written as escapes. Text that needs none comes back as it was."""
     text = value if isinstance(value, str) else str(value)
-    if _UNSAFE.search(text) is None:
+    if text.isprintable():
         return text
-    return _UNSAFE.sub(_escape, text)
+    return _unsafe().sub(_escape, text)
 
 
 def shown(value: Any) -> str:
@@ -70,4 +79,8 @@ def shown(value: Any) -> str:
 def has_surrogates(text: str) -> bool:
     """``text`` holds lone surrogates: bytes that were not UTF-8, or a broken string. They
     cannot be stored (SQLite and JSON need real Unicode), so inputs holding them are refused."""
-    return re.search("[\ud800-\udfff]", text) is not None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
