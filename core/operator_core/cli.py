@@ -86,13 +86,9 @@ class Config:
                 "'operator run' creates it)"
             )
 
-    def executor(
-        self, with_subject: bool = False, create: bool = False, verify: bool = False
-    ) -> ActionExecutor:
-        """``verify``: the command writes, so the file is checked whole first (health.py)."""
+    def executor(self, with_subject: bool = False, create: bool = False) -> ActionExecutor:
         from operator_core.actions.executor import ActionExecutor
         from operator_core.actions.registry import ActionRegistry
-        from operator_core.db.actions import ActionDB
 
         if not create:
             self.require_db()
@@ -101,8 +97,7 @@ class Config:
             from operator_core.subjects.loader import load_subject
 
             registry = ActionRegistry.from_subject(load_subject(self.subject_spec))
-        return ActionExecutor(self.db, registry, approval_mode=self.approval_mode,
-                              db=ActionDB(self.db, verify=verify))
+        return ActionExecutor(self.db, registry, approval_mode=self.approval_mode)
 
 
 def _parse_bool_option(value: str | None, name: str) -> bool | None:
@@ -131,11 +126,9 @@ async def _with_executor(
     fn: Callable[[ActionExecutor], Awaitable[T]],
     with_subject: bool = False,
     create: bool = False,
-    verify: bool = False,
 ) -> T:
-    """Open the executor (the database must exist unless ``create``), run ``fn``, close.
-    ``verify`` for commands that write: a damaged file is refused before anything is."""
-    executor = cfg.executor(with_subject, create, verify)
+    """Open the executor (the database must exist unless ``create``), run ``fn``, close."""
+    executor = cfg.executor(with_subject, create)
     try:
         await executor.open()
         return await fn(executor)
@@ -271,7 +264,7 @@ def propose(
             schedule_in=delay, max_retries=max_retries, expires_in=expiry,
         )
 
-    p = _run(_with_executor(cfg, go, with_subject=True, create=True, verify=True))
+    p = _run(_with_executor(cfg, go, with_subject=True, create=True))
     if as_json:
         _emit(_proposal_json(p))
     else:
@@ -310,7 +303,7 @@ def propose_workflow(
                                           proposed_by=cfg.actor)
         return wf_id, await ex.db.list_workflow_actions(wf_id)
 
-    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True, verify=True))
+    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True))
     if as_json:
         _emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
     else:
@@ -333,7 +326,7 @@ def ticket_open(
     async def go(ex: ActionExecutor) -> Any:
         return await ex.open_ticket(title, summary, severity, cfg.actor)
 
-    t = _run(_with_executor(cfg, go, create=True, verify=True))
+    t = _run(_with_executor(cfg, go, create=True))
     if as_json:
         _emit(t.model_dump(mode="json"))
     else:
@@ -359,7 +352,7 @@ def _decide(ctx: typer.Context, what: str, target: int, workflow: bool, reason: 
             return await ex.reject_proposal(target, cfg.actor, reason)
         return await ex.cancel_proposal(target, cfg.actor, reason or "cancelled by operator")
 
-    result = _run(_with_executor(cfg, go, verify=True))
+    result = _run(_with_executor(cfg, go))
     noun = "workflow" if workflow else "action"
     done = {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}[what]
     if what == "cancel" and not workflow and result.status == ActionStatus.EXECUTING:
@@ -430,7 +423,7 @@ def resume(
     cfg = _cfg(ctx)
     if not yes:
         raise ValidationError("resume turns execution back on: add --yes to confirm", "yes")
-    changed = _run(_with_executor(cfg, lambda ex: ex.resume(cfg.actor), verify=True))
+    changed = _run(_with_executor(cfg, lambda ex: ex.resume(cfg.actor)))
     typer.echo("safety mode EXECUTE" + ("" if changed else " (it already was)"))
 
 
@@ -706,7 +699,7 @@ def run(
                        err=True)
         return await runner.run(until_idle=until_idle)
 
-    stats = _run(_with_executor(cfg, go, with_subject=True, create=True, verify=True))
+    stats = _run(_with_executor(cfg, go, with_subject=True, create=True))
     typer.echo(f"runner done: {stats.completed} completed, {stats.failed} failed, "
                f"{stats.cancelled} cancelled, {len(stats.recovered)} recovered", err=True)
 

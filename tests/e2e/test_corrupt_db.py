@@ -162,3 +162,25 @@ def test_an_sqlite_database_of_something_else_is_never_written(tmp_path: Path) -
         line = assert_one_line_error(run_cli(db, *args))
         assert "not an Operator database" in line
     assert _digest(db) == digest and _side_files(db) == []
+
+
+async def test_the_engine_refuses_a_dashboards_first_write_on_a_damaged_file(
+    healthy: Path, tmp_path: Path
+) -> None:
+    """The check is the engine's, not the CLI's: the dashboard and any API caller get it."""
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.registry import ActionRegistry
+    from operator_core.db.health import CorruptDatabaseError
+
+    from tests.support.subjects import TestSubject
+
+    db = _proposals_damaged(healthy, tmp_path)
+    digest = _digest(db)
+    ex = ActionExecutor(db, ActionRegistry.from_subject(TestSubject()), approval_mode=True)
+    async with ex:
+        assert (await ex.require_proposal(1400)).awaiting_approval  # reads still work
+        with pytest.raises(CorruptDatabaseError, match="nothing was written"):
+            await ex.approve_proposal(1400, "alice@host")
+        with pytest.raises(CorruptDatabaseError, match="nothing was written"):
+            await ex.propose_action("ok", {}, "r")
+    assert _digest(db) == digest

@@ -694,12 +694,11 @@ class ActionDB:
         clock: Clock | None = None,
         busy_timeout: float | None = None,
         synchronous: str | None = None,
-        verify: bool = False,
     ) -> None:
-        """``verify``: read every page at open (``PRAGMA quick_check``) and refuse a damaged
-        file, for a process about to write (see health.py)."""
         self.db_path = Path(db_path).expanduser()
-        self._verify = verify
+        # Whether the whole file passed PRAGMA quick_check: asked once, before the first
+        # write of this connection (see health.py).
+        self._checked = False
         self.clock = clock or SYSTEM_CLOCK
         self._busy_timeout = (
             busy_timeout
@@ -764,8 +763,9 @@ class ActionDB:
         raw.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         # Nothing below may write to a file that is not a healthy Operator database.
         health.check_is_operator(raw, self.db_path)
-        if self._verify or raw.execute("PRAGMA user_version").fetchone()[0] < LATEST_VERSION:
-            health.quick_check(raw, self.db_path)
+        if raw.execute("PRAGMA user_version").fetchone()[0] < LATEST_VERSION:
+            health.quick_check(raw, self.db_path)  # before a migration writes to it
+            self._checked = True
         # Before anything is written (a no-op on an existing database): see PAGE_SIZE.
         raw.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -895,8 +895,13 @@ class ActionDB:
         """Run ``fn(conn, *args)`` in one read snapshot."""
         return await self._txn("BEGIN", fn, *args)
 
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` as one write transaction, then wake other processes."""
+    async def _write(self, fn: Callable[..., T], *args: Any, check: bool = True) -> T:
+        """Run ``fn(conn, *args)`` as one write transaction, then wake other processes.
+        The first write of a connection checks the whole file first (``check=False``: the
+        kill switch, which must work on a damaged file as long as it can)."""
+        if check and not self._checked:
+            await self._call(health.quick_check, self.db_path)
+            self._checked = True
         result, changed = await self._txn("BEGIN IMMEDIATE", _counting_changes, fn, *args)
         if changed:
             self._committed()
@@ -904,6 +909,8 @@ class ActionDB:
 
     def _write_now(self, fn: Callable[..., T], *args: Any) -> T | object:
         """``_write`` if it can run right here without waiting, else ``_NOT_NOW``."""
+        if not self._checked:
+            return _NOT_NOW
         done = self._txn_now("BEGIN IMMEDIATE", _counting_changes, (fn, *args))
         if done is _NOT_NOW:
             return _NOT_NOW
@@ -1862,7 +1869,7 @@ class ActionDB:
                                                actor, pid), now)
             return result
 
-        return await self._write(fn)
+        return await self._write(fn, check=False)
 
     async def preview_kill_switch(self) -> dict[str, int]:
         """What the kill switch would cancel now (for a confirm dialog)."""
@@ -1898,7 +1905,7 @@ class ActionDB:
                                            "reason": reason}, actor), now)
             return True
 
-        return await self._write(fn)
+        return await self._write(fn, check=mode != "observe")  # OBSERVE is never refused
 
     # ------------------------------------------------------------------ audit
 

@@ -3,10 +3,11 @@
 SQLite notices corruption only on the pages a statement reads, so on a partly corrupt file
 a proposal or an approval that touches healthy pages would go on writing (and writing to a
 corrupt file can spread the damage). ``PRAGMA quick_check`` reads every page: about 10 ms
-at 3,000 actions and 280 ms at 100,000 (112 MB, warm cache), so the CLI's one-shot
-commands that write, and a runner as it starts, run it once at open; reads do not (they
-change nothing, and fail on a corrupt page they meet). The kill switch is the exception
-that keeps working: see ``kill_switch_fallback`` in ``actions/executor.py``.
+at 3,000 actions and 280 ms at 100,000 (112 MB, warm cache; twice that on a busy machine),
+too slow for every write but fine once per connection, so ActionDB runs it before a
+connection's first write (a CLI command's only one, a runner's first cycle, a dashboard's
+first action). Reads do not: they change nothing and fail on a damaged page they meet.
+The kill switch writes without it: see ``actions/emergency.py``.
 """
 
 from __future__ import annotations
