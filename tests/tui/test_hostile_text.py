@@ -35,14 +35,15 @@ def test_format_helpers_escape_control_characters() -> None:
 
 
 async def _hostile(db_path: Path) -> tuple[int, int]:
-    ex = ActionExecutor(db_path, ActionRegistry.from_subject(FixtureSubject()),
-                        approval_mode=True)
+    ex = ActionExecutor(db_path, ActionRegistry.from_subject(FixtureSubject()), approval_mode=True)
     async with ex:
         ticket = await ex.open_ticket(EVIL, EVIL, "high", EVIL)
-        p = await ex.propose_action("drain_store", {"store_id": "s1"}, EVIL,
-                                    ticket_id=ticket.id, proposed_by=EVIL)
-        wf = await ex.propose_workflow(EVIL, EVIL, [{"action_name": "check_health"}],
-                                       ticket.id, proposed_by=EVIL)
+        p = await ex.propose_action(
+            "drain_store", {"store_id": "s1"}, EVIL, ticket_id=ticket.id, proposed_by=EVIL
+        )
+        wf = await ex.propose_workflow(
+            EVIL, EVIL, [{"action_name": "check_health"}], ticket.id, proposed_by=EVIL
+        )
     assert p.id is not None
     return p.id, wf
 
