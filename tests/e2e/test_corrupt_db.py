@@ -115,7 +115,7 @@ def test_a_file_that_is_garbage_is_refused_untouched(
         f.write(os.urandom(100 if garbage == "header" else db.stat().st_size))
     digest = _digest(db)
     line = assert_one_line_error(run_cli(db, *args))
-    assert "not an SQLite file" in line
+    assert "corrupt or not an Operator database" in line
     assert _digest(db) == digest and _side_files(db) == []
 
 

@@ -46,9 +46,8 @@ def _start_demo(tmp_path: Path, procs: list[subprocess.Popen[bytes]]) -> Path:
     )
     argv.remove("--db")
     argv.remove(str(tmp_path / "unused.db"))
-    proc = subprocess.Popen(
-        argv, env=cli_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    with (tmp_path / "demo.log").open("wb") as log:
+        proc = subprocess.Popen(argv, env=cli_env(tmp_path), stdout=log, stderr=log)
     procs.append(proc)
     demo_db = tmp_path / "state" / "operator" / "demo.db"
     wait_for(

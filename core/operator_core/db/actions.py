@@ -727,7 +727,6 @@ class ActionDB:
         path = self.db_path
         if path.is_dir():
             raise DatabaseError(f"database {path} is a directory, not a file")
-        health.check_header(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             if not path.exists():

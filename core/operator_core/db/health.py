@@ -8,6 +8,11 @@ too slow for every write but fine once per connection, so ActionDB runs it befor
 connection's first write (a CLI command's only one, a runner's first cycle, a dashboard's
 first action). Reads do not: they change nothing and fail on a damaged page they meet.
 The kill switch writes without it: see ``actions/emergency.py``.
+
+Everything here asks through the SQLite connection. Never open the database file itself to
+peek at it: closing any descriptor of that file drops every POSIX lock SQLite holds on it
+in this process (a second ActionDB of the demo hung its first one when a header check did).
+A file that is not SQLite at all is refused by SQLite itself, unchanged.
 """
 
 from __future__ import annotations
@@ -17,8 +22,6 @@ from pathlib import Path
 
 from operator_core.errors import DatabaseError
 
-_MAGIC = b"SQLite format 3\x00"
-
 RESTORE_HINT = (
     "Restore it from a backup ('operator kill-switch --yes' still stops execution while its "
     "safety and audit tables can be written)"
@@ -27,21 +30,6 @@ RESTORE_HINT = (
 
 class CorruptDatabaseError(DatabaseError):
     """The file is damaged: SQLite found malformed pages. Nothing was written."""
-
-
-def check_header(path: Path) -> None:
-    """Before SQLite opens it: an existing, non-empty file must be an SQLite database.
-    (SQLite refuses one too, but only after a journal or WAL file may have been made.)"""
-    try:
-        with path.open("rb") as f:
-            head = f.read(len(_MAGIC))
-    except OSError:
-        return  # missing or unreadable: opening it reports that
-    if head and head != _MAGIC:
-        raise DatabaseError(
-            f"database {path} is corrupt or not an Operator database: not an SQLite file "
-            "(no SQLite header); nothing was written to it"
-        )
 
 
 def check_is_operator(conn: sqlite3.Connection, path: Path) -> None:
