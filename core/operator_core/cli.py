@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import shlex
@@ -24,6 +25,7 @@ from typer.exceptions import Abort, Exit, TyperException
 from operator_core.actions.states import ActionStatus
 from operator_core.env import default_actor
 from operator_core.errors import ConfigError, DatabaseError, OperatorError, ValidationError
+from operator_core.safe_text import has_surrogates, visible
 
 if TYPE_CHECKING:
     # Imported where used: ``operator tui`` draws its first frame before pydantic is
@@ -170,6 +172,21 @@ def parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _check_number(value: float, option: str, low: float, high: float, above: bool = False) -> None:
+    """Click lets nan and inf through its range checks (nan < 1 is false)."""
+    if not math.isfinite(value) or value < low or (above and value == low) or value > high:
+        span = f"above {low:g} and at most" if above else f"from {low:g} to"
+        raise ValidationError(f"{option} must be a number {span} {high:g}, not {value}", option)
+
+
+def _param_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _params_line(parameters: dict[str, Any]) -> str:
+    return " ".join(f"{k}={_param_text(v)}" for k, v in parameters.items())
+
+
 def _fmt_time(dt: datetime | None) -> str:
     return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
 
@@ -186,7 +203,7 @@ def _state_label(p: ActionProposal) -> str:
     if p.status == ActionStatus.VALIDATED and p.scheduled_at:
         return f"scheduled {_fmt_time(p.scheduled_at)}"
     if p.status == ActionStatus.CANCELLED and p.cancel_reason:
-        return f"cancelled ({p.cancel_reason})"
+        return f"cancelled ({visible(p.cancel_reason)})"
     return p.status.value
 
 
@@ -341,7 +358,7 @@ def _decide(ctx: typer.Context, what: str, target: int, workflow: bool, reason: 
     if what == "cancel" and not workflow and result.status == ActionStatus.EXECUTING:
         typer.echo(f"{noun} {target}: stop requested; its runner cancels it within a second")
     else:
-        typer.echo(f"{noun} {target} {done} by {cfg.actor}")
+        typer.echo(f"{noun} {target} {done} by {visible(cfg.actor)}")
 
 
 @app.command()
@@ -457,16 +474,18 @@ def actions_list(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, header_style="bold")
     for col in ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY"):
         table.add_column(col)
     for p in rows:
-        table.add_row(
-            str(p.id), p.action_name,
-            " ".join(f"{k}={v}" for k, v in p.parameters.items()),
-            _state_label(p), str(p.workflow_id or ""), _fmt_time(p.proposed_at), p.proposed_by,
+        # Text cells: what an agent wrote is never read as Rich markup ("[/]" would crash).
+        cells = (
+            str(p.id), p.action_name, _params_line(p.parameters), _state_label(p),
+            str(p.workflow_id or ""), _fmt_time(p.proposed_at), p.proposed_by,
         )
+        table.add_row(*(Text(visible(c)) for c in cells))
     Console().print(table)
 
 
@@ -500,26 +519,36 @@ def actions_show(
     if as_json:
         _emit(data)
         return
+    # Every value is escaped onto its own line: a parameter with a newline cannot forge a
+    # "will run:" or "reason:" line of what the approver reads.
     a = data["action"]
-    typer.echo(f"action {a['id']}: {a['action_name']}  [{a['status']}]")
-    for key in ("parameters", "reason", "proposed_by", "proposed_at", "requires_approval",
+    typer.echo(f"action {a['id']}: {visible(a['action_name'])}  [{a['status']}]")
+    if a["parameters"]:
+        typer.echo("  parameters:")
+        for name, value in a["parameters"].items():
+            typer.echo(f"    {visible(name)} = {visible(_param_text(value))}")
+    for key in ("reason", "proposed_by", "proposed_at", "requires_approval",
                 "approved_by", "approved_at", "rejected_by", "rejection_reason",
                 "workflow_id", "scheduled_at", "retry_count", "max_retries", "next_retry_at",
                 "last_error", "cancel_reason", "expires_at"):
         if a.get(key) not in (None, "", {}):
-            typer.echo(f"  {key}: {a[key]}")
+            typer.echo(f"  {key}: {visible(a[key])}")
     if data["ticket"]:
-        typer.echo(f"  ticket: #{data['ticket']['id']} {data['ticket']['title']}")
+        typer.echo(f"  ticket: #{data['ticket']['id']} {visible(data['ticket']['title'])}")
     if data["preview"]:
-        typer.echo(f"  will run: {data['preview']}")
+        # A preview has lines of its own (cwd, headers, body): they are marked as its own.
+        first, *more = str(data["preview"]).split("\n")
+        typer.echo(f"  will run: {visible(first)}")
+        for line in more:
+            typer.echo(f"          | {visible(line)}")
     typer.echo("records:")
     for r in data["records"]:
         outcome = {True: "ok", False: "failed", None: "running"}[r["success"]]
         typer.echo(f"  attempt {r['attempt']}: {outcome} {r['started_at']} -> "
-                   f"{r['completed_at']} {r['error_message'] or ''}")
+                   f"{r['completed_at']} {visible(r['error_message'] or '')}")
     typer.echo("audit:")
     for e in data["audit"]:
-        typer.echo(f"  {e['timestamp']} {e['event_type']} by {e['actor']} "
+        typer.echo(f"  {e['timestamp']} {visible(e['event_type'])} by {visible(e['actor'])} "
                    f"{json.dumps(e['event_data'], default=str)}")
 
 
@@ -546,7 +575,8 @@ def workflows_list(
         done = sum(1 for s in st if s.status == ActionStatus.COMPLETED)
         approval = "approved" if w.approved_at else (
             "awaiting approval" if w.requires_approval and w.status.value == "pending" else "")
-        typer.echo(f"{w.id}\t{w.name}\t{w.status.value}\t{done}/{len(st)} steps\t{approval}")
+        typer.echo(f"{w.id}\t{visible(w.name)}\t{w.status.value}\t{done}/{len(st)} steps\t"
+                   f"{approval}")
 
 
 @workflows_app.command("show")
@@ -566,13 +596,13 @@ def workflows_show(
     if as_json:
         _emit({**wf.model_dump(mode="json"), "steps": [_proposal_json(s) for s in steps]})
         return
-    typer.echo(f"workflow {wf.id}: {wf.name}  [{wf.status.value}]  {wf.description}")
+    typer.echo(f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  "
+               f"{visible(wf.description)}")
     if wf.approved_by:
-        typer.echo(f"  approved by {wf.approved_by} at {_fmt_time(wf.approved_at)}")
+        typer.echo(f"  approved by {visible(wf.approved_by)} at {_fmt_time(wf.approved_at)}")
     for s in steps:
-        params = " ".join(f"{k}={v}" for k, v in s.parameters.items())
-        typer.echo(f"  {s.execution_order + 1}. #{s.id} {s.action_name} {params}  "
-                   f"[{_state_label(s)}]")
+        typer.echo(f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)} "
+                   f"{visible(_params_line(s.parameters))}  [{_state_label(s)}]")
 
 
 @audit_app.command("tail")
@@ -590,7 +620,8 @@ def audit_tail(
     for e in events:
         target = f"action {e.proposal_id}" if e.proposal_id else (
             f"workflow {e.workflow_id}" if e.workflow_id else "-")
-        typer.echo(f"{e.id}\t{_fmt_time(e.timestamp)}\t{e.event_type}\t{target}\t{e.actor}\t"
+        typer.echo(f"{e.id}\t{_fmt_time(e.timestamp)}\t{visible(e.event_type)}\t{target}\t"
+                   f"{visible(e.actor)}\t"
                    f"{json.dumps(e.event_data, default=str, sort_keys=True)}")
 
 
@@ -601,7 +632,7 @@ def audit_verify(ctx: typer.Context) -> None:
     ok, _count, message = _run(_with_executor(cfg, lambda ex: ex.auditor.verify()))
     if not ok:
         raise OperatorError(f"audit log TAMPERED: {message}")
-    typer.echo(f"audit log OK: {message}")
+    typer.echo(f"audit log OK: {visible(message)}")
 
 
 @app.command()
@@ -639,16 +670,17 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     from sparklines import sparklines
 
     mode = data["safety_mode"].upper()
-    banner = "EXECUTE" if mode == "EXECUTE" else f"OBSERVE (execution off: {data['mode_reason']}"\
-        f", by {data['mode_changed_by']})"
-    typer.echo(f"database      {data['db']}")
+    banner = "EXECUTE" if mode == "EXECUTE" else (
+        f"OBSERVE (execution off: {visible(data['mode_reason'])}, "
+        f"by {visible(data['mode_changed_by'])})")
+    typer.echo(f"database      {visible(data['db'])}")
     typer.echo(f"safety mode   {banner}")
     typer.echo(f"approval mode {'on' if data['approval_mode'] else 'off'}")
     typer.echo(f"awaiting approval {data['awaiting_approval']} action(s), "
                f"{data['workflows_awaiting_approval']} workflow(s)")
     typer.echo(f"executing {data['executing']}  scheduled {data['scheduled']}  "
                f"retry-waiting {data['retry_waiting']}  open workflows {data['workflows_open']}")
-    typer.echo("by status     " + "  ".join(f"{k} {v}" for k, v in
+    typer.echo("by status     " + "  ".join(f"{visible(k)} {v}" for k, v in
                                              sorted(data["by_status"].items())))
     peak = max(1, *data["executions_per_minute"])
     for label, key in (("executions/min (1h)", "executions_per_minute"),
@@ -674,6 +706,8 @@ def run(
     from operator_core.runner import Runner
 
     cfg = _cfg(ctx)
+    _check_number(lease_seconds, "--lease-seconds", 1, 86400)
+    _check_number(grace_seconds, "--grace-seconds", 0, 86400)
 
     async def go(ex: ActionExecutor) -> Any:
         runner = Runner(ex, concurrency=concurrency, lease_seconds=lease_seconds,
@@ -682,7 +716,8 @@ def run(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runner.request_stop)
         if not until_idle:
-            typer.echo(f"runner {runner.runner_id} on {cfg.db} (concurrency {concurrency})",
+            typer.echo(f"runner {visible(runner.runner_id)} on {visible(cfg.db)} "
+                       f"(concurrency {concurrency})",
                        err=True)
         return await runner.run(until_idle=until_idle)
 
@@ -743,13 +778,15 @@ def demo(
     from operator_core.demo import prepare_demo_db, run_demo
 
     cfg = _cfg(ctx)
+    _check_number(duration, "--duration", 0, 7 * 86400, above=True)
+    _check_number(speed, "--speed", 0, 1000, above=True)
     db = cfg.db if cfg.db_explicit else state_dir() / "demo.db"
     prepare_demo_db(db, wipe=reset or not cfg.db_explicit)
     if headless:
         summary = _run(
             run_demo(db, duration=duration, speed=speed, approval_mode=cfg.approval_mode)
         )
-        typer.echo(summary)
+        typer.echo("\n".join(visible(line) for line in summary.splitlines()))
         return
     from operator_tui import load_app
 
@@ -766,13 +803,33 @@ def demo(
 # ---------------------------------------------------------------------- entry point
 
 
+def _check_utf8(argv: list[str]) -> None:
+    """Refuse arguments and OPERATOR_* settings that are not UTF-8: Python keeps such bytes
+    as lone surrogates, which SQLite and JSON cannot store and a terminal cannot print."""
+    for i, arg in enumerate(argv):
+        if has_surrogates(arg):
+            option, eq, value = arg.partition("=")
+            if eq and option.startswith("--"):
+                what = option
+            elif i > 0 and argv[i - 1].startswith("-") and not arg.startswith("-"):
+                what, value = argv[i - 1], arg
+            else:
+                what, value = f"argument {i + 1}", arg
+            raise ValidationError(f"{visible(what)} is not valid UTF-8 text: '{visible(value)}'",
+                                  what)
+    for name, value in os.environ.items():
+        if name.startswith("OPERATOR_") and has_surrogates(value):
+            raise ConfigError(f"{visible(name)} is not valid UTF-8 text: '{visible(value)}'")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error is one line on stderr."""
     try:
+        _check_utf8(sys.argv[1:] if argv is None else argv)
         # Outside standalone mode, click returns the code of a typer.Exit rather than raise.
         code = app(args=argv, standalone_mode=False)
     except OperatorError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {visible(exc)}", err=True)
         return 1
     except Abort:
         typer.echo("aborted", err=True)
@@ -781,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__name__ == "NoArgsIsHelpError":
             app(args=["--help"], standalone_mode=False)
             return 2
-        typer.echo(f"error: {exc.format_message()}", err=True)
+        typer.echo(f"error: {visible(exc.format_message())}", err=True)
         return exc.exit_code or 2
     except Exit as exc:
         return exc.exit_code

@@ -10,6 +10,7 @@ import sys
 import typer
 
 from operator_core.errors import ConfigError
+from operator_core.safe_text import visible
 from operator_core.secrets import KEY_ENV, SecretStore, check_name, env_value
 
 app = typer.Typer(
@@ -42,11 +43,11 @@ def set_secret(
     store.set(name, _read_value(name))
     if created_key:
         typer.echo(
-            f"created secret key {store.key_file} (mode 0600); keep it apart from "
+            f"created secret key {visible(store.key_file)} (mode 0600); keep it apart from "
             "backups of the secrets file",
             err=True,
         )
-    typer.echo(f"stored secret {name} in {store.path}")
+    typer.echo(f"stored secret {name} in {visible(store.path)}")
 
 
 @app.command("list")

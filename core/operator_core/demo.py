@@ -14,6 +14,7 @@ from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
 from operator_core.actions.safety import SafetyMode
+from operator_core.db.inuse import exclusive
 from operator_core.db.killfile import kill_file_path
 from operator_core.errors import ObserveOnlyError, OperatorError
 from operator_core.runner import Runner
@@ -28,12 +29,15 @@ DEMO_RETRY = RetryConfig(max_attempts=3, min_wait_seconds=4.0, max_wait_seconds=
 
 def prepare_demo_db(db: Path, wipe: bool) -> None:
     """The demo wants a fresh database. Its own default file is wiped; a file the user named
-    is wiped only with --reset, and refused if it already holds data."""
+    is wiped only with --reset, and refused if it already holds data. A file another
+    Operator process has open (a demo already running, a runner, a dashboard) is never
+    wiped: that is refused with DatabaseError."""
     files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
              kill_file_path(db)]  # a kill switch pulled in an earlier demo goes too
     if wipe:
-        for f in files:
-            f.unlink(missing_ok=True)
+        with exclusive(db):
+            for f in files:
+                f.unlink(missing_ok=True)
         return
     if db.exists() and db.stat().st_size > 0:
         raise OperatorError(

@@ -12,7 +12,7 @@ from operator_core.actions.registry import (
     validate_action_params,
 )
 from operator_core.actions.retry import RetryConfig
-from operator_core.errors import UnknownActionError, ValidationError
+from operator_core.errors import ConfigError, UnknownActionError, ValidationError
 from operator_core.subjects.demo import DemoSubject
 
 DEF = ActionDefinition(
@@ -91,9 +91,9 @@ def test_a_lazy_registry_reads_the_subject_at_first_use_once() -> None:
 
 def test_a_lazy_registry_raises_a_bad_definition_at_load() -> None:
     reg = ActionRegistry.from_subject(CountingSubject(duplicate=True), lazy=True)
-    with pytest.raises(ValueError, match="defined twice"):
+    with pytest.raises(ConfigError, match="defined twice"):
         reg.load()
-    with pytest.raises(ValueError, match="defined twice"):
+    with pytest.raises(ConfigError, match="defined twice"):
         ActionRegistry.from_subject(CountingSubject(duplicate=True))
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from operator_core.actions.states import WorkflowStatus
 from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.db.actions import ActionDB, Counts, Snapshot
+from operator_core.safe_text import visible
 
 if TYPE_CHECKING:
     from operator_core.actions.types import ActionProposal, WorkflowProposal
@@ -40,12 +41,13 @@ class Target:
 
 def action_target(p: ProposalView | ActionProposal) -> Target:
     assert p.id is not None
-    return Target("action", p.id, f"action #{p.id} {p.action_name}")
+    return Target("action", p.id, f"action #{p.id} {visible(p.action_name)}")
 
 
 def workflow_target(wf: WorkflowView | WorkflowProposal) -> Target:
     assert wf.id is not None
-    return Target("workflow", wf.id, f"workflow #{wf.id} {wf.name}")
+    # A label is shown in dialogs and notifications: a name's control characters escaped.
+    return Target("workflow", wf.id, f"workflow #{wf.id} {visible(wf.name)}")
 
 
 @dataclass(frozen=True)

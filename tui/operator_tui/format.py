@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from operator_core.actions.states import ActionStatus
+from operator_core.safe_text import visible
 from rich.text import Text
 
 if TYPE_CHECKING:
@@ -86,13 +87,27 @@ def pretty_json(value: Any) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
+    """One line of at most ``limit`` characters; control characters (an agent's ESC
+    sequences, bidi overrides) are shown as escapes, never sent to the terminal."""
+    text = visible(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def plain(text: str) -> Text:
+    """A value as written, on one line: not read as Rich markup, control characters (a
+    newline too) shown as escapes, so it cannot pass for another field."""
+    return Text(visible(text))
+
+
+def plain_lines(text: str) -> Text:
+    """Text with lines of its own (indented JSON, a request preview): each line as
+    ``plain`` shows it, the line breaks kept."""
+    return Text("\n".join(visible(line) for line in text.split("\n")))
 
 
 def short_path(path: Path, limit: int = 40) -> str:
     """The database path as the operator gave it, ``~`` for home, cut from the left."""
-    text = str(path)
+    text = visible(path)
     home = os.path.expanduser("~")
     if path.is_absolute() and text.startswith(home + os.sep):
         text = "~" + text[len(home):]

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from operator_core.actions.audit import ActionAuditor
+from operator_core.actions.emergency import kill_switch_on_corrupt_db
 from operator_core.actions.registry import (
     ActionDefinition,
     ActionRegistry,
@@ -36,6 +37,7 @@ from operator_core.actions.types import (
 )
 from operator_core.clock import Clock, to_utc
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
+from operator_core.db.health import is_corruption
 from operator_core.db.killfile import KillNotice
 from operator_core.env import env_flag
 from operator_core.errors import (
@@ -462,6 +464,10 @@ class ActionExecutor:
             # A switch already on (the file was there) is pulled again in the database now.
             result = await self.db.kill_switch(actor, notice if pulled_now else None)
         except DatabaseError as exc:
+            if is_corruption(exc):
+                # Sets OBSERVE if the safety table can still be written, then raises saying
+                # what could not be done (the kill file, if written, stops runners anyway).
+                await kill_switch_on_corrupt_db(self.db, actor, exc)
             if notice is None:
                 raise DatabaseError(f"{exc}; and {file_error}") from exc
             result = KillSwitchResult(recorded=False, database_error=str(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import re
@@ -11,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from operator_core.errors import UnknownActionError, ValidationError
+from operator_core.errors import ConfigError, UnknownActionError, ValidationError
+from operator_core.safe_text import has_surrogates, shown
 
 if TYPE_CHECKING:
     from operator_core.subjects.base import Subject
@@ -22,6 +24,9 @@ class RiskLevel(str, Enum):
     MEDIUM = "medium"
     HIGH = "high"
 
+
+# The longest time limit or backoff an action may declare (31 days).
+MAX_SECONDS = 31 * 86400.0
 
 PARAM_TYPES = {"str": str, "int": int, "float": float, "bool": bool, "path": str}
 _TYPE_ALIASES = {
@@ -117,10 +122,21 @@ class ActionDefinition(BaseModel):
     requires_approval: bool = Field(
         default=False, description="Always needs a human approval, even with approval mode off"
     )
-    timeout_seconds: float = Field(default=60.0, description="Per-attempt time limit")
-    max_retries: int | None = Field(default=None, description="Overrides the engine default")
-    retry_min_wait_seconds: float | None = Field(default=None, description="Backoff override")
-    retry_max_wait_seconds: float | None = Field(default=None, description="Backoff override")
+    # Finite and bounded: nan or inf would mean "no time limit", and a limit past
+    # MAX_SECONDS overflows the runner's date arithmetic.
+    timeout_seconds: float = Field(
+        default=60.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False,
+        description="Per-attempt time limit",
+    )
+    max_retries: int | None = Field(
+        default=None, ge=0, description="Overrides the engine default"
+    )
+    retry_min_wait_seconds: float | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False, description="Backoff override"
+    )
+    retry_max_wait_seconds: float | None = Field(
+        default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False, description="Backoff override"
+    )
 
 
 def _coerce(name: str, spec: ParamDef, value: Any) -> Any:
@@ -137,10 +153,12 @@ def _coerce(name: str, spec: ParamDef, value: Any) -> Any:
             return True
         if isinstance(value, str) and value.lower() in ("false", "no", "0", "off"):
             return False
-        raise ValidationError(f"parameter '{name}' must be a boolean, got {value!r}", name)
+        raise ValidationError(f"parameter '{name}' must be a boolean, got {shown(value)}", name)
     if spec.type == "int":
         if isinstance(value, bool):
-            raise ValidationError(f"parameter '{name}' must be an integer, got {value!r}", name)
+            raise ValidationError(
+                f"parameter '{name}' must be an integer, got {shown(value)}", name
+            )
         if isinstance(value, int):
             return value
         if isinstance(value, str):
@@ -148,20 +166,29 @@ def _coerce(name: str, spec: ParamDef, value: Any) -> Any:
                 return int(value.strip())
             except ValueError:
                 pass
-        raise ValidationError(f"parameter '{name}' must be an integer, got {value!r}", name)
+        raise ValidationError(f"parameter '{name}' must be an integer, got {shown(value)}", name)
     if spec.type == "float":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise ValidationError(f"parameter '{name}' must be a number, got {value!r}", name)
+        number: float | None = None
+        try:
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                number = float(value)
+            elif isinstance(value, str):
+                number = float(value.strip())
+        except (ValueError, OverflowError):
+            pass
+        # nan and inf are no quantity an action can act on (and not JSON either).
+        if number is not None and math.isfinite(number):
+            return number
+        raise ValidationError(
+            f"parameter '{name}' must be a finite number, got {shown(value)}", name
+        )
     if not isinstance(value, expected):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ValidationError(f"parameter '{name}' must be a string, got {value!r}", name)
+        raise ValidationError(f"parameter '{name}' must be a string, got {shown(value)}", name)
+    if has_surrogates(value):
+        raise ValidationError(f"parameter '{name}' is not valid Unicode text: {shown(value)}",
+                              name)
     return value
 
 
@@ -172,6 +199,8 @@ def validate_action_params(definition: ActionDefinition, params: dict[str, Any])
     """
     if not isinstance(params, dict):
         raise ValidationError(f"parameters of '{definition.name}' must be a mapping")
+    if not all(isinstance(k, str) for k in params):
+        raise ValidationError(f"parameter names of '{definition.name}' must be strings")
     unknown = sorted(set(params) - set(definition.parameters))
     if unknown:
         allowed = ", ".join(definition.parameters) or "none"
@@ -196,7 +225,7 @@ def validate_action_params(definition: ActionDefinition, params: dict[str, Any])
         if spec.choices is not None and value not in spec.choices:
             options = ", ".join(str(c) for c in spec.choices)
             raise ValidationError(
-                f"parameter '{name}' must be one of {options}; got {value!r}", name
+                f"parameter '{name}' must be one of {options}; got {shown(value)}", name
             )
         if (
             spec.pattern is not None
@@ -204,11 +233,21 @@ def validate_action_params(definition: ActionDefinition, params: dict[str, Any])
             and re.fullmatch(spec.pattern, value) is None
         ):
             raise ValidationError(
-                f"parameter '{name}' value {value!r} does not match pattern {spec.pattern}",
+                f"parameter '{name}' value {shown(value)} does not match pattern {spec.pattern}",
                 name,
             )
         out[name] = value
     return out
+
+
+def _first_error(exc: ValueError) -> str:
+    """One line for a pydantic error (its own text spans several lines)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors) and errors():
+        first = errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return f"{getattr(exc, 'title', '')}.{where}: {first.get('msg', '')}"
+    return str(exc)
 
 
 class ActionRegistry:
@@ -242,8 +281,14 @@ class ActionRegistry:
         """Read the subject's definitions now, if not yet (an error in them is raised here)."""
         subject, self._pending = self._pending, None
         if subject is not None:
-            for d in subject.action_definitions():
-                self.register(d)
+            try:
+                for d in subject.action_definitions():
+                    self.register(d)
+            except ValueError as exc:  # pydantic's ValidationError is one
+                raise ConfigError(
+                    f"subject {getattr(subject, 'name', '?')!r} declares a bad action: "
+                    f"{_first_error(exc)}"
+                ) from None
 
     @property
     def _loaded(self) -> dict[str, ActionDefinition]:

@@ -26,10 +26,12 @@ import aiosqlite
 from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
 from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
+from operator_core.db import health, inuse
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillFile, KillNotice
 from operator_core.db.lost import LOST_ATTEMPTS_SQL, LostAttempt, LostNote
-from operator_core.db.schema import migrate
+from operator_core.db.schema import LATEST_VERSION, migrate
+from operator_core.env import env_number
 from operator_core.errors import (
     ActionNotFoundError,
     ApprovalError,
@@ -710,15 +712,19 @@ class ActionDB:
         synchronous: str | None = None,
     ) -> None:
         self.db_path = Path(db_path).expanduser()
+        # Whether the whole file passed PRAGMA quick_check: asked once, before the first
+        # write of this connection (see health.py).
+        self._checked = False
         self.clock = clock or SYSTEM_CLOCK
         self._busy_timeout = (
             busy_timeout
             if busy_timeout is not None
-            else float(os.environ.get("OPERATOR_BUSY_TIMEOUT") or 5.0)
+            else env_number("OPERATOR_BUSY_TIMEOUT", 5.0, low=0, high=3600, unit=" (seconds)")
         )
         self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
                              or "NORMAL").upper()
         self._conn: aiosqlite.Connection | None = None
+        self._in_use: int | None = None  # see inuse.py
         # Calls handed to the worker thread, and calls it has finished; each counter has one
         # writer (the event loop's thread, the worker thread), so neither loses a count.
         self._worker_sent = 0
@@ -744,6 +750,7 @@ class ActionDB:
                 os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         except OSError as exc:
             raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
+        self._in_use = inuse.hold_shared(path)
         try:
             # check_same_thread=False: short transactions also run on the event loop's
             # thread, never at the same time as the worker thread (see _call).
@@ -752,14 +759,17 @@ class ActionDB:
                 factory=_Connection,
             )
         except sqlite3.Error as exc:  # e.g. the path is a directory
+            self._release_in_use()
             raise self._translate(exc) from exc
         try:
             await conn._execute(self._setup, conn._conn)
         except sqlite3.DatabaseError as exc:
             await conn.close()
+            self._release_in_use()
             raise self._translate(exc) from exc
         except BaseException:
             await conn.close()
+            self._release_in_use()
             raise
         self._conn = conn
         return self
@@ -769,6 +779,11 @@ class ActionDB:
         if isinstance(raw, _Connection):
             raw.kill_file = self.kill_file
         raw.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        # Nothing below may write to a file that is not a healthy Operator database.
+        health.check_is_operator(raw, self.db_path)
+        if raw.execute("PRAGMA user_version").fetchone()[0] < LATEST_VERSION:
+            health.quick_check(raw, self.db_path)  # before a migration writes to it
+            self._checked = True
         # Before anything is written (a no-op on an existing database): see PAGE_SIZE.
         raw.execute(f"PRAGMA page_size = {PAGE_SIZE}")
         mode = raw.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -784,8 +799,13 @@ class ActionDB:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
+        self._release_in_use()
         self._notifier.close()
         self._checkpointer.close()
+
+    def _release_in_use(self) -> None:
+        fd, self._in_use = self._in_use, None
+        inuse.release(fd)
 
     async def __aenter__(self) -> ActionDB:
         return await self.open()
@@ -893,8 +913,13 @@ class ActionDB:
         """Run ``fn(conn, *args)`` in one read snapshot."""
         return await self._txn("BEGIN", fn, *args)
 
-    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` as one write transaction, then wake other processes."""
+    async def _write(self, fn: Callable[..., T], *args: Any, check: bool = True) -> T:
+        """Run ``fn(conn, *args)`` as one write transaction, then wake other processes.
+        The first write of a connection checks the whole file first (``check=False``: the
+        kill switch, which must work on a damaged file as long as it can)."""
+        if check and not self._checked:
+            await self._call(health.quick_check, self.db_path)
+            self._checked = True
         result, changed = await self._txn("BEGIN IMMEDIATE", _counting_changes, fn, *args)
         if changed:
             self._committed()
@@ -902,6 +927,8 @@ class ActionDB:
 
     def _write_now(self, fn: Callable[..., T], *args: Any) -> T | object:
         """``_write`` if it can run right here without waiting, else ``_NOT_NOW``."""
+        if not self._checked:
+            return _NOT_NOW
         done = self._txn_now("BEGIN IMMEDIATE", _counting_changes, (fn, *args))
         if done is _NOT_NOW:
             return _NOT_NOW
@@ -1846,8 +1873,11 @@ class ActionDB:
     async def kill_switch(self, actor: str, notice: KillNotice | None = None) -> KillSwitchResult:
         """OBSERVE mode; cancel every pending, scheduled and retry-waiting action and every
         open workflow; ask runners to stop executing ones. One transaction. ``notice``: the
-        kill file this pull wrote (its time is when execution went off)."""
-        return await self._write(_stopping().kill_switch_tx, actor, self._now(), notice, None)
+        kill file this pull wrote (its time is when execution went off). No health check
+        first: the emergency stop must work on a damaged file as long as it can."""
+        return await self._write(
+            _stopping().kill_switch_tx, actor, self._now(), notice, None, check=False
+        )
 
     async def preview_kill_switch(self) -> dict[str, int]:
         """What the kill switch would cancel now (for a confirm dialog)."""
@@ -1893,7 +1923,7 @@ class ActionDB:
                                            "reason": reason}, actor), now)
             return True
 
-        return await self._write(fn)
+        return await self._write(fn, check=mode != "observe")  # OBSERVE is never refused
 
     # ------------------------------------------------------------------ audit
 

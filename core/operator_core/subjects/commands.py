@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from operator_core.errors import ActionFailed
+from operator_core.safe_text import visible
 from operator_core.secrets import ENV_PREFIX, KEY_ENV, KEY_FILE_ENV, Redactor
 from operator_core.subjects import supervisor
 from operator_core.subjects.process_groups import ProcessInfo, host_name, start_token
@@ -61,11 +62,15 @@ class CommandSpec:
 
     def preview(self, ctx: RenderContext) -> str:
         argv, env = self.render(ctx)
-        lines = [shlex.join(argv), f"cwd: {self.cwd}"]
+        # One line per part: a parameter's newline or escape sequence is shown, not obeyed.
+        argv = [visible(a) for a in argv]
+        lines = [shlex.join(argv), f"cwd: {visible(self.cwd)}"]
         if env:
-            lines.append("env: " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()))
+            lines.append(
+                "env: " + " ".join(f"{k}={shlex.quote(visible(v))}" for k, v in env.items())
+            )
         if self.stdin is not None:
-            lines.append(f"stdin: {render(self.stdin, ctx)!r}")
+            lines.append(f"stdin: {visible(render(self.stdin, ctx))!r}")
         lines.append(f"timeout: {self.timeout:g}s")
         return "\n".join(lines)
 

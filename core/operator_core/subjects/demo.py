@@ -9,12 +9,12 @@ times faster).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from operator_core.actions.registry import ActionDefinition, ParamDef, RiskLevel
+from operator_core.env import env_number
 from operator_core.errors import ActionFailed
 from operator_core.subjects.base import BaseSubject, ExecutionContext
 
@@ -49,12 +49,16 @@ class DemoSubject(BaseSubject):
         speed: float | None = None,
         seed: int | None = None,
     ) -> None:
-        env_rate = os.environ.get("OPERATOR_DEMO_FAILURE_RATE")
-        env_speed = os.environ.get("OPERATOR_DEMO_SPEED")
         self.failure_rate = (
-            failure_rate if failure_rate is not None else float(env_rate or 0.3)
+            failure_rate
+            if failure_rate is not None
+            else env_number("OPERATOR_DEMO_FAILURE_RATE", 0.3, low=0, high=1)
         )
-        self.speed = speed if speed is not None else float(env_speed or 1.0)
+        self.speed = (
+            speed
+            if speed is not None
+            else env_number("OPERATOR_DEMO_SPEED", 1.0, low=0, high=1000, low_open=True)
+        )
         self._rng = random.Random(seed)
         self.cluster = Cluster.build()
 

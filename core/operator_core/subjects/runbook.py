@@ -9,6 +9,7 @@ and the field. The format is documented in the README.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from operator_core.secrets import Redactor, SecretResolver, SecretStore, install
 from operator_core.subjects.base import BaseSubject, ExecutionContext
 from operator_core.subjects.commands import CommandSpec, run_command
 from operator_core.subjects.templates import (
+    MAX_JSON_DEPTH,
     RenderContext,
     Template,
     TemplateError,
@@ -39,6 +41,11 @@ from operator_core.subjects.webhooks import AUTH_TYPES, METHODS, AuthSpec, HttpS
 KINDS = ("commands", "http", "runbook")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_KILL_GRACE = 0.5
+# Upper bounds of the numbers a runbook gives: a timeout or backoff of 30 days is already no
+# limit in practice, and larger ones overflow the engine's date arithmetic.
+MAX_SECONDS = 30 * 86400.0
+MAX_KILL_GRACE = 3600.0
+MAX_RETRIES = 1000
 # The engine's hard limit leaves this much beyond the action's own timeout for clean-up, so
 # a timed-out attempt is recorded with its exit code and output tails.
 CLEANUP_MARGIN = 1.0
@@ -116,13 +123,18 @@ class _Ctx:
             raise self.error(field, f"must be a string, not {_kind(value)}")
         return value
 
-    def number(self, value: Any, field: str, *, positive: bool = True) -> float:
+    def number(
+        self, value: Any, field: str, *, positive: bool = True, most: float = MAX_SECONDS
+    ) -> float:
+        """Seconds: finite (TOML allows nan and inf, which would mean "never time out"),
+        positive (or zero if not ``positive``) and at most ``most``."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(field, f"must be a number of seconds, not {_kind(value)}")
-        if value < 0 or (positive and value == 0):
-            raise self.error(
-                field, f"must be {'positive' if positive else 'zero or more'}, not {value}"
-            )
+        least = "positive" if positive else "zero or more"
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise self.error(field, f"must be a {least} number of seconds, not {value}")
+        if value > most:
+            raise self.error(field, f"must be at most {most:g} seconds, not {value:g}")
         return float(value)
 
     def template(self, value: Any, field: str, params: list[str]) -> Template:
@@ -230,8 +242,10 @@ def _retry(ctx: _Ctx, raw: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "max_retries" in retry:
         n = retry["max_retries"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise ctx.error("retry.max_retries", f"must be an integer >= 0, not {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_RETRIES:
+            raise ctx.error(
+                "retry.max_retries", f"must be an integer >= 0 and <= {MAX_RETRIES}, not {n!r}"
+            )
         out["max_retries"] = n
     if "backoff_min" in retry:
         out["retry_min_wait_seconds"] = ctx.number(retry["backoff_min"], "retry.backoff_min")
@@ -272,7 +286,10 @@ def _command(
             raise ctx.error(f"env.{key}", "not a valid environment variable name")
         env[key] = ctx.template(value, f"env.{key}", params)
     stdin = ctx.template(raw["stdin"], "stdin", params) if "stdin" in raw else None
-    grace = ctx.number(raw.get("kill_grace", DEFAULT_KILL_GRACE), "kill_grace", positive=False)
+    grace = ctx.number(
+        raw.get("kill_grace", DEFAULT_KILL_GRACE), "kill_grace", positive=False,
+        most=MAX_KILL_GRACE,
+    )
     return CommandSpec(
         argv=argv,
         cwd=cwd if cwd.is_absolute() else base / cwd,
@@ -413,6 +430,10 @@ def parse_runbook(path: Path) -> dict[str, RunbookAction]:
     ctx = _Ctx(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ctx.error(
+            None, f"nested too deeply to read (at most {MAX_JSON_DEPTH} levels are allowed)"
+        ) from None
     except FileNotFoundError:
         raise ctx.error(None, "no such runbook file") from None
     except OSError as exc:

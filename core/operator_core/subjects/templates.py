@@ -18,6 +18,8 @@ from operator_core.errors import ConfigError
 from operator_core.secrets import check_name
 
 TICKET_FIELDS = ("id", "title", "summary", "severity", "status")
+# How deep a webhook body may nest (tables and arrays); real bodies use a handful of levels.
+MAX_JSON_DEPTH = 32
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 
 
@@ -170,19 +172,22 @@ def render_value(template: Template, ctx: RenderContext) -> Any:
     return render(template, ctx)
 
 
-def parse_json(data: Any, params: Iterable[str], where: str = "body") -> Any:
+def parse_json(data: Any, params: Iterable[str], where: str = "body", depth: int = 0) -> Any:
     """Parse every string of a JSON-like structure as a template. Raises TemplateError with
-    the path of the bad string."""
+    the path of the bad string, or when the structure nests deeper than ``MAX_JSON_DEPTH``
+    (every later walk of it recurses, so a body thousands deep would crash each one)."""
     names = list(params)
     if isinstance(data, str):
         try:
             return parse(data, names)
         except TemplateError as exc:
             raise TemplateError(f"{where}: {exc}") from exc
+    if isinstance(data, (dict, list)) and depth >= MAX_JSON_DEPTH:
+        raise TemplateError(f"nested more than {MAX_JSON_DEPTH} levels deep")
     if isinstance(data, dict):
-        return {k: parse_json(v, names, f"{where}.{k}") for k, v in data.items()}
+        return {k: parse_json(v, names, f"{where}.{k}", depth + 1) for k, v in data.items()}
     if isinstance(data, list):
-        return [parse_json(v, names, f"{where}[{i}]") for i, v in enumerate(data)]
+        return [parse_json(v, names, f"{where}[{i}]", depth + 1) for i, v in enumerate(data)]
     if data is None or isinstance(data, (bool, int, float)):
         return data
     raise TemplateError(f"{where}: {type(data).__name__} values cannot be sent as JSON")

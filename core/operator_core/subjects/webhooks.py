@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from operator_core.errors import ActionFailed
+from operator_core.safe_text import visible
 from operator_core.secrets import Redactor, basic_token, install_log_filter, register_sensitive
 from operator_core.subjects.templates import (
     RenderContext,
@@ -102,8 +103,10 @@ class HttpSpec:
 
     def preview(self, ctx: RenderContext) -> str:
         req = self.render(ctx)
-        lines = [f"{req.method} {req.url}"]
-        lines += [f"{k}: {v}" for k, v in req.headers.items()]
+        # One line per part: a parameter's newline or escape sequence is shown, not obeyed
+        # (the body is JSON, whose strings escape them already).
+        lines = [f"{req.method} {visible(req.url)}"]
+        lines += [f"{k}: {visible(v)}" for k, v in req.headers.items()]
         if req.body is not None:
             lines += ["Content-Type: application/json", "", json.dumps(req.body, indent=2)]
         lines.append(f"(timeout {self.timeout:g}s; expect {self._expected()})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from operator_core.safe_text import visible
 from rich.console import RenderableType
 from rich.text import Text
 
@@ -49,7 +50,8 @@ class ApprovalsPane(PaneTable):
             chain = f"{len(names)} steps: " + " → ".join(names)
             rows.append((wf.created_at, Row(
                 key=target.key,
-                cells=(f"wf{wf.id}", Text.assemble(("workflow ", "italic"), (wf.name, "bold")),
+                cells=(f"wf{wf.id}",
+                       Text.assemble(("workflow ", "italic"), (visible(wf.name), "bold")),
                        age(wf.created_at, now), clip(chain, 36), wf.proposed_by,
                        clip(wf.description, 60)),
                 target=target,

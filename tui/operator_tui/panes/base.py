@@ -23,7 +23,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from operator_tui.data import DashboardData, Target
-from operator_tui.format import steady_for
+from operator_tui.format import plain, steady_for
 
 EMPTY_KEY = "-empty-"
 
@@ -72,7 +72,7 @@ def _plain(cell: RenderableType) -> RenderableType:
     and "[red]" or "[/]" in an agent's text would be eaten or restyle the row (say, text
     made invisible to the approver). Done as a cell goes into the table, so only the rows
     shown pay for it."""
-    return Text(cell) if isinstance(cell, str) else cell
+    return plain(cell) if isinstance(cell, str) else cell
 
 
 class PaneTable(DataTable[RenderableType]):

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from operator_core.actions.states import ActionStatus
 from operator_core.actions.views import ProposalState, ProposalView, WorkflowView
+from operator_core.safe_text import visible
 from rich.console import RenderableType
 from rich.text import Text
 
@@ -58,7 +59,7 @@ class WorkflowsPane(PaneTable):
             rows.append(Row(
                 key=target.key,
                 cells=lambda wf=wf, steps=steps, ticket=ticket: (
-                    f"wf{wf.id}", Text(wf.name, style="bold"), workflow_state(wf, steps),
+                    f"wf{wf.id}", Text(visible(wf.name), style="bold"), workflow_state(wf, steps),
                     progress_bar(steps), f"{ticket}by {wf.proposed_by}"),
                 target=target,
                 search=f"wf{wf.id} {wf.name} {wf.description}",

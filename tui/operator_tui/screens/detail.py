@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from operator_core.safe_text import visible
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -17,7 +18,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from operator_tui.data import Target
-from operator_tui.format import approval_state, clock_time, full_time, pretty_json, step_state
+from operator_tui.format import (
+    approval_state,
+    clock_time,
+    full_time,
+    plain,
+    plain_lines,
+    pretty_json,
+    step_state,
+)
 from operator_tui.widgets.event_tail import describe
 
 if TYPE_CHECKING:
@@ -39,7 +48,7 @@ def _add_row(table: Table, *cells: RenderableType) -> None:
     """Rich reads a str cell as markup: an agent's parameters, reason or error (say
     ``[Errno 111]`` or ``[black on black]...``) would lose words or hide them. Shown as
     written instead."""
-    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+    table.add_row(*(plain(c) if isinstance(c, str) else c for c in cells))
 
 
 def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
@@ -59,7 +68,8 @@ def _records(records: list[ActionRecord]) -> RenderableType:
         table.add_column(column, overflow="fold")
     for r in records:
         outcome = ("running" if r.success is None else "✓ ok" if r.success else "✗ failed")
-        detail = r.error_message or (pretty_json(r.result_data) if r.result_data else "")
+        detail = r.error_message or (plain_lines(pretty_json(r.result_data))
+                                     if r.result_data else "")
         _add_row(table, str(r.attempt), full_time(r.started_at), clock_time(r.completed_at),
                       outcome, detail)
     return table
@@ -79,8 +89,8 @@ def _audit(events: list[AuditEvent]) -> RenderableType:
 def _ticket(ticket: Ticket | None) -> RenderableType:
     if ticket is None:
         return Text("—", style="dim")
-    return Text.assemble((f"#{ticket.id} {ticket.title}", "bold"),
-                         f"  [{ticket.severity}, {ticket.status}]\n", ticket.summary)
+    return Text.assemble((f"#{ticket.id} {visible(ticket.title)}", "bold"),
+                         f"  [{ticket.severity}, {ticket.status}]\n", visible(ticket.summary))
 
 
 class DetailScreen(Screen[None]):
@@ -97,7 +107,7 @@ class DetailScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
-            yield Static(Text(self.target.label, style="bold"), id="detail-title")
+            yield Static(Text(visible(self.target.label), style="bold"), id="detail-title")
             yield Static("loading…", id="detail-body")
         yield Footer()
 
@@ -125,7 +135,8 @@ class DetailScreen(Screen[None]):
         if p is None:
             return Text(f"action #{proposal_id} no longer exists", style="bold red")
         self.query_one("#detail-title", Static).update(Text.assemble(
-            (f"Action #{p.id} {p.action_name}", "bold"), "  ", step_state(p, db.clock.now())))
+            (f"Action #{p.id} {visible(p.action_name)}", "bold"), "  ",
+            step_state(p, db.clock.now())))
         ticket = await db.get_ticket(p.ticket_id) if p.ticket_id else None
         records = await db.list_records(proposal_id)
         events = await db.list_audit_events(proposal_id=proposal_id, limit=AUDIT_LIMIT)
@@ -154,15 +165,16 @@ class DetailScreen(Screen[None]):
              + (f" at {full_time(p.approved_at)}" if p.approved_at else "")
              + (f": {p.rejection_reason}" if p.rejection_reason else "")),
             ("Proposed", f"{full_time(p.proposed_at)} by {p.proposed_by}"),
-            ("Parameters", pretty_json(p.parameters)),
-            ("Will run", preview or Text("(the subject gives no preview)", style="dim")),
+            ("Parameters", plain_lines(pretty_json(p.parameters))),
+            ("Will run", plain_lines(preview) if preview
+             else Text("(the subject gives no preview)", style="dim")),
             ("Reason", p.reason),
             ("Scheduled", full_time(p.scheduled_at) if p.scheduled_at else "run when ready"),
             ("Retries", f"{p.retry_count} of {p.max_retries} used"
              + (f"; next at {full_time(p.next_retry_at)}" if p.next_retry_at else "")),
         ]
         if p.last_error:
-            rows.append(("Last error", Text(p.last_error, style="red")))
+            rows.append(("Last error", Text(visible(p.last_error), style="red")))
         if p.workflow_id is not None:
             rows.append(("Workflow", f"wf{p.workflow_id}, step {p.execution_order + 1}"
                          + (f", {p.delay_seconds:g}s after the previous step"
@@ -179,7 +191,7 @@ class DetailScreen(Screen[None]):
         if wf is None:
             return Text(f"workflow #{workflow_id} no longer exists", style="bold red")
         self.query_one("#detail-title", Static).update(Text.assemble(
-            (f"Workflow #{wf.id} {wf.name}", "bold"), f"  {wf.status.value}"))
+            (f"Workflow #{wf.id} {visible(wf.name)}", "bold"), f"  {wf.status.value}"))
         steps = await db.list_workflow_actions(workflow_id)
         ticket = await db.get_ticket(wf.ticket_id) if wf.ticket_id else None
         events = await db.list_audit_events(workflow_id=workflow_id, limit=AUDIT_LIMIT)
@@ -216,7 +228,8 @@ class DetailScreen(Screen[None]):
         now = db.clock.now()
         for s in steps:
             _add_row(table, str(s.execution_order + 1), f"#{s.id}", s.action_name,
-                          pretty_json(s.parameters), step_state(s, now), s.last_error or "")
+                          plain_lines(pretty_json(s.parameters)), step_state(s, now),
+                          s.last_error or "")
         return table
 
 

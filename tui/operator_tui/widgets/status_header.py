@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from operator_core.safe_text import visible
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -58,10 +59,10 @@ class StatusHeader(Vertical):
         mode, banner = self._mode, self._banner
         if safety.observe:
             mode.update(Text(" ■ OBSERVE ", style="bold"))
-            why = f" ({safety.reason})" if safety.reason else ""
+            why = f" ({visible(safety.reason)})" if safety.reason else ""
             banner.update(Text.assemble(
                 ("■ KILL SWITCH · OBSERVE", "bold"),
-                f" — execution is OFF{why}, set by {safety.changed_by} at "
+                f" — execution is OFF{why}, set by {visible(safety.changed_by)} at "
                 f"{full_time(safety.changed_at)}. Press E to resume.",
             ))
         else:
