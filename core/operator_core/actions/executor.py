@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from operator_core.actions.audit import ActionAuditor
 from operator_core.actions.emergency import kill_switch_on_corrupt_db
@@ -37,7 +37,11 @@ from operator_core.actions.types import (
 )
 from operator_core.clock import Clock, to_utc
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
-from operator_core.db.health import is_corruption
+from operator_core.db.health import (
+    CorruptDatabaseError,
+    ForeignDatabaseError,
+    is_corruption,
+)
 from operator_core.db.killfile import KillNotice
 from operator_core.env import env_flag
 from operator_core.errors import (
@@ -463,11 +467,13 @@ class ActionExecutor:
         try:
             # A switch already on (the file was there) is pulled again in the database now.
             result = await self.db.kill_switch(actor, notice if pulled_now else None)
+        except ForeignDatabaseError:
+            if pulled_now:  # another program's database: there is nothing of ours to stop
+                kill.clear()
+            raise
         except DatabaseError as exc:
             if is_corruption(exc):
-                # Sets OBSERVE if the safety table can still be written, then raises saying
-                # what could not be done (the kill file, if written, stops runners anyway).
-                await kill_switch_on_corrupt_db(self.db, actor, exc)
+                await self._kill_switch_on_corrupt_db(actor, exc, notice)
             if notice is None:
                 raise DatabaseError(f"{exc}; and {file_error}") from exc
             result = KillSwitchResult(recorded=False, database_error=str(exc))
@@ -475,6 +481,28 @@ class ActionExecutor:
             return result.model_copy(update={"database_error": file_error})
         return result.model_copy(update={"engaged_at": notice.engaged_at,
                                          "kill_file": str(kill.path)})
+
+    async def _kill_switch_on_corrupt_db(
+        self, actor: str, damage: DatabaseError, notice: KillNotice | None
+    ) -> NoReturn:
+        """OBSERVE alone if the safety table can still be written, then an error saying what
+        was and was not done; the kill file, if written, stops the runners either way."""
+        try:
+            await kill_switch_on_corrupt_db(self.db, actor, damage)
+        except CorruptDatabaseError as exc:  # OBSERVE was recorded, nothing cancelled
+            if notice is None:
+                raise
+            raise CorruptDatabaseError(
+                f"{exc}. The kill file {self.db.kill_file.path} is engaged too"
+            ) from None
+        except DatabaseError:
+            if notice is None:
+                raise
+            raise CorruptDatabaseError(
+                f"KILL SWITCH engaged through its kill file {self.db.kill_file.path}: runners "
+                "start nothing new and stop what is executing; but the database is too "
+                f"damaged to record it ({damage}). Restore it from a backup"
+            ) from None
 
     async def resume(self, actor: str, reason: str = "resumed") -> bool:
         """Allow execution again. Revives nothing that was cancelled. False if already on.

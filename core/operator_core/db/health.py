@@ -32,6 +32,10 @@ class CorruptDatabaseError(DatabaseError):
     """The file is damaged: SQLite found malformed pages. Nothing was written."""
 
 
+class ForeignDatabaseError(DatabaseError):
+    """The file is a healthy SQLite database of another program. Nothing was written."""
+
+
 def check_is_operator(conn: sqlite3.Connection, path: Path) -> None:
     """Before the first write of an open (journal mode, migrations): a database that has
     tables, none of them Operator's, belongs to something else. Raises DatabaseError."""
@@ -45,7 +49,7 @@ def check_is_operator(conn: sqlite3.Connection, path: Path) -> None:
     }
     if tables and "action_proposals" not in tables:
         shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
-        raise DatabaseError(
+        raise ForeignDatabaseError(
             f"{path} is an SQLite database of something else (tables {shown}), not an "
             "Operator database; nothing was written to it"
         )
