@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.types import ActionStatus, WorkflowStatus
+from operator_core.identity import current_identity
 from operator_core.errors import (
     ActionNotFoundError,
     ApprovalError,
@@ -33,7 +34,7 @@ async def test_propose_validates_and_audits(executor: ActionExecutor) -> None:
     assert p.requires_approval is False
     events = await executor.db.list_audit_events(proposal_id=p.id)
     assert [e.event_type for e in events] == ["proposed"]
-    assert events[0].actor == "bot"
+    assert events[0].actor == f"{current_identity().text} (bot)"  # who, and the label
     assert events[0].event_data["validated"] is True
     assert events[0].event_data["parameters"] == {"seconds": 0.5}
 
