@@ -51,7 +51,7 @@ from operator_core.errors import (
     ValidationError,
     WorkflowNotFoundError,
 )
-from operator_core.identity import actor_text, current_identity
+from operator_core.identity import Identity, actor_text, current_identity
 from operator_core.subjects.base import ExecutionContext
 
 
@@ -86,6 +86,7 @@ class ActionExecutor:
         clock: Clock | None = None,
         db: ActionDB | None = None,
         seed_policy: bool = True,
+        identity: Identity | None = None,
     ) -> None:
         """``db``: an ActionDB of ``db_path`` to go through (opened or not; the dashboard
         reads through its own before this executor exists); by default a new one.
@@ -94,7 +95,12 @@ class ActionExecutor:
         ``four_eyes`` (None: ``OPERATOR_APPROVAL_MODE``, ``OPERATOR_FOUR_EYES``) seed a
         database that has none yet; opening one whose policy says otherwise raises
         PolicyConflictError. ``seed_policy=False`` asks for nothing (status, the policy
-        commands, the kill switch: they must work whatever the environment says)."""
+        commands, the kill switch: they must work whatever the environment says).
+
+        ``identity``: who this executor records as acting, by default the OS account of
+        this process. Only for fixtures and tests that stand for another person: the CLI,
+        the dashboard and agents never set it (code that can write the database file is
+        inside the trust boundary anyway, see the README's "Policy and identity")."""
         self.db_path = Path(db_path)
         self._registry = registry
         self._safety = safety or SafetyController()
@@ -109,7 +115,7 @@ class ActionExecutor:
             }
         self._seed_policy = seed_policy
         self._policy: Policy | None = None
-        self._identity = current_identity()
+        self._identity = identity or current_identity()
         self.db = db if db is not None else ActionDB(self.db_path, clock=clock)
         self.db.approval_gate = self._definition_requires_approval
         self._safety.bind(self.db)
@@ -296,7 +302,8 @@ class ActionExecutor:
             scheduled_at=scheduled_at, schedule_in=schedule_in, max_retries=max_retries,
             expires_at=expires_at, expires_in=expires_in, action_type=action_type,
         )
-        return await self.db.create_proposal(proposal, [audit], require_execute=True)
+        return await self.db.create_proposal(proposal, [audit], require_execute=True,
+                                             identity=self.identity)
 
     async def propose_actions(
         self,
@@ -320,7 +327,8 @@ class ActionExecutor:
             except (KeyError, TypeError) as exc:
                 raise ValidationError(f"proposal {i}: {exc}") from exc
         return await self.db.create_proposals(
-            [p for p, _ in prepared], [a for _, a in prepared], require_execute=True
+            [p for p, _ in prepared], [a for _, a in prepared], require_execute=True,
+            identity=self.identity,
         )
 
     async def _prepare(
@@ -440,6 +448,7 @@ class ActionExecutor:
             requires_approval=needs,
             proposed_by=proposed_by,
             require_execute=True,
+            identity=self.identity,
             audit=[
                 AuditEntry("workflow_created", {"name": name, "action_count": len(steps),
                                                 "steps": [s.action_name for s in steps],

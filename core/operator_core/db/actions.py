@@ -977,12 +977,13 @@ class ActionDB:
         audit: Iterable[AuditEntry] = (),
         *,
         require_execute: bool = False,
+        identity: str | None = None,
     ) -> ActionProposal:
         """Insert a proposal (and its audit events) and return it with its id.
         ``require_execute`` refuses it, in the same transaction, while the mode is OBSERVE."""
         entries = list(audit)
         now = self._now()
-        who = current_identity().text
+        who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> tuple[ActionProposal, int]:
             p, es = proposal, entries
@@ -1002,11 +1003,12 @@ class ActionDB:
         audits: Sequence[AuditEntry],
         *,
         require_execute: bool = False,
+        identity: str | None = None,
     ) -> list[ActionProposal]:
         """Insert many proposals, each with its audit event, in one transaction (all or
         none)."""
         now = self._now()
-        who = current_identity().text
+        who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
             held = require_execute and _require_execute(conn)
@@ -1332,6 +1334,7 @@ class ActionDB:
         proposed_by: str = "agent",
         audit: Iterable[AuditEntry] = (),
         require_execute: bool = False,
+        identity: str | None = None,
     ) -> int:
         """Create a workflow and all its steps in one transaction; each step depends on the
         one before it. Returns the workflow id."""
@@ -1343,7 +1346,7 @@ class ActionDB:
         )
         entries = list(audit)
         now = self._now()
-        who = current_identity().text
+        who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> int:
             nonlocal needs, entries
