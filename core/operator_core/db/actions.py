@@ -30,6 +30,8 @@ from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.policy import (
     ApprovalGate,
     check_four_eyes,
+    expire_at_approval,
+    held_entries,
     lapsed,
     screen_claims,
     with_approval,
@@ -1204,10 +1206,7 @@ class ActionDB:
                 )
             _check_approvable(p.status, p.approved_at, p.rejected_at, f"action {proposal_id}")
             if lapsed(p.expires_at, now_dt):
-                _cancel_rows(conn, "id = ?", (proposal_id,), now, "system", "expired")
-                _append_audit(conn, AuditEntry("expired", {"reason": "approval came after its "
-                                               "expiry"}, "system", proposal_id), now)
-                return None
+                return expire_at_approval(conn, proposal_id, now or "")
             check_four_eyes(conn, False, proposal_id, who, f"action {proposal_id}")
             cur = conn.execute(
                 "UPDATE action_proposals SET approved_at = ?, approved_by = ?, "
@@ -1351,9 +1350,7 @@ class ActionDB:
         def fn(conn: sqlite3.Connection) -> int:
             nonlocal needs, entries
             if require_execute and _require_execute(conn) and not needs:
-                needs = True  # the database's approval mode is on
-                entries = [e._replace(event_data={**e.event_data, "requires_approval": True})
-                           for e in entries]
+                needs, entries = True, held_entries(entries)  # the database's approval mode
             cur = conn.execute(
                 "INSERT INTO workflows (name, description, ticket_id, status, created_at,"
                 " updated_at, requires_approval, proposed_by, proposed_identity) VALUES "

@@ -320,9 +320,26 @@ def with_approval(
     its proposer assumed (its ``proposed`` event says so too)."""
     if p.requires_approval:
         return p, entries
-    return p.model_copy(update={"requires_approval": True}), [
+    return p.model_copy(update={"requires_approval": True}), held_entries(entries)
+
+
+def held_entries(entries: list[AuditEntry]) -> list[AuditEntry]:
+    """Proposal events that say approval is required after all."""
+    return [
         e._replace(event_data={**e.event_data, "requires_approval": True})
         if "requires_approval" in e.event_data
         else e
         for e in entries
     ]
+
+
+def expire_at_approval(conn: sqlite3.Connection, proposal_id: int, now: str) -> None:
+    """An approval that comes after the expiry expires the action instead."""
+    from operator_core.db.actions import AuditEntry, _append_audit, _cancel_rows
+
+    _cancel_rows(conn, "id = ?", (proposal_id,), now, "system", "expired")
+    _append_audit(
+        conn,
+        AuditEntry("expired", {"reason": "approval came after its expiry"}, "system", proposal_id),
+        now,
+    )
