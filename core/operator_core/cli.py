@@ -128,11 +128,13 @@ async def _with_executor(
     fn: Callable[[ActionExecutor], Awaitable[T]],
     with_subject: bool = False,
     create: bool = False,
-    seed_policy: bool = True,
+    seed_policy: bool = False,
 ) -> T:
     """Open the executor (the database must exist unless ``create``), run ``fn``, close.
-    Without ``seed_policy`` the environment's policy settings are neither read nor held to
-    the database's (what must work whatever they say: status, policy, the kill switch)."""
+    With ``seed_policy`` (the commands that start or allow work: propose, approve, resume,
+    run) the environment's policy settings seed a new database and must agree with an
+    existing one's; the others (reading, cancelling, the kill switch) work whatever they
+    say."""
     executor = cfg.executor(with_subject, create, seed_policy)
     try:
         await executor.open()
@@ -255,7 +257,7 @@ def propose(
             schedule_in=delay, max_retries=max_retries, expires_in=expiry,
         )
 
-    p = _run(_with_executor(cfg, go, with_subject=True, create=True))
+    p = _run(_with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     if as_json:
         _emit(_proposal_json(p))
     else:
@@ -294,7 +296,8 @@ def propose_workflow(
                                           proposed_by=cfg.actor)
         return wf_id, await ex.db.list_workflow_actions(wf_id)
 
-    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True))
+    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True,
+                                       seed_policy=True))
     if as_json:
         _emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
     else:
@@ -343,7 +346,7 @@ def _decide(ctx: typer.Context, what: str, target: int, workflow: bool, reason: 
             return await ex.reject_proposal(target, cfg.actor, reason)
         return await ex.cancel_proposal(target, cfg.actor, reason or "cancelled by operator")
 
-    result = _run(_with_executor(cfg, go))
+    result = _run(_with_executor(cfg, go, seed_policy=what == "approve"))
     noun = "workflow" if workflow else "action"
     done = {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}[what]
     if what == "cancel" and not workflow and result.status == ActionStatus.EXECUTING:
@@ -395,8 +398,7 @@ def kill_switch(
     if not yes:
         raise ValidationError("the kill switch cancels all pending and running work: "
                               "add --yes to pull it", "yes")
-    result = _run(_with_executor(cfg, lambda ex: ex.kill_switch(cfg.actor),
-                                 seed_policy=False))
+    result = _run(_with_executor(cfg, lambda ex: ex.kill_switch(cfg.actor)))
     if as_json:
         _emit(result.model_dump())
         return
@@ -415,7 +417,7 @@ def resume(
     cfg = _cfg(ctx)
     if not yes:
         raise ValidationError("resume turns execution back on: add --yes to confirm", "yes")
-    changed = _run(_with_executor(cfg, lambda ex: ex.resume(cfg.actor)))
+    changed = _run(_with_executor(cfg, lambda ex: ex.resume(cfg.actor), seed_policy=True))
     typer.echo("safety mode EXECUTE" + ("" if changed else " (it already was)"))
 
 
@@ -631,7 +633,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "failures_per_minute": failed,
         }
 
-    data = _run(_with_executor(cfg, go, seed_policy=False))
+    data = _run(_with_executor(cfg, go))
     if as_json:
         _emit(data)
         return
@@ -682,7 +684,7 @@ def policy_show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--jso
     async def go(ex: ActionExecutor) -> dict[str, Any]:
         return {**(await ex.policy()).as_dict(), "identity": ex.identity}
 
-    data = _run(_with_executor(cfg, go, seed_policy=False))
+    data = _run(_with_executor(cfg, go))
     if as_json:
         _emit(data)
         return
@@ -705,8 +707,7 @@ def policy_set(
                               "four-eyes", "setting")
     on = parse_bool(value, setting)
     changed = _run(_with_executor(
-        cfg, lambda ex: ex.set_policy(name, on, cfg.actor, reason), create=True,
-        seed_policy=False))
+        cfg, lambda ex: ex.set_policy(name, on, cfg.actor, reason), create=True))
     state = "on" if on else "off"
     typer.echo(f"{setting} {state}" + (f" (set by {cfg.who})" if changed else
                                        " (it already was)"))
@@ -741,7 +742,7 @@ def run(
                        err=True)
         return await runner.run(until_idle=until_idle)
 
-    stats = _run(_with_executor(cfg, go, with_subject=True, create=True))
+    stats = _run(_with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     typer.echo(f"runner done: {stats.completed} completed, {stats.failed} failed, "
                f"{stats.cancelled} cancelled, {len(stats.recovered)} recovered", err=True)
 

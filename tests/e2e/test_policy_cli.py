@@ -111,6 +111,24 @@ def test_processes_follow_the_database_not_their_environment(db: Path) -> None:
     _ok(run_cli(db, "kill-switch", "--yes", env=off))
 
 
+def test_a_runner_asking_for_approval_mode_on_a_database_without_it_refuses_to_run(
+    db: Path,
+) -> None:
+    pid = _ok(run_cli(db, "propose", "ok", "--reason", "r")).strip()  # seeds: off
+    on = cli_env(db.parent, OPERATOR_APPROVAL_MODE="on")
+    line = assert_one_line_error(run_cli(db, "run", "--until-idle", env=on))
+    assert "operator policy set approval-mode on" in line
+    assert query(db, "SELECT status FROM action_proposals WHERE id = ?", (int(pid),))[0][0] == (
+        "validated")
+    assert query(db, "SELECT COUNT(*) FROM action_records")[0][0] == 0
+
+
+def test_a_mistyped_read_only_setting_stops_the_dashboard_with_one_line(cli_in_process, db):
+    assert cli_in_process("policy", "set", "four-eyes", "off").returncode == 0
+    line = assert_one_line_error(cli_in_process("tui", OPERATOR_READ_ONLY="ture"))
+    assert "OPERATOR_READ_ONLY must be on or off" in line
+
+
 def _runbook(path: Path, requires_approval: bool) -> Path:
     path.write_text(
         "[actions.touch]\n"
