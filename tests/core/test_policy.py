@@ -203,6 +203,18 @@ async def test_rejections_and_cancels_record_the_os_identity(make_executor) -> N
     assert ("cancelled", f"{ME} (bob)") in await _events(ex, b.id)
 
 
+async def test_the_kill_switch_resume_and_tickets_record_the_os_identity(make_executor) -> None:
+    ex = await make_executor()
+    await ex.open_ticket("disk full", actor="pager")
+    await ex.kill_switch("bob")
+    await ex.resume("bob")
+    actors = {e.event_type: e.actor for e in await ex.db.list_audit_events(limit=50)}
+    assert actors["kill_switch"] == f"{ME} (bob)"
+    assert actors["safety_mode_changed"] == f"{ME} (bob)"
+    assert actors["ticket_opened"] == f"{ME} (pager)"
+    assert (await ex.db.get_safety_mode())[2] == f"{ME} (bob)"
+
+
 # ---------------------------------------------------------------------- expiry at approval
 
 

@@ -94,8 +94,8 @@ class ActionExecutor:
         Approval mode and four-eyes are the database's policy. ``approval_mode`` and
         ``four_eyes`` (None: ``OPERATOR_APPROVAL_MODE``, ``OPERATOR_FOUR_EYES``) seed a
         database that has none yet; opening one whose policy says otherwise raises
-        PolicyConflictError. ``seed_policy=False`` asks for nothing (status, the policy
-        commands, the kill switch: they must work whatever the environment says).
+        PolicyConflictError. ``seed_policy=False`` asks for nothing (reading, cancelling,
+        the kill switch: they must work whatever the environment says).
 
         ``identity``: who this executor records as acting, by default the OS account of
         this process. Only for fixtures and tests that stand for another person: the CLI,
@@ -277,7 +277,7 @@ class ActionExecutor:
         return await self.db.create_ticket(
             Ticket(title=title, summary=summary, severity=severity,
                    created_at=self.db.clock.now()),
-            actor,
+            actor_text(actor, self.identity),
         )
 
     async def propose_action(
