@@ -275,18 +275,54 @@ async def test_turning_approval_mode_on_holds_what_was_proposed_without_it(
     assert event.event_data["reason"] == "the database's approval mode is on"
 
 
+async def test_a_retry_is_held_too_when_approval_mode_is_turned_on(make_executor) -> None:
+    ex = await make_executor()
+    p = await ex.propose_action("flaky", {"times": 1}, "r", max_retries=3)
+    async with running(ex):
+        await wait_for(lambda: _retry_waiting(ex, p.id))
+        await ex.set_policy("approval_mode", True, "lead")
+        await wait_for(lambda: _requires_approval(ex, p.id))
+    held = await ex.db.get_proposal(p.id)
+    assert held.retry_count == 1 and held.next_retry_at is None
+    assert [r.attempt for r in await ex.db.list_records(p.id)] == [1]
+
+
+async def test_an_older_database_gets_a_policy_from_its_first_opener(db_path: Path) -> None:
+    from operator_core.db.schema import MIGRATIONS
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for version, step in enumerate(MIGRATIONS[:4], start=1):
+        step(conn)
+        conn.execute(f"PRAGMA user_version = {version}")
+    conn.execute("INSERT INTO action_proposals (action_name, parameters, reason, status, "
+                 "proposed_at, proposed_by, requires_approval) VALUES ('ok', '{}', 'r', "
+                 "'validated', '2026-01-01T00:00:00.000000Z', 'alice', 1)")
+    conn.close()
+    async with ActionExecutor(db_path, ActionRegistry.from_subject(TestSubject()),
+                              four_eyes=True) as ex:
+        policy = await ex.policy()
+        assert (policy.approval_mode, policy.four_eyes) == (False, True)
+        # Recorded before identities were: the proposer's label is all there is.
+        with pytest.raises(ApprovalError, match="four-eyes"):
+            await ex.db.approve_proposal(1, "x", identity="Alice@other-box")
+        assert (await ex.db.approve_proposal(1, "bob", identity="bob@ops")).approved_at
+
+
 async def test_a_held_workflow_step_makes_the_workflow_wait_for_approval(
     make_executor,
 ) -> None:
     lax = await make_executor()
-    wf = await lax.propose_workflow("w", "d", [{"action_name": "ok"}, {"action_name": "ok"}])
+    wf = await lax.propose_workflow("w", "d", [{"action_name": "flaky",
+                                                "parameters": {"times": 0}},
+                                               {"action_name": "ok"}])
     strict = await make_executor(subject=StrictSubject())
     steps = await strict.db.list_workflow_actions(wf)
-    async with running(strict):
-        await wait_for(lambda: _requires_approval(strict, steps[0].id))
+    async with running(strict):  # step 1 needs no approval anywhere and runs; step 2 does
+        await wait_for(lambda: _requires_approval(strict, steps[1].id))
+    assert await _status_is(strict, steps[0].id, "completed")
     w = await strict.db.get_workflow(wf)
     assert w.status == WorkflowStatus.PENDING and w.requires_approval and w.approved_at is None
-    assert all(s.requires_approval for s in await strict.db.list_workflow_actions(wf))
+    assert (await strict.db.get_proposal(steps[1].id)).awaiting_approval
     await strict.db.approve_workflow(wf, "bob", identity="bob@ops")
     async with running(strict):
         await wait_for(lambda: _workflow_is(strict, wf, "completed"))
@@ -329,6 +365,11 @@ async def test_the_claim_costs_no_extra_statement(make_executor) -> None:
 async def _requires_approval(ex: ActionExecutor, pid: int) -> bool:
     p = await ex.db.get_proposal(pid)
     return p is not None and p.awaiting_approval
+
+
+async def _retry_waiting(ex: ActionExecutor, pid: int) -> bool:
+    p = await ex.db.get_proposal(pid)
+    return p is not None and p.is_retry_waiting
 
 
 async def _status_is(ex: ActionExecutor, pid: int, status: str) -> bool:
