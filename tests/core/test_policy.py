@@ -29,8 +29,10 @@ class StrictSubject(TestSubject):
     approval (another runner's definitions)."""
 
     def action_definitions(self) -> list[ActionDefinition]:
-        return [d.model_copy(update={"requires_approval": True}) if d.name == "ok" else d
-                for d in super().action_definitions()]
+        return [
+            d.model_copy(update={"requires_approval": True}) if d.name == "ok" else d
+            for d in super().action_definitions()
+        ]
 
 
 def _row(db: Path, sql: str, *args: Any) -> tuple[Any, ...]:
@@ -42,8 +44,9 @@ def _row(db: Path, sql: str, *args: Any) -> tuple[Any, ...]:
 
 
 async def _events(ex: ActionExecutor, pid: int) -> list[tuple[str, str]]:
-    return [(e.event_type, e.actor)
-            for e in await ex.db.list_audit_events(proposal_id=pid, limit=100)]
+    return [
+        (e.event_type, e.actor) for e in await ex.db.list_audit_events(proposal_id=pid, limit=100)
+    ]
 
 
 # ---------------------------------------------------------------------- on/off settings
@@ -86,7 +89,8 @@ async def test_the_first_executor_seeds_the_policy_and_it_is_audited(make_execut
     assert (policy.approval_mode, policy.four_eyes, policy.changed_by) == (True, True, ME)
     seeded = [e for e in await ex.db.list_audit_events() if e.event_type == "policy_seeded"]
     assert [(e.event_data, e.actor) for e in seeded] == [
-        ({"approval_mode": "on", "four_eyes": "on"}, ME)]
+        ({"approval_mode": "on", "four_eyes": "on"}, ME)
+    ]
 
 
 async def test_a_process_without_the_setting_follows_the_database(make_executor) -> None:
@@ -118,9 +122,12 @@ async def test_changing_the_policy_is_an_audited_write_every_process_sees(
     later = await make_executor(approval_mode=None)
     assert later.approval_mode is True
     changed = [e for e in await ex.db.list_audit_events() if e.event_type == "policy_changed"]
-    assert [(e.event_data, e.actor) for e in changed] == [(
-        {"setting": "approval-mode", "from": "off", "to": "on", "reason": "change freeze"},
-        f"{ME} (lead)")]
+    assert [(e.event_data, e.actor) for e in changed] == [
+        (
+            {"setting": "approval-mode", "from": "off", "to": "on", "reason": "change freeze"},
+            f"{ME} (lead)",
+        )
+    ]
 
 
 async def test_a_stale_view_of_the_policy_still_stores_what_the_database_says(
@@ -169,10 +176,16 @@ async def test_four_eyes_lets_another_person_approve_and_records_both(make_execu
         await ex.db.approve_proposal(p.id, "x", identity=f" {me.user.upper()} @elsewhere")
     approved = await ex.db.approve_proposal(p.id, "bob", identity="bob@ops-box")
     assert approved.approved_by == "bob"
-    assert _row(ex.db_path, "SELECT proposed_by, proposed_identity, approved_identity FROM "
-                "action_proposals WHERE id = ?", p.id) == ("agent", ME, "bob@ops-box")
-    assert await _events(ex, p.id) == [("proposed", f"{ME} (agent)"),
-                                       ("approved", "bob@ops-box (bob)")]
+    assert _row(
+        ex.db_path,
+        "SELECT proposed_by, proposed_identity, approved_identity FROM "
+        "action_proposals WHERE id = ?",
+        p.id,
+    ) == ("agent", ME, "bob@ops-box")
+    assert await _events(ex, p.id) == [
+        ("proposed", f"{ME} (agent)"),
+        ("approved", "bob@ops-box (bob)"),
+    ]
 
 
 async def test_four_eyes_applies_to_workflows(make_executor) -> None:
@@ -183,7 +196,9 @@ async def test_four_eyes_applies_to_workflows(make_executor) -> None:
     done = await ex.db.approve_workflow(wf, "carol", identity="carol@ops")
     assert done.approved_by == "carol"
     assert _row(ex.db_path, "SELECT proposed_identity, approved_identity FROM workflows") == (
-        ME, "carol@ops")
+        ME,
+        "carol@ops",
+    )
 
 
 async def test_rejections_and_cancels_record_the_os_identity(make_executor) -> None:
@@ -194,12 +209,18 @@ async def test_rejections_and_cancels_record_the_os_identity(make_executor) -> N
     await ex.cancel_proposal(b.id, "bob")
     wf = await ex.propose_workflow("w", "d", [{"action_name": "ok"}])
     await ex.reject_workflow(wf, "bob", "no")
-    assert _row(ex.db_path, "SELECT rejected_by, rejected_identity, cancelled_identity FROM "
-                "action_proposals WHERE id = ?", a.id) == ("bob", ME, ME)
-    assert _row(ex.db_path, "SELECT cancelled_by, cancelled_identity FROM action_proposals "
-                "WHERE id = ?", b.id) == ("bob", ME)
-    assert _row(ex.db_path, "SELECT rejected_by, rejected_identity FROM workflows") == (
-        "bob", ME)
+    assert _row(
+        ex.db_path,
+        "SELECT rejected_by, rejected_identity, cancelled_identity FROM "
+        "action_proposals WHERE id = ?",
+        a.id,
+    ) == ("bob", ME, ME)
+    assert _row(
+        ex.db_path,
+        "SELECT cancelled_by, cancelled_identity FROM action_proposals WHERE id = ?",
+        b.id,
+    ) == ("bob", ME)
+    assert _row(ex.db_path, "SELECT rejected_by, rejected_identity FROM workflows") == ("bob", ME)
     assert ("cancelled", f"{ME} (bob)") in await _events(ex, b.id)
 
 
@@ -220,8 +241,9 @@ async def test_the_kill_switch_resume_and_tickets_record_the_os_identity(make_ex
 
 async def test_approving_after_expiry_is_refused_and_expires_it(db_path: Path) -> None:
     clock = FrozenClock(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
-    async with ActionExecutor(db_path, ActionRegistry.from_subject(TestSubject()),
-                              approval_mode=True, clock=clock) as ex:
+    async with ActionExecutor(
+        db_path, ActionRegistry.from_subject(TestSubject()), approval_mode=True, clock=clock
+    ) as ex:
         p = await ex.propose_action("ok", {}, "r", expires_in=60)
         wf = await ex.propose_workflow("w", "d", [{"action_name": "ok"}], expires_in=60)
         clock.advance(61)  # no runner was up to expire them
@@ -231,7 +253,10 @@ async def test_approving_after_expiry_is_refused_and_expires_it(db_path: Path) -
             await ex.approve_workflow(wf, "bob")
         gone = await ex.db.get_proposal(p.id)
         assert (gone.status, gone.cancel_reason, gone.approved_at) == (
-            ActionStatus.CANCELLED, "expired", None)
+            ActionStatus.CANCELLED,
+            "expired",
+            None,
+        )
         assert (await ex.db.get_workflow(wf)).status == WorkflowStatus.CANCELLED
         assert "expired" in [t for t, _ in await _events(ex, p.id)]
 
@@ -252,8 +277,11 @@ async def test_the_runner_holds_what_its_own_definitions_require_approval_for(
     assert held.status == ActionStatus.VALIDATED and held.claimed_by is None
     assert held.awaiting_approval
     assert await strict.db.list_records(p.id) == []
-    [event] = [e for e in await strict.db.list_audit_events(proposal_id=p.id)
-               if e.event_type == "approval_required"]
+    [event] = [
+        e
+        for e in await strict.db.list_audit_events(proposal_id=p.id)
+        if e.event_type == "approval_required"
+    ]
     assert event.event_data["reason"] == "its definition on this runner requires approval"
     assert "execution_started" not in [t for t, _ in await _events(strict, p.id)]
     await strict.db.approve_proposal(p.id, "bob", identity="bob@ops")
@@ -270,8 +298,11 @@ async def test_turning_approval_mode_on_holds_what_was_proposed_without_it(
     async with running(ex):
         await wait_for(lambda: _requires_approval(ex, p.id))
     assert await ex.db.list_records(p.id) == []
-    [event] = [e for e in await ex.db.list_audit_events(proposal_id=p.id)
-               if e.event_type == "approval_required"]
+    [event] = [
+        e
+        for e in await ex.db.list_audit_events(proposal_id=p.id)
+        if e.event_type == "approval_required"
+    ]
     assert event.event_data["reason"] == "the database's approval mode is on"
 
 
@@ -294,12 +325,15 @@ async def test_an_older_database_gets_a_policy_from_its_first_opener(db_path: Pa
     for version, step in enumerate(MIGRATIONS[:4], start=1):
         step(conn)
         conn.execute(f"PRAGMA user_version = {version}")
-    conn.execute("INSERT INTO action_proposals (action_name, parameters, reason, status, "
-                 "proposed_at, proposed_by, requires_approval) VALUES ('ok', '{}', 'r', "
-                 "'validated', '2026-01-01T00:00:00.000000Z', 'alice', 1)")
+    conn.execute(
+        "INSERT INTO action_proposals (action_name, parameters, reason, status, "
+        "proposed_at, proposed_by, requires_approval) VALUES ('ok', '{}', 'r', "
+        "'validated', '2026-01-01T00:00:00.000000Z', 'alice', 1)"
+    )
     conn.close()
-    async with ActionExecutor(db_path, ActionRegistry.from_subject(TestSubject()),
-                              four_eyes=True) as ex:
+    async with ActionExecutor(
+        db_path, ActionRegistry.from_subject(TestSubject()), four_eyes=True
+    ) as ex:
         policy = await ex.policy()
         assert (policy.approval_mode, policy.four_eyes) == (False, True)
         # Recorded before identities were: the proposer's label is all there is.
@@ -312,9 +346,9 @@ async def test_a_held_workflow_step_makes_the_workflow_wait_for_approval(
     make_executor,
 ) -> None:
     lax = await make_executor()
-    wf = await lax.propose_workflow("w", "d", [{"action_name": "flaky",
-                                                "parameters": {"times": 0}},
-                                               {"action_name": "ok"}])
+    wf = await lax.propose_workflow(
+        "w", "d", [{"action_name": "flaky", "parameters": {"times": 0}}, {"action_name": "ok"}]
+    )
     strict = await make_executor(subject=StrictSubject())
     steps = await strict.db.list_workflow_actions(wf)
     async with running(strict):  # step 1 needs no approval anywhere and runs; step 2 does
@@ -334,8 +368,11 @@ async def test_the_claim_never_starts_an_action_approved_after_its_expiry(
     ex = await make_executor(approval_mode=True)
     p = await ex.propose_action("ok", {}, "r", expires_in=3600)
     conn = sqlite3.connect(ex.db_path)  # as an older version, or a clock gone wrong, left it
-    conn.execute("UPDATE action_proposals SET approved_at = '2999-01-01T00:00:00.000000Z', "
-                 "approved_by = 'bob' WHERE id = ?", (p.id,))
+    conn.execute(
+        "UPDATE action_proposals SET approved_at = '2999-01-01T00:00:00.000000Z', "
+        "approved_by = 'bob' WHERE id = ?",
+        (p.id,),
+    )
     conn.commit()
     conn.close()
     assert await ex.db.claim_ready("r1", 10, 30) == []

@@ -58,13 +58,15 @@ def test_a_decision_prints_and_records_who_made_it(db: Path) -> None:
 @pytest.mark.parametrize("word", ["enabled", "y", "required"])
 def test_an_unknown_on_off_word_is_one_line_and_changes_nothing(cli_in_process, db, word):
     line = assert_one_line_error(
-        cli_in_process("propose", "ok", "--reason", "r", OPERATOR_APPROVAL_MODE=word))
+        cli_in_process("propose", "ok", "--reason", "r", OPERATOR_APPROVAL_MODE=word)
+    )
     assert "OPERATOR_APPROVAL_MODE must be on or off" in line and repr(word) in line
     assert not db.exists()
     line = assert_one_line_error(cli_in_process("--approval-mode", word, "status"))
     assert "--approval-mode" in line
     line = assert_one_line_error(
-        cli_in_process("propose", "ok", "--reason", "r", OPERATOR_FOUR_EYES=word))
+        cli_in_process("propose", "ok", "--reason", "r", OPERATOR_FOUR_EYES=word)
+    )
     assert "OPERATOR_FOUR_EYES" in line
 
 
@@ -80,10 +82,14 @@ def test_status_and_policy_show_the_databases_policy(db: Path) -> None:
     assert "approval-mode on" in _ok(run_cli(db, "policy", "show"))
     again = _ok(run_cli(db, "policy", "set", "approval-mode", "yes"))
     assert "already" in again
-    changed = [e for e in json.loads(_ok(run_cli(db, "audit", "tail", "--json")))
-               if e["event_type"] == "policy_changed"]
+    changed = [
+        e
+        for e in json.loads(_ok(run_cli(db, "audit", "tail", "--json")))
+        if e["event_type"] == "policy_changed"
+    ]
     assert [(e["event_data"]["to"], e["event_data"]["reason"]) for e in changed] == [
-        ("on", "freeze")]
+        ("on", "freeze")
+    ]
     line = assert_one_line_error(run_cli(db, "policy", "set", "four-eyes", "maybe"))
     assert "four-eyes must be on or off" in line
     line = assert_one_line_error(run_cli(db, "policy", "set", "approval", "on"))
@@ -102,8 +108,9 @@ def test_processes_follow_the_database_not_their_environment(db: Path) -> None:
     off = cli_env(db.parent, OPERATOR_APPROVAL_MODE="off")
     line = assert_one_line_error(run_cli(db, "run", "--until-idle", env=off))
     assert "operator policy set approval-mode off" in line
-    line = assert_one_line_error(run_cli(db, "approve", pid,
-                                         env=cli_env(db.parent, OPERATOR_FOUR_EYES="1")))
+    line = assert_one_line_error(
+        run_cli(db, "approve", pid, env=cli_env(db.parent, OPERATOR_FOUR_EYES="1"))
+    )
     assert "operator policy set four-eyes on" in line
     assert dump(db) == before
     # What must work whatever the environment says still does.
@@ -119,7 +126,8 @@ def test_a_runner_asking_for_approval_mode_on_a_database_without_it_refuses_to_r
     line = assert_one_line_error(run_cli(db, "run", "--until-idle", env=on))
     assert "operator policy set approval-mode on" in line
     assert query(db, "SELECT status FROM action_proposals WHERE id = ?", (int(pid),))[0][0] == (
-        "validated")
+        "validated"
+    )
     assert query(db, "SELECT COUNT(*) FROM action_records")[0][0] == 0
 
 
@@ -146,12 +154,23 @@ def test_the_runner_holds_what_its_own_runbook_says_needs_approval(tmp_path: Pat
     lax = _runbook(tmp_path / "lax.toml", requires_approval=False)
     strict = _runbook(tmp_path / "strict.toml", requires_approval=True)
     marker = tmp_path / "ran"
-    pid = _ok(run_cli(db, "propose", "touch", "--param", f"path={marker}", "--reason", "r",
-                      subject=f"commands:{lax}")).strip()
+    pid = _ok(
+        run_cli(
+            db,
+            "propose",
+            "touch",
+            "--param",
+            f"path={marker}",
+            "--reason",
+            "r",
+            subject=f"commands:{lax}",
+        )
+    ).strip()
     _ok(run_cli(db, "run", "--until-idle", subject=f"commands:{strict}"))
     assert not marker.exists()
-    shown = json.loads(_ok(run_cli(db, "actions", "show", pid, "--json",
-                                   subject=f"commands:{strict}")))
+    shown = json.loads(
+        _ok(run_cli(db, "actions", "show", pid, "--json", subject=f"commands:{strict}"))
+    )
     assert shown["action"]["status"] == "validated"
     assert shown["action"]["requires_approval"] is True and shown["records"] == []
     [held] = [e for e in shown["audit"] if e["event_type"] == "approval_required"]
