@@ -23,8 +23,9 @@ import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from operator_core.actions.states import ActionStatus
-from operator_core.env import default_actor
+from operator_core.env import parse_bool
 from operator_core.errors import ConfigError, DatabaseError, OperatorError, ValidationError
+from operator_core.identity import actor_text, current_identity
 from operator_core.safe_text import has_surrogates, visible
 
 if TYPE_CHECKING:
@@ -46,10 +47,13 @@ app = typer.Typer(
 actions_app = typer.Typer(help="List and inspect actions.", no_args_is_help=True)
 workflows_app = typer.Typer(help="List and inspect workflows.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
+policy_app = typer.Typer(help="Show or change the database's approval policy.",
+                         no_args_is_help=True)
 ticket_app = typer.Typer(help="Open tickets that proposals answer.", no_args_is_help=True)
 app.add_typer(actions_app, name="actions")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
 app.add_typer(ticket_app, name="ticket")
 
 try:
@@ -76,8 +80,16 @@ class Config:
         self.db_explicit = db is not None or bool(os.environ.get("OPERATOR_DB"))
         self.db = Path(db or os.environ.get("OPERATOR_DB") or default_db()).expanduser()
         self.subject_spec = subject or os.environ.get("OPERATOR_SUBJECT") or "demo"
-        self.approval_mode = _parse_bool_option(approval_mode, "--approval-mode")
-        self.actor = actor or os.environ.get("OPERATOR_ACTOR") or default_actor()
+        self.approval_mode = (None if approval_mode is None
+                              else parse_bool(approval_mode, "--approval-mode"))
+        self.identity = current_identity().text
+        # A label recorded beside the OS identity; never who the four-eyes rule sees.
+        self.actor = (actor or os.environ.get("OPERATOR_ACTOR") or "").strip() or self.identity
+
+    @property
+    def who(self) -> str:
+        """The identity and label, as the audit log shows them."""
+        return actor_text(self.actor, self.identity)
 
     def require_db(self) -> None:
         if not self.db.exists():
@@ -86,7 +98,9 @@ class Config:
                 "'operator run' creates it)"
             )
 
-    def executor(self, with_subject: bool = False, create: bool = False) -> ActionExecutor:
+    def executor(
+        self, with_subject: bool = False, create: bool = False, seed_policy: bool = True
+    ) -> ActionExecutor:
         from operator_core.actions.executor import ActionExecutor
         from operator_core.actions.registry import ActionRegistry
 
@@ -97,18 +111,8 @@ class Config:
             from operator_core.subjects.loader import load_subject
 
             registry = ActionRegistry.from_subject(load_subject(self.subject_spec))
-        return ActionExecutor(self.db, registry, approval_mode=self.approval_mode)
-
-
-def _parse_bool_option(value: str | None, name: str) -> bool | None:
-    if value is None:
-        return None
-    v = value.strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{name} must be on or off, not {value!r}")
+        return ActionExecutor(self.db, registry, approval_mode=self.approval_mode,
+                              seed_policy=seed_policy)
 
 
 def _cfg(ctx: typer.Context) -> Config:
@@ -126,9 +130,14 @@ async def _with_executor(
     fn: Callable[[ActionExecutor], Awaitable[T]],
     with_subject: bool = False,
     create: bool = False,
+    seed_policy: bool = False,
 ) -> T:
-    """Open the executor (the database must exist unless ``create``), run ``fn``, close."""
-    executor = cfg.executor(with_subject, create)
+    """Open the executor (the database must exist unless ``create``), run ``fn``, close.
+    With ``seed_policy`` (the commands that start or allow work: propose, approve, resume,
+    run) the environment's policy settings seed a new database and must agree with an
+    existing one's; the others (reading, cancelling, the kill switch) work whatever they
+    say."""
+    executor = cfg.executor(with_subject, create, seed_policy)
     try:
         await executor.open()
         return await fn(executor)
@@ -223,11 +232,12 @@ def root(
     ] = None,
     approval_mode: Annotated[
         str | None,
-        typer.Option("--approval-mode", help="on: every action needs approval "
-                     "(env OPERATOR_APPROVAL_MODE)"),
+        typer.Option("--approval-mode", help="Seeds a new database's policy: on = every "
+                     "action needs approval (env OPERATOR_APPROVAL_MODE; see 'policy')"),
     ] = None,
     actor: Annotated[
-        str | None, typer.Option("--actor", help="Who is acting (default user@host)")
+        str | None, typer.Option("--actor", help="A label recorded beside your OS identity "
+                                 "(env OPERATOR_ACTOR); never changes who you are")
     ] = None,
 ) -> None:
     ctx.obj = Config(db, subject, approval_mode, actor)
@@ -264,7 +274,7 @@ def propose(
             schedule_in=delay, max_retries=max_retries, expires_in=expiry,
         )
 
-    p = _run(_with_executor(cfg, go, with_subject=True, create=True))
+    p = _run(_with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     if as_json:
         _emit(_proposal_json(p))
     else:
@@ -303,7 +313,8 @@ def propose_workflow(
                                           proposed_by=cfg.actor)
         return wf_id, await ex.db.list_workflow_actions(wf_id)
 
-    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True))
+    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True,
+                                       seed_policy=True))
     if as_json:
         _emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
     else:
@@ -352,13 +363,13 @@ def _decide(ctx: typer.Context, what: str, target: int, workflow: bool, reason: 
             return await ex.reject_proposal(target, cfg.actor, reason)
         return await ex.cancel_proposal(target, cfg.actor, reason or "cancelled by operator")
 
-    result = _run(_with_executor(cfg, go))
+    result = _run(_with_executor(cfg, go, seed_policy=what == "approve"))
     noun = "workflow" if workflow else "action"
     done = {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}[what]
     if what == "cancel" and not workflow and result.status == ActionStatus.EXECUTING:
         typer.echo(f"{noun} {target}: stop requested; its runner cancels it within a second")
     else:
-        typer.echo(f"{noun} {target} {done} by {visible(cfg.actor)}")
+        typer.echo(f"{noun} {target} {done} by {visible(cfg.who)}")
 
 
 @app.command()
@@ -444,7 +455,7 @@ def resume(
     cfg = _cfg(ctx)
     if not yes:
         raise ValidationError("resume turns execution back on: add --yes to confirm", "yes")
-    changed = _run(_with_executor(cfg, lambda ex: ex.resume(cfg.actor)))
+    changed = _run(_with_executor(cfg, lambda ex: ex.resume(cfg.actor), seed_policy=True))
     typer.echo("safety mode EXECUTE" + ("" if changed else " (it already was)"))
 
 
@@ -499,6 +510,8 @@ def actions_show(
     cfg = _cfg(ctx)
 
     async def go(ex: ActionExecutor) -> dict[str, Any]:
+        from operator_core.db.policy import identities
+
         p = await ex.require_proposal(target)
         records = await ex.db.list_records(target)
         events = await ex.db.list_audit_events(proposal_id=target, limit=200)
@@ -513,6 +526,7 @@ def actions_show(
             "records": [r.model_dump(mode="json") for r in records],
             "audit": [e.model_dump(mode="json") for e in events],
             "ticket": ticket.model_dump(mode="json") if ticket else None,
+            "identities": await ex.db.read(identities, False, target),
         }
 
     data = _run(_with_executor(cfg, go, with_subject=True))
@@ -533,6 +547,9 @@ def actions_show(
                 "last_error", "cancel_reason", "expires_at"):
         if a.get(key) not in (None, "", {}):
             typer.echo(f"  {key}: {visible(a[key])}")
+    for key, who in data["identities"].items():
+        if who:
+            typer.echo(f"  {key}: {visible(who)}")
     if data["ticket"]:
         typer.echo(f"  ticket: #{data['ticket']['id']} {visible(data['ticket']['title'])}")
     if data["preview"]:
@@ -588,18 +605,23 @@ def workflows_show(
     """One workflow with its steps."""
     cfg = _cfg(ctx)
 
-    async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal]]:
-        wf = await ex.require_workflow(target)
-        return wf, await ex.db.list_workflow_actions(target)
+    async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal], Any]:
+        from operator_core.db.policy import identities
 
-    wf, steps = _run(_with_executor(cfg, go))
+        wf = await ex.require_workflow(target)
+        return (wf, await ex.db.list_workflow_actions(target),
+                await ex.db.read(identities, True, target))
+
+    wf, steps, who = _run(_with_executor(cfg, go))
     if as_json:
-        _emit({**wf.model_dump(mode="json"), "steps": [_proposal_json(s) for s in steps]})
+        _emit({**wf.model_dump(mode="json"), "steps": [_proposal_json(s) for s in steps],
+               "identities": who})
         return
     typer.echo(f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  "
                f"{visible(wf.description)}")
     if wf.approved_by:
-        typer.echo(f"  approved by {visible(wf.approved_by)} at {_fmt_time(wf.approved_at)}")
+        approver = actor_text(wf.approved_by, who["approved_identity"] or "?")
+        typer.echo(f"  approved by {visible(approver)} at {_fmt_time(wf.approved_at)}")
     for s in steps:
         typer.echo(f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)} "
                    f"{visible(_params_line(s.parameters))}  [{_state_label(s)}]")
@@ -642,6 +664,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
 
     async def go(ex: ActionExecutor) -> dict[str, Any]:
         mode, at, by, reason = await ex.db.get_safety_mode()
+        policy = await ex.policy()
         counts = await ex.db.counts()
         done, failed = await ex.db.activity(60)
         return {
@@ -651,7 +674,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "mode_changed_at": at.isoformat() if at else None,
             "mode_reason": reason,
             "kill_file": str(ex.db.kill_file.path) if ex.db.kill_file.engaged() else None,
-            "approval_mode": ex.approval_mode,
+            **policy.as_dict(),
             "by_status": counts.by_status,
             "awaiting_approval": counts.awaiting_approval,
             "workflows_awaiting_approval": counts.workflows_awaiting_approval,
@@ -675,7 +698,9 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         f"by {visible(data['mode_changed_by'])})")
     typer.echo(f"database      {visible(data['db'])}")
     typer.echo(f"safety mode   {banner}")
-    typer.echo(f"approval mode {'on' if data['approval_mode'] else 'off'}")
+    typer.echo(f"approval mode {'on' if data['approval_mode'] else 'off'}   four-eyes "
+               f"{'on' if data['four_eyes'] else 'off'}   (database policy, set by "
+               f"{data['policy_changed_by'] or '-'})")
     typer.echo(f"awaiting approval {data['awaiting_approval']} action(s), "
                f"{data['workflows_awaiting_approval']} workflow(s)")
     typer.echo(f"executing {data['executing']}  scheduled {data['scheduled']}  "
@@ -687,6 +712,59 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
                        ("failures/min   (1h)", "failures_per_minute")):
         line = sparklines(data[key], minimum=0, maximum=peak)[0]
         typer.echo(f"{label} {line} total {sum(data[key])}")
+
+
+# ---------------------------------------------------------------------- policy
+
+
+_POLICY_SETTINGS = {"approval-mode": "approval_mode", "four-eyes": "four_eyes"}
+
+
+def _policy_lines(data: dict[str, Any]) -> list[str]:
+    return [
+        f"approval-mode {'on' if data['approval_mode'] else 'off'}",
+        f"four-eyes     {'on' if data['four_eyes'] else 'off'}",
+        f"set by        {data['policy_changed_by'] or '-'} at {data['policy_changed_at'] or '-'}",
+        f"you are       {data['identity']}",
+    ]
+
+
+@policy_app.command("show")
+def policy_show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False
+                ) -> None:
+    """The database's approval policy (every process follows it)."""
+    cfg = _cfg(ctx)
+
+    async def go(ex: ActionExecutor) -> dict[str, Any]:
+        return {**(await ex.policy()).as_dict(), "identity": ex.identity}
+
+    data = _run(_with_executor(cfg, go))
+    if as_json:
+        _emit(data)
+        return
+    for line in _policy_lines(data):
+        typer.echo(line)
+
+
+@policy_app.command("set")
+def policy_set(
+    ctx: typer.Context,
+    setting: Annotated[str, typer.Argument(help="approval-mode or four-eyes")],
+    value: Annotated[str, typer.Argument(help="on or off")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (kept in the audit log)")] = "",
+) -> None:
+    """Change a setting of the database's policy (audited)."""
+    cfg = _cfg(ctx)
+    name = _POLICY_SETTINGS.get(setting.strip().lower())
+    if name is None:
+        raise ValidationError(f"unknown policy setting {setting!r}: use approval-mode or "
+                              "four-eyes", "setting")
+    on = parse_bool(value, setting)
+    changed = _run(_with_executor(
+        cfg, lambda ex: ex.set_policy(name, on, cfg.actor, reason), create=True))
+    state = "on" if on else "off"
+    typer.echo(f"{setting} {state}" + (f" (set by {cfg.who})" if changed else
+                                       " (it already was)"))
 
 
 # ---------------------------------------------------------------------- running
@@ -721,7 +799,7 @@ def run(
                        err=True)
         return await runner.run(until_idle=until_idle)
 
-    stats = _run(_with_executor(cfg, go, with_subject=True, create=True))
+    stats = _run(_with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     typer.echo(f"runner done: {stats.completed} completed, {stats.failed} failed, "
                f"{stats.cancelled} cancelled, {len(stats.recovered)} recovered", err=True)
 

@@ -140,7 +140,7 @@ def test_a_proposal_row_leaves_out_null_columns_and_stores_the_same(
         "proposed_by": "agent", "requires_approval": 1, "execution_order": 0,
         "delay_seconds": 0.0, "retry_count": 0, "max_retries": 3,
         "created_at": "2026-11-22T10:00:00.000001Z",
-        "updated_at": "2026-11-22T10:00:00.000001Z",
+        "updated_at": "2026-11-22T10:00:00.000001Z", "proposed_identity": "agent@host",
     }
     values = tuple({**required, **optional}[column] for column in _PROPOSAL_INSERT_COLUMNS)
     conn = _fresh_schema(tmp_path_factory.mktemp("rows") / "x.db")

@@ -18,6 +18,7 @@ from operator_core.errors import (
     UnknownActionError,
     ValidationError,
 )
+from operator_core.identity import current_identity
 
 from tests.support.wait import running, status_of, wait_for
 
@@ -33,7 +34,7 @@ async def test_propose_validates_and_audits(executor: ActionExecutor) -> None:
     assert p.requires_approval is False
     events = await executor.db.list_audit_events(proposal_id=p.id)
     assert [e.event_type for e in events] == ["proposed"]
-    assert events[0].actor == "bot"
+    assert events[0].actor == f"{current_identity().text} (bot)"  # who, and the label
     assert events[0].event_data["validated"] is True
     assert events[0].event_data["parameters"] == {"seconds": 0.5}
 
@@ -53,7 +54,7 @@ async def test_bad_proposals_are_refused_and_store_nothing(
     with pytest.raises(error, match=match):
         await executor.propose_action(action, params, "r")
     assert await executor.db.list_proposals() == []
-    assert await executor.db.list_audit_events() == []
+    assert [e.event_type for e in await executor.db.list_audit_events()] == ["policy_seeded"]
 
 
 @pytest.mark.parametrize(
@@ -80,7 +81,7 @@ async def test_bad_arguments_are_refused_by_name_and_store_nothing(
     with pytest.raises(ValidationError, match="an action name is a string"):
         await executor.propose_action(["ok"], {}, "r")  # type: ignore[arg-type]
     assert await executor.db.list_proposals() == []
-    assert await executor.db.list_audit_events() == []
+    assert [e.event_type for e in await executor.db.list_audit_events()] == ["policy_seeded"]
 
 
 async def test_a_proposal_is_what_validating_its_own_fields_gives(
@@ -180,13 +181,15 @@ async def test_approving_what_needs_no_approval_is_refused(executor: ActionExecu
 async def test_four_eyes_rule(make_executor) -> None:
     ex = await make_executor(approval_mode=True, four_eyes=True)
     p = await ex.propose_action("ok", {}, "r", proposed_by="alice@ops")
+    # The approver's name is a label: this process's OS account proposed it.
     with pytest.raises(ApprovalError, match="four-eyes"):
-        await ex.approve_proposal(p.id, "alice@ops")
-    assert (await ex.approve_proposal(p.id, "bob@ops")).approved_by == "bob@ops"
+        await ex.approve_proposal(p.id, "bob@ops")
+    approved = await ex.db.approve_proposal(p.id, "bob@ops", identity="bob@ops")
+    assert approved.approved_by == "bob@ops"
 
 
 async def test_approval_mode_comes_from_environment(make_executor, monkeypatch) -> None:
-    monkeypatch.setenv("OPERATOR_APPROVAL_MODE", "true")
+    monkeypatch.setenv("OPERATOR_APPROVAL_MODE", "true")  # seeds the new database's policy
     ex = await make_executor(approval_mode=None)
     assert ex.approval_mode is True
     assert (await ex.propose_action("ok", {}, "r")).requires_approval
@@ -443,7 +446,7 @@ async def test_audit_chain_verifies_and_detects_raw_edits(executor, db_path: Pat
     p = await executor.propose_action("ok", {}, "r")
     await executor.execute_proposal(p.id)
     ok, count, _ = await executor.auditor.verify()
-    assert ok and count == 3
+    assert ok and count == 4  # the policy's seeding, proposed, started, completed
     conn = sqlite3.connect(db_path)
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         conn.execute("UPDATE action_audit_log SET actor = 'mallory' WHERE id = 1")
@@ -566,7 +569,8 @@ async def test_propose_actions_stores_all_or_nothing(executor: ActionExecutor) -
     assert stored[1].requires_approval and stored[1].scheduled_at is not None
     for p in stored:
         events = await executor.db.list_audit_events(proposal_id=p.id)
-        assert [(e.event_type, e.actor) for e in events] == [("proposed", "bot")]
+        assert [(e.event_type, e.actor) for e in events] == [
+            ("proposed", f"{current_identity().text} (bot)")]
     await executor.kill_switch("a@b")
     with pytest.raises(ObserveOnlyError):
         await executor.propose_actions([{"action_name": "ok", "reason": "a"}])

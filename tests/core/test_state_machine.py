@@ -59,6 +59,15 @@ def frozen_executor(path: Path, clock: FrozenClock) -> ActionExecutor:
                           approval_mode=False, retry_config=RETRY, clock=clock)
 
 
+class ApprovingSubject(TestSubject):
+    """TestSubject's actions, each requiring approval: the copy another process proposes
+    through (approval mode is the database's policy, the same for every process)."""
+
+    def action_definitions(self) -> list[Any]:
+        return [d.model_copy(update={"requires_approval": True})
+                for d in super().action_definitions()]
+
+
 def params_for(action: str, times: int) -> dict[str, Any]:
     return {"times": times} if action == "flaky" else {}
 
@@ -71,7 +80,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.clock = FrozenClock(datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
         registry = ActionRegistry.from_subject(TestSubject())
-        # Approval mode off and on: two processes' worth of executors on one file.
+        # Two processes' worth of executors on one file: one proposes through definitions
+        # that need no approval (but for "guarded"), one through a copy where all do.
         self.plain = ActionExecutor(
             self.path,
             registry,
@@ -82,8 +92,8 @@ class EngineMachine(RuleBasedStateMachine):
         )
         self.strict = ActionExecutor(
             self.path,
-            registry,
-            approval_mode=True,
+            ActionRegistry.from_subject(ApprovingSubject()),
+            approval_mode=False,
             four_eyes=False,
             retry_config=RETRY,
             clock=self.clock,

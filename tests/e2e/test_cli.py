@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from operator_core.actions.executor import ActionExecutor
+from operator_core.identity import current_identity
 
 from tests.e2e.conftest import (
     assert_one_line_error,
@@ -69,7 +70,8 @@ def test_propose_prints_id_and_json_then_list_and_show(db: Path) -> None:
     assert shown["records"] == []
     assert shown["audit"][0]["event_type"] == "proposed"
     assert "execution_started" not in {e["event_type"] for e in shown["audit"]}
-    assert shown["audit"][0]["actor"] == "tester@e2e"
+    # The OS account, and the --actor / OPERATOR_ACTOR label beside it.
+    assert shown["audit"][0]["actor"] == f"{current_identity().text} (tester@e2e)"
 
 
 def test_run_until_idle_executes_due_work_and_leaves_scheduled(db: Path) -> None:
@@ -177,7 +179,7 @@ def test_approve_reject_cancel_actions_and_workflows(db: Path) -> None:
 
 def test_kill_switch_blocks_proposals_until_resume(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "a"), approval_mode=True)
-    seed(db, lambda ex: ex.propose_action("ok", {}, "b", schedule_in=600))
+    seed(db, lambda ex: ex.propose_action("ok", {}, "b", schedule_in=600), approval_mode=True)
     killed = ok_json(run_cli(db, "kill-switch", "--yes", "--json"))
     assert killed["cancelled_actions"] == [1, 2]
 
@@ -211,7 +213,7 @@ def test_status_text_and_audit_tail(db: Path) -> None:
     assert "completed" in lines[-1]
     events = ok_json(run_cli(db, "audit", "tail", "--json"))
     kinds = [e["event_type"] for e in events]
-    assert kinds[0] == "proposed" and kinds[-1] == "completed"
+    assert kinds[:2] == ["policy_seeded", "proposed"] and kinds[-1] == "completed"
     assert kinds.index("execution_started") < kinds.index("completed")
 
     verified = run_cli(db, "audit", "verify")

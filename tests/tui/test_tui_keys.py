@@ -8,6 +8,7 @@ import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.db.actions import ActionDB
+from operator_core.identity import current_identity
 from operator_tui.app import OperatorApp
 from operator_tui.fixture import FIXTURE_NOW, OPERATOR, FixtureSubject, fixture_app
 from operator_tui.panes import PaneTable
@@ -162,7 +163,7 @@ async def test_kill_switch_confirms_then_cancels_everything(db_path: Path) -> No
         assert app.dashboard.query_one("#banner").display
     async with ActionDB(db_path) as db:
         mode, _, by, _ = await db.get_safety_mode()
-        assert (mode, by) == ("observe", OPERATOR)
+        assert (mode, by) == ("observe", f"{current_identity().text} ({OPERATOR})")
         assert await db.list_pending_approvals() == []
         assert await db.list_scheduled() == []
         assert await db.list_retry_backlog() == []
@@ -195,7 +196,7 @@ async def test_resume_confirms_then_allows_execution(observe_db_path: Path) -> N
         await eventually(lambda: not app.dashboard.query_one("#header").has_class("-observe"))
     async with ActionDB(observe_db_path) as db:
         mode, _, by, _ = await db.get_safety_mode()
-    assert (mode, by) == ("execute", OPERATOR)
+    assert (mode, by) == ("execute", f"{current_identity().text} ({OPERATOR})")
 
 
 async def test_engine_refusal_is_shown_and_changes_nothing(db_path: Path) -> None:

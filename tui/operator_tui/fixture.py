@@ -19,11 +19,14 @@ from operator_core.actions.retry import RetryConfig
 from operator_core.clock import FrozenClock
 from operator_core.db.actions import Claim
 from operator_core.errors import ActionFailed
+from operator_core.identity import Identity
 from operator_core.subjects.base import ExecutionContext
 from operator_core.subjects.demo import DemoSubject
 
 FIXTURE_NOW = datetime(2026, 3, 14, 9, 30, 0, tzinfo=UTC)
 OPERATOR = "alice@ops-1"
+OPERATOR_ACCOUNT = Identity(1000, "alice", "ops-1")
+"""The OS account the fixture's history was written by, the same on every machine."""
 RUNNER = "ops-1:4242:runner"
 DB_NAME = "operator.db"
 
@@ -60,7 +63,7 @@ async def build_fixture(db_path: Path | str, *, observe: bool = False) -> None:
     executor = ActionExecutor(
         db_path, ActionRegistry.from_subject(subject), approval_mode=True,
         retry_config=RetryConfig(min_wait_seconds=60, max_wait_seconds=600, jitter_fraction=0),
-        clock=clock,
+        clock=clock, identity=OPERATOR_ACCOUNT,
     )
     async with executor:
         running = await _present(executor, clock)

@@ -43,7 +43,15 @@ from operator_core.db.health import (
     is_corruption,
 )
 from operator_core.db.killfile import KillNotice
-from operator_core.env import env_flag
+from operator_core.db.policy import (
+    SETTINGS,
+    Policy,
+    check_requested,
+    read_policy,
+    seed_policy,
+    set_setting,
+)
+from operator_core.env import env_bool
 from operator_core.errors import (
     ActionFailed,
     ActionNotFoundError,
@@ -53,6 +61,7 @@ from operator_core.errors import (
     ValidationError,
     WorkflowNotFoundError,
 )
+from operator_core.identity import Identity, actor_text, current_identity
 from operator_core.subjects.base import ExecutionContext
 
 if TYPE_CHECKING:
@@ -91,27 +100,84 @@ class ActionExecutor:
         four_eyes: bool | None = None,
         clock: Clock | None = None,
         db: ActionDB | None = None,
+        seed_policy: bool = True,
+        identity: Identity | None = None,
     ) -> None:
         """``db``: an ActionDB of ``db_path`` to go through (opened or not; the dashboard
-        reads through its own before this executor exists); by default a new one."""
+        reads through its own before this executor exists); by default a new one.
+
+        Approval mode and four-eyes are the database's policy. ``approval_mode`` and
+        ``four_eyes`` (None: ``OPERATOR_APPROVAL_MODE``, ``OPERATOR_FOUR_EYES``) seed a
+        database that has none yet; opening one whose policy says otherwise raises
+        PolicyConflictError. ``seed_policy=False`` asks for nothing (reading, cancelling,
+        the kill switch: they must work whatever the environment says).
+
+        ``identity``: who this executor records as acting, by default the OS account of
+        this process. Only for fixtures and tests that stand for another person: the CLI,
+        the dashboard and agents never set it (code that can write the database file is
+        inside the trust boundary anyway, see the README's "Policy and identity")."""
         self.db_path = Path(db_path)
         self._registry = registry
         self._safety = safety or SafetyController()
         self._auditor = auditor or ActionAuditor()
         self._retry_config = retry_config or RetryConfig()
-        self._approval_mode = (
-            env_flag("OPERATOR_APPROVAL_MODE") if approval_mode is None else approval_mode
-        )
-        self._four_eyes = env_flag("OPERATOR_FOUR_EYES") if four_eyes is None else four_eyes
+        self._requested: dict[str, bool | None] = {}
+        if seed_policy:
+            self._requested = {
+                "approval_mode": (env_bool("OPERATOR_APPROVAL_MODE") if approval_mode is None
+                                  else approval_mode),
+                "four_eyes": env_bool("OPERATOR_FOUR_EYES") if four_eyes is None else four_eyes,
+            }
+        self._seed_policy = seed_policy
+        self._policy: Policy | None = None
+        self._identity = identity or current_identity()
         self.db = db if db is not None else ActionDB(self.db_path, clock=clock)
+        self.db.approval_gate = self._definition_requires_approval
         self._safety.bind(self.db)
         self._auditor.bind(self.db)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def open(self) -> ActionExecutor:
+        """Open the database and agree with its policy (seeding it if it has none)."""
         await self.db.open()
+        try:
+            await self.load_policy()
+        except BaseException:
+            await self.db.close()
+            raise
         return self
+
+    async def load_policy(self) -> Policy:
+        """Read the database's policy; seed it if unset (one write, once per database);
+        refuse a request that disagrees with it."""
+        policy = await self.db.read(read_policy)
+        if not policy.seeded and self._seed_policy:
+            policy = await self.db.write(seed_policy, self._requested, self._identity.text,
+                                         self.db.clock.now_text())
+        check_requested(policy, self._requested)
+        self._policy = policy
+        return policy
+
+    async def set_policy(self, setting: str, value: bool, actor: str, reason: str = "") -> bool:
+        """Change one setting of the database's policy (audited); False if it already was.
+        With approval mode turned on, an unapproved action is held at its next claim."""
+        if setting not in SETTINGS:
+            raise ValidationError(f"unknown policy setting {setting!r}", "setting")
+        changed = await self.db.write(set_setting, setting, value,
+                                      actor_text(actor, self.identity), reason,
+                                      self.db.clock.now_text())
+        await self.policy()
+        return changed
+
+    async def policy(self) -> Policy:
+        """The database's policy as it is now."""
+        self._policy = await self.db.read(read_policy)
+        return self._policy
+
+    def _definition_requires_approval(self, action_name: str) -> bool:
+        definition = self._registry.get_definition(action_name)
+        return definition is not None and definition.requires_approval
 
     async def close(self) -> None:
         await self.db.close()
@@ -139,15 +205,27 @@ class ActionExecutor:
         return self._retry_config
 
     @property
+    def identity(self) -> str:
+        """Who this process is (its OS account and host): what every decision records."""
+        return self._identity.text
+
+    @property
     def approval_mode(self) -> bool:
-        return self._approval_mode
+        """The database's approval mode as last read (or as asked for, before opening)."""
+        if self._policy is not None:
+            return self._policy.approval_mode
+        return bool(self._requested.get("approval_mode"))
 
     @property
     def four_eyes(self) -> bool:
-        return self._four_eyes
+        if self._policy is not None:
+            return self._policy.four_eyes
+        return bool(self._requested.get("four_eyes"))
 
     def _needs_approval(self, definition: ActionDefinition) -> bool:
-        return self._approval_mode or definition.requires_approval
+        # The proposal's transaction re-reads the database's approval mode and holds it if
+        # this view is stale; the runner checks again at claim.
+        return self.approval_mode or definition.requires_approval
 
     def _max_retries(self, definition: ActionDefinition, override: int | None) -> int:
         if override is not None:
@@ -214,7 +292,7 @@ class ActionExecutor:
         return await self.db.create_ticket(
             Ticket(title=title, summary=summary, severity=severity,
                    created_at=self.db.clock.now()),
-            actor,
+            actor_text(actor, self.identity),
         )
 
     async def propose_action(
@@ -239,7 +317,8 @@ class ActionExecutor:
             scheduled_at=scheduled_at, schedule_in=schedule_in, max_retries=max_retries,
             expires_at=expires_at, expires_in=expires_in, action_type=action_type,
         )
-        return await self.db.create_proposal(proposal, [audit], require_execute=True)
+        return await self.db.create_proposal(proposal, [audit], require_execute=True,
+                                             identity=self.identity)
 
     async def propose_actions(
         self,
@@ -263,7 +342,8 @@ class ActionExecutor:
             except (KeyError, TypeError) as exc:
                 raise ValidationError(f"proposal {i}: {exc}") from exc
         return await self.db.create_proposals(
-            [p for p, _ in prepared], [a for _, a in prepared], require_execute=True
+            [p for p, _ in prepared], [a for _, a in prepared], require_execute=True,
+            identity=self.identity,
         )
 
     async def _prepare(
@@ -325,7 +405,7 @@ class ActionExecutor:
             {"action": action_name, "parameters": params, "reason": reason,
              "ticket_id": ticket_id, "scheduled_at": when.isoformat() if when else None,
              "validated": True, "requires_approval": proposal.requires_approval},
-            proposed_by,
+            actor_text(proposed_by, self._identity.text),
         )
         return proposal, audit
 
@@ -383,10 +463,12 @@ class ActionExecutor:
             requires_approval=needs,
             proposed_by=proposed_by,
             require_execute=True,
+            identity=self.identity,
             audit=[
                 AuditEntry("workflow_created", {"name": name, "action_count": len(steps),
                                                 "steps": [s.action_name for s in steps],
-                                                "requires_approval": needs}, proposed_by),
+                                                "requires_approval": needs},
+                           actor_text(proposed_by, self._identity.text)),
             ],
         )
 
@@ -398,19 +480,21 @@ class ActionExecutor:
             raise ApprovalError(
                 f"action {proposal_id} needs no approval; it runs as soon as it is due"
             )
-        return await self.db.approve_proposal(proposal_id, actor, four_eyes=self._four_eyes)
+        return await self.db.approve_proposal(proposal_id, actor, identity=self.identity)
 
     async def reject_proposal(self, proposal_id: int, actor: str, reason: str) -> ActionProposal:
         if not reason or not reason.strip():
             raise ValidationError("rejecting needs a reason", "reason")
         await self.require_proposal(proposal_id)
-        return await self.db.reject_proposal(proposal_id, actor, reason)
+        return await self.db.reject_proposal(proposal_id, actor, reason,
+                                             identity=self.identity)
 
     async def cancel_proposal(
         self, proposal_id: int, actor: str, reason: str = "cancelled by operator"
     ) -> ActionProposal:
         await self.require_proposal(proposal_id)
-        return await self.db.cancel_proposal(proposal_id, actor, reason)
+        return await self.db.cancel_proposal(proposal_id, actor, reason,
+                                             identity=self.identity)
 
     async def approve_workflow(self, workflow_id: int, actor: str) -> WorkflowProposal:
         wf = await self.require_workflow(workflow_id)
@@ -418,19 +502,21 @@ class ActionExecutor:
             raise ApprovalError(
                 f"workflow {workflow_id} needs no approval; it runs as soon as it is due"
             )
-        return await self.db.approve_workflow(workflow_id, actor, four_eyes=self._four_eyes)
+        return await self.db.approve_workflow(workflow_id, actor, identity=self.identity)
 
     async def reject_workflow(self, workflow_id: int, actor: str, reason: str) -> WorkflowProposal:
         if not reason or not reason.strip():
             raise ValidationError("rejecting needs a reason", "reason")
         await self.require_workflow(workflow_id)
-        return await self.db.reject_workflow(workflow_id, actor, reason)
+        return await self.db.reject_workflow(workflow_id, actor, reason,
+                                             identity=self.identity)
 
     async def cancel_workflow(
         self, workflow_id: int, actor: str, reason: str = "cancelled by operator"
     ) -> WorkflowProposal:
         await self.require_workflow(workflow_id)
-        return await self.db.cancel_workflow(workflow_id, actor, reason)
+        return await self.db.cancel_workflow(workflow_id, actor, reason,
+                                             identity=self.identity)
 
     async def require_proposal(self, proposal_id: int) -> ActionProposal:
         """The proposal, or ActionNotFoundError naming the id."""
@@ -455,6 +541,7 @@ class ActionExecutor:
         cancelled). If the database cannot record it now (locked past the busy timeout),
         the result says so and the first process that can write catches it up. Works on an
         executor not yet opened: the file does not need the database."""
+        actor = actor_text(actor, self.identity)
         kill = self.db.kill_file
         notice: KillNotice | None = None
         pulled_now, file_error = False, None
@@ -508,7 +595,9 @@ class ActionExecutor:
         """Allow execution again. Revives nothing that was cancelled. False if already on.
         The kill file goes in the same transaction; while the database is locked this fails
         (DatabaseError) and the switch stays on."""
-        changed = await self._safety.set_mode(SafetyMode.EXECUTE, actor, reason)
+        changed = await self._safety.set_mode(
+            SafetyMode.EXECUTE, actor_text(actor, self.identity), reason
+        )
         return changed
 
     async def expire_due(self) -> list[int]:

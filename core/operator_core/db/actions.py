@@ -30,6 +30,16 @@ from operator_core.db import health, inuse
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillFile, KillNotice
 from operator_core.db.lost import LOST_ATTEMPTS_SQL, LostAttempt, LostNote
+from operator_core.db.policy import (
+    ApprovalGate,
+    check_four_eyes,
+    expire_at_approval,
+    held_entries,
+    lapsed,
+    screen_claims,
+    with_approval,
+    workflow_expiry,
+)
 from operator_core.db.schema import LATEST_VERSION, migrate
 from operator_core.env import env_number
 from operator_core.errors import (
@@ -40,6 +50,7 @@ from operator_core.errors import (
     ObserveOnlyError,
     WorkflowNotFoundError,
 )
+from operator_core.identity import actor_text, current_identity
 from operator_core.notify import Notifier
 
 if TYPE_CHECKING:
@@ -579,7 +590,7 @@ _PROPOSAL_INSERT_SPEC = (
     "requires_approval", "approved_at?", "approved_by?", "rejected_at?", "rejected_by?",
     "rejection_reason?", "expires_at?", "workflow_id?", "execution_order",
     "depends_on_proposal_id?", "delay_seconds", "scheduled_at?", "retry_count", "max_retries",
-    "next_retry_at?", "last_error?", "created_at", "updated_at",
+    "next_retry_at?", "last_error?", "created_at", "updated_at", "proposed_identity",
 )
 _PROPOSAL_INSERT_COLUMNS = tuple(spec.rstrip("?") for spec in _PROPOSAL_INSERT_SPEC)
 _PROPOSAL_NOT_NULL = tuple(not spec.endswith("?") for spec in _PROPOSAL_INSERT_SPEC)
@@ -606,7 +617,7 @@ def _proposal_insert(values: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
     return sql, tuple(compress(values, present))
 
 
-def _insert_proposal(conn: sqlite3.Connection, p: ActionProposal) -> int:
+def _insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str) -> int:
     # The model's values read from its __dict__: a pydantic model's own attribute lookup
     # goes through its __getattr__ hook, about twice the time, for each of 29 columns.
     v = p.__dict__
@@ -641,23 +652,26 @@ def _insert_proposal(conn: sqlite3.Connection, p: ActionProposal) -> int:
         v["last_error"],
         proposed_at,
         proposed_at,
+        identity,
     )))
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
 def _cancel_rows(
-    conn: sqlite3.Connection, where: str, params: Sequence[Any], now: str, by: str, reason: str
+    conn: sqlite3.Connection, where: str, params: Sequence[Any], now: str, by: str, reason: str,
+    identity: str | None = None,
 ) -> list[int]:
-    """Cancel every pending or retry-waiting action matching ``where``; returns their ids."""
+    """Cancel every pending or retry-waiting action matching ``where``; returns their ids.
+    ``identity``: the OS account of a person who cancelled (None: the system did)."""
     rows = conn.execute(
         f"""
         UPDATE action_proposals SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?,
-            cancel_reason = ?, next_retry_at = NULL, finished_at = ?
+            cancel_reason = ?, next_retry_at = NULL, finished_at = ?, cancelled_identity = ?
         WHERE ({where}) AND ({_CANCELLABLE})
         RETURNING id
         """,
-        (now, by, reason, now, *params),
+        (now, by, reason, now, identity, *params),
     ).fetchall()
     return sorted(r[0] for r in rows)
 
@@ -732,6 +746,9 @@ class ActionDB:
         self._notifier = Notifier(self.db_path)
         self._checkpointer = Checkpointer(self.db_path)
         self.kill_file = KillFile(self.db_path)
+        self.approval_gate: ApprovalGate | None = None
+        """Whether an action (by name) requires approval by the definitions of the subject
+        this process runs: its executor sets it; every claim checks it."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -913,6 +930,10 @@ class ActionDB:
         """Run ``fn(conn, *args)`` in one read snapshot."""
         return await self._txn("BEGIN", fn, *args)
 
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` as one write transaction (for the engine's own modules)."""
+        return await self._write(fn, *args)
+
     async def _write(self, fn: Callable[..., T], *args: Any, check: bool = True) -> T:
         """Run ``fn(conn, *args)`` as one write transaction, then wake other processes.
         The first write of a connection checks the whole file first (``check=False``: the
@@ -1008,22 +1029,25 @@ class ActionDB:
         audit: Iterable[AuditEntry] = (),
         *,
         require_execute: bool = False,
+        identity: str | None = None,
     ) -> ActionProposal:
         """Insert a proposal (and its audit events) and return it with its id.
         ``require_execute`` refuses it, in the same transaction, while the mode is OBSERVE."""
         entries = list(audit)
         now = self._now()
+        who = identity or current_identity().text
 
-        def fn(conn: sqlite3.Connection) -> int:
-            if require_execute:
-                _require_execute(conn)
-            new_id = _insert_proposal(conn, proposal)
-            for e in entries:
+        def fn(conn: sqlite3.Connection) -> tuple[ActionProposal, int]:
+            p, es = proposal, entries
+            if require_execute and _require_execute(conn):
+                p, es = with_approval(p, es)
+            new_id = _insert_proposal(conn, p, who)
+            for e in es:
                 _append_audit(conn, e, now, new_id)
-            return new_id
+            return p, new_id
 
-        new_id = await self._write(fn)
-        return _with_id(proposal, new_id)
+        stored, new_id = await self._write(fn)
+        return _with_id(stored, new_id)
 
     async def create_proposals(
         self,
@@ -1031,23 +1055,24 @@ class ActionDB:
         audits: Sequence[AuditEntry],
         *,
         require_execute: bool = False,
+        identity: str | None = None,
     ) -> list[ActionProposal]:
         """Insert many proposals, each with its audit event, in one transaction (all or
         none)."""
         now = self._now()
+        who = identity or current_identity().text
 
-        def fn(conn: sqlite3.Connection) -> list[int]:
-            if require_execute:
-                _require_execute(conn)
-            ids = []
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            held = require_execute and _require_execute(conn)
+            stored = []
             for proposal, e in zip(proposals, audits, strict=True):
-                new_id = _insert_proposal(conn, proposal)
-                _append_audit(conn, e, now, new_id)
-                ids.append(new_id)
-            return ids
+                if held:
+                    proposal, (e,) = with_approval(proposal, [e])
+                stored.append(_with_id(proposal, _insert_proposal(conn, proposal, who)))
+                _append_audit(conn, e, now, stored[-1].id)
+            return stored
 
-        ids = await self._write(fn)
-        return [_with_id(p, i) for p, i in zip(proposals, ids, strict=True)]
+        return await self._write(fn)
 
     async def get_proposal(self, proposal_id: int) -> ActionProposal | None:
         def fn(conn: sqlite3.Connection) -> ActionProposal | None:
@@ -1225,13 +1250,18 @@ class ActionDB:
         proposal_id: int,
         approved_by: str = "user",
         *,
-        four_eyes: bool = False,
+        identity: str | None = None,
         audit: bool = True,
     ) -> ActionProposal:
-        """Approve a pending action. Workflow steps are approved through their workflow."""
-        now = self._now()
+        """Approve a pending action. Workflow steps are approved through their workflow.
+        ``identity`` (default: this process's OS account) is who the four-eyes rule of the
+        database's policy compares with the proposer; ``approved_by`` is a label beside it.
+        An action past its expiry is expired instead (ApprovalError)."""
+        now_dt = self.clock.now()
+        now = to_db(now_dt)
+        who = identity or current_identity().text
 
-        def fn(conn: sqlite3.Connection) -> ActionProposal:
+        def fn(conn: sqlite3.Connection) -> ActionProposal | None:
             p = _fetch_proposal(conn, proposal_id)
             if p.workflow_id is not None:
                 raise ApprovalError(
@@ -1239,30 +1269,35 @@ class ActionDB:
                     f"{p.workflow_id}; approve the workflow instead"
                 )
             _check_approvable(p.status, p.approved_at, p.rejected_at, f"action {proposal_id}")
-            if four_eyes and p.proposed_by == approved_by:
-                raise ApprovalError(
-                    f"four-eyes rule: {approved_by} proposed action {proposal_id} and cannot "
-                    "also approve it"
-                )
+            if lapsed(p.expires_at, now_dt):
+                return expire_at_approval(conn, proposal_id, now or "")
+            check_four_eyes(conn, False, proposal_id, who, f"action {proposal_id}")
             cur = conn.execute(
-                "UPDATE action_proposals SET approved_at = ?, approved_by = ? WHERE id = ? AND "
-                "status IN ('proposed', 'validated') AND approved_at IS NULL",
-                (now, approved_by, proposal_id),
+                "UPDATE action_proposals SET approved_at = ?, approved_by = ?, "
+                "approved_identity = ? WHERE id = ? AND status IN ('proposed', 'validated') "
+                "AND approved_at IS NULL",
+                (now, approved_by, who, proposal_id),
             )
             if cur.rowcount != 1:
                 raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
             if audit:
-                _append_audit(conn, AuditEntry("approved", {}, approved_by, proposal_id), now)
+                _append_audit(conn, AuditEntry("approved", {}, actor_text(approved_by, who),
+                                               proposal_id), now)
             return _fetch_proposal(conn, proposal_id)
 
-        return await self._write(fn)
+        approved = await self._write(fn)
+        if approved is None:
+            raise ApprovalError(f"action {proposal_id} expired before it was approved; it is "
+                                "cancelled (propose it again if it is still needed)")
+        return approved
 
     async def reject_proposal(
         self, proposal_id: int, rejected_by: str = "user", reason: str = "", *,
-        audit: bool = True,
+        audit: bool = True, identity: str | None = None,
     ) -> ActionProposal:
         """Reject a pending action: it is cancelled and never runs."""
         now = self._now()
+        who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> ActionProposal:
             p = _fetch_proposal(conn, proposal_id)
@@ -1275,15 +1310,16 @@ class ActionDB:
             cur = conn.execute(
                 "UPDATE action_proposals SET rejected_at = ?, rejected_by = ?, "
                 "rejection_reason = ?, status = 'cancelled', cancelled_at = ?, cancelled_by = ?,"
-                " cancel_reason = 'rejected', finished_at = ? "
+                " cancel_reason = 'rejected', finished_at = ?, rejected_identity = ?, "
+                "cancelled_identity = ? "
                 "WHERE id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL",
-                (now, rejected_by, reason, now, rejected_by, now, proposal_id),
+                (now, rejected_by, reason, now, rejected_by, now, who, who, proposal_id),
             )
             if cur.rowcount != 1:
                 raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
             if audit:
-                _append_audit(conn, AuditEntry("rejected", {"reason": reason}, rejected_by,
-                                               proposal_id), now)
+                _append_audit(conn, AuditEntry("rejected", {"reason": reason},
+                                               actor_text(rejected_by, who), proposal_id), now)
             return _fetch_proposal(conn, proposal_id)
 
         return await self._write(fn)
@@ -1291,35 +1327,39 @@ class ActionDB:
     # ------------------------------------------------------------------ cancellation
 
     async def cancel_proposal(
-        self, proposal_id: int, cancelled_by: str, reason: str = "cancelled"
+        self, proposal_id: int, cancelled_by: str, reason: str = "cancelled", *,
+        identity: str | None = None,
     ) -> ActionProposal:
         """Cancel one action. A running one is asked to stop (its runner records it).
 
         Cancelling a workflow step cancels the whole workflow.
         """
         now = self._now()
+        who = identity or current_identity().text
+        shown = actor_text(cancelled_by, who)
 
         def fn(conn: sqlite3.Connection) -> ActionProposal:
             p = _fetch_proposal(conn, proposal_id)
             if p.workflow_id is not None:
-                _cancel_workflow_tx(conn, p.workflow_id, cancelled_by, reason, now)
+                _cancel_workflow_tx(conn, p.workflow_id, cancelled_by, reason, now, identity=who)
                 return _fetch_proposal(conn, proposal_id)
             if p.status == ActionStatus.EXECUTING:
                 conn.execute(
                     "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?,"
-                    " cancelled_by = ? WHERE id = ? AND status = 'executing'",
-                    (reason, cancelled_by, proposal_id),
+                    " cancelled_by = ?, cancelled_identity = ? WHERE id = ? AND "
+                    "status = 'executing'",
+                    (reason, cancelled_by, who, proposal_id),
                 )
-                _append_audit(conn, AuditEntry("cancel_requested", {"reason": reason},
-                                               cancelled_by, proposal_id), now)
+                _append_audit(conn, AuditEntry("cancel_requested", {"reason": reason}, shown,
+                                               proposal_id), now)
                 return _fetch_proposal(conn, proposal_id)
-            ids = _cancel_rows(conn, "id = ?", (proposal_id,), now, cancelled_by, reason)
+            ids = _cancel_rows(conn, "id = ?", (proposal_id,), now, cancelled_by, reason, who)
             if not ids:
                 raise InvalidTransitionError(
                     f"action {proposal_id} is {_describe_status(p)}; only a pending, "
                     "scheduled, retry-waiting or running action can be cancelled"
                 )
-            _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, cancelled_by,
+            _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, shown,
                                            proposal_id), now)
             return _fetch_proposal(conn, proposal_id)
 
@@ -1357,6 +1397,7 @@ class ActionDB:
         proposed_by: str = "agent",
         audit: Iterable[AuditEntry] = (),
         require_execute: bool = False,
+        identity: str | None = None,
     ) -> int:
         """Create a workflow and all its steps in one transaction; each step depends on the
         one before it. Returns the workflow id."""
@@ -1368,15 +1409,17 @@ class ActionDB:
         )
         entries = list(audit)
         now = self._now()
+        who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> int:
-            if require_execute:
-                _require_execute(conn)
+            nonlocal needs, entries
+            if require_execute and _require_execute(conn) and not needs:
+                needs, entries = True, held_entries(entries)  # the database's approval mode
             cur = conn.execute(
                 "INSERT INTO workflows (name, description, ticket_id, status, created_at,"
-                " updated_at, requires_approval, proposed_by) VALUES (?, ?, ?, 'pending', ?, ?,"
-                " ?, ?)",
-                (name, description, ticket_id, now, now, int(needs), proposed_by),
+                " updated_at, requires_approval, proposed_by, proposed_identity) VALUES "
+                "(?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+                (name, description, ticket_id, now, now, int(needs), proposed_by, who),
             )
             workflow_id = cur.lastrowid
             assert workflow_id is not None
@@ -1398,7 +1441,7 @@ class ActionDB:
                         "requires_approval": needs,
                     }
                 )
-                previous = _insert_proposal(conn, step)
+                previous = _insert_proposal(conn, step, who)
                 _append_audit(
                     conn,
                     AuditEntry("proposed", {"action": step.action_name,
@@ -1406,7 +1449,7 @@ class ActionDB:
                                             "reason": step.reason, "step": i + 1,
                                             "validated": True,
                                             "requires_approval": needs},
-                               proposed_by, previous, workflow_id),
+                               actor_text(proposed_by, who), previous, workflow_id),
                     now,
                 )
             return workflow_id
@@ -1451,43 +1494,54 @@ class ActionDB:
         await self._write(fn)
 
     async def approve_workflow(
-        self, workflow_id: int, approved_by: str = "user", *, four_eyes: bool = False
+        self, workflow_id: int, approved_by: str = "user", *, identity: str | None = None
     ) -> WorkflowProposal:
-        """Approve a workflow and with it every one of its steps (approve once, run all)."""
-        now = self._now()
+        """Approve a workflow and with it every one of its steps (approve once, run all);
+        as ``approve_proposal`` for the four-eyes rule and expiry."""
+        now_dt = self.clock.now()
+        now = to_db(now_dt)
+        who = identity or current_identity().text
 
-        def fn(conn: sqlite3.Connection) -> WorkflowProposal:
+        def fn(conn: sqlite3.Connection) -> WorkflowProposal | None:
             wf = _fetch_workflow(conn, workflow_id)
             if wf.status != WorkflowStatus.PENDING or wf.approved_at or wf.rejected_at:
                 raise InvalidTransitionError(
                     f"workflow {workflow_id} is {_describe_workflow(wf)}; only a pending "
                     "workflow awaiting approval can be approved"
                 )
-            if four_eyes and wf.proposed_by == approved_by:
-                raise ApprovalError(
-                    f"four-eyes rule: {approved_by} proposed workflow {workflow_id} and cannot "
-                    "also approve it"
-                )
+            if lapsed(workflow_expiry(conn, workflow_id), now_dt):
+                _cancel_workflow_tx(conn, workflow_id, "system", "expired", now or "")
+                return None
+            check_four_eyes(conn, True, workflow_id, who, f"workflow {workflow_id}")
             conn.execute(
-                "UPDATE workflows SET approved_at = ?, approved_by = ? WHERE id = ?",
-                (now, approved_by, workflow_id),
+                "UPDATE workflows SET approved_at = ?, approved_by = ?, approved_identity = ? "
+                "WHERE id = ?",
+                (now, approved_by, who, workflow_id),
             )
             conn.execute(
-                "UPDATE action_proposals SET approved_at = ?, approved_by = ? WHERE "
-                "workflow_id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL",
-                (now, approved_by, workflow_id),
+                "UPDATE action_proposals SET approved_at = ?, approved_by = ?, "
+                "approved_identity = ? WHERE workflow_id = ? AND status IN ('proposed', "
+                "'validated') AND approved_at IS NULL",
+                (now, approved_by, who, workflow_id),
             )
             _append_audit(conn, AuditEntry("workflow_approved", {"workflow_id": workflow_id},
-                                           approved_by, None, workflow_id), now)
+                                           actor_text(approved_by, who), None, workflow_id),
+                          now)
             return _fetch_workflow(conn, workflow_id)
 
-        return await self._write(fn)
+        approved = await self._write(fn)
+        if approved is None:
+            raise ApprovalError(f"workflow {workflow_id} expired before it was approved; it "
+                                "is cancelled (propose it again if it is still needed)")
+        return approved
 
     async def reject_workflow(
-        self, workflow_id: int, rejected_by: str = "user", reason: str = ""
+        self, workflow_id: int, rejected_by: str = "user", reason: str = "", *,
+        identity: str | None = None,
     ) -> WorkflowProposal:
         """Reject a pending workflow: it and all its steps are cancelled."""
         now = self._now()
+        who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> WorkflowProposal:
             wf = _fetch_workflow(conn, workflow_id)
@@ -1497,31 +1551,33 @@ class ActionDB:
                     "workflow awaiting approval can be rejected"
                 )
             conn.execute(
-                "UPDATE workflows SET rejected_at = ?, rejected_by = ?, rejection_reason = ?"
-                " WHERE id = ?",
-                (now, rejected_by, reason, workflow_id),
+                "UPDATE workflows SET rejected_at = ?, rejected_by = ?, rejection_reason = ?,"
+                " rejected_identity = ? WHERE id = ?",
+                (now, rejected_by, reason, who, workflow_id),
             )
             conn.execute(
                 "UPDATE action_proposals SET rejected_at = ?, rejected_by = ?, "
-                "rejection_reason = ? WHERE workflow_id = ? AND status IN ('proposed', "
-                "'validated')",
-                (now, rejected_by, reason, workflow_id),
+                "rejection_reason = ?, rejected_identity = ? WHERE workflow_id = ? AND "
+                "status IN ('proposed', 'validated')",
+                (now, rejected_by, reason, who, workflow_id),
             )
             _append_audit(conn, AuditEntry("workflow_rejected", {"workflow_id": workflow_id,
-                                           "reason": reason}, rejected_by, None, workflow_id),
-                          now)
-            _cancel_workflow_tx(conn, workflow_id, rejected_by, "rejected", now)
+                                           "reason": reason}, actor_text(rejected_by, who),
+                                           None, workflow_id), now)
+            _cancel_workflow_tx(conn, workflow_id, rejected_by, "rejected", now, identity=who)
             return _fetch_workflow(conn, workflow_id)
 
         return await self._write(fn)
 
     async def cancel_workflow(
-        self, workflow_id: int, cancelled_by: str, reason: str = "cancelled"
+        self, workflow_id: int, cancelled_by: str, reason: str = "cancelled", *,
+        identity: str | None = None,
     ) -> WorkflowProposal:
         now = self._now()
+        who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> WorkflowProposal:
-            _cancel_workflow_tx(conn, workflow_id, cancelled_by, reason, now)
+            _cancel_workflow_tx(conn, workflow_id, cancelled_by, reason, now, identity=who)
             return _fetch_workflow(conn, workflow_id)
 
         return await self._write(fn)
@@ -1632,7 +1688,8 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
-            return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, only_id)
+            return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, only_id,
+                             self.approval_gate)
 
         return await self._write(fn)
 
@@ -1649,7 +1706,7 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
             return _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds,
-                                        now_dt)
+                                        now_dt, self.approval_gate)
 
         return await self._write(fn)
 
@@ -1663,7 +1720,7 @@ class ActionDB:
         """finish_and_claim plus the expiry and lost-lease probes, in one round trip:
         (claims, an unapproved proposal has expired, a lease has run out)."""
         return await self._write(_runner_cycle_tx, runner_id, finished, limit, lease_seconds,
-                                 self.clock.now())
+                                 self.clock.now(), self.approval_gate)
 
     def runner_cycle_now(
         self,
@@ -1675,7 +1732,7 @@ class ActionDB:
         """``runner_cycle`` if it can run right here without waiting (no await, so nothing
         can interrupt it); None if it did not run (also before the database is open)."""
         done = self._write_now(_runner_cycle_tx, runner_id, finished, limit, lease_seconds,
-                               self.clock.now())
+                               self.clock.now(), self.approval_gate)
         return None if done is _NOT_NOW else done  # type: ignore[return-value]
 
     async def complete_attempt(
@@ -2213,12 +2270,14 @@ def observe_message(changed_at: datetime | None, changed_by: str, reason: str) -
     )
 
 
-def _require_execute(conn: sqlite3.Connection) -> None:
-    """Refuse the write transaction in hand while the mode is OBSERVE. The same statement
-    reads the audit chain's head, which the events the transaction appends will need."""
+def _require_execute(conn: sqlite3.Connection) -> bool:
+    """Refuse the write transaction in hand while the mode is OBSERVE; else whether the
+    database's approval mode is on. The same statement reads the audit chain's head, which
+    the events the transaction appends will need."""
     row = conn.execute(
         "SELECT mode, changed_at, changed_by, reason, (SELECT hash FROM action_audit_log "
-        "ORDER BY id DESC LIMIT 1) FROM safety_state WHERE id = 1"
+        "ORDER BY id DESC LIMIT 1), (SELECT approval_mode FROM policy WHERE id = 1) "
+        "FROM safety_state WHERE id = 1"
     ).fetchone()
     if row is not None and row[0] != "execute":
         raise ObserveOnlyError(observe_message(from_db(row[1]), row[2], row[3]))
@@ -2227,9 +2286,10 @@ def _require_execute(conn: sqlite3.Connection) -> None:
         notice = kill.read() or KillNotice("unknown", None)
         raise ObserveOnlyError(observe_message(notice.engaged_at, notice.actor, PENDING_REASON))
     if row is None:
-        return
+        return False
     if isinstance(conn, _Connection):
         conn.audit_head = row[4] or GENESIS_HASH
+    return bool(row[5])
 
 
 _LEASE_PROBE = (
@@ -2353,8 +2413,9 @@ def _runner_cycle_tx(
     limit: int,
     lease_seconds: float,
     now_dt: datetime,
+    gate: ApprovalGate | None = None,
 ) -> tuple[list[Claim], bool, bool]:
-    claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt)
+    claims = _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt, gate)
     now = to_db(now_dt)
     expired, lost, leftover = conn.execute(_PROBES_SQL, {"now": now}).fetchone()
     if leftover:
@@ -2369,6 +2430,7 @@ def _finish_and_claim_tx(
     limit: int,
     lease_seconds: float,
     now_dt: datetime,
+    gate: ApprovalGate | None = None,
 ) -> list[Claim]:
     if finished:
         # All at once; only if one turns out stale (no longer ours, e.g. recovered after
@@ -2392,7 +2454,7 @@ def _finish_and_claim_tx(
                     _forget_audit_head(conn)
                 conn.execute("RELEASE finish")
         conn.execute("RELEASE finish_all")
-    return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None)
+    return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None, gate)
 
 
 def _complete_all_tx(
@@ -2428,12 +2490,17 @@ def _claim_tx(
     lease_seconds: float,
     now_dt: datetime,
     only_id: int | None,
+    gate: ApprovalGate | None = None,
 ) -> list[Claim]:
     """Claim up to ``limit`` ready actions, each with its attempt record (one statement for
-    all of them) and its ``execution_started`` event."""
+    all of them) and its ``execution_started`` event. What the runner's definitions (``gate``)
+    or the database's approval mode say needs an approval it lacks never starts."""
     if limit <= 0:
         return []
-    mode = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
+    mode = conn.execute(
+        "SELECT mode, (SELECT approval_mode FROM policy WHERE id = 1) FROM safety_state "
+        "WHERE id = 1"
+    ).fetchone()
     now = to_db(now_dt)
     assert now is not None
     if _honour_kill_file(conn, mode and mode[0], now, runner_id):
@@ -2445,7 +2512,10 @@ def _claim_tx(
                                     "lim": limit, "only": only_id}).fetchall()
     if not rows:
         return []
-    proposals = [_row_to_proposal(row) for row in rows]
+    proposals = screen_claims(conn, [_row_to_proposal(row) for row in rows], bool(mode[1]),
+                              gate, runner_id, now_dt)
+    if not proposals:
+        return []
     opened = _open_records(conn, [p.id for p in proposals], now, runner_id)
     claims = []
     started = []
@@ -2625,7 +2695,7 @@ def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datet
 
 def _cancel_workflow_tx(
     conn: sqlite3.Connection, workflow_id: int, by: str, reason: str, now: str,
-    strict: bool = True,
+    strict: bool = True, identity: str | None = None,
 ) -> None:
     wf = _fetch_workflow(conn, workflow_id)
     if wf.status not in (WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS):
@@ -2639,15 +2709,16 @@ def _cancel_workflow_tx(
         "UPDATE workflows SET status = 'cancelled', finished_at = ? WHERE id = ?",
         (now, workflow_id),
     )
-    ids = _cancel_rows(conn, "workflow_id = ?", (workflow_id,), now, by, reason)
+    ids = _cancel_rows(conn, "workflow_id = ?", (workflow_id,), now, by, reason, identity)
     running = conn.execute(
-        "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, cancelled_by = ? "
-        "WHERE workflow_id = ? AND status = 'executing' RETURNING id",
-        (reason, by, workflow_id),
+        "UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, cancelled_by = ?, "
+        "cancelled_identity = ? WHERE workflow_id = ? AND status = 'executing' RETURNING id",
+        (reason, by, identity, workflow_id),
     ).fetchall()
+    shown = by if identity is None else actor_text(by, identity)
     _append_audit(conn, AuditEntry("workflow_cancelled", {"reason": reason, "steps": ids,
-                                   "running": [r[0] for r in running]}, by, None, workflow_id),
-                  now)
+                                   "running": [r[0] for r in running]}, shown, None,
+                                   workflow_id), now)
     for pid in ids:
-        _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, by, pid, workflow_id),
-                      now)
+        _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, shown, pid,
+                                       workflow_id), now)

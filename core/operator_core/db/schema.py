@@ -359,6 +359,35 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
     )
 
 
+# Version 7: approval policy belongs to the database (every process agrees; changing it is an
+# audited command), and every decision records the OS identity of whoever made it beside the
+# label they gave (the *_by columns). A NULL setting is not yet seeded: the first executor to
+# open the database writes its requested value (or off).
+V5_SQL = """
+CREATE TABLE IF NOT EXISTS policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    approval_mode INTEGER CHECK (approval_mode IN (0, 1)),
+    four_eyes INTEGER CHECK (four_eyes IN (0, 1)),
+    changed_at TEXT,
+    changed_by TEXT
+);
+INSERT OR IGNORE INTO policy (id) VALUES (1);
+"""
+_IDENTITY_COLUMNS = {
+    "action_proposals": ("proposed_identity", "approved_identity", "rejected_identity",
+                         "cancelled_identity"),
+    "workflows": ("proposed_identity", "approved_identity", "rejected_identity"),
+}
+
+
+def _migrate_v7(conn: sqlite3.Connection) -> None:
+    for table, columns in _IDENTITY_COLUMNS.items():
+        for name in columns:
+            _add_column(conn, table, name, "TEXT")
+    for statement in split_statements(V5_SQL):
+        conn.execute(statement)
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -376,6 +405,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(V4_SQL),
     _script(V5_SQL),
     _migrate_v6,
+    _migrate_v7,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
