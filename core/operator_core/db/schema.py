@@ -363,7 +363,7 @@ def _migrate_v1(conn: sqlite3.Connection) -> None:
 # audited command), and every decision records the OS identity of whoever made it beside the
 # label they gave (the *_by columns). A NULL setting is not yet seeded: the first executor to
 # open the database writes its requested value (or off).
-V5_SQL = """
+V7_SQL = """
 CREATE TABLE IF NOT EXISTS policy (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     approval_mode INTEGER CHECK (approval_mode IN (0, 1)),
@@ -384,7 +384,7 @@ def _migrate_v7(conn: sqlite3.Connection) -> None:
     for table, columns in _IDENTITY_COLUMNS.items():
         for name in columns:
             _add_column(conn, table, name, "TEXT")
-    for statement in split_statements(V5_SQL):
+    for statement in split_statements(V7_SQL):
         conn.execute(statement)
 
 
