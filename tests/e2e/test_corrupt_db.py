@@ -176,7 +176,7 @@ async def test_the_engine_refuses_a_dashboards_first_write_on_a_damaged_file(
 
     db = _proposals_damaged(healthy, tmp_path)
     digest = _digest(db)
-    ex = ActionExecutor(db, ActionRegistry.from_subject(TestSubject()), approval_mode=True)
+    ex = ActionExecutor(db, ActionRegistry.from_subject(TestSubject()))
     async with ex:
         assert (await ex.require_proposal(1400)).awaiting_approval  # reads still work
         with pytest.raises(CorruptDatabaseError, match="nothing was written"):
