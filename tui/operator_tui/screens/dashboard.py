@@ -13,10 +13,10 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from operator_tui.data import DashboardData, Target
+from operator_tui.key_hold import CoverableScreen
 from operator_tui.panes import ApprovalsPane, PaneTable, RetriesPane, ScheduledPane, WorkflowsPane
 from operator_tui.widgets.event_tail import EventTail
 from operator_tui.widgets.filter_bar import FilterBar
@@ -35,7 +35,7 @@ PANES: tuple[tuple[str, str, type[PaneTable]], ...] = (
 )
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(CoverableScreen):
     BINDINGS = [
         Binding("tab", "next_pane", "Next pane", show=False),
         Binding("shift+tab", "previous_pane", "Previous pane", show=False),
@@ -191,10 +191,14 @@ class DashboardScreen(Screen[None]):
     # ------------------------------------------------------------------ filter
 
     def action_filter(self) -> None:
+        """The keys typed right after ``/`` go into the bar (``operator_tui.key_hold``)."""
+        hold = self.operator_app.keys.begin()
         bar = self.filter_bar
         bar.display = True
         bar.value = self.active_pane.filter_text
-        bar.focus()
+        bar.back_to = self.active_pane
+        self.set_focus(bar)
+        hold.ready()
 
     def action_clear_filter(self) -> None:
         self.active_pane.set_filter("")
@@ -213,4 +217,10 @@ class DashboardScreen(Screen[None]):
     def _filter_cleared(self) -> None:
         self.action_clear_filter()
         self.active_pane.focus()
+
+    @on(FilterBar.Left)
+    def _filter_left(self) -> None:
+        """The focus left the bar (tab, a click on a pane): it closes, keeping the filter, so
+        that keys are never taken by the dashboard while the bar is open."""
+        self.filter_bar.display = False
 

@@ -1,0 +1,189 @@
+"""Keys typed while a dialog, a screen or the filter is opening go to it, or are dropped:
+never to the screen beneath.
+
+Textual forwards each key the terminal sends to the widget focused *when the app takes it
+off its queue*, and runs bindings when the key has bubbled back up to the app, against the
+screen on top *then*. A burst (a paste, SSH sending several keystrokes in one packet) is
+forwarded whole to the dashboard's pane before its first key is handled: after ``r``, the
+``a`` of "bad idea" reached the dashboard and approved the very action being rejected.
+
+So from the key that opens something until it is ready (its screen mounted with the focus
+set, or the filter bar focused), the keys that follow are held here, in the order typed:
+first those already forwarded to the dashboard (they come back up to the app), then those
+the app had not forwarded yet. Then they go to the opened thing if its focus takes text (the
+reject reason, the filter), as if typed into it; otherwise (a confirm dialog, help, the
+detail view) they are dropped, and said to be: a question is never answered by keys typed
+before it was shown. A key that opens nothing (no row selected, a refused read) drops what
+followed it.
+
+A marker posted to the focused widget when the hold begins travels up behind the keys already
+forwarded there; the hold ends only once it is back at the app, so none of them is left to
+reach a binding after the dialog is up.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from textual import events
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Input
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+HeldEvent = events.Key | events.Paste
+
+
+class Hold:
+    """One opening: the keys held while it lasts. ``with hold:`` around the code that opens
+    something ends the hold, dropping the keys, if nothing was opened."""
+
+    def __init__(self, keys: KeyHold) -> None:
+        self._keys = keys
+        self.early: list[HeldEvent] = []
+        """Keys forwarded to the dashboard before the hold began, back up at the app."""
+        self.late: list[HeldEvent] = []
+        """Keys (and pastes) the app took off its queue during the hold, never forwarded."""
+        self.flushed = False
+        """The marker is back: nothing forwarded before the hold is still on its way."""
+        self.opened: bool | None = None
+        """True once the opened thing is ready, False if nothing opens."""
+
+    def ready(self) -> None:
+        """What the key opened has the focus it will take keys with."""
+        if self.opened is None:
+            self.opened = True
+            self._keys.settle(self)
+
+    def close(self) -> None:
+        """Nothing (more) opens: if the hold is still on, what followed the key is dropped."""
+        if self.opened is None:
+            self.opened = False
+            self._keys.settle(self)
+
+    def __enter__(self) -> Hold:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class HeldKeysFlushed(Message):
+    """The marker: bubbles up from the widget that had the focus when the hold began."""
+
+    def __init__(self, hold: Hold) -> None:
+        super().__init__()
+        self.hold = hold
+
+
+class KeyHold:
+    """The app's one hold at a time (see the module's docstring)."""
+
+    def __init__(self, app: App[object]) -> None:
+        self._app = app
+        self.current: Hold | None = None
+
+    def begin(self) -> Hold:
+        """Hold the keys that follow, from now until what is opening is ready (or turns out
+        not to open). Called from the key's binding, before anything awaits; a second call
+        while a hold is on returns that hold."""
+        if self.current is not None:
+            return self.current
+        hold = self.current = Hold(self)
+        app = self._app
+        marker = HeldKeysFlushed(hold)
+        marker.set_sender(app)
+        if not (app.focused or app.screen).post_message(marker):
+            hold.flushed = True
+        return hold
+
+    def screen_pushed(self, screen: Screen[object]) -> None:
+        """A screen was pushed: it is ready once mounted (its ``on_mount`` sets its focus).
+        Called right before the push, so the hold, begun here if no key began it, marks
+        from the widget that had the focus."""
+        hold = self.begin()
+        screen.call_later(hold.ready)  # runs after the screen's mount
+
+    def take(self, event: events.Event) -> bool:
+        """At the app, before Textual handles ``event``: True if held."""
+        hold = self.current
+        if hold is None or not isinstance(event, events.Key | events.Paste):
+            return False
+        (hold.early if event.is_forwarded else hold.late).append(event)
+        return True
+
+    def stray(self, event: HeldEvent) -> None:
+        """A key (or paste) that reached a screen no longer on top, or a field that lost the
+        focus: held if a hold is on, else given to the focused text field (or dropped), never
+        to a binding."""
+        if self.current is not None:
+            self.current.early.append(event)
+        else:
+            self._deliver([event])
+
+    def flushed(self, hold: Hold) -> None:
+        hold.flushed = True
+        self.settle(hold)
+
+    def settle(self, hold: Hold) -> None:
+        """End the hold once the marker is back and the opening is decided."""
+        if hold is not self.current or not hold.flushed or hold.opened is None:
+            return
+        self.current = None
+        held: list[HeldEvent] = [*hold.early, *hold.late]
+        if hold.opened:
+            self._deliver(held)
+        elif held:
+            self._dropped(len(held))
+
+    def _deliver(self, held: list[HeldEvent]) -> None:
+        """To the focused widget if it takes text, as fresh events (these were forwarded or
+        bubbled already), in order; else dropped."""
+        app = self._app
+        target = app.focused
+        if not isinstance(target, Input):
+            if held:
+                self._dropped(len(held))
+            return
+        for event in held:
+            copy: HeldEvent = (
+                events.Key(event.key, event.character)
+                if isinstance(event, events.Key)
+                else events.Paste(event.text)
+            )
+            copy.set_sender(app)  # as the driver does: the bubble ends at the app
+            target._forward_event(copy)
+
+    def _dropped(self, count: int) -> None:
+        self._app.notify(
+            f"{count} key(s) typed before the dialog was shown were ignored: press them again "
+            "if you meant them.",
+            title="Keys ignored",
+            severity="warning",
+            markup=False,
+        )
+
+
+class CoverableScreen(Screen[None]):
+    """A screen that others open over (the dashboard, the detail view). A key forwarded to
+    one of its widgets before the cover opened, and reaching it after, never reaches a
+    binding: bindings are looked up on the screen on top when the key gets back to the app,
+    so it would act there."""
+
+    def on_key(self, event: events.Key) -> None:
+        self._unless_on_top(event)
+
+    def on_paste(self, event: events.Paste) -> None:
+        self._unless_on_top(event)
+
+    def _unless_on_top(self, event: HeldEvent) -> None:
+        if not self.is_active:
+            event.stop()
+            event.prevent_default()
+            keys: KeyHold = self.app.keys  # type: ignore[attr-defined]
+            keys.stray(event)
