@@ -20,6 +20,7 @@ from operator_tui.screens.detail import DetailScreen
 from operator_tui.screens.help import HelpScreen
 from operator_tui.screens.reject import RejectReasonModal
 from textual import events
+from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input
 from tui_helpers import eventually, read_proposal, toasts
@@ -46,7 +47,9 @@ def burst(app: OperatorApp, text: str) -> None:
 
 
 async def settle(app: OperatorApp, screen: type[Screen[object]] | None = None) -> None:
-    """Until the burst is handled: the screen expected is up (if any) and every queue idle."""
+    """Until the burst is handled: the screen expected is up (if any) and the queues of the
+    app, the screen on top and the dashboard beneath it (keys in flight there were the bug)
+    are empty."""
     if screen is not None:
         await eventually(lambda: isinstance(app.screen, screen), what=f"{screen.__name__}")
     await eventually(
@@ -61,13 +64,7 @@ async def settle(app: OperatorApp, screen: type[Screen[object]] | None = None) -
         what="every queue to drain",
     )
     for _ in range(3):
-        await app_pilot(app).pause()
-
-
-def app_pilot(app: OperatorApp):  # type: ignore[no-untyped-def]
-    from textual.pilot import Pilot
-
-    return Pilot(app)
+        await Pilot(app).pause()
 
 
 async def _audit(path: Path) -> list[tuple[str, int | None, str]]:
@@ -83,7 +80,7 @@ async def _state(path: Path) -> tuple[object, ...]:
 
 async def start(app: OperatorApp) -> None:
     await app.wait_loaded()
-    await app_pilot(app).pause()
+    await Pilot(app).pause()
 
 
 def reason_field(app: OperatorApp) -> Input:
@@ -329,3 +326,27 @@ def test_textual_still_forwards_events_as_key_hold_expects() -> None:
     assert callable(getattr(Widget, "_forward_event", None)), (
         "textual.widget.Widget._forward_event is gone: update operator_tui.key_hold._deliver"
     )
+
+
+@pytest.mark.parametrize("then", ["r", "/"])
+async def test_a_tab_in_the_same_burst_moves_on_before_the_key_opens(
+    db_path: Path, then: str
+) -> None:
+    """tab, then ``r`` or ``/`` and text, in one burst: the dialog is about the next pane's
+    row, the filter is the next pane's, and the text goes to either (the pane's focus, set
+    one message later, took the focus back from the filter bar and its text was dropped)."""
+    before = await _audit(db_path)
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE):
+        await start(app)
+        burst(app, f"\t{then}check")
+        workflows = app.dashboard.query_one("#workflows", PaneTable)
+        if then == "r":
+            await settle(app, RejectReasonModal)
+            assert reason_field(app).value == "check"
+            assert app.screen.query_one("#reject-dialog").border_title is not None
+        else:
+            await settle(app)
+            assert app.dashboard.filter_bar.value == "check"
+            assert workflows.filter_text == "check" and app.focused is app.dashboard.filter_bar
+    assert await _audit(db_path) == before

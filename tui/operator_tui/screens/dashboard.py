@@ -152,7 +152,9 @@ class DashboardScreen(CoverableScreen):
             self.query_one(f"#{pid}").set_class(pid == pane_id, "-active")
             self.query_one(f"#tab-{pid}").set_class(pid == pane_id, "-active")
         if focus:
-            self.active_pane.focus()
+            # At once, not after the next message (``focus()``): a ``/`` in the same burst as
+            # a tab would give the filter bar the focus, then lose it to this pane.
+            self.set_focus(self.active_pane)
 
     def _step(self, delta: int) -> None:
         ids = [pane_id for pane_id, _, _ in PANES]
@@ -211,12 +213,12 @@ class DashboardScreen(CoverableScreen):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         self.filter_bar.display = False
-        self.active_pane.focus()
+        self.set_focus(self.active_pane)
 
     @on(FilterBar.Cleared)
     def _filter_cleared(self) -> None:
         self.action_clear_filter()
-        self.active_pane.focus()
+        self.set_focus(self.active_pane)
 
     @on(FilterBar.Left)
     def _filter_left(self) -> None:
