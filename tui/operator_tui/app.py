@@ -271,7 +271,7 @@ class OperatorApp(App[None]):
             minute = self.dashboard.data.loaded_at.replace(second=0, microsecond=0)
         while True:
             top = self._top_screen()
-            if top is None:
+            if top is None or not self.is_running:
                 return  # shutting down: the screens are gone before this worker is
             if not isinstance(top, ModalScreen):
                 now_minute = self.clock.now().replace(second=0, microsecond=0)
@@ -309,7 +309,8 @@ class OperatorApp(App[None]):
         ``_moved_under``)."""
         before = self.dashboard.current_target() if external else None
         read = await self._read()
-        if read is not None:
+        # Shutting down (a dialog on top is closed first, then the dashboard's panes).
+        if read is not None and self.is_running:
             self._show(*read)
             after = self.dashboard.current_target()
             if before is not None and after is not None and after != before \
@@ -324,6 +325,8 @@ class OperatorApp(App[None]):
             loaded = await dashboard_data.next_minute(self.db, self.dashboard.data)
         except OperatorError as exc:
             self._unreadable(exc)
+            return
+        if not self.is_running:
             return
         self.dashboard.show_minute(loaded)
         self._showed()
