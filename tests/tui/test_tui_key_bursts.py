@@ -350,3 +350,24 @@ async def test_a_tab_in_the_same_burst_moves_on_before_the_key_opens(
             assert app.dashboard.filter_bar.value == "check"
             assert workflows.filter_text == "check" and app.focused is app.dashboard.filter_bar
     assert await _audit(db_path) == before
+
+
+async def test_a_key_still_on_its_way_through_the_covered_dashboard_answers_nothing(
+    db_path: Path,
+) -> None:
+    """A key forwarded to a pane before a dialog covered it, and handled after: bindings are
+    looked up on the screen on top, so its ``y`` would confirm the dialog it never saw."""
+    before = await _state(db_path)
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app)
+        await pilot.press("c")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await pilot.pause()
+        late = events.Key("y", "y")
+        late.set_sender(app)
+        app.dashboard.query_one("#approvals", PaneTable)._forward_event(late)  # as the app does
+        await settle(app)
+        assert isinstance(app.screen, ConfirmModal), "the dialog is still open, unanswered"
+        assert any(title == "Keys ignored" for _, title, _ in toasts(app))
+    assert await _state(db_path) == before

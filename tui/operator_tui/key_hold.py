@@ -117,14 +117,15 @@ class KeyHold:
         (hold.early if event.is_forwarded else hold.late).append(event)
         return True
 
-    def stray(self, event: HeldEvent) -> None:
-        """A key (or paste) that reached a screen no longer on top, or a field that lost the
-        focus: held if a hold is on, else given to the focused text field (or dropped), never
-        to a binding."""
-        if self.current is not None:
-            self.current.early.append(event)
-        else:
-            self._deliver([event])
+    def misdirected(self, event: HeldEvent) -> None:
+        """A key (or paste) reached a screen no longer on top, or a field that lost the focus:
+        it is neither typed nor bound there. While a hold is on it goes on up to the app,
+        which holds it in the order typed; else it goes to the focused text field, or is
+        dropped, never to a binding."""
+        event.prevent_default()
+        if self.current is None:
+            event.stop()
+            self._deliver([event], "as a dialog or the filter closed")
 
     def flushed(self, hold: Hold) -> None:
         hold.flushed = True
@@ -137,18 +138,18 @@ class KeyHold:
         self.current = None
         held: list[HeldEvent] = [*hold.early, *hold.late]
         if hold.opened:
-            self._deliver(held)
+            self._deliver(held, "before the dialog was shown")
         elif held:
-            self._dropped(len(held))
+            self._dropped(len(held), "after a key that opened nothing")
 
-    def _deliver(self, held: list[HeldEvent]) -> None:
+    def _deliver(self, held: list[HeldEvent], when: str) -> None:
         """To the focused widget if it takes text, as fresh events (these were forwarded or
         bubbled already), in order; else dropped."""
         app = self._app
         target = app.focused
         if not isinstance(target, Input):
             if held:
-                self._dropped(len(held))
+                self._dropped(len(held), when)
             return
         for event in held:
             copy: HeldEvent = (
@@ -159,10 +160,9 @@ class KeyHold:
             copy.set_sender(app)  # as the driver does: the bubble ends at the app
             target._forward_event(copy)
 
-    def _dropped(self, count: int) -> None:
+    def _dropped(self, count: int, when: str) -> None:
         self._app.notify(
-            f"{count} key(s) typed before the dialog was shown were ignored: press them again "
-            "if you meant them.",
+            f"{count} key(s) typed {when} were ignored: press them again if you meant them.",
             title="Keys ignored",
             severity="warning",
             markup=False,
@@ -183,7 +183,5 @@ class CoverableScreen(Screen[None]):
 
     def _unless_on_top(self, event: HeldEvent) -> None:
         if not self.is_active:
-            event.stop()
-            event.prevent_default()
             keys: KeyHold = self.app.keys  # type: ignore[attr-defined]
-            keys.stray(event)
+            keys.misdirected(event)
