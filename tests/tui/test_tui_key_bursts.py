@@ -23,9 +23,13 @@ from textual import events
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input
-from tui_helpers import eventually, read_proposal, toasts
+from tui_helpers import eventually as _eventually
+from tui_helpers import read_proposal, toasts
 
 SIZE = (100, 30)
+PATIENCE = 30.0
+"""Seconds any wait here may take before it fails: a safety net on a busy machine, never a
+measure of speed."""
 
 _NAMES = {
     " ": "space",
@@ -35,6 +39,10 @@ _NAMES = {
     "\x1b": "escape",
     "\t": "tab",
 }
+
+
+async def eventually(check, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+    await _eventually(check, timeout=PATIENCE, what=what)
 
 
 def burst(app: OperatorApp, text: str) -> None:
