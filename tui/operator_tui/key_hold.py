@@ -19,20 +19,25 @@ followed it.
 A marker posted to the focused widget when the hold begins travels up behind the keys already
 forwarded there; the hold ends only once it is back at the app, so none of them is left to
 reach a binding after the dialog is up.
+
+And outside a hold, a key acts only if the screen it was given to is still on top when it
+gets back to the app: ``y`` and ``a`` in one burst in a confirm dialog gave both to the
+dialog, the ``y`` closed it, and the ``a`` was then looked up in the dashboard's bindings.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import TYPE_CHECKING
+from weakref import WeakKeyDictionary
 
 from textual import events
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Input
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.screen import Screen
 
 HeldEvent = events.Key | events.Paste
 
@@ -87,6 +92,8 @@ class KeyHold:
     def __init__(self, app: App[object]) -> None:
         self._app = app
         self.current: Hold | None = None
+        self._given: WeakKeyDictionary[events.Event, Screen[object]] = WeakKeyDictionary()
+        """The screen on top when each key in flight was given to its focused widget."""
 
     def begin(self) -> Hold:
         """Hold the keys that follow, from now until what is opening is ready (or turns out
@@ -110,18 +117,30 @@ class KeyHold:
         screen.call_later(hold.ready)  # runs after the screen's mount
 
     def take(self, event: events.Event) -> bool:
-        """At the app, before Textual handles ``event``: True if held."""
-        hold = self.current
-        if hold is None or not isinstance(event, events.Key | events.Paste):
+        """At the app, before Textual handles ``event``: True if taken from Textual. During a
+        hold, every key and paste is held. Otherwise a key that comes back up from a screen no
+        longer on top (covered by a dialog, or a dialog that has closed) is not looked up in
+        the bindings of the screen that is: it goes to the focused text field, or nowhere."""
+        if not isinstance(event, events.Key | events.Paste):
             return False
-        (hold.early if event.is_forwarded else hold.late).append(event)
+        hold = self.current
+        if hold is not None:
+            (hold.early if event.is_forwarded else hold.late).append(event)
+            return True
+        app = self._app
+        if not event.is_forwarded:  # Textual gives it to the focused widget of this screen
+            self._given[event] = app.screen
+            return False
+        given = self._given.pop(event, None)
+        if given is None or given is app.screen:
+            return False
+        self._deliver([event], "as a dialog opened or closed")
         return True
 
     def misdirected(self, event: HeldEvent) -> None:
-        """A key (or paste) reached a screen no longer on top, or a field that lost the focus:
-        it is neither typed nor bound there. While a hold is on it goes on up to the app,
-        which holds it in the order typed; else it goes to the focused text field, or is
-        dropped, never to a binding."""
+        """A key (or paste) reached a text field that has lost the focus: it is not typed
+        there. While a hold is on it goes on up to the app, which holds it in the order typed;
+        else it goes to the focused text field, or is dropped, never to a binding."""
         event.prevent_default()
         if self.current is None:
             event.stop()
@@ -158,6 +177,7 @@ class KeyHold:
                 else events.Paste(event.text)
             )
             copy.set_sender(app)  # as the driver does: the bubble ends at the app
+            self._given[copy] = app.screen
             target._forward_event(copy)
 
     def _dropped(self, count: int, when: str) -> None:
@@ -167,21 +187,3 @@ class KeyHold:
             severity="warning",
             markup=False,
         )
-
-
-class CoverableScreen(Screen[None]):
-    """A screen that others open over (the dashboard, the detail view). A key forwarded to
-    one of its widgets before the cover opened, and reaching it after, never reaches a
-    binding: bindings are looked up on the screen on top when the key gets back to the app,
-    so it would act there."""
-
-    def on_key(self, event: events.Key) -> None:
-        self._unless_on_top(event)
-
-    def on_paste(self, event: events.Paste) -> None:
-        self._unless_on_top(event)
-
-    def _unless_on_top(self, event: HeldEvent) -> None:
-        if not self.is_active:
-            keys: KeyHold = self.app.keys  # type: ignore[attr-defined]
-            keys.misdirected(event)

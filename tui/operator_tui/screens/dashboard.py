@@ -13,10 +13,10 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal
+from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from operator_tui.data import DashboardData, Target
-from operator_tui.key_hold import CoverableScreen
 from operator_tui.panes import ApprovalsPane, PaneTable, RetriesPane, ScheduledPane, WorkflowsPane
 from operator_tui.widgets.event_tail import EventTail
 from operator_tui.widgets.filter_bar import FilterBar
@@ -35,7 +35,7 @@ PANES: tuple[tuple[str, str, type[PaneTable]], ...] = (
 )
 
 
-class DashboardScreen(CoverableScreen):
+class DashboardScreen(Screen[None]):
     BINDINGS = [
         Binding("tab", "next_pane", "Next pane", show=False),
         Binding("shift+tab", "previous_pane", "Previous pane", show=False),

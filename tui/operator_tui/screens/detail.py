@@ -13,11 +13,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from operator_tui.data import Target
 from operator_tui.format import approval_state, clock_time, full_time, pretty_json, step_state
-from operator_tui.key_hold import CoverableScreen
 from operator_tui.widgets.event_tail import describe
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _ticket(ticket: Ticket | None) -> RenderableType:
                          f"  [{ticket.severity}, {ticket.status}]\n", ticket.summary)
 
 
-class DetailScreen(CoverableScreen):
+class DetailScreen(Screen[None]):
     BINDINGS = [Binding("escape,backspace", "close", "Back", key_display="esc")]
 
     def __init__(self, target: Target) -> None:
