@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.e2e.conftest import cli_argv, cli_env, dump, seed
+from tests.e2e.conftest import cli_argv, cli_env, dump, query, seed, wait_for
 
 COLS, ROWS = 120, 36
 
@@ -38,9 +38,10 @@ class Terminal:
             while chunk := os.read(self.master, 65536):
                 self.output += chunk
 
-    def wait_for(self, text: str, timeout: float = 20.0) -> None:
+    def wait_for(self, text: str, timeout: float = 20.0, after: int = 0) -> None:
+        """Until ``text`` is written (at or after byte ``after`` of the output)."""
         deadline = time.monotonic() + timeout
-        while text.encode() not in self.output:
+        while text.encode() not in self.output[after:]:
             assert self.proc.poll() is None, f"exited ({self.proc.returncode}) before {text!r}"
             assert time.monotonic() < deadline, f"{text!r} never shown"
             time.sleep(0.02)
@@ -104,3 +105,59 @@ def test_tui_without_a_database_says_so_before_any_screen(tmp_path: Path) -> Non
     assert "error: no database at" in text and "Traceback" not in text
     assert "\x1b[?1049h" not in text, "no full-screen mode was entered"
     assert not missing.exists()
+
+
+def _events_of(db: Path, proposal_id: int) -> list[str]:
+    rows = query(db, "SELECT event_type FROM action_audit_log WHERE proposal_id = ? ORDER BY id",
+                 (proposal_id,))
+    return [r["event_type"] for r in rows]
+
+
+def test_r_and_a_reason_in_one_write_reject_and_approve_nothing(db: Path) -> None:
+    """``r`` and ``bad idea`` arrive in one read of the terminal (a paste, SSH coalescing
+    keystrokes): the ``a`` of "bad idea" approved the action being rejected. And ``r`` then
+    ``zq`` quit the dashboard."""
+    first = seed(db, lambda ex: ex.propose_action("guarded", {}, "needs a human")).id
+    term = Terminal(db, "tests.support.subjects:TestSubject")
+    try:
+        term.wait_for("Approvals · 1")
+        term.press("rbad idea")  # one write
+        term.wait_for("bad idea")
+        term.press("\r")
+        wait_for(lambda: "rejected" in _events_of(db, first), 20, what="the rejection")
+        mark = len(term.output)
+        second = seed(db, lambda ex: ex.propose_action("guarded", {}, "another one")).id
+        term.wait_for("another one", after=mark)
+        mark = len(term.output)
+        term.press("rzq")
+        term.wait_for("zq", after=mark)
+        term.press("\r")
+        wait_for(lambda: "rejected" in _events_of(db, second), 20, what="the second rejection")
+        term.press("q")
+        assert term.exit_code() == 0
+    finally:
+        term.kill()
+    assert b"Traceback" not in term.output
+    assert _events_of(db, first) == ["proposed", "rejected"]
+    assert _events_of(db, second) == ["proposed", "rejected"]
+    reasons = [r["rejection_reason"] for r in query(
+        db, "SELECT rejection_reason FROM action_proposals ORDER BY id")]
+    assert reasons == ["bad idea", "zq"]
+
+
+def test_k_and_text_in_one_write_neither_approve_nor_confirm(db: Path) -> None:
+    """The kill switch's confirm dialog is never answered by keys typed before it was shown
+    (the ``y`` of "yes"), and none of them reaches the dashboard (the ``a`` approves)."""
+    proposal = seed(db, lambda ex: ex.propose_action("guarded", {}, "needs a human")).id
+    term = Terminal(db, "tests.support.subjects:TestSubject")
+    try:
+        term.wait_for("Approvals · 1")
+        term.press("Kbad day, yes")  # one write
+        term.wait_for("Keys ignored")
+        term.press("n")
+        term.press("q")
+        assert term.exit_code() == 0
+    finally:
+        term.kill()
+    assert _events_of(db, proposal) == ["proposed"]
+    assert query(db, "SELECT mode FROM safety_state")[0]["mode"] == "execute"

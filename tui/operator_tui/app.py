@@ -26,13 +26,14 @@ from operator_core.db.actions import ActionDB
 from operator_core.env import default_actor, env_flag
 from operator_core.errors import OperatorError
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 
 from operator_tui import data as dashboard_data
 from operator_tui.data import DashboardData, Target
+from operator_tui.key_hold import HeldKeysFlushed, Hold, KeyHold
 from operator_tui.live import ChangeWatcher
 from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.dashboard import DashboardScreen
@@ -131,6 +132,8 @@ class OperatorApp(App[None]):
         self._tasks: list[asyncio.Task[Any]] = []
         self._switch_interval = sys.getswitchinterval()
         """The interpreter's switch interval before ``run`` lowered it for the start-up."""
+        self.keys = KeyHold(self)
+        """Holds the keys typed while a dialog, a screen or the filter is opening."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -268,7 +271,7 @@ class OperatorApp(App[None]):
             minute = self.dashboard.data.loaded_at.replace(second=0, microsecond=0)
         while True:
             top = self._top_screen()
-            if top is None:
+            if top is None or not self.is_running:
                 return  # shutting down: the screens are gone before this worker is
             if not isinstance(top, ModalScreen):
                 now_minute = self.clock.now().replace(second=0, microsecond=0)
@@ -306,7 +309,8 @@ class OperatorApp(App[None]):
         ``_moved_under``)."""
         before = self.dashboard.current_target() if external else None
         read = await self._read()
-        if read is not None:
+        # Shutting down (a dialog on top is closed first, then the dashboard's panes).
+        if read is not None and self.is_running:
             self._show(*read)
             after = self.dashboard.current_target()
             if before is not None and after is not None and after != before \
@@ -321,6 +325,8 @@ class OperatorApp(App[None]):
             loaded = await dashboard_data.next_minute(self.db, self.dashboard.data)
         except OperatorError as exc:
             self._unreadable(exc)
+            return
+        if not self.is_running:
             return
         self.dashboard.show_minute(loaded)
         self._showed()
@@ -348,6 +354,19 @@ class OperatorApp(App[None]):
         self.notify(str(exc), title="Cannot read the database", severity="error", markup=False)
 
     # ------------------------------------------------------------------ screens
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed while something is opening wait for it (``operator_tui.key_hold``)."""
+        if not self.keys.take(event):
+            await super().on_event(event)
+
+    def on_held_keys_flushed(self, message: HeldKeysFlushed) -> None:
+        self.keys.flushed(message.hold)
+
+    def push_screen(self, screen: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every screen pushed holds the keys typed until it is mounted and focused."""
+        self.keys.screen_pushed(self.get_screen(screen))
+        return super().push_screen(screen, *args, **kwargs)
 
     def open_details(self, target: Target) -> None:
         self.push_screen(DetailScreen(target))
@@ -401,12 +420,25 @@ class OperatorApp(App[None]):
             call = self.executor.approve_proposal(target.id, self.actor)
         self._mutate(f"approve {target.label}", call, f"Approved {target.label}")
 
-    @work(group="mutations")
-    async def action_reject(self) -> None:
+    def _opening_on(self) -> tuple[Hold, Target | None]:
+        """A key that opens a dialog about the selected row: the keys after it are held
+        from now (see ``key_hold``); with no row selected nothing opens, and they are
+        dropped."""
+        hold = self.keys.begin()
         target = self._target()
         if target is None:
-            return
-        reason = await self.push_screen_wait(RejectReasonModal(target.label))
+            hold.close()
+        return hold, target
+
+    def action_reject(self) -> None:
+        hold, target = self._opening_on()
+        if target is not None:
+            self._reject(hold, target)
+
+    @work(group="mutations")
+    async def _reject(self, hold: Hold, target: Target) -> None:
+        with hold:
+            reason = await self.push_screen_wait(RejectReasonModal(target.label))
         if reason is None:
             return
         if target.kind == "workflow":
@@ -415,15 +447,19 @@ class OperatorApp(App[None]):
             call = self.executor.reject_proposal(target.id, self.actor, reason)
         await self._apply(f"reject {target.label}", call, f"Rejected {target.label}: {reason}")
 
+    def action_cancel(self) -> None:
+        hold, target = self._opening_on()
+        if target is not None:
+            self._cancel(hold, target)
+
     @work(group="mutations")
-    async def action_cancel(self) -> None:
-        target = self._target()
-        if target is None:
-            return
+    async def _cancel(self, hold: Hold, target: Target) -> None:
         what = "the whole workflow and every step not yet run" if target.kind == "workflow" \
             else "it; it will not run"
-        if not await self.push_screen_wait(ConfirmModal(
-                f"Cancel {target.label}?", f"This cancels {what}.", "Cancel it")):
+        with hold:
+            confirmed = await self.push_screen_wait(ConfirmModal(
+                f"Cancel {target.label}?", f"This cancels {what}.", "Cancel it"))
+        if not confirmed:
             return
         if target.kind == "workflow":
             call = self.executor.cancel_workflow(target.id, self.actor)
@@ -431,27 +467,37 @@ class OperatorApp(App[None]):
             call = self.executor.cancel_proposal(target.id, self.actor)
         await self._apply(f"cancel {target.label}", call, f"Cancelled {target.label}")
 
+    def action_kill_switch(self) -> None:
+        self._kill_switch(self.keys.begin())
+
     @work(group="mutations")
-    async def action_kill_switch(self) -> None:
-        try:
-            preview = await self.db.preview_kill_switch()
-        except OperatorError as exc:
-            self._refused("pull the kill switch", exc)
-            return
-        if not await self.push_screen_wait(ConfirmModal(
-                "KILL SWITCH", kill_switch_summary(preview), "Stop everything")):
+    async def _kill_switch(self, hold: Hold) -> None:
+        with hold:
+            try:
+                preview = await self.db.preview_kill_switch()
+            except OperatorError as exc:
+                self._refused("pull the kill switch", exc)
+                return
+            confirmed = await self.push_screen_wait(ConfirmModal(
+                "KILL SWITCH", kill_switch_summary(preview), "Stop everything"))
+        if not confirmed:
             return
         result = await self._apply("pull the kill switch", self.executor.kill_switch(self.actor))
         if result is not None:
             self.notify(result.summary(), title="Kill switch engaged", severity="warning",
                         timeout=10)
 
+    def action_resume(self) -> None:
+        self._resume(self.keys.begin())
+
     @work(group="mutations")
-    async def action_resume(self) -> None:
-        if not await self.push_screen_wait(ConfirmModal(
+    async def _resume(self, hold: Hold) -> None:
+        with hold:
+            confirmed = await self.push_screen_wait(ConfirmModal(
                 "Resume execution?",
                 "Safety mode goes back to EXECUTE: runners start claiming approved work again."
-                "\nNothing the kill switch cancelled comes back.", "Resume", danger=False)):
+                "\nNothing the kill switch cancelled comes back.", "Resume", danger=False))
+        if not confirmed:
             return
         changed = await self._apply("resume execution", self.executor.resume(self.actor))
         if changed is not None:

@@ -19,6 +19,7 @@ class ConfirmModal(ModalScreen[bool]):
         Binding("y", "confirm", "Yes"),
         Binding("n,escape", "back_out", "No"),
     ]
+    AUTO_FOCUS = "#no"  # from the moment it is composed: never the confirming button
 
     def __init__(self, title: str, body: RenderableType, confirm_label: str,
                  *, danger: bool = True) -> None:
@@ -40,7 +41,7 @@ class ConfirmModal(ModalScreen[bool]):
                 yield Button("Back (n / esc)", id="no")
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self.set_focus(self.query_one("#no", Button))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -152,7 +152,9 @@ class DashboardScreen(Screen[None]):
             self.query_one(f"#{pid}").set_class(pid == pane_id, "-active")
             self.query_one(f"#tab-{pid}").set_class(pid == pane_id, "-active")
         if focus:
-            self.active_pane.focus()
+            # At once, not after the next message (``focus()``): a ``/`` in the same burst as
+            # a tab would give the filter bar the focus, then lose it to this pane.
+            self.set_focus(self.active_pane)
 
     def _step(self, delta: int) -> None:
         ids = [pane_id for pane_id, _, _ in PANES]
@@ -191,10 +193,14 @@ class DashboardScreen(Screen[None]):
     # ------------------------------------------------------------------ filter
 
     def action_filter(self) -> None:
+        """The keys typed right after ``/`` go into the bar (``operator_tui.key_hold``)."""
+        hold = self.operator_app.keys.begin()
         bar = self.filter_bar
         bar.display = True
         bar.value = self.active_pane.filter_text
-        bar.focus()
+        bar.back_to = self.active_pane
+        self.set_focus(bar)
+        hold.ready()
 
     def action_clear_filter(self) -> None:
         self.active_pane.set_filter("")
@@ -207,10 +213,16 @@ class DashboardScreen(Screen[None]):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         self.filter_bar.display = False
-        self.active_pane.focus()
+        self.set_focus(self.active_pane)
 
     @on(FilterBar.Cleared)
     def _filter_cleared(self) -> None:
         self.action_clear_filter()
-        self.active_pane.focus()
+        self.set_focus(self.active_pane)
+
+    @on(FilterBar.Left)
+    def _filter_left(self) -> None:
+        """The focus left the bar (tab, a click on a pane): it closes, keeping the filter, so
+        that keys are never taken by the dashboard while the bar is open."""
+        self.filter_bar.display = False
 
