@@ -380,3 +380,25 @@ async def test_keys_behind_the_answer_to_a_confirm_act_on_nothing(db_path: Path)
         assert any(title == "Keys ignored" for _, title, _ in toasts(app))
     after = (await _audit(db_path))[len(before) :]
     assert [(e, pid) for e, pid, _ in after] == [("cancelled", target.id)]
+
+
+async def test_a_hold_that_never_ends_expires_and_keys_work_again(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An opening that never says it is ready (a bug) must not leave the dashboard deaf: after
+    the hold's limit its keys are dropped, said to be, and the next keys work."""
+    from operator_tui.key_hold import KeyHold
+
+    monkeypatch.setattr(KeyHold, "limit", 0.2)
+    before = await _state(db_path)
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await start(app)
+        hold = app.keys.begin()  # as a binding that opens something, which then never does
+        burst(app, "a")
+        await eventually(lambda: app.keys.current is None, what="the hold to expire")
+        assert hold.opened is False
+        assert any(title == "Keys ignored" for _, title, _ in toasts(app))
+        assert await _state(db_path) == before, "the held 'a' approved nothing"
+        await pilot.press("question_mark")
+        await eventually(lambda: isinstance(app.screen, HelpScreen), what="help, after the hold")

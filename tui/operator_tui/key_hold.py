@@ -89,6 +89,10 @@ class HeldKeysFlushed(Message):
 class KeyHold:
     """The app's one hold at a time (see the module's docstring)."""
 
+    limit = 3.0
+    """Seconds after which a hold still on ends anyway, dropping its keys: an opening that
+    never says it is ready (a bug, a lost marker) must not leave the dashboard deaf."""
+
     def __init__(self, app: App[object]) -> None:
         self._app = app
         self.current: Hold | None = None
@@ -107,7 +111,15 @@ class KeyHold:
         marker.set_sender(app)
         if not (app.focused or app.screen).post_message(marker):
             hold.flushed = True
+        app.set_timer(self.limit, lambda: self._expire(hold))
         return hold
+
+    def _expire(self, hold: Hold) -> None:
+        if hold is self.current:
+            hold.flushed = True
+            if hold.opened is None:
+                hold.opened = False
+            self.settle(hold)
 
     def screen_pushed(self, screen: Screen[object]) -> None:
         """A screen was pushed: it is ready once mounted (its ``on_mount`` sets its focus).
