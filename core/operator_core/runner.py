@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from operator_core.actions.executor import ActionExecutor
 from operator_core.db.actions import AttemptResult, Claim
-from operator_core.db.faults import describe, trouble
+from operator_core.db.faults import describe, storable, trouble
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
 from operator_core.outage import Outage
@@ -273,6 +273,8 @@ class Runner:
         assert pid is not None
         try:
             result = await self.executor.perform(claim, enforce_timeout=False)
+            if result.error is not None and not result.error.isascii():
+                result = result._replace(error=storable(result.error))  # a subject's bytes
             self._finished.append((claim, result))
         except asyncio.CancelledError:
             if pid in self._timed_out and pid not in self._stop_reasons:

@@ -84,10 +84,17 @@ def describe(exc: BaseException) -> str:
     except Exception:
         message = "(its message could not be read)"
     text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = storable(text)
     if len(text) > MAX_ERROR_CHARS:
         text = text[:MAX_ERROR_CHARS] + "..."
     return text
+
+
+def storable(text: str) -> str:
+    """``text`` with anything SQLite cannot store as UTF-8 (lone surrogates) escaped."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _undo(conn: sqlite3.Connection, name: str) -> None:
@@ -182,6 +189,7 @@ def apart(
                 describe(again),
             )
             return None
+        result = None
     conn.execute("RELEASE apart")
     return result
 
