@@ -44,11 +44,23 @@ class Outage:
         keeping = f"; keeping {unrecorded} outcome(s) to record" if unrecorded else ""
         if trouble(exc) is None:
             # Not the database: a defect. Its traceback, once; the runner still goes on.
-            self._log.error("runner could not %s (%s)%s; trying again, waiting up to %gs",
-                            doing, describe(exc), keeping, self._longest, exc_info=exc)
+            self._log.error(
+                "runner could not %s (%s)%s; trying again, waiting up to %gs",
+                doing,
+                describe(exc),
+                keeping,
+                self._longest,
+                exc_info=exc,
+            )
         else:
-            self._log.warning("runner could not %s: %s%s; waiting for the database, trying "
-                              "again every %gs at most", doing, exc, keeping, self._longest)
+            self._log.warning(
+                "runner could not %s: %s%s; waiting for the database, trying "
+                "again every %gs at most",
+                doing,
+                exc,
+                keeping,
+                self._longest,
+            )
 
     def settle(self) -> None:
         """The end of a turn: back off further if anything failed in it, else end the
@@ -58,7 +70,10 @@ class Outage:
             self._tries += 1
             self.delay = min(self._longest, max(self._first, self.delay * 2))
         elif self._kind is not None:
-            self._log.warning("runner: the database is usable again after %.1fs (%d tries)",
-                              time.monotonic() - self._since, self._tries)
+            self._log.warning(
+                "runner: the database is usable again after %.1fs (%d tries)",
+                time.monotonic() - self._since,
+                self._tries,
+            )
             self._kind = None
             self.delay = 0.0

@@ -67,8 +67,9 @@ async def test_propose_action_refuses_what_cannot_be_kept(
 ) -> None:
     args = _args(kwargs)
     with pytest.raises(ValidationError) as info:
-        await ex.propose_action(args.pop("action_name"), args.pop("parameters"),
-                                args.pop("reason"), **args)
+        await ex.propose_action(
+            args.pop("action_name"), args.pop("parameters"), args.pop("reason"), **args
+        )
     assert info.value.parameter == field, info.value
     await _nothing_stored(ex)
 
@@ -105,9 +106,9 @@ async def test_propose_workflow_refuses_a_step_that_cannot_be_kept(
 ) -> None:
     bad: dict[str, Any] | ActionRecommendation = {"action_name": "echo", **step}
     if as_model:  # built without validation, as a caller may
-        bad = ActionRecommendation.model_construct(**{"parameters": {}, "reason": "",
-                                                      "delay_seconds": 0.0,
-                                                      "max_retries": None, **bad})
+        bad = ActionRecommendation.model_construct(
+            **{"parameters": {}, "reason": "", "delay_seconds": 0.0, "max_retries": None, **bad}
+        )
     with pytest.raises(ValidationError, match="^step 2: ") as info:
         await ex.propose_workflow("wf", "d", [{"action_name": "ok"}, bad])
     assert info.value.parameter == field
@@ -138,12 +139,18 @@ async def test_propose_workflow_refuses_bad_arguments_by_name(
 
 async def test_the_bounds_themselves_are_accepted(ex: ActionExecutor) -> None:
     """Ten years ahead, a thousand retries, 64-bit numbers: kept as given."""
-    p = await ex.propose_action("echo", {"n": 2**63 - 1, "x": 1e308, "text": "é [/] \x00"},
-                                "r", schedule_in=TEN_YEARS, max_retries=MAX_RETRIES)
+    p = await ex.propose_action(
+        "echo",
+        {"n": 2**63 - 1, "x": 1e308, "text": "é [/] \x00"},
+        "r",
+        schedule_in=TEN_YEARS,
+        max_retries=MAX_RETRIES,
+    )
     stored = await ex.db.get_proposal(p.id)
     assert stored is not None and stored.parameters["n"] == 2**63 - 1
     assert stored.max_retries == MAX_RETRIES
-    wf = await ex.propose_workflow("wf", "d", [{"action_name": "ok"},
-                                               {"action_name": "ok", "delay_seconds": TEN_YEARS}])
+    wf = await ex.propose_workflow(
+        "wf", "d", [{"action_name": "ok"}, {"action_name": "ok", "delay_seconds": TEN_YEARS}]
+    )
     steps = await ex.db.list_workflow_actions(wf)
     assert steps[1].delay_seconds == TEN_YEARS

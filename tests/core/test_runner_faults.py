@@ -92,10 +92,16 @@ async def test_a_retry_wait_out_of_range_is_kept_within_ten_years(
     at most ten years for its retry, instead of stopping the runner."""
     ex: ActionExecutor = await make_executor(subject=OddSubject())
     now = ex.db.clock.now()
-    stored = await ex.db.create_proposal(ActionProposal(
-        action_name="far_retries", reason="stored by an older version", max_retries=2,
-        status=ActionStatus.VALIDATED, requires_approval=False, validated_at=now,
-    ))
+    stored = await ex.db.create_proposal(
+        ActionProposal(
+            action_name="far_retries",
+            reason="stored by an older version",
+            max_retries=2,
+            status=ActionStatus.VALIDATED,
+            requires_approval=False,
+            validated_at=now,
+        )
+    )
     await Runner(ex, poll_interval=0.05).run(until_idle=True)
     row = action(db_path, stored.id)
     assert row["status"] == "failed" and row["retry_count"] == 1
@@ -116,11 +122,13 @@ async def test_rows_this_version_cannot_handle_fail_alone_and_the_runner_goes_on
 
     # The issue's case: a delay no datetime can hold (99999999999 days, as the CLI took it).
     huge = await workflow(2)
-    write(db_path, "UPDATE action_proposals SET delay_seconds = ? WHERE id = ?",
-          (99999999999 * 86400.0, huge[1]))
+    write(
+        db_path,
+        "UPDATE action_proposals SET delay_seconds = ? WHERE id = ?",
+        (99999999999 * 86400.0, huge[1]),
+    )
     texty = await workflow(3)
-    write(db_path, "UPDATE action_proposals SET delay_seconds = 'soon' WHERE id = ?",
-          (texty[1],))
+    write(db_path, "UPDATE action_proposals SET delay_seconds = 'soon' WHERE id = ?", (texty[1],))
     bad = {}
     for column, value in [
         ("parameters", "{not json"),
@@ -128,32 +136,47 @@ async def test_rows_this_version_cannot_handle_fail_alone_and_the_runner_goes_on
         ("action_type", "telepathy"),
         ("max_retries", "many"),  # read, but no number to compare a failure with
     ]:
-        pid = (await ex.propose_action("fail" if column == "max_retries" else "ok",
-                                       {}, column)).id
+        pid = (await ex.propose_action("fail" if column == "max_retries" else "ok", {}, column)).id
         write(db_path, f"UPDATE action_proposals SET {column} = ? WHERE id = ?", (value, pid))
         bad[column] = pid
     # A retry due at a time that is no time: the claim clears it, and the retry runs.
     retry = (await ex.propose_action("ok", {}, "retry")).id
-    write(db_path, "UPDATE action_proposals SET status = 'failed', "
-          "next_retry_at = '1999-99-99T00:00:00.000000Z' WHERE id = ?", (retry,))
+    write(
+        db_path,
+        "UPDATE action_proposals SET status = 'failed', "
+        "next_retry_at = '1999-99-99T00:00:00.000000Z' WHERE id = ?",
+        (retry,),
+    )
     # Left executing by a runner long gone: one unreadable, one readable with huge limits.
     lost = [(await ex.propose_action("ok", {}, f"lost {i}")).id for i in range(2)]
     for pid, params, retries in [(lost[0], "[]]", 3), (lost[1], "{}", 2**62)]:
-        write(db_path, "UPDATE action_proposals SET status = 'executing', claimed_by = 'ghost',"
-              " lease_expires_at = '2001-01-01T00:00:00.000000Z', parameters = ?, "
-              "max_retries = ? WHERE id = ?", (params, retries, pid))
+        write(
+            db_path,
+            "UPDATE action_proposals SET status = 'executing', claimed_by = 'ghost',"
+            " lease_expires_at = '2001-01-01T00:00:00.000000Z', parameters = ?, "
+            "max_retries = ? WHERE id = ?",
+            (params, retries, pid),
+        )
     # Waiting for times far away, one of them no time at all (it must not wake the runner
     # into a spin, nor stop it).
     far = [(await ex.propose_action("ok", {}, f"far {i}", schedule_in=60)).id for i in range(2)]
-    write(db_path, "UPDATE action_proposals SET scheduled_at = '9999-12-31T23:59:59.999999Z' "
-          "WHERE id = ?", (far[0],))
-    write(db_path, "UPDATE action_proposals SET scheduled_at = '3000-00-00T00:00:00.000000Z' "
-          "WHERE id = ?", (far[1],))
+    write(
+        db_path,
+        "UPDATE action_proposals SET scheduled_at = '9999-12-31T23:59:59.999999Z' WHERE id = ?",
+        (far[0],),
+    )
+    write(
+        db_path,
+        "UPDATE action_proposals SET scheduled_at = '3000-00-00T00:00:00.000000Z' WHERE id = ?",
+        (far[1],),
+    )
 
     async def settled() -> bool:
         done = {"completed", "failed", "cancelled"}
-        return all(action(db_path, pid)["status"] in done
-                   for pid in [*huge, *texty, *bad.values(), retry, *lost])
+        return all(
+            action(db_path, pid)["status"] in done
+            for pid in [*huge, *texty, *bad.values(), retry, *lost]
+        )
 
     async with running(ex, poll_interval=0.05, lease_seconds=5) as runner:
         await wait_for(settled, timeout=20)
@@ -201,6 +224,5 @@ async def test_the_step_after_a_failed_delay_is_not_run(
     write(db_path, "UPDATE action_proposals SET delay_seconds = 'inf' WHERE id = ?", (steps[1],))
     write(db_path, "UPDATE action_proposals SET delay_seconds = 1e308 WHERE id = ?", (steps[2],))
     await Runner(ex, concurrency=1 + limit, poll_interval=0.05).run(until_idle=True)
-    assert [action(db_path, pid)["status"] for pid in steps] == [
-        "completed", "failed", "cancelled"]
+    assert [action(db_path, pid)["status"] for pid in steps] == ["completed", "failed", "cancelled"]
     assert [len(records(db_path, pid)) for pid in steps] == [1, 0, 0]

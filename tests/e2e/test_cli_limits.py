@@ -21,10 +21,23 @@ BAD = [
     (["propose", "ok", "--reason", "r", "--expires-in", "3000000d"], "--expires-in"),
     (["propose", "ok", "--reason", "r", "--max-retries", "99999999999999999999"], "retries"),
     (["propose", "ok", "--reason", "r", "--max-retries", "-1"], "retries"),
-    (["propose-workflow", "big", "--description", "d", "--step", "ok",
-      "--step", "ok delay=99999999999d"], "step 2 delay"),
-    (["propose-workflow", "big", "--step", "ok delay=1h", "--step", "ok delay=87672h1s"],
-     "step 2 delay"),
+    (
+        [
+            "propose-workflow",
+            "big",
+            "--description",
+            "d",
+            "--step",
+            "ok",
+            "--step",
+            "ok delay=99999999999d",
+        ],
+        "step 2 delay",
+    ),
+    (
+        ["propose-workflow", "big", "--step", "ok delay=1h", "--step", "ok delay=87672h1s"],
+        "step 2 delay",
+    ),
 ]
 
 
@@ -50,6 +63,7 @@ def test_on_an_existing_database_it_changes_nothing(
 
 
 def test_ten_years_is_accepted(db: Path, cli_in_process: CLI) -> None:
-    result = cli_in_process("propose", "ok", "--reason", "r", "--schedule-in", "3653d",
-                            "--max-retries", "1000")
+    result = cli_in_process(
+        "propose", "ok", "--reason", "r", "--schedule-in", "3653d", "--max-retries", "1000"
+    )
     assert result.returncode == 0, result.stderr

@@ -40,8 +40,12 @@ def log_lines(log: Path, word: str) -> list[str]:
 
 def seed_odd(db: Path, fn: Callable[[ActionExecutor], Awaitable[T]]) -> T:
     async def go() -> T:
-        ex = ActionExecutor(db, ActionRegistry.from_subject(OddSubject()), approval_mode=False,
-                            retry_config=FAST_RETRY)
+        ex = ActionExecutor(
+            db,
+            ActionRegistry.from_subject(OddSubject()),
+            approval_mode=False,
+            retry_config=FAST_RETRY,
+        )
         async with ex:
             return await fn(ex)
 
@@ -101,13 +105,19 @@ def test_an_outcome_kept_through_a_full_disk_is_recorded_once_and_run_once(
     counted, gate = tmp_path / "executions", tmp_path / "gate"
     pages = query(db, "PRAGMA page_count")[0][0]
     cap = pages + 200  # room to start; none once the file is padded past it
-    env = cli_env(tmp_path, OPERATOR_TEST_MAX_PAGE_COUNT=str(cap),
-                  ODD_COUNT_FILE=str(counted), ODD_GATE_FILE=str(gate))
+    env = cli_env(
+        tmp_path,
+        OPERATOR_TEST_MAX_PAGE_COUNT=str(cap),
+        ODD_COUNT_FILE=str(counted),
+        ODD_GATE_FILE=str(gate),
+    )
     log = tmp_path / "runner.log"
     with log.open("wb") as err:
         runner = subprocess.Popen(
-            [*_cli(db), "run", "--lease-seconds", "30"], env=env,
-            stdout=subprocess.DEVNULL, stderr=err,
+            [*_cli(db), "run", "--lease-seconds", "30"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
         )
     procs.append(runner)
     wait_for(lambda: started(log), 15, what="the runner to start")

@@ -84,7 +84,7 @@ class OddSubject(BaseSubject):
             with Path(os.environ["ODD_COUNT_FILE"]).open("a") as f:
                 f.write(f"{context.proposal.id}\n")
             gate = os.environ.get("ODD_GATE_FILE")
-            while gate and not Path(gate).exists():
+            while gate and not Path(gate).exists():  # noqa: ASYNC110 (another process opens it)
                 await asyncio.sleep(0.02)
             return {"tail": "x" * 6000}  # several pages: recording it needs new pages
         if action_name in ("fail", "far_retries"):
