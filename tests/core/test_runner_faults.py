@@ -173,9 +173,12 @@ async def test_rows_this_version_cannot_handle_fail_alone_and_the_runner_goes_on
 
     async def settled() -> bool:
         done = {"completed", "failed", "cancelled"}
-        return all(
-            action(db_path, pid)["status"] in done
-            for pid in [*huge, *texty, *bad.values(), retry, *lost]
+        ends = all(action(db_path, pid)["status"] in done for pid in [*huge, *texty, *bad.values()])
+        retried = [action(db_path, pid)["status"] for pid in (retry, lost[1])]
+        return (
+            ends
+            and retried == ["completed", "completed"]
+            and action(db_path, lost[0])["status"] == "failed"
         )
 
     async with running(ex, poll_interval=0.05, lease_seconds=5) as runner:
