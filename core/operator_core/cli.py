@@ -156,7 +156,9 @@ def parse_duration(text: str, option: str = "duration") -> float:
         total += float(m.group(1)) * _UNIT[m.group(2)]
         pos = m.end()
     if pos != len(s) or not s:
-        raise ValidationError(f"cannot read {option} {text!r}: use e.g. 90s, 5m, 1h30m", option)
+        raise ValidationError(
+            f"cannot read duration {text!r} of {option}: use e.g. 90s, 5m, 1h30m", option
+        )
     if not total <= MAX_DELAY_SECONDS:  # also inf, from a few hundred digits
         raise ValidationError(f"{option} {text!r} is more than {MAX_AHEAD_DAYS} days "
                               "(ten years)", option)
@@ -235,7 +237,7 @@ def propose(
         str | None, typer.Option("--schedule-in", help="Run after DURATION (e.g. 5m)")
     ] = None,
     max_retries: Annotated[
-        int | None, typer.Option("--max-retries", min=0, max=MAX_RETRIES)
+        int | None, typer.Option("--max-retries", max=MAX_RETRIES)
     ] = None,
     expires_in: Annotated[
         str | None, typer.Option("--expires-in", help="Cancel if unapproved after DURATION")

@@ -20,7 +20,6 @@ BAD = [
     (["propose", "ok", "--reason", "r", "--schedule-in", "9" * 400], "--schedule-in"),
     (["propose", "ok", "--reason", "r", "--expires-in", "3000000d"], "--expires-in"),
     (["propose", "ok", "--reason", "r", "--max-retries", "99999999999999999999"], "retries"),
-    (["propose", "ok", "--reason", "r", "--max-retries", "-1"], "retries"),
     (
         [
             "propose-workflow",
