@@ -156,3 +156,116 @@ def _cli(db: Path) -> list[str]:
     from tests.e2e.conftest import cli_argv
 
     return cli_argv(db, subject=ODD)
+
+
+def test_a_runner_that_cannot_record_keeps_holding_its_action(
+    db: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """While its outcome waits (a full disk for it, longer than its lease), the runner keeps
+    renewing the action's lease: a second runner, who can write, never finds it lost and
+    runs it again."""
+    seed_odd(db, lambda ex: ex.db.data_version())
+    counted, gate = tmp_path / "executions", tmp_path / "gate"
+    cap = query(db, "PRAGMA page_count")[0][0] + 200
+    env = cli_env(
+        tmp_path,
+        OPERATOR_TEST_MAX_PAGE_COUNT=str(cap),
+        ODD_COUNT_FILE=str(counted),
+        ODD_GATE_FILE=str(gate),
+    )
+    capped_log, free_log = tmp_path / "capped.log", tmp_path / "free.log"
+    with capped_log.open("wb") as err:
+        capped = subprocess.Popen(
+            [*_cli(db), "run", "--lease-seconds", "1.5"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    procs.append(capped)
+    wait_for(lambda: started(capped_log), 15, what="the first runner to start")
+    first = seed_odd(db, lambda ex: ex.propose_action("count", {}, "runs once")).id
+    wait_for(lambda: counted.exists(), 15, what="the action to run")
+    pad = sqlite3.connect(db, isolation_level=None)
+    try:
+        pad.execute("CREATE TABLE pad (b BLOB)")
+        pad.execute("INSERT INTO pad VALUES (zeroblob(?))", ((cap + 50) * PAGE_SIZE,))
+        gate.touch()
+        wait_for(lambda: log_lines(capped_log, "full"), 15, what="the full disk")
+        free_env = cli_env(tmp_path, ODD_COUNT_FILE=str(counted), ODD_GATE_FILE=str(gate))
+        with free_log.open("wb") as err:
+            free = subprocess.Popen(
+                [*_cli(db), "run", "--lease-seconds", "1.5"],
+                env=free_env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        procs.append(free)
+        wait_for(lambda: started(free_log), 15, what="the second runner to start")
+        leases = {
+            query(db, "SELECT lease_expires_at FROM action_proposals WHERE id = ?", (first,))[0][0]
+        }
+        # Four lease periods: the lease moves on, and the action stays with its runner.
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            row = query(
+                db, "SELECT status, lease_expires_at FROM action_proposals WHERE id = ?", (first,)
+            )[0]
+            assert row[0] == "executing", row[0]
+            leases.add(row[1])
+            time.sleep(0.2)
+        assert len(leases) >= 3, leases
+        pad.execute("DROP TABLE pad")
+    finally:
+        pad.close()
+    wait_for(lambda: status_of(db, first) == "completed", 20, what="the outcome recorded")
+    assert stop(capped) == 0 and stop(free) == 0
+    assert counted.read_text().splitlines() == [str(first)]  # ran exactly once
+    events = [
+        r[0]
+        for r in query(
+            db, "SELECT event_type FROM action_audit_log WHERE proposal_id = ?", (first,)
+        )
+    ]
+    assert "runner_lost" not in events, events
+    assert "Traceback" not in capped_log.read_text() + free_log.read_text()
+
+
+def test_a_signal_during_the_trouble_stops_the_runner_and_says_what_was_not_recorded(
+    db: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """SIGTERM still stops the runner while its outcome cannot be recorded: it tries for the
+    grace period, then exits and names the action, whose committed state is kept."""
+    seed_odd(db, lambda ex: ex.db.data_version())
+    counted, gate = tmp_path / "executions", tmp_path / "gate"
+    cap = query(db, "PRAGMA page_count")[0][0] + 200
+    env = cli_env(
+        tmp_path,
+        OPERATOR_TEST_MAX_PAGE_COUNT=str(cap),
+        ODD_COUNT_FILE=str(counted),
+        ODD_GATE_FILE=str(gate),
+    )
+    log = tmp_path / "runner.log"
+    with log.open("wb") as err:
+        runner = subprocess.Popen(
+            [*_cli(db), "run", "--grace-seconds", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    procs.append(runner)
+    wait_for(lambda: started(log), 15, what="the runner to start")
+    first = seed_odd(db, lambda ex: ex.propose_action("count", {}, "runs once")).id
+    wait_for(lambda: counted.exists(), 15, what="the action to run")
+    pad = sqlite3.connect(db, isolation_level=None)
+    try:
+        pad.execute("CREATE TABLE pad (b BLOB)")
+        pad.execute("INSERT INTO pad VALUES (zeroblob(?))", ((cap + 50) * PAGE_SIZE,))
+        gate.touch()
+        wait_for(lambda: log_lines(log, "full"), 15, what="the full disk")
+        assert stop(runner) == 0
+    finally:
+        pad.close()
+    assert status_of(db, first) == "executing"  # as committed; its lease runs out later
+    [line] = log_lines(log, "not recorded")
+    assert f"[{first}]" in line
+    assert "Traceback" not in log.read_text()
