@@ -193,6 +193,8 @@ class ActionExecutor:
         """A time given either as a datetime or as seconds from now, within ten years."""
         if at is not None and in_seconds is not None:
             raise ValidationError(f"give either a {what} time or a delay, not both", what)
+        if at is None and in_seconds is None:
+            return None
         if at is not None and not isinstance(at, datetime):
             raise ValidationError(f"{what} time must be a datetime, got {at!r}", what)
         now = self.db.clock.now()
