@@ -269,3 +269,39 @@ def test_a_signal_during_the_trouble_stops_the_runner_and_says_what_was_not_reco
     [line] = log_lines(log, "not recorded")
     assert f"[{first}]" in line
     assert "Traceback" not in log.read_text()
+
+
+def test_a_stored_delay_no_time_can_hold_fails_its_step_not_the_runner(
+    db: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """The issue's case on a database an older version wrote: step 2 of a workflow waits
+    99999999999 days. Every runner reaching it used to die with an OverflowError (and the
+    next recovered it and died again); now the step fails, its workflow fails, and the
+    runner goes on."""
+
+    async def propose(ex: ActionExecutor) -> list[int]:
+        wf = await ex.propose_workflow("big", "d", [{"action_name": "ok"}] * 2)
+        return [p.id for p in await ex.db.list_workflow_actions(wf)]
+
+    steps = seed(db, propose)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(
+            "UPDATE action_proposals SET delay_seconds = ? WHERE id = ?",
+            (99999999999 * 86400.0, steps[1]),
+        )
+    finally:
+        conn.close()
+    log = tmp_path / "runner.log"
+    runner = start_runner(db, log)
+    procs.append(runner)
+    wait_for(lambda: status_of(db, steps[1]) == "failed", 20, what="step 2 to fail")
+    assert status_of(db, steps[0]) == "completed"
+    assert query(db, "SELECT status FROM workflows")[0][0] == "failed"
+    later = seed(db, lambda ex: ex.propose_action("ok", {}, "proposed afterwards"))
+    wait_for(lambda: status_of(db, later.id) == "completed", 20, what="later work to run")
+    assert runner.poll() is None
+    assert stop(runner) == 0
+    assert "Traceback" not in log.read_text()
+    error = query(db, "SELECT last_error FROM action_proposals WHERE id = ?", (steps[1],))[0][0]
+    assert "delay" in error and "OverflowError" in error
