@@ -97,6 +97,23 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# Fail an action for good, as held by this runner (by primary key).
+_FAIL_HELD_SQL = """
+UPDATE action_proposals SET status = 'failed', last_error = :error, next_retry_at = NULL,
+    finished_at = :now, claimed_by = NULL, lease_expires_at = NULL
+WHERE id = :id AND status = 'executing' AND claimed_by = :held
+RETURNING workflow_id, execution_order
+"""
+# Fail an action for good, whoever holds it, if it has not finished (by primary key).
+_FAIL_PENDING_SQL = """
+UPDATE action_proposals SET status = 'failed', last_error = :error, next_retry_at = NULL,
+    finished_at = :now, claimed_by = NULL, lease_expires_at = NULL
+WHERE id = :id AND status IN ('proposed', 'validated', 'executing', 'failed')
+    AND finished_at IS NULL
+RETURNING workflow_id, execution_order
+"""
+
+
 def _undo(conn: sqlite3.Connection, name: str) -> None:
     conn.execute(f"ROLLBACK TO {name}")
     conn.execute(f"RELEASE {name}")
@@ -117,15 +134,8 @@ def fail_outright(
     it (None: any action not yet finished). False if there was nothing to fail."""
     now = to_db(now_dt)
     assert now is not None
-    guard = (
-        "status = 'executing' AND claimed_by = :held"
-        if held_by is not None
-        else "status IN ('proposed', 'validated', 'executing', 'failed') AND finished_at IS NULL"
-    )
     row = conn.execute(
-        "UPDATE action_proposals SET status = 'failed', last_error = :error, "
-        "next_retry_at = NULL, finished_at = :now, claimed_by = NULL, lease_expires_at = NULL "
-        f"WHERE id = :id AND {guard} RETURNING workflow_id, execution_order",
+        _FAIL_HELD_SQL if held_by is not None else _FAIL_PENDING_SQL,
         {"error": error, "now": now, "id": proposal_id, "held": held_by},
     ).fetchone()
     if row is None:
