@@ -229,3 +229,14 @@ async def test_the_step_after_a_failed_delay_is_not_run(
     await Runner(ex, concurrency=1 + limit, poll_interval=0.05).run(until_idle=True)
     assert [action(db_path, pid)["status"] for pid in steps] == ["completed", "failed", "cancelled"]
     assert [len(records(db_path, pid)) for pid in steps] == [1, 0, 0]
+
+
+async def test_an_outcome_that_cannot_be_recorded_inline_fails_its_action(
+    make_executor: Callable[..., Any], db_path: Path
+) -> None:
+    """The same outside the runner's batches: ``execute_proposal`` records the failure
+    instead of raising and leaving the action executing."""
+    ex: ActionExecutor = await make_executor(subject=OddSubject())
+    p = await ex.propose_action("circular_result", {}, "odd")
+    await ex.execute_proposal(p.id)
+    assert_failed_for_good(db_path, p.id, "Circular reference")

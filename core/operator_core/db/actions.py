@@ -1649,7 +1649,9 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> datetime | None:
-            return _finish_tx(conn, claim, runner_id, result, now_dt)
+            from operator_core.db import faults  # builds on this module
+
+            return faults.record_one(conn, claim, runner_id, result, now_dt)
 
         return await self._write(fn)
 

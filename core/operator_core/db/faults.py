@@ -229,6 +229,31 @@ def finish_each(
         )
 
 
+def record_one(
+    conn: sqlite3.Connection,
+    claim: Claim,
+    runner_id: str,
+    result: AttemptResult,
+    now_dt: datetime,
+) -> datetime | None:
+    """One attempt's outcome, outside a batch (``execute_proposal``): a stale claim raises
+    as it always did; an outcome that cannot be recorded fails its action for good."""
+    conn.execute("SAVEPOINT record")
+    try:
+        next_at = _finish_tx(conn, claim, runner_id, result, now_dt)
+    except Exception as exc:
+        if isinstance(exc, InvalidTransitionError) or trouble(exc) is not None:
+            raise
+        _undo(conn, "record")
+        pid = claim.proposal.id
+        assert pid is not None
+        error = f"the runner could not record this attempt: {describe(exc)}"
+        fail_outright(conn, pid, runner_id, error, now_dt)
+        return None
+    conn.execute("RELEASE record")
+    return next_at
+
+
 def readable(
     conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], runner_id: str, now_dt: datetime
 ) -> list[ActionProposal]:
