@@ -57,7 +57,7 @@ class Outage:
                 "runner could not %s: %s%s; waiting for the database, trying "
                 "again every %gs at most",
                 doing,
-                exc,
+                str(exc).removesuffix("; try again"),
                 keeping,
                 self._longest,
             )
