@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.exceptions import Abort, Exit, TyperException
 
+from operator_core.actions.limits import MAX_AHEAD_DAYS, MAX_DELAY_SECONDS, MAX_RETRIES
 from operator_core.actions.states import ActionStatus
 from operator_core.env import parse_bool
 from operator_core.errors import ConfigError, DatabaseError, OperatorError, ValidationError
@@ -155,8 +156,9 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
 
-def parse_duration(text: str) -> float:
-    """'90', '90s', '5m', '1h30m', '250ms' -> seconds."""
+def parse_duration(text: str, option: str = "duration") -> float:
+    """'90', '90s', '5m', '1h30m', '250ms' -> seconds; at most ten years (checked here, before
+    any database is opened or created)."""
     s = text.strip().lower()
     pos, total = 0, 0.0
     for m in _DURATION.finditer(s):
@@ -165,7 +167,12 @@ def parse_duration(text: str) -> float:
         total += float(m.group(1)) * _UNIT[m.group(2)]
         pos = m.end()
     if pos != len(s) or not s:
-        raise ValidationError(f"cannot read duration {text!r}: use e.g. 90s, 5m, 1h30m", "duration")
+        raise ValidationError(
+            f"cannot read duration {text!r} of {option}: use e.g. 90s, 5m, 1h30m", option
+        )
+    if not total <= MAX_DELAY_SECONDS:  # also inf, from a few hundred digits
+        raise ValidationError(f"{option} {text!r} is more than {MAX_AHEAD_DAYS} days "
+                              "(ten years)", option)
     return total
 
 
@@ -256,7 +263,9 @@ def propose(
     schedule_in: Annotated[
         str | None, typer.Option("--schedule-in", help="Run after DURATION (e.g. 5m)")
     ] = None,
-    max_retries: Annotated[int | None, typer.Option("--max-retries")] = None,
+    max_retries: Annotated[
+        int | None, typer.Option("--max-retries", max=MAX_RETRIES)
+    ] = None,
     expires_in: Annotated[
         str | None, typer.Option("--expires-in", help="Cancel if unapproved after DURATION")
     ] = None,
@@ -265,8 +274,8 @@ def propose(
     """Propose an action; prints the new id."""
     cfg = _cfg(ctx)
     params = parse_params(param or [])
-    delay = parse_duration(schedule_in) if schedule_in else None
-    expiry = parse_duration(expires_in) if expires_in else None
+    delay = parse_duration(schedule_in, "--schedule-in") if schedule_in is not None else None
+    expiry = parse_duration(expires_in, "--expires-in") if expires_in is not None else None
 
     async def go(ex: ActionExecutor) -> ActionProposal:
         return await ex.propose_action(
@@ -304,7 +313,8 @@ def propose_workflow(
         if not words:
             raise ValidationError(f"step {i} is empty", "step")
         params = parse_params(words[1:])
-        delay = parse_duration(str(params.pop("delay"))) if "delay" in params else 0.0
+        delay = (parse_duration(str(params.pop("delay")), f"step {i} delay")
+                 if "delay" in params else 0.0)
         recs.append({"action_name": words[0], "parameters": params, "delay_seconds": delay,
                      "reason": description})
 

@@ -11,15 +11,21 @@ import contextlib
 import logging
 import os
 import socket
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from operator_core.actions.executor import ActionExecutor
 from operator_core.db.actions import AttemptResult, Claim
+from operator_core.db.faults import describe, storable, trouble
 from operator_core.db.killfile import KILL_REASON
 from operator_core.db.lost import LostNote
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
+from operator_core.outage import Outage
 from operator_core.subjects.process_groups import settle_lost_group
+
+T = TypeVar("T")
 
 log = logging.getLogger("operator.runner")
 
@@ -68,7 +74,10 @@ class Runner:
         self.stats = RunnerStats()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._finished: list[tuple[Claim, AttemptResult]] = []
+        # Stopped attempts (cancel, kill switch) not yet recorded: the database was busy.
+        self._stops: list[tuple[Claim, str]] = []
         self._stop_reasons: dict[int, str] = {}
+        self._outage = Outage(log)
         # Each attempt's time limit, kept by one timer for all of them (an asyncio.timeout
         # per attempt costs a timer and a context of its own: about 5 µs each).
         self._deadlines: dict[int, float] = {}
@@ -140,43 +149,60 @@ class Runner:
                 external = True
             self._stop_if_killed()
             if external and self._inflight:
-                await self._cancel_requested()
-            external = False
+                # Read again next turn if the database could not be read now.
+                external = not await self._guarded(self._cancel_requested(), "read stop "
+                                                   "requests", False)
+            else:
+                external = False
+            if self._stops:
+                await self._guarded(self._record_stops(), "record stopped attempts", None)
             self._cycle_at = self.db.clock.now()
             claims, expired, lost = await self._flush_and_claim()
             if lost:
-                await self._recover()
+                await self._guarded(self._recover(), "recover lost actions", None)
             if expired:
-                await self.executor.expire_due()
-            if until_idle and not self._inflight and not claims and not self._finished:
+                await self._guarded(self.executor.expire_due(), "expire proposals", None)
+            if (until_idle and not self._inflight and not claims and not self._finished
+                    and not self._outage.active):
                 return
-            if self._inflight and loop.time() - last_renew >= self.lease_seconds / 3:
-                await self.db.renew_leases(self.runner_id, list(self._inflight),
-                                           self.lease_seconds)
-                last_renew = loop.time()
+            held = self._held()
+            if held and loop.time() - last_renew >= self.lease_seconds / 3:
+                renewal = self.db.renew_leases(self.runner_id, held, self.lease_seconds)
+                if await self._guarded(renewal, "renew leases", False) is None:  # None: done
+                    last_renew = loop.time()
+            self._outage.settle()
             if claims and not self._finished:
                 # Attempts that finish at once (their first step) do so in this turn of
                 # the event loop: let them, and record them now instead of going to sleep.
                 await asyncio.sleep(0)
-            if not self._finished and (not claims or len(self._inflight) >= self.concurrency):
+            if (not self._finished or self._outage.active) and (
+                not claims or len(self._inflight) >= self.concurrency
+            ):
                 version = await self._sleep(last_version)
                 if version != last_version:
                     external = True
                 last_version = version
 
-    async def _flush_and_claim(self) -> tuple[list[Claim], bool, bool]:
-        """Record finished attempts and claim up to the free slots, in one transaction that
-        also says whether a proposal expired or a lease ran out."""
+    async def _flush_and_claim(self, claim: bool = True) -> tuple[list[Claim], bool, bool]:
+        """Record finished attempts and claim up to the free slots (none without ``claim``),
+        in one transaction that also says whether a proposal expired or a lease ran out."""
         finished, self._finished = self._finished, []
-        free = self.concurrency - len(self._inflight)
+        free = self.concurrency - len(self._inflight) if claim else 0
         # Right here when the database needs no waiting (the usual case: no task, no turn
         # of the event loop); else shielded, so that once the worker thread has the
         # transaction in hand, stopping this loop cannot lose what it recorded and claimed.
-        done = self.db.runner_cycle_now(self.runner_id, finished, free, self.lease_seconds)
-        if done is None:
-            done = await asyncio.shield(
-                self.db.runner_cycle(self.runner_id, finished, free, self.lease_seconds)
-            )
+        try:
+            done = self.db.runner_cycle_now(self.runner_id, finished, free, self.lease_seconds)
+            if done is None:
+                done = await asyncio.shield(
+                    self.db.runner_cycle(self.runner_id, finished, free, self.lease_seconds)
+                )
+        except Exception as exc:
+            # Nothing was recorded nor claimed (one transaction): keep the outcomes, claim
+            # nothing new until they are recorded, and try again after a backoff.
+            self._finished[:0] = finished
+            self._outage.failed(exc, "record outcomes and claim work", len(self._finished))
+            return [], False, False
         claims, expired, lost = done
         if claims and self._kill.engaged():
             # Pulled since the claim looked (one stat per cycle): start none of them.
@@ -244,11 +270,15 @@ class Runner:
         pokes, poll ``data_version`` every poll_interval. Returns the data version seen."""
         loop = asyncio.get_running_loop()
         limits = []
-        if len(self._inflight) < self.concurrency:  # at capacity, nothing new could start
-            nxt = await self.db.next_wakeup(after=self._cycle_at)
+        if self._outage.active:
+            limits.append(self._outage.delay)
+        elif len(self._inflight) < self.concurrency:  # at capacity, nothing new could start
+            nxt = await self._guarded(
+                self.db.next_wakeup(after=self._cycle_at), "read the next due time", None
+            )
             if nxt is not None:
                 limits.append((nxt - self.db.clock.now()).total_seconds())
-        if self._inflight:
+        if self._held():
             limits.append(self.lease_seconds / 3)
         end = loop.time() + min(limits) if limits else float("inf")
         if end <= loop.time():
@@ -267,7 +297,8 @@ class Runner:
                 )
                 if done:
                     break
-                version = await self.db.data_version()
+                version = await self._guarded(self.db.data_version(), "read the database",
+                                              last_version)
                 if version != last_version:
                     return version
         finally:
@@ -282,6 +313,8 @@ class Runner:
         assert pid is not None
         try:
             result = await self.executor.perform(claim, enforce_timeout=False)
+            if result.error is not None and not result.error.isascii():
+                result = result._replace(error=storable(result.error))  # a subject's bytes
             self._finished.append((claim, result))
         except asyncio.CancelledError:
             if pid in self._timed_out and pid not in self._stop_reasons:
@@ -290,12 +323,17 @@ class Runner:
             else:
                 reason = self._stop_reasons.pop(pid, "runner shutdown")
                 await asyncio.shield(self._record_stop(claim, reason))
-        except Exception:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # Running it raised outside the subject's own failures (its context, its result,
+            # an exception that is not an Exception): it would again, so no retry, unless
+            # the database was in trouble (e.g. reading its ticket).
             log.exception("attempt of action %s crashed", pid)
-            self._finished.append(
-                (claim, AttemptResult(False, error="runner error (see runner log)",
-                                      retry_delay_seconds=0.0))
-            )
+            error = f"the runner could not run this attempt: {describe(exc)}"
+            delay = None
+            if trouble(exc) is not None:
+                delay = self.executor.retry_delay(None, claim.proposal.retry_count)
+            self._finished.append((claim, AttemptResult(False, None, error, delay is not None,
+                                                        delay)))
         finally:
             self._inflight.pop(pid, None)
             self._deadlines.pop(pid, None)
@@ -314,19 +352,45 @@ class Runner:
                 self.stats.cancelled += 1
         except InvalidTransitionError:
             pass  # it finished and was recorded just before the stop arrived
+        except Exception as exc:
+            self._stops.append((claim, reason))  # held, and recorded when the database can
+            self._outage.failed(exc, "record a stopped attempt", len(self._stops))
 
-    async def _cancel_requested(self) -> None:
+    async def _record_stops(self) -> None:
+        stops, self._stops = self._stops, []
+        for claim, reason in stops:
+            await self._record_stop(claim, reason)
+
+    def _held(self) -> list[int]:
+        """The actions this runner holds: running, or finished but not yet recorded."""
+        held = list(self._inflight)
+        held.extend(c.proposal.id for c, _ in self._finished if c.proposal.id is not None)
+        held.extend(c.proposal.id for c, _ in self._stops if c.proposal.id is not None)
+        return held
+
+    async def _guarded(self, work: Awaitable[T], doing: str, default: T) -> T:
+        """``await work``; if it fails (the database locked past the busy timeout, full...),
+        the outage notes it (logged once, backing off) and the loop goes on with
+        ``default``."""
+        try:
+            return await work
+        except Exception as exc:
+            self._outage.failed(exc, doing, len(self._finished))
+            return default
+
+    async def _cancel_requested(self) -> bool:
         for pid, reason in (await self.db.stop_requested(self.runner_id)).items():
             task = self._inflight.get(pid)
             if task is not None and not task.done():
                 self._stop_reasons[pid] = reason
                 task.cancel()
+        return True
 
     async def _recover(self) -> None:
         """Recover actions whose runner was lost; first end their commands' process groups
         still running on this host (each verified by its start token), so that a retry never
-        runs beside the attempt it replaces."""
-        lost = await self.db.lost_attempts()
+        runs beside the attempt it replaces. Our own actions are never lost: we are alive."""
+        lost = await self.db.lost_attempts(self.runner_id)
         groups = [a for a in lost if a.host and a.pgid]
         # The loop waits meanwhile: short enough that our own leases do not run out.
         grace = min(LOST_GROUP_GRACE, self.lease_seconds / 4)
@@ -340,6 +404,7 @@ class Runner:
             lambda retry_count: self.executor.retry_delay(None, retry_count),
             notes,
             only={a.proposal_id for a in lost},
+            runner_id=self.runner_id,
         )
         self._wake.set()
         if recovered:
@@ -357,11 +422,21 @@ class Runner:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*pending, return_exceptions=True)
-        if self._finished:
-            finished, self._finished = self._finished, []
-            await self.db.finish_and_claim(self.runner_id, finished, 0, self.lease_seconds)
-            for _, result in finished:
-                if result.success:
-                    self.stats.completed += 1
-                else:
-                    self.stats.failed += 1
+        # Record what finished; while the database cannot be written, try again for up to
+        # the grace period, then say what could not be recorded.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace_seconds
+        while self._finished or self._stops:
+            await self._record_stops()
+            if self._finished:
+                await self._flush_and_claim(claim=False)
+            self._outage.settle()
+            if not (self._finished or self._stops) or loop.time() >= deadline:
+                break
+            await asyncio.sleep(self._outage.delay)
+        lost = [c.proposal.id for c, _ in self._finished] + [c.proposal.id for c, _ in self._stops]
+        if lost:
+            log.error("runner exiting with the outcome of action(s) %s not recorded (the "
+                      "database could not be written): once their leases expire, the next "
+                      "runner records those attempts as lost and runs them again if retries "
+                      "remain", lost)

@@ -10,13 +10,15 @@ import asyncio
 import dataclasses
 import functools
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from pydantic import ValidationError as PydanticValidationError
+
+from operator_core.actions import limits
 from operator_core.actions.audit import ActionAuditor
 from operator_core.actions.emergency import kill_switch_on_corrupt_db
 from operator_core.actions.registry import (
@@ -35,7 +37,7 @@ from operator_core.actions.types import (
     Ticket,
     WorkflowProposal,
 )
-from operator_core.clock import Clock, to_utc
+from operator_core.clock import Clock
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
 from operator_core.db.health import (
     CorruptDatabaseError,
@@ -229,15 +231,18 @@ class ActionExecutor:
 
     def _max_retries(self, definition: ActionDefinition, override: int | None) -> int:
         if override is not None:
-            if not _is_int(override):
-                raise ValidationError(f"max_retries must be a whole number, got {override!r}",
-                                      "max_retries")
-            if override < 0:
-                raise ValidationError("max_retries cannot be negative", "max_retries")
-            return override
+            return limits.retries(override)
         if definition.max_retries is not None:
-            return definition.max_retries
-        return self._retry_config.max_attempts
+            return limits.retries(definition.max_retries)
+        return limits.retries(self._retry_config.max_attempts)
+
+    @staticmethod
+    def _check_retry_waits(definition: ActionDefinition) -> None:
+        """The action's own backoff bounds are waits the runner can compute a time from."""
+        for field in ("retry_min_wait_seconds", "retry_max_wait_seconds"):
+            value = getattr(definition, field)
+            if value is not None:
+                limits.delay_seconds(value, f"action '{definition.name}': {field}", field)
 
     def retry_delay(self, definition: ActionDefinition | None, retry_count: int) -> float:
         """Backoff before retry number ``retry_count`` (0-based), with the action's overrides."""
@@ -257,7 +262,11 @@ class ActionExecutor:
                     else definition.retry_max_wait_seconds
                 ),
             )
-        return config.delay_seconds(retry_count)
+        delay = config.delay_seconds(retry_count)
+        # Whatever the configuration says, a wait the runner can turn into a time.
+        if not 0.0 <= delay <= limits.MAX_DELAY_SECONDS:
+            return limits.MAX_DELAY_SECONDS if delay > limits.MAX_DELAY_SECONDS else 0.0
+        return delay
 
     def _validate(self, action_name: str, parameters: dict[str, Any]) -> tuple[
         ActionDefinition, dict[str, Any]
@@ -265,24 +274,37 @@ class ActionExecutor:
         if not isinstance(action_name, str):
             raise ValidationError(f"an action name is a string, got {action_name!r}", "action")
         definition = self._registry.require(action_name)
-        return definition, validate_action_params(definition, parameters or {})
+        limits.parameter_names(parameters)
+        params = validate_action_params(definition, parameters or {})
+        limits.parameter_values(params)
+        self._check_retry_waits(definition)
+        return definition, params
 
     def _resolve_time(
         self, at: datetime | None, in_seconds: float | None, what: str
     ) -> datetime | None:
+        """A time given either as a datetime or as seconds from now, within ten years."""
         if at is not None and in_seconds is not None:
             raise ValidationError(f"give either a {what} time or a delay, not both", what)
+        if at is None and in_seconds is None:
+            return None
         if at is not None and not isinstance(at, datetime):
             raise ValidationError(f"{what} time must be a datetime, got {at!r}", what)
+        now = self.db.clock.now()
         if in_seconds is not None:
-            if (not isinstance(in_seconds, int | float) or isinstance(in_seconds, bool)
-                    or not math.isfinite(in_seconds)):
-                raise ValidationError(f"{what} delay must be a number of seconds, got "
-                                      f"{in_seconds!r}", what)
-            if in_seconds < 0:
-                raise ValidationError(f"{what} delay cannot be negative", what)
-            return self.db.clock.now() + timedelta(seconds=in_seconds)
-        return to_utc(at) if at is not None else None
+            seconds = limits.delay_seconds(in_seconds, f"{what} delay", what)
+            return now + timedelta(seconds=seconds)
+        return limits.time_ahead(at, now, f"{what} time", what) if at is not None else None
+
+    async def _check_ticket(self, ticket_id: object) -> None:
+        if ticket_id is None:
+            return
+        if not _is_int(ticket_id):
+            raise ValidationError(f"a ticket id is a whole number, got {ticket_id!r}", "ticket")
+        assert isinstance(ticket_id, int)
+        # Out of SQLite's integer range is no ticket either (and cannot even be looked up).
+        if not 0 < ticket_id < 2**63 or await self.db.get_ticket(ticket_id) is None:
+            raise ValidationError(f"no ticket with id {ticket_id}", "ticket")
 
     # ------------------------------------------------------------------ proposing
 
@@ -331,15 +353,15 @@ class ActionExecutor:
         (``action_name``, ``parameters``, ``reason``, ``schedule_in``, ...)."""
         prepared = []
         for i, item in enumerate(proposals, start=1):
-            args = dict(item)
             try:
+                args = dict(item)
                 prepared.append(await self._prepare(
                     args.pop("action_name"), args.pop("parameters", None),
                     args.pop("reason", ""), proposed_by=proposed_by, **args,
                 ))
             except ValidationError as exc:
                 raise type(exc)(f"proposal {i}: {exc}", exc.parameter) from exc
-            except (KeyError, TypeError) as exc:
+            except (KeyError, TypeError, ValueError) as exc:
                 raise ValidationError(f"proposal {i}: {exc}") from exc
         return await self.db.create_proposals(
             [p for p, _ in prepared], [a for _, a in prepared], require_execute=True,
@@ -365,9 +387,8 @@ class ActionExecutor:
         checked here, each with one clear ValidationError naming it."""
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("a proposal needs a reason", "reason")
-        if not isinstance(proposed_by, str):
-            raise ValidationError(f"proposed_by must be a string, got {proposed_by!r}",
-                                  "proposed_by")
+        limits.text(reason, "the reason", "reason")
+        limits.text(proposed_by, "proposed_by", "proposed_by")
         if type(action_type) is not ActionType:
             try:
                 action_type = ActionType(action_type)
@@ -378,12 +399,7 @@ class ActionExecutor:
         when = self._resolve_time(scheduled_at, schedule_in, "schedule")
         expiry = self._resolve_time(expires_at, expires_in, "expiry")
         retries = self._max_retries(definition, max_retries)
-        if ticket_id is not None:
-            if not _is_int(ticket_id):
-                raise ValidationError(f"a ticket id is a whole number, got {ticket_id!r}",
-                                      "ticket")
-            if await self.db.get_ticket(ticket_id) is None:
-                raise ValidationError(f"no ticket with id {ticket_id}", "ticket")
+        await self._check_ticket(ticket_id)
         now = self.db.clock.now()
         proposal = ActionProposal(
             ticket_id=ticket_id,
@@ -421,40 +437,30 @@ class ActionExecutor:
     ) -> int:
         """Validate every step, then store the workflow and all its steps at once (or
         nothing). Approving the workflow approves every step. Returns the workflow id."""
+        limits.text(name, "a workflow name", "name")
+        limits.text(description, "a workflow description", "description")
+        limits.text(proposed_by, "proposed_by", "proposed_by")
+        if not isinstance(action_recommendations, Sequence) or isinstance(
+            action_recommendations, str
+        ):
+            raise ValidationError("a workflow's steps are a list of actions", "step")
         if not action_recommendations:
             raise ValidationError("a workflow must contain at least one action", "step")
-        recs = [
-            r if isinstance(r, ActionRecommendation) else ActionRecommendation(**r)
-            for r in action_recommendations
-        ]
+        await self._check_ticket(ticket_id)
         now = self.db.clock.now()
         expiry = self._resolve_time(None, expires_in, "expiry")
         steps = []
         needs = False
-        for i, rec in enumerate(recs, start=1):
+        for i, rec in enumerate(action_recommendations, start=1):
             try:
-                definition, params = self._validate(rec.action_name, rec.parameters)
+                step, definition = self._workflow_step(rec, description)
             except ValidationError as exc:
                 raise type(exc)(f"step {i}: {exc}", exc.parameter) from exc
-            if rec.delay_seconds < 0:
-                raise ValidationError(f"step {i}: delay cannot be negative", "delay_seconds")
             needs = needs or self._needs_approval(definition)
-            steps.append(
-                ActionProposal(
-                    ticket_id=ticket_id,
-                    action_name=rec.action_name,
-                    action_type=ActionType.SUBJECT,
-                    parameters=params,
-                    reason=rec.reason or description,
-                    status=ActionStatus.VALIDATED,
-                    proposed_at=now,
-                    proposed_by=proposed_by,
-                    validated_at=now,
-                    delay_seconds=rec.delay_seconds,
-                    max_retries=self._max_retries(definition, rec.max_retries),
-                    expires_at=expiry,
-                )
-            )
+            steps.append(step.model_copy(update=dict(
+                ticket_id=ticket_id, proposed_at=now, proposed_by=proposed_by,
+                validated_at=now, expires_at=expiry,
+            )))
         return await self.db.create_workflow(
             name,
             description,
@@ -471,6 +477,38 @@ class ActionExecutor:
                            actor_text(proposed_by, self._identity.text)),
             ],
         )
+
+    def _workflow_step(
+        self, rec: ActionRecommendation | dict[str, Any], description: str
+    ) -> tuple[ActionProposal, ActionDefinition]:
+        """One step of a workflow, checked field by field (a dict, or a recommendation that
+        may have been built without validation)."""
+        if not isinstance(rec, ActionRecommendation):
+            if not isinstance(rec, dict):
+                raise ValidationError(f"a step is a mapping or an ActionRecommendation, "
+                                      f"got {rec!r}", "step")
+            try:
+                rec = ActionRecommendation(**rec)
+            except PydanticValidationError as exc:
+                error = exc.errors()[0]
+                field = ".".join(str(part) for part in error["loc"]) or "step"
+                raise ValidationError(f"{field}: {error['msg']}", field) from None
+            except TypeError as exc:
+                raise ValidationError(str(exc), "step") from None
+        definition, params = self._validate(rec.action_name, rec.parameters)
+        reason = rec.reason or description
+        limits.text(reason, "the reason", "reason")
+        delay = limits.delay_seconds(rec.delay_seconds, "delay", "delay_seconds")
+        step = ActionProposal(
+            action_name=rec.action_name,
+            action_type=ActionType.SUBJECT,
+            parameters=params,
+            reason=reason,
+            status=ActionStatus.VALIDATED,
+            delay_seconds=delay,
+            max_retries=self._max_retries(definition, rec.max_retries),
+        )
+        return step, definition
 
     # ------------------------------------------------------------------ approval
 

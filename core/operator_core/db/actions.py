@@ -809,6 +809,10 @@ class ActionDB:
         raw.execute(f"PRAGMA synchronous = {self._synchronous}")
         raw.execute("PRAGMA foreign_keys = ON")
         raw.execute(f"PRAGMA wal_autocheckpoint = {SAFETY_NET_PAGES}")  # see checkpoint.py
+        if pages := os.environ.get("OPERATOR_TEST_MAX_PAGE_COUNT"):
+            # For tests only: this connection may not grow the file past that many pages, so
+            # SQLite reports a full disk (SQLITE_FULL) without a full disk.
+            raw.execute(f"PRAGMA max_page_count = {int(pages)}")
         migrate(raw, str(self.db_path))
         raw.execute("PRAGMA busy_timeout = 0")
 
@@ -1766,7 +1770,9 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> datetime | None:
-            return _finish_tx(conn, claim, runner_id, result, now_dt)
+            from operator_core.db import faults  # builds on this module
+
+            return faults.record_one(conn, claim, runner_id, result, now_dt)
 
         return await self._write(fn)
 
@@ -1850,12 +1856,14 @@ class ActionDB:
 
         return await self._call(fn)
 
-    async def lost_attempts(self) -> list[LostAttempt]:
-        """The open attempts of actions whose lease ran out, with where their commands ran."""
+    async def lost_attempts(self, runner_id: str | None = None) -> list[LostAttempt]:
+        """The open attempts of actions whose lease ran out, with where their commands ran.
+        ``runner_id``: the caller's own are not lost (it is alive, maybe unable to renew)."""
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> list[LostAttempt]:
-            return [LostAttempt(*row) for row in conn.execute(LOST_ATTEMPTS_SQL, {"now": now})]
+            rows = conn.execute(LOST_ATTEMPTS_SQL, {"now": now, "runner": runner_id})
+            return [LostAttempt(*row) for row in rows]
 
         return await self._call(fn)
 
@@ -1864,47 +1872,36 @@ class ActionDB:
         retry_delay: Callable[[int], float],
         notes: Mapping[int, LostNote] | None = None,
         only: Collection[int] | None = None,
+        runner_id: str | None = None,
     ) -> list[int]:
         """Actions left executing by a runner whose lease expired: record the lost attempt as
         failed ("runner lost", with what ``notes`` says of its processes) and retry it if
         attempts remain and its note allows (cancel it if a stop was asked).
         ``retry_delay(retry_count)`` gives the backoff. With ``only``, just those actions
-        (the ones whose processes the caller has seen to)."""
+        (the ones whose processes the caller has seen to). ``runner_id``: the caller's own
+        actions are not lost (it is alive), whatever their lease says."""
         now_dt = self.clock.now()
         now = to_db(now_dt)
         notes = notes or {}
 
         def fn(conn: sqlite3.Connection) -> list[int]:
+            from operator_core.db import faults  # builds on this module
+
             rows = conn.execute(
                 "SELECT * FROM action_proposals INDEXED BY idx_action_proposals_state "
                 f"WHERE {_EXECUTING} AND "
-                "lease_expires_at IS NOT NULL AND lease_expires_at < ? LIMIT 1000",
-                (now,),
+                "lease_expires_at IS NOT NULL AND lease_expires_at < ? "
+                "AND claimed_by IS NOT ? LIMIT 1000",
+                (now, runner_id),
             ).fetchall()
             recovered = []
             for row in rows:
-                p = _row_to_proposal(row)
-                if only is not None and p.id not in only:
+                if only is not None and row["id"] not in only:
                     continue
-                runner = p.claimed_by or "?"
-                note = notes.get(p.id or 0)
-                error = f"runner lost ({runner})" + (f"; {note.text}" if note else "")
-                conn.execute(
-                    "UPDATE action_records SET completed_at = ?, success = 0, error_message = ?"
-                    " WHERE proposal_id = ? AND completed_at IS NULL",
-                    (now, error, p.id),
-                )
-                if p.cancel_requested:
-                    _stopping().end_cancelled(conn, p, None, None, {"while": "runner lost"},
-                                              now)
-                else:
-                    data = {"runner": runner} if note is None else {
-                        "runner": runner, "processes": note.text, "retry": note.retry}
-                    _append_audit(conn, AuditEntry("runner_lost", data, "runner", p.id,
-                                                   p.workflow_id), now)
-                    _fail_tx(conn, p.id, runner, error, note is None or note.retry,
-                             retry_delay(p.retry_count), now_dt, "runner")
-                recovered.append(p.id)
+                # Each apart: one that cannot be read or retried is failed for good.
+                faults.apart(conn, row["id"], None, "runner lost, then: ", now_dt,
+                             _recover_one, row, retry_delay, now_dt, notes.get(row["id"]))
+                recovered.append(row["id"])
             return recovered
 
         if not await self._call(_has_expired_leases, now):
@@ -1923,7 +1920,11 @@ class ActionDB:
             row = conn.execute(NEXT_WAKEUP_SQL, {"now": now}).fetchone()
             return row[0] if row else None
 
-        return from_db(await self._call(fn))
+        text = await self._call(fn)
+        try:
+            return from_db(text)
+        except (TypeError, ValueError):  # a time written by hand: look again in a second
+            return self.clock.now() + timedelta(seconds=1)
 
     # ------------------------------------------------------------------ kill switch
 
@@ -2434,7 +2435,9 @@ def _finish_and_claim_tx(
 ) -> list[Claim]:
     if finished:
         # All at once; only if one turns out stale (no longer ours, e.g. recovered after
-        # its lease ran out) again one by one, each in its own savepoint, skipping it.
+        # its lease ran out) or cannot be recorded (e.g. a time out of range), again one by
+        # one, each in its own savepoint (see faults.apart). The database's own trouble
+        # (locked, full) fails the whole transaction, to be tried again.
         conn.execute("SAVEPOINT finish_all")
         try:
             if all(r.success and c.proposal.workflow_id is None for c, r in finished):
@@ -2442,17 +2445,14 @@ def _finish_and_claim_tx(
             else:
                 for claim, result in finished:
                     _finish_tx(conn, claim, runner_id, result, now_dt)
-        except InvalidTransitionError:
+        except Exception as exc:
+            from operator_core.db import faults  # builds on this module
+
+            if faults.trouble(exc) is not None:
+                raise
             conn.execute("ROLLBACK TO finish_all")
             _forget_audit_head(conn)
-            for claim, result in finished:
-                conn.execute("SAVEPOINT finish")
-                try:
-                    _finish_tx(conn, claim, runner_id, result, now_dt)
-                except InvalidTransitionError:
-                    conn.execute("ROLLBACK TO finish")
-                    _forget_audit_head(conn)
-                conn.execute("RELEASE finish")
+            faults.finish_each(conn, runner_id, finished, now_dt)
         conn.execute("RELEASE finish_all")
     return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None, gate)
 
@@ -2512,8 +2512,13 @@ def _claim_tx(
                                     "lim": limit, "only": only_id}).fetchall()
     if not rows:
         return []
-    proposals = screen_claims(conn, [_row_to_proposal(row) for row in rows], bool(mode[1]),
-                              gate, runner_id, now_dt)
+    try:
+        readable = [_row_to_proposal(row) for row in rows]
+    except Exception:  # a row this version cannot read: fail it, claim the others
+        from operator_core.db import faults
+
+        readable = faults.readable(conn, rows, runner_id, now_dt)
+    proposals = screen_claims(conn, readable, bool(mode[1]), gate, runner_id, now_dt)
     if not proposals:
         return []
     opened = _open_records(conn, [p.id for p in proposals], now, runner_id)
@@ -2648,21 +2653,27 @@ def _fail_tx(
                                    p.max_retries, "error": error, "retryable": retryable},
                                    actor, p.id, p.workflow_id), now)
     if p.workflow_id is not None:
-        conn.execute(
-            "UPDATE workflows SET status = 'failed', finished_at = ? WHERE id = ? AND status IN "
-            "('pending', 'in_progress')",
-            (now, p.workflow_id),
-        )
-        later = _cancel_rows(conn, "workflow_id = ? AND execution_order > ?",
-                             (p.workflow_id, p.execution_order), now, actor,
-                             f"step {p.execution_order + 1} failed")
-        for pid in later:
-            _append_audit(conn, AuditEntry("cancelled", {"reason": f"step "
-                                           f"{p.execution_order + 1} failed"}, actor, pid,
-                                           p.workflow_id), now)
-        _append_audit(conn, AuditEntry("workflow_failed", {"failed_step": p.id, "error": error},
-                                       actor, None, p.workflow_id), now)
+        _fail_workflow(conn, p.workflow_id, p.execution_order, p.id, error, actor, now)
     return None
+
+
+def _fail_workflow(
+    conn: sqlite3.Connection, workflow_id: int, order: int, step_id: int | None, error: str,
+    actor: str, now: str,
+) -> None:
+    """Step ``order`` failed for good: fail its workflow and cancel the steps after it."""
+    conn.execute(
+        "UPDATE workflows SET status = 'failed', finished_at = ? WHERE id = ? AND status IN "
+        "('pending', 'in_progress')",
+        (now, workflow_id),
+    )
+    later = _cancel_rows(conn, "workflow_id = ? AND execution_order > ?", (workflow_id, order),
+                         now, actor, f"step {order + 1} failed")
+    for pid in later:
+        _append_audit(conn, AuditEntry("cancelled", {"reason": f"step {order + 1} failed"},
+                                       actor, pid, workflow_id), now)
+    _append_audit(conn, AuditEntry("workflow_failed", {"failed_step": step_id, "error": error},
+                                   actor, None, workflow_id), now)
 
 
 def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datetime) -> None:
@@ -2673,11 +2684,18 @@ def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datet
         (p.id, p.workflow_id),
     ).fetchone()
     if nxt is not None:
-        if nxt[1] and nxt[1] > 0:
-            conn.execute(
-                "UPDATE action_proposals SET scheduled_at = ? WHERE id = ?",
-                (to_db(now_dt + timedelta(seconds=nxt[1])), nxt[0]),
-            )
+        if nxt[1]:
+            try:
+                due = to_db(now_dt + timedelta(seconds=nxt[1]))
+            except (TypeError, ValueError, OverflowError) as exc:
+                # The next step's fault, not this one's (it ran): that step fails.
+                from operator_core.db import faults
+
+                faults.fail_outright(conn, nxt[0], None, f"its delay {nxt[1]!r} cannot be "
+                                     f"turned into a time: {faults.describe(exc)}", now_dt)
+                return
+            conn.execute("UPDATE action_proposals SET scheduled_at = ? WHERE id = ?",
+                         (due, nxt[0]))
         return
     remaining = conn.execute(
         "SELECT COUNT(*) FROM action_proposals WHERE workflow_id = ? AND status != 'completed'",
@@ -2691,6 +2709,31 @@ def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datet
         )
         _append_audit(conn, AuditEntry("workflow_completed", {}, "runner", None, p.workflow_id),
                       now)
+
+
+def _recover_one(
+    conn: sqlite3.Connection, row: sqlite3.Row, retry_delay: Callable[[int], float],
+    now_dt: datetime, note: LostNote | None,
+) -> None:
+    """Close the attempt of a runner that was lost (``note``: what was done about its
+    processes); retry the action if the note allows, or cancel it if a stop was asked."""
+    now = to_db(now_dt)
+    p = _row_to_proposal(row)
+    runner = p.claimed_by or "?"
+    error = f"runner lost ({runner})" + (f"; {note.text}" if note else "")
+    conn.execute(
+        "UPDATE action_records SET completed_at = ?, success = 0, error_message = ?"
+        " WHERE proposal_id = ? AND completed_at IS NULL",
+        (now, error, p.id),
+    )
+    if p.cancel_requested:
+        _stopping().end_cancelled(conn, p, None, None, {"while": "runner lost"}, now)
+        return
+    data = {"runner": runner} if note is None else {
+        "runner": runner, "processes": note.text, "retry": note.retry}
+    _append_audit(conn, AuditEntry("runner_lost", data, "runner", p.id, p.workflow_id), now)
+    _fail_tx(conn, p.id, runner, error, note is None or note.retry,
+             retry_delay(p.retry_count), now_dt, "runner")
 
 
 def _cancel_workflow_tx(

@@ -31,5 +31,6 @@ SELECT p.id, r.host, r.pid, r.pgid, r.process_start
 FROM action_proposals p INDEXED BY idx_action_proposals_state
 LEFT JOIN action_records r ON r.proposal_id = p.id AND r.completed_at IS NULL
 WHERE p.status = 'executing' AND p.status <> 'validated' AND p.lease_expires_at < :now
+    AND p.claimed_by IS NOT :runner
 LIMIT 1000
 """
