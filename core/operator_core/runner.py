@@ -114,6 +114,8 @@ class Runner:
 
     async def run(self, until_idle: bool = False) -> RunnerStats:
         await self.executor.open()
+        # A damaged file is no outage to wait out: it needs a backup (one line, exit 1).
+        await self.db.check_health()
         self._listener = Listener(self.db.db_path)
         if self._listener.start():
             self.db.set_listener_name(self._listener.name)

@@ -42,7 +42,6 @@ BAD_PROPOSALS: list[tuple[dict[str, Any], str]] = [
     ({"parameters": {"x": float("nan")}}, "x"),
     ({"parameters": {"x": float("inf")}}, "x"),
     ({"parameters": {1: "a", "text": "b"}}, "parameters"),
-    ({"action_name": "far_retries"}, "retry_min_wait_seconds"),  # its own backoff is absurd
 ]
 
 
@@ -53,7 +52,8 @@ def _args(kwargs: dict[str, Any]) -> dict[str, Any]:
 async def _nothing_stored(ex: ActionExecutor) -> None:
     assert await ex.db.list_proposals() == []
     assert await ex.db.list_workflows() == []
-    assert [e.event_type for e in await ex.db.list_audit_events()] == []
+    events = [e.event_type for e in await ex.db.list_audit_events()]
+    assert events in ([], ["policy_seeded"]), events  # opening seeds the policy
 
 
 @pytest.fixture
@@ -95,7 +95,6 @@ BAD_STEPS: list[tuple[dict[str, Any], str]] = [
     ({"max_retries": 10**30}, "max_retries"),
     ({"reason": "\udcff"}, "reason"),
     ({"parameters": {"n": -(2**63) - 1}}, "n"),
-    ({"action_name": "far_retries"}, "retry_min_wait_seconds"),
 ]
 
 

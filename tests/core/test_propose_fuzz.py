@@ -58,7 +58,7 @@ zones = st.sampled_from([None, UTC, timezone(timedelta(hours=14)), timezone(-tim
 times = st.one_of(st.datetimes(timezones=zones), texts)
 # Mostly an action that exists with parameters of its types (hostile values within them),
 # and now and then one wild field: most proposals are stored, and reach the runner.
-names = st.sampled_from(["ok", "echo", "echo", "echo", "fail", "far_retries", "nope", *ODD])
+names = st.sampled_from(["ok", "echo", "echo", "echo", "fail", "nope", *ODD])
 echo_params = st.fixed_dictionaries(
     {},
     optional={

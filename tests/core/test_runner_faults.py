@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.limits import MAX_AHEAD_DAYS
+from operator_core.actions.retry import RetryConfig
 from operator_core.actions.types import ActionProposal, ActionStatus
 from operator_core.runner import Runner
 
@@ -88,13 +89,15 @@ async def test_an_action_whose_handling_raises_fails_alone_and_its_batch_is_reco
 async def test_a_retry_wait_out_of_range_is_kept_within_ten_years(
     make_executor: Callable[..., Any], db_path: Path
 ) -> None:
-    """An action whose own backoff is absurd (stored before proposals were checked) waits
-    at most ten years for its retry, instead of stopping the runner."""
-    ex: ActionExecutor = await make_executor(subject=OddSubject())
+    """A retry configuration whose backoff is absurd (subjects cannot declare one: see
+    test_runbook_limits) waits at most ten years for its retry, instead of stopping the
+    runner."""
+    absurd = RetryConfig(max_attempts=3, min_wait_seconds=1e300, max_wait_seconds=1e300)
+    ex: ActionExecutor = await make_executor(subject=OddSubject(), retry_config=absurd)
     now = ex.db.clock.now()
     stored = await ex.db.create_proposal(
         ActionProposal(
-            action_name="far_retries",
+            action_name="fail",
             reason="stored by an older version",
             max_retries=2,
             status=ActionStatus.VALIDATED,

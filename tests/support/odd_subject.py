@@ -63,12 +63,6 @@ class OddSubject(BaseSubject):
                 timeout_seconds=120,
             ),
             ActionDefinition(name="fail", description="fails (retryable)"),
-            ActionDefinition(
-                name="far_retries",
-                description="fails; its own backoff is absurd",
-                retry_min_wait_seconds=1e300,
-                retry_max_wait_seconds=1e300,
-            ),
         ]
         defs += [ActionDefinition(name=name, description="misbehaves") for name in ODD]
         return defs
@@ -87,6 +81,6 @@ class OddSubject(BaseSubject):
             while gate and not Path(gate).exists():  # noqa: ASYNC110 (another process opens it)
                 await asyncio.sleep(0.02)
             return {"tail": "x" * 6000}  # several pages: recording it needs new pages
-        if action_name in ("fail", "far_retries"):
+        if action_name == "fail":
             raise ActionFailed("always")
         return ODD[action_name]()  # type: ignore[no-any-return]

@@ -236,14 +236,6 @@ class ActionExecutor:
             return limits.retries(definition.max_retries)
         return limits.retries(self._retry_config.max_attempts)
 
-    @staticmethod
-    def _check_retry_waits(definition: ActionDefinition) -> None:
-        """The action's own backoff bounds are waits the runner can compute a time from."""
-        for field in ("retry_min_wait_seconds", "retry_max_wait_seconds"):
-            value = getattr(definition, field)
-            if value is not None:
-                limits.delay_seconds(value, f"action '{definition.name}': {field}", field)
-
     def retry_delay(self, definition: ActionDefinition | None, retry_count: int) -> float:
         """Backoff before retry number ``retry_count`` (0-based), with the action's overrides."""
         config = self._retry_config
@@ -274,10 +266,8 @@ class ActionExecutor:
         if not isinstance(action_name, str):
             raise ValidationError(f"an action name is a string, got {action_name!r}", "action")
         definition = self._registry.require(action_name)
-        limits.parameter_names(parameters)
         params = validate_action_params(definition, parameters or {})
         limits.parameter_values(params)
-        self._check_retry_waits(definition)
         return definition, params
 
     def _resolve_time(

@@ -108,14 +108,3 @@ def parameter_values(params: dict[str, Any]) -> None:
             raise ValidationError(
                 f"parameter '{name}' must be a finite number, got {value!r}", name
             )
-
-
-def parameter_names(params: object) -> None:
-    """Parameter names are strings (anything else could not be compared or stored)."""
-    if isinstance(params, dict):
-        for name in params:
-            if type(name) is not str:
-                raise ValidationError(
-                    f"a parameter name must be a string, got {name!r}", "parameters"
-                )
-            text(name, "a parameter name", name)

@@ -200,7 +200,9 @@ def validate_action_params(definition: ActionDefinition, params: dict[str, Any])
     if not isinstance(params, dict):
         raise ValidationError(f"parameters of '{definition.name}' must be a mapping")
     if not all(isinstance(k, str) for k in params):
-        raise ValidationError(f"parameter names of '{definition.name}' must be strings")
+        raise ValidationError(
+            f"parameter names of '{definition.name}' must be strings", "parameters"
+        )
     unknown = sorted(set(params) - set(definition.parameters))
     if unknown:
         allowed = ", ".join(definition.parameters) or "none"

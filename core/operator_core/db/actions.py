@@ -934,6 +934,14 @@ class ActionDB:
         """Run ``fn(conn, *args)`` in one read snapshot."""
         return await self._txn("BEGIN", fn, *args)
 
+    async def check_health(self) -> None:
+        """The whole-file check a connection's first write makes (``health.quick_check``),
+        now: a runner asks it before its loop, so that a damaged file stops it with one line
+        instead of an outage it would wait out forever. CorruptDatabaseError if damaged."""
+        if not self._checked:
+            await self._call(health.quick_check, self.db_path)
+            self._checked = True
+
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` as one write transaction (for the engine's own modules)."""
         return await self._write(fn, *args)
@@ -942,9 +950,8 @@ class ActionDB:
         """Run ``fn(conn, *args)`` as one write transaction, then wake other processes.
         The first write of a connection checks the whole file first (``check=False``: the
         kill switch, which must work on a damaged file as long as it can)."""
-        if check and not self._checked:
-            await self._call(health.quick_check, self.db_path)
-            self._checked = True
+        if check:
+            await self.check_health()
         result, changed = await self._txn("BEGIN IMMEDIATE", _counting_changes, fn, *args)
         if changed:
             self._committed()
