@@ -333,6 +333,11 @@ async def test_a_runner_stops_an_attempt_on_the_kill_file_alone_and_catches_up(
         await wait_for(lambda: status_of(executor, p.id, "executing"), timeout=10)
         KillFile(db_path).engage("oncall@box", utcnow())
         await wait_for(lambda: status_of(executor, p.id, "cancelled"), timeout=10)
+        # The catch-up is the runner's next claim, a turn after the stop is recorded.
+        async def observe() -> bool:
+            return db_mode(db_path) == "observe"
+
+        await wait_for(observe, timeout=10)
     finally:
         runner.request_stop()
         await asyncio.wait_for(task, 10)
