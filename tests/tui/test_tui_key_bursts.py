@@ -8,6 +8,7 @@ chunk of input does, and check the database afterwards.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,16 @@ async def _state(path: Path) -> tuple[object, ...]:
         return (await db.counts(), await db.get_safety_mode(), await _audit(path))
 
 
+async def rejected(path: Path, proposal_id: int) -> None:
+    """Until the rejection is in the database: the dialog closes before the dashboard's
+    worker has written it, and leaving the app too soon cancels that worker."""
+    for _ in range(int(PATIENCE / 0.05)):
+        if (await read_proposal(path, proposal_id)).rejected_at is not None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"action {proposal_id} was never rejected")
+
+
 async def start(app: OperatorApp) -> None:
     await app.wait_loaded()
     await Pilot(app).pause()
@@ -111,6 +122,7 @@ async def test_text_typed_with_r_goes_to_the_reason_and_approves_nothing(db_path
         assert await _audit(db_path) == before, "nothing was approved, cancelled or rejected"
         burst(app, "\r")
         await eventually(lambda: app.screen is app.dashboard, what="the dialog to close")
+        await rejected(db_path, target.id)
     p = await read_proposal(db_path, target.id)
     assert p.approved_at is None
     assert p.rejection_reason == "bad idea" and p.rejected_by == OPERATOR
@@ -128,6 +140,7 @@ async def test_r_reason_and_enter_in_one_burst_reject_with_that_reason(db_path: 
             lambda: app.screen is app.dashboard and app.refreshes > 1, what="the dialog to close"
         )
         await settle(app)
+        await rejected(db_path, target.id)
     p = await read_proposal(db_path, target.id)
     assert p.approved_at is None and p.rejection_reason == "not now"
 
@@ -294,6 +307,7 @@ async def test_keys_behind_a_submitted_reason_act_on_nothing(db_path: Path) -> N
         burst(app, "ok\raaa")
         await eventually(lambda: app.screen is app.dashboard, what="the dialog to close")
         await settle(app)
+        await rejected(db_path, target.id)
     p = await read_proposal(db_path, target.id)
     assert p.rejection_reason == "ok"
     assert [e for e, _, _ in (await _audit(db_path))[len(before) :]] == ["rejected"]
