@@ -23,6 +23,7 @@ from operator_core.db.killfile import PENDING_REASON, KillFile, kill_file_path
 from operator_core.errors import DatabaseError, ObserveOnlyError
 from operator_core.runner import Runner
 
+from tests.support.rows import rows
 from tests.support.wait import wait_for
 
 LEFTOVERS_SQL = (
@@ -41,15 +42,6 @@ def write_lock(db: Path) -> Iterator[None]:
         holder.execute("ROLLBACK")
     finally:
         holder.close()
-
-
-def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 async def status_of(ex: ActionExecutor, pid: int | None, status: str) -> bool:
@@ -333,6 +325,7 @@ async def test_a_runner_stops_an_attempt_on_the_kill_file_alone_and_catches_up(
         await wait_for(lambda: status_of(executor, p.id, "executing"), timeout=10)
         KillFile(db_path).engage("oncall@box", utcnow())
         await wait_for(lambda: status_of(executor, p.id, "cancelled"), timeout=10)
+
         # The catch-up is the runner's next claim, a turn after the stop is recorded.
         async def observe() -> bool:
             return db_mode(db_path) == "observe"

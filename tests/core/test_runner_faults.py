@@ -19,16 +19,8 @@ from operator_core.actions.types import ActionProposal, ActionStatus
 from operator_core.runner import Runner
 
 from tests.support.odd_subject import ODD, OddSubject
+from tests.support.rows import rows
 from tests.support.wait import running, wait_for
-
-
-def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def write(db: Path, sql: str, params: tuple[Any, ...] = ()) -> None:

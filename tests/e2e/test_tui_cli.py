@@ -24,9 +24,14 @@ class Terminal:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         env = cli_env(db.parent, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS))
-        self.proc = subprocess.Popen(cli_argv(db, "tui", subject=subject), env=env,
-                                     stdin=slave, stdout=slave, stderr=slave,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cli_argv(db, "tui", subject=subject),
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
         os.close(slave)
         self.master = master
         self.output = b""
@@ -118,8 +123,11 @@ def test_tui_without_a_database_says_so_before_any_screen(tmp_path: Path) -> Non
 
 
 def _events_of(db: Path, proposal_id: int) -> list[str]:
-    rows = query(db, "SELECT event_type FROM action_audit_log WHERE proposal_id = ? ORDER BY id",
-                 (proposal_id,))
+    rows = query(
+        db,
+        "SELECT event_type FROM action_audit_log WHERE proposal_id = ? ORDER BY id",
+        (proposal_id,),
+    )
     return [r["event_type"] for r in rows]
 
 
@@ -149,8 +157,10 @@ def test_r_and_a_reason_in_one_write_reject_and_approve_nothing(db: Path) -> Non
     assert b"Traceback" not in term.output
     assert _events_of(db, first) == ["proposed", "rejected"]
     assert _events_of(db, second) == ["proposed", "rejected"]
-    reasons = [r["rejection_reason"] for r in query(
-        db, "SELECT rejection_reason FROM action_proposals ORDER BY id")]
+    reasons = [
+        r["rejection_reason"]
+        for r in query(db, "SELECT rejection_reason FROM action_proposals ORDER BY id")
+    ]
     assert reasons == ["bad idea", "zq"]
 
 
