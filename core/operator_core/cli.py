@@ -23,17 +23,17 @@ import typer
 from typer.exceptions import Abort, Exit, TyperException
 
 from operator_core.actions.limits import MAX_AHEAD_DAYS, MAX_DELAY_SECONDS, MAX_RETRIES
-from operator_core.actions.states import ActionStatus
 from operator_core.env import parse_bool
 from operator_core.errors import ConfigError, DatabaseError, OperatorError, ValidationError
 from operator_core.identity import actor_text, current_identity
+from operator_core.model.states import ActionStatus
 from operator_core.safe_text import has_surrogates, visible
 
 if TYPE_CHECKING:
     # Imported where used: ``operator tui`` draws its first frame before pydantic is
     # imported (the models, the registry, the executor; see operator_tui.app).
     from operator_core.actions.executor import ActionExecutor
-    from operator_core.actions.types import ActionProposal, KillSwitchResult, WorkflowProposal
+    from operator_core.model.types import ActionProposal, KillSwitchResult, WorkflowProposal
     from operator_core.subjects.base import Subject
 
 T = TypeVar("T")

@@ -7,8 +7,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from operator_core.actions.types import Ticket
 from operator_core.db.actions import ActionDB
+from operator_core.model.types import Ticket
 
 
 async def test_commits_are_checkpointed_in_the_background(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from operator_core.actions.types import ActionProposal, ActionStatus
 from operator_core.db.actions import ActionDB
+from operator_core.model.types import ActionProposal, ActionStatus
 
 
 def _step(name: str, **kw: object) -> ActionProposal:

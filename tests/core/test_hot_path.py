@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from operator_core.actions.registry import ActionDefinition
-from operator_core.actions.types import ActionRecord
 from operator_core.clock import Clock, FrozenClock, to_db
 from operator_core.db.actions import _trusted
+from operator_core.model.types import ActionRecord
 from operator_core.runner import Runner
 from operator_core.subjects.base import ExecutionContext
 

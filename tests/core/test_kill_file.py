@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.types import ActionStatus, WorkflowStatus
 from operator_core.clock import utcnow
 from operator_core.db.actions import AttemptResult
 from operator_core.db.killfile import PENDING_REASON, KillFile, kill_file_path
 from operator_core.errors import DatabaseError, ObserveOnlyError
+from operator_core.model.types import ActionStatus, WorkflowStatus
 from operator_core.runner import Runner
 
 from tests.support.rows import rows

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from operator_core.actions.executor import ActionExecutor
-from operator_core.actions.types import ActionStatus, WorkflowStatus
 from operator_core.errors import (
     ActionNotFoundError,
     ApprovalError,
@@ -19,6 +18,7 @@ from operator_core.errors import (
     ValidationError,
 )
 from operator_core.identity import current_identity
+from operator_core.model.types import ActionStatus, WorkflowStatus
 
 from tests.support.wait import running, status_of, wait_for
 
@@ -91,7 +91,7 @@ async def test_a_proposal_is_what_validating_its_own_fields_gives(
     and reads back the same once stored."""
     from datetime import datetime, timezone
 
-    from operator_core.actions.types import ActionProposal, ActionType
+    from operator_core.model.types import ActionProposal, ActionType
 
     ticket = await executor.open_ticket("disk full")
     local = datetime(2031, 1, 2, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=2)))

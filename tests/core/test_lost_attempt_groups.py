@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.types import ActionRecord, ActionStatus
 from operator_core.clock import FrozenClock
+from operator_core.model.types import ActionRecord, ActionStatus
 from operator_core.runner import Runner
 from operator_core.subjects import supervisor
 from operator_core.subjects.process_groups import host_name, start_token

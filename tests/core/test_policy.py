@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionDefinition, ActionRegistry
-from operator_core.actions.types import ActionStatus, WorkflowStatus
 from operator_core.clock import FrozenClock
 from operator_core.db.policy import PolicyConflictError
 from operator_core.env import env_flag, parse_bool
 from operator_core.errors import ApprovalError, ConfigError
 from operator_core.identity import current_identity
+from operator_core.model.types import ActionStatus, WorkflowStatus
 
 from tests.support.subjects import TestSubject
 from tests.support.wait import running, wait_for

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.limits import MAX_AHEAD_DAYS, MAX_RETRIES
-from operator_core.actions.types import ActionRecommendation
 from operator_core.errors import ValidationError
+from operator_core.model.types import ActionRecommendation
 
 from tests.support.odd_subject import OddSubject
 

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.types import ActionRecommendation
 from operator_core.errors import ValidationError
+from operator_core.model.types import ActionRecommendation
 from operator_core.runner import Runner
 
 from tests.conftest import FAST_RETRY

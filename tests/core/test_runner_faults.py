@@ -15,7 +15,7 @@ import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.limits import MAX_AHEAD_DAYS
 from operator_core.actions.retry import RetryConfig
-from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.model.types import ActionProposal, ActionStatus
 from operator_core.runner import Runner
 
 from tests.support.odd_subject import ODD, OddSubject

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from operator_core.actions.types import ActionStatus, Ticket
 from operator_core.clock import to_db
 from operator_core.db.actions import ActionDB
 from operator_core.db.schema import LATEST_VERSION
 from operator_core.errors import DatabaseError, SchemaTooNewError
+from operator_core.model.types import ActionStatus, Ticket
 
 # The seeds' CREATE TABLE statements (002 + 000), verbatim in substance.
 SEED_SCHEMA = """
@@ -285,7 +285,7 @@ async def test_corrupt_file_gets_a_clear_error(tmp_path: Path) -> None:
 
 async def test_timestamps_are_stored_fixed_width_utc(db_path: Path) -> None:
     async with ActionDB(db_path) as db:
-        from operator_core.actions.types import ActionProposal
+        from operator_core.model.types import ActionProposal
 
         await db.create_proposal(
             ActionProposal(action_name="a", reason="r",

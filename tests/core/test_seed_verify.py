@@ -11,14 +11,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SEED_002_TYPES = """from operator_core.actions.types import ActionProposal, ActionRecord, ActionStatus, ActionType; print('Types OK')"""
+SEED_002_TYPES = """from operator_core.model.types import ActionProposal, ActionRecord, ActionStatus, ActionType; print('Types OK')"""
 SEED_002_SCHEMA = """from operator_core.db.schema import SCHEMA_SQL, ACTIONS_SCHEMA_SQL; print('Schema OK')"""
 SEED_002_DB = """from operator_core.db.actions import ActionDB; print('ActionDB OK')"""
 SEED_002_INTEGRATION = '''
 import asyncio
 from pathlib import Path
 from operator_core.db.actions import ActionDB
-from operator_core.actions.types import ActionProposal, ActionStatus, ActionType
+from operator_core.model.types import ActionProposal, ActionStatus, ActionType
 from datetime import datetime
 
 async def test():
@@ -40,13 +40,13 @@ async def test():
 
 asyncio.run(test())
 '''
-SEED_000_TYPES = """from operator_core.actions.types import WorkflowStatus, WorkflowProposal, ActionProposal; p = ActionProposal(action_name='test', reason='test'); print(f'workflow_id={p.workflow_id}, scheduled_at={p.scheduled_at}, retry_count={p.retry_count}')"""
+SEED_000_TYPES = """from operator_core.model.types import WorkflowStatus, WorkflowProposal, ActionProposal; p = ActionProposal(action_name='test', reason='test'); print(f'workflow_id={p.workflow_id}, scheduled_at={p.scheduled_at}, retry_count={p.retry_count}')"""
 SEED_000_SCHEMA = """from operator_core.db.schema import ACTIONS_SCHEMA_SQL; assert 'CREATE TABLE IF NOT EXISTS workflows' in ACTIONS_SCHEMA_SQL; assert 'idx_action_proposals_workflow' in ACTIONS_SCHEMA_SQL; print('Schema extensions present')"""
 SEED_000_MIGRATION = '''
 import asyncio
 from pathlib import Path
 from operator_core.db.actions import ActionDB
-from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.model.types import ActionProposal, ActionStatus
 
 async def test():
     import tempfile
@@ -75,7 +75,7 @@ SEED_001_WORKFLOW = '''
 import asyncio
 from pathlib import Path
 from operator_core.db.actions import ActionDB
-from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.model.types import ActionProposal, ActionStatus
 
 async def test():
     import tempfile
@@ -109,7 +109,7 @@ import asyncio
 from pathlib import Path
 from datetime import datetime, timedelta
 from operator_core.db.actions import ActionDB
-from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.model.types import ActionProposal, ActionStatus
 
 async def test():
     import tempfile
@@ -142,7 +142,7 @@ import asyncio
 from pathlib import Path
 from datetime import datetime, timedelta
 from operator_core.db.actions import ActionDB
-from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.model.types import ActionProposal, ActionStatus
 
 async def test():
     import tempfile

@@ -25,7 +25,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
-from operator_core.actions.types import ActionStatus, WorkflowStatus
 from operator_core.clock import FrozenClock, from_db
 from operator_core.db.actions import AttemptResult, Claim
 from operator_core.errors import (
@@ -35,6 +34,7 @@ from operator_core.errors import (
     OperatorError,
     WorkflowNotFoundError,
 )
+from operator_core.model.types import ActionStatus, WorkflowStatus
 from operator_core.runner import Runner
 
 from tests.support.subjects import TestSubject

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from operator_core.actions.types import ActionStatus
 from operator_core.db.actions import ActionDB
 from operator_core.db.schema import MIGRATIONS
+from operator_core.model.types import ActionStatus
 
 NOW = "2026-11-21T12:00:00.000000Z"
 PAST = "2026-11-21T11:00:00.000000Z"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_core.actions.types import ActionProposal, ActionStatus, Ticket
+from operator_core.model.types import ActionProposal, ActionStatus, Ticket
 from operator_core.subjects.base import ExecutionContext
 from operator_core.subjects.runbook import RunbookSubject
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.types import ActionProposal, ActionStatus
+from operator_core.model.types import ActionProposal, ActionStatus
 from operator_core.runner import Runner
 from operator_core.subjects.base import Subject
 

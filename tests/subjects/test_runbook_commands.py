@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from operator_core.actions.types import ActionStatus
 from operator_core.errors import ActionFailed
+from operator_core.model.types import ActionStatus
 
 from .conftest import Runbooks
 from .helpers import engine, is_alive, live_in_group, run_until_settled, wait_for_file

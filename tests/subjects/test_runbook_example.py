@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from operator_core.actions.types import ActionStatus
 from operator_core.errors import ValidationError
+from operator_core.model.types import ActionStatus
 from operator_core.subjects.loader import load_subject
 
 from .conftest import HttpServer

@@ -6,8 +6,8 @@ import base64
 import json
 
 import pytest
-from operator_core.actions.types import ActionStatus, Ticket
 from operator_core.errors import ActionFailed
+from operator_core.model.types import ActionStatus, Ticket
 
 from .conftest import HttpServer, Runbooks
 from .helpers import engine, run_until_settled

@@ -6,7 +6,7 @@ import asyncio
 import os
 import time
 
-from operator_core.actions.types import ActionStatus
+from operator_core.model.types import ActionStatus
 from operator_core.runner import Runner
 
 from .conftest import Runbooks

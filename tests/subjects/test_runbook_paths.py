@@ -14,8 +14,8 @@ from operator_core.actions.registry import (
     confine_paths,
     validate_action_params,
 )
-from operator_core.actions.types import ActionStatus
 from operator_core.errors import ActionFailed, ConfigError, ValidationError
+from operator_core.model.types import ActionStatus
 from operator_core.subjects.base import BaseSubject, ExecutionContext
 from operator_core.subjects.loader import load_subject
 

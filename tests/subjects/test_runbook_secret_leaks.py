@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from operator_core.actions.types import ActionStatus
+from operator_core.model.types import ActionStatus
 from operator_core.runner import Runner
 
 from .conftest import HttpServer, Runbooks

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from operator_core.actions.types import AuditEvent
+from operator_core.model.types import AuditEvent
 from operator_tui.fixture import fixture_app
 from operator_tui.widgets.event_tail import EventTail
 from textual.app import App, ComposeResult

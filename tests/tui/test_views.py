@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from operator_core.actions.types import ActionProposal, AuditEvent, WorkflowProposal
-from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.db.actions import ActionDB, Snapshot
+from operator_core.model.types import ActionProposal, AuditEvent, WorkflowProposal
+from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 from operator_tui import data as dashboard_data
 from operator_tui.fixture import FixtureSubject
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from operator_core.actions.types import ActionProposal
 from operator_core.db.actions import ActionDB
+from operator_core.model.types import ActionProposal
 from operator_tui.app import OperatorApp
 
 

@@ -4,7 +4,7 @@ ActionExecutor (the same code path as the CLI), as ``user@host``.
 One exclusive worker follows the database (``_follow``): it re-reads only when the
 ChangeWatcher says something changed, never overlaps itself, and skips while a dialog is open.
 
-The first frame is drawn from views of the rows (``operator_core.actions.views``) before
+The first frame is drawn from views of the rows (``operator_core.model.views``) before
 pydantic is imported: the executor, the registry and the subject (whose definitions are
 pydantic models) come right after it (``_started``), about 60 ms of a start-up here.
 """
@@ -20,11 +20,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from operator_core.actions.views import AuditEventView
 from operator_core.clock import SYSTEM_CLOCK, Clock
 from operator_core.db.actions import ActionDB
 from operator_core.env import default_actor, env_flag
 from operator_core.errors import OperatorError
+from operator_core.model.views import AuditEventView
 from rich.text import Text
 from textual import events, work
 from textual.app import App

@@ -2,7 +2,7 @@
 
 One ``load`` gathers everything the panes and the header show; the audit tail is read
 incrementally (only events newer than the last one seen). Actions, workflows and events are
-read as views (``operator_core.actions.views``: the models' attributes, without pydantic),
+read as views (``operator_core.model.views``: the models' attributes, without pydantic),
 so the first frame is drawn before pydantic is imported.
 """
 
@@ -12,13 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from operator_core.actions.states import WorkflowStatus
-from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.db.actions import ActionDB, Counts, Snapshot
+from operator_core.model.states import WorkflowStatus
+from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.safe_text import visible
 
 if TYPE_CHECKING:
-    from operator_core.actions.types import ActionProposal, WorkflowProposal
+    from operator_core.model.types import ActionProposal, WorkflowProposal
 
 ROW_LIMIT = 200
 """Rows per pane: the database may hold 100,000 actions; a pane never reads more than this."""

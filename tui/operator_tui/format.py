@@ -8,13 +8,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from operator_core.actions.states import ActionStatus
+from operator_core.model.states import ActionStatus
 from operator_core.safe_text import visible
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from operator_core.actions.types import ActionProposal
-    from operator_core.actions.views import ProposalView
+    from operator_core.model.types import ActionProposal
+    from operator_core.model.views import ProposalView
 
 
 def clock_time(at: datetime | None) -> str:

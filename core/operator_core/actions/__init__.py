@@ -1,8 +1,7 @@
 """Actions: types, registry, safety, audit, retry and the executor.
 
 The names below are imported when first asked for, so that importing a module of this
-package (the enums of ``states``, the ``views`` the dashboard reads) does not import
-pydantic with the models.
+package does not import pydantic with the models (which live in ``operator_core.model``).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from operator_core.actions.retry import RetryConfig
-    from operator_core.actions.types import (
+    from operator_core.model.types import (
         ActionProposal,
         ActionRecord,
         ActionStatus,
@@ -22,13 +21,13 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "ActionProposal": "types",
-    "ActionRecord": "types",
-    "ActionStatus": "states",
-    "ActionType": "states",
-    "RetryConfig": "retry",
-    "WorkflowProposal": "types",
-    "WorkflowStatus": "states",
+    "ActionProposal": "operator_core.model.types",
+    "ActionRecord": "operator_core.model.types",
+    "ActionStatus": "operator_core.model.states",
+    "ActionType": "operator_core.model.states",
+    "RetryConfig": "operator_core.actions.retry",
+    "WorkflowProposal": "operator_core.model.types",
+    "WorkflowStatus": "operator_core.model.states",
 }
 
 __all__ = [
@@ -46,6 +45,6 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

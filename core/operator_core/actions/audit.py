@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from operator_core.actions.safety import _Bound
-from operator_core.actions.types import AuditEvent
 from operator_core.db.actions import AuditEntry
+from operator_core.model.types import AuditEvent
 
 
 class ActionAuditor(_Bound):

@@ -28,15 +28,6 @@ from operator_core.actions.registry import (
 )
 from operator_core.actions.retry import RetryConfig
 from operator_core.actions.safety import SafetyController, SafetyMode
-from operator_core.actions.types import (
-    ActionProposal,
-    ActionRecommendation,
-    ActionStatus,
-    ActionType,
-    KillSwitchResult,
-    Ticket,
-    WorkflowProposal,
-)
 from operator_core.clock import Clock
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
 from operator_core.db.health import (
@@ -64,6 +55,15 @@ from operator_core.errors import (
     WorkflowNotFoundError,
 )
 from operator_core.identity import Identity, actor_text, current_identity
+from operator_core.model.types import (
+    ActionProposal,
+    ActionRecommendation,
+    ActionStatus,
+    ActionType,
+    KillSwitchResult,
+    Ticket,
+    WorkflowProposal,
+)
 from operator_core.subjects.base import ExecutionContext
 
 if TYPE_CHECKING:

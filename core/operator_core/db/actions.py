@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import aiosqlite
 
-from operator_core.actions.states import ActionStatus, ActionType, WorkflowStatus
-from operator_core.actions.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.clock import SYSTEM_CLOCK, Clock, from_db, to_db
 from operator_core.db import health, inuse
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
@@ -51,12 +49,14 @@ from operator_core.errors import (
     WorkflowNotFoundError,
 )
 from operator_core.identity import actor_text, current_identity
+from operator_core.model.states import ActionStatus, ActionType, WorkflowStatus
+from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.notify import Notifier
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from operator_core.actions.types import (
+    from operator_core.model.types import (
         ActionProposal,
         ActionRecord,
         AuditEvent,
@@ -71,14 +71,14 @@ _MODELS: ModuleType | None = None
 
 
 def _models() -> ModuleType:
-    """``operator_core.actions.types``, imported when the first model is made rather than
+    """``operator_core.model.types``, imported when the first model is made rather than
     with this module: reading for display (``views=True``) needs no pydantic, and the
     dashboard draws its first frame before pydantic is imported. The import statement waits
     for another thread's import of the module to finish; the module is kept once whole."""
     global _MODELS
     models = _MODELS
     if models is None:
-        from operator_core.actions import types as models
+        from operator_core.model import types as models
 
         _MODELS = models
     return models
@@ -2073,7 +2073,7 @@ class ActionDB:
         it makes see one consistent state of the database, and cost one trip to the thread.
         The event loop stays free meanwhile (a dashboard refresh does not hold up keys).
         With ``views``, its actions, workflows and audit events are read as the plain
-        objects of ``operator_core.actions.views`` instead of models (see ``Snapshot``)."""
+        objects of ``operator_core.model.views`` instead of models (see ``Snapshot``)."""
 
         def run(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN")

@@ -33,7 +33,7 @@ from operator_core.db.actions import (
 from operator_core.errors import InvalidTransitionError
 
 if TYPE_CHECKING:
-    from operator_core.actions.types import ActionProposal
+    from operator_core.model.types import ActionProposal
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ from operator_core.errors import ApprovalError, ConfigError
 from operator_core.identity import same_person
 
 if TYPE_CHECKING:
-    from operator_core.actions.types import ActionProposal
     from operator_core.db.actions import AuditEntry
+    from operator_core.model.types import ActionProposal
 
 SETTINGS = ("approval_mode", "four_eyes")
 """The policy's settings, as columns of the policy row."""

@@ -31,7 +31,7 @@ from operator_core.db.killfile import KillNotice
 from operator_core.errors import InvalidTransitionError
 
 if TYPE_CHECKING:
-    from operator_core.actions.types import ActionProposal, KillSwitchResult
+    from operator_core.model.types import ActionProposal, KillSwitchResult
 
 # The mode, and since when: a kill switch already recorded for this very pull shows here.
 _MODE_SQL = "SELECT mode, changed_at FROM safety_state WHERE id = 1"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from operator_core.actions.registry import ActionDefinition
-from operator_core.actions.types import ActionProposal, Ticket
+from operator_core.model.types import ActionProposal, Ticket
 
 if TYPE_CHECKING:
     from operator_core.subjects.process_groups import ProcessInfo

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from operator_core.actions.types import Ticket
 from operator_core.errors import ConfigError
+from operator_core.model.types import Ticket
 from operator_core.secrets import check_name
 
 TICKET_FIELDS = ("id", "title", "summary", "severity", "status")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from operator_core.actions.states import ActionStatus
-from operator_core.actions.views import ProposalState, ProposalView, WorkflowView
+from operator_core.model.states import ActionStatus
+from operator_core.model.views import ProposalState, ProposalView, WorkflowView
 from operator_core.safe_text import visible
 from rich.console import RenderableType
 from rich.text import Text

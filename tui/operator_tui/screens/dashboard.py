@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from operator_core.actions.views import AuditEventView
+from operator_core.model.views import AuditEventView
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -30,14 +30,14 @@ from operator_tui.format import (
 from operator_tui.widgets.event_tail import describe
 
 if TYPE_CHECKING:
-    from operator_core.actions.types import (
+    from operator_core.db.actions import ActionDB
+    from operator_core.model.types import (
         ActionProposal,
         ActionRecord,
         AuditEvent,
         Ticket,
         WorkflowProposal,
     )
-    from operator_core.db.actions import ActionDB
 
     from operator_tui.app import OperatorApp
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from operator_core.actions.views import AuditEventView
+from operator_core.model.views import AuditEventView
 from rich.text import Text
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -13,7 +13,7 @@ from textual.strip import Strip
 from operator_tui.format import clip, clock_time
 
 if TYPE_CHECKING:
-    from operator_core.actions.types import AuditEvent
+    from operator_core.model.types import AuditEvent
 
 _STYLE = {
     "approved": "green", "workflow_approved": "green", "completed": "green",

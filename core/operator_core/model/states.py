@@ -1,6 +1,6 @@
 """The lifecycle states of actions and workflows, and where an action comes from.
 
-Plain enums, apart from the pydantic models in ``operator_core.actions.types`` (which
+Plain enums, apart from the pydantic models in ``operator_core.model.types`` (which
 re-exports them): what reads the database for display needs these and no pydantic.
 """
 

@@ -1,7 +1,7 @@
 """Actions, workflows and audit events as read for display: plain objects, no pydantic.
 
 ``ActionDB.snapshot(fn, views=True)`` reads them (the dashboard's reads): each has the
-attributes of its model in ``operator_core.actions.types`` (``ActionProposal``,
+attributes of its model in ``operator_core.model.types`` (``ActionProposal``,
 ``WorkflowProposal``, ``AuditEvent``), with the same names, types and values, but no
 validation and no methods beyond the model's properties. The dashboard draws its first
 frame from them before pydantic is imported (about 55 ms of a start-up on the development
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from operator_core.actions.states import ActionStatus
+from operator_core.model.states import ActionStatus
 
 
 class ProposalState:
