@@ -45,8 +45,14 @@ def run(names: list[str], runs: int, quick: bool, concurrency: int) -> list[Figu
     return figures
 
 
-def render(figures: list[Figure], info: dict[str, str], runs: int, quick: bool,
-           elapsed: float, command: str) -> str:
+def render(
+    figures: list[Figure],
+    info: dict[str, str],
+    runs: int,
+    quick: bool,
+    elapsed: float,
+    command: str,
+) -> str:
     lines = [
         "# Operator benchmark report",
         "",
@@ -65,34 +71,56 @@ def render(figures: list[Figure], info: dict[str, str], runs: int, quick: bool,
     for f in figures:
         if f.bench != group:
             group = f.bench
-            lines += ["", f"### {group}", "",
-                      "| figure | ours | peer | ours/peer | target | |",
-                      "|---|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"### {group}",
+                "",
+                "| figure | ours | peer | ours/peer | target | |",
+                "|---|---|---|---|---|---|",
+            ]
         peer = f"{f.peer_label} {summary(f.peer)}" if f.peer else ""
         ratio = f"{summary(f.ratios)}x" if f.ratios else ""
-        lines.append(f"| {f.name} ({f.unit}) | {summary(f.ours)} | {peer} | {ratio} | "
-                     f"{f.target} | {f.verdict()} |")
+        lines.append(
+            f"| {f.name} ({f.unit}) | {summary(f.ours)} | {peer} | {ratio} | "
+            f"{f.target} | {f.verdict()} |"
+        )
     judged = [f for f in figures if f.verdict()]
     if judged:
         lines += ["", "### Targets", ""]
         for f in judged:
             what = "ratio" if f.judge_ratio else "median"
-            lines.append(f"- {f.verdict()}: {f.bench} — {f.name}: {f.target} "
-                         f"({what} {summary(f.ratios if f.judge_ratio else f.ours)})")
+            lines.append(
+                f"- {f.verdict()}: {f.bench} — {f.name}: {f.target} "
+                f"({what} {summary(f.ratios if f.judge_ratio else f.ours)})"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("which", nargs="?", default="all", choices=[*BENCHES, "all"])
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes and 1 run: a smoke test, not figures to quote")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes and 1 run: a smoke test, not figures to quote",
+    )
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (default 5)")
-    parser.add_argument("--concurrency", type=int, default=4,
-                        help="runner concurrency and Huey worker threads (throughput)")
-    parser.add_argument("--output", type=Path, default=RESULTS,
-                        help=f"where the report goes as well (default {RESULTS})")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        help="runner concurrency and Huey worker threads (throughput)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help=f"where the report goes as well (default {RESULTS})",
+    )
     args = parser.parse_args(argv)
     runs = args.runs if args.runs is not None else (1 if args.quick else 5)
     names = list(BENCHES) if args.which == "all" else [args.which]
@@ -101,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     figures = run(names, runs, args.quick, args.concurrency)
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = render(figures, info, runs, args.quick, time.monotonic() - start,
-                    command.strip())
+    report = render(figures, info, runs, args.quick, time.monotonic() - start, command.strip())
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)

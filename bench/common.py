@@ -87,8 +87,9 @@ def summary(values: list[float], suffix: str = "") -> str:
     """``median [min..max]``, the form of every figure in the report."""
     if not values:
         return "–"
-    return (f"{fmt_value(median(values))}{suffix} "
-            f"[{fmt_value(min(values))}..{fmt_value(max(values))}]")
+    return (
+        f"{fmt_value(median(values))}{suffix} [{fmt_value(min(values))}..{fmt_value(max(values))}]"
+    )
 
 
 # ---------------------------------------------------------------------- the machine
@@ -134,9 +135,7 @@ def machine() -> dict[str, str]:
 def child_env(**extra: str) -> dict[str, str]:
     """Environment for a child Python process that can import ``bench`` and the engine."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), env.get("PYTHONPATH", "")) if p
-    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.pop("OPERATOR_APPROVAL_MODE", None)
     env.update(extra)
     return env
@@ -171,12 +170,25 @@ def spawn_runner(
     synchronous: str = "NORMAL",
 ) -> subprocess.Popen[bytes]:
     """``operator --db DB --subject bench.subjects:NoopSubject run``, a real separate process."""
-    args = [sys.executable, "-m", "operator_core.cli", "--db", str(db), "--subject",
-            NOOP_SUBJECT, "run", "--concurrency", str(concurrency)]
+    args = [
+        sys.executable,
+        "-m",
+        "operator_core.cli",
+        "--db",
+        str(db),
+        "--subject",
+        NOOP_SUBJECT,
+        "run",
+        "--concurrency",
+        str(concurrency),
+    ]
     if until_idle:
         args.append("--until-idle")
     return subprocess.Popen(
-        args, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        args,
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         env=child_env(OPERATOR_SQLITE_SYNCHRONOUS=synchronous),
     )
 

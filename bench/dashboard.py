@@ -63,6 +63,8 @@ def _kill_leftovers() -> None:
                 os.killpg(dash.proc.pid, signal.SIGKILL)
             dash.proc.wait()
     _LAUNCHED.clear()
+
+
 COLS, ROWS = 120, 36
 SCREEN_KEPT = 4 << 20
 
@@ -88,15 +90,24 @@ class Dashboard:
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         read_end, write_end = os.pipe()
-        env = child_env(TERM="xterm-256color", BENCH_REPORT_FD=str(write_end),
-                        COLUMNS=str(COLS), LINES=str(ROWS))
+        env = child_env(
+            TERM="xterm-256color",
+            BENCH_REPORT_FD=str(write_end),
+            COLUMNS=str(COLS),
+            LINES=str(ROWS),
+        )
         for name in [k for k in env if k.startswith("TEXTUAL")]:
             del env[name]
         started = time.time()
         proc = subprocess.Popen(
             [sys.executable, "-m", "bench.dashboard_app", mode, str(db)],
-            cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave,
-            pass_fds=(write_end,), start_new_session=True,
+            cwd=REPO,
+            env=env,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            pass_fds=(write_end,),
+            start_new_session=True,
         )
         os.close(slave)
         os.close(write_end)
@@ -134,13 +145,15 @@ class Dashboard:
                     return event
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None and not self._readable(0):
-                raise RuntimeError(f"dashboard never reported {name!r} "
-                                   f"(exit code {self.proc.poll()})")
+                raise RuntimeError(
+                    f"dashboard never reported {name!r} (exit code {self.proc.poll()})"
+                )
             if self._readable(min(left, 0.5)):
                 chunk = os.read(self.report_fd, 65536)
                 if not chunk:
-                    raise RuntimeError(f"dashboard exited (code {self.proc.wait()}) before "
-                                       f"reporting {name!r}")
+                    raise RuntimeError(
+                        f"dashboard exited (code {self.proc.wait()}) before reporting {name!r}"
+                    )
                 self._buf += chunk
                 *lines, self._buf = self._buf.split(b"\n")
                 self.events += [json.loads(line) for line in lines if line.strip()]
@@ -205,8 +218,9 @@ async def _approve(db: Path, key: str) -> float:
     table = "workflows" if kind == "w" else "action_proposals"
     conn = reader(db)
     try:
-        approved = conn.execute(f"SELECT approved_at FROM {table} WHERE id = ?",
-                                (item,)).fetchone()[0]
+        approved = conn.execute(
+            f"SELECT approved_at FROM {table} WHERE id = ?", (item,)
+        ).fetchone()[0]
     finally:
         conn.close()
     return db_time(approved)
@@ -230,15 +244,19 @@ def bench(runs: int, quick: bool, log=print) -> list[Figure]:
         _measure(runs, sizes, big, idle_seconds, fig, log)
     finally:
         _kill_leftovers()
-    order = ["first paint of an empty Textual app (the floor on this machine)",
-             "first paint (process start → data on screen)",
-             "external approval → row gone from the pane", "idle CPU per 20 s", "peak RSS"]
-    return [figures[(name, n)] for n in (-1, *sizes) for name in order
-            if (name, n) in figures]
+    order = [
+        "first paint of an empty Textual app (the floor on this machine)",
+        "first paint (process start → data on screen)",
+        "external approval → row gone from the pane",
+        "idle CPU per 20 s",
+        "peak RSS",
+    ]
+    return [figures[(name, n)] for n in (-1, *sizes) for name in order if (name, n) in figures]
 
 
-def _measure(runs: int, sizes: tuple[int, ...], big: int, idle_seconds: float, fig: Any,
-             log: Any) -> None:
+def _measure(
+    runs: int, sizes: tuple[int, ...], big: int, idle_seconds: float, fig: Any, log: Any
+) -> None:
     ms = 1000.0
     with tempfile.TemporaryDirectory(prefix="bench-dashboard-") as tmp:
         for size in sizes:
@@ -249,13 +267,20 @@ def _measure(runs: int, sizes: tuple[int, ...], big: int, idle_seconds: float, f
             live = {}
             empty = Dashboard.launch("empty", Path("-"))
             floor = empty.wait_event("paint", 60)
-            fig("first paint of an empty Textual app (the floor on this machine)", -1,
-                "ms").ours.append((empty.received(floor["shows"]) - empty.started) * ms)
+            fig(
+                "first paint of an empty Textual app (the floor on this machine)", -1, "ms"
+            ).ours.append((empty.received(floor["shows"]) - empty.started) * ms)
             empty.quit()
             for n in sizes:
-                paint_fig = fig("first paint (process start → data on screen)", n, "ms",
-                                peer=[], peer_label="naive", target="≤ 500 ms" if n == big else "",
-                                meets=(lambda v: v <= 500) if n == big else None)
+                paint_fig = fig(
+                    "first paint (process start → data on screen)",
+                    n,
+                    "ms",
+                    peer=[],
+                    peer_label="naive",
+                    target="≤ 500 ms" if n == big else "",
+                    meets=(lambda v: v <= 500) if n == big else None,
+                )
                 dash = Dashboard.launch("operator", dbs[n])
                 paint = dash.wait_event("paint", 120)
                 naive = Dashboard.launch("naive", dbs[n])
@@ -263,36 +288,55 @@ def _measure(runs: int, sizes: tuple[int, ...], big: int, idle_seconds: float, f
                 naive_rss = naive.quit()
                 paint_fig.ours.append((dash.received(paint["shows"]) - dash.started) * ms)
                 assert paint_fig.peer is not None
-                paint_fig.peer.append(
-                    (naive.received(naive_paint["shows"]) - naive.started) * ms)
-                rss_fig = fig("peak RSS", n, "MiB", peer=[], peer_label="naive",
-                              target="≤ 80 MiB" if n == big else "",
-                              meets=(lambda v: v <= 80) if n == big else None)
+                paint_fig.peer.append((naive.received(naive_paint["shows"]) - naive.started) * ms)
+                rss_fig = fig(
+                    "peak RSS",
+                    n,
+                    "MiB",
+                    peer=[],
+                    peer_label="naive",
+                    target="≤ 80 MiB" if n == big else "",
+                    meets=(lambda v: v <= 80) if n == big else None,
+                )
                 assert rss_fig.peer is not None
                 rss_fig.peer.append(naive_rss)
-                change = fig("external approval → row gone from the pane", n, "ms",
-                             target="≤ 1000 ms (aim 250)" if n == big else "",
-                             meets=(lambda v: v <= 1000) if n == big else None)
+                change = fig(
+                    "external approval → row gone from the pane",
+                    n,
+                    "ms",
+                    target="≤ 1000 ms (aim 250)" if n == big else "",
+                    meets=(lambda v: v <= 1000) if n == big else None,
+                )
                 if paint.get("first"):
                     time.sleep(0.5)
                     approved = asyncio.run(_approve(dbs[n], paint["first"]))
                     gone = dash.wait_event("gone", 30)
                     change.ours.append((gone["t"] - approved) * ms)
                 live[n] = dash
-                log(f"  run {i + 1}/{runs}, {n:,} actions: first paint "
+                log(
+                    f"  run {i + 1}/{runs}, {n:,} actions: first paint "
                     f"{paint_fig.ours[-1]:.0f} ms (naive {paint_fig.peer[-1]:.0f} ms), "
-                    f"change shown {change.ours[-1] if change.ours else float('nan'):.0f} ms")
+                    f"change shown {change.ours[-1] if change.ours else float('nan'):.0f} ms"
+                )
             time.sleep(1.0)
             before = {n: d.cpu_seconds() for n, d in live.items()}
             time.sleep(idle_seconds)
             for n, dash in live.items():
                 used = (dash.cpu_seconds() - before[n]) * 20.0 / idle_seconds
-                fig("idle CPU per 20 s", n, "s", target="≤ 0.1 s" if n == big else "",
-                    meets=(lambda v: v <= 0.1) if n == big else None).ours.append(used)
+                fig(
+                    "idle CPU per 20 s",
+                    n,
+                    "s",
+                    target="≤ 0.1 s" if n == big else "",
+                    meets=(lambda v: v <= 0.1) if n == big else None,
+                ).ours.append(used)
                 fig("peak RSS", n, "MiB").ours.append(dash.quit())
-            log(f"  run {i + 1}/{runs}: idle CPU "
-                + ", ".join(f"{n:,}: {fig('idle CPU per 20 s', n, 's').ours[-1]:.2f} s"
-                            for n in sizes))
+            log(
+                f"  run {i + 1}/{runs}: idle CPU "
+                + ", ".join(
+                    f"{n:,}: {fig('idle CPU per 20 s', n, 's').ours[-1]:.2f} s" for n in sizes
+                )
+            )
             for path in dbs.values():
                 for leftover in path.parent.glob(path.name + "*"):
                     if leftover.is_file():

@@ -74,8 +74,9 @@ def operator_app(db: Path) -> Any:
                 # The pane's title carries the count read from the database: no frame shows
                 # it before the data.
                 shows = str(self.screen.query_one("#approvals", DataTable).border_title)
-                self.call_after_refresh(report, "paint", first=self.watched, rows=len(keys),
-                                        shows=shows)
+                self.call_after_refresh(
+                    report, "paint", first=self.watched, rows=len(keys), shows=shows
+                )
             elif self.watched is not None and not self.gone and self.watched not in keys:
                 self.gone = True
                 self.call_after_refresh(report, "gone", key=self.watched)

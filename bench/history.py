@@ -27,8 +27,10 @@ GENERATOR_VERSION = 3  # 3: databases made at the engine's page size (2048)
 CACHE = Path(tempfile.gettempdir()) / "operator-bench-dbs"
 
 ACTIONS = [
-    ("transfer_leader", lambda r: {"region_id": r.randrange(1, 500), "to_store_id":
-                                   f"store-{r.randrange(1, 9)}"}),
+    (
+        "transfer_leader",
+        lambda r: {"region_id": r.randrange(1, 500), "to_store_id": f"store-{r.randrange(1, 9)}"},
+    ),
     ("restart_store", lambda r: {"store_id": f"store-{r.randrange(1, 9)}"}),
     ("drain_store", lambda r: {"store_id": f"store-{r.randrange(1, 9)}", "force": False}),
     ("check_health", lambda r: {}),
@@ -51,12 +53,20 @@ class _Audit:
         self.rows: list[tuple[Any, ...]] = []
         self.prev = "0" * 64
 
-    def add(self, pid: int | None, wf: int | None, event: str, data: dict[str, Any],
-            actor: str, at: datetime) -> None:
+    def add(
+        self,
+        pid: int | None,
+        wf: int | None,
+        event: str,
+        data: dict[str, Any],
+        actor: str,
+        at: datetime,
+    ) -> None:
         body = _json(data)
         ts = _ts(at)
         digest = hashlib.sha256(
-            _json([self.prev, pid, wf, event, body, actor, ts]).encode()).hexdigest()
+            _json([self.prev, pid, wf, event, body, actor, ts]).encode()
+        ).hexdigest()
         self.rows.append((pid, wf, event, body, actor, ts, self.prev, digest))
         self.prev = digest
 
@@ -72,9 +82,16 @@ def _fill(conn: sqlite3.Connection, n: int, seed: int = 7) -> None:
     n_tickets = max(1, n // 20)
     for t in range(1, n_tickets + 1):
         created = now - span + span * (t / n_tickets)
-        tickets.append((t, f"incident {t}", "latency on region", rng.choice(
-            ["low", "medium", "high"]), "open" if t > n_tickets - 20 else "resolved",
-            _ts(created)))
+        tickets.append(
+            (
+                t,
+                f"incident {t}",
+                "latency on region",
+                rng.choice(["low", "medium", "high"]),
+                "open" if t > n_tickets - 20 else "resolved",
+                _ts(created),
+            )
+        )
 
     pid = 0
     wf_id = 0
@@ -104,17 +121,39 @@ def _fill(conn: sqlite3.Connection, n: int, seed: int = 7) -> None:
         if in_workflow:
             wf_id += 1
             wf = wf_id
-            wf_status = {"awaiting": "pending", "scheduled": "in_progress",
-                         "retry": "in_progress", "failed": "failed",
-                         "cancelled": "cancelled"}.get(state, "completed")
+            wf_status = {
+                "awaiting": "pending",
+                "scheduled": "in_progress",
+                "retry": "in_progress",
+                "failed": "failed",
+                "cancelled": "cancelled",
+            }.get(state, "completed")
             approved = None if state == "awaiting" else proposed + timedelta(seconds=30)
-            workflows.append((wf, f"remediate ticket {ticket}", "drain, move leaders, check",
-                              ticket, wf_status, _ts(proposed), 1, _ts(approved) if approved
-                              else None, "alice@ops-1" if approved else None, "agent",
-                              None if wf_status in ("pending", "in_progress") else
-                              _ts(proposed + timedelta(minutes=5))))
-            audit.add(None, wf, "workflow_created", {"name": f"remediate ticket {ticket}",
-                                                     "action_count": 3}, "agent", proposed)
+            workflows.append(
+                (
+                    wf,
+                    f"remediate ticket {ticket}",
+                    "drain, move leaders, check",
+                    ticket,
+                    wf_status,
+                    _ts(proposed),
+                    1,
+                    _ts(approved) if approved else None,
+                    "alice@ops-1" if approved else None,
+                    "agent",
+                    None
+                    if wf_status in ("pending", "in_progress")
+                    else _ts(proposed + timedelta(minutes=5)),
+                )
+            )
+            audit.add(
+                None,
+                wf,
+                "workflow_created",
+                {"name": f"remediate ticket {ticket}", "action_count": 3},
+                "agent",
+                proposed,
+            )
         for step in range(steps):
             pid += 1
             name, make = rng.choice(ACTIONS)
@@ -129,19 +168,32 @@ def _fill(conn: sqlite3.Connection, n: int, seed: int = 7) -> None:
             if needs and step_state != "awaiting":
                 approved_at = proposed + timedelta(seconds=rng.uniform(5, 600))
             t = proposed
-            status = {"awaiting": "validated", "scheduled": "validated",
-                      "awaiting_dep": "validated", "retry": "failed"}.get(step_state,
-                                                                          step_state)
-            scheduled_at = (now + timedelta(seconds=rng.uniform(30, 7200))
-                            if step_state == "scheduled" else None)
+            status = {
+                "awaiting": "validated",
+                "scheduled": "validated",
+                "awaiting_dep": "validated",
+                "retry": "failed",
+            }.get(step_state, step_state)
+            scheduled_at = (
+                now + timedelta(seconds=rng.uniform(30, 7200))
+                if step_state == "scheduled"
+                else None
+            )
             retry_count = rng.randrange(1, 3) if step_state in ("retry", "failed") else 0
-            next_retry = (now + timedelta(seconds=rng.uniform(5, 600))
-                          if step_state == "retry" else None)
+            next_retry = (
+                now + timedelta(seconds=rng.uniform(5, 600)) if step_state == "retry" else None
+            )
             start = (approved_at or proposed) + timedelta(seconds=rng.uniform(0.01, 2))
             finished = None
             last_error = None
-            audit.add(pid, wf, "proposed", {"action": name, "parameters": params,
-                                            "validated": True}, "agent", t)
+            audit.add(
+                pid,
+                wf,
+                "proposed",
+                {"action": name, "parameters": params, "validated": True},
+                "agent",
+                t,
+            )
             if approved_at:
                 audit.add(pid, wf, "approved", {}, "alice@ops-1", approved_at)
             attempts = 0
@@ -151,11 +203,27 @@ def _fill(conn: sqlite3.Connection, n: int, seed: int = 7) -> None:
                 ok = step_state == "completed" and attempt == attempts
                 done = start + timedelta(seconds=rng.uniform(0.05, 3))
                 error = None if ok else "store unreachable"
-                records.append((pid, _ts(start), _ts(done), int(ok), error,
-                                _json({"ok": True}) if ok else None, attempt, "runner-1"))
+                records.append(
+                    (
+                        pid,
+                        _ts(start),
+                        _ts(done),
+                        int(ok),
+                        error,
+                        _json({"ok": True}) if ok else None,
+                        attempt,
+                        "runner-1",
+                    )
+                )
                 audit.add(pid, wf, "execution_started", {"attempt": attempt}, "runner", start)
-                audit.add(pid, wf, "completed" if ok else "retry_scheduled",
-                          {"attempt": attempt} if ok else {"error": error}, "runner", done)
+                audit.add(
+                    pid,
+                    wf,
+                    "completed" if ok else "retry_scheduled",
+                    {"attempt": attempt} if ok else {"error": error},
+                    "runner",
+                    done,
+                )
                 finished = done
                 last_error = error
                 start = done + timedelta(seconds=rng.uniform(1, 30))
@@ -163,26 +231,55 @@ def _fill(conn: sqlite3.Connection, n: int, seed: int = 7) -> None:
             if step_state == "cancelled":
                 cancelled_at = proposed + timedelta(seconds=rng.uniform(1, 300))
                 finished = cancelled_at
-                audit.add(pid, wf, "cancelled", {"reason": "cancelled by operator"},
-                          "bob@ops-2", cancelled_at)
-            proposals.append((
-                pid, ticket, name, "subject", _json(params), f"ticket {ticket}: {name}",
-                status, _ts(proposed), rng.choice(AGENTS), _ts(proposed),
-                _ts(cancelled_at) if cancelled_at else None,
-                "cancelled by operator" if cancelled_at else None,
-                int(needs), _ts(approved_at) if approved_at else None,
-                "alice@ops-1" if approved_at else None, wf, step if wf else 0,
-                pid - 1 if wf and step > 0 else None, _ts(scheduled_at) if scheduled_at
-                else None, retry_count, 3, _ts(next_retry) if next_retry else None,
-                last_error, _ts(finished) if finished and not next_retry else None,
-                _ts(proposed), _ts(proposed),
-            ))
-    conn.executemany("INSERT INTO tickets (id, title, summary, severity, status, created_at)"
-                     " VALUES (?, ?, ?, ?, ?, ?)", tickets)
+                audit.add(
+                    pid,
+                    wf,
+                    "cancelled",
+                    {"reason": "cancelled by operator"},
+                    "bob@ops-2",
+                    cancelled_at,
+                )
+            proposals.append(
+                (
+                    pid,
+                    ticket,
+                    name,
+                    "subject",
+                    _json(params),
+                    f"ticket {ticket}: {name}",
+                    status,
+                    _ts(proposed),
+                    rng.choice(AGENTS),
+                    _ts(proposed),
+                    _ts(cancelled_at) if cancelled_at else None,
+                    "cancelled by operator" if cancelled_at else None,
+                    int(needs),
+                    _ts(approved_at) if approved_at else None,
+                    "alice@ops-1" if approved_at else None,
+                    wf,
+                    step if wf else 0,
+                    pid - 1 if wf and step > 0 else None,
+                    _ts(scheduled_at) if scheduled_at else None,
+                    retry_count,
+                    3,
+                    _ts(next_retry) if next_retry else None,
+                    last_error,
+                    _ts(finished) if finished and not next_retry else None,
+                    _ts(proposed),
+                    _ts(proposed),
+                )
+            )
+    conn.executemany(
+        "INSERT INTO tickets (id, title, summary, severity, status, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        tickets,
+    )
     conn.executemany(
         "INSERT INTO workflows (id, name, description, ticket_id, status, created_at, "
         "requires_approval, approved_at, approved_by, proposed_by, finished_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", workflows)
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        workflows,
+    )
     conn.executemany(
         "INSERT INTO action_proposals (id, ticket_id, action_name, action_type, parameters,"
         " reason, status, proposed_at, proposed_by, validated_at, cancelled_at, "
@@ -190,14 +287,18 @@ def _fill(conn: sqlite3.Connection, n: int, seed: int = 7) -> None:
         "execution_order, depends_on_proposal_id, scheduled_at, retry_count, max_retries, "
         "next_retry_at, last_error, finished_at, created_at, updated_at) VALUES "
         "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        proposals)
+        proposals,
+    )
     conn.executemany(
         "INSERT INTO action_records (proposal_id, started_at, completed_at, success, "
         "error_message, result_data, attempt, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        records)
+        records,
+    )
     conn.executemany(
         "INSERT INTO action_audit_log (proposal_id, workflow_id, event_type, event_data, "
-        "actor, timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", audit.rows)
+        "actor, timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        audit.rows,
+    )
 
 
 async def _create_schema(path: Path) -> None:
@@ -265,18 +366,31 @@ def _move_to_now(path: Path) -> None:
         rows = conn.execute(
             "SELECT id, proposed_at, scheduled_at, next_retry_at, expires_at FROM "
             "action_proposals WHERE proposed_at >= ? OR scheduled_at IS NOT NULL OR "
-            "next_retry_at IS NOT NULL OR expires_at IS NOT NULL", (hour_before,)).fetchall()
+            "next_retry_at IS NOT NULL OR expires_at IS NOT NULL",
+            (hour_before,),
+        ).fetchall()
         conn.executemany(
             "UPDATE action_proposals SET proposed_at = ?, scheduled_at = ?, next_retry_at = ?,"
             " expires_at = ? WHERE id = ?",
-            [(_shift(p, by) if p >= hour_before else p, _shift(s, by), _shift(r, by),
-              _shift(e, by), i) for i, p, s, r, e in rows])
+            [
+                (
+                    _shift(p, by) if p >= hour_before else p,
+                    _shift(s, by),
+                    _shift(r, by),
+                    _shift(e, by),
+                    i,
+                )
+                for i, p, s, r, e in rows
+            ],
+        )
         records = conn.execute(
             "SELECT id, started_at, completed_at FROM action_records WHERE completed_at >= ?",
-            (hour_before,)).fetchall()
-        conn.executemany("UPDATE action_records SET started_at = ?, completed_at = ? "
-                         "WHERE id = ?", [(_shift(s, by), _shift(c, by), i)
-                                          for i, s, c in records])
+            (hour_before,),
+        ).fetchall()
+        conn.executemany(
+            "UPDATE action_records SET started_at = ?, completed_at = ? WHERE id = ?",
+            [(_shift(s, by), _shift(c, by), i) for i, s, c in records],
+        )
         conn.execute("UPDATE bench_history SET generated_at = ?", (_ts(datetime.now(UTC)),))
         conn.execute("COMMIT")
     finally:

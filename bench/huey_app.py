@@ -37,6 +37,7 @@ def configure(path: str, synchronous: str) -> None:
     huey.storage.close()
     huey.storage = SyncSqliteStorage("bench", filename=path)
 
+
 _lock = threading.Lock()
 _ran = 0
 _first_start: float | None = None

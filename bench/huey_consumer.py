@@ -1,7 +1,7 @@
 """Huey's consumer as a separate process (thread workers), the peer of ``operator run``.
 
-    python -m bench.huey_consumer drain N --db F [--workers W]   run until N tasks ran, print JSON
-    python -m bench.huey_consumer serve --db F [--workers W]    run until SIGINT/SIGTERM
+python -m bench.huey_consumer drain N --db F [--workers W]   run until N tasks ran, print JSON
+python -m bench.huey_consumer serve --db F [--workers W]    run until SIGINT/SIGTERM
 """
 
 from __future__ import annotations
@@ -26,8 +26,13 @@ def main() -> None:
     parser.add_argument("--synchronous", default="NORMAL")
     args = parser.parse_args()
     huey_app.configure(args.db, args.synchronous)
-    consumer = Consumer(huey_app.huey, workers=args.workers, worker_type="thread",
-                        periodic=False, check_worker_health=False)
+    consumer = Consumer(
+        huey_app.huey,
+        workers=args.workers,
+        worker_type="thread",
+        periodic=False,
+        check_worker_health=False,
+    )
     if args.mode == "drain":
         huey_app.target = args.count
         started = time.time()

@@ -20,11 +20,19 @@ class NoopSubject(BaseSubject):
 
     def action_definitions(self) -> list[ActionDefinition]:
         return [
-            ActionDefinition(name="noop", description="does nothing", risk_level=RiskLevel.LOW,
-                             timeout_seconds=30),
-            ActionDefinition(name="sleep", description="sleeps `seconds`",
-                             parameters={"seconds": ParamDef(type="float")},
-                             risk_level=RiskLevel.LOW, timeout_seconds=600),
+            ActionDefinition(
+                name="noop",
+                description="does nothing",
+                risk_level=RiskLevel.LOW,
+                timeout_seconds=30,
+            ),
+            ActionDefinition(
+                name="sleep",
+                description="sleeps `seconds`",
+                parameters={"seconds": ParamDef(type="float")},
+                risk_level=RiskLevel.LOW,
+                timeout_seconds=600,
+            ),
         ]
 
     async def execute(

@@ -79,8 +79,9 @@ async def _propose(db: Path, n: int, synchronous: str, batch: int = 1) -> float:
     from bench.subjects import NoopSubject
 
     with env_var("OPERATOR_SQLITE_SYNCHRONOUS", synchronous):
-        executor = ActionExecutor(db, ActionRegistry.from_subject(NoopSubject()),
-                                  approval_mode=False)
+        executor = ActionExecutor(
+            db, ActionRegistry.from_subject(NoopSubject()), approval_mode=False
+        )
     async with executor as ex:
         start = time.perf_counter()
         if batch == 1:
@@ -88,22 +89,23 @@ async def _propose(db: Path, n: int, synchronous: str, batch: int = 1) -> float:
                 await ex.propose_action("noop", {}, reason=f"throughput {i}")
         else:
             for first in range(0, n, batch):
-                await ex.propose_actions([
-                    {"action_name": "noop", "reason": f"throughput {i}"}
-                    for i in range(first, min(n, first + batch))
-                ])
+                await ex.propose_actions(
+                    [
+                        {"action_name": "noop", "reason": f"throughput {i}"}
+                        for i in range(first, min(n, first + batch))
+                    ]
+                )
         return time.perf_counter() - start
 
 
-def run_ours(
-    workdir: Path, n: int, synchronous: str, concurrency: int, batch: int = 1
-) -> Run:
+def run_ours(workdir: Path, n: int, synchronous: str, concurrency: int, batch: int = 1) -> Run:
     db = workdir / f"ours-{synchronous}-{batch}.db"
     settle()
     propose_s = asyncio.run(_propose(db, n, synchronous, batch))
     with open(workdir / "runner.log", "ab") as log:
-        proc = spawn_runner(db, log, concurrency=concurrency, until_idle=True,
-                            synchronous=synchronous)
+        proc = spawn_runner(
+            db, log, concurrency=concurrency, until_idle=True, synchronous=synchronous
+        )
         if proc.wait(timeout=600) != 0:
             raise RuntimeError(f"runner failed; see {workdir / 'runner.log'}")
     conn = reader(db)
@@ -115,8 +117,10 @@ def run_ours(
     finally:
         conn.close()
     if done != n or events < 3 * n:
-        raise RuntimeError(f"expected {n} completed actions with their audit events, got "
-                           f"{done} and {events} events")
+        raise RuntimeError(
+            f"expected {n} completed actions with their audit events, got "
+            f"{done} and {events} events"
+        )
     return Run(propose_s, db_time(last) - db_time(first), n, events / n)
 
 
@@ -132,9 +136,25 @@ def run_huey(workdir: Path, n: int, synchronous: str, workers: int) -> Run:
     propose_s = time.perf_counter() - start
     huey_app.huey.storage.close()
     out = subprocess.run(
-        [sys.executable, "-m", "bench.huey_consumer", "drain", str(n), "--db", str(db),
-         "--synchronous", synchronous, "--workers", str(workers)],
-        cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=600, check=True,
+        [
+            sys.executable,
+            "-m",
+            "bench.huey_consumer",
+            "drain",
+            str(n),
+            "--db",
+            str(db),
+            "--synchronous",
+            synchronous,
+            "--workers",
+            str(workers),
+        ],
+        cwd=REPO,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if result["ran"] != n:
@@ -148,15 +168,26 @@ def bench(runs: int, quick: bool, concurrency: int = 4, log=print) -> list[Figur
     for level in SYNC_LEVELS:
         group = f"throughput, {n:,} no-op actions, synchronous={level}"
         propose = Figure(group, "propose (ours) / enqueue (Huey)", "per s")
-        execute = Figure(group, f"execute: claim, run, complete (concurrency {concurrency})",
-                         "per s")
-        e2e = Figure(group, "end-to-end", "actions/s", target="≥ 1.0x Huey",
-                     meets=lambda ratio: ratio >= 1.0, judge_ratio=True)
-        propose_b = Figure(group, f"propose in batches of {BATCH} (ours) / enqueue (Huey)",
-                           "per s")
-        e2e_b = Figure(group, f"end-to-end, proposals in batches of {BATCH}", "actions/s",
-                       target="≥ 1.0x Huey", meets=lambda ratio: ratio >= 1.0,
-                       judge_ratio=True)
+        execute = Figure(
+            group, f"execute: claim, run, complete (concurrency {concurrency})", "per s"
+        )
+        e2e = Figure(
+            group,
+            "end-to-end",
+            "actions/s",
+            target="≥ 1.0x Huey",
+            meets=lambda ratio: ratio >= 1.0,
+            judge_ratio=True,
+        )
+        propose_b = Figure(group, f"propose in batches of {BATCH} (ours) / enqueue (Huey)", "per s")
+        e2e_b = Figure(
+            group,
+            f"end-to-end, proposals in batches of {BATCH}",
+            "actions/s",
+            target="≥ 1.0x Huey",
+            meets=lambda ratio: ratio >= 1.0,
+            judge_ratio=True,
+        )
         for fig in (propose, execute, e2e, propose_b, e2e_b):
             fig.peer = []
         for i in range(runs):
@@ -172,8 +203,11 @@ def bench(runs: int, quick: bool, concurrency: int = 4, log=print) -> list[Figur
                 peer_2 = run_huey(second, n, level, concurrency)
                 batched_2 = run_ours(second, n, level, concurrency, BATCH)
                 ours_2 = run_ours(second, n, level, concurrency)
-            ours, batched, peer = (pooled(ours_1, ours_2), pooled(batched_1, batched_2),
-                                   pooled(peer_1, peer_2))
+            ours, batched, peer = (
+                pooled(ours_1, ours_2),
+                pooled(batched_1, batched_2),
+                pooled(peer_1, peer_2),
+            )
             for fig, a, b in (
                 (propose, ours.propose_rate, peer.propose_rate),
                 (execute, ours.execute_rate, peer.execute_rate),
@@ -184,11 +218,12 @@ def bench(runs: int, quick: bool, concurrency: int = 4, log=print) -> list[Figur
                 fig.ours.append(a)
                 assert fig.peer is not None
                 fig.peer.append(b)
-            log(f"  {level} run {i + 1}/{runs}: ours {ours.end_to_end:.0f}/s "
+            log(
+                f"  {level} run {i + 1}/{runs}: ours {ours.end_to_end:.0f}/s "
                 f"(propose {ours.propose_rate:.0f}/s, execute {ours.execute_rate:.0f}/s), "
                 f"Huey {peer.end_to_end:.0f}/s (enqueue {peer.propose_rate:.0f}/s, "
                 f"execute {peer.execute_rate:.0f}/s); batched proposals: "
-                f"{batched.end_to_end:.0f}/s (propose {batched.propose_rate:.0f}/s)")
+                f"{batched.end_to_end:.0f}/s (propose {batched.propose_rate:.0f}/s)"
+            )
         figures += [propose, execute, e2e, propose_b, e2e_b]
     return figures
-

@@ -48,8 +48,9 @@ app = typer.Typer(
 actions_app = typer.Typer(help="List and inspect actions.", no_args_is_help=True)
 workflows_app = typer.Typer(help="List and inspect workflows.", no_args_is_help=True)
 audit_app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
-policy_app = typer.Typer(help="Show or change the database's approval policy.",
-                         no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Show or change the database's approval policy.", no_args_is_help=True
+)
 ticket_app = typer.Typer(help="Open tickets that proposals answer.", no_args_is_help=True)
 app.add_typer(actions_app, name="actions")
 app.add_typer(workflows_app, name="workflows")
@@ -81,8 +82,9 @@ class Config:
         self.db_explicit = db is not None or bool(os.environ.get("OPERATOR_DB"))
         self.db = Path(db or os.environ.get("OPERATOR_DB") or default_db()).expanduser()
         self.subject_spec = subject or os.environ.get("OPERATOR_SUBJECT") or "demo"
-        self.approval_mode = (None if approval_mode is None
-                              else parse_bool(approval_mode, "--approval-mode"))
+        self.approval_mode = (
+            None if approval_mode is None else parse_bool(approval_mode, "--approval-mode")
+        )
         self.identity = current_identity().text
         # A label recorded beside the OS identity; never who the four-eyes rule sees.
         self.actor = (actor or os.environ.get("OPERATOR_ACTOR") or "").strip() or self.identity
@@ -112,8 +114,9 @@ class Config:
             from operator_core.subjects.loader import load_subject
 
             registry = ActionRegistry.from_subject(load_subject(self.subject_spec))
-        return ActionExecutor(self.db, registry, approval_mode=self.approval_mode,
-                              seed_policy=seed_policy)
+        return ActionExecutor(
+            self.db, registry, approval_mode=self.approval_mode, seed_policy=seed_policy
+        )
 
 
 def _cfg(ctx: typer.Context) -> Config:
@@ -171,8 +174,9 @@ def parse_duration(text: str, option: str = "duration") -> float:
             f"cannot read duration {text!r} of {option}: use e.g. 90s, 5m, 1h30m", option
         )
     if not total <= MAX_DELAY_SECONDS:  # also inf, from a few hundred digits
-        raise ValidationError(f"{option} {text!r} is more than {MAX_AHEAD_DAYS} days "
-                              "(ten years)", option)
+        raise ValidationError(
+            f"{option} {text!r} is more than {MAX_AHEAD_DAYS} days (ten years)", option
+        )
     return total
 
 
@@ -234,17 +238,26 @@ def root(
     ] = None,
     subject: Annotated[
         str | None,
-        typer.Option("--subject", help="demo | commands:FILE.toml | http:FILE.toml | module:Class"
-                     " (env OPERATOR_SUBJECT)"),
+        typer.Option(
+            "--subject",
+            help="demo | commands:FILE.toml | http:FILE.toml | module:Class (env OPERATOR_SUBJECT)",
+        ),
     ] = None,
     approval_mode: Annotated[
         str | None,
-        typer.Option("--approval-mode", help="Seeds a new database's policy: on = every "
-                     "action needs approval (env OPERATOR_APPROVAL_MODE; see 'policy')"),
+        typer.Option(
+            "--approval-mode",
+            help="Seeds a new database's policy: on = every "
+            "action needs approval (env OPERATOR_APPROVAL_MODE; see 'policy')",
+        ),
     ] = None,
     actor: Annotated[
-        str | None, typer.Option("--actor", help="A label recorded beside your OS identity "
-                                 "(env OPERATOR_ACTOR); never changes who you are")
+        str | None,
+        typer.Option(
+            "--actor",
+            help="A label recorded beside your OS identity "
+            "(env OPERATOR_ACTOR); never changes who you are",
+        ),
     ] = None,
 ) -> None:
     ctx.obj = Config(db, subject, approval_mode, actor)
@@ -263,9 +276,7 @@ def propose(
     schedule_in: Annotated[
         str | None, typer.Option("--schedule-in", help="Run after DURATION (e.g. 5m)")
     ] = None,
-    max_retries: Annotated[
-        int | None, typer.Option("--max-retries", max=MAX_RETRIES)
-    ] = None,
+    max_retries: Annotated[int | None, typer.Option("--max-retries", max=MAX_RETRIES)] = None,
     expires_in: Annotated[
         str | None, typer.Option("--expires-in", help="Cancel if unapproved after DURATION")
     ] = None,
@@ -279,8 +290,14 @@ def propose(
 
     async def go(ex: ActionExecutor) -> ActionProposal:
         return await ex.propose_action(
-            action, params, reason, ticket_id=ticket, proposed_by=cfg.actor,
-            schedule_in=delay, max_retries=max_retries, expires_in=expiry,
+            action,
+            params,
+            reason,
+            ticket_id=ticket,
+            proposed_by=cfg.actor,
+            schedule_in=delay,
+            max_retries=max_retries,
+            expires_in=expiry,
         )
 
     p = _run(_with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
@@ -295,8 +312,12 @@ def propose_workflow(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Workflow name")],
     step: Annotated[
-        list[str], typer.Option("--step", help="'ACTION KEY=VALUE ...' (repeat, in order);"
-                                " 'delay=DURATION' waits after the previous step")
+        list[str],
+        typer.Option(
+            "--step",
+            help="'ACTION KEY=VALUE ...' (repeat, in order);"
+            " 'delay=DURATION' waits after the previous step",
+        ),
     ],
     description: Annotated[str, typer.Option("--description", help="What it achieves")] = "",
     ticket: Annotated[int | None, typer.Option("--ticket")] = None,
@@ -313,18 +334,25 @@ def propose_workflow(
         if not words:
             raise ValidationError(f"step {i} is empty", "step")
         params = parse_params(words[1:])
-        delay = (parse_duration(str(params.pop("delay")), f"step {i} delay")
-                 if "delay" in params else 0.0)
-        recs.append({"action_name": words[0], "parameters": params, "delay_seconds": delay,
-                     "reason": description})
+        delay = (
+            parse_duration(str(params.pop("delay")), f"step {i} delay")
+            if "delay" in params
+            else 0.0
+        )
+        recs.append(
+            {
+                "action_name": words[0],
+                "parameters": params,
+                "delay_seconds": delay,
+                "reason": description,
+            }
+        )
 
     async def go(ex: ActionExecutor) -> tuple[int, list[ActionProposal]]:
-        wf_id = await ex.propose_workflow(name, description, recs, ticket,
-                                          proposed_by=cfg.actor)
+        wf_id = await ex.propose_workflow(name, description, recs, ticket, proposed_by=cfg.actor)
         return wf_id, await ex.db.list_workflow_actions(wf_id)
 
-    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True,
-                                       seed_policy=True))
+    wf_id, steps = _run(_with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     if as_json:
         _emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
     else:
@@ -424,8 +452,9 @@ def kill_switch(
     while another process holds the database's write lock)."""
     cfg = _cfg(ctx)
     if not yes:
-        raise ValidationError("the kill switch cancels all pending and running work: "
-                              "add --yes to pull it", "yes")
+        raise ValidationError(
+            "the kill switch cancels all pending and running work: add --yes to pull it", "yes"
+        )
 
     async def go() -> KillSwitchResult:
         # Not opened first: the kill file works even when the database cannot be opened.
@@ -440,11 +469,14 @@ def kill_switch(
         _emit(result.model_dump(mode="json"))
         return
     if result.kill_file is None:
-        typer.echo(f"warning: {result.database_error}; the database alone holds the switch",
-                   err=True)
+        typer.echo(
+            f"warning: {result.database_error}; the database alone holds the switch", err=True
+        )
     else:
-        typer.echo(f"KILL SWITCH engaged at {_fmt_time(result.engaged_at)} ({result.kill_file}):"
-                   " runners start nothing new and stop what is executing within a second")
+        typer.echo(
+            f"KILL SWITCH engaged at {_fmt_time(result.engaged_at)} ({result.kill_file}):"
+            " runners start nothing new and stop what is executing within a second"
+        )
     if result.recorded:
         typer.echo(
             f"database: safety mode OBSERVE; cancelled {len(result.cancelled_actions)} "
@@ -452,9 +484,11 @@ def kill_switch(
             f"{len(result.executing_signalled)} running action(s) told to stop"
         )
     else:
-        typer.echo(f"database busy ({result.database_error}): it records OBSERVE and cancels "
-                   "all pending work as soon as its lock frees (the first runner or command "
-                   "that can write does it); execution is off meanwhile")
+        typer.echo(
+            f"database busy ({result.database_error}): it records OBSERVE and cancels "
+            "all pending work as soon as its lock frees (the first runner or command "
+            "that can write does it); execution is off meanwhile"
+        )
 
 
 @app.command()
@@ -488,7 +522,9 @@ def actions_list(
         except ValueError:
             raise ValidationError(
                 f"unknown status {status!r}: use one of "
-                + ", ".join(s.value for s in ActionStatus), "status") from None
+                + ", ".join(s.value for s in ActionStatus),
+                "status",
+            ) from None
     rows = _run(_with_executor(cfg, lambda ex: ex.db.list_proposals(st, limit=limit)))
     if as_json:
         _emit([_proposal_json(p) for p in rows])
@@ -503,8 +539,13 @@ def actions_list(
     for p in rows:
         # Text cells: what an agent wrote is never read as Rich markup ("[/]" would crash).
         cells = (
-            str(p.id), p.action_name, _params_line(p.parameters), _state_label(p),
-            str(p.workflow_id or ""), _fmt_time(p.proposed_at), p.proposed_by,
+            str(p.id),
+            p.action_name,
+            _params_line(p.parameters),
+            _state_label(p),
+            str(p.workflow_id or ""),
+            _fmt_time(p.proposed_at),
+            p.proposed_by,
         )
         table.add_row(*(Text(visible(c)) for c in cells))
     Console().print(table)
@@ -551,10 +592,24 @@ def actions_show(
         typer.echo("  parameters:")
         for name, value in a["parameters"].items():
             typer.echo(f"    {visible(name)} = {visible(_param_text(value))}")
-    for key in ("reason", "proposed_by", "proposed_at", "requires_approval",
-                "approved_by", "approved_at", "rejected_by", "rejection_reason",
-                "workflow_id", "scheduled_at", "retry_count", "max_retries", "next_retry_at",
-                "last_error", "cancel_reason", "expires_at"):
+    for key in (
+        "reason",
+        "proposed_by",
+        "proposed_at",
+        "requires_approval",
+        "approved_by",
+        "approved_at",
+        "rejected_by",
+        "rejection_reason",
+        "workflow_id",
+        "scheduled_at",
+        "retry_count",
+        "max_retries",
+        "next_retry_at",
+        "last_error",
+        "cancel_reason",
+        "expires_at",
+    ):
         if a.get(key) not in (None, "", {}):
             typer.echo(f"  {key}: {visible(a[key])}")
     for key, who in data["identities"].items():
@@ -571,12 +626,16 @@ def actions_show(
     typer.echo("records:")
     for r in data["records"]:
         outcome = {True: "ok", False: "failed", None: "running"}[r["success"]]
-        typer.echo(f"  attempt {r['attempt']}: {outcome} {r['started_at']} -> "
-                   f"{r['completed_at']} {visible(r['error_message'] or '')}")
+        typer.echo(
+            f"  attempt {r['attempt']}: {outcome} {r['started_at']} -> "
+            f"{r['completed_at']} {visible(r['error_message'] or '')}"
+        )
     typer.echo("audit:")
     for e in data["audit"]:
-        typer.echo(f"  {e['timestamp']} {visible(e['event_type'])} by {visible(e['actor'])} "
-                   f"{json.dumps(e['event_data'], default=str)}")
+        typer.echo(
+            f"  {e['timestamp']} {visible(e['event_type'])} by {visible(e['actor'])} "
+            f"{json.dumps(e['event_data'], default=str)}"
+        )
 
 
 @workflows_app.command("list")
@@ -595,15 +654,25 @@ def workflows_list(
 
     rows = _run(_with_executor(cfg, go))
     if as_json:
-        _emit([{**w.model_dump(mode="json"), "steps": [_proposal_json(s) for s in st]}
-               for w, st in rows])
+        _emit(
+            [
+                {**w.model_dump(mode="json"), "steps": [_proposal_json(s) for s in st]}
+                for w, st in rows
+            ]
+        )
         return
     for w, st in rows:
         done = sum(1 for s in st if s.status == ActionStatus.COMPLETED)
-        approval = "approved" if w.approved_at else (
-            "awaiting approval" if w.requires_approval and w.status.value == "pending" else "")
-        typer.echo(f"{w.id}\t{visible(w.name)}\t{w.status.value}\t{done}/{len(st)} steps\t"
-                   f"{approval}")
+        approval = (
+            "approved"
+            if w.approved_at
+            else (
+                "awaiting approval" if w.requires_approval and w.status.value == "pending" else ""
+            )
+        )
+        typer.echo(
+            f"{w.id}\t{visible(w.name)}\t{w.status.value}\t{done}/{len(st)} steps\t{approval}"
+        )
 
 
 @workflows_app.command("show")
@@ -619,22 +688,33 @@ def workflows_show(
         from operator_core.db.policy import identities
 
         wf = await ex.require_workflow(target)
-        return (wf, await ex.db.list_workflow_actions(target),
-                await ex.db.read(identities, True, target))
+        return (
+            wf,
+            await ex.db.list_workflow_actions(target),
+            await ex.db.read(identities, True, target),
+        )
 
     wf, steps, who = _run(_with_executor(cfg, go))
     if as_json:
-        _emit({**wf.model_dump(mode="json"), "steps": [_proposal_json(s) for s in steps],
-               "identities": who})
+        _emit(
+            {
+                **wf.model_dump(mode="json"),
+                "steps": [_proposal_json(s) for s in steps],
+                "identities": who,
+            }
+        )
         return
-    typer.echo(f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  "
-               f"{visible(wf.description)}")
+    typer.echo(
+        f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  {visible(wf.description)}"
+    )
     if wf.approved_by:
         approver = actor_text(wf.approved_by, who["approved_identity"] or "?")
         typer.echo(f"  approved by {visible(approver)} at {_fmt_time(wf.approved_at)}")
     for s in steps:
-        typer.echo(f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)} "
-                   f"{visible(_params_line(s.parameters))}  [{_state_label(s)}]")
+        typer.echo(
+            f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)} "
+            f"{visible(_params_line(s.parameters))}  [{_state_label(s)}]"
+        )
 
 
 @audit_app.command("tail")
@@ -650,11 +730,16 @@ def audit_tail(
         _emit([e.model_dump(mode="json") for e in events])
         return
     for e in events:
-        target = f"action {e.proposal_id}" if e.proposal_id else (
-            f"workflow {e.workflow_id}" if e.workflow_id else "-")
-        typer.echo(f"{e.id}\t{_fmt_time(e.timestamp)}\t{visible(e.event_type)}\t{target}\t"
-                   f"{visible(e.actor)}\t"
-                   f"{json.dumps(e.event_data, default=str, sort_keys=True)}")
+        target = (
+            f"action {e.proposal_id}"
+            if e.proposal_id
+            else (f"workflow {e.workflow_id}" if e.workflow_id else "-")
+        )
+        typer.echo(
+            f"{e.id}\t{_fmt_time(e.timestamp)}\t{visible(e.event_type)}\t{target}\t"
+            f"{visible(e.actor)}\t"
+            f"{json.dumps(e.event_data, default=str, sort_keys=True)}"
+        )
 
 
 @audit_app.command("verify")
@@ -703,23 +788,38 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     from sparklines import sparklines
 
     mode = data["safety_mode"].upper()
-    banner = "EXECUTE" if mode == "EXECUTE" else (
-        f"OBSERVE (execution off: {visible(data['mode_reason'])}, "
-        f"by {visible(data['mode_changed_by'])})")
+    banner = (
+        "EXECUTE"
+        if mode == "EXECUTE"
+        else (
+            f"OBSERVE (execution off: {visible(data['mode_reason'])}, "
+            f"by {visible(data['mode_changed_by'])})"
+        )
+    )
     typer.echo(f"database      {visible(data['db'])}")
     typer.echo(f"safety mode   {banner}")
-    typer.echo(f"approval mode {'on' if data['approval_mode'] else 'off'}   four-eyes "
-               f"{'on' if data['four_eyes'] else 'off'}   (database policy, set by "
-               f"{data['policy_changed_by'] or '-'})")
-    typer.echo(f"awaiting approval {data['awaiting_approval']} action(s), "
-               f"{data['workflows_awaiting_approval']} workflow(s)")
-    typer.echo(f"executing {data['executing']}  scheduled {data['scheduled']}  "
-               f"retry-waiting {data['retry_waiting']}  open workflows {data['workflows_open']}")
-    typer.echo("by status     " + "  ".join(f"{visible(k)} {v}" for k, v in
-                                             sorted(data["by_status"].items())))
+    typer.echo(
+        f"approval mode {'on' if data['approval_mode'] else 'off'}   four-eyes "
+        f"{'on' if data['four_eyes'] else 'off'}   (database policy, set by "
+        f"{data['policy_changed_by'] or '-'})"
+    )
+    typer.echo(
+        f"awaiting approval {data['awaiting_approval']} action(s), "
+        f"{data['workflows_awaiting_approval']} workflow(s)"
+    )
+    typer.echo(
+        f"executing {data['executing']}  scheduled {data['scheduled']}  "
+        f"retry-waiting {data['retry_waiting']}  open workflows {data['workflows_open']}"
+    )
+    typer.echo(
+        "by status     "
+        + "  ".join(f"{visible(k)} {v}" for k, v in sorted(data["by_status"].items()))
+    )
     peak = max(1, *data["executions_per_minute"])
-    for label, key in (("executions/min (1h)", "executions_per_minute"),
-                       ("failures/min   (1h)", "failures_per_minute")):
+    for label, key in (
+        ("executions/min (1h)", "executions_per_minute"),
+        ("failures/min   (1h)", "failures_per_minute"),
+    ):
         line = sparklines(data[key], minimum=0, maximum=peak)[0]
         typer.echo(f"{label} {line} total {sum(data[key])}")
 
@@ -740,8 +840,9 @@ def _policy_lines(data: dict[str, Any]) -> list[str]:
 
 
 @policy_app.command("show")
-def policy_show(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False
-                ) -> None:
+def policy_show(
+    ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """The database's approval policy (every process follows it)."""
     cfg = _cfg(ctx)
 
@@ -767,14 +868,15 @@ def policy_set(
     cfg = _cfg(ctx)
     name = _POLICY_SETTINGS.get(setting.strip().lower())
     if name is None:
-        raise ValidationError(f"unknown policy setting {setting!r}: use approval-mode or "
-                              "four-eyes", "setting")
+        raise ValidationError(
+            f"unknown policy setting {setting!r}: use approval-mode or four-eyes", "setting"
+        )
     on = parse_bool(value, setting)
-    changed = _run(_with_executor(
-        cfg, lambda ex: ex.set_policy(name, on, cfg.actor, reason), create=True))
+    changed = _run(
+        _with_executor(cfg, lambda ex: ex.set_policy(name, on, cfg.actor, reason), create=True)
+    )
     state = "on" if on else "off"
-    typer.echo(f"{setting} {state}" + (f" (set by {cfg.who})" if changed else
-                                       " (it already was)"))
+    typer.echo(f"{setting} {state}" + (f" (set by {cfg.who})" if changed else " (it already was)"))
 
 
 # ---------------------------------------------------------------------- running
@@ -798,20 +900,26 @@ def run(
     _check_number(grace_seconds, "--grace-seconds", 0, 86400)
 
     async def go(ex: ActionExecutor) -> Any:
-        runner = Runner(ex, concurrency=concurrency, lease_seconds=lease_seconds,
-                        grace_seconds=grace_seconds)
+        runner = Runner(
+            ex, concurrency=concurrency, lease_seconds=lease_seconds, grace_seconds=grace_seconds
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runner.request_stop)
         if not until_idle:
-            typer.echo(f"runner {visible(runner.runner_id)} on {visible(cfg.db)} "
-                       f"(concurrency {concurrency})",
-                       err=True)
+            typer.echo(
+                f"runner {visible(runner.runner_id)} on {visible(cfg.db)} "
+                f"(concurrency {concurrency})",
+                err=True,
+            )
         return await runner.run(until_idle=until_idle)
 
     stats = _run(_with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
-    typer.echo(f"runner done: {stats.completed} completed, {stats.failed} failed, "
-               f"{stats.cancelled} cancelled, {len(stats.recovered)} recovered", err=True)
+    typer.echo(
+        f"runner done: {stats.completed} completed, {stats.failed} failed, "
+        f"{stats.cancelled} cancelled, {len(stats.recovered)} recovered",
+        err=True,
+    )
 
 
 @app.command()
@@ -831,8 +939,13 @@ def tui(
 
         return load_subject(cfg.subject_spec)
 
-    tui_app = load_app()(cfg.db, read_only=read_only, approval_mode=cfg.approval_mode,
-                          actor=cfg.actor, subject_loader=subject)
+    tui_app = load_app()(
+        cfg.db,
+        read_only=read_only,
+        approval_mode=cfg.approval_mode,
+        actor=cfg.actor,
+        subject_loader=subject,
+    )
     tui_app.run()
     if tui_app.return_code:
         raise typer.Exit(tui_app.return_code)
@@ -881,8 +994,9 @@ def demo(
     from operator_core.demo import demo_background
 
     subject, background = demo_background(db, speed=speed, approval_mode=cfg.approval_mode)
-    tui_app = load_app()(db, subject=subject, background=background,
-                          approval_mode=cfg.approval_mode, actor=cfg.actor)
+    tui_app = load_app()(
+        db, subject=subject, background=background, approval_mode=cfg.approval_mode, actor=cfg.actor
+    )
     tui_app.run()
     if tui_app.return_code:
         raise typer.Exit(tui_app.return_code)
@@ -903,8 +1017,9 @@ def _check_utf8(argv: list[str]) -> None:
                 what, value = argv[i - 1], arg
             else:
                 what, value = f"argument {i + 1}", arg
-            raise ValidationError(f"{visible(what)} is not valid UTF-8 text: '{visible(value)}'",
-                                  what)
+            raise ValidationError(
+                f"{visible(what)} is not valid UTF-8 text: '{visible(value)}'", what
+            )
     for name, value in os.environ.items():
         if name.startswith("OPERATOR_") and has_surrogates(value):
             raise ConfigError(f"{visible(name)} is not valid UTF-8 text: '{visible(value)}'")

@@ -58,8 +58,14 @@ def to_utc(value: datetime) -> datetime:
     value = value.astimezone(UTC)
     if type(value) is not UTCDateTime:
         value = UTCDateTime(
-            value.year, value.month, value.day, value.hour, value.minute, value.second,
-            value.microsecond, UTC,
+            value.year,
+            value.month,
+            value.day,
+            value.hour,
+            value.minute,
+            value.second,
+            value.microsecond,
+            UTC,
         )
     return value
 

@@ -32,8 +32,12 @@ def prepare_demo_db(db: Path, wipe: bool) -> None:
     is wiped only with --reset, and refused if it already holds data. A file another
     Operator process has open (a demo already running, a runner, a dashboard) is never
     wiped: that is refused with DatabaseError."""
-    files = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
-             kill_file_path(db)]  # a kill switch pulled in an earlier demo goes too
+    files = [
+        db,
+        db.with_name(db.name + "-wal"),
+        db.with_name(db.name + "-shm"),
+        kill_file_path(db),
+    ]  # a kill switch pulled in an earlier demo goes too
     if wipe:
         with exclusive(db):
             for f in files:
@@ -84,44 +88,76 @@ class DemoAgent:
         region = self.rng.randint(1, 24)
         ex = self.ex
         if kind == "transfer":
-            t = await ex.open_ticket(f"Region {region} hot on its leader", "p99 latency above "
-                                     "SLO for 5 min", "medium", AGENT)
-            await ex.propose_action("transfer_leader", {"region_id": region,
-                                    "to_store_id": other}, f"Rebalance hot region {region}",
-                                    ticket_id=t.id, proposed_by=AGENT)
+            t = await ex.open_ticket(
+                f"Region {region} hot on its leader",
+                "p99 latency above SLO for 5 min",
+                "medium",
+                AGENT,
+            )
+            await ex.propose_action(
+                "transfer_leader",
+                {"region_id": region, "to_store_id": other},
+                f"Rebalance hot region {region}",
+                ticket_id=t.id,
+                proposed_by=AGENT,
+            )
         elif kind == "restart":
-            t = await ex.open_ticket(f"Store {store} unresponsive", "heartbeats missing",
-                                     "high", AGENT)
-            await ex.propose_action("restart_store", {"store_id": store},
-                                    f"Store {store} stopped answering heartbeats",
-                                    ticket_id=t.id, proposed_by=AGENT)
+            t = await ex.open_ticket(
+                f"Store {store} unresponsive", "heartbeats missing", "high", AGENT
+            )
+            await ex.propose_action(
+                "restart_store",
+                {"store_id": store},
+                f"Store {store} stopped answering heartbeats",
+                ticket_id=t.id,
+                proposed_by=AGENT,
+            )
         elif kind == "followup":
-            await ex.propose_action("check_health", {}, "Scheduled follow-up after remediation",
-                                    schedule_in=self.rng.uniform(20, 90) / self.speed,
-                                    proposed_by=AGENT)
+            await ex.propose_action(
+                "check_health",
+                {},
+                "Scheduled follow-up after remediation",
+                schedule_in=self.rng.uniform(20, 90) / self.speed,
+                proposed_by=AGENT,
+            )
         elif kind == "workflow":
-            t = await ex.open_ticket(f"Disk errors on store {store}", "SMART warnings and "
-                                     "rising write latency", "high", AGENT)
+            t = await ex.open_ticket(
+                f"Disk errors on store {store}",
+                "SMART warnings and rising write latency",
+                "high",
+                AGENT,
+            )
             await ex.propose_workflow(
                 f"evacuate-{store}",
                 f"Drain {store} after disk errors, then verify",
                 [
                     {"action_name": "check_health", "reason": "baseline"},
-                    {"action_name": "drain_store", "parameters": {"store_id": store},
-                     "reason": f"move leaders off {store}"},
-                    {"action_name": "check_health", "reason": "verify after drain",
-                     "delay_seconds": 15 / self.speed},
+                    {
+                        "action_name": "drain_store",
+                        "parameters": {"store_id": store},
+                        "reason": f"move leaders off {store}",
+                    },
+                    {
+                        "action_name": "check_health",
+                        "reason": "verify after drain",
+                        "delay_seconds": 15 / self.speed,
+                    },
                 ],
                 t.id,
                 proposed_by=AGENT,
             )
         else:
-            t = await ex.open_ticket(f"Store {store} saturated", "CPU at 98% for 10 min",
-                                     "high", AGENT)
-            await ex.propose_action("drain_store", {"store_id": store},
-                                    f"Store {store} is saturated; shed its leaders",
-                                    ticket_id=t.id, proposed_by=AGENT,
-                                    expires_in=600 / self.speed)
+            t = await ex.open_ticket(
+                f"Store {store} saturated", "CPU at 98% for 10 min", "high", AGENT
+            )
+            await ex.propose_action(
+                "drain_store",
+                {"store_id": store},
+                f"Store {store} is saturated; shed its leaders",
+                ticket_id=t.id,
+                proposed_by=AGENT,
+                expires_in=600 / self.speed,
+            )
         self.proposed += 1
 
 
@@ -139,8 +175,12 @@ async def auto_approver(executor: ActionExecutor, speed: float) -> None:
 
 
 def _executor(db: Path, subject: DemoSubject, approval_mode: bool | None) -> ActionExecutor:
-    return ActionExecutor(db, ActionRegistry.from_subject(subject), approval_mode=approval_mode,
-                          retry_config=DEMO_RETRY)
+    return ActionExecutor(
+        db,
+        ActionRegistry.from_subject(subject),
+        approval_mode=approval_mode,
+        retry_config=DEMO_RETRY,
+    )
 
 
 def demo_background(
@@ -165,9 +205,10 @@ async def run_demo(
 ) -> str:
     """Headless demo: agent, auto-approver and runner for ``duration`` seconds; a summary."""
     subject = DemoSubject(speed=speed)
-    async with _executor(db, subject, approval_mode) as agent_ex, _executor(
-        db, subject, approval_mode
-    ) as runner_ex:
+    async with (
+        _executor(db, subject, approval_mode) as agent_ex,
+        _executor(db, subject, approval_mode) as runner_ex,
+    ):
         agent = DemoAgent(agent_ex, speed)
         runner = Runner(runner_ex, concurrency=4, grace_seconds=2.0)
         tasks = [
@@ -192,8 +233,8 @@ async def run_demo(
         f"agent proposed {agent.proposed} item(s); runner completed {stats.completed}, "
         f"failed attempts {stats.failed}, cancelled {stats.cancelled}",
         "actions by status: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.by_status.items())),
-        "workflows by status: " + (", ".join(f"{k} {v}" for k, v in sorted(wf_states.items()))
-                                   or "none"),
+        "workflows by status: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(wf_states.items())) or "none"),
         f"awaiting approval {counts.awaiting_approval}, scheduled {counts.scheduled}, "
         f"retry-waiting {counts.retry_waiting}",
         f"audit log: {'OK' if ok else 'BROKEN'} ({message})",

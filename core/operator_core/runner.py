@@ -152,8 +152,9 @@ class Runner:
             self._stop_if_killed()
             if external and self._inflight:
                 # Read again next turn if the database could not be read now.
-                external = not await self._guarded(self._cancel_requested(), "read stop "
-                                                   "requests", False)
+                external = not await self._guarded(
+                    self._cancel_requested(), "read stop requests", False
+                )
             else:
                 external = False
             if self._stops:
@@ -164,8 +165,13 @@ class Runner:
                 await self._guarded(self._recover(), "recover lost actions", None)
             if expired:
                 await self._guarded(self.executor.expire_due(), "expire proposals", None)
-            if (until_idle and not self._inflight and not claims and not self._finished
-                    and not self._outage.active):
+            if (
+                until_idle
+                and not self._inflight
+                and not claims
+                and not self._finished
+                and not self._outage.active
+            ):
                 return
             held = self._held()
             if held and loop.time() - last_renew >= self.lease_seconds / 3:
@@ -231,8 +237,9 @@ class Runner:
         """Every poll interval, whatever the loop is waiting for (the database's lock too),
         look for the kill file."""
         self._stop_if_killed()
-        self._kill_watch = asyncio.get_running_loop().call_later(self.poll_interval,
-                                                                 self._watch_kill)
+        self._kill_watch = asyncio.get_running_loop().call_later(
+            self.poll_interval, self._watch_kill
+        )
 
     def _stop_if_killed(self) -> None:
         """The kill file is there: cancel every attempt in flight (each is recorded as
@@ -299,8 +306,9 @@ class Runner:
                 )
                 if done:
                     break
-                version = await self._guarded(self.db.data_version(), "read the database",
-                                              last_version)
+                version = await self._guarded(
+                    self.db.data_version(), "read the database", last_version
+                )
                 if version != last_version:
                     return version
         finally:
@@ -334,8 +342,9 @@ class Runner:
             delay = None
             if trouble(exc) is not None:
                 delay = self.executor.retry_delay(None, claim.proposal.retry_count)
-            self._finished.append((claim, AttemptResult(False, None, error, delay is not None,
-                                                        delay)))
+            self._finished.append(
+                (claim, AttemptResult(False, None, error, delay is not None, delay))
+            )
         finally:
             self._inflight.pop(pid, None)
             self._deadlines.pop(pid, None)
@@ -410,8 +419,9 @@ class Runner:
         )
         self._wake.set()
         if recovered:
-            log.warning("recovered %d action(s) left by a lost runner: %s", len(recovered),
-                        recovered)
+            log.warning(
+                "recovered %d action(s) left by a lost runner: %s", len(recovered), recovered
+            )
         self.stats.recovered.extend(recovered)
 
     async def _shutdown(self) -> None:
@@ -438,7 +448,10 @@ class Runner:
             await asyncio.sleep(self._outage.delay)
         lost = [c.proposal.id for c, _ in self._finished] + [c.proposal.id for c, _ in self._stops]
         if lost:
-            log.error("runner exiting with the outcome of action(s) %s not recorded (the "
-                      "database could not be written): once their leases expire, the next "
-                      "runner records those attempts as lost and runs them again if retries "
-                      "remain", lost)
+            log.error(
+                "runner exiting with the outcome of action(s) %s not recorded (the "
+                "database could not be written): once their leases expire, the next "
+                "runner records those attempts as lost and runs them again if retries "
+                "remain",
+                lost,
+            )

@@ -25,7 +25,9 @@ async def test_create_workflow_is_atomic(db_path: Path) -> None:
     async with ActionDB(db_path) as db:
         with pytest.raises(sqlite3.IntegrityError):
             await db.create_workflow(
-                "wf", "d", [_step("a"), _step("b", ticket_id=999)]  # no ticket 999: FK fails
+                "wf",
+                "d",
+                [_step("a"), _step("b", ticket_id=999)],  # no ticket 999: FK fails
             )
         assert await db.list_workflows() == []
         assert await db.list_proposals() == []
@@ -68,8 +70,9 @@ async def test_a_batch_claim_numbers_each_attempt_after_those_recorded(db_path: 
     100), numbered after the attempts that action already has, and hands those records
     back with the right action."""
     async with ActionDB(db_path) as db:
-        ids = [(await db.create_proposal(_step("a", requires_approval=False))).id
-               for _ in range(230)]
+        ids = [
+            (await db.create_proposal(_step("a", requires_approval=False))).id for _ in range(230)
+        ]
     earlier = "2026-01-01T00:00:00.000000Z"
     with sqlite3.connect(db_path) as conn:  # action i has already been tried i % 3 times
         conn.executemany(
@@ -82,12 +85,17 @@ async def test_a_batch_claim_numbers_each_attempt_after_those_recorded(db_path: 
         claims = await db.claim_ready("r1", 250, 30)
     assert sorted(c.proposal.id for c in claims) == ids
     with sqlite3.connect(db_path) as conn:
-        opened = {pid: (rid, attempt) for rid, pid, attempt in conn.execute(
-            "SELECT id, proposal_id, attempt FROM action_records WHERE completed_at IS NULL")}
+        opened = {
+            pid: (rid, attempt)
+            for rid, pid, attempt in conn.execute(
+                "SELECT id, proposal_id, attempt FROM action_records WHERE completed_at IS NULL"
+            )
+        }
     conn.close()
     assert {c.proposal.id: (c.record.id, c.record.attempt) for c in claims} == opened
     assert {pid: attempt for pid, (_, attempt) in opened.items()} == {
-        pid: i % 3 + 1 for i, pid in enumerate(ids)}
+        pid: i % 3 + 1 for i, pid in enumerate(ids)
+    }
 
 
 @pytest.fixture
@@ -137,25 +145,31 @@ async def test_an_action_row_reads_the_same_whatever_the_column_order(db_path: P
 
     when = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     async with ActionDB(db_path) as db:
-        stored = await db.create_proposal(_step("a", parameters={"n": 1}, scheduled_at=when,
-                                                max_retries=5, ticket_id=None))
+        stored = await db.create_proposal(
+            _step("a", parameters={"n": 1}, scheduled_at=when, max_retries=5, ticket_id=None)
+        )
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     try:
         columns = [d[1] for d in conn.execute("PRAGMA table_info(action_proposals)")]
         straight = conn.execute("SELECT * FROM action_proposals").fetchone()
         reversed_row = conn.execute(
-            f"SELECT {', '.join(reversed(columns))} FROM action_proposals").fetchone()
+            f"SELECT {', '.join(reversed(columns))} FROM action_proposals"
+        ).fetchone()
     finally:
         conn.close()
     a, b = _row_to_proposal(straight), _row_to_proposal(reversed_row)
     assert a == b
     assert (a.id, a.parameters, a.scheduled_at, a.max_retries, a.status) == (
-        stored.id, {"n": 1}, when, 5, ActionStatus.VALIDATED)
+        stored.id,
+        {"n": 1},
+        when,
+        5,
+        ActionStatus.VALIDATED,
+    )
 
 
-async def test_a_snapshot_reads_one_state_while_another_connection_writes(
-        db_path: Path) -> None:
+async def test_a_snapshot_reads_one_state_while_another_connection_writes(db_path: Path) -> None:
     async with ActionDB(db_path) as db:
         await db.create_proposal(_step("a", requires_approval=True))
 
@@ -163,8 +177,10 @@ async def test_a_snapshot_reads_one_state_while_another_connection_writes(
             before = (snap.counts(), snap.list_pending_approvals())
             other = sqlite3.connect(db_path, isolation_level=None)
             try:
-                other.execute("UPDATE action_proposals SET approved_at = '2026-11-21T09:00:00."
-                              "000000Z', approved_by = 'other'")
+                other.execute(
+                    "UPDATE action_proposals SET approved_at = '2026-11-21T09:00:00."
+                    "000000Z', approved_by = 'other'"
+                )
             finally:
                 other.close()
             return before, (snap.counts(), snap.list_pending_approvals())
@@ -176,12 +192,17 @@ async def test_a_snapshot_reads_one_state_while_another_connection_writes(
 
 
 @given(
-    st.text(), st.one_of(st.none(), st.integers()), st.one_of(st.none(), st.integers()),
-    st.text(), st.text(), st.text(), st.text(),
+    st.text(),
+    st.one_of(st.none(), st.integers()),
+    st.one_of(st.none(), st.integers()),
+    st.text(),
+    st.text(),
+    st.text(),
+    st.text(),
 )
 def test_the_audit_hash_is_the_hash_of_the_json_array(
-        prev: str, pid: int | None, wid: int | None, kind: str, data: str, actor: str,
-        at: str) -> None:
+    prev: str, pid: int | None, wid: int | None, kind: str, data: str, actor: str, at: str
+) -> None:
     """Built directly for speed, the hashed payload must stay byte for byte what the JSON
     encoder writes: existing chains are verified against it."""
     import hashlib
@@ -189,5 +210,7 @@ def test_the_audit_hash_is_the_hash_of_the_json_array(
     from operator_core.db.actions import _audit_hash, _json
 
     payload = _json([prev, pid, wid, kind, data, actor, at])
-    assert _audit_hash(prev, pid, wid, kind, data, actor, at) == hashlib.sha256(
-        payload.encode()).hexdigest()
+    assert (
+        _audit_hash(prev, pid, wid, kind, data, actor, at)
+        == hashlib.sha256(payload.encode()).hexdigest()
+    )

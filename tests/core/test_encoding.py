@@ -20,12 +20,14 @@ from operator_core.db.actions import GENESIS_HASH, _audit_hash, _json
 
 REFERENCE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
-ZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)),
-                         timezone(timedelta(hours=-8))])
+ZONES = st.sampled_from(
+    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+)
 
 
-@given(st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30),
-                    timezones=ZONES))
+@given(
+    st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(9999, 12, 30), timezones=ZONES)
+)
 def test_stored_timestamps_are_fixed_width_utc_with_microseconds(value: datetime) -> None:
     text = to_db(value)
     assert text == value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -39,8 +41,12 @@ def test_a_whole_second_keeps_its_six_zero_digits() -> None:
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-    | st.text() | st.datetimes(timezones=st.just(UTC)),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.datetimes(timezones=st.just(UTC)),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
@@ -59,16 +65,30 @@ def test_a_circular_value_is_refused_as_json_is() -> None:
     assert _json({"b": [1, 2], "a": None}) == '{"a":null,"b":[1,2]}'  # still works after
 
 
-@given(st.text(), st.none() | st.integers(min_value=1), st.none() | st.integers(min_value=1),
-       st.text(), st.text(), st.text(), st.text())
+@given(
+    st.text(),
+    st.none() | st.integers(min_value=1),
+    st.none() | st.integers(min_value=1),
+    st.text(),
+    st.text(),
+    st.text(),
+    st.text(),
+)
 def test_audit_hash_is_sha256_of_the_fields_as_a_json_array(
-    prev: str, proposal_id: int | None, workflow_id: int | None, event_type: str, data: str,
-    actor: str, timestamp: str,
+    prev: str,
+    proposal_id: int | None,
+    workflow_id: int | None,
+    event_type: str,
+    data: str,
+    actor: str,
+    timestamp: str,
 ) -> None:
     payload = REFERENCE_ENCODER.encode(
-        [prev, proposal_id, workflow_id, event_type, data, actor, timestamp])
+        [prev, proposal_id, workflow_id, event_type, data, actor, timestamp]
+    )
     assert _audit_hash(prev, proposal_id, workflow_id, event_type, data, actor, timestamp) == (
-        hashlib.sha256(payload.encode()).hexdigest())
+        hashlib.sha256(payload.encode()).hexdigest()
+    )
 
 
 async def test_proposals_from_two_connections_keep_one_unbroken_chain(
@@ -87,7 +107,8 @@ async def test_proposals_from_two_connections_keep_one_unbroken_chain(
     conn = sqlite3.connect(db_path)
     rows = conn.execute("SELECT prev_hash, hash FROM action_audit_log ORDER BY id").fetchall()
     proposed = conn.execute(
-        "SELECT COUNT(*) FROM action_audit_log WHERE event_type = 'proposed'").fetchone()[0]
+        "SELECT COUNT(*) FROM action_audit_log WHERE event_type = 'proposed'"
+    ).fetchone()[0]
     conn.close()
     assert proposed == 12 and len(rows) > 12
     assert rows[0][0] == GENESIS_HASH
@@ -123,8 +144,10 @@ def _fresh_schema(path: Path) -> sqlite3.Connection:
     migrate(conn)
     conn.execute("INSERT INTO tickets (title) VALUES ('t')")
     conn.execute("INSERT INTO workflows (name) VALUES ('w')")
-    conn.execute("INSERT INTO action_proposals (action_name, parameters, reason, proposed_at)"
-                 " VALUES ('seed', '{}', 'seed', '2026-11-22T09:00:00.000000Z')")
+    conn.execute(
+        "INSERT INTO action_proposals (action_name, parameters, reason, proposed_at)"
+        " VALUES ('seed', '{}', 'seed', '2026-11-22T09:00:00.000000Z')"
+    )
     return conn
 
 
@@ -135,25 +158,37 @@ def test_a_proposal_row_leaves_out_null_columns_and_stores_the_same(
     from operator_core.db.actions import _PROPOSAL_INSERT_COLUMNS, _proposal_insert
 
     required = {
-        "action_name": "restart", "action_type": "subject", "parameters": '{"a":1}',
-        "reason": "why", "status": "validated", "proposed_at": "2026-11-22T10:00:00.000001Z",
-        "proposed_by": "agent", "requires_approval": 1, "execution_order": 0,
-        "delay_seconds": 0.0, "retry_count": 0, "max_retries": 3,
+        "action_name": "restart",
+        "action_type": "subject",
+        "parameters": '{"a":1}',
+        "reason": "why",
+        "status": "validated",
+        "proposed_at": "2026-11-22T10:00:00.000001Z",
+        "proposed_by": "agent",
+        "requires_approval": 1,
+        "execution_order": 0,
+        "delay_seconds": 0.0,
+        "retry_count": 0,
+        "max_retries": 3,
         "created_at": "2026-11-22T10:00:00.000001Z",
-        "updated_at": "2026-11-22T10:00:00.000001Z", "proposed_identity": "agent@host",
+        "updated_at": "2026-11-22T10:00:00.000001Z",
+        "proposed_identity": "agent@host",
     }
     values = tuple({**required, **optional}[column] for column in _PROPOSAL_INSERT_COLUMNS)
     conn = _fresh_schema(tmp_path_factory.mktemp("rows") / "x.db")
     try:
-        every = (f"INSERT INTO action_proposals ({', '.join(_PROPOSAL_INSERT_COLUMNS)}) "
-                 f"VALUES ({', '.join('?' * len(values))})")
+        every = (
+            f"INSERT INTO action_proposals ({', '.join(_PROPOSAL_INSERT_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(values))})"
+        )
         sql, bound = _proposal_insert(values)
         assert None not in bound
         assert len(bound) == len(required) + sum(v is not None for v in optional.values())
         first = conn.execute(every, values).lastrowid
         second = conn.execute(sql, bound).lastrowid
-        rows = conn.execute("SELECT * FROM action_proposals WHERE id IN (?, ?) ORDER BY id",
-                            (first, second)).fetchall()
+        rows = conn.execute(
+            "SELECT * FROM action_proposals WHERE id IN (?, ?) ORDER BY id", (first, second)
+        ).fetchall()
         assert rows[0][1:] == rows[1][1:]
     finally:
         conn.close()

@@ -29,8 +29,10 @@ class QuietSubject(TestSubject):
     """TestSubject plus ``quiet``, which succeeds with no result data."""
 
     def action_definitions(self) -> list[ActionDefinition]:
-        return [*super().action_definitions(),
-                ActionDefinition(name="quiet", description="succeeds, says nothing")]
+        return [
+            *super().action_definitions(),
+            ActionDefinition(name="quiet", description="succeeds, says nothing"),
+        ]
 
     async def execute(
         self, action_name: str, parameters: dict[str, Any], context: ExecutionContext
@@ -47,24 +49,39 @@ async def test_runner_batches_store_every_attempt_and_event_as_the_plain_path_do
     a batch mixing data and none, or workflow steps and plain actions, by the full one. Both
     store the same rows, and the events keep their workflow (or none) and one chain."""
     ex = await make_executor(subject=QuietSubject())
-    wf = await ex.propose_workflow("wf", "two quiet steps", [
-        {"action_name": "quiet", "reason": "step 1"},
-        {"action_name": "quiet", "reason": "step 2"},
-    ])
-    plain = [(await ex.propose_action(name, {}, reason=f"plain {i}")).id
-             for i, name in enumerate(["quiet"] * 7 + ["ok", "quiet", "ok", "quiet"])]
+    wf = await ex.propose_workflow(
+        "wf",
+        "two quiet steps",
+        [
+            {"action_name": "quiet", "reason": "step 1"},
+            {"action_name": "quiet", "reason": "step 2"},
+        ],
+    )
+    plain = [
+        (await ex.propose_action(name, {}, reason=f"plain {i}")).id
+        for i, name in enumerate(["quiet"] * 7 + ["ok", "quiet", "ok", "quiet"])
+    ]
     stats = await Runner(ex, concurrency=4, poll_interval=0.05).run(until_idle=True)
     assert stats.completed == len(plain) + 2
 
     conn = sqlite3.connect(db_path)
     try:
-        records = {pid: (success, error, data) for pid, success, error, data in conn.execute(
-            "SELECT proposal_id, success, error_message, result_data FROM action_records")}
-        steps = [pid for (pid,) in conn.execute(
-            "SELECT id FROM action_proposals WHERE workflow_id = ? ORDER BY id", (wf,))]
+        records = {
+            pid: (success, error, data)
+            for pid, success, error, data in conn.execute(
+                "SELECT proposal_id, success, error_message, result_data FROM action_records"
+            )
+        }
+        steps = [
+            pid
+            for (pid,) in conn.execute(
+                "SELECT id FROM action_proposals WHERE workflow_id = ? ORDER BY id", (wf,)
+            )
+        ]
         events = conn.execute(
             "SELECT proposal_id, workflow_id, event_type FROM action_audit_log "
-            "WHERE event_type IN ('execution_started', 'completed')").fetchall()
+            "WHERE event_type IN ('execution_started', 'completed')"
+        ).fetchall()
     finally:
         conn.close()
     names = ["quiet"] * 7 + ["ok", "quiet", "ok", "quiet"]
@@ -81,10 +98,12 @@ async def test_runner_batches_store_every_attempt_and_event_as_the_plain_path_do
     assert ok and count > 0
 
 
-POOL = [datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC),
-        datetime(2026, 11, 22, 8, 0, 0, 1, tzinfo=UTC),
-        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-        datetime(2026, 11, 22, 19, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))]
+POOL = [
+    datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC),
+    datetime(2026, 11, 22, 8, 0, 0, 1, tzinfo=UTC),
+    datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2026, 11, 22, 19, 0, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+]
 
 
 @given(st.lists(st.sampled_from(range(len(POOL))), max_size=20))
@@ -132,7 +151,8 @@ def test_a_clock_gives_its_own_time_as_text() -> None:
 
     assert Late().now_text() == "2030-01-02T03:04:05.000000Z"
     assert FrozenClock(datetime(2031, 6, 1, tzinfo=UTC)).now_text() == (
-        "2031-06-01T00:00:00.000000Z")
+        "2031-06-01T00:00:00.000000Z"
+    )
 
 
 def test_a_row_shape_is_trusted_only_after_it_was_checked() -> None:
@@ -161,8 +181,13 @@ async def test_a_claimed_action_is_the_stored_row_read_whole(
     ex = await make_executor()
     ticket = await ex.open_ticket("disk full", "node 3")
     p = await ex.propose_action(
-        "ok", {"seconds": 0.0}, "free space", ticket_id=ticket.id, proposed_by="bot@ops",
-        scheduled_at=datetime.now(UTC) - timedelta(seconds=5), max_retries=5,
+        "ok",
+        {"seconds": 0.0},
+        "free space",
+        ticket_id=ticket.id,
+        proposed_by="bot@ops",
+        scheduled_at=datetime.now(UTC) - timedelta(seconds=5),
+        max_retries=5,
         expires_in=600,
     )
     claims = await ex.db.claim_ready("runner-a", 4, 30)
@@ -170,4 +195,8 @@ async def test_a_claimed_action_is_the_stored_row_read_whole(
     stored = await ex.db.get_proposal(p.id)
     assert claims[0].proposal == stored
     assert (stored.ticket_id, stored.parameters, stored.max_retries, stored.claimed_by) == (
-        ticket.id, {"seconds": 0.0}, 5, "runner-a")
+        ticket.id,
+        {"seconds": 0.0},
+        5,
+        "runner-a",
+    )

@@ -98,8 +98,15 @@ async def test_a_proposal_is_what_validating_its_own_fields_gives(
     made = [
         await executor.propose_action("ok", {"seconds": 1}, "plain"),
         await executor.propose_action(
-            "ok", {}, "everything", ticket_id=ticket.id, proposed_by="bot",
-            scheduled_at=local, max_retries=0, expires_in=60, action_type="subject",
+            "ok",
+            {},
+            "everything",
+            ticket_id=ticket.id,
+            proposed_by="bot",
+            scheduled_at=local,
+            max_retries=0,
+            expires_in=60,
+            action_type="subject",
         ),
     ]
     for p in made:
@@ -124,9 +131,7 @@ async def test_approve_then_execute_completes_with_record(make_executor) -> None
     records = await ex.db.list_records(p.id)
     assert len(records) == 1 and records[0].success is True and records[0].attempt == 1
     assert records[0].result_data == {"ok": True, "attempt": 1}
-    assert await _events(ex, p.id) == [
-        "proposed", "approved", "execution_started", "completed"
-    ]
+    assert await _events(ex, p.id) == ["proposed", "approved", "execution_started", "completed"]
 
 
 async def test_reject_cancels_and_keeps_the_reason(make_executor) -> None:
@@ -329,9 +334,9 @@ async def test_cancel_pending_and_running(executor: ActionExecutor) -> None:
 
 async def test_workflow_runs_in_order_with_delay(executor: ActionExecutor) -> None:
     wf = await executor.propose_workflow(
-        "chain", "three steps",
-        [{"action_name": "ok"}, {"action_name": "ok", "delay_seconds": 0.4},
-         {"action_name": "ok"}],
+        "chain",
+        "three steps",
+        [{"action_name": "ok"}, {"action_name": "ok", "delay_seconds": 0.4}, {"action_name": "ok"}],
     )
     async with running(executor):
         await wait_for(lambda: _wf_is(executor, wf, "completed"), timeout=10)
@@ -365,9 +370,14 @@ async def test_workflow_step_failing_for_good_fails_workflow_and_cancels_the_res
     executor: ActionExecutor,
 ) -> None:
     wf = await executor.propose_workflow(
-        "chain", "d",
-        [{"action_name": "ok"}, {"action_name": "fail", "max_retries": 1},
-         {"action_name": "ok"}, {"action_name": "ok"}],
+        "chain",
+        "d",
+        [
+            {"action_name": "ok"},
+            {"action_name": "fail", "max_retries": 1},
+            {"action_name": "ok"},
+            {"action_name": "ok"},
+        ],
     )
     async with running(executor):
         await wait_for(lambda: _wf_is(executor, wf, "failed"), timeout=10)
@@ -497,8 +507,7 @@ async def test_cancel_on_the_runners_own_connection_stops_it_after_a_poke(
 def test_zero_backoff_override_is_respected(executor: ActionExecutor) -> None:
     from operator_core.actions.registry import ActionDefinition
 
-    definition = ActionDefinition(name="x", retry_min_wait_seconds=0.0,
-                                  retry_max_wait_seconds=0.0)
+    definition = ActionDefinition(name="x", retry_min_wait_seconds=0.0, retry_max_wait_seconds=0.0)
     assert executor.retry_delay(definition, 3) == 0.0
 
 
@@ -561,8 +570,10 @@ async def test_propose_actions_stores_all_or_nothing(executor: ActionExecutor) -
         )
     assert await executor.db.list_proposals() == []
     stored = await executor.propose_actions(
-        [{"action_name": "ok", "reason": "a"},
-         {"action_name": "guarded", "reason": "b", "schedule_in": 60}],
+        [
+            {"action_name": "ok", "reason": "a"},
+            {"action_name": "guarded", "reason": "b", "schedule_in": 60},
+        ],
         proposed_by="bot",
     )
     assert [p.action_name for p in stored] == ["ok", "guarded"]
@@ -570,7 +581,8 @@ async def test_propose_actions_stores_all_or_nothing(executor: ActionExecutor) -
     for p in stored:
         events = await executor.db.list_audit_events(proposal_id=p.id)
         assert [(e.event_type, e.actor) for e in events] == [
-            ("proposed", f"{current_identity().text} (bot)")]
+            ("proposed", f"{current_identity().text} (bot)")
+        ]
     await executor.kill_switch("a@b")
     with pytest.raises(ObserveOnlyError):
         await executor.propose_actions([{"action_name": "ok", "reason": "a"}])

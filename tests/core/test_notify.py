@@ -61,7 +61,8 @@ async def test_a_listener_can_opt_out_of_its_own_pokes(tmp_path: Path) -> None:
 
 
 async def test_the_listener_list_is_read_again_only_while_it_may_be_incomplete(
-        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     import os
     import time
 

@@ -55,7 +55,10 @@ def test_validation_error_names_the_parameter(params: dict, name: str, match: st
 def test_registry_from_subject_and_unknown_action() -> None:
     reg = ActionRegistry.from_subject(DemoSubject())
     assert reg.list_action_names() == [
-        "check_health", "drain_store", "restart_store", "transfer_leader"
+        "check_health",
+        "drain_store",
+        "restart_store",
+        "transfer_leader",
     ]
     td = reg.require("transfer_leader")
     assert set(td.parameters) == {"region_id", "to_store_id"}

@@ -162,8 +162,7 @@ async def test_connection_uses_wal_foreign_keys_and_private_file(db_path: Path) 
     assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
 
 
-async def test_a_new_database_has_small_pages_and_an_old_one_keeps_its_own(
-        tmp_path: Path) -> None:
+async def test_a_new_database_has_small_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
     from operator_core.db.actions import PAGE_SIZE
 
     new = tmp_path / "new.db"
@@ -271,8 +270,7 @@ async def test_a_write_past_the_busy_timeout_is_one_clear_error(db_path: Path) -
         finally:
             other.execute("ROLLBACK")
             other.close()
-        assert await db.read(lambda c: c.execute("SELECT COUNT(*) FROM tickets")
-                             .fetchone()[0]) == 0
+        assert await db.read(lambda c: c.execute("SELECT COUNT(*) FROM tickets").fetchone()[0]) == 0
 
 
 async def test_corrupt_file_gets_a_clear_error(tmp_path: Path) -> None:
@@ -288,9 +286,11 @@ async def test_timestamps_are_stored_fixed_width_utc(db_path: Path) -> None:
         from operator_core.model.types import ActionProposal
 
         await db.create_proposal(
-            ActionProposal(action_name="a", reason="r",
-                           scheduled_at=datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
-                           + timedelta(microseconds=5))
+            ActionProposal(
+                action_name="a",
+                reason="r",
+                scheduled_at=datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC) + timedelta(microseconds=5),
+            )
         )
     conn = sqlite3.connect(db_path)
     proposed, scheduled = conn.execute(
@@ -312,14 +312,16 @@ async def test_updated_at_follows_every_status_change(db_path: Path) -> None:
     from tests.support.subjects import TestSubject
 
     clock = FrozenClock(datetime(2030, 1, 1, tzinfo=UTC))
-    ex = ActionExecutor(db_path, ActionRegistry.from_subject(TestSubject()), clock=clock,
-                        approval_mode=True)
+    ex = ActionExecutor(
+        db_path, ActionRegistry.from_subject(TestSubject()), clock=clock, approval_mode=True
+    )
 
     def updated(pid: int) -> str:
         conn = sqlite3.connect(db_path)
         try:
-            return conn.execute("SELECT updated_at FROM action_proposals WHERE id = ?",
-                                (pid,)).fetchone()[0]
+            return conn.execute(
+                "SELECT updated_at FROM action_proposals WHERE id = ?", (pid,)
+            ).fetchone()[0]
         finally:
             conn.close()
 
@@ -356,8 +358,9 @@ async def test_a_cancelled_wait_for_the_lock_does_not_let_a_write_cut_in(db_path
         second = await db.create_ticket(Ticket(title="second", summary="s"))
         ticks.stop()
         other.close()
-        titles = await db.read(lambda c: [r[0] for r in c.execute(
-            "SELECT title FROM tickets ORDER BY id")])
+        titles = await db.read(
+            lambda c: [r[0] for r in c.execute("SELECT title FROM tickets ORDER BY id")]
+        )
     assert second.id is not None
     assert ticks.count >= 8  # the second write waited on the worker, not on the loop's thread
     # The cancelled caller's write still ran (on the worker thread), before the second.

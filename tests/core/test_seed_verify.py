@@ -12,9 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 SEED_002_TYPES = """from operator_core.model.types import ActionProposal, ActionRecord, ActionStatus, ActionType; print('Types OK')"""
-SEED_002_SCHEMA = """from operator_core.db.schema import SCHEMA_SQL, ACTIONS_SCHEMA_SQL; print('Schema OK')"""
+SEED_002_SCHEMA = (
+    """from operator_core.db.schema import SCHEMA_SQL, ACTIONS_SCHEMA_SQL; print('Schema OK')"""
+)
 SEED_002_DB = """from operator_core.db.actions import ActionDB; print('ActionDB OK')"""
-SEED_002_INTEGRATION = '''
+SEED_002_INTEGRATION = """
 import asyncio
 from pathlib import Path
 from operator_core.db.actions import ActionDB
@@ -39,10 +41,10 @@ async def test():
         print("Integration test passed")
 
 asyncio.run(test())
-'''
+"""
 SEED_000_TYPES = """from operator_core.model.types import WorkflowStatus, WorkflowProposal, ActionProposal; p = ActionProposal(action_name='test', reason='test'); print(f'workflow_id={p.workflow_id}, scheduled_at={p.scheduled_at}, retry_count={p.retry_count}')"""
 SEED_000_SCHEMA = """from operator_core.db.schema import ACTIONS_SCHEMA_SQL; assert 'CREATE TABLE IF NOT EXISTS workflows' in ACTIONS_SCHEMA_SQL; assert 'idx_action_proposals_workflow' in ACTIONS_SCHEMA_SQL; print('Schema extensions present')"""
-SEED_000_MIGRATION = '''
+SEED_000_MIGRATION = """
 import asyncio
 from pathlib import Path
 from operator_core.db.actions import ActionDB
@@ -70,8 +72,8 @@ async def test():
     os.unlink(db_path)
 
 asyncio.run(test())
-'''
-SEED_001_WORKFLOW = '''
+"""
+SEED_001_WORKFLOW = """
 import asyncio
 from pathlib import Path
 from operator_core.db.actions import ActionDB
@@ -103,8 +105,8 @@ async def test():
     os.unlink(db_path)
 
 asyncio.run(test())
-'''
-SEED_001_SCHEDULED = '''
+"""
+SEED_001_SCHEDULED = """
 import asyncio
 from pathlib import Path
 from datetime import datetime, timedelta
@@ -136,8 +138,8 @@ async def test():
     os.unlink(db_path)
 
 asyncio.run(test())
-'''
-SEED_001_RETRY = '''
+"""
+SEED_001_RETRY = """
 import asyncio
 from pathlib import Path
 from datetime import datetime, timedelta
@@ -175,8 +177,8 @@ async def test():
     os.unlink(db_path)
 
 asyncio.run(test())
-'''
-SEED_003_RETRY = '''
+"""
+SEED_003_RETRY = """
 from operator_core.actions.retry import RetryConfig
 from datetime import datetime
 
@@ -191,8 +193,8 @@ for attempt in range(3):
 # Test should_retry
 print(f'Should retry at 0: {config.should_retry(0)}')
 print(f'Should retry at 3: {config.should_retry(3)}')
-'''
-SEED_003_PROPOSE_WORKFLOW = '''
+"""
+SEED_003_PROPOSE_WORKFLOW = """
 # Just verify the method exists and has correct signature
 from operator_core.actions.executor import ActionExecutor
 import inspect
@@ -203,8 +205,8 @@ print(f'propose_workflow params: {params}')
 assert 'name' in params
 assert 'action_recommendations' in params
 print('propose_workflow method exists with correct signature')
-'''
-SEED_003_SCHEDULE_RETRY = '''
+"""
+SEED_003_SCHEDULE_RETRY = """
 from operator_core.actions.executor import ActionExecutor
 import inspect
 
@@ -219,7 +221,7 @@ retry_sig = inspect.signature(ActionExecutor.schedule_next_retry)
 assert 'proposal_id' in retry_sig.parameters
 assert 'error_message' in retry_sig.parameters
 print('schedule_next_retry method exists with correct signature')
-'''
+"""
 SEED_003_EXPORT = """from operator_core.actions import RetryConfig"""
 
 CASES = [
@@ -229,23 +231,50 @@ CASES = [
     ("002-integration", SEED_002_INTEGRATION, [r"^Integration test passed$"]),
     ("000-types", SEED_000_TYPES, [r"^workflow_id=None, scheduled_at=None, retry_count=0$"]),
     ("000-schema", SEED_000_SCHEMA, [r"^Schema extensions present$"]),
-    ("000-migration", SEED_000_MIGRATION,
-     [r"^Created proposal with workflow_id=None, retry_count=0$"]),
-    ("001-workflow", SEED_001_WORKFLOW,
-     [r"^Created workflow 1$", r"^Got 2 actions in order: \['step1', 'step2'\]$",
-      r"^Workflow status: pending$"]),
+    (
+        "000-migration",
+        SEED_000_MIGRATION,
+        [r"^Created proposal with workflow_id=None, retry_count=0$"],
+    ),
+    (
+        "001-workflow",
+        SEED_001_WORKFLOW,
+        [
+            r"^Created workflow 1$",
+            r"^Got 2 actions in order: \['step1', 'step2'\]$",
+            r"^Workflow status: pending$",
+        ],
+    ),
     ("001-scheduled", SEED_001_SCHEDULED, [r"^Ready scheduled: 1 action\(s\)$"]),
-    ("001-retry", SEED_001_RETRY,
-     [r"^Retry eligible: 1 action\(s\)$", r"^Retry count after increment: 2$"]),
-    ("003-retry", SEED_003_RETRY,
-     [r"^Attempt 0: retry in (1\.[0-5]|1\.[0-9])s$", r"^Attempt 1: retry in [2-3]\.\ds$",
-      r"^Attempt 2: retry in [4-6]\.\ds$", r"^Should retry at 0: True$",
-      r"^Should retry at 3: False$"]),
-    ("003-propose-workflow", SEED_003_PROPOSE_WORKFLOW,
-     [r"^propose_workflow method exists with correct signature$"]),
-    ("003-schedule-retry", SEED_003_SCHEDULE_RETRY,
-     [r"^__init__ has retry_config parameter$",
-      r"^schedule_next_retry method exists with correct signature$"]),
+    (
+        "001-retry",
+        SEED_001_RETRY,
+        [r"^Retry eligible: 1 action\(s\)$", r"^Retry count after increment: 2$"],
+    ),
+    (
+        "003-retry",
+        SEED_003_RETRY,
+        [
+            r"^Attempt 0: retry in (1\.[0-5]|1\.[0-9])s$",
+            r"^Attempt 1: retry in [2-3]\.\ds$",
+            r"^Attempt 2: retry in [4-6]\.\ds$",
+            r"^Should retry at 0: True$",
+            r"^Should retry at 3: False$",
+        ],
+    ),
+    (
+        "003-propose-workflow",
+        SEED_003_PROPOSE_WORKFLOW,
+        [r"^propose_workflow method exists with correct signature$"],
+    ),
+    (
+        "003-schedule-retry",
+        SEED_003_SCHEDULE_RETRY,
+        [
+            r"^__init__ has retry_config parameter$",
+            r"^schedule_next_retry method exists with correct signature$",
+        ],
+    ),
     ("003-export", SEED_003_EXPORT, []),
 ]
 
@@ -260,7 +289,11 @@ def test_seed_verify_snippet_runs_unchanged(
         leftover.unlink()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr

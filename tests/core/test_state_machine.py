@@ -55,8 +55,13 @@ OPEN_WORKFLOW = ("pending", "in_progress")
 
 def frozen_executor(path: Path, clock: FrozenClock) -> ActionExecutor:
     """No approval, ``RETRY``, on ``clock``: for lease and claim races driven by hand."""
-    return ActionExecutor(path, ActionRegistry.from_subject(TestSubject()),
-                          approval_mode=False, retry_config=RETRY, clock=clock)
+    return ActionExecutor(
+        path,
+        ActionRegistry.from_subject(TestSubject()),
+        approval_mode=False,
+        retry_config=RETRY,
+        clock=clock,
+    )
 
 
 class ApprovingSubject(TestSubject):
@@ -64,8 +69,9 @@ class ApprovingSubject(TestSubject):
     through (approval mode is the database's policy, the same for every process)."""
 
     def action_definitions(self) -> list[Any]:
-        return [d.model_copy(update={"requires_approval": True})
-                for d in super().action_definitions()]
+        return [
+            d.model_copy(update={"requires_approval": True}) for d in super().action_definitions()
+        ]
 
 
 def params_for(action: str, times: int) -> dict[str, Any]:
@@ -645,12 +651,18 @@ async def test_a_stale_claim_in_a_batch_is_skipped_and_the_rest_are_recorded(
         fresh = await ex.db.claim_ready("runner-a", 2, lease_seconds=5)
         assert {c.proposal.id for c in fresh} == {second.id, third.id}
         ok = AttemptResult(True, {})
-        await ex.db.finish_and_claim("runner-a", [(fresh[0], ok), (stale, ok), (fresh[1], ok)],
-                                     0, 5)
-        statuses = {pid: (await ex.db.get_proposal(pid)).status  # type: ignore[union-attr]
-                    for pid in (first.id, second.id, third.id)}
-        assert statuses == {first.id: ActionStatus.FAILED, second.id: ActionStatus.COMPLETED,
-                            third.id: ActionStatus.COMPLETED}
+        await ex.db.finish_and_claim(
+            "runner-a", [(fresh[0], ok), (stale, ok), (fresh[1], ok)], 0, 5
+        )
+        statuses = {
+            pid: (await ex.db.get_proposal(pid)).status  # type: ignore[union-attr]
+            for pid in (first.id, second.id, third.id)
+        }
+        assert statuses == {
+            first.id: ActionStatus.FAILED,
+            second.id: ActionStatus.COMPLETED,
+            third.id: ActionStatus.COMPLETED,
+        }
         completed = [e for e in await ex.db.list_audit_events() if e.event_type == "completed"]
         assert sorted(e.proposal_id for e in completed) == sorted([second.id, third.id])
         assert (await ex.db.verify_audit_chain())[0]

@@ -42,9 +42,15 @@ def _insert(path: Path, rows: list[tuple[str, int, bool, str | None]]) -> None:
             "INSERT INTO action_proposals (action_name, parameters, reason, status, proposed_at,"
             " requires_approval, approved_at, next_retry_at, claimed_by, lease_expires_at)"
             " VALUES ('noop', '{}', 'r', ?, ?, ?, ?, ?, ?, ?)",
-            (status, PAST, requires, PAST if approved else None, retry_at,
-             "runner-x" if status == "executing" else None,
-             LATER if status == "executing" else None),
+            (
+                status,
+                PAST,
+                requires,
+                PAST if approved else None,
+                retry_at,
+                "runner-x" if status == "executing" else None,
+                LATER if status == "executing" else None,
+            ),
         )
     conn.execute("COMMIT")
     conn.close()
@@ -52,8 +58,12 @@ def _insert(path: Path, rows: list[tuple[str, int, bool, str | None]]) -> None:
 
 def _plain(path: Path, where: str) -> list[int]:
     conn = sqlite3.connect(path)
-    ids = [r[0] for r in conn.execute(
-        f"SELECT id FROM action_proposals NOT INDEXED WHERE {where} ORDER BY id")]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            f"SELECT id FROM action_proposals NOT INDEXED WHERE {where} ORDER BY id"
+        )
+    ]
     conn.close()
     return ids
 
@@ -74,27 +84,42 @@ async def _check(path: Path, rows: list[tuple[str, int, bool, str | None]]) -> N
     _insert(path, rows)
     async with ActionDB(path) as db:
         conn = sqlite3.connect(path)
-        plain_counts = dict(conn.execute(
-            "SELECT status, COUNT(*) FROM action_proposals NOT INDEXED GROUP BY status"))
+        plain_counts = dict(
+            conn.execute(
+                "SELECT status, COUNT(*) FROM action_proposals NOT INDEXED GROUP BY status"
+            )
+        )
         conn.close()
         assert (await db.counts()).by_status == plain_counts
         assert (await db.counts(by_status=False)).executing == plain_counts.get("executing", 0)
         for status in ActionStatus:
             listed = await db.list_proposals(status=status, limit=None)
             assert [p.id for p in listed] == _plain(path, f"status = '{status.value}'")[::-1]
-        awaiting = _plain(path, "status IN ('proposed', 'validated') AND requires_approval <> 0"
-                                " AND approved_at IS NULL")
+        awaiting = _plain(
+            path,
+            "status IN ('proposed', 'validated') AND requires_approval <> 0"
+            " AND approved_at IS NULL",
+        )
         assert [p.id for p in await db.list_pending_approvals()] == awaiting
         pending = _plain(path, "status IN ('proposed', 'validated')")
         retry_waiting = _plain(path, "status = 'failed' AND next_retry_at IS NOT NULL")
         preview = await db.preview_kill_switch()
         assert (preview["pending"], preview["retry_waiting"], preview["executing"]) == (
-            len(pending), len(retry_waiting), plain_counts.get("executing", 0))
+            len(pending),
+            len(retry_waiting),
+            plain_counts.get("executing", 0),
+        )
         result = await db.kill_switch("tester")
         assert result.cancelled_actions == sorted(pending + retry_waiting)
         assert result.executing_signalled == _plain(path, "status = 'executing'")
-        assert _plain(path, "status IN ('proposed', 'validated') OR "
-                            "(status = 'failed' AND next_retry_at IS NOT NULL)") == []
+        assert (
+            _plain(
+                path,
+                "status IN ('proposed', 'validated') OR "
+                "(status = 'failed' AND next_retry_at IS NOT NULL)",
+            )
+            == []
+        )
 
 
 def _full_scans(conn: sqlite3.Connection, statements: list[str]) -> list[str]:
@@ -153,8 +178,15 @@ async def test_a_version_3_database_moves_to_the_partial_status_index(tmp_path: 
         step(conn)
         conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
-    _insert(path, [("validated", 1, False, None), ("validated", 0, False, None),
-                   ("completed", 0, False, None), ("executing", 0, False, None)])
+    _insert(
+        path,
+        [
+            ("validated", 1, False, None),
+            ("validated", 0, False, None),
+            ("completed", 0, False, None),
+            ("executing", 0, False, None),
+        ],
+    )
     async with ActionDB(path) as db:
         counts = await db.counts()
         assert counts.by_status == {"completed": 1, "executing": 1, "validated": 2}

@@ -19,21 +19,37 @@ class TestSubject(BaseSubject):
     def action_definitions(self) -> list[ActionDefinition]:
         seconds = ParamDef(type="float", required=False, default=0.0)
         return [
-            ActionDefinition(name="ok", description="succeeds", parameters={"seconds": seconds},
-                             risk_level=RiskLevel.LOW, timeout_seconds=30),
-            ActionDefinition(name="fail", description="always fails (retryable)",
-                             timeout_seconds=5),
-            ActionDefinition(name="fail_hard", description="fails, not retryable",
-                             timeout_seconds=5),
             ActionDefinition(
-                name="flaky", description="fails the first `times` attempts",
-                parameters={"times": ParamDef(type="int")}, timeout_seconds=5,
+                name="ok",
+                description="succeeds",
+                parameters={"seconds": seconds},
+                risk_level=RiskLevel.LOW,
+                timeout_seconds=30,
             ),
-            ActionDefinition(name="slow", description="sleeps `seconds`",
-                             parameters={"seconds": ParamDef(type="float")},
-                             timeout_seconds=float(os.environ.get("TEST_SLOW_TIMEOUT", 60))),
-            ActionDefinition(name="guarded", description="always needs approval",
-                             requires_approval=True, risk_level=RiskLevel.HIGH),
+            ActionDefinition(
+                name="fail", description="always fails (retryable)", timeout_seconds=5
+            ),
+            ActionDefinition(
+                name="fail_hard", description="fails, not retryable", timeout_seconds=5
+            ),
+            ActionDefinition(
+                name="flaky",
+                description="fails the first `times` attempts",
+                parameters={"times": ParamDef(type="int")},
+                timeout_seconds=5,
+            ),
+            ActionDefinition(
+                name="slow",
+                description="sleeps `seconds`",
+                parameters={"seconds": ParamDef(type="float")},
+                timeout_seconds=float(os.environ.get("TEST_SLOW_TIMEOUT", 60)),
+            ),
+            ActionDefinition(
+                name="guarded",
+                description="always needs approval",
+                requires_approval=True,
+                risk_level=RiskLevel.HIGH,
+            ),
         ]
 
     async def execute(

@@ -11,8 +11,9 @@ from operator_core.actions.executor import ActionExecutor
 from operator_core.runner import Runner
 
 
-async def wait_for(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0,
-                   interval: float = 0.02) -> None:
+async def wait_for(
+    cond: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.02
+) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await cond():
@@ -24,8 +25,12 @@ async def wait_for(cond: Callable[[], Awaitable[bool]], timeout: float = 10.0,
 @contextlib.asynccontextmanager
 async def running(executor: ActionExecutor, **kwargs: object) -> AsyncIterator[Runner]:
     """A Runner on its own connection (like a separate process would have)."""
-    ex = ActionExecutor(executor.db_path, executor.registry, approval_mode=executor.approval_mode,
-                        retry_config=executor.retry_config)
+    ex = ActionExecutor(
+        executor.db_path,
+        executor.registry,
+        approval_mode=executor.approval_mode,
+        retry_config=executor.retry_config,
+    )
     kwargs.setdefault("grace_seconds", 0.5)
     runner = Runner(ex, **kwargs)  # type: ignore[arg-type]
     task = asyncio.create_task(runner.run())

@@ -17,9 +17,17 @@ START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
 
 def events(first: int, count: int) -> list[AuditEvent]:
     return [
-        AuditEvent(id=i, proposal_id=i, workflow_id=None, event_type="proposed",
-                   event_data={"action": f"action-{i}", "reason": "r"}, actor="agent",
-                   timestamp=START + timedelta(seconds=i), prev_hash="0" * 64, hash="0" * 64)
+        AuditEvent(
+            id=i,
+            proposal_id=i,
+            workflow_id=None,
+            event_type="proposed",
+            event_data={"action": f"action-{i}", "reason": "r"},
+            actor="agent",
+            timestamp=START + timedelta(seconds=i),
+            prev_hash="0" * 64,
+            hash="0" * 64,
+        )
         for i in range(first, first + count)
     ]
 
@@ -76,7 +84,8 @@ async def test_keeps_the_newest_lines_only() -> None:
 
 @pytest.mark.parametrize("size", [(120, 40), (80, 24)])
 async def test_the_first_frame_shows_the_newest_events(
-        db_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]
+) -> None:
     """Lines read at start-up are drawn in the first frame (a RichLog held them back until
     it had a size, after that frame)."""
     from operator_tui.screens.dashboard import DashboardScreen

@@ -16,8 +16,9 @@ def styled_chars(lines: list[list[Segment]]) -> list[list[tuple[str, Style | Non
     return [[(ch, seg.style) for seg in line for ch in seg.text] for line in lines]
 
 
-def both_ways(pane: PaneTable, row: int, column: int, style: Style, width: int,
-              cursor: bool, hover: bool) -> tuple[list, list]:
+def both_ways(
+    pane: PaneTable, row: int, column: int, style: Style, width: int, cursor: bool, hover: bool
+) -> tuple[list, list]:
     pane._cell_render_cache.clear()
     ours = pane._render_cell(row, column, style, width, cursor, hover)
     pane._cell_render_cache.clear()
@@ -35,12 +36,15 @@ async def test_pane_cells_render_as_datatable_renders_them(db_path: Path) -> Non
             assert pane.row_count
             for row in range(pane.row_count):
                 for column, (_, _, width) in enumerate(pane.COLUMNS):
-                    for style, cursor, hover in ((Style(), False, False),
-                                                 (Style(bgcolor="#202020"), True, False),
-                                                 (Style(color="red", bold=True), False, True)):
+                    for style, cursor, hover in (
+                        (Style(), False, False),
+                        (Style(bgcolor="#202020"), True, False),
+                        (Style(color="red", bold=True), False, True),
+                    ):
                         for cell_width in (width + 2, 4, 1):  # as wide as the column; cut
-                            ours, theirs = both_ways(pane, row, column, style, cell_width,
-                                                     cursor, hover)
+                            ours, theirs = both_ways(
+                                pane, row, column, style, cell_width, cursor, hover
+                            )
                             assert ours == theirs, (pane.id, row, column, cell_width)
                             compared += 1
         assert compared > 500
@@ -54,9 +58,13 @@ async def test_unusual_cells_fall_back_to_datatable(db_path: Path) -> None:
         pane = app.screen.query_one("#approvals", PaneTable)
         key = next(iter(pane.rows))
         first = pane.ordered_columns[1].key
-        for cell in (Text("styled base", style="bold reverse"), Text("tab\there"),
-                     Text("a very long value that will not fit", overflow="ellipsis"),
-                     Text("wide 漢字 chars"), Text("right", justify="right")):
+        for cell in (
+            Text("styled base", style="bold reverse"),
+            Text("tab\there"),
+            Text("a very long value that will not fit", overflow="ellipsis"),
+            Text("wide 漢字 chars"),
+            Text("right", justify="right"),
+        ):
             pane.update_cell(key, first, cell)
             index = pane.get_row_index(key)
             ours, theirs = both_ways(pane, index, 1, Style(), 12, False, False)

@@ -40,8 +40,10 @@ async def test_approve_sets_approved_at_and_by(db_path: Path) -> None:
         target = selected(app)
         assert target.kind == "action"
         await pilot.press("a")
-        await eventually(lambda: target.key not in _keys(app, "approvals"),
-                         what="the approved row to leave #approvals")
+        await eventually(
+            lambda: target.key not in _keys(app, "approvals"),
+            what="the approved row to leave #approvals",
+        )
         assert any("Approved" in msg for _, _, msg in toasts(app))
     p = await read_proposal(db_path, target.id)
     assert p.approved_by == OPERATOR
@@ -158,8 +160,10 @@ async def test_kill_switch_confirms_then_cancels_everything(db_path: Path) -> No
         assert "2 open workflow(s)" in body
         assert "1 executing action(s)" in body
         await pilot.press("y")
-        await eventually(lambda: app.dashboard.query_one("#header").has_class("-observe"),
-                         what="the OBSERVE banner")
+        await eventually(
+            lambda: app.dashboard.query_one("#header").has_class("-observe"),
+            what="the OBSERVE banner",
+        )
         assert app.dashboard.query_one("#banner").display
     async with ActionDB(db_path) as db:
         mode, _, by, _ = await db.get_safety_mode()
@@ -220,8 +224,7 @@ async def test_engine_refusal_is_shown_and_changes_nothing(db_path: Path) -> Non
     assert p.status.value == "cancelled" and p.approved_at is None
 
 
-async def test_approve_warns_once_when_another_process_moved_the_selection(
-        db_path: Path) -> None:
+async def test_approve_warns_once_when_another_process_moved_the_selection(db_path: Path) -> None:
     """The selected row leaves because another process cancelled it, and the cursor moves
     to the next row: an approve right then is a warning, not an approval of a row the
     operator may not have read; pressed again, it approves."""
@@ -231,8 +234,10 @@ async def test_approve_warns_once_when_another_process_moved_the_selection(
         gone = selected(app)
         async with ActionExecutor(db_path, ActionRegistry.from_subject(FixtureSubject())) as ex:
             await ex.cancel_proposal(gone.id, "bob@ops-2")
-        await eventually(lambda: gone.key not in _keys(app, "approvals"),
-                         what="the cancelled row to leave #approvals")
+        await eventually(
+            lambda: gone.key not in _keys(app, "approvals"),
+            what="the cancelled row to leave #approvals",
+        )
         moved_to = selected(app)
         assert moved_to != gone
         await pilot.press("a")
@@ -240,8 +245,10 @@ async def test_approve_warns_once_when_another_process_moved_the_selection(
         assert (await read_proposal(db_path, moved_to.id)).approved_at is None
         assert moved_to.key in _keys(app, "approvals")
         await pilot.press("a")
-        await eventually(lambda: moved_to.key not in _keys(app, "approvals"),
-                         what="the approved row to leave #approvals")
+        await eventually(
+            lambda: moved_to.key not in _keys(app, "approvals"),
+            what="the approved row to leave #approvals",
+        )
     assert (await read_proposal(db_path, moved_to.id)).approved_by == OPERATOR
 
 
@@ -265,13 +272,17 @@ MUTATION_KEYS = ["a", "r", "c", "K", "E"]
 
 async def _state(path: Path) -> tuple[object, ...]:
     async with ActionDB(path) as db:
-        return (await db.counts(), await db.get_safety_mode(),
-                len(await db.list_audit_events(limit=100_000)))
+        return (
+            await db.counts(),
+            await db.get_safety_mode(),
+            len(await db.list_audit_events(limit=100_000)),
+        )
 
 
 @pytest.mark.parametrize("via_env", [False, True])
-async def test_read_only_refuses_every_mutation(db_path: Path, via_env: bool,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_read_only_refuses_every_mutation(
+    db_path: Path, via_env: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if via_env:
         monkeypatch.setenv("OPERATOR_READ_ONLY", "1")
     before = await _state(db_path)
@@ -279,8 +290,7 @@ async def test_read_only_refuses_every_mutation(db_path: Path, via_env: bool,
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         assert app.read_only
-        shown = {b.binding.action for b in app.screen.active_bindings.values()
-                 if b.binding.show}
+        shown = {b.binding.action for b in app.screen.active_bindings.values() if b.binding.show}
         assert not shown & {"approve", "reject", "cancel", "kill_switch", "resume"}
         for key in MUTATION_KEYS:
             await pilot.press(key)
@@ -360,8 +370,19 @@ async def test_help_is_generated_from_the_live_bindings(db_path: Path) -> None:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = plain(app.screen.query_one("#help-keys"))
-        for word in ("Approve", "Reject", "Cancel", "Kill", "Resume", "Details", "Filter",
-                     "Next pane", "Previous pane", "Help", "Quit"):
+        for word in (
+            "Approve",
+            "Reject",
+            "Cancel",
+            "Kill",
+            "Resume",
+            "Details",
+            "Filter",
+            "Next pane",
+            "Previous pane",
+            "Help",
+            "Quit",
+        ):
             assert word in text
         await pilot.press("escape")
         assert app.screen is app.dashboard
@@ -387,10 +408,12 @@ async def test_agent_text_is_shown_as_written_never_as_markup(db_path: Path) -> 
     name = "[b]x[/b]"
     description = "[black on black]drop the table[/] then check"
     reason = "[black on black]drop the table[/] routine check"
-    async with ActionExecutor(db_path, ActionRegistry.from_subject(FixtureSubject()),
-                              approval_mode=True) as ex:
-        wf = await ex.propose_workflow(name, description, [
-            {"action_name": "check_health", "parameters": {}, "reason": reason}])
+    async with ActionExecutor(
+        db_path, ActionRegistry.from_subject(FixtureSubject()), approval_mode=True
+    ) as ex:
+        wf = await ex.propose_workflow(
+            name, description, [{"action_name": "check_health", "parameters": {}, "reason": reason}]
+        )
     app = fixture_app(db_path)
     async with app.run_test(size=(240, 40)) as pilot:
         await start(pilot)
@@ -411,5 +434,7 @@ async def test_agent_text_is_shown_as_written_never_as_markup(db_path: Path) -> 
         await pilot.press("n")
         await pilot.press("enter")
         await eventually(lambda: isinstance(app.screen, DetailScreen))
-        await eventually(lambda: description in plain(app.screen.query_one("#detail-body")),
-                         what="the description, as written, in the detail view")
+        await eventually(
+            lambda: description in plain(app.screen.query_one("#detail-body")),
+            what="the description, as written, in the detail view",
+        )

@@ -32,8 +32,12 @@ def row_keys(app: OperatorApp, pane_id: str) -> list[str]:
 
 
 def other_executor(path: Path) -> ActionExecutor:
-    return ActionExecutor(path, ActionRegistry.from_subject(FixtureSubject()), approval_mode=True,
-                          clock=FrozenClock(FIXTURE_NOW))
+    return ActionExecutor(
+        path,
+        ActionRegistry.from_subject(FixtureSubject()),
+        approval_mode=True,
+        clock=FrozenClock(FIXTURE_NOW),
+    )
 
 
 async def test_change_from_a_second_connection_shows_within_a_second(db_path: Path) -> None:
@@ -42,8 +46,11 @@ async def test_change_from_a_second_connection_shows_within_a_second(db_path: Pa
         await app.wait_loaded()
         async with other_executor(db_path) as other:
             p = await other.propose_action("drain_store", {"store_id": "s2"}, reason="test")
-        took = await eventually(lambda: f"p{p.id}" in row_keys(app, "approvals"), timeout=1.0,
-                                what="the new proposal in #approvals")
+        took = await eventually(
+            lambda: f"p{p.id}" in row_keys(app, "approvals"),
+            timeout=1.0,
+            what="the new proposal in #approvals",
+        )
         assert took < 1.0
         await pilot.pause()
 
@@ -67,8 +74,11 @@ async def test_change_from_another_process_shows_within_a_second(db_path: Path) 
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, str(db_path))
         assert await proc.wait() == 0
         done = time.monotonic()
-        await eventually(lambda: "p26" not in row_keys(app, "approvals"), timeout=1.0,
-                         what="the cancelled proposal to leave #approvals")
+        await eventually(
+            lambda: "p26" not in row_keys(app, "approvals"),
+            timeout=1.0,
+            what="the cancelled proposal to leave #approvals",
+        )
         assert time.monotonic() - done < 1.0
 
 
@@ -104,8 +114,9 @@ async def test_countdowns_tick_from_the_clock_without_reading(db_path: Path) -> 
         assert app.refreshes == refreshes, "a countdown must not re-read the database"
 
 
-async def test_a_new_minute_rereads_only_the_activity(db_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_new_minute_rereads_only_the_activity(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loads = []
     load = dashboard_data.load
 
@@ -123,8 +134,7 @@ async def test_a_new_minute_rereads_only_the_activity(db_path: Path,
 
     monkeypatch.setattr(PaneTable, "show", counted_show)
     clock = FrozenClock(FIXTURE_NOW)
-    app = OperatorApp(db_path, FixtureSubject(), clock=clock, poll_interval=0.1,
-                      tick_interval=0.1)
+    app = OperatorApp(db_path, FixtureSubject(), clock=clock, poll_interval=0.1, tick_interval=0.1)
     async with app.run_test(size=SIZE):
         await app.wait_loaded()
         assert len(loads) == 1
@@ -134,8 +144,11 @@ async def test_a_new_minute_rereads_only_the_activity(db_path: Path,
         assert str(retries.get_cell("p31", "in")) == "in 15s"
         clock.advance(60)
         later = clock_time(clock.now())
-        await eventually(lambda: later in plain(refreshed), timeout=2.0,
-                         what="the header to show the new minute's refresh")
+        await eventually(
+            lambda: later in plain(refreshed),
+            timeout=2.0,
+            what="the header to show the new minute's refresh",
+        )
         assert len(loads) == 1, "nothing changed: the rows must not be read again"
         assert len(fills) == 4, "nor the panes filled again: the tick moves their times"
         await eventually(lambda: str(retries.get_cell("p31", "in")) == "due now", timeout=1.0)
@@ -189,8 +202,9 @@ async def test_background_tasks_run_with_the_app_and_stop_with_it(db_path: Path)
     assert stopped.is_set()
 
 
-async def test_the_first_frame_drawn_has_the_rows(db_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_first_frame_drawn_has_the_rows(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The rows are read before the screen is laid out, so no frame is drawn empty first."""
     from operator_tui.screens.dashboard import DashboardScreen
 
@@ -213,7 +227,8 @@ async def test_the_first_frame_drawn_has_the_rows(db_path: Path,
 
 @pytest.mark.parametrize(("width", "layout"), [(120, "-wide"), (100, "-narrow")])
 async def test_the_first_frame_is_laid_out_for_the_terminal_width(
-        db_path: Path, monkeypatch: pytest.MonkeyPatch, width: int, layout: str) -> None:
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, width: int, layout: str
+) -> None:
     """The width classes are set before the first frame, not on the Resize that follows it
     (which laid out and drew every pane a second time)."""
     from operator_tui.screens.dashboard import DashboardScreen
@@ -237,17 +252,24 @@ async def test_the_first_frame_is_laid_out_for_the_terminal_width(
 
 
 async def test_a_long_pane_fills_what_the_screen_shows_first_then_the_rest(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The first fill adds only as many rows as the terminal has lines (with the scrollable
     size of all of them); the rest follow right after that frame, in order."""
     from operator_tui.screens.dashboard import DashboardScreen
 
     path = tmp_path / "long.db"
     async with other_executor(path) as ex:
-        await ex.propose_actions([
-            {"action_name": "drain_store", "parameters": {"store_id": f"s{i}"},
-             "reason": f"long pane {i}"} for i in range(60)
-        ])
+        await ex.propose_actions(
+            [
+                {
+                    "action_name": "drain_store",
+                    "parameters": {"store_id": f"s{i}"},
+                    "reason": f"long pane {i}",
+                }
+                for i in range(60)
+            ]
+        )
     first: list[tuple[int, int]] = []
     refresh = DashboardScreen._compositor_refresh
 
@@ -290,10 +312,10 @@ def order(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return happened
 
 
-async def test_the_subject_is_read_after_the_first_frame(
-        db_path: Path, order: list[str]) -> None:
+async def test_the_subject_is_read_after_the_first_frame(db_path: Path, order: list[str]) -> None:
     """The dashboard's keys do not need the subject's definitions: they are read once the
     first frame is up (building them is about 15 ms of a start-up)."""
+
     class Subject(FixtureSubject):
         def action_definitions(self):  # type: ignore[no-untyped-def]
             order.append("definitions")
@@ -309,7 +331,8 @@ async def test_the_subject_is_read_after_the_first_frame(
 
 
 async def test_a_subject_with_bad_definitions_is_said_and_the_dashboard_stays(
-        db_path: Path) -> None:
+    db_path: Path,
+) -> None:
     class Broken(FixtureSubject):
         def action_definitions(self):  # type: ignore[no-untyped-def]
             defs = super().action_definitions()
@@ -318,8 +341,11 @@ async def test_a_subject_with_bad_definitions_is_said_and_the_dashboard_stays(
     app = OperatorApp(db_path, Broken(), clock=FrozenClock(FIXTURE_NOW))
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_loaded()
-        await eventually(lambda: any(sev == "error" for sev, _, _ in toasts(app)), timeout=2.0,
-                         what="the error toast")
+        await eventually(
+            lambda: any(sev == "error" for sev, _, _ in toasts(app)),
+            timeout=2.0,
+            what="the error toast",
+        )
         severity, title, message = next(t for t in toasts(app) if t[0] == "error")
         assert title == "Cannot read the subject's actions" and "defined twice" in message
         assert row_keys(app, "approvals"), "the dashboard is still up, with its rows"
@@ -327,10 +353,12 @@ async def test_a_subject_with_bad_definitions_is_said_and_the_dashboard_stays(
 
 
 async def test_a_subject_loader_runs_once_after_the_first_frame(
-        db_path: Path, order: list[str]) -> None:
+    db_path: Path, order: list[str]
+) -> None:
     """``operator tui`` hands the dashboard a loader for its ``--subject``: called once, after
     the first frame; the executor then has the subject's actions, and the subject is closed
     with the dashboard."""
+
     class Closing(FixtureSubject):
         async def aclose(self) -> None:
             order.append("closed")
@@ -352,14 +380,22 @@ async def test_a_subject_loader_runs_once_after_the_first_frame(
     assert order.count("loaded") == 1 and order.count("closed") == 1
 
 
-@pytest.mark.parametrize("error, said", [
-    (ConfigError("cannot import subject module 'nosuch': No module named 'nosuch'"),
-     "operator: cannot import subject module 'nosuch': No module named 'nosuch'"),
-    (ValueError("bad value at import"),
-     "operator: cannot load the subject: ValueError: bad value at import"),
-])
+@pytest.mark.parametrize(
+    "error, said",
+    [
+        (
+            ConfigError("cannot import subject module 'nosuch': No module named 'nosuch'"),
+            "operator: cannot import subject module 'nosuch': No module named 'nosuch'",
+        ),
+        (
+            ValueError("bad value at import"),
+            "operator: cannot load the subject: ValueError: bad value at import",
+        ),
+    ],
+)
 async def test_a_subject_that_cannot_be_loaded_ends_the_dashboard_with_one_line(
-        db_path: Path, error: Exception, said: str) -> None:
+    db_path: Path, error: Exception, said: str
+) -> None:
     def load() -> FixtureSubject:
         raise error
 
@@ -377,8 +413,9 @@ async def test_a_subject_that_cannot_be_loaded_ends_the_dashboard_with_one_line(
     before = db_path.read_bytes()
     app = Recording(db_path, subject_loader=load, clock=FrozenClock(FIXTURE_NOW))
     async with app.run_test(size=SIZE):
-        await eventually(lambda: app.return_code is not None, timeout=5.0,
-                         what="the dashboard to give up")
+        await eventually(
+            lambda: app.return_code is not None, timeout=5.0, what="the dashboard to give up"
+        )
     assert app.return_code == 1
     assert exits == [said]
     assert db_path.read_bytes() == before
@@ -390,14 +427,16 @@ async def test_an_unreadable_database_ends_the_dashboard_with_one_line(tmp_path:
     before = corrupt.read_bytes()
     app = fixture_app(corrupt)
     async with app.run_test(size=SIZE):
-        await eventually(lambda: app.return_code is not None, timeout=5.0,
-                         what="the dashboard to give up")
+        await eventually(
+            lambda: app.return_code is not None, timeout=5.0, what="the dashboard to give up"
+        )
     assert app.return_code == 1
     assert corrupt.read_bytes() == before
 
 
 async def test_rows_far_from_their_time_are_not_recomputed_every_tick(
-        db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from operator_tui.panes import ScheduledPane
 
     computed: dict[str, int] = {}
@@ -415,8 +454,10 @@ async def test_rows_far_from_their_time_are_not_recomputed_every_tick(
         await app.wait_loaded()
         pane = app.dashboard.query_one("#scheduled", PaneTable)
         await asyncio.sleep(1.0)
-        away = {key: (row.model.scheduled_at - clock.now()).total_seconds()
-                for key, row in pane._by_key.items()}
+        away = {
+            key: (row.model.scheduled_at - clock.now()).total_seconds()
+            for key, row in pane._by_key.items()
+        }
         assert away == {"p22": 880.0, "p23": 250.0, "p26": 2680.0}
         assert computed == {"p22": 1, "p23": 1, "p26": 1}, "far off: computed once"
         clock.advance(200)  # p23 is now 50 s off: recomputed at every tick
@@ -453,8 +494,13 @@ def test_run_lowers_the_switch_interval_until_the_first_frame_then_restores_it(
         app.exit()
 
     original = sys.getswitchinterval()
-    app = Recording(db_path, subject=FixtureSubject(), clock=FrozenClock(FIXTURE_NOW),
-                    approval_mode=True, actor="alice@ops-1")
+    app = Recording(
+        db_path,
+        subject=FixtureSubject(),
+        clock=FrozenClock(FIXTURE_NOW),
+        approval_mode=True,
+        actor="alice@ops-1",
+    )
     try:
         app.run(headless=True, size=SIZE, auto_pilot=drive)
         seen["after"] = (sys.getswitchinterval(), gc.isenabled())

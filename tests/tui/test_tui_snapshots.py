@@ -16,9 +16,15 @@ from operator_tui.screenshots import NARROW, VIEWS, WIDE, reach
 
 @pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
 @pytest.mark.parametrize("name", list(VIEWS))
-def test_snapshot(name: str, size: tuple[int, int], snap_compare, fixture_dirs: dict[bool, Path],
-                  monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_snapshot(
+    name: str,
+    size: tuple[int, int],
+    snap_compare,
+    fixture_dirs: dict[bool, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]
     view = VIEWS[name]
     monkeypatch.chdir(fixture_dirs[view.observe])  # the header shows "operator.db"
-    assert snap_compare(fixture_app(DB_NAME), terminal_size=size,
-                        run_before=lambda pilot: reach(pilot, view))
+    assert snap_compare(
+        fixture_app(DB_NAME), terminal_size=size, run_before=lambda pilot: reach(pilot, view)
+    )

@@ -35,8 +35,14 @@ async def test_views_hold_the_models_values(db_path: Path) -> None:
         models = await db.snapshot(_everything)
         views = await db.snapshot(_everything, views=True)
     action = (ActionProposal, ProposalView)
-    kinds = {"approvals": action, "scheduled": action, "retries": action, "steps": action,
-             "workflows": (WorkflowProposal, WorkflowView), "events": (AuditEvent, AuditEventView)}
+    kinds = {
+        "approvals": action,
+        "scheduled": action,
+        "retries": action,
+        "steps": action,
+        "workflows": (WorkflowProposal, WorkflowView),
+        "events": (AuditEvent, AuditEventView),
+    }
     for name, (model_type, view_type) in kinds.items():
         assert models[name], f"the fixture has {name}"
         assert len(views[name]) == len(models[name])
@@ -54,8 +60,12 @@ async def test_views_hold_the_models_values(db_path: Path) -> None:
 async def test_the_dashboard_reads_views(db_path: Path) -> None:
     async with ActionDB(db_path) as db:
         loaded = await dashboard_data.load(db, 0)
-    shown = [*loaded.approvals, *loaded.scheduled, *loaded.retries,
-             *(p for steps in loaded.steps.values() for p in steps)]
+    shown = [
+        *loaded.approvals,
+        *loaded.scheduled,
+        *loaded.retries,
+        *(p for steps in loaded.steps.values() for p in steps),
+    ]
     assert shown and all(type(p) is ProposalView for p in shown)
     assert loaded.workflows and all(type(wf) is WorkflowView for wf in loaded.workflows)
     assert loaded.events and all(type(e) is AuditEventView for e in loaded.events)
@@ -111,8 +121,14 @@ print(json.dumps(seen))
 def test_the_first_frame_is_drawn_before_pydantic_is_imported(db_path: Path) -> None:
     """A fresh interpreter: the dashboard's first frame (with its rows) comes before pydantic
     is imported; the subject, its definitions and the executor come right after it."""
-    out = subprocess.run([sys.executable, "-c", PROBE, str(db_path)], cwd=REPO,
-                         capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(db_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen["rows at the first frame"] > 0
     assert seen["imported by the first frame"] == []

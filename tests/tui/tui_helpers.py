@@ -13,8 +13,9 @@ from operator_core.model.types import ActionProposal
 from operator_tui.app import OperatorApp
 
 
-async def eventually(check: Callable[[], Awaitable[bool] | bool], timeout: float = 3.0,
-                     what: str = "condition") -> float:
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], timeout: float = 3.0, what: str = "condition"
+) -> float:
     """Poll ``check`` until true; returns the seconds it took."""
     start = time.monotonic()
     while True:

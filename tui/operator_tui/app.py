@@ -112,8 +112,9 @@ class OperatorApp(App[None]):
         self.read_only = read_only or env_flag("OPERATOR_READ_ONLY")
         self.clock = clock or SYSTEM_CLOCK
         self.actor = actor or default_actor()
-        self.approval_mode = (env_flag("OPERATOR_APPROVAL_MODE") if approval_mode is None
-                              else approval_mode)
+        self.approval_mode = (
+            env_flag("OPERATOR_APPROVAL_MODE") if approval_mode is None else approval_mode
+        )
         self.db = ActionDB(self.db_path, clock=self.clock)
         self._executor: ActionExecutor | None = None
         self.watcher = ChangeWatcher(self.db, poll_interval)
@@ -168,16 +169,22 @@ class OperatorApp(App[None]):
                 except OperatorError as exc:  # ends the dashboard in ``_started``
                     self._subject_error = str(exc)
                 except Exception as exc:  # the subject's module or class itself failed
-                    self._subject_error = (f"cannot load the subject: "
-                                           f"{type(exc).__name__}: {exc}")
+                    self._subject_error = f"cannot load the subject: {type(exc).__name__}: {exc}"
 
             # The subject's definitions are read in ``_started``: the dashboard's keys do not
             # need them, the runner and agent of the demo start later.
-            registry = (ActionRegistry.from_subject(self.subject, lazy=True)
-                        if self.subject else ActionRegistry())
-            self._executor = ActionExecutor(self.db_path, registry,
-                                            approval_mode=self.approval_mode,
-                                            clock=self.clock, db=self.db)
+            registry = (
+                ActionRegistry.from_subject(self.subject, lazy=True)
+                if self.subject
+                else ActionRegistry()
+            )
+            self._executor = ActionExecutor(
+                self.db_path,
+                registry,
+                approval_mode=self.approval_mode,
+                clock=self.clock,
+                db=self.db,
+            )
         return self._executor
 
     def _started(self) -> None:
@@ -193,8 +200,13 @@ class OperatorApp(App[None]):
         try:
             executor.registry.load()
         except Exception as exc:  # a subject's own bug: said; the dashboard's keys still work
-            self.notify(str(exc), title="Cannot read the subject's actions", severity="error",
-                        timeout=30, markup=False)
+            self.notify(
+                str(exc),
+                title="Cannot read the subject's actions",
+                severity="error",
+                timeout=30,
+                markup=False,
+            )
         if not gc.isenabled():  # paused by run() (not under a test's run_test)
             gc.freeze()
             gc.enable()
@@ -252,8 +264,13 @@ class OperatorApp(App[None]):
     def _background_done(self, task: asyncio.Task[Any]) -> None:
         if task.cancelled() or task.exception() is None:
             return
-        self.notify(f"{task.get_name()} stopped: {task.exception()}", title="Background task",
-                    severity="error", timeout=30, markup=False)
+        self.notify(
+            f"{task.get_name()} stopped: {task.exception()}",
+            title="Background task",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
 
     async def wait_loaded(self) -> None:
         """Until the first refresh has painted (tests and screenshots)."""
@@ -284,8 +301,7 @@ class OperatorApp(App[None]):
                         await self._refresh_minute()
             await self.watcher.wait()
 
-    async def _read(self, say: bool = True
-                    ) -> tuple[DashboardData, list[AuditEventView]] | None:
+    async def _read(self, say: bool = True) -> tuple[DashboardData, list[AuditEventView]] | None:
         """Everything the screen shows, or None if the read failed (said in a toast, unless
         ``say`` is false: before the screen exists, the follow loop reads again and says it)."""
         db = self.db
@@ -313,8 +329,12 @@ class OperatorApp(App[None]):
         if read is not None and self.is_running:
             self._show(*read)
             after = self.dashboard.current_target()
-            if before is not None and after is not None and after != before \
-                    and not self.dashboard.active_pane.shows(before):
+            if (
+                before is not None
+                and after is not None
+                and after != before
+                and not self.dashboard.active_pane.shows(before)
+            ):
                 self._moved = (time.monotonic(), before, after)
 
     async def _refresh_minute(self) -> None:
@@ -384,9 +404,12 @@ class OperatorApp(App[None]):
         return True
 
     def action_refuse(self, what: str) -> None:
-        self.notify(f"Read-only dashboard: cannot {what}. Start it without --read-only "
-                    "(and without OPERATOR_READ_ONLY=1) to act.", title="Read-only",
-                    severity="warning")
+        self.notify(
+            f"Read-only dashboard: cannot {what}. Start it without --read-only "
+            "(and without OPERATOR_READ_ONLY=1) to act.",
+            title="Read-only",
+            severity="warning",
+        )
 
     def _target(self) -> Target | None:
         current = getattr(self.screen, "current_target", None)
@@ -405,9 +428,13 @@ class OperatorApp(App[None]):
         at, gone, now_on = moved
         if now_on != target or time.monotonic() - at > MOVED_GRACE:
             return False
-        self.notify(f"{gone.label} has just left the list (another process changed it); the "
-                    f"cursor is now on {target.label}. Press {key} again to {verb} it.",
-                    title="Selection moved", severity="warning", markup=False)
+        self.notify(
+            f"{gone.label} has just left the list (another process changed it); the "
+            f"cursor is now on {target.label}. Press {key} again to {verb} it.",
+            title="Selection moved",
+            severity="warning",
+            markup=False,
+        )
         return True
 
     def action_approve(self) -> None:
@@ -454,11 +481,15 @@ class OperatorApp(App[None]):
 
     @work(group="mutations")
     async def _cancel(self, hold: Hold, target: Target) -> None:
-        what = "the whole workflow and every step not yet run" if target.kind == "workflow" \
+        what = (
+            "the whole workflow and every step not yet run"
+            if target.kind == "workflow"
             else "it; it will not run"
+        )
         with hold:
-            confirmed = await self.push_screen_wait(ConfirmModal(
-                f"Cancel {target.label}?", f"This cancels {what}.", "Cancel it"))
+            confirmed = await self.push_screen_wait(
+                ConfirmModal(f"Cancel {target.label}?", f"This cancels {what}.", "Cancel it")
+            )
         if not confirmed:
             return
         if target.kind == "workflow":
@@ -478,14 +509,16 @@ class OperatorApp(App[None]):
             except OperatorError as exc:
                 self._refused("pull the kill switch", exc)
                 return
-            confirmed = await self.push_screen_wait(ConfirmModal(
-                "KILL SWITCH", kill_switch_summary(preview), "Stop everything"))
+            confirmed = await self.push_screen_wait(
+                ConfirmModal("KILL SWITCH", kill_switch_summary(preview), "Stop everything")
+            )
         if not confirmed:
             return
         result = await self._apply("pull the kill switch", self.executor.kill_switch(self.actor))
         if result is not None:
-            self.notify(result.summary(), title="Kill switch engaged", severity="warning",
-                        timeout=10)
+            self.notify(
+                result.summary(), title="Kill switch engaged", severity="warning", timeout=10
+            )
 
     def action_resume(self) -> None:
         self._resume(self.keys.begin())
@@ -493,16 +526,22 @@ class OperatorApp(App[None]):
     @work(group="mutations")
     async def _resume(self, hold: Hold) -> None:
         with hold:
-            confirmed = await self.push_screen_wait(ConfirmModal(
-                "Resume execution?",
-                "Safety mode goes back to EXECUTE: runners start claiming approved work again."
-                "\nNothing the kill switch cancelled comes back.", "Resume", danger=False))
+            confirmed = await self.push_screen_wait(
+                ConfirmModal(
+                    "Resume execution?",
+                    "Safety mode goes back to EXECUTE: runners start claiming approved work again."
+                    "\nNothing the kill switch cancelled comes back.",
+                    "Resume",
+                    danger=False,
+                )
+            )
         if not confirmed:
             return
         changed = await self._apply("resume execution", self.executor.resume(self.actor))
         if changed is not None:
-            self.notify("Execution resumed." if changed else "Execution was already on.",
-                        title="EXECUTE")
+            self.notify(
+                "Execution resumed." if changed else "Execution was already on.", title="EXECUTE"
+            )
 
     def _mutate(self, what: str, call: Awaitable[Any], success: str) -> None:
         self.run_worker(self._apply(what, call, success), group="mutations")
@@ -522,8 +561,7 @@ class OperatorApp(App[None]):
         return result
 
     def _refused(self, what: str, exc: OperatorError) -> None:
-        self.notify(str(exc), title=f"Could not {what}", severity="error", timeout=10,
-                    markup=False)
+        self.notify(str(exc), title=f"Could not {what}", severity="error", timeout=10, markup=False)
 
 
 def kill_switch_summary(preview: dict[str, int]) -> Text:
@@ -531,12 +569,16 @@ def kill_switch_summary(preview: dict[str, int]) -> Text:
     text = Text()
     text.append("Safety mode goes to OBSERVE: nothing new executes, in any process.\n\n")
     text.append("Cancels:\n", style="bold")
-    text.append(f"  • {preview.get('pending', 0)} pending action(s) "
-                "(awaiting approval, approved or scheduled)\n")
+    text.append(
+        f"  • {preview.get('pending', 0)} pending action(s) "
+        "(awaiting approval, approved or scheduled)\n"
+    )
     text.append(f"  • {preview.get('retry_waiting', 0)} action(s) waiting for a retry\n")
     text.append(f"  • {preview.get('workflows', 0)} open workflow(s)\n")
     text.append("Stops: ", style="bold")
-    text.append(f"{preview.get('executing', 0)} executing action(s), cancelled by their "
-                "runner within a second.\n\n")
+    text.append(
+        f"{preview.get('executing', 0)} executing action(s), cancelled by their "
+        "runner within a second.\n\n"
+    )
     text.append("Resume later with E; nothing cancelled comes back.", style="italic")
     return text

@@ -117,8 +117,11 @@ def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
         retries=snap.list_retry_backlog(limit=ROW_LIMIT),
         executions=executions,
         failures=failures,
-        events=([] if after_event_id is None
-                else snap.list_audit_events(limit=EVENT_LIMIT, after_id=after_event_id)),
+        events=(
+            []
+            if after_event_id is None
+            else snap.list_audit_events(limit=EVENT_LIMIT, after_id=after_event_id)
+        ),
     )
 
 

@@ -61,9 +61,12 @@ async def build_fixture(db_path: Path | str, *, observe: bool = False) -> None:
     clock = FrozenClock(_at(60))
     subject = FixtureSubject()
     executor = ActionExecutor(
-        db_path, ActionRegistry.from_subject(subject), approval_mode=True,
+        db_path,
+        ActionRegistry.from_subject(subject),
+        approval_mode=True,
         retry_config=RetryConfig(min_wait_seconds=60, max_wait_seconds=600, jitter_fraction=0),
-        clock=clock, identity=OPERATOR_ACCOUNT,
+        clock=clock,
+        identity=OPERATOR_ACCOUNT,
     )
     async with executor:
         running = await _present(executor, clock)
@@ -76,16 +79,23 @@ async def build_fixture(db_path: Path | str, *, observe: bool = False) -> None:
 
 # (minutes ago, action, parameters): an hour of routine work for the activity sparklines.
 _HISTORY: list[tuple[float, str, dict[str, Any]]] = [
-    (58, "check_health", {}), (55, "transfer_leader", {"region_id": 4, "to_store_id": "s1"}),
-    (51, "check_health", {}), (47, "transfer_leader", {"region_id": 11, "to_store_id": "s5"}),
-    (44, "check_health", {}), (41, "transfer_leader", {"region_id": 2, "to_store_id": "s3"}),
-    (39, "transfer_leader", {"region_id": 5, "to_store_id": "s3"}), (37, "check_health", {}),
+    (58, "check_health", {}),
+    (55, "transfer_leader", {"region_id": 4, "to_store_id": "s1"}),
+    (51, "check_health", {}),
+    (47, "transfer_leader", {"region_id": 11, "to_store_id": "s5"}),
+    (44, "check_health", {}),
+    (41, "transfer_leader", {"region_id": 2, "to_store_id": "s3"}),
+    (39, "transfer_leader", {"region_id": 5, "to_store_id": "s3"}),
+    (37, "check_health", {}),
     (33, "transfer_leader", {"region_id": 16, "to_store_id": "s5"}),
-    (30, "check_health", {}), (27, "transfer_leader", {"region_id": 8, "to_store_id": "s1"}),
+    (30, "check_health", {}),
+    (27, "transfer_leader", {"region_id": 8, "to_store_id": "s1"}),
     (25, "transfer_leader", {"region_id": 9, "to_store_id": "s1"}),
-    (23, "check_health", {}), (19, "check_health", {}),
+    (23, "check_health", {}),
+    (19, "check_health", {}),
     (16, "transfer_leader", {"region_id": 13, "to_store_id": "s2"}),
-    (14, "check_health", {}), (11, "check_health", {}),
+    (14, "check_health", {}),
+    (11, "check_health", {}),
     (8.5, "transfer_leader", {"region_id": 17, "to_store_id": "s5"}),
 ]
 
@@ -113,8 +123,9 @@ def _routine(executor: ActionExecutor, timeline: _Timeline) -> None:
     for minutes, action, params in _HISTORY:
         ids: list[int] = []
 
-        async def propose(action: str = action, params: dict[str, Any] = params,
-                          ids: list[int] = ids) -> None:
+        async def propose(
+            action: str = action, params: dict[str, Any] = params, ids: list[int] = ids
+        ) -> None:
             reason = "routine rebalancing" if params else "periodic health check"
             p = await executor.propose_action(action, params, reason=reason, max_retries=0)
             assert p.id is not None
@@ -144,10 +155,17 @@ async def _present(executor: ActionExecutor, clock: FrozenClock) -> dict[int, Cl
         assert t.id is not None
         ids[name] = t.id
 
-    async def propose(name: str, action: str, params: dict[str, Any], reason: str,
-                      ticket: str | None = None, **kw: Any) -> None:
-        p = await executor.propose_action(action, params, reason=reason,
-                                          ticket_id=ids.get(ticket or ""), **kw)
+    async def propose(
+        name: str,
+        action: str,
+        params: dict[str, Any],
+        reason: str,
+        ticket: str | None = None,
+        **kw: Any,
+    ) -> None:
+        p = await executor.propose_action(
+            action, params, reason=reason, ticket_id=ids.get(ticket or ""), **kw
+        )
         assert p.id is not None
         ids[name] = p.id
 
@@ -158,15 +176,24 @@ async def _present(executor: ActionExecutor, clock: FrozenClock) -> dict[int, Cl
     async def rolling_restart() -> None:
         await ticket("roll", "Rolling restart of s2", "kernel patch", "low")
         ids["wf-roll"] = await executor.propose_workflow(
-            "rolling-restart-s2", "Restart s2 for the kernel patch, then give region 3 back",
+            "rolling-restart-s2",
+            "Restart s2 for the kernel patch, then give region 3 back",
             [
-                {"action_name": "restart_store", "parameters": {"store_id": "s2"},
-                 "reason": "apply the kernel patch"},
-                {"action_name": "transfer_leader",
-                 "parameters": {"region_id": 3, "to_store_id": "s2"},
-                 "reason": "give region 3 back to s2"},
-                {"action_name": "check_health", "reason": "confirm the cluster settled",
-                 "delay_seconds": 120},
+                {
+                    "action_name": "restart_store",
+                    "parameters": {"store_id": "s2"},
+                    "reason": "apply the kernel patch",
+                },
+                {
+                    "action_name": "transfer_leader",
+                    "parameters": {"region_id": 3, "to_store_id": "s2"},
+                    "reason": "give region 3 back to s2",
+                },
+                {
+                    "action_name": "check_health",
+                    "reason": "confirm the cluster settled",
+                    "delay_seconds": 120,
+                },
             ],
             ticket_id=ids["roll"],
         )
@@ -184,59 +211,145 @@ async def _present(executor: ActionExecutor, clock: FrozenClock) -> dict[int, Cl
     timeline.at(0.25, claim_step_2)
 
     # Scheduled follow-ups: two approved, one still awaiting approval.
-    timeline.at(9, later(propose, "health", "check_health", {},
-                         "follow-up after the s4 restarts", schedule_in=24 * 60))
-    timeline.at(9, later(propose, "r21", "transfer_leader", {"region_id": 21,
-                                                             "to_store_id": "s4"},
-                         "return region 21 once s4 is back", schedule_in=13.5 * 60))
+    timeline.at(
+        9,
+        later(
+            propose,
+            "health",
+            "check_health",
+            {},
+            "follow-up after the s4 restarts",
+            schedule_in=24 * 60,
+        ),
+    )
+    timeline.at(
+        9,
+        later(
+            propose,
+            "r21",
+            "transfer_leader",
+            {"region_id": 21, "to_store_id": "s4"},
+            "return region 21 once s4 is back",
+            schedule_in=13.5 * 60,
+        ),
+    )
     timeline.at(8, lambda: executor.approve_proposal(ids["health"], OPERATOR))
     timeline.at(8, lambda: executor.approve_proposal(ids["r21"], OPERATOR))
-    timeline.at(4, later(propose, "s1", "restart_store", {"store_id": "s1"},
-                         "weekly restart in the maintenance window",
-                         scheduled_at=FIXTURE_NOW + timedelta(minutes=45)))
+    timeline.at(
+        4,
+        later(
+            propose,
+            "s1",
+            "restart_store",
+            {"store_id": "s1"},
+            "weekly restart in the maintenance window",
+            scheduled_at=FIXTURE_NOW + timedelta(minutes=45),
+        ),
+    )
 
     # A retry backlog: s4 keeps failing to restart (attempts 1-3 failed, the last is next).
-    timeline.at(7, later(ticket, "s4", "Store s4 unresponsive",
-                         "s4 stopped answering heartbeats at 09:22Z", "high"))
-    timeline.at(7, later(propose, "s4-restart", "restart_store", {"store_id": "s4"},
-                         "s4 stopped answering heartbeats", ticket="s4"))
+    timeline.at(
+        7,
+        later(
+            ticket,
+            "s4",
+            "Store s4 unresponsive",
+            "s4 stopped answering heartbeats at 09:22Z",
+            "high",
+        ),
+    )
+    timeline.at(
+        7,
+        later(
+            propose,
+            "s4-restart",
+            "restart_store",
+            {"store_id": "s4"},
+            "s4 stopped answering heartbeats",
+            ticket="s4",
+        ),
+    )
     timeline.at(6.5, lambda: executor.approve_proposal(ids["s4-restart"], OPERATOR))
     for minutes in (6, 5, 3):
-        timeline.at(minutes, lambda: executor.execute_proposal(ids["s4-restart"],
-                                                               runner_id=RUNNER))
+        timeline.at(minutes, lambda: executor.execute_proposal(ids["s4-restart"], runner_id=RUNNER))
 
     # A leader move onto s5 failed once; its retry is due in 15 s.
-    timeline.at(1.5, later(ticket, "r9", "Region 9 leader on an overloaded store",
-                           "s1 CPU at 94%", "medium"))
-    timeline.at(1.5, later(propose, "r9-move", "transfer_leader",
-                           {"region_id": 9, "to_store_id": "s5"},
-                           "move region 9 off the overloaded s1", ticket="r9"))
+    timeline.at(
+        1.5,
+        later(ticket, "r9", "Region 9 leader on an overloaded store", "s1 CPU at 94%", "medium"),
+    )
+    timeline.at(
+        1.5,
+        later(
+            propose,
+            "r9-move",
+            "transfer_leader",
+            {"region_id": 9, "to_store_id": "s5"},
+            "move region 9 off the overloaded s1",
+            ticket="r9",
+        ),
+    )
     timeline.at(1, lambda: executor.approve_proposal(ids["r9-move"], OPERATOR))
     timeline.at(0.75, lambda: executor.execute_proposal(ids["r9-move"], runner_id=RUNNER))
 
     # Waiting for a human: a drain, a leader move, and a whole workflow.
-    timeline.at(8, later(ticket, "s5", "Store s5 flapping", "s5 went down 4 times in 10 min",
-                         "high"))
-    timeline.at(8, later(propose, "drain", "drain_store", {"store_id": "s5"},
-                         "s5 flapped 4 times in 10 minutes; take it out", ticket="s5"))
-    timeline.at(2.5, later(ticket, "r7", "Region 7 leader hot on s3",
-                           "p99 write latency 480 ms on region 7", "high"))
-    timeline.at(2.5, later(propose, "r7-move", "transfer_leader",
-                           {"region_id": 7, "to_store_id": "s2"},
-                           "region 7 write latency p99 480 ms on s3", ticket="r7"))
+    timeline.at(
+        8, later(ticket, "s5", "Store s5 flapping", "s5 went down 4 times in 10 min", "high")
+    )
+    timeline.at(
+        8,
+        later(
+            propose,
+            "drain",
+            "drain_store",
+            {"store_id": "s5"},
+            "s5 flapped 4 times in 10 minutes; take it out",
+            ticket="s5",
+        ),
+    )
+    timeline.at(
+        2.5,
+        later(
+            ticket,
+            "r7",
+            "Region 7 leader hot on s3",
+            "p99 write latency 480 ms on region 7",
+            "high",
+        ),
+    )
+    timeline.at(
+        2.5,
+        later(
+            propose,
+            "r7-move",
+            "transfer_leader",
+            {"region_id": 7, "to_store_id": "s2"},
+            "region 7 write latency p99 480 ms on s3",
+            ticket="r7",
+        ),
+    )
 
     async def evacuate() -> None:
         await ticket("s3", "Store s3 disk 91% full", "compaction cannot keep up", "critical")
         await executor.propose_workflow(
-            "evacuate-s3", "Move everything off s3 before its disk fills",
+            "evacuate-s3",
+            "Move everything off s3 before its disk fills",
             [
-                {"action_name": "drain_store", "parameters": {"store_id": "s3"},
-                 "reason": "stop new leaders landing on s3"},
-                {"action_name": "transfer_leader",
-                 "parameters": {"region_id": 12, "to_store_id": "s1"},
-                 "reason": "move the busiest region first"},
-                {"action_name": "check_health", "reason": "confirm s3 is empty",
-                 "delay_seconds": 60},
+                {
+                    "action_name": "drain_store",
+                    "parameters": {"store_id": "s3"},
+                    "reason": "stop new leaders landing on s3",
+                },
+                {
+                    "action_name": "transfer_leader",
+                    "parameters": {"region_id": 12, "to_store_id": "s1"},
+                    "reason": "move the busiest region first",
+                },
+                {
+                    "action_name": "check_health",
+                    "reason": "confirm s3 is empty",
+                    "delay_seconds": 60,
+                },
             ],
             ticket_id=ids["s3"],
         )
@@ -251,5 +364,11 @@ def fixture_app(db_path: Path | str, **kwargs: Any):  # type: ignore[no-untyped-
     """The dashboard on a fixture database, at FIXTURE_NOW, as OPERATOR."""
     from operator_tui.app import OperatorApp
 
-    return OperatorApp(db_path, subject=FixtureSubject(), clock=FrozenClock(FIXTURE_NOW),
-                       actor=OPERATOR, approval_mode=True, **kwargs)
+    return OperatorApp(
+        db_path,
+        subject=FixtureSubject(),
+        clock=FrozenClock(FIXTURE_NOW),
+        actor=OPERATOR,
+        approval_mode=True,
+        **kwargs,
+    )

@@ -110,8 +110,8 @@ def short_path(path: Path, limit: int = 40) -> str:
     text = visible(path)
     home = os.path.expanduser("~")
     if path.is_absolute() and text.startswith(home + os.sep):
-        text = "~" + text[len(home):]
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+        text = "~" + text[len(home) :]
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
 STATUS_MARK = {

@@ -58,8 +58,9 @@ class ChangeWatcher:
         if self._listener is not None:
             waiters.append(asyncio.ensure_future(self._listener.event.wait()))
         try:
-            await asyncio.wait(waiters, timeout=self.poll_interval,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                waiters, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for waiter in waiters:
                 waiter.cancel()

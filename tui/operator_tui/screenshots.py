@@ -53,8 +53,14 @@ VIEWS = {
 }
 
 SCREENSHOTS: tuple[tuple[str, tuple[int, int]], ...] = (
-    ("approvals", WIDE), ("approvals", NARROW), ("workflows", NARROW), ("scheduled", NARROW),
-    ("retries", NARROW), ("detail", WIDE), ("help", NARROW), ("kill-switch", WIDE),
+    ("approvals", WIDE),
+    ("approvals", NARROW),
+    ("workflows", NARROW),
+    ("scheduled", NARROW),
+    ("retries", NARROW),
+    ("detail", WIDE),
+    ("help", NARROW),
+    ("kill-switch", WIDE),
     ("observe", WIDE),
 )
 
@@ -81,8 +87,10 @@ async def reach(pilot: Pilot[None], view: View) -> None:
 async def settle(app: OperatorApp) -> None:
     """Until the tables and the event tail have done their deferred layout work (on a busy
     machine a screenshot could otherwise catch a column before its final width)."""
-    widgets: list[PaneTable | EventTail] = [*app.dashboard.query(PaneTable),
-                                            app.dashboard.query_one(EventTail)]
+    widgets: list[PaneTable | EventTail] = [
+        *app.dashboard.query(PaneTable),
+        app.dashboard.query_one(EventTail),
+    ]
     for _ in range(500):
         if all(w.settled for w in widgets if w.display):
             return

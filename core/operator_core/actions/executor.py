@@ -126,8 +126,9 @@ class ActionExecutor:
         self._requested: dict[str, bool | None] = {}
         if seed_policy:
             self._requested = {
-                "approval_mode": (env_bool("OPERATOR_APPROVAL_MODE") if approval_mode is None
-                                  else approval_mode),
+                "approval_mode": (
+                    env_bool("OPERATOR_APPROVAL_MODE") if approval_mode is None else approval_mode
+                ),
                 "four_eyes": env_bool("OPERATOR_FOUR_EYES") if four_eyes is None else four_eyes,
             }
         self._seed_policy = seed_policy
@@ -155,8 +156,9 @@ class ActionExecutor:
         refuse a request that disagrees with it."""
         policy = await self.db.read(read_policy)
         if not policy.seeded and self._seed_policy:
-            policy = await self.db.write(seed_policy, self._requested, self._identity.text,
-                                         self.db.clock.now_text())
+            policy = await self.db.write(
+                seed_policy, self._requested, self._identity.text, self.db.clock.now_text()
+            )
         check_requested(policy, self._requested)
         self._policy = policy
         return policy
@@ -166,9 +168,14 @@ class ActionExecutor:
         With approval mode turned on, an unapproved action is held at its next claim."""
         if setting not in SETTINGS:
             raise ValidationError(f"unknown policy setting {setting!r}", "setting")
-        changed = await self.db.write(set_setting, setting, value,
-                                      actor_text(actor, self.identity), reason,
-                                      self.db.clock.now_text())
+        changed = await self.db.write(
+            set_setting,
+            setting,
+            value,
+            actor_text(actor, self.identity),
+            reason,
+            self.db.clock.now_text(),
+        )
         await self.policy()
         return changed
 
@@ -246,11 +253,13 @@ class ActionExecutor:
             config = dataclasses.replace(
                 config,
                 min_wait_seconds=(
-                    config.min_wait_seconds if definition.retry_min_wait_seconds is None
+                    config.min_wait_seconds
+                    if definition.retry_min_wait_seconds is None
                     else definition.retry_min_wait_seconds
                 ),
                 max_wait_seconds=(
-                    config.max_wait_seconds if definition.retry_max_wait_seconds is None
+                    config.max_wait_seconds
+                    if definition.retry_max_wait_seconds is None
                     else definition.retry_max_wait_seconds
                 ),
             )
@@ -260,9 +269,9 @@ class ActionExecutor:
             return limits.MAX_DELAY_SECONDS if delay > limits.MAX_DELAY_SECONDS else 0.0
         return delay
 
-    def _validate(self, action_name: str, parameters: dict[str, Any]) -> tuple[
-        ActionDefinition, dict[str, Any]
-    ]:
+    def _validate(
+        self, action_name: str, parameters: dict[str, Any]
+    ) -> tuple[ActionDefinition, dict[str, Any]]:
         if not isinstance(action_name, str):
             raise ValidationError(f"an action name is a string, got {action_name!r}", "action")
         definition = self._registry.require(action_name)
@@ -302,8 +311,7 @@ class ActionExecutor:
         self, title: str, summary: str = "", severity: str = "medium", actor: str = "agent"
     ) -> Ticket:
         return await self.db.create_ticket(
-            Ticket(title=title, summary=summary, severity=severity,
-                   created_at=self.db.clock.now()),
+            Ticket(title=title, summary=summary, severity=severity, created_at=self.db.clock.now()),
             actor_text(actor, self.identity),
         )
 
@@ -325,12 +333,21 @@ class ActionExecutor:
         """Validate and store a proposal. It is validated at once; it runs when approved (if
         approval is required), due, and execution is on."""
         proposal, audit = await self._prepare(
-            action_name, parameters, reason, ticket_id=ticket_id, proposed_by=proposed_by,
-            scheduled_at=scheduled_at, schedule_in=schedule_in, max_retries=max_retries,
-            expires_at=expires_at, expires_in=expires_in, action_type=action_type,
+            action_name,
+            parameters,
+            reason,
+            ticket_id=ticket_id,
+            proposed_by=proposed_by,
+            scheduled_at=scheduled_at,
+            schedule_in=schedule_in,
+            max_retries=max_retries,
+            expires_at=expires_at,
+            expires_in=expires_in,
+            action_type=action_type,
         )
-        return await self.db.create_proposal(proposal, [audit], require_execute=True,
-                                             identity=self.identity)
+        return await self.db.create_proposal(
+            proposal, [audit], require_execute=True, identity=self.identity
+        )
 
     async def propose_actions(
         self,
@@ -345,16 +362,23 @@ class ActionExecutor:
         for i, item in enumerate(proposals, start=1):
             try:
                 args = dict(item)
-                prepared.append(await self._prepare(
-                    args.pop("action_name"), args.pop("parameters", None),
-                    args.pop("reason", ""), proposed_by=proposed_by, **args,
-                ))
+                prepared.append(
+                    await self._prepare(
+                        args.pop("action_name"),
+                        args.pop("parameters", None),
+                        args.pop("reason", ""),
+                        proposed_by=proposed_by,
+                        **args,
+                    )
+                )
             except ValidationError as exc:
                 raise type(exc)(f"proposal {i}: {exc}", exc.parameter) from exc
             except (KeyError, TypeError, ValueError) as exc:
                 raise ValidationError(f"proposal {i}: {exc}") from exc
         return await self.db.create_proposals(
-            [p for p, _ in prepared], [a for _, a in prepared], require_execute=True,
+            [p for p, _ in prepared],
+            [a for _, a in prepared],
+            require_execute=True,
             identity=self.identity,
         )
 
@@ -383,8 +407,9 @@ class ActionExecutor:
             try:
                 action_type = ActionType(action_type)
             except ValueError:
-                raise ValidationError(f"unknown action type {action_type!r}",
-                                      "action_type") from None
+                raise ValidationError(
+                    f"unknown action type {action_type!r}", "action_type"
+                ) from None
         definition, params = self._validate(action_name, parameters or {})
         when = self._resolve_time(scheduled_at, schedule_in, "schedule")
         expiry = self._resolve_time(expires_at, expires_in, "expiry")
@@ -408,9 +433,15 @@ class ActionExecutor:
         )
         audit = AuditEntry(
             "proposed",
-            {"action": action_name, "parameters": params, "reason": reason,
-             "ticket_id": ticket_id, "scheduled_at": when.isoformat() if when else None,
-             "validated": True, "requires_approval": proposal.requires_approval},
+            {
+                "action": action_name,
+                "parameters": params,
+                "reason": reason,
+                "ticket_id": ticket_id,
+                "scheduled_at": when.isoformat() if when else None,
+                "validated": True,
+                "requires_approval": proposal.requires_approval,
+            },
             actor_text(proposed_by, self._identity.text),
         )
         return proposal, audit
@@ -447,10 +478,17 @@ class ActionExecutor:
             except ValidationError as exc:
                 raise type(exc)(f"step {i}: {exc}", exc.parameter) from exc
             needs = needs or self._needs_approval(definition)
-            steps.append(step.model_copy(update=dict(
-                ticket_id=ticket_id, proposed_at=now, proposed_by=proposed_by,
-                validated_at=now, expires_at=expiry,
-            )))
+            steps.append(
+                step.model_copy(
+                    update=dict(
+                        ticket_id=ticket_id,
+                        proposed_at=now,
+                        proposed_by=proposed_by,
+                        validated_at=now,
+                        expires_at=expiry,
+                    )
+                )
+            )
         return await self.db.create_workflow(
             name,
             description,
@@ -461,10 +499,16 @@ class ActionExecutor:
             require_execute=True,
             identity=self.identity,
             audit=[
-                AuditEntry("workflow_created", {"name": name, "action_count": len(steps),
-                                                "steps": [s.action_name for s in steps],
-                                                "requires_approval": needs},
-                           actor_text(proposed_by, self._identity.text)),
+                AuditEntry(
+                    "workflow_created",
+                    {
+                        "name": name,
+                        "action_count": len(steps),
+                        "steps": [s.action_name for s in steps],
+                        "requires_approval": needs,
+                    },
+                    actor_text(proposed_by, self._identity.text),
+                ),
             ],
         )
 
@@ -475,8 +519,9 @@ class ActionExecutor:
         may have been built without validation)."""
         if not isinstance(rec, ActionRecommendation):
             if not isinstance(rec, dict):
-                raise ValidationError(f"a step is a mapping or an ActionRecommendation, "
-                                      f"got {rec!r}", "step")
+                raise ValidationError(
+                    f"a step is a mapping or an ActionRecommendation, got {rec!r}", "step"
+                )
             try:
                 rec = ActionRecommendation(**rec)
             except PydanticValidationError as exc:
@@ -514,15 +559,13 @@ class ActionExecutor:
         if not reason or not reason.strip():
             raise ValidationError("rejecting needs a reason", "reason")
         await self.require_proposal(proposal_id)
-        return await self.db.reject_proposal(proposal_id, actor, reason,
-                                             identity=self.identity)
+        return await self.db.reject_proposal(proposal_id, actor, reason, identity=self.identity)
 
     async def cancel_proposal(
         self, proposal_id: int, actor: str, reason: str = "cancelled by operator"
     ) -> ActionProposal:
         await self.require_proposal(proposal_id)
-        return await self.db.cancel_proposal(proposal_id, actor, reason,
-                                             identity=self.identity)
+        return await self.db.cancel_proposal(proposal_id, actor, reason, identity=self.identity)
 
     async def approve_workflow(self, workflow_id: int, actor: str) -> WorkflowProposal:
         wf = await self.require_workflow(workflow_id)
@@ -536,15 +579,13 @@ class ActionExecutor:
         if not reason or not reason.strip():
             raise ValidationError("rejecting needs a reason", "reason")
         await self.require_workflow(workflow_id)
-        return await self.db.reject_workflow(workflow_id, actor, reason,
-                                             identity=self.identity)
+        return await self.db.reject_workflow(workflow_id, actor, reason, identity=self.identity)
 
     async def cancel_workflow(
         self, workflow_id: int, actor: str, reason: str = "cancelled by operator"
     ) -> WorkflowProposal:
         await self.require_workflow(workflow_id)
-        return await self.db.cancel_workflow(workflow_id, actor, reason,
-                                             identity=self.identity)
+        return await self.db.cancel_workflow(workflow_id, actor, reason, identity=self.identity)
 
     async def require_proposal(self, proposal_id: int) -> ActionProposal:
         """The proposal, or ActionNotFoundError naming the id."""
@@ -594,8 +635,9 @@ class ActionExecutor:
             result = KillSwitchResult(recorded=False, database_error=str(exc))
         if notice is None:
             return result.model_copy(update={"database_error": file_error})
-        return result.model_copy(update={"engaged_at": notice.engaged_at,
-                                         "kill_file": str(kill.path)})
+        return result.model_copy(
+            update={"engaged_at": notice.engaged_at, "kill_file": str(kill.path)}
+        )
 
     async def _kill_switch_on_corrupt_db(
         self, actor: str, damage: DatabaseError, notice: KillNotice | None
@@ -656,8 +698,7 @@ class ActionExecutor:
         result = await self.perform(claim)
         next_at = await asyncio.shield(self.db.record_attempt(claim, runner_id, result))
         assert claim.proposal.id is not None
-        return Outcome(claim.proposal.id, result.success, result.error, next_at,
-                       result.result_data)
+        return Outcome(claim.proposal.id, result.success, result.error, next_at, result.result_data)
 
     def attempt_timeout(self, proposal: ActionProposal) -> float | None:
         """The time limit of one attempt of ``proposal`` (None: its action is not offered)."""
@@ -681,8 +722,13 @@ class ActionExecutor:
         p = claim.proposal
         definition = self._registry.get_definition(p.action_name)
         assert definition is not None
-        return AttemptResult(False, None, f"timed out after {definition.timeout_seconds:g}s",
-                             True, self.retry_delay(definition, p.retry_count))
+        return AttemptResult(
+            False,
+            None,
+            f"timed out after {definition.timeout_seconds:g}s",
+            True,
+            self.retry_delay(definition, p.retry_count),
+        )
 
     async def perform(self, claim: Claim, *, enforce_timeout: bool = True) -> AttemptResult:
         """Run a claimed attempt through the subject with the action's timeout; write nothing.
@@ -694,13 +740,16 @@ class ActionExecutor:
         subject = self._registry.subject
         if definition is None or subject is None:
             return AttemptResult(
-                False, error=f"action '{p.action_name}' is not offered by the loaded subject",
+                False,
+                error=f"action '{p.action_name}' is not offered by the loaded subject",
                 retryable=False,
             )
         ticket = await self.db.get_ticket(p.ticket_id) if p.ticket_id else None
         context = ExecutionContext(
-            proposal=p, attempt=claim.record.attempt,
-            timeout_seconds=definition.timeout_seconds, ticket=ticket,
+            proposal=p,
+            attempt=claim.record.attempt,
+            timeout_seconds=definition.timeout_seconds,
+            ticket=ticket,
             process_started=functools.partial(self._process_started, claim.record.id),
         )
         try:
@@ -720,7 +769,10 @@ class ActionExecutor:
         else:
             return AttemptResult(True, result)
         return AttemptResult(
-            False, data, error, retryable,
+            False,
+            data,
+            error,
+            retryable,
             self.retry_delay(definition, p.retry_count) if retryable else None,
         )
 

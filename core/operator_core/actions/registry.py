@@ -125,12 +125,13 @@ class ActionDefinition(BaseModel):
     # Finite and bounded: nan or inf would mean "no time limit", and a limit past
     # MAX_SECONDS overflows the runner's date arithmetic.
     timeout_seconds: float = Field(
-        default=60.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False,
+        default=60.0,
+        gt=0,
+        le=MAX_SECONDS,
+        allow_inf_nan=False,
         description="Per-attempt time limit",
     )
-    max_retries: int | None = Field(
-        default=None, ge=0, description="Overrides the engine default"
-    )
+    max_retries: int | None = Field(default=None, ge=0, description="Overrides the engine default")
     retry_min_wait_seconds: float | None = Field(
         default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False, description="Backoff override"
     )
@@ -187,8 +188,7 @@ def _coerce(name: str, spec: ParamDef, value: Any) -> Any:
             return str(value)
         raise ValidationError(f"parameter '{name}' must be a string, got {shown(value)}", name)
     if has_surrogates(value):
-        raise ValidationError(f"parameter '{name}' is not valid Unicode text: {shown(value)}",
-                              name)
+        raise ValidationError(f"parameter '{name}' is not valid Unicode text: {shown(value)}", name)
     return value
 
 

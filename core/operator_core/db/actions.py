@@ -83,6 +83,7 @@ def _models() -> ModuleType:
         _MODELS = models
     return models
 
+
 def _stopping() -> ModuleType:
     """``db.stopping`` (the kill switch's transaction, ending actions asked to stop), which
     builds on this module's helpers: imported where first used, once this one is whole."""
@@ -111,12 +112,37 @@ READY_SQL = """
 
 # The columns of an action row that the model is built from, in the order read.
 _PROPOSAL_COLUMNS = (
-    "id", "ticket_id", "action_name", "action_type", "parameters", "reason", "status",
-    "proposed_at", "proposed_by", "validated_at", "cancelled_at", "cancel_reason",
-    "requires_approval", "approved_at", "approved_by", "rejected_at", "rejected_by",
-    "rejection_reason", "expires_at", "workflow_id", "execution_order",
-    "depends_on_proposal_id", "delay_seconds", "scheduled_at", "retry_count", "max_retries",
-    "next_retry_at", "last_error", "claimed_by", "lease_expires_at", "cancel_requested",
+    "id",
+    "ticket_id",
+    "action_name",
+    "action_type",
+    "parameters",
+    "reason",
+    "status",
+    "proposed_at",
+    "proposed_by",
+    "validated_at",
+    "cancelled_at",
+    "cancel_reason",
+    "requires_approval",
+    "approved_at",
+    "approved_by",
+    "rejected_at",
+    "rejected_by",
+    "rejection_reason",
+    "expires_at",
+    "workflow_id",
+    "execution_order",
+    "depends_on_proposal_id",
+    "delay_seconds",
+    "scheduled_at",
+    "retry_count",
+    "max_retries",
+    "next_retry_at",
+    "last_error",
+    "claimed_by",
+    "lease_expires_at",
+    "cancel_requested",
 )
 
 
@@ -223,23 +249,26 @@ per one-by-one proposal commit, measured against 4096 (1024 gained nothing more)
 # The scheduled queue and the retry backlog, each read through its own partial index (the
 # planner, without statistics, would rather walk every validated or failed action of the
 # history through the status index, then sort them).
-_SCHEDULED = ("INDEXED BY idx_validated_scheduled "
-              "WHERE scheduled_at IS NOT NULL AND status = 'validated'")
+_SCHEDULED = (
+    "INDEXED BY idx_validated_scheduled WHERE scheduled_at IS NOT NULL AND status = 'validated'"
+)
 _RETRY_WAITING = "INDEXED BY idx_retry_due WHERE next_retry_at IS NOT NULL AND status = 'failed'"
 
 # Every validated action is in exactly one of two partial indexes: ready to run once due
 # (idx_ready_validated) or waiting for its approval (idx_awaiting_approval).
 _VALIDATED_READY = "status = 'validated' AND (requires_approval = 0 OR approved_at IS NOT NULL)"
-_AWAITING = ("status IN ('proposed', 'validated') AND requires_approval <> 0 "
-             "AND approved_at IS NULL")
+_AWAITING = "status IN ('proposed', 'validated') AND requires_approval <> 0 AND approved_at IS NULL"
 _AWAITING_APPROVAL = f"WHERE {_AWAITING} AND workflow_id IS NULL"
 # What a cancel stops: proposed and validated actions and those waiting for a retry.
-_CANCELLABLE = ("status IN ('proposed', 'validated') "
-                "OR (status = 'failed' AND next_retry_at IS NOT NULL)")
+_CANCELLABLE = (
+    "status IN ('proposed', 'validated') OR (status = 'failed' AND next_retry_at IS NOT NULL)"
+)
 # The same sets by id, each part read through its own partial index (the planner does not
 # match partial indexes to the branches of an OR): the kill switch never walks the history.
-_VALIDATED_IDS = (f"SELECT id FROM action_proposals WHERE {_VALIDATED_READY} UNION ALL "
-                  f"SELECT id FROM action_proposals WHERE {_AWAITING} AND status = 'validated'")
+_VALIDATED_IDS = (
+    f"SELECT id FROM action_proposals WHERE {_VALIDATED_READY} UNION ALL "
+    f"SELECT id FROM action_proposals WHERE {_AWAITING} AND status = 'validated'"
+)
 _PROPOSED_IDS = f"SELECT id FROM action_proposals WHERE status = 'proposed' AND {_IN_STATE_INDEX}"
 _RETRY_WAITING_IDS = f"SELECT id FROM action_proposals {_RETRY_WAITING}"
 _CANCELLABLE_IDS = f"{_PROPOSED_IDS} UNION ALL {_VALIDATED_IDS} UNION ALL {_RETRY_WAITING_IDS}"
@@ -266,9 +295,13 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 # for the small dictionaries an action writes (events, parameters). Without the circular
 # reference check: a circular value recurses until RecursionError, and then goes through
 # ``_ENCODER`` for its usual ValueError.
-_C_ENCODE = json.encoder.c_make_encoder(
-    None, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
-) if json.encoder.c_make_encoder is not None else None
+_C_ENCODE = (
+    json.encoder.c_make_encoder(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
+    )
+    if json.encoder.c_make_encoder is not None
+    else None
+)
 
 
 def _json(value: Any) -> str:
@@ -290,8 +323,7 @@ def _audit_hash(
     timestamp: str,
 ) -> str:
     """SHA-256 of the event's fields as one JSON array (a tuple encodes as a list)."""
-    payload = _json((prev_hash, proposal_id, workflow_id, event_type, event_data, actor,
-                     timestamp))
+    payload = _json((prev_hash, proposal_id, workflow_id, event_type, event_data, actor, timestamp))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -319,8 +351,7 @@ _INSERT_AUDIT_NO_WORKFLOW = (
 def _audit_head(conn: sqlite3.Connection) -> str:
     prev = getattr(conn, "audit_head", None)
     if prev is None:
-        row = conn.execute(
-            "SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        row = conn.execute("SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1").fetchone()
         prev = row[0] if row else GENESIS_HASH
     return prev
 
@@ -336,8 +367,7 @@ def _audit_row(
     digest = _audit_hash(
         prev, proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now
     )
-    return (proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now, prev,
-            digest)
+    return (proposal_id, entry.workflow_id, entry.event_type, data, entry.actor, now, prev, digest)
 
 
 def _append_audit(
@@ -415,8 +445,15 @@ def _model_slots() -> tuple[Callable[[Any, Any], None], ...]:
     global _MODEL_SLOTS
     from pydantic import BaseModel
 
-    _MODEL_SLOTS = tuple(BaseModel.__dict__[name].__set__ for name in (
-        "__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"))
+    _MODEL_SLOTS = tuple(
+        BaseModel.__dict__[name].__set__
+        for name in (
+            "__dict__",
+            "__pydantic_fields_set__",
+            "__pydantic_extra__",
+            "__pydantic_private__",
+        )
+    )
     return _MODEL_SLOTS
 
 
@@ -445,7 +482,8 @@ def _proposal_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]
     getter = _PROPOSAL_GETTERS.get(names)
     if getter is None:
         getter = _PROPOSAL_GETTERS[names] = operator.itemgetter(
-            *(names.index(column) for column in _PROPOSAL_COLUMNS))
+            *(names.index(column) for column in _PROPOSAL_COLUMNS)
+        )
     return getter
 
 
@@ -453,12 +491,39 @@ def _row_to_proposal(row: sqlite3.Row, views: bool = False) -> ActionProposal:
     """Rows are trusted (written by us, typed here), so the model is built without another
     validation pass: this runs for every claimed action and every row the dashboard shows.
     With ``views``, a ``ProposalView`` of the same values instead (no pydantic)."""
-    (pid, ticket_id, action_name, action_type, parameters, reason, status, proposed_at,
-     proposed_by, validated_at, cancelled_at, cancel_reason, requires_approval, approved_at,
-     approved_by, rejected_at, rejected_by, rejection_reason, expires_at, workflow_id,
-     execution_order, depends_on, delay_seconds, scheduled_at, retry_count, max_retries,
-     next_retry_at, last_error, claimed_by, lease_expires_at, cancel_requested,
-     ) = _proposal_getter(tuple(row.keys()))(row)
+    (
+        pid,
+        ticket_id,
+        action_name,
+        action_type,
+        parameters,
+        reason,
+        status,
+        proposed_at,
+        proposed_by,
+        validated_at,
+        cancelled_at,
+        cancel_reason,
+        requires_approval,
+        approved_at,
+        approved_by,
+        rejected_at,
+        rejected_by,
+        rejection_reason,
+        expires_at,
+        workflow_id,
+        execution_order,
+        depends_on,
+        delay_seconds,
+        scheduled_at,
+        retry_count,
+        max_retries,
+        next_retry_at,
+        last_error,
+        claimed_by,
+        lease_expires_at,
+        cancel_requested,
+    ) = _proposal_getter(tuple(row.keys()))(row)
     values = dict(
         id=pid,
         ticket_id=ticket_id,
@@ -585,12 +650,36 @@ def _fetch_workflow(conn: sqlite3.Connection, workflow_id: int) -> WorkflowPropo
 # The columns a proposal row is inserted with, in the order ``_insert_proposal`` gives them;
 # a "?" marks one that may be NULL (the others are NOT NULL and always named).
 _PROPOSAL_INSERT_SPEC = (
-    "ticket_id?", "action_name", "action_type", "parameters", "reason", "status",
-    "proposed_at", "proposed_by", "validated_at?", "cancelled_at?", "cancel_reason?",
-    "requires_approval", "approved_at?", "approved_by?", "rejected_at?", "rejected_by?",
-    "rejection_reason?", "expires_at?", "workflow_id?", "execution_order",
-    "depends_on_proposal_id?", "delay_seconds", "scheduled_at?", "retry_count", "max_retries",
-    "next_retry_at?", "last_error?", "created_at", "updated_at", "proposed_identity",
+    "ticket_id?",
+    "action_name",
+    "action_type",
+    "parameters",
+    "reason",
+    "status",
+    "proposed_at",
+    "proposed_by",
+    "validated_at?",
+    "cancelled_at?",
+    "cancel_reason?",
+    "requires_approval",
+    "approved_at?",
+    "approved_by?",
+    "rejected_at?",
+    "rejected_by?",
+    "rejection_reason?",
+    "expires_at?",
+    "workflow_id?",
+    "execution_order",
+    "depends_on_proposal_id?",
+    "delay_seconds",
+    "scheduled_at?",
+    "retry_count",
+    "max_retries",
+    "next_retry_at?",
+    "last_error?",
+    "created_at",
+    "updated_at",
+    "proposed_identity",
 )
 _PROPOSAL_INSERT_COLUMNS = tuple(spec.rstrip("?") for spec in _PROPOSAL_INSERT_SPEC)
 _PROPOSAL_NOT_NULL = tuple(not spec.endswith("?") for spec in _PROPOSAL_INSERT_SPEC)
@@ -622,44 +711,53 @@ def _insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str)
     # goes through its __getattr__ hook, about twice the time, for each of 29 columns.
     v = p.__dict__
     proposed_at = to_db(v["proposed_at"])
-    cur = conn.execute(*_proposal_insert((
-        v["ticket_id"],
-        v["action_name"],
-        v["action_type"].value,
-        _json(v["parameters"]),
-        v["reason"],
-        v["status"].value,
-        proposed_at,
-        v["proposed_by"],
-        proposed_at if v["validated_at"] is v["proposed_at"] else to_db(v["validated_at"]),
-        to_db(v["cancelled_at"]),
-        v["cancel_reason"],
-        int(v["requires_approval"]),
-        to_db(v["approved_at"]),
-        v["approved_by"],
-        to_db(v["rejected_at"]),
-        v["rejected_by"],
-        v["rejection_reason"],
-        to_db(v["expires_at"]),
-        v["workflow_id"],
-        v["execution_order"],
-        v["depends_on_proposal_id"],
-        v["delay_seconds"],
-        to_db(v["scheduled_at"]),
-        v["retry_count"],
-        v["max_retries"],
-        to_db(v["next_retry_at"]),
-        v["last_error"],
-        proposed_at,
-        proposed_at,
-        identity,
-    )))
+    cur = conn.execute(
+        *_proposal_insert(
+            (
+                v["ticket_id"],
+                v["action_name"],
+                v["action_type"].value,
+                _json(v["parameters"]),
+                v["reason"],
+                v["status"].value,
+                proposed_at,
+                v["proposed_by"],
+                proposed_at if v["validated_at"] is v["proposed_at"] else to_db(v["validated_at"]),
+                to_db(v["cancelled_at"]),
+                v["cancel_reason"],
+                int(v["requires_approval"]),
+                to_db(v["approved_at"]),
+                v["approved_by"],
+                to_db(v["rejected_at"]),
+                v["rejected_by"],
+                v["rejection_reason"],
+                to_db(v["expires_at"]),
+                v["workflow_id"],
+                v["execution_order"],
+                v["depends_on_proposal_id"],
+                v["delay_seconds"],
+                to_db(v["scheduled_at"]),
+                v["retry_count"],
+                v["max_retries"],
+                to_db(v["next_retry_at"]),
+                v["last_error"],
+                proposed_at,
+                proposed_at,
+                identity,
+            )
+        )
+    )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
 def _cancel_rows(
-    conn: sqlite3.Connection, where: str, params: Sequence[Any], now: str, by: str, reason: str,
+    conn: sqlite3.Connection,
+    where: str,
+    params: Sequence[Any],
+    now: str,
+    by: str,
+    reason: str,
     identity: str | None = None,
 ) -> list[int]:
     """Cancel every pending or retry-waiting action matching ``where``; returns their ids.
@@ -685,9 +783,7 @@ _NOT_NOW = object()
 """A transaction that could not run without waiting, and so did not run."""
 
 
-def _counting_changes(
-    conn: sqlite3.Connection, fn: Callable[..., T], *args: Any
-) -> tuple[T, bool]:
+def _counting_changes(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> tuple[T, bool]:
     """``fn(conn, *args)`` and whether it changed anything."""
     before = conn.total_changes
     result = fn(conn, *args)
@@ -735,8 +831,9 @@ class ActionDB:
             if busy_timeout is not None
             else env_number("OPERATOR_BUSY_TIMEOUT", 5.0, low=0, high=3600, unit=" (seconds)")
         )
-        self._synchronous = (synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS")
-                             or "NORMAL").upper()
+        self._synchronous = (
+            synchronous or os.environ.get("OPERATOR_SQLITE_SYNCHRONOUS") or "NORMAL"
+        ).upper()
         self._conn: aiosqlite.Connection | None = None
         self._in_use: int | None = None  # see inuse.py
         # Calls handed to the worker thread, and calls it has finished; each counter has one
@@ -756,8 +853,9 @@ class ActionDB:
         if self._conn is not None:
             return self
         if self._synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-            raise DatabaseError(f"OPERATOR_SQLITE_SYNCHRONOUS must be NORMAL or FULL, "
-                                f"not {self._synchronous!r}")
+            raise DatabaseError(
+                f"OPERATOR_SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {self._synchronous!r}"
+            )
         path = self.db_path
         if path.is_dir():
             raise DatabaseError(f"database {path} is a directory, not a file")
@@ -772,7 +870,10 @@ class ActionDB:
             # check_same_thread=False: short transactions also run on the event loop's
             # thread, never at the same time as the worker thread (see _call).
             conn = await aiosqlite.connect(
-                str(path), timeout=0, isolation_level=None, check_same_thread=False,
+                str(path),
+                timeout=0,
+                isolation_level=None,
+                check_same_thread=False,
                 factory=_Connection,
             )
         except sqlite3.Error as exc:  # e.g. the path is a directory
@@ -848,8 +949,9 @@ class ActionDB:
                 f"(waited {self._busy_timeout:g}s); try again"
             )
         if "not a database" in text or "malformed" in text or "corrupt" in text:
-            return DatabaseError(f"database {self.db_path} is corrupt or not an Operator "
-                                 f"database: {text}")
+            return DatabaseError(
+                f"database {self.db_path} is corrupt or not an Operator database: {text}"
+            )
         if "readonly" in text:
             return DatabaseError(f"database {self.db_path} is read-only: {text}")
         return DatabaseError(f"database error on {self.db_path}: {text}")
@@ -1010,14 +1112,20 @@ class ActionDB:
             cur = conn.execute(
                 "INSERT INTO tickets (title, summary, severity, status, created_at)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (ticket.title, ticket.summary, ticket.severity, ticket.status,
-                 to_db(ticket.created_at)),
+                (
+                    ticket.title,
+                    ticket.summary,
+                    ticket.severity,
+                    ticket.status,
+                    to_db(ticket.created_at),
+                ),
             )
             assert cur.lastrowid is not None
             _append_audit(
                 conn,
-                AuditEntry("ticket_opened", {"ticket_id": cur.lastrowid, "title": ticket.title},
-                           actor),
+                AuditEntry(
+                    "ticket_opened", {"ticket_id": cur.lastrowid, "title": ticket.title}, actor
+                ),
                 now,
             )
             return cur.lastrowid
@@ -1137,8 +1245,7 @@ class ActionDB:
             current = _fetch_proposal(conn, proposal_id)
             if expected is not None and current.status not in expected:
                 raise InvalidTransitionError(
-                    f"action {proposal_id} is {current.status.value}, cannot become "
-                    f"{status.value}"
+                    f"action {proposal_id} is {current.status.value}, cannot become {status.value}"
                 )
             extra = ""
             if status == ActionStatus.VALIDATED:
@@ -1182,8 +1289,9 @@ class ActionDB:
         def fn(conn: sqlite3.Connection) -> int:
             ids = _cancel_rows(conn, _ALL_CANCELLABLE, (), now, cancelled_by, reason)
             for pid in ids:
-                _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, cancelled_by,
-                                               pid), now)
+                _append_audit(
+                    conn, AuditEntry("cancelled", {"reason": reason}, cancelled_by, pid), now
+                )
             return len(ids)
 
         return await self._write(fn)
@@ -1224,8 +1332,13 @@ class ActionDB:
             conn.execute(
                 "UPDATE action_records SET completed_at = ?, success = ?, error_message = ?,"
                 " result_data = ? WHERE id = ?",
-                (now, int(success), error_message,
-                 None if result_data is None else _json(result_data), record_id),
+                (
+                    now,
+                    int(success),
+                    error_message,
+                    None if result_data is None else _json(result_data),
+                    record_id,
+                ),
             )
 
         await self._write(fn)
@@ -1292,19 +1405,27 @@ class ActionDB:
             if cur.rowcount != 1:
                 raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
             if audit:
-                _append_audit(conn, AuditEntry("approved", {}, actor_text(approved_by, who),
-                                               proposal_id), now)
+                _append_audit(
+                    conn, AuditEntry("approved", {}, actor_text(approved_by, who), proposal_id), now
+                )
             return _fetch_proposal(conn, proposal_id)
 
         approved = await self._write(fn)
         if approved is None:
-            raise ApprovalError(f"action {proposal_id} expired before it was approved; it is "
-                                "cancelled (propose it again if it is still needed)")
+            raise ApprovalError(
+                f"action {proposal_id} expired before it was approved; it is "
+                "cancelled (propose it again if it is still needed)"
+            )
         return approved
 
     async def reject_proposal(
-        self, proposal_id: int, rejected_by: str = "user", reason: str = "", *,
-        audit: bool = True, identity: str | None = None,
+        self,
+        proposal_id: int,
+        rejected_by: str = "user",
+        reason: str = "",
+        *,
+        audit: bool = True,
+        identity: str | None = None,
     ) -> ActionProposal:
         """Reject a pending action: it is cancelled and never runs."""
         now = self._now()
@@ -1329,8 +1450,13 @@ class ActionDB:
             if cur.rowcount != 1:
                 raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
             if audit:
-                _append_audit(conn, AuditEntry("rejected", {"reason": reason},
-                                               actor_text(rejected_by, who), proposal_id), now)
+                _append_audit(
+                    conn,
+                    AuditEntry(
+                        "rejected", {"reason": reason}, actor_text(rejected_by, who), proposal_id
+                    ),
+                    now,
+                )
             return _fetch_proposal(conn, proposal_id)
 
         return await self._write(fn)
@@ -1338,7 +1464,11 @@ class ActionDB:
     # ------------------------------------------------------------------ cancellation
 
     async def cancel_proposal(
-        self, proposal_id: int, cancelled_by: str, reason: str = "cancelled", *,
+        self,
+        proposal_id: int,
+        cancelled_by: str,
+        reason: str = "cancelled",
+        *,
         identity: str | None = None,
     ) -> ActionProposal:
         """Cancel one action. A running one is asked to stop (its runner records it).
@@ -1361,8 +1491,11 @@ class ActionDB:
                     "status = 'executing'",
                     (reason, cancelled_by, who, proposal_id),
                 )
-                _append_audit(conn, AuditEntry("cancel_requested", {"reason": reason}, shown,
-                                               proposal_id), now)
+                _append_audit(
+                    conn,
+                    AuditEntry("cancel_requested", {"reason": reason}, shown, proposal_id),
+                    now,
+                )
                 return _fetch_proposal(conn, proposal_id)
             ids = _cancel_rows(conn, "id = ?", (proposal_id,), now, cancelled_by, reason, who)
             if not ids:
@@ -1370,8 +1503,9 @@ class ActionDB:
                     f"action {proposal_id} is {_describe_status(p)}; only a pending, "
                     "scheduled, retry-waiting or running action can be cancelled"
                 )
-            _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, shown,
-                                           proposal_id), now)
+            _append_audit(
+                conn, AuditEntry("cancelled", {"reason": reason}, shown, proposal_id), now
+            )
             return _fetch_proposal(conn, proposal_id)
 
         return await self._write(fn)
@@ -1385,7 +1519,10 @@ class ActionDB:
                 conn,
                 "expires_at IS NOT NULL AND expires_at <= ? AND approved_at IS NULL "
                 "AND requires_approval <> 0",
-                (now,), now, "system", "expired",
+                (now,),
+                now,
+                "system",
+                "expired",
             )
             for pid in ids:
                 _append_audit(conn, AuditEntry("expired", {}, "system", pid), now)
@@ -1416,7 +1553,8 @@ class ActionDB:
             raise ValueError("a workflow needs at least one action")
         needs = (
             any(a.requires_approval for a in actions)
-            if requires_approval is None else requires_approval
+            if requires_approval is None
+            else requires_approval
         )
         entries = list(audit)
         now = self._now()
@@ -1437,8 +1575,13 @@ class ActionDB:
             for e in entries:
                 _append_audit(
                     conn,
-                    AuditEntry(e.event_type, {**e.event_data, "workflow_id": workflow_id},
-                               e.actor, e.proposal_id, workflow_id),
+                    AuditEntry(
+                        e.event_type,
+                        {**e.event_data, "workflow_id": workflow_id},
+                        e.actor,
+                        e.proposal_id,
+                        workflow_id,
+                    ),
                     now,
                 )
             previous: int | None = None
@@ -1455,12 +1598,20 @@ class ActionDB:
                 previous = _insert_proposal(conn, step, who)
                 _append_audit(
                     conn,
-                    AuditEntry("proposed", {"action": step.action_name,
-                                            "parameters": step.parameters,
-                                            "reason": step.reason, "step": i + 1,
-                                            "validated": True,
-                                            "requires_approval": needs},
-                               actor_text(proposed_by, who), previous, workflow_id),
+                    AuditEntry(
+                        "proposed",
+                        {
+                            "action": step.action_name,
+                            "parameters": step.parameters,
+                            "reason": step.reason,
+                            "step": i + 1,
+                            "validated": True,
+                            "requires_approval": needs,
+                        },
+                        actor_text(proposed_by, who),
+                        previous,
+                        workflow_id,
+                    ),
                     now,
                 )
             return workflow_id
@@ -1535,19 +1686,33 @@ class ActionDB:
                 "'validated') AND approved_at IS NULL",
                 (now, approved_by, who, workflow_id),
             )
-            _append_audit(conn, AuditEntry("workflow_approved", {"workflow_id": workflow_id},
-                                           actor_text(approved_by, who), None, workflow_id),
-                          now)
+            _append_audit(
+                conn,
+                AuditEntry(
+                    "workflow_approved",
+                    {"workflow_id": workflow_id},
+                    actor_text(approved_by, who),
+                    None,
+                    workflow_id,
+                ),
+                now,
+            )
             return _fetch_workflow(conn, workflow_id)
 
         approved = await self._write(fn)
         if approved is None:
-            raise ApprovalError(f"workflow {workflow_id} expired before it was approved; it "
-                                "is cancelled (propose it again if it is still needed)")
+            raise ApprovalError(
+                f"workflow {workflow_id} expired before it was approved; it "
+                "is cancelled (propose it again if it is still needed)"
+            )
         return approved
 
     async def reject_workflow(
-        self, workflow_id: int, rejected_by: str = "user", reason: str = "", *,
+        self,
+        workflow_id: int,
+        rejected_by: str = "user",
+        reason: str = "",
+        *,
         identity: str | None = None,
     ) -> WorkflowProposal:
         """Reject a pending workflow: it and all its steps are cancelled."""
@@ -1572,16 +1737,28 @@ class ActionDB:
                 "status IN ('proposed', 'validated')",
                 (now, rejected_by, reason, who, workflow_id),
             )
-            _append_audit(conn, AuditEntry("workflow_rejected", {"workflow_id": workflow_id,
-                                           "reason": reason}, actor_text(rejected_by, who),
-                                           None, workflow_id), now)
+            _append_audit(
+                conn,
+                AuditEntry(
+                    "workflow_rejected",
+                    {"workflow_id": workflow_id, "reason": reason},
+                    actor_text(rejected_by, who),
+                    None,
+                    workflow_id,
+                ),
+                now,
+            )
             _cancel_workflow_tx(conn, workflow_id, rejected_by, "rejected", now, identity=who)
             return _fetch_workflow(conn, workflow_id)
 
         return await self._write(fn)
 
     async def cancel_workflow(
-        self, workflow_id: int, cancelled_by: str, reason: str = "cancelled", *,
+        self,
+        workflow_id: int,
+        cancelled_by: str,
+        reason: str = "cancelled",
+        *,
         identity: str | None = None,
     ) -> WorkflowProposal:
         now = self._now()
@@ -1699,8 +1876,9 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
-            return _claim_tx(conn, runner_id, limit, lease_seconds, now_dt, only_id,
-                             self.approval_gate)
+            return _claim_tx(
+                conn, runner_id, limit, lease_seconds, now_dt, only_id, self.approval_gate
+            )
 
         return await self._write(fn)
 
@@ -1716,8 +1894,9 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
-            return _finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds,
-                                        now_dt, self.approval_gate)
+            return _finish_and_claim_tx(
+                conn, runner_id, finished, limit, lease_seconds, now_dt, self.approval_gate
+            )
 
         return await self._write(fn)
 
@@ -1730,8 +1909,15 @@ class ActionDB:
     ) -> tuple[list[Claim], bool, bool]:
         """finish_and_claim plus the expiry and lost-lease probes, in one round trip:
         (claims, an unapproved proposal has expired, a lease has run out)."""
-        return await self._write(_runner_cycle_tx, runner_id, finished, limit, lease_seconds,
-                                 self.clock.now(), self.approval_gate)
+        return await self._write(
+            _runner_cycle_tx,
+            runner_id,
+            finished,
+            limit,
+            lease_seconds,
+            self.clock.now(),
+            self.approval_gate,
+        )
 
     def runner_cycle_now(
         self,
@@ -1742,8 +1928,15 @@ class ActionDB:
     ) -> tuple[list[Claim], bool, bool] | None:
         """``runner_cycle`` if it can run right here without waiting (no await, so nothing
         can interrupt it); None if it did not run (also before the database is open)."""
-        done = self._write_now(_runner_cycle_tx, runner_id, finished, limit, lease_seconds,
-                               self.clock.now(), self.approval_gate)
+        done = self._write_now(
+            _runner_cycle_tx,
+            runner_id,
+            finished,
+            limit,
+            lease_seconds,
+            self.clock.now(),
+            self.approval_gate,
+        )
         return None if done is _NOT_NOW else done  # type: ignore[return-value]
 
     async def complete_attempt(
@@ -1766,7 +1959,8 @@ class ActionDB:
         (returns its time), else fail it for good, failing its workflow and cancelling the
         steps after it."""
         return await self.record_attempt(
-            claim, runner_id,
+            claim,
+            runner_id,
             AttemptResult(False, result_data, error, retryable, retry_delay_seconds),
         )
 
@@ -1791,8 +1985,9 @@ class ActionDB:
         now_dt = self.clock.now()
 
         def fn(conn: sqlite3.Connection) -> datetime | None:
-            return _fail_tx(conn, proposal_id, None, error, True, retry_delay_seconds, now_dt,
-                            actor)
+            return _fail_tx(
+                conn, proposal_id, None, error, True, retry_delay_seconds, now_dt, actor
+            )
 
         return await self._write(fn)
 
@@ -1803,9 +1998,14 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> None:
             _close_record(conn, claim, False, f"cancelled: {reason}", None, now)
-            _stopping().end_cancelled(conn, claim.proposal, runner_id, reason,
-                                      {"while": "executing", "attempt": claim.record.attempt},
-                                      now)
+            _stopping().end_cancelled(
+                conn,
+                claim.proposal,
+                runner_id,
+                reason,
+                {"while": "executing", "attempt": claim.record.attempt},
+                now,
+            )
 
         await self._write(fn)
 
@@ -1825,13 +2025,26 @@ class ActionDB:
             )
             if cur.rowcount != 1:
                 # Asked to stop meanwhile: back in the queue it would never be claimed.
-                _stopping().end_cancelled(conn, _fetch_proposal(conn, p.id or 0), runner_id,
-                                          None, {"while": "interrupted",
-                                                 "attempt": claim.record.attempt}, now)
+                _stopping().end_cancelled(
+                    conn,
+                    _fetch_proposal(conn, p.id or 0),
+                    runner_id,
+                    None,
+                    {"while": "interrupted", "attempt": claim.record.attempt},
+                    now,
+                )
                 return
-            _append_audit(conn, AuditEntry("interrupted", {"reason": reason,
-                                           "attempt": claim.record.attempt}, "runner", p.id,
-                                           p.workflow_id), now)
+            _append_audit(
+                conn,
+                AuditEntry(
+                    "interrupted",
+                    {"reason": reason, "attempt": claim.record.attempt},
+                    "runner",
+                    p.id,
+                    p.workflow_id,
+                ),
+                now,
+            )
 
         await self._write(fn)
 
@@ -1906,8 +2119,18 @@ class ActionDB:
                 if only is not None and row["id"] not in only:
                     continue
                 # Each apart: one that cannot be read or retried is failed for good.
-                faults.apart(conn, row["id"], None, "runner lost, then: ", now_dt,
-                             _recover_one, row, retry_delay, now_dt, notes.get(row["id"]))
+                faults.apart(
+                    conn,
+                    row["id"],
+                    None,
+                    "runner lost, then: ",
+                    now_dt,
+                    _recover_one,
+                    row,
+                    retry_delay,
+                    now_dt,
+                    notes.get(row["id"]),
+                )
                 recovered.append(row["id"])
             return recovered
 
@@ -1954,8 +2177,12 @@ class ActionDB:
                 f"(SELECT COUNT(*) FROM action_proposals WHERE {_EXECUTING}), "
                 "(SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress'))"
             ).fetchone()
-            return {"pending": row[0], "retry_waiting": row[1], "executing": row[2],
-                    "workflows": row[3]}
+            return {
+                "pending": row[0],
+                "retry_waiting": row[1],
+                "executing": row[2],
+                "workflows": row[3],
+            }
 
         return await self.read(fn)
 
@@ -1973,19 +2200,23 @@ class ActionDB:
 
         def fn(conn: sqlite3.Connection) -> bool:
             current = conn.execute("SELECT mode FROM safety_state WHERE id = 1").fetchone()
-            if mode == "execute" and _honour_kill_file(conn, current and current[0], now,
-                                                       actor):
+            if mode == "execute" and _honour_kill_file(conn, current and current[0], now, actor):
                 current = None
                 try:
                     self.kill_file.clear()
                 except OSError as exc:
-                    raise DatabaseError(f"cannot remove the kill file {self.kill_file.path}: "
-                                        f"{exc.strerror}; execution stays off") from exc
+                    raise DatabaseError(
+                        f"cannot remove the kill file {self.kill_file.path}: "
+                        f"{exc.strerror}; execution stays off"
+                    ) from exc
             if current is not None and current[0] == mode:
                 return False
             _set_mode(conn, mode, actor, reason, now)
-            _append_audit(conn, AuditEntry("safety_mode_changed", {"mode": mode,
-                                           "reason": reason}, actor), now)
+            _append_audit(
+                conn,
+                AuditEntry("safety_mode_changed", {"mode": mode, "reason": reason}, actor),
+                now,
+            )
             return True
 
         return await self._write(fn, check=mode != "observe")  # OBSERVE is never refused
@@ -2009,7 +2240,8 @@ class ActionDB:
     ) -> list[AuditEvent]:
         """Newest ``limit`` events (optionally of one action or workflow), oldest first."""
         return await self.snapshot(
-            lambda snap: snap.list_audit_events(proposal_id, workflow_id, limit, after_id))
+            lambda snap: snap.list_audit_events(proposal_id, workflow_id, limit, after_id)
+        )
 
     async def verify_audit_chain(self) -> tuple[bool, int, str]:
         """Recompute the hash chain. Returns (ok, events checked, message)."""
@@ -2023,9 +2255,15 @@ class ActionDB:
                     return False, count, f"event {expected_id} is missing (found {row['id']})"
                 if row["prev_hash"] != prev:
                     return False, count, f"event {row['id']}: chain broken (prev_hash differs)"
-                digest = _audit_hash(prev, row["proposal_id"], row["workflow_id"],
-                                     row["event_type"], row["event_data"], row["actor"],
-                                     row["timestamp"])
+                digest = _audit_hash(
+                    prev,
+                    row["proposal_id"],
+                    row["workflow_id"],
+                    row["event_type"],
+                    row["event_data"],
+                    row["actor"],
+                    row["timestamp"],
+                )
                 if digest != row["hash"]:
                     return False, count, f"event {row['id']}: contents were altered"
                 prev = row["hash"]
@@ -2140,7 +2378,8 @@ class Snapshot:
                 f"SELECT COUNT(*) FROM action_proposals WHERE {_EXECUTING}"
             ).fetchone()[0]
         pending = conn.execute(
-            f"SELECT COUNT(*) FROM action_proposals {_AWAITING_APPROVAL}").fetchone()[0]
+            f"SELECT COUNT(*) FROM action_proposals {_AWAITING_APPROVAL}"
+        ).fetchone()[0]
         wf_pending = conn.execute(
             "SELECT COUNT(*) FROM workflows WHERE status = 'pending' AND "
             "requires_approval = 1 AND approved_at IS NULL"
@@ -2149,11 +2388,12 @@ class Snapshot:
             "SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress')"
         ).fetchone()[0]
         # Same set as list_scheduled(): validated with a time, due or not yet.
-        scheduled = conn.execute(
-            f"SELECT COUNT(*) FROM action_proposals {_SCHEDULED}"
-        ).fetchone()[0]
-        retry = conn.execute(f"SELECT COUNT(*) FROM action_proposals {_RETRY_WAITING}"
-                             ).fetchone()[0]
+        scheduled = conn.execute(f"SELECT COUNT(*) FROM action_proposals {_SCHEDULED}").fetchone()[
+            0
+        ]
+        retry = conn.execute(f"SELECT COUNT(*) FROM action_proposals {_RETRY_WAITING}").fetchone()[
+            0
+        ]
         return Counts(
             by_status=statuses,
             awaiting_approval=pending,
@@ -2321,8 +2561,9 @@ WHERE cancel_requested <> 0
 
 # The probes at once, for the runner's cycle: whether a proposal expired, whether a lease
 # ran out, whether an action was left asked to stop.
-_PROBES_SQL = (f"SELECT EXISTS ({_EXPIRED_PROBE}), EXISTS ({_LEASE_PROBE}), "
-               f"EXISTS ({_STOP_LEFTOVERS})")
+_PROBES_SQL = (
+    f"SELECT EXISTS ({_EXPIRED_PROBE}), EXISTS ({_LEASE_PROBE}), EXISTS ({_STOP_LEFTOVERS})"
+)
 
 
 def _describe_status(p: ActionProposal) -> str:
@@ -2404,8 +2645,13 @@ def _close_record(
     and it was recovered, perhaps re-claimed since) is stale and may change nothing."""
     cur = conn.execute(
         _CLOSE_RECORD_SQL,
-        (now, int(success), error, None if result_data is None else _json(result_data),
-         claim.record.id),
+        (
+            now,
+            int(success),
+            error,
+            None if result_data is None else _json(result_data),
+            claim.record.id,
+        ),
     )
     if cur.rowcount != 1:
         raise InvalidTransitionError(
@@ -2477,17 +2723,26 @@ def _complete_all_tx(
     else:
         cur = conn.executemany(
             _CLOSE_RECORD_SQL,
-            [(now, 1, None, None if r.result_data is None else _json(r.result_data),
-              c.record.id) for c, r in finished],
+            [
+                (now, 1, None, None if r.result_data is None else _json(r.result_data), c.record.id)
+                for c, r in finished
+            ],
         )
     if cur.rowcount != len(finished):
         raise InvalidTransitionError("an attempt of this batch was already recorded")
     cur = conn.executemany(
-        _COMPLETE_SQL, [(now, now, c.proposal.id, runner_id) for c, _ in finished])
+        _COMPLETE_SQL, [(now, now, c.proposal.id, runner_id) for c, _ in finished]
+    )
     if cur.rowcount != len(finished):
         raise InvalidTransitionError(f"an action of this batch is no longer held by {runner_id}")
-    _append_audits(conn, [AuditEntry("completed", {"attempt": c.record.attempt}, "runner",
-                                     c.proposal.id, None) for c, _ in finished], now)
+    _append_audits(
+        conn,
+        [
+            AuditEntry("completed", {"attempt": c.record.attempt}, "runner", c.proposal.id, None)
+            for c, _ in finished
+        ],
+        now,
+    )
 
 
 def _claim_tx(
@@ -2515,8 +2770,9 @@ def _claim_tx(
     if mode is None or mode[0] != "execute":
         return []
     lease = to_db(now_dt + timedelta(seconds=lease_seconds))
-    rows = conn.execute(CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now,
-                                    "lim": limit, "only": only_id}).fetchall()
+    rows = conn.execute(
+        CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now, "lim": limit, "only": only_id}
+    ).fetchall()
     if not rows:
         return []
     try:
@@ -2533,13 +2789,33 @@ def _claim_tx(
     started = []
     for p in proposals:
         record_id, attempt = opened[p.id]
-        record = _trusted(_models().ActionRecord, dict(
-            id=record_id, proposal_id=p.id or 0, attempt=attempt, started_at=now_dt,
-            completed_at=None, success=None, error_message=None, result_data=None,
-            host=None, pid=None, pgid=None, process_start=None,
-        ), _OPENED_RECORD_SHAPE)
-        started.append(AuditEntry("execution_started", {"attempt": attempt, "runner": runner_id},
-                                  "runner", p.id, p.workflow_id))
+        record = _trusted(
+            _models().ActionRecord,
+            dict(
+                id=record_id,
+                proposal_id=p.id or 0,
+                attempt=attempt,
+                started_at=now_dt,
+                completed_at=None,
+                success=None,
+                error_message=None,
+                result_data=None,
+                host=None,
+                pid=None,
+                pgid=None,
+                process_start=None,
+            ),
+            _OPENED_RECORD_SHAPE,
+        )
+        started.append(
+            AuditEntry(
+                "execution_started",
+                {"attempt": attempt, "runner": runner_id},
+                "runner",
+                p.id,
+                p.workflow_id,
+            )
+        )
         if p.workflow_id is not None:
             conn.execute(
                 "UPDATE workflows SET status = 'in_progress' WHERE id = ? AND status = 'pending'",
@@ -2550,8 +2826,20 @@ def _claim_tx(
     return claims
 
 
-_OPENED_RECORD_SHAPE = ("id", "proposal_id", "attempt", "started_at", "completed_at", "success",
-                        "error_message", "result_data", "host", "pid", "pgid", "process_start")
+_OPENED_RECORD_SHAPE = (
+    "id",
+    "proposal_id",
+    "attempt",
+    "started_at",
+    "completed_at",
+    "success",
+    "error_message",
+    "result_data",
+    "host",
+    "pid",
+    "pgid",
+    "process_start",
+)
 _OPEN_RECORDS_SQL: dict[int, str] = {}
 _OPEN_RECORDS_CHUNK = 100
 
@@ -2564,7 +2852,7 @@ def _open_records(
     recorded (an interrupted attempt counts as one, though it spends no retry)."""
     opened: dict[int, tuple[int, int]] = {}
     for first in range(0, len(proposal_ids), _OPEN_RECORDS_CHUNK):
-        chunk = proposal_ids[first:first + _OPEN_RECORDS_CHUNK]
+        chunk = proposal_ids[first : first + _OPEN_RECORDS_CHUNK]
         sql = _OPEN_RECORDS_SQL.get(len(chunk))
         if sql is None:
             sql = _OPEN_RECORDS_SQL[len(chunk)] = (
@@ -2590,15 +2878,22 @@ def _finish_tx(
     p = claim.proposal
     _close_record(conn, claim, result.success, result.error, result.result_data, now)
     if not result.success:
-        return _fail_tx(conn, p.id, runner_id, result.error or "failed", result.retryable,
-                        result.retry_delay_seconds, now_dt, "runner")
+        return _fail_tx(
+            conn,
+            p.id,
+            runner_id,
+            result.error or "failed",
+            result.retryable,
+            result.retry_delay_seconds,
+            now_dt,
+            "runner",
+        )
     cur = conn.execute(_COMPLETE_SQL, (now, now, p.id, runner_id))
     if cur.rowcount != 1:
         raise InvalidTransitionError(f"action {p.id} is no longer held by {runner_id}")
     _append_audit(
         conn,
-        AuditEntry("completed", {"attempt": claim.record.attempt}, "runner", p.id,
-                   p.workflow_id),
+        AuditEntry("completed", {"attempt": claim.record.attempt}, "runner", p.id, p.workflow_id),
         now,
     )
     if p.workflow_id is not None:
@@ -2625,13 +2920,17 @@ def _fail_tx(
         guard, guard_args = "status IN ('failed', 'executing')", ()
     else:
         guard, guard_args = "status = 'executing' AND claimed_by = ?", (held_by,)
-    lost = f"action {p.id} is no longer held by {held_by}" if held_by else (
-        f"action {p.id} is {p.status.value}; only a failed or running action can be retried")
+    lost = (
+        f"action {p.id} is no longer held by {held_by}"
+        if held_by
+        else (f"action {p.id} is {p.status.value}; only a failed or running action can be retried")
+    )
     if p.cancel_requested and p.status in (ActionStatus.EXECUTING, ActionStatus.FAILED):
         # Asked to stop while it ran (cancel, kill switch, its workflow cancelled): a retry
         # would wait for ever, never claimed. The failure ends it as cancelled.
-        _stopping().end_cancelled(conn, p, held_by, None,
-                                  {"while": "executing", "error": error}, now, actor)
+        _stopping().end_cancelled(
+            conn, p, held_by, None, {"while": "executing", "error": error}, now, actor
+        )
         return None
     if retryable and retry_delay_seconds is not None and p.retry_count < p.max_retries:
         next_at = now_dt + timedelta(seconds=retry_delay_seconds)
@@ -2643,10 +2942,22 @@ def _fail_tx(
         )
         if cur.rowcount != 1:
             raise InvalidTransitionError(lost)
-        _append_audit(conn, AuditEntry("retry_scheduled", {"retry_count": p.retry_count + 1,
-                                       "max_retries": p.max_retries, "next_retry_at":
-                                       to_db(next_at), "error": error}, actor, p.id,
-                                       p.workflow_id), now)
+        _append_audit(
+            conn,
+            AuditEntry(
+                "retry_scheduled",
+                {
+                    "retry_count": p.retry_count + 1,
+                    "max_retries": p.max_retries,
+                    "next_retry_at": to_db(next_at),
+                    "error": error,
+                },
+                actor,
+                p.id,
+                p.workflow_id,
+            ),
+            now,
+        )
         return next_at
     cur = conn.execute(
         "UPDATE action_proposals SET status = 'failed', last_error = ?, next_retry_at = NULL, "
@@ -2656,17 +2967,35 @@ def _fail_tx(
     if cur.rowcount != 1:
         raise InvalidTransitionError(lost)
     event = "retry_exhausted" if retryable else "failed"
-    _append_audit(conn, AuditEntry(event, {"retry_count": p.retry_count, "max_retries":
-                                   p.max_retries, "error": error, "retryable": retryable},
-                                   actor, p.id, p.workflow_id), now)
+    _append_audit(
+        conn,
+        AuditEntry(
+            event,
+            {
+                "retry_count": p.retry_count,
+                "max_retries": p.max_retries,
+                "error": error,
+                "retryable": retryable,
+            },
+            actor,
+            p.id,
+            p.workflow_id,
+        ),
+        now,
+    )
     if p.workflow_id is not None:
         _fail_workflow(conn, p.workflow_id, p.execution_order, p.id, error, actor, now)
     return None
 
 
 def _fail_workflow(
-    conn: sqlite3.Connection, workflow_id: int, order: int, step_id: int | None, error: str,
-    actor: str, now: str,
+    conn: sqlite3.Connection,
+    workflow_id: int,
+    order: int,
+    step_id: int | None,
+    error: str,
+    actor: str,
+    now: str,
 ) -> None:
     """Step ``order`` failed for good: fail its workflow and cancel the steps after it."""
     conn.execute(
@@ -2674,13 +3003,29 @@ def _fail_workflow(
         "('pending', 'in_progress')",
         (now, workflow_id),
     )
-    later = _cancel_rows(conn, "workflow_id = ? AND execution_order > ?", (workflow_id, order),
-                         now, actor, f"step {order + 1} failed")
+    later = _cancel_rows(
+        conn,
+        "workflow_id = ? AND execution_order > ?",
+        (workflow_id, order),
+        now,
+        actor,
+        f"step {order + 1} failed",
+    )
     for pid in later:
-        _append_audit(conn, AuditEntry("cancelled", {"reason": f"step {order + 1} failed"},
-                                       actor, pid, workflow_id), now)
-    _append_audit(conn, AuditEntry("workflow_failed", {"failed_step": step_id, "error": error},
-                                   actor, None, workflow_id), now)
+        _append_audit(
+            conn,
+            AuditEntry(
+                "cancelled", {"reason": f"step {order + 1} failed"}, actor, pid, workflow_id
+            ),
+            now,
+        )
+    _append_audit(
+        conn,
+        AuditEntry(
+            "workflow_failed", {"failed_step": step_id, "error": error}, actor, None, workflow_id
+        ),
+        now,
+    )
 
 
 def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datetime) -> None:
@@ -2698,11 +3043,15 @@ def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datet
                 # The next step's fault, not this one's (it ran): that step fails.
                 from operator_core.db import faults
 
-                faults.fail_outright(conn, nxt[0], None, f"its delay {nxt[1]!r} cannot be "
-                                     f"turned into a time: {faults.describe(exc)}", now_dt)
+                faults.fail_outright(
+                    conn,
+                    nxt[0],
+                    None,
+                    f"its delay {nxt[1]!r} cannot be turned into a time: {faults.describe(exc)}",
+                    now_dt,
+                )
                 return
-            conn.execute("UPDATE action_proposals SET scheduled_at = ? WHERE id = ?",
-                         (due, nxt[0]))
+            conn.execute("UPDATE action_proposals SET scheduled_at = ? WHERE id = ?", (due, nxt[0]))
         return
     remaining = conn.execute(
         "SELECT COUNT(*) FROM action_proposals WHERE workflow_id = ? AND status != 'completed'",
@@ -2714,13 +3063,17 @@ def _advance_workflow(conn: sqlite3.Connection, p: ActionProposal, now_dt: datet
             "status IN ('pending', 'in_progress')",
             (now, p.workflow_id),
         )
-        _append_audit(conn, AuditEntry("workflow_completed", {}, "runner", None, p.workflow_id),
-                      now)
+        _append_audit(
+            conn, AuditEntry("workflow_completed", {}, "runner", None, p.workflow_id), now
+        )
 
 
 def _recover_one(
-    conn: sqlite3.Connection, row: sqlite3.Row, retry_delay: Callable[[int], float],
-    now_dt: datetime, note: LostNote | None,
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    retry_delay: Callable[[int], float],
+    now_dt: datetime,
+    note: LostNote | None,
 ) -> None:
     """Close the attempt of a runner that was lost (``note``: what was done about its
     processes); retry the action if the note allows, or cancel it if a stop was asked."""
@@ -2736,24 +3089,39 @@ def _recover_one(
     if p.cancel_requested:
         _stopping().end_cancelled(conn, p, None, None, {"while": "runner lost"}, now)
         return
-    data = {"runner": runner} if note is None else {
-        "runner": runner, "processes": note.text, "retry": note.retry}
+    data = (
+        {"runner": runner}
+        if note is None
+        else {"runner": runner, "processes": note.text, "retry": note.retry}
+    )
     _append_audit(conn, AuditEntry("runner_lost", data, "runner", p.id, p.workflow_id), now)
-    _fail_tx(conn, p.id, runner, error, note is None or note.retry,
-             retry_delay(p.retry_count), now_dt, "runner")
+    _fail_tx(
+        conn,
+        p.id,
+        runner,
+        error,
+        note is None or note.retry,
+        retry_delay(p.retry_count),
+        now_dt,
+        "runner",
+    )
 
 
 def _cancel_workflow_tx(
-    conn: sqlite3.Connection, workflow_id: int, by: str, reason: str, now: str,
-    strict: bool = True, identity: str | None = None,
+    conn: sqlite3.Connection,
+    workflow_id: int,
+    by: str,
+    reason: str,
+    now: str,
+    strict: bool = True,
+    identity: str | None = None,
 ) -> None:
     wf = _fetch_workflow(conn, workflow_id)
     if wf.status not in (WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS):
         if not strict:
             return
         raise InvalidTransitionError(
-            f"workflow {workflow_id} is {wf.status.value}; only an open workflow can be "
-            "cancelled"
+            f"workflow {workflow_id} is {wf.status.value}; only an open workflow can be cancelled"
         )
     conn.execute(
         "UPDATE workflows SET status = 'cancelled', finished_at = ? WHERE id = ?",
@@ -2766,9 +3134,18 @@ def _cancel_workflow_tx(
         (reason, by, identity, workflow_id),
     ).fetchall()
     shown = by if identity is None else actor_text(by, identity)
-    _append_audit(conn, AuditEntry("workflow_cancelled", {"reason": reason, "steps": ids,
-                                   "running": [r[0] for r in running]}, shown, None,
-                                   workflow_id), now)
+    _append_audit(
+        conn,
+        AuditEntry(
+            "workflow_cancelled",
+            {"reason": reason, "steps": ids, "running": [r[0] for r in running]},
+            shown,
+            None,
+            workflow_id,
+        ),
+        now,
+    )
     for pid in ids:
-        _append_audit(conn, AuditEntry("cancelled", {"reason": reason}, shown, pid,
-                                       workflow_id), now)
+        _append_audit(
+            conn, AuditEntry("cancelled", {"reason": reason}, shown, pid, workflow_id), now
+        )

@@ -40,8 +40,9 @@ class Checkpointer:
             return
         self._commits = 0
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="operator-checkpoint",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="operator-checkpoint", daemon=True
+            )
             self._thread.start()
         self._wanted.set()
 

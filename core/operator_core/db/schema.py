@@ -374,8 +374,12 @@ CREATE TABLE IF NOT EXISTS policy (
 INSERT OR IGNORE INTO policy (id) VALUES (1);
 """
 _IDENTITY_COLUMNS = {
-    "action_proposals": ("proposed_identity", "approved_identity", "rejected_identity",
-                         "cancelled_identity"),
+    "action_proposals": (
+        "proposed_identity",
+        "approved_identity",
+        "rejected_identity",
+        "cancelled_identity",
+    ),
     "workflows": ("proposed_identity", "approved_identity", "rejected_identity"),
 }
 

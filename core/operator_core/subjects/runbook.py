@@ -287,7 +287,9 @@ def _command(
         env[key] = ctx.template(value, f"env.{key}", params)
     stdin = ctx.template(raw["stdin"], "stdin", params) if "stdin" in raw else None
     grace = ctx.number(
-        raw.get("kill_grace", DEFAULT_KILL_GRACE), "kill_grace", positive=False,
+        raw.get("kill_grace", DEFAULT_KILL_GRACE),
+        "kill_grace",
+        positive=False,
         most=MAX_KILL_GRACE,
     )
     return CommandSpec(
@@ -537,7 +539,11 @@ class RunbookSubject(BaseSubject):
             argv, env = spec.render(ctx)
             result: dict[str, Any] = redactor.redact_data(
                 await run_command(
-                    spec, argv, env, redactor, spec.render_stdin(ctx),
+                    spec,
+                    argv,
+                    env,
+                    redactor,
+                    spec.render_stdin(ctx),
                     on_start=context.process_started,
                 )
             )

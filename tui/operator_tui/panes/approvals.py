@@ -33,31 +33,54 @@ class ApprovalsPane(PaneTable):
         rows: list[tuple[datetime, Row]] = []
         for p in data.approvals:
             target = action_target(p)
-            rows.append((p.proposed_at, Row(
-                key=target.key,
-                cells=lambda p=p: (
-                    f"#{p.id}", Text(p.action_name, style="bold"), age(p.proposed_at, now),
-                    params(p.parameters, 36), p.proposed_by, clip(p.reason, 60)),
-                target=target,
-                search=lambda p=p: (
-                    f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.proposed_by} "
-                    f"{p.reason}"),
-                model=p,
-            )))
+            rows.append(
+                (
+                    p.proposed_at,
+                    Row(
+                        key=target.key,
+                        cells=lambda p=p: (
+                            f"#{p.id}",
+                            Text(p.action_name, style="bold"),
+                            age(p.proposed_at, now),
+                            params(p.parameters, 36),
+                            p.proposed_by,
+                            clip(p.reason, 60),
+                        ),
+                        target=target,
+                        search=lambda p=p: (
+                            f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.proposed_by} "
+                            f"{p.reason}"
+                        ),
+                        model=p,
+                    ),
+                )
+            )
         for wf in data.workflows_awaiting:
             target = workflow_target(wf)
             names = [s.action_name for s in data.steps.get(wf.id or 0, [])]
             chain = f"{len(names)} steps: " + " → ".join(names)
-            rows.append((wf.created_at, Row(
-                key=target.key,
-                cells=(f"wf{wf.id}",
-                       Text.assemble(("workflow ", "italic"), (visible(wf.name), "bold")),
-                       age(wf.created_at, now), clip(chain, 36), wf.proposed_by,
-                       clip(wf.description, 60)),
-                target=target,
-                search=f"wf{wf.id} workflow {wf.name} {chain} {wf.proposed_by} {wf.description}",
-                model=wf,
-            )))
+            rows.append(
+                (
+                    wf.created_at,
+                    Row(
+                        key=target.key,
+                        cells=(
+                            f"wf{wf.id}",
+                            Text.assemble(("workflow ", "italic"), (visible(wf.name), "bold")),
+                            age(wf.created_at, now),
+                            clip(chain, 36),
+                            wf.proposed_by,
+                            clip(wf.description, 60),
+                        ),
+                        target=target,
+                        search=(
+                            f"wf{wf.id} workflow {wf.name} {chain} {wf.proposed_by} "
+                            f"{wf.description}"
+                        ),
+                        model=wf,
+                    ),
+                )
+            )
         rows.sort(key=lambda pair: pair[0])
         return [row for _, row in rows]
 

@@ -156,12 +156,14 @@ class PaneTable(DataTable[RenderableType]):
                 index = self._column_index(column)
                 shown = self._shown[key]
                 if shown[index] != value:
-                    self._shown[key] = shown[:index] + (value,) + shown[index + 1:]
+                    self._shown[key] = shown[:index] + (value,) + shown[index + 1 :]
                     changed.append((key, column, value))
             times = self.tick_times(row)
             if times is not None:
-                steady[key] = at + min((steady_for((t - now).total_seconds())
-                                        for t in times if t is not None), default=math.inf)
+                steady[key] = at + min(
+                    (steady_for((t - now).total_seconds()) for t in times if t is not None),
+                    default=math.inf,
+                )
         if changed:
             self._update_cells_in_place(changed)
 
@@ -228,12 +230,18 @@ class PaneTable(DataTable[RenderableType]):
         give the same styled characters for every cell of the panes.
         """
         if row_index < 0 or column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor,
-                                        hover)
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
-        cache_key = (row_key, self._column_locations.get_key(column_index), base_style,
-                     cursor, hover, self._show_hover_cursor, self._update_count,
-                     self._pseudo_class_state)
+        cache_key = (
+            row_key,
+            self._column_locations.get_key(column_index),
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
         cache = self._cell_render_cache
         if cache_key in cache:
             return cache[cache_key]  # type: ignore[no-any-return]
@@ -241,15 +249,24 @@ class PaneTable(DataTable[RenderableType]):
         cell = cells[column_index] if column_index < len(cells) else None
         row = self.rows.get(row_key)  # type: ignore[arg-type]
         padding = self.cell_padding
-        if (type(cell) is not Text or row is None or row.height != 1 or width < 2 * padding
-                or cell.justify not in (None, "default")
-                or "\n" in cell.plain or "\t" in cell.plain):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor,
-                                        hover)
+        if (
+            type(cell) is not Text
+            or row is None
+            or row.height != 1
+            or width < 2 * padding
+            or cell.justify not in (None, "default")
+            or "\n" in cell.plain
+            or "\t" in cell.plain
+        ):
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         component_style, post_style = self._get_styles_to_render_cell(
-            False, False,
+            False,
+            False,
             row_index < self.fixed_rows or column_index < self.fixed_columns,
-            hover, cursor, self.show_cursor, self._show_hover_cursor,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
             self.cursor_foreground_priority == "css",
             self.cursor_background_priority == "css",
         )
@@ -283,8 +300,11 @@ class PaneTable(DataTable[RenderableType]):
     def settled(self) -> bool:
         """No column-width or row-size work left for the next idle moment (screenshots wait
         for this)."""
-        return (not self._updated_cells and not self._require_update_dimensions
-                and not self._rest_pending)
+        return (
+            not self._updated_cells
+            and not self._require_update_dimensions
+            and not self._rest_pending
+        )
 
     @property
     def item_count(self) -> int:
@@ -314,11 +334,9 @@ class PaneTable(DataTable[RenderableType]):
         self._steady_until.clear()
         wanted = [r for r in self._rows if self._matches(r)]
         if not wanted:
-            message = (f"no rows match “{self.filter_text}”" if self.filter_text
-                       else self.EMPTY)
+            message = f"no rows match “{self.filter_text}”" if self.filter_text else self.EMPTY
             placeholder = (Text(""), Text(message, style="dim italic"))
-            wanted = [Row(EMPTY_KEY, placeholder + (Text(""),) * (len(self.COLUMNS) - 2),
-                          None, "")]
+            wanted = [Row(EMPTY_KEY, placeholder + (Text(""),) * (len(self.COLUMNS) - 2), None, "")]
         self._rest_pending = 0
         first = self.app.size.height
         if not self._shown and len(wanted) > first:
@@ -337,8 +355,7 @@ class PaneTable(DataTable[RenderableType]):
             if shown is None:
                 self.add_row(*map(_plain, row.cells), key=row.key)
             elif shown != row.cells:
-                for (column, _, _), old, new in zip(self.COLUMNS, shown, row.cells,
-                                                    strict=True):
+                for (column, _, _), old, new in zip(self.COLUMNS, shown, row.cells, strict=True):
                     if old != new:
                         self.update_cell(row.key, column, _plain(new))
             self._shown[row.key] = row.cells

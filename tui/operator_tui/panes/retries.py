@@ -37,16 +37,22 @@ class RetriesPane(PaneTable):
             # retry_count retries are scheduled so far: the next run is attempt retry_count+1
             # of the 1 + max_retries the action is allowed.
             attempt = f"{p.retry_count + 1}/{p.max_retries + 1}"
-            rows.append(Row(
-                key=target.key,
-                cells=lambda p=p, attempt=attempt: (
-                    f"#{p.id}", Text(p.action_name, style="bold"), attempt,
-                    clock_time(p.next_retry_at), countdown(p.next_retry_at, now),
-                    Text(clip(p.last_error or "", 60), style="red")),
-                target=target,
-                search=f"#{p.id} {p.action_name} {p.last_error or ''}",
-                model=p,
-            ))
+            rows.append(
+                Row(
+                    key=target.key,
+                    cells=lambda p=p, attempt=attempt: (
+                        f"#{p.id}",
+                        Text(p.action_name, style="bold"),
+                        attempt,
+                        clock_time(p.next_retry_at),
+                        countdown(p.next_retry_at, now),
+                        Text(clip(p.last_error or "", 60), style="red"),
+                    ),
+                    target=target,
+                    search=f"#{p.id} {p.action_name} {p.last_error or ''}",
+                    model=p,
+                )
+            )
         return rows
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:

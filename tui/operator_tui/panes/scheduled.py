@@ -35,17 +35,24 @@ class ScheduledPane(PaneTable):
         for p in data.scheduled:
             target = action_target(p)
             where = f" (wf{p.workflow_id} step {p.execution_order + 1})" if p.workflow_id else ""
-            rows.append(Row(
-                key=target.key,
-                cells=lambda p=p, where=where: (
-                    f"#{p.id}", Text(p.action_name + where, style="bold"),
-                    clock_time(p.scheduled_at), countdown(p.scheduled_at, now),
-                    params(p.parameters), approval_state(p)),
-                target=target,
-                search=lambda p=p: (
-                    f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.reason}"),
-                model=p,
-            ))
+            rows.append(
+                Row(
+                    key=target.key,
+                    cells=lambda p=p, where=where: (
+                        f"#{p.id}",
+                        Text(p.action_name + where, style="bold"),
+                        clock_time(p.scheduled_at),
+                        countdown(p.scheduled_at, now),
+                        params(p.parameters),
+                        approval_state(p),
+                    ),
+                    target=target,
+                    search=lambda p=p: (
+                        f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.reason}"
+                    ),
+                    model=p,
+                )
+            )
         return rows
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:

@@ -56,27 +56,38 @@ class WorkflowsPane(PaneTable):
             steps = data.steps.get(wf.id or 0, [])
             target = workflow_target(wf)
             ticket = f"ticket #{wf.ticket_id} · " if wf.ticket_id else ""
-            rows.append(Row(
-                key=target.key,
-                cells=lambda wf=wf, steps=steps, ticket=ticket: (
-                    f"wf{wf.id}", Text(visible(wf.name), style="bold"), workflow_state(wf, steps),
-                    progress_bar(steps), f"{ticket}by {wf.proposed_by}"),
-                target=target,
-                search=f"wf{wf.id} {wf.name} {wf.description}",
-                model=wf,
-            ))
+            rows.append(
+                Row(
+                    key=target.key,
+                    cells=lambda wf=wf, steps=steps, ticket=ticket: (
+                        f"wf{wf.id}",
+                        Text(visible(wf.name), style="bold"),
+                        workflow_state(wf, steps),
+                        progress_bar(steps),
+                        f"{ticket}by {wf.proposed_by}",
+                    ),
+                    target=target,
+                    search=f"wf{wf.id} {wf.name} {wf.description}",
+                    model=wf,
+                )
+            )
             for step in steps:
                 step_target = action_target(step)
-                rows.append(Row(
-                    key=step_target.key,
-                    cells=lambda step=step: (
-                        f"#{step.id}", f"  {step.execution_order + 1}. {step.action_name}",
-                        step_state(step, now), self._step_note(step),
-                        params(step.parameters)),
-                    target=step_target,
-                    search=f"#{step.id} {step.action_name} wf{wf.id} {wf.name}",
-                    model=step,
-                ))
+                rows.append(
+                    Row(
+                        key=step_target.key,
+                        cells=lambda step=step: (
+                            f"#{step.id}",
+                            f"  {step.execution_order + 1}. {step.action_name}",
+                            step_state(step, now),
+                            self._step_note(step),
+                            params(step.parameters),
+                        ),
+                        target=step_target,
+                        search=f"#{step.id} {step.action_name} wf{wf.id} {wf.name}",
+                        model=step,
+                    )
+                )
         return rows
 
     @staticmethod

@@ -21,8 +21,9 @@ class ConfirmModal(ModalScreen[bool]):
     ]
     AUTO_FOCUS = "#no"  # from the moment it is composed: never the confirming button
 
-    def __init__(self, title: str, body: RenderableType, confirm_label: str,
-                 *, danger: bool = True) -> None:
+    def __init__(
+        self, title: str, body: RenderableType, confirm_label: str, *, danger: bool = True
+    ) -> None:
         super().__init__(classes="dialog-screen")
         self._title = title
         self._body = body
@@ -36,8 +37,11 @@ class ConfirmModal(ModalScreen[bool]):
             body = Text(self._body) if isinstance(self._body, str) else self._body
             yield Static(body, id="confirm-body")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self._confirm_label} (y)", id="yes",
-                             variant="error" if self._danger else "primary")
+                yield Button(
+                    f"{self._confirm_label} (y)",
+                    id="yes",
+                    variant="error" if self._danger else "primary",
+                )
                 yield Button("Back (n / esc)", id="no")
 
     def on_mount(self) -> None:

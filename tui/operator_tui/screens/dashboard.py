@@ -75,8 +75,11 @@ class DashboardScreen(Screen[None]):
         children are styled. Textual sets them on the first Resize, which arrives after the
         first frame: that frame was laid out narrow, then every pane laid out and drawn
         again (about 40 ms of the time to the first paint)."""
-        points = (self.app.HORIZONTAL_BREAKPOINTS if self.HORIZONTAL_BREAKPOINTS is None
-                  else self.HORIZONTAL_BREAKPOINTS) or []
+        points = (
+            self.app.HORIZONTAL_BREAKPOINTS
+            if self.HORIZONTAL_BREAKPOINTS is None
+            else self.HORIZONTAL_BREAKPOINTS
+        ) or []
         wanted = self._get_breakpoint_classes(self.app.size.width, points)
         self.update_classes({name: name in wanted for _, name in points}, animate=False)
 
@@ -225,4 +228,3 @@ class DashboardScreen(Screen[None]):
         """The focus left the bar (tab, a click on a pane): it closes, keeping the filter, so
         that keys are never taken by the dashboard while the bar is open."""
         self.filter_bar.display = False
-

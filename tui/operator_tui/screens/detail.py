@@ -67,11 +67,18 @@ def _records(records: list[ActionRecord]) -> RenderableType:
     for column in ("Attempt", "Started", "Finished", "Outcome", "Error / result"):
         table.add_column(column, overflow="fold")
     for r in records:
-        outcome = ("running" if r.success is None else "✓ ok" if r.success else "✗ failed")
-        detail = r.error_message or (plain_lines(pretty_json(r.result_data))
-                                     if r.result_data else "")
-        _add_row(table, str(r.attempt), full_time(r.started_at), clock_time(r.completed_at),
-                      outcome, detail)
+        outcome = "running" if r.success is None else "✓ ok" if r.success else "✗ failed"
+        detail = r.error_message or (
+            plain_lines(pretty_json(r.result_data)) if r.result_data else ""
+        )
+        _add_row(
+            table,
+            str(r.attempt),
+            full_time(r.started_at),
+            clock_time(r.completed_at),
+            outcome,
+            detail,
+        )
     return table
 
 
@@ -89,8 +96,11 @@ def _audit(events: list[AuditEvent]) -> RenderableType:
 def _ticket(ticket: Ticket | None) -> RenderableType:
     if ticket is None:
         return Text("—", style="dim")
-    return Text.assemble((f"#{ticket.id} {visible(ticket.title)}", "bold"),
-                         f"  [{ticket.severity}, {ticket.status}]\n", visible(ticket.summary))
+    return Text.assemble(
+        (f"#{ticket.id} {visible(ticket.title)}", "bold"),
+        f"  [{ticket.severity}, {ticket.status}]\n",
+        visible(ticket.summary),
+    )
 
 
 class DetailScreen(Screen[None]):
@@ -134,20 +144,27 @@ class DetailScreen(Screen[None]):
         p = await db.get_proposal(proposal_id)
         if p is None:
             return Text(f"action #{proposal_id} no longer exists", style="bold red")
-        self.query_one("#detail-title", Static).update(Text.assemble(
-            (f"Action #{p.id} {visible(p.action_name)}", "bold"), "  ",
-            step_state(p, db.clock.now())))
+        self.query_one("#detail-title", Static).update(
+            Text.assemble(
+                (f"Action #{p.id} {visible(p.action_name)}", "bold"),
+                "  ",
+                step_state(p, db.clock.now()),
+            )
+        )
         ticket = await db.get_ticket(p.ticket_id) if p.ticket_id else None
         records = await db.list_records(proposal_id)
         events = await db.list_audit_events(proposal_id=proposal_id, limit=AUDIT_LIMIT)
         return Group(
             _fields(self._action_fields(p)),
             Text(""),
-            _section("Ticket"), _ticket(ticket),
+            _section("Ticket"),
+            _ticket(ticket),
             Text(""),
-            _section(f"Attempts ({len(records)})"), _records(records),
+            _section(f"Attempts ({len(records)})"),
+            _records(records),
             Text(""),
-            _section(f"Audit events ({len(events)})"), _audit(events),
+            _section(f"Audit events ({len(events)})"),
+            _audit(events),
         )
 
     def _action_fields(self, p: ActionProposal) -> list[tuple[str, RenderableType]]:
@@ -161,48 +178,69 @@ class DetailScreen(Screen[None]):
         status = p.status.value + (f" — {p.cancel_reason}" if p.cancel_reason else "")
         rows: list[tuple[str, RenderableType]] = [
             ("Status", status),
-            ("Approval", approval_state(p)
-             + (f" at {full_time(p.approved_at)}" if p.approved_at else "")
-             + (f": {p.rejection_reason}" if p.rejection_reason else "")),
+            (
+                "Approval",
+                approval_state(p)
+                + (f" at {full_time(p.approved_at)}" if p.approved_at else "")
+                + (f": {p.rejection_reason}" if p.rejection_reason else ""),
+            ),
             ("Proposed", f"{full_time(p.proposed_at)} by {p.proposed_by}"),
             ("Parameters", plain_lines(pretty_json(p.parameters))),
-            ("Will run", plain_lines(preview) if preview
-             else Text("(the subject gives no preview)", style="dim")),
+            (
+                "Will run",
+                plain_lines(preview)
+                if preview
+                else Text("(the subject gives no preview)", style="dim"),
+            ),
             ("Reason", p.reason),
             ("Scheduled", full_time(p.scheduled_at) if p.scheduled_at else "run when ready"),
-            ("Retries", f"{p.retry_count} of {p.max_retries} used"
-             + (f"; next at {full_time(p.next_retry_at)}" if p.next_retry_at else "")),
+            (
+                "Retries",
+                f"{p.retry_count} of {p.max_retries} used"
+                + (f"; next at {full_time(p.next_retry_at)}" if p.next_retry_at else ""),
+            ),
         ]
         if p.last_error:
             rows.append(("Last error", Text(visible(p.last_error), style="red")))
         if p.workflow_id is not None:
-            rows.append(("Workflow", f"wf{p.workflow_id}, step {p.execution_order + 1}"
-                         + (f", {p.delay_seconds:g}s after the previous step"
-                            if p.delay_seconds else "")))
+            rows.append(
+                (
+                    "Workflow",
+                    f"wf{p.workflow_id}, step {p.execution_order + 1}"
+                    + (
+                        f", {p.delay_seconds:g}s after the previous step" if p.delay_seconds else ""
+                    ),
+                )
+            )
         if p.expires_at is not None:
             rows.append(("Expires", full_time(p.expires_at)))
         if p.claimed_by:
-            rows.append(("Runner", f"{p.claimed_by} (lease until "
-                                   f"{clock_time(p.lease_expires_at)})"))
+            rows.append(
+                ("Runner", f"{p.claimed_by} (lease until {clock_time(p.lease_expires_at)})")
+            )
         return rows
 
     async def _workflow_body(self, db: ActionDB, workflow_id: int) -> RenderableType:
         wf = await db.get_workflow(workflow_id)
         if wf is None:
             return Text(f"workflow #{workflow_id} no longer exists", style="bold red")
-        self.query_one("#detail-title", Static).update(Text.assemble(
-            (f"Workflow #{wf.id} {visible(wf.name)}", "bold"), f"  {wf.status.value}"))
+        self.query_one("#detail-title", Static).update(
+            Text.assemble((f"Workflow #{wf.id} {visible(wf.name)}", "bold"), f"  {wf.status.value}")
+        )
         steps = await db.list_workflow_actions(workflow_id)
         ticket = await db.get_ticket(wf.ticket_id) if wf.ticket_id else None
         events = await db.list_audit_events(workflow_id=workflow_id, limit=AUDIT_LIMIT)
         return Group(
             _fields(self._workflow_fields(wf)),
             Text(""),
-            _section(f"Steps ({len(steps)})"), self._steps(steps, db),
+            _section(f"Steps ({len(steps)})"),
+            self._steps(steps, db),
             Text(""),
-            _section("Ticket"), _ticket(ticket),
+            _section("Ticket"),
+            _ticket(ticket),
             Text(""),
-            _section(f"Audit events ({len(events)})"), _audit(events),
+            _section(f"Audit events ({len(events)})"),
+            _audit(events),
         )
 
     @staticmethod
@@ -227,9 +265,15 @@ class DetailScreen(Screen[None]):
             table.add_column(column, overflow="fold")
         now = db.clock.now()
         for s in steps:
-            _add_row(table, str(s.execution_order + 1), f"#{s.id}", s.action_name,
-                          plain_lines(pretty_json(s.parameters)), step_state(s, now),
-                          s.last_error or "")
+            _add_row(
+                table,
+                str(s.execution_order + 1),
+                f"#{s.id}",
+                s.action_name,
+                plain_lines(pretty_json(s.parameters)),
+                step_state(s, now),
+                s.last_error or "",
+            )
         return table
 
 

@@ -12,10 +12,11 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Static
 
 _NOTES = Text.assemble(
-    ("Mouse: ", "bold"), "click a pane or its tab to focus it; click the highlighted row again "
+    ("Mouse: ", "bold"),
+    "click a pane or its tab to focus it; click the highlighted row again "
     "for its details; scroll with the wheel.\n",
-    ("Live: ", "bold"), "panes follow the database within a second; countdowns tick every "
-    "second. Times are UTC.",
+    ("Live: ", "bold"),
+    "panes follow the database within a second; countdowns tick every second. Times are UTC.",
 )
 
 
@@ -65,12 +66,20 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(key, description, *extra)
             yield Static(table, id="help-keys")
             if self._read_only:
-                yield Static(Text("Read-only: approve, reject, cancel, kill switch and resume "
-                                  "are disabled.", style="bold"), id="help-read-only")
+                yield Static(
+                    Text(
+                        "Read-only: approve, reject, cancel, kill switch and resume are disabled.",
+                        style="bold",
+                    ),
+                    id="help-read-only",
+                )
             if self._navigation:
-                yield Static(Text.assemble(("In a pane: ", "bold"),
-                                           " ".join(self._navigation), " move the cursor"),
-                             id="help-navigation")
+                yield Static(
+                    Text.assemble(
+                        ("In a pane: ", "bold"), " ".join(self._navigation), " move the cursor"
+                    ),
+                    id="help-navigation",
+                )
             yield Static(_NOTES, id="help-notes")
 
     def action_close(self) -> None:

@@ -16,10 +16,18 @@ if TYPE_CHECKING:
     from operator_core.model.types import AuditEvent
 
 _STYLE = {
-    "approved": "green", "workflow_approved": "green", "completed": "green",
-    "rejected": "red", "workflow_rejected": "red", "failed": "red", "retry_exhausted": "red",
-    "workflow_failed": "red", "kill_switch": "bold red", "retry_scheduled": "yellow",
-    "cancelled": "dim", "safety_mode_changed": "bold",
+    "approved": "green",
+    "workflow_approved": "green",
+    "completed": "green",
+    "rejected": "red",
+    "workflow_rejected": "red",
+    "failed": "red",
+    "retry_exhausted": "red",
+    "workflow_failed": "red",
+    "kill_switch": "bold red",
+    "retry_scheduled": "yellow",
+    "cancelled": "dim",
+    "safety_mode_changed": "bold",
 }
 
 
@@ -27,9 +35,11 @@ def describe(event: AuditEventView | AuditEvent) -> str:
     """The interesting part of an event's data, on one short line."""
     data: dict[str, Any] = event.event_data
     if event.event_type == "kill_switch":
-        return (f"cancelled {len(data.get('cancelled_actions', []))} actions, "
-                f"{len(data.get('cancelled_workflows', []))} workflows; stopping "
-                f"{len(data.get('executing_signalled', []))} executing")
+        return (
+            f"cancelled {len(data.get('cancelled_actions', []))} actions, "
+            f"{len(data.get('cancelled_workflows', []))} workflows; stopping "
+            f"{len(data.get('executing_signalled', []))} executing"
+        )
     if event.event_type == "proposed":
         return f"{data.get('action')} — {data.get('reason', '')}"
     if event.event_type == "retry_scheduled":
@@ -85,12 +95,21 @@ class EventTail(ScrollView, can_focus=False):
             return
         for event in events:
             self.last_id = max(self.last_id, event.id)
-            subject = (f"#{event.proposal_id}" if event.proposal_id is not None
-                       else f"wf{event.workflow_id}" if event.workflow_id is not None else "")
+            subject = (
+                f"#{event.proposal_id}"
+                if event.proposal_id is not None
+                else f"wf{event.workflow_id}"
+                if event.workflow_id is not None
+                else ""
+            )
             line = Text.assemble(
-                (clock_time(event.timestamp), "dim"), " ",
-                (f"{event.event_type:<19}", _STYLE.get(event.event_type, "")), " ",
-                f"{subject:<6} ", (f"{event.actor:<14}", "dim"), " ",
+                (clock_time(event.timestamp), "dim"),
+                " ",
+                (f"{event.event_type:<19}", _STYLE.get(event.event_type, "")),
+                " ",
+                f"{subject:<6} ",
+                (f"{event.actor:<14}", "dim"),
+                " ",
                 clip(describe(event), 120),
             )
             self._lines.append(line)
@@ -131,4 +150,5 @@ class EventTail(ScrollView, can_focus=False):
             self._strips[self._dropped + index] = strip
         scroll_x = int(self.scroll_x)
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(
-            self.rich_style)
+            self.rich_style
+        )

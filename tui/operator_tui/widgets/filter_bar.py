@@ -20,8 +20,9 @@ class FilterBar(TypeAheadInput):
         """The focus left the bar."""
 
     def __init__(self, *, id: str) -> None:
-        super().__init__(placeholder="filter this pane · enter keeps it · escape clears it", id=id,
-                         compact=True)
+        super().__init__(
+            placeholder="filter this pane · enter keeps it · escape clears it", id=id, compact=True
+        )
         self.back_to: Widget | None = None
         """Where the focus goes when enter closes the bar: the pane it filters."""
 

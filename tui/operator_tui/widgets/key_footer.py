@@ -34,7 +34,10 @@ class KeyFooter(Widget, can_focus=False):
 
     ALLOW_SELECT = False
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "key-footer--key", "key-footer--description", "key-footer--hover"}
+        "key-footer--key",
+        "key-footer--description",
+        "key-footer--hover",
+    }
     DEFAULT_CSS = """
     KeyFooter {
         dock: bottom;
@@ -82,8 +85,11 @@ class KeyFooter(Widget, can_focus=False):
                 if not binding.show or binding.action in seen:
                     continue
                 seen.add(binding.action)
-                entries.append(FooterEntry(binding.key, self.app.get_key_display(binding),
-                                           binding.description, enabled))
+                entries.append(
+                    FooterEntry(
+                        binding.key, self.app.get_key_display(binding), binding.description, enabled
+                    )
+                )
             self._entries = entries
         return self._entries
 

@@ -60,16 +60,19 @@ class StatusHeader(Vertical):
         if safety.observe:
             mode.update(Text(" ■ OBSERVE ", style="bold"))
             why = f" ({visible(safety.reason)})" if safety.reason else ""
-            banner.update(Text.assemble(
-                ("■ KILL SWITCH · OBSERVE", "bold"),
-                f" — execution is OFF{why}, set by {visible(safety.changed_by)} at "
-                f"{full_time(safety.changed_at)}. Press E to resume.",
-            ))
+            banner.update(
+                Text.assemble(
+                    ("■ KILL SWITCH · OBSERVE", "bold"),
+                    f" — execution is OFF{why}, set by {visible(safety.changed_by)} at "
+                    f"{full_time(safety.changed_at)}. Press E to resume.",
+                )
+            )
         else:
             mode.update(Text(" ● EXECUTE ", style="bold"))
             banner.update("")
         self._refreshed.update(
-            Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " "))
+            Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " ")
+        )
         counts = Text(" ")
         for i, (name, value) in enumerate(pane_counts.items()):
             if i:
