@@ -96,6 +96,11 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         'auto.json: node "f": parameter "times": unknown placeholder {workflow.owner}',
     ),
     (
+        "unknown placeholder in the reason",
+        linear(action("f", "ok", reason="for {ticket.nope}")),
+        'auto.json: node "f": reason: unknown placeholder {ticket.nope}',
+    ),
+    (
         "trigger field",
         linear(trigger={"type": "incident_created", "conditions": [{"field": "x", "value": "1"}]}),
         'auto.json: trigger: condition field "x" does not exist',

@@ -24,7 +24,7 @@ from operator_core.automations.definition import (
     TriggerNode,
     load_definition,
 )
-from operator_core.automations.placeholders import has_placeholders, params_problem
+from operator_core.automations.placeholders import has_placeholders, params_problem, text_problem
 from operator_core.errors import ValidationError
 
 TICKET_STATUSES = ("open", "acknowledged", "resolved")
@@ -148,6 +148,9 @@ def _action(node: ActionNode, registry: RegistryLike) -> str | None:
     found = params_problem(data.parameters)
     if found is not None:
         return f'parameter "{found[0]}": {found[1]}'
+    reason_problem = text_problem(data.reason)
+    if reason_problem is not None:
+        return f"reason: {reason_problem}"
     # A parameter with placeholders is checked by the registry when it is proposed, with
     # the ticket's values; here it only has to exist.
     rendered_later = {k for k, v in data.parameters.items() if has_placeholders(v)}
