@@ -139,3 +139,16 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 def test_seed_dict_round_trips_through_its_stored_form() -> None:
     d = parse_definition(seed_dict())
     assert parse_definition(d.to_json_dict()) == d
+
+
+def test_parse_errors_are_visible_text() -> None:
+    data = linear(action("evil\u202e\n", "ok", retry={"attempts": 0}))
+    with pytest.raises(DefinitionError) as err:
+        parse_definition(data, "auto.json")
+    assert str(err.value).startswith('auto.json: node "evil\\u202e\\n": data.retry.attempts')
+
+
+def test_a_huge_graph_is_refused() -> None:
+    many = [action(f"a{i}", "ok") for i in range(600)]
+    with pytest.raises(DefinitionError, match="nodes: Tuple should have at most 500 items"):
+        parse_definition(linear(*many))

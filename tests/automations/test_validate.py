@@ -237,3 +237,9 @@ def test_seed_with_an_unknown_demo_action_is_refused() -> None:
 def test_topological_order_puts_each_node_after_its_parents() -> None:
     d = parse_definition(seed_dict())
     assert topological_order(d) == ["trigger-1", "check", "wait", "still-open", "restart", "done"]
+
+
+def test_text_from_the_file_is_shown_visibly() -> None:
+    found = problem(linear(action("re\nstart\x1b[2J", "nope")))
+    assert found is not None
+    assert found.startswith('auto.json: node "re\\nstart\\x1b[2J": unknown action "nope"')

@@ -20,10 +20,14 @@ from pydantic import ValidationError as PydanticError
 
 from operator_core.actions.limits import MAX_AHEAD_DAYS, MAX_DELAY_SECONDS, MAX_RETRIES
 from operator_core.errors import ConfigError
+from operator_core.safe_text import visible
 
 MAX_FILE_BYTES = 1_000_000
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 DEFAULT_TIMEOUT = "15min"
+# Far beyond a graph a person draws; bounds the work of validating and walking one.
+MAX_NODES = 500
+MAX_EDGES = 2000
 
 TRIGGER_TYPES = (
     "incident_created",
@@ -293,8 +297,8 @@ class AutomationDefinition(BaseModel):
     name: str = Field(..., pattern=f"^{NAME_PATTERN}$", description="Unique automation name")
     description: str = Field(..., description="What it is for (the seed requires one)")
     version: int = Field(default=1, ge=1, description="Informational; storage numbers versions")
-    nodes: tuple[Node, ...] = Field(..., min_length=1)
-    edges: tuple[Edge, ...] = Field(default=())
+    nodes: tuple[Node, ...] = Field(..., min_length=1, max_length=MAX_NODES)
+    edges: tuple[Edge, ...] = Field(default=(), max_length=MAX_EDGES)
     trigger: TriggerConfig
     settings: Settings = Field(default_factory=Settings)
     scope: Scope = Field(default_factory=Scope)
@@ -348,7 +352,7 @@ def parse_definition(data: Any, source: str = "definition") -> AutomationDefinit
     try:
         return AutomationDefinition.model_validate(data)
     except PydanticError as exc:
-        raise DefinitionError(f"{source}: {_one_line(exc, data)}") from None
+        raise DefinitionError(visible(f"{source}: {_one_line(exc, data)}")) from None
 
 
 def load_definition(path: str | Path) -> AutomationDefinition:

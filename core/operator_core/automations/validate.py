@@ -26,6 +26,7 @@ from operator_core.automations.definition import (
 )
 from operator_core.automations.placeholders import has_placeholders, params_problem, text_problem
 from operator_core.errors import ValidationError
+from operator_core.safe_text import visible
 
 TICKET_STATUSES = ("open", "acknowledged", "resolved")
 
@@ -241,7 +242,8 @@ def problems(d: AutomationDefinition, registry: RegistryLike, source: str) -> It
         lambda: _contents(d, registry),
     ]
     for phase in phases:
-        found = [f"{source}: {line}" for line in phase()]
+        # Ids and values come from the file: shown as visible text, one line each.
+        found = [visible(f"{source}: {line}") for line in phase()]
         yield from found
         if found:
             return
