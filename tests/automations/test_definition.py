@@ -152,3 +152,8 @@ def test_a_huge_graph_is_refused() -> None:
     many = [action(f"a{i}", "ok") for i in range(600)]
     with pytest.raises(DefinitionError, match="nodes: Tuple should have at most 500 items"):
         parse_definition(linear(*many))
+
+
+def test_an_age_threshold_beyond_ten_years_is_refused() -> None:
+    with pytest.raises(DefinitionError, match="trigger.ageThresholdMinutes"):
+        parse_definition(linear(trigger={"type": "age", "ageThresholdMinutes": 1e300}))

@@ -12,6 +12,8 @@ import contextlib
 import json
 import re
 import tomllib
+from collections import deque
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -232,7 +234,11 @@ class TriggerConfig(BaseModel):
     ]
     conditions: tuple[TriggerCondition, ...] = Field(default=(), description="All must hold")
     age_threshold_minutes: float | None = Field(
-        default=None, alias="ageThresholdMinutes", gt=0, allow_inf_nan=False
+        default=None,
+        alias="ageThresholdMinutes",
+        gt=0,
+        le=MAX_DELAY_SECONDS / 60,
+        allow_inf_nan=False,
     )
     state_transition: StateTransition | None = Field(default=None, alias="stateTransition")
 
@@ -303,17 +309,48 @@ class AutomationDefinition(BaseModel):
     settings: Settings = Field(default_factory=Settings)
     scope: Scope = Field(default_factory=Scope)
 
-    def node(self, node_id: str) -> TriggerNode | ActionNode | ConditionNode | DelayNode:
+    @cached_property
+    def _index(self) -> tuple[dict[str, Any], dict[str, list[Edge]], dict[str, list[Edge]]]:
+        """Nodes by id (the first of a duplicated id), edges by source and by target."""
+        nodes: dict[str, Any] = {}
+        out: dict[str, list[Edge]] = {}
+        into: dict[str, list[Edge]] = {}
         for n in self.nodes:
-            if n.id == node_id:
-                return n
-        raise KeyError(node_id)
+            nodes.setdefault(n.id, n)
+        for e in self.edges:
+            out.setdefault(e.source, []).append(e)
+            into.setdefault(e.target, []).append(e)
+        return nodes, out, into
+
+    @cached_property
+    def order(self) -> tuple[str, ...]:
+        """Node ids, each after all its predecessors, ties in file order. On a graph with a
+        cycle the nodes on or after it are missing (validation refuses such a graph)."""
+        indegree = {n.id: 0 for n in self.nodes}
+        for e in self.edges:
+            if e.target in indegree:
+                indegree[e.target] += 1
+        order: list[str] = []
+        ready = deque(n.id for n in self.nodes if indegree[n.id] == 0)
+        while ready:
+            node_id = ready.popleft()
+            order.append(node_id)
+            for e in self._index[1].get(node_id, ()):
+                if e.target in indegree:
+                    indegree[e.target] -= 1
+                    if indegree[e.target] == 0:
+                        ready.append(e.target)
+        return tuple(order)
+
+    def node(self, node_id: str) -> TriggerNode | ActionNode | ConditionNode | DelayNode:
+        found: TriggerNode | ActionNode | ConditionNode | DelayNode = self._index[0][node_id]
+        return found
 
     def outgoing(self, node_id: str) -> list[Edge]:
-        return [e for e in self.edges if e.source == node_id]
+        return list(self._index[1].get(node_id, ()))
 
     def incoming(self, node_id: str) -> list[Edge]:
-        return [e for e in self.edges if e.target == node_id]
+        return list(self._index[2].get(node_id, ()))
 
     def to_json_dict(self) -> dict[str, Any]:
         """The definition as stored: the seed's keys, positions dropped, defaults filled."""

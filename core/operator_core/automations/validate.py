@@ -218,19 +218,7 @@ def _delays_fit(d: AutomationDefinition) -> Iterator[str]:
 
 def topological_order(d: AutomationDefinition) -> list[str]:
     """Node ids, each after all its predecessors, ties in file order (graph must be acyclic)."""
-    indegree = {n.id: 0 for n in d.nodes}
-    for e in d.edges:
-        indegree[e.target] += 1
-    order: list[str] = []
-    ready = [n.id for n in d.nodes if indegree[n.id] == 0]
-    while ready:
-        node_id = ready.pop(0)
-        order.append(node_id)
-        for e in d.outgoing(node_id):
-            indegree[e.target] -= 1
-            if indegree[e.target] == 0:
-                ready.append(e.target)
-    return order
+    return list(d.order)
 
 
 def problems(d: AutomationDefinition, registry: RegistryLike, source: str) -> Iterator[str]:

@@ -13,7 +13,7 @@ A node runs once all its predecessors are settled and at least one edge into it 
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +28,6 @@ from operator_core.automations.definition import (
     TriggerNode,
 )
 from operator_core.automations.placeholders import PlaceholderError, WorkflowFacts, render_text
-from operator_core.automations.validate import topological_order
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "PENDING",
@@ -224,7 +223,6 @@ class _Walk:
         self.d, self.state, self.now = d, state, now
         self.ticket, self.workflow = ticket, workflow
         self.steps: list[Step] = []
-        self.order = topological_order(d)
 
     def finish(self, status: str, error: str | None = None) -> None:
         for node_id, result in self.state.nodes.items():
@@ -250,11 +248,10 @@ class _Walk:
         return True
 
     def progress(self) -> None:
-        """Start every node that became ready; repeat until nothing changes."""
-        changed = True
-        while changed and self.state.status == RUNNING:
-            changed = False
-            for node_id in self.order:
+        """Start every node that became ready. One pass in topological order suffices: a
+        node that settles at once (condition, trigger, zero delay) precedes its children."""
+        if self.state.status == RUNNING:
+            for node_id in self.d.order:
                 if node_id in self.state.nodes:
                     continue
                 edges = self.d.incoming(node_id)
@@ -264,7 +261,6 @@ class _Walk:
                     for e in edges
                 ):
                     continue
-                changed = True
                 # Only the trigger node has no edge in (validation sees to it).
                 if not edges or any(self.passes(e.source, e.source_handle) for e in edges):
                     self.run(node_id)
@@ -381,7 +377,9 @@ def advance(
 ) -> Advance:
     """The state after ``event`` at ``now`` and the steps to take; ``state`` is not changed.
     Events for a finished execution, or for a node that already moved on, change nothing."""
-    new = copy.deepcopy(state)
+    new = dataclasses.replace(
+        state, nodes={k: dataclasses.replace(r) for k, r in state.nodes.items()}
+    )
     if new.status in FINISHED:
         return Advance(new, [])
     walk = _Walk(definition, new, now, TicketFacts.of(ticket), workflow)
