@@ -111,6 +111,22 @@ BAD: list[tuple[str, dict[str, Any], str]] = [
         'auto.json: node "c": condition field "owner" does not exist',
     ),
     (
+        "trigger severity no ticket has",
+        linear(
+            trigger={
+                "type": "incident_created",
+                "conditions": [{"field": "priority", "value": "P1"}],
+            }
+        ),
+        'auto.json: trigger: priority "P1" never matches (a ticket\'s priority is low, medium, '
+        "high, critical)",
+    ),
+    (
+        "condition node status no ticket has",
+        branches(condition("c", "status", "closed"), action("a", "ok"), action("b", "ok")),
+        'auto.json: node "c": status "closed" never matches',
+    ),
+    (
         "state transition status",
         linear(trigger={"type": "state_changed", "stateTransition": {"to": "closed"}}),
         'auto.json: trigger: stateTransition to "closed" is not a ticket status',

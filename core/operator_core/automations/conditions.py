@@ -19,6 +19,12 @@ MATCH_FIELDS = ("severity", "priority", "service", "team", "status", "assignee")
 FIELD_ALIASES = {"priority": "severity"}
 METADATA_PREFIX = "metadata."
 
+# The values a ticket's severity and status take (model.types.Ticket and issue 22's
+# lifecycle): a condition on another value could never match, so validation refuses it.
+SEVERITIES = ("low", "medium", "high", "critical")
+STATUSES = ("open", "acknowledged", "resolved")
+_CLOSED_SETS = {"severity": SEVERITIES, "priority": SEVERITIES, "status": STATUSES}
+
 # Ticket events a trigger can name (the seed's incident_created is the ticket's creation).
 EVENT_TYPES = ("incident_created", "state_changed", "escalation", "manual", "age")
 
@@ -65,6 +71,14 @@ def field_problem(name: str) -> str | None:
         return None
     fields = ", ".join((*MATCH_FIELDS, "metadata.KEY"))
     return f'condition field "{name}" does not exist (fields: {fields})'
+
+
+def value_problem(name: str, value: str) -> str | None:
+    """Why ``name = value`` can never hold (a severity or status no ticket has), or None."""
+    allowed = _CLOSED_SETS.get(name)
+    if allowed is None or value in allowed:
+        return None
+    return f'{name} "{value}" never matches (a ticket\'s {name} is {", ".join(allowed)})'
 
 
 def field_value(ticket: TicketFacts, name: str) -> str | None:

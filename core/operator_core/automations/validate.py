@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from operator_core.actions.limits import delay_seconds
 from operator_core.actions.registry import ActionDefinition, validate_action_params
-from operator_core.automations.conditions import field_problem
+from operator_core.automations.conditions import STATUSES, field_problem, value_problem
 from operator_core.automations.definition import (
     ActionNode,
     AutomationDefinition,
@@ -28,7 +28,7 @@ from operator_core.automations.placeholders import has_placeholders, params_prob
 from operator_core.errors import ValidationError
 from operator_core.safe_text import visible
 
-TICKET_STATUSES = ("open", "acknowledged", "resolved")
+TICKET_STATUSES = STATUSES
 
 
 class RegistryLike(Protocol):
@@ -127,7 +127,7 @@ def _graph(d: AutomationDefinition) -> Iterator[str]:
 
 def _trigger(d: AutomationDefinition) -> Iterator[str]:
     for c in d.trigger.conditions:
-        problem = field_problem(c.field)
+        problem = field_problem(c.field) or value_problem(c.field, c.value)
         if problem is not None:
             yield f"trigger: {problem}"
     transition = d.trigger.state_transition
@@ -191,7 +191,7 @@ def _contents(d: AutomationDefinition, registry: RegistryLike) -> Iterator[str]:
         if isinstance(n, ActionNode):
             problem = _action(n, registry)
         elif isinstance(n, ConditionNode):
-            problem = field_problem(n.data.field)
+            problem = field_problem(n.data.field) or value_problem(n.data.field, n.data.value)
         elif isinstance(n, DelayNode):
             problem = _delay_minutes(n)
         if problem is not None:
