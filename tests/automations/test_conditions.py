@@ -11,6 +11,7 @@ from operator_core.automations.conditions import (
     TicketFacts,
     age_due_at,
     evaluate_condition,
+    events_for_change,
     field_problem,
     trigger_matches,
 )
@@ -137,3 +138,16 @@ def test_unknown_fields_are_named() -> None:
     problem = field_problem("sevrity")
     assert problem is not None and problem.startswith('condition field "sevrity" does not exist')
     assert field_problem("metadata.") is not None
+
+
+def test_events_for_a_ticket_change() -> None:
+    acked = TicketFacts(**{**TICKET.__dict__, "status": "acknowledged"})
+    critical = TicketFacts(**{**TICKET.__dict__, "severity": "critical"})
+    lowered = TicketFacts(**{**TICKET.__dict__, "severity": "low"})
+    assert events_for_change(None, TICKET) == [TicketEvent("incident_created")]
+    assert events_for_change(TICKET, acked) == [
+        TicketEvent("state_changed", "open", "acknowledged")
+    ]
+    assert events_for_change(TICKET, critical) == [TicketEvent("escalation")]
+    assert events_for_change(TICKET, lowered) == []
+    assert events_for_change(TICKET, TICKET) == []

@@ -63,6 +63,24 @@ class TicketEvent:
     to_status: str | None = None
 
 
+def events_for_change(before: TicketFacts | None, after: TicketFacts) -> list[TicketEvent]:
+    """The trigger events one change of a ticket makes: created, status changed, and
+    escalated (severity raised). Age events come from time passing, manual ones from a
+    person, so neither is made here."""
+    if before is None:
+        return [TicketEvent("incident_created")]
+    events: list[TicketEvent] = []
+    if before.status != after.status:
+        events.append(TicketEvent("state_changed", before.status, after.status))
+    if _rank(after.severity) > _rank(before.severity):
+        events.append(TicketEvent("escalation"))
+    return events
+
+
+def _rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
 def field_problem(name: str) -> str | None:
     """Why ``name`` is not a field a condition can test, or None when it is."""
     if name in MATCH_FIELDS:
