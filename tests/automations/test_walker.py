@@ -275,3 +275,21 @@ def test_reason_and_retry_come_from_the_node() -> None:
     assert isinstance(step, ProposeAction)
     assert step.reason == "api-high-severity for ticket 7"
     assert (step.max_retries, step.retry_initial_delay_seconds) == (3, 0.25)
+
+
+def test_a_failure_cancels_the_sibling_still_running() -> None:
+    data = linear(action("a", "fail"), action("b", "slow", parameters={"seconds": 60}))
+    data["edges"] = [
+        {"id": "e1", "source": "t", "target": "a"},
+        {"id": "e2", "source": "t", "target": "b"},
+    ]
+    run = Run(data)
+    run.send(Start())
+    run.send(ActionProposed("a", 1))
+    run.send(ActionProposed("b", 2))
+    steps = run.send(ActionFinished("a", ok=False, error="boom")).steps
+    assert steps == [
+        CancelProposal("b", 2, 'node "a" failed: boom'),
+        Finished("FAILED", 'node "a" failed: boom'),
+    ]
+    assert run.status("b") == "cancelled"
