@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     # Imported where used: ``operator tui`` draws its first frame before pydantic is
     # imported (the models, the registry, the executor; see operator_tui.app).
     from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.subject import Subject
     from operator_core.model.types import ActionProposal, KillSwitchResult, WorkflowProposal
-    from operator_core.subjects.base import Subject
 
 T = TypeVar("T")
 

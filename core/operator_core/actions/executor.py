@@ -14,20 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError as PydanticValidationError
 
 from operator_core.actions import limits
 from operator_core.actions.audit import ActionAuditor
+from operator_core.actions.definitions import ActionDefinition, validate_action_params
 from operator_core.actions.emergency import kill_switch_on_corrupt_db
-from operator_core.actions.registry import (
-    ActionDefinition,
-    ActionRegistry,
-    validate_action_params,
-)
+from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
 from operator_core.actions.safety import SafetyController, SafetyMode
+from operator_core.actions.subject import ExecutionContext, ProcessInfo
 from operator_core.clock import Clock
 from operator_core.db.actions import ActionDB, AttemptResult, AuditEntry, Claim
 from operator_core.db.health import (
@@ -64,10 +62,6 @@ from operator_core.model.types import (
     Ticket,
     WorkflowProposal,
 )
-from operator_core.subjects.base import ExecutionContext
-
-if TYPE_CHECKING:
-    from operator_core.subjects.process_groups import ProcessInfo
 
 _log = logging.getLogger("operator.executor")
 

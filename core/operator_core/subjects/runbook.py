@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from operator_core.actions.registry import (
+from operator_core.actions.definitions import (
     ActionDefinition,
     ParamDef,
     RiskLevel,
@@ -24,9 +24,9 @@ from operator_core.actions.registry import (
     normalise_path,
     validate_action_params,
 )
+from operator_core.actions.subject import BaseSubject, ExecutionContext
 from operator_core.errors import ActionFailed, ConfigError, ValidationError
 from operator_core.secrets import Redactor, SecretResolver, SecretStore, install_log_filter
-from operator_core.subjects.base import BaseSubject, ExecutionContext
 from operator_core.subjects.commands import CommandSpec, run_command
 from operator_core.subjects.templates import (
     MAX_JSON_DEPTH,
