@@ -32,7 +32,7 @@ from operator_core.safe_text import has_surrogates, visible
 if TYPE_CHECKING:
     # Imported where used: ``operator tui`` draws its first frame before pydantic is
     # imported (the models, the registry, the executor; see operator_tui.app).
-    from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.executor import ActionExecutor, Decision, TargetKind
     from operator_core.actions.subject import Subject
     from operator_core.model.types import ActionProposal, KillSwitchResult, WorkflowProposal
 
@@ -385,29 +385,21 @@ def ticket_open(
 # ---------------------------------------------------------------------- decisions
 
 
-def _decide(ctx: typer.Context, what: str, target: int, workflow: bool, reason: str = "") -> None:
+def _decide(
+    ctx: typer.Context, what: Decision, target: int, workflow: bool, reason: str = ""
+) -> None:
     cfg = _cfg(ctx)
+    kind: TargetKind = "workflow" if workflow else "action"
 
     async def go(ex: ActionExecutor) -> ActionProposal | WorkflowProposal:
-        if workflow:
-            if what == "approve":
-                return await ex.approve_workflow(target, cfg.actor)
-            if what == "reject":
-                return await ex.reject_workflow(target, cfg.actor, reason)
-            return await ex.cancel_workflow(target, cfg.actor, reason or "cancelled by operator")
-        if what == "approve":
-            return await ex.approve_proposal(target, cfg.actor)
-        if what == "reject":
-            return await ex.reject_proposal(target, cfg.actor, reason)
-        return await ex.cancel_proposal(target, cfg.actor, reason or "cancelled by operator")
+        return await ex.decide(what, kind, target, cfg.actor, reason or None)
 
     result = _run(_with_executor(cfg, go, seed_policy=what == "approve"))
-    noun = "workflow" if workflow else "action"
     done = {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}[what]
     if what == "cancel" and not workflow and result.status == ActionStatus.EXECUTING:
-        typer.echo(f"{noun} {target}: stop requested; its runner cancels it within a second")
+        typer.echo(f"{kind} {target}: stop requested; its runner cancels it within a second")
     else:
-        typer.echo(f"{noun} {target} {done} by {visible(cfg.who)}")
+        typer.echo(f"{kind} {target} {done} by {visible(cfg.who)}")
 
 
 @app.command()
