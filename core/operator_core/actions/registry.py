@@ -51,8 +51,8 @@ class ActionRegistry:
         lazy: bool = False,
     ) -> None:
         """With ``lazy``, the subject's definitions are read at their first use (or
-        ``load()``), not here: the dashboard draws its first frame before paying for them
-        (building the definition models is about 15 ms of a start-up)."""
+        ``load()``), not here: the dashboard draws its first frame before paying for
+        building the definition models."""
         self.subject = subject
         self._defs: dict[str, ActionDefinition] = {}
         self._pending: Subject | None = None
