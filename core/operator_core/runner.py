@@ -79,7 +79,7 @@ class Runner:
         self._stop_reasons: dict[int, str] = {}
         self._outage = Outage(log)
         # Each attempt's time limit, kept by one timer for all of them (an asyncio.timeout
-        # per attempt costs a timer and a context of its own: about 5 µs each).
+        # per attempt costs a timer and a context of its own).
         self._deadlines: dict[int, float] = {}
         self._timed_out: set[int] = set()
         self._watchdog: asyncio.TimerHandle | None = None

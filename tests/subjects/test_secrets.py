@@ -7,7 +7,7 @@ import stat
 
 import pytest
 from cryptography.fernet import Fernet
-from operator_core.cli_secrets import app
+from operator_core.cli.secrets import app
 from operator_core.errors import ConfigError
 from operator_core.secrets import (
     Redactor,

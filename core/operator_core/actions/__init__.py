@@ -1,4 +1,5 @@
-"""Actions: types, registry, safety, audit, retry and the executor.
+"""Actions: what an action is (definitions, the Subject protocol), the rules (registry,
+safety, audit, retry) and the executor, the one place that changes state.
 
 The names below are imported when first asked for, so that importing a module of this
 package does not import pydantic with the models (which live in ``operator_core.model``).

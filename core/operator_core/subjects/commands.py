@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from operator_core.actions.subject import ProcessInfo
 from operator_core.errors import ActionFailed
 from operator_core.safe_text import visible
 from operator_core.secrets import ENV_PREFIX, KEY_ENV, KEY_FILE_ENV, Redactor
 from operator_core.subjects import supervisor
-from operator_core.subjects.process_groups import ProcessInfo, host_name, start_token
+from operator_core.subjects.process_groups import host_name, start_token
 from operator_core.subjects.templates import RenderContext, Template, render
 
 TAIL_BYTES = 4096

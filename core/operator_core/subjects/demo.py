@@ -13,10 +13,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from operator_core.actions.registry import ActionDefinition, ParamDef, RiskLevel
+from operator_core.actions.definitions import ActionDefinition, ParamDef, RiskLevel
+from operator_core.actions.subject import BaseSubject, ExecutionContext
 from operator_core.env import env_number
 from operator_core.errors import ActionFailed
-from operator_core.subjects.base import BaseSubject, ExecutionContext
 
 
 @dataclass

@@ -5,8 +5,8 @@ from __future__ import annotations
 import importlib
 import os
 
+from operator_core.actions.subject import Subject
 from operator_core.errors import ConfigError
-from operator_core.subjects.base import Subject
 
 
 def load_subject(spec: str | None) -> Subject:

@@ -21,15 +21,6 @@ from typing import NamedTuple
 from operator_core.subjects.supervisor import group_members, proc_stat
 
 
-class ProcessInfo(NamedTuple):
-    """Where an attempt's command runs."""
-
-    host: str
-    pid: int
-    pgid: int
-    start: str | None
-
-
 @cache
 def host_name() -> str:
     return socket.gethostname()

@@ -1,9 +1,9 @@
-"""The attack of issue 20, item 11, as the attacker ran it: a real runner process runs
-commands that print secrets (whole, base64'd, cut at the tail's edges) and webhooks to
-servers that echo the request line, the headers and the body back (200, 500, 404, a hang,
-a refused port, answers cut mid-secret), and one action is cancelled mid-run. Then every
-byte of the database, its WAL, the CLI's output and the runner's log is searched for
-every encoding of every secret and every 6-character piece of them: none may be there."""
+"""Secrets echoed back, as an attacker would try it: a real runner process runs commands
+that print secrets (whole, base64'd, cut at the tail's edges) and webhooks to servers that
+echo the request line, the headers and the body back (200, 500, 404, a hang, a refused
+port, answers cut mid-secret), and one action is cancelled mid-run. Then every byte of the
+database, its WAL, the CLI's output and the runner's log is searched for every encoding of
+every secret and every 6-character piece of them: none may be there."""
 
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ def _db_bytes(db: Path) -> dict[str, bytes]:
     return {f.name: f.read_bytes() for f in db.parent.glob(db.name + "*") if f.is_file()}
 
 
-def test_no_encoding_or_piece_of_a_secret_survives_the_attack(
+def test_no_encoding_or_piece_of_an_echoed_secret_is_written_anywhere(
     runbooks: Runbooks,
     http_server: HttpServer,
     closed_port: int,

@@ -1,0 +1,172 @@
+"""Running a claimed attempt through the subject, with its time limit and retries."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from operator_core.actions import limits
+from operator_core.actions.definitions import ActionDefinition
+from operator_core.actions.executor_base import ExecutorBase
+from operator_core.actions.subject import ExecutionContext, ProcessInfo
+from operator_core.db.actions import AttemptResult, Claim
+from operator_core.errors import ActionFailed, DatabaseError, InvalidTransitionError
+from operator_core.model.types import ActionProposal
+
+_log = logging.getLogger("operator.executor")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt came to."""
+
+    proposal_id: int
+    success: bool
+    error: str | None = None
+    next_retry_at: datetime | None = None
+    result_data: dict[str, Any] | None = None
+
+
+class Executing(ExecutorBase):
+    """Claim, execute, record; the backoff before a retry."""
+
+    def retry_delay(self, definition: ActionDefinition | None, retry_count: int) -> float:
+        """Backoff before retry number ``retry_count`` (0-based), with the action's overrides."""
+        config = self._retry_config
+        if definition is not None and (
+            definition.retry_min_wait_seconds is not None
+            or definition.retry_max_wait_seconds is not None
+        ):
+            config = dataclasses.replace(
+                config,
+                min_wait_seconds=(
+                    config.min_wait_seconds
+                    if definition.retry_min_wait_seconds is None
+                    else definition.retry_min_wait_seconds
+                ),
+                max_wait_seconds=(
+                    config.max_wait_seconds
+                    if definition.retry_max_wait_seconds is None
+                    else definition.retry_max_wait_seconds
+                ),
+            )
+        delay = config.delay_seconds(retry_count)
+        # Whatever the configuration says, a wait the runner can turn into a time.
+        if not 0.0 <= delay <= limits.MAX_DELAY_SECONDS:
+            return limits.MAX_DELAY_SECONDS if delay > limits.MAX_DELAY_SECONDS else 0.0
+        return delay
+
+    async def execute_proposal(
+        self, proposal_id: int, runner_id: str = "inline", lease_seconds: float = 60.0
+    ) -> Outcome:
+        """Run one ready action now, in this process (claim, execute, record)."""
+        p = await self.require_proposal(proposal_id)
+        await self._safety.check_can_execute()
+        claims = await self.db.claim_ready(runner_id, 1, lease_seconds, only_id=proposal_id)
+        if not claims:
+            if p.awaiting_approval:
+                raise InvalidTransitionError(f"action {proposal_id} is awaiting approval")
+            raise InvalidTransitionError(
+                f"action {proposal_id} is not ready to run (status {p.status.value}"
+                f"{', scheduled' if p.scheduled_at else ''}"
+                f"{', waiting for its previous step' if p.depends_on_proposal_id else ''})"
+            )
+        return await self.run_claim(claims[0], runner_id)
+
+    async def run_claim(self, claim: Claim, runner_id: str) -> Outcome:
+        """Execute a claimed attempt and record its outcome. Cancellation (kill switch,
+        shutdown) propagates to the caller, who records it."""
+        result = await self.perform(claim)
+        next_at = await asyncio.shield(self.db.record_attempt(claim, runner_id, result))
+        assert claim.proposal.id is not None
+        return Outcome(claim.proposal.id, result.success, result.error, next_at, result.result_data)
+
+    def attempt_timeout(self, proposal: ActionProposal) -> float | None:
+        """The time limit of one attempt of ``proposal`` (None: its action is not offered)."""
+        definition = self._registry.get_definition(proposal.action_name)
+        return None if definition is None else definition.timeout_seconds
+
+    async def _process_started(self, record_id: int | None, info: ProcessInfo) -> None:
+        """Keep where an attempt's command runs. A failure to write it does not stop the
+        command: the record then says nothing of its processes, as before."""
+        if record_id is None:
+            return
+        try:
+            await self.db.set_attempt_process(record_id, *info)
+        except DatabaseError as exc:
+            _log.warning(
+                "could not record process group %s of attempt %s: %s", info.pgid, record_id, exc
+            )
+
+    def timed_out(self, claim: Claim) -> AttemptResult:
+        """The outcome of an attempt stopped by its time limit: a retryable failure."""
+        p = claim.proposal
+        definition = self._registry.get_definition(p.action_name)
+        assert definition is not None
+        return AttemptResult(
+            False,
+            None,
+            f"timed out after {definition.timeout_seconds:g}s",
+            True,
+            self.retry_delay(definition, p.retry_count),
+        )
+
+    async def perform(self, claim: Claim, *, enforce_timeout: bool = True) -> AttemptResult:
+        """Run a claimed attempt through the subject with the action's timeout; write nothing.
+        Any exception is a retryable failure unless the subject says otherwise. Without
+        ``enforce_timeout`` the caller keeps the time (the runner, one timer for all its
+        attempts), cancels the attempt when it runs out and reports ``timed_out(claim)``."""
+        p = claim.proposal
+        definition = self._registry.get_definition(p.action_name)
+        subject = self._registry.subject
+        if definition is None or subject is None:
+            return AttemptResult(
+                False,
+                error=f"action '{p.action_name}' is not offered by the loaded subject",
+                retryable=False,
+            )
+        ticket = await self.db.get_ticket(p.ticket_id) if p.ticket_id else None
+        context = ExecutionContext(
+            proposal=p,
+            attempt=claim.record.attempt,
+            timeout_seconds=definition.timeout_seconds,
+            ticket=ticket,
+            process_started=functools.partial(self._process_started, claim.record.id),
+        )
+        try:
+            if enforce_timeout:
+                async with asyncio.timeout(definition.timeout_seconds):
+                    result = await subject.execute(p.action_name, dict(p.parameters), context)
+            else:
+                result = await subject.execute(p.action_name, dict(p.parameters), context)
+        except TimeoutError:
+            return self.timed_out(claim)
+        except ActionFailed as exc:
+            error, retryable, data = str(exc), exc.retryable, exc.result_data
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error, retryable, data = f"{type(exc).__name__}: {exc}", True, None
+        else:
+            return AttemptResult(True, result)
+        return AttemptResult(
+            False,
+            data,
+            error,
+            retryable,
+            self.retry_delay(definition, p.retry_count) if retryable else None,
+        )
+
+    async def schedule_next_retry(self, proposal_id: int, error_message: str) -> datetime | None:
+        """Count a failure and schedule the next attempt with backoff and jitter; None once
+        the proposal's own max_retries is spent (it is then failed for good)."""
+        p = await self.require_proposal(proposal_id)
+        definition = self._registry.get_definition(p.action_name)
+        return await self.db.schedule_retry(
+            proposal_id, error_message, self.retry_delay(definition, p.retry_count)
+        )

@@ -1,0 +1,7 @@
+"""``python -m operator_core.cli``."""
+
+import sys
+
+from operator_core.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,169 @@
+"""The ``operator`` command's Typer app, its groups, the global options and the
+executor each command opens."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+from operator_core.env import parse_bool
+from operator_core.errors import DatabaseError
+from operator_core.identity import actor_text, current_identity
+
+if TYPE_CHECKING:
+    # Imported where used: ``operator tui`` draws its first frame before pydantic is
+    # imported (the models, the registry, the executor; see operator_tui.app).
+    from operator_core.actions.executor import ActionExecutor
+
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="operator",
+    help="Human-in-the-loop execution of remediation actions against production.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+actions_app = typer.Typer(help="List and inspect actions.", no_args_is_help=True)
+workflows_app = typer.Typer(help="List and inspect workflows.", no_args_is_help=True)
+audit_app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Show or change the database's approval policy.", no_args_is_help=True
+)
+ticket_app = typer.Typer(help="Open tickets that proposals answer.", no_args_is_help=True)
+app.add_typer(actions_app, name="actions")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(audit_app, name="audit")
+app.add_typer(policy_app, name="policy")
+app.add_typer(ticket_app, name="ticket")
+
+try:
+    from operator_core.cli.secrets import app as secrets_app
+
+    app.add_typer(secrets_app, name="secrets")
+except ImportError:  # pragma: no cover - the secrets store ships with the runbook subjects
+    pass
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "operator"
+
+
+def default_db() -> Path:
+    return state_dir() / "operator.db"
+
+
+class Config:
+    def __init__(
+        self, db: Path | None, subject: str | None, approval_mode: str | None, actor: str | None
+    ) -> None:
+        self.db_explicit = db is not None or bool(os.environ.get("OPERATOR_DB"))
+        self.db = Path(db or os.environ.get("OPERATOR_DB") or default_db()).expanduser()
+        self.subject_spec = subject or os.environ.get("OPERATOR_SUBJECT") or "demo"
+        self.approval_mode = (
+            None if approval_mode is None else parse_bool(approval_mode, "--approval-mode")
+        )
+        self.identity = current_identity().text
+        # A label recorded beside the OS identity; never who the four-eyes rule sees.
+        self.actor = (actor or os.environ.get("OPERATOR_ACTOR") or "").strip() or self.identity
+
+    @property
+    def who(self) -> str:
+        """The identity and label, as the audit log shows them."""
+        return actor_text(self.actor, self.identity)
+
+    def require_db(self) -> None:
+        if not self.db.exists():
+            raise DatabaseError(
+                f"no database at {self.db} (check --db / OPERATOR_DB; a proposal or "
+                "'operator run' creates it)"
+            )
+
+    def executor(
+        self, with_subject: bool = False, create: bool = False, seed_policy: bool = True
+    ) -> ActionExecutor:
+        from operator_core.actions.executor import ActionExecutor
+        from operator_core.actions.registry import ActionRegistry
+
+        if not create:
+            self.require_db()
+        registry = ActionRegistry()
+        if with_subject:
+            from operator_core.subjects.loader import load_subject
+
+            registry = ActionRegistry.from_subject(load_subject(self.subject_spec))
+        return ActionExecutor(
+            self.db, registry, approval_mode=self.approval_mode, seed_policy=seed_policy
+        )
+
+
+def get_config(ctx: typer.Context) -> Config:
+    cfg = ctx.obj
+    assert isinstance(cfg, Config)
+    return cfg
+
+
+def run_sync(coro: Awaitable[T]) -> T:
+    return asyncio.run(coro)  # type: ignore[arg-type]
+
+
+async def with_executor(
+    cfg: Config,
+    fn: Callable[[ActionExecutor], Awaitable[T]],
+    with_subject: bool = False,
+    create: bool = False,
+    seed_policy: bool = False,
+) -> T:
+    """Open the executor (the database must exist unless ``create``), run ``fn``, close.
+    With ``seed_policy`` (the commands that start or allow work: propose, approve, resume,
+    run) the environment's policy settings seed a new database and must agree with an
+    existing one's; the others (reading, cancelling, the kill switch) work whatever they
+    say."""
+    executor = cfg.executor(with_subject, create, seed_policy)
+    try:
+        await executor.open()
+        return await fn(executor)
+    finally:
+        await executor.close()
+        if with_subject and executor.registry.subject is not None:
+            await executor.registry.subject.aclose()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="SQLite file (env OPERATOR_DB)", show_default=False)
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            "--subject",
+            help="demo | commands:FILE.toml | http:FILE.toml | module:Class (env OPERATOR_SUBJECT)",
+        ),
+    ] = None,
+    approval_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--approval-mode",
+            help="Seeds a new database's policy: on = every "
+            "action needs approval (env OPERATOR_APPROVAL_MODE; see 'policy')",
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            help="A label recorded beside your OS identity "
+            "(env OPERATOR_ACTOR); never changes who you are",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = Config(db, subject, approval_mode, actor)

@@ -1,0 +1,137 @@
+"""``operator propose``, ``propose-workflow`` and ``ticket open``."""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from operator_core.actions.limits import MAX_RETRIES
+from operator_core.cli.app import app, get_config, run_sync, ticket_app, with_executor
+from operator_core.cli.output import emit, proposal_json
+from operator_core.cli.parsing import parse_duration, parse_params
+from operator_core.errors import ValidationError
+
+if TYPE_CHECKING:
+    # Only for types: pydantic is imported where used (see cli/app.py).
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.model.types import ActionProposal
+
+
+@app.command()
+def propose(
+    ctx: typer.Context,
+    action: Annotated[str, typer.Argument(help="Action name")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE")] = None,
+    reason: Annotated[str, typer.Option("--reason", help="Why (required)")] = "",
+    ticket: Annotated[int | None, typer.Option("--ticket", help="Ticket id")] = None,
+    schedule_in: Annotated[
+        str | None, typer.Option("--schedule-in", help="Run after DURATION (e.g. 5m)")
+    ] = None,
+    max_retries: Annotated[int | None, typer.Option("--max-retries", max=MAX_RETRIES)] = None,
+    expires_in: Annotated[
+        str | None, typer.Option("--expires-in", help="Cancel if unapproved after DURATION")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Propose an action; prints the new id."""
+    cfg = get_config(ctx)
+    params = parse_params(param or [])
+    delay = parse_duration(schedule_in, "--schedule-in") if schedule_in is not None else None
+    expiry = parse_duration(expires_in, "--expires-in") if expires_in is not None else None
+
+    async def go(ex: ActionExecutor) -> ActionProposal:
+        return await ex.propose_action(
+            action,
+            params,
+            reason,
+            ticket_id=ticket,
+            proposed_by=cfg.actor,
+            schedule_in=delay,
+            max_retries=max_retries,
+            expires_in=expiry,
+        )
+
+    p = run_sync(with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
+    if as_json:
+        emit(proposal_json(p))
+    else:
+        typer.echo(p.id)
+
+
+@app.command("propose-workflow")
+def propose_workflow(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Workflow name")],
+    step: Annotated[
+        list[str],
+        typer.Option(
+            "--step",
+            help="'ACTION KEY=VALUE ...' (repeat, in order);"
+            " 'delay=DURATION' waits after the previous step",
+        ),
+    ],
+    description: Annotated[str, typer.Option("--description", help="What it achieves")] = "",
+    ticket: Annotated[int | None, typer.Option("--ticket")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Propose an ordered chain of actions, approved once; prints the workflow id."""
+    cfg = get_config(ctx)
+    recs = []
+    for i, text in enumerate(step, start=1):
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            raise ValidationError(f"step {i}: {exc}", "step") from exc
+        if not words:
+            raise ValidationError(f"step {i} is empty", "step")
+        params = parse_params(words[1:])
+        delay = (
+            parse_duration(str(params.pop("delay")), f"step {i} delay")
+            if "delay" in params
+            else 0.0
+        )
+        recs.append(
+            {
+                "action_name": words[0],
+                "parameters": params,
+                "delay_seconds": delay,
+                "reason": description,
+            }
+        )
+
+    async def go(ex: ActionExecutor) -> tuple[int, list[ActionProposal]]:
+        wf_id = await ex.propose_workflow(name, description, recs, ticket, proposed_by=cfg.actor)
+        return wf_id, await ex.db.list_workflow_actions(wf_id)
+
+    wf_id, steps = run_sync(
+        with_executor(cfg, go, with_subject=True, create=True, seed_policy=True)
+    )
+    if as_json:
+        emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
+    else:
+        typer.echo(wf_id)
+
+
+@ticket_app.command("open")
+def ticket_open(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument()],
+    summary: Annotated[str, typer.Option("--summary")] = "",
+    severity: Annotated[str, typer.Option("--severity")] = "medium",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Open a ticket; prints its id."""
+    cfg = get_config(ctx)
+    if severity not in ("low", "medium", "high", "critical"):
+        raise ValidationError("--severity must be low, medium, high or critical", "severity")
+
+    async def go(ex: ActionExecutor) -> Any:
+        return await ex.open_ticket(title, summary, severity, cfg.actor)
+
+    t = run_sync(with_executor(cfg, go, create=True))
+    if as_json:
+        emit(t.model_dump(mode="json"))
+    else:
+        typer.echo(t.id)
