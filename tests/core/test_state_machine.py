@@ -151,6 +151,12 @@ class EngineMachine(RuleBasedStateMachine):
     def observing(self) -> bool:
         return str(self.rows("SELECT mode FROM safety_state")[0][0]) == "observe"
 
+    def lapsed(self, expires_at: str | None) -> bool:
+        """An action whose expiry has passed is refused approval, even before the runner
+        has marked it expired."""
+        expiry = from_db(expires_at)
+        return expiry is not None and expiry <= self.clock.now()
+
     def record_count(self) -> int:
         return int(self.rows("SELECT COUNT(*) FROM action_records")[0][0])
 
@@ -246,6 +252,7 @@ class EngineMachine(RuleBasedStateMachine):
             and p["approved_at"] is None
             and p["rejected_at"] is None
             and p["status"] in PENDING
+            and not self.lapsed(p["expires_at"])
         )
         self.expect(ok, self.plain.approve_proposal(pid, "approver@host"))
         if ok:
