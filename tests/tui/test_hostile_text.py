@@ -11,7 +11,7 @@ from pathlib import Path
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_tui.data import action_target, workflow_target
-from operator_tui.fixture import FixtureSubject, fixture_app
+from operator_tui.devtools.fixture import FixtureSubject, fixture_app
 from operator_tui.format import clip, params, plain_lines
 from operator_tui.panes import PaneTable
 from operator_tui.screens.detail import DetailScreen

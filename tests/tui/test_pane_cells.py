@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from operator_tui.fixture import fixture_app
+from operator_tui.devtools.fixture import fixture_app
 from operator_tui.panes import PaneTable
 from rich.segment import Segment
 from rich.style import Style
