@@ -213,7 +213,7 @@ async def test_the_first_frame_drawn_has_the_rows(
 
     def recording_refresh(screen: DashboardScreen) -> None:
         if not first_frame:
-            first_frame.append(row_keys(screen.operator_app, "approvals"))
+            first_frame.append(row_keys(screen.app, "approvals"))
         refresh(screen)
 
     monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
@@ -476,7 +476,7 @@ def test_run_lowers_the_switch_interval_until_the_first_frame_then_restores_it(
     import gc
     import inspect
 
-    from operator_tui.app import STARTUP_SWITCH_INTERVAL
+    from operator_tui.startup import STARTUP_SWITCH_INTERVAL
 
     seen: dict[str, object] = {}
 
