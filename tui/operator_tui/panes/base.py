@@ -204,7 +204,7 @@ class PaneTable(FixedTable):
         first = self.app.size.height
         if not self._shown and len(wanted) > first:
             # The first fill: only the rows a screen can show now, the rest right after this
-            # frame (the time to the first paint, with four panes of 200 rows).
+            # frame (sooner to the first paint).
             self._rest_pending = len(wanted) - first
             wanted = wanted[:first]
             self.call_after_refresh(self._fill_rest)

@@ -90,7 +90,7 @@ class DashboardScreen(Screen[None]):
         """The width classes (``-wide``, ``-narrow``) for the terminal's size, before the
         children are styled. Textual sets them on the first Resize, which arrives after the
         first frame: that frame was laid out narrow, then every pane laid out and drawn
-        again (about 40 ms of the time to the first paint)."""
+        again."""
         points = (
             self.app.HORIZONTAL_BREAKPOINTS
             if self.HORIZONTAL_BREAKPOINTS is None
