@@ -104,7 +104,6 @@ class OperatorApp(Mutations, App[None]):
         self.db = ActionDB(self.db_path, clock=self.clock)
         self._executor: ActionExecutor | None = None
         self.watcher = ChangeWatcher(self.db, poll_interval)
-        self.tick_interval = tick_interval
         self.keys = KeyHold(self)
         """Holds the keys typed while a dialog, a screen or the filter is opening."""
         self.dashboard = DashboardScreen(
