@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from operator_tui.fixture import DB_NAME
-from operator_tui.screenshots import build_fixtures, steady_cursor
+from operator_tui.devtools.fixture import DB_NAME
+from operator_tui.devtools.screenshots import build_fixtures, steady_cursor
 
 
 @pytest.fixture(autouse=True)

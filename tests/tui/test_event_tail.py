@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from operator_core.model.types import AuditEvent
-from operator_tui.fixture import fixture_app
+from operator_tui.devtools.fixture import fixture_app
 from operator_tui.widgets.event_tail import EventTail
 from textual.app import App, ComposeResult
 

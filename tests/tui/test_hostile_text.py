@@ -11,7 +11,7 @@ from pathlib import Path
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_tui.data import action_target, workflow_target
-from operator_tui.fixture import FixtureSubject, fixture_app
+from operator_tui.devtools.fixture import FixtureSubject, fixture_app
 from operator_tui.format import clip, params, plain_lines
 from operator_tui.panes import PaneTable
 from operator_tui.screens.detail import DetailScreen
@@ -66,7 +66,7 @@ async def test_cells_and_detail_view_show_hostile_text_escaped(db_path: Path) ->
             workflow = await ex.require_workflow(workflow_id)
         for target in (action_target(proposal), workflow_target(workflow)):
             assert not RAW.search(target.label)  # shown in dialogs and notifications
-            screen = DetailScreen(target)
+            screen = DetailScreen(target, app.db, lambda: app.subject)
             await app.push_screen(screen)
             await screen.loaded.wait()
             await pilot.pause()

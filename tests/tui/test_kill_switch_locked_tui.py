@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from operator_core.db.actions import ActionDB
-from operator_tui.fixture import OPERATOR, fixture_app
+from operator_tui.devtools.fixture import OPERATOR, fixture_app
 from operator_tui.screens.confirm import ConfirmModal
 from tui_helpers import eventually, toasts
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from operator_tui.fixture import OPERATOR, fixture_app
+from operator_tui.devtools.fixture import OPERATOR, fixture_app
 from operator_tui.screens.help import HelpScreen
 from operator_tui.widgets.key_footer import KeyFooter
 from operator_tui.widgets.status_header import StatusHeader

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from operator_core.db.actions import ActionDB
 from operator_tui.app import OperatorApp
-from operator_tui.fixture import OPERATOR, fixture_app
+from operator_tui.devtools.fixture import OPERATOR, fixture_app
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.detail import DetailScreen

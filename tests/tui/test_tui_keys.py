@@ -10,7 +10,7 @@ from operator_core.actions.registry import ActionRegistry
 from operator_core.db.actions import ActionDB
 from operator_core.identity import current_identity
 from operator_tui.app import OperatorApp
-from operator_tui.fixture import FIXTURE_NOW, OPERATOR, FixtureSubject, fixture_app
+from operator_tui.devtools.fixture import FIXTURE_NOW, OPERATOR, FixtureSubject, fixture_app
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.detail import DetailScreen

@@ -16,7 +16,7 @@ from operator_core.db.actions import ActionDB
 from operator_core.errors import ConfigError
 from operator_tui import data as dashboard_data
 from operator_tui.app import OperatorApp
-from operator_tui.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
+from operator_tui.devtools.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
 from operator_tui.format import clock_time
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
@@ -61,7 +61,7 @@ async def test_change_from_another_process_shows_within_a_second(db_path: Path) 
         "import asyncio, sys\n"
         "from operator_core.actions.executor import ActionExecutor\n"
         "from operator_core.actions.registry import ActionRegistry\n"
-        "from operator_tui.fixture import FixtureSubject\n"
+        "from operator_tui.devtools.fixture import FixtureSubject\n"
         "async def main():\n"
         "    ex = ActionExecutor(sys.argv[1], ActionRegistry.from_subject(FixtureSubject()))\n"
         "    async with ex:\n"
@@ -213,7 +213,7 @@ async def test_the_first_frame_drawn_has_the_rows(
 
     def recording_refresh(screen: DashboardScreen) -> None:
         if not first_frame:
-            first_frame.append(row_keys(screen.operator_app, "approvals"))
+            first_frame.append(row_keys(screen.app, "approvals"))
         refresh(screen)
 
     monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
@@ -476,7 +476,7 @@ def test_run_lowers_the_switch_interval_until_the_first_frame_then_restores_it(
     import gc
     import inspect
 
-    from operator_tui.app import STARTUP_SWITCH_INTERVAL
+    from operator_tui.startup import STARTUP_SWITCH_INTERVAL
 
     seen: dict[str, object] = {}
 

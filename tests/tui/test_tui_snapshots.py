@@ -2,7 +2,7 @@
 the OBSERVE banner, at 80x24 and 160x48, on the fixture database with a frozen clock.
 
 Update after an intended change with ``pytest tests/tui --snapshot-update`` and look at the
-report. The views are the ones ``python -m operator_tui.screenshots`` writes.
+report. The views are the ones ``python -m operator_tui.devtools.screenshots`` writes.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from operator_tui.fixture import DB_NAME, fixture_app
-from operator_tui.screenshots import NARROW, VIEWS, WIDE, reach
+from operator_tui.devtools.fixture import DB_NAME, fixture_app
+from operator_tui.devtools.screenshots import NARROW, VIEWS, WIDE, reach
 
 
 @pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])

@@ -12,7 +12,7 @@ from operator_core.db.actions import ActionDB, Snapshot
 from operator_core.model.types import ActionProposal, AuditEvent, WorkflowProposal
 from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 from operator_tui import data as dashboard_data
-from operator_tui.fixture import FixtureSubject
+from operator_tui.devtools.fixture import FixtureSubject
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ class Probe(OperatorApp):
 
 
 def subject():
-    from operator_tui.fixture import FixtureSubject
+    from operator_tui.devtools.fixture import FixtureSubject
     return FixtureSubject()
 
 

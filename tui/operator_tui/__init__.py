@@ -12,11 +12,11 @@ if TYPE_CHECKING:
 def load_app() -> type[OperatorApp]:
     """The dashboard's App class, imported with the garbage collector paused.
 
-    The import builds some hundred thousand objects that live as long as the process
-    (Textual, Rich, pydantic, their classes and schemas); the collector would scan them again
-    and again while they are made (about 30 ms of a start-up). Once imported, they are frozen
-    out of its sight, so the collections that follow scan only what is new; ``OperatorApp.run``
-    pauses it again until the first frame is drawn.
+    The import builds many objects that live as long as the process (Textual, Rich,
+    pydantic, their classes and schemas); the collector would scan them again and again
+    while they are made. Once imported, they are frozen out of its sight, so the collections
+    that follow scan only what is new; ``OperatorApp.run`` pauses it again until the first
+    frame is drawn.
     """
     enabled = gc.isenabled()
     gc.disable()

@@ -8,22 +8,18 @@ the cursor stays on the same item while the database changes underneath it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from itertools import islice
 from typing import Any, ClassVar
 
 from rich.console import RenderableType
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.geometry import Region, Size
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
 
 from operator_tui.data import DashboardData, Target
 from operator_tui.format import plain, steady_for
+from operator_tui.widgets.fixed_table import FixedTable
 
 EMPTY_KEY = "-empty-"
 
@@ -75,7 +71,7 @@ def _plain(cell: RenderableType) -> RenderableType:
     return plain(cell) if isinstance(cell, str) else cell
 
 
-class PaneTable(DataTable[RenderableType]):
+class PaneTable(FixedTable):
     """Base of the four panes."""
 
     BINDINGS = [
@@ -165,146 +161,13 @@ class PaneTable(DataTable[RenderableType]):
                     default=math.inf,
                 )
         if changed:
-            self._update_cells_in_place(changed)
-
-    def _update_cells_in_place(self, changes: list[tuple[str, str, RenderableType]]) -> None:
-        """``update_cell`` for each change, but re-rendering only the rows that changed.
-
-        DataTable's ``update_cell`` bumps a counter that every one of its render caches keys
-        on, so one countdown ticking made the whole visible table render again, every cell of
-        every row, once a second (most of the dashboard's idle CPU). Columns here have fixed
-        widths and rows one line, so a new value changes nothing but its own row: drop just
-        that row's cached renders and lines, and redraw only its line.
-        """
-        rows: set[RowKey] = set()
-        cells: set[tuple[RowKey, ColumnKey]] = set()
-        for key, column, value in changes:
-            row_key, column_key = RowKey(key), ColumnKey(column)
-            if row_key not in self._row_locations or column_key not in self._column_locations:
-                continue
-            self._data[row_key][column_key] = _plain(value)
-            rows.add(row_key)
-            cells.add((row_key, column_key))
-        if not rows:
-            return
-        indexes = [i for i in (self._row_locations.get(k) for k in rows) if i is not None]
-        for index in indexes:
-            self._row_renderable_cache.discard((self._update_count, index))
-        # (Textual's LRUCache has keys() but is not iterable itself.)
-        cached_cells, cached_rows = self._cell_render_cache.keys(), self._row_render_cache.keys()
-        for cell_key in [k for k in cached_cells if (k[0], k[1]) in cells]:
-            self._cell_render_cache.discard(cell_key)
-        for row_cache_key in [k for k in cached_rows if k[0] in rows]:
-            self._row_render_cache.discard(row_cache_key)
-        # Lines are cached by their y in the table (the header's lines first, then one line
-        # per row); only the changed rows' lines are redrawn.
-        header = self.header_height if self.show_header else 0
-        lines = {header + index for index in indexes}
-        cached_lines = self._line_cache.keys()
-        for line_key in [k for k in cached_lines if k[0] in lines]:
-            self._line_cache.discard(line_key)
-        # One region from the first changed row to the last: each separate region costs the
-        # compositor a pass, and the unchanged lines between are cache hits.
-        # (Every row is one line: no need for DataTable's _get_row_region, which sums the
-        # heights of all the rows above.)
-        width = max(self.size.width, self.virtual_size.width)
-        self._refresh_region(Region(0, min(lines), width, max(lines) - min(lines) + 1))
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        """DataTable's cell rendering, straight to segments for a one-line ``Text`` cell.
-
-        DataTable renders every cell through Rich's generic pipeline (a ``Styled`` around a
-        ``Padding`` around the cell, measured, wrapped, split into lines and cropped): about
-        0.1 ms a cell, most of the time a pane takes to draw. Our cells are one-line
-        ``Text`` in fixed-width columns, so the same segments come from cropping the text and
-        padding it. Anything else (headers, other renderables, tabs, new lines, justified
-        text, taller rows) goes through DataTable's own rendering; a test checks that both
-        give the same styled characters for every cell of the panes.
-        """
-        if row_index < 0 or column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        cache_key = (
-            row_key,
-            self._column_locations.get_key(column_index),
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        cache = self._cell_render_cache
-        if cache_key in cache:
-            return cache[cache_key]  # type: ignore[no-any-return]
-        cells = self._get_row_renderables(row_index).cells
-        cell = cells[column_index] if column_index < len(cells) else None
-        row = self.rows.get(row_key)  # type: ignore[arg-type]
-        padding = self.cell_padding
-        if (
-            type(cell) is not Text
-            or row is None
-            or row.height != 1
-            or width < 2 * padding
-            or cell.justify not in (None, "default")
-            or "\n" in cell.plain
-            or "\t" in cell.plain
-        ):
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        component_style, post_style = self._get_styles_to_render_cell(
-            False,
-            False,
-            row_index < self.fixed_rows or column_index < self.fixed_columns,
-            hover,
-            cursor,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
-        )
-        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
-        pre_style += component_style
-        inner = width - 2 * padding
-        # As Text renders itself: its own style becomes a span (Text.join), cut to the width.
-        text = Text("").join([cell])
-        if text.cell_len > inner:
-            text.truncate(inner, overflow=cell.overflow or "fold")
-        segments = [Segment(" " * padding)] if padding else []
-        segments.extend(text.render(self.app.console))
-        if text.cell_len < inner:
-            segments.append(Segment(" " * (inner - text.cell_len)))
-        if padding:
-            segments.append(Segment(" " * padding))
-        lines = [list(Segment.apply_style(segments, pre_style, post_style))]
-        cache[cache_key] = lines
-        return lines
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        """Every column has a fixed width and every row one line, so DataTable's measuring of
-        each new cell (a Rich render per cell: most of the first paint's layout work with
-        four panes of 200 rows) would change nothing; only the scrollable size is updated."""
-        if any(column.auto_width for column in self.columns.values()):
-            super()._update_dimensions(new_rows)
-        else:
-            super()._update_dimensions(())
+            self.update_cells_in_place((k, c, _plain(v)) for k, c, v in changed)
 
     @property
     def settled(self) -> bool:
         """No column-width or row-size work left for the next idle moment (screenshots wait
         for this)."""
-        return (
-            not self._updated_cells
-            and not self._require_update_dimensions
-            and not self._rest_pending
-        )
+        return self.layout_settled and not self._rest_pending
 
     @property
     def item_count(self) -> int:
@@ -341,7 +204,7 @@ class PaneTable(DataTable[RenderableType]):
         first = self.app.size.height
         if not self._shown and len(wanted) > first:
             # The first fill: only the rows a screen can show now, the rest right after this
-            # frame (the time to the first paint, with four panes of 200 rows).
+            # frame (sooner to the first paint).
             self._rest_pending = len(wanted) - first
             wanted = wanted[:first]
             self.call_after_refresh(self._fill_rest)
@@ -369,21 +232,7 @@ class PaneTable(DataTable[RenderableType]):
         if cursor_key in order:
             self.move_cursor(row=order[cursor_key], animate=False)
         self._update_titles()
-        self._settle_dimensions()
-
-    def _settle_dimensions(self) -> None:
-        """The scrollable size, now rather than when DataTable next goes idle (which may come
-        after the next frame, and lay the pane out again with its scrollbars): cheap here,
-        with fixed column widths and one line per row."""
-        if self._require_update_dimensions:
-            self._require_update_dimensions = False
-            new_rows = self._new_rows.copy()
-            self._new_rows.clear()
-            self._update_dimensions(new_rows)
-            if self._rest_pending:
-                # Room for the rows still to come, so the scrollbar does not change then.
-                width, height = self.virtual_size
-                self.virtual_size = Size(width, height + self._rest_pending)
+        self.settle_dimensions(self._rest_pending)
 
     def _fill_rest(self) -> None:
         if self._rest_pending:

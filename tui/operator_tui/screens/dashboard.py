@@ -6,8 +6,10 @@ Narrow terminals (under 120 columns) show one pane at a time with a tab strip; w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
 
+from operator_core.clock import Clock
 from operator_core.model.views import AuditEventView
 from textual import events, on
 from textual.app import ComposeResult
@@ -17,15 +19,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from operator_tui.data import DashboardData, Target
+from operator_tui.key_hold import KeyHold
+from operator_tui.messages import OpenDetails
 from operator_tui.panes import ApprovalsPane, PaneTable, RetriesPane, ScheduledPane, WorkflowsPane
 from operator_tui.widgets.event_tail import EventTail
 from operator_tui.widgets.filter_bar import FilterBar
 from operator_tui.widgets.key_footer import KeyFooter
 from operator_tui.widgets.pane_tabs import PaneTab
 from operator_tui.widgets.status_header import StatusHeader
-
-if TYPE_CHECKING:
-    from operator_tui.app import OperatorApp
 
 PANES: tuple[tuple[str, str, type[PaneTable]], ...] = (
     ("approvals", "Approvals", ApprovalsPane),
@@ -42,20 +43,35 @@ class DashboardScreen(Screen[None]):
         Binding("slash", "filter", "Filter", key_display="/"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *,
+        db_path: Path,
+        approval_mode: bool,
+        read_only: bool,
+        clock: Clock,
+        tick_interval: float,
+        keys: KeyHold,
+        first_show: Callable[[], None],
+    ) -> None:
+        """``keys``: the app's hold on keys typed while the filter or details open.
+        ``first_show``: called once the screen is mounted, before its first frame, to fill
+        it (a call, not a message: the first frame must not be drawn empty)."""
         super().__init__(id="dashboard")
         self.active = PANES[0][0]
         self.data: DashboardData | None = None
         self._resumed = False
-
-    @property
-    def operator_app(self) -> OperatorApp:
-        return self.app  # type: ignore[return-value]
+        self._db_path = db_path
+        self._approval_mode = approval_mode
+        self._read_only = read_only
+        self._clock = clock
+        self._tick_interval = tick_interval
+        self._keys = keys
+        self._first_show = first_show
 
     def compose(self) -> ComposeResult:
-        app = self.operator_app
         self._apply_breakpoints()
-        yield StatusHeader(app.db_path, app.approval_mode, app.read_only, id="header")
+        yield StatusHeader(self._db_path, self._approval_mode, self._read_only, id="header")
         # The active pane and its tab are marked from the start: marked after they are
         # styled, each is styled again.
         with Horizontal(id="pane-tabs"):
@@ -74,7 +90,7 @@ class DashboardScreen(Screen[None]):
         """The width classes (``-wide``, ``-narrow``) for the terminal's size, before the
         children are styled. Textual sets them on the first Resize, which arrives after the
         first frame: that frame was laid out narrow, then every pane laid out and drawn
-        again (about 40 ms of the time to the first paint)."""
+        again."""
         points = (
             self.app.HORIZONTAL_BREAKPOINTS
             if self.HORIZONTAL_BREAKPOINTS is None
@@ -94,8 +110,8 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.filter_bar.display = False
         self._activate(self.active)
-        self.set_interval(self.operator_app.tick_interval, self._tick)
-        self.operator_app.first_show()
+        self.set_interval(self._tick_interval, self._tick)
+        self._first_show()
 
     # ------------------------------------------------------------------ data
 
@@ -132,7 +148,7 @@ class DashboardScreen(Screen[None]):
         re-read."""
         if self.data is None:
             return
-        now = self.operator_app.clock.now()
+        now = self._clock.now()
         for pane in self.panes():
             pane.tick(now)
 
@@ -185,7 +201,9 @@ class DashboardScreen(Screen[None]):
         if target is None:
             self.app.notify("Nothing selected in this pane.", severity="warning")
             return
-        self.operator_app.open_details(target)
+        # Held from this key, as for any screen pushed (``operator_tui.key_hold``).
+        self._keys.begin()
+        self.app.post_message(OpenDetails(target))
 
     @on(DataTable.RowSelected)
     def _row_clicked(self, event: DataTable.RowSelected) -> None:
@@ -197,7 +215,7 @@ class DashboardScreen(Screen[None]):
 
     def action_filter(self) -> None:
         """The keys typed right after ``/`` go into the bar (``operator_tui.key_hold``)."""
-        hold = self.operator_app.keys.begin()
+        hold = self._keys.begin()
         bar = self.filter_bar
         bar.display = True
         bar.value = self.active_pane.filter_text

@@ -4,6 +4,7 @@ attempt's record and its audit events. ``a``/``r``/``c`` act on the item shown."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from operator_core.safe_text import visible
@@ -38,8 +39,7 @@ if TYPE_CHECKING:
         Ticket,
         WorkflowProposal,
     )
-
-    from operator_tui.app import OperatorApp
+    from operator_core.subjects.base import Subject
 
 AUDIT_LIMIT = 200
 
@@ -106,14 +106,13 @@ def _ticket(ticket: Ticket | None) -> RenderableType:
 class DetailScreen(Screen[None]):
     BINDINGS = [Binding("escape,backspace", "close", "Back", key_display="esc")]
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, db: ActionDB, subject: Callable[[], Subject | None]) -> None:
+        """``subject``: the dashboard's subject, if loaded yet (for its preview)."""
         super().__init__()
         self.target = target
         self.loaded = asyncio.Event()
-
-    @property
-    def operator_app(self) -> OperatorApp:
-        return self.app  # type: ignore[return-value]
+        self._db = db
+        self._subject = subject
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
@@ -132,7 +131,7 @@ class DetailScreen(Screen[None]):
 
     @work(exclusive=True, group="detail")
     async def reload(self) -> None:
-        db = self.operator_app.db
+        db = self._db
         if self.target.kind == "action":
             body = await self._action_body(db, self.target.id)
         else:
@@ -169,7 +168,7 @@ class DetailScreen(Screen[None]):
 
     def _action_fields(self, p: ActionProposal) -> list[tuple[str, RenderableType]]:
         preview = None
-        subject = self.operator_app.subject
+        subject = self._subject()
         if subject is not None:
             try:
                 preview = subject.preview(p.action_name, dict(p.parameters))

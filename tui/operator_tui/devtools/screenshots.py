@@ -1,6 +1,6 @@
 """Regenerate ``screenshots/`` from the fixture database, in one command:
 
-    python3 -m uv run python -m operator_tui.screenshots [OUTPUT_DIR]
+    python3 -m uv run python -m operator_tui.devtools.screenshots [OUTPUT_DIR]
 
 The same views (and the same way of reaching them) serve the snapshot tests.
 """
@@ -20,7 +20,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from operator_tui.app import OperatorApp
-from operator_tui.fixture import DB_NAME, build_fixture, fixture_app
+from operator_tui.devtools.fixture import DB_NAME, build_fixture, fixture_app
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.detail import DetailScreen

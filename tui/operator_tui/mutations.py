@@ -1,0 +1,241 @@
+"""The dashboard's five mutations: approve, reject, cancel, the kill switch and resume.
+
+Each goes through the ActionExecutor (the same code path as the CLI), as the app's actor;
+the engine's refusal becomes an error toast. Mixed into ``OperatorApp``, where Textual looks
+up the key bindings' actions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from operator_core.errors import OperatorError
+from rich.text import Text
+from textual import work
+
+from operator_tui.data import Target
+from operator_tui.key_hold import Hold
+from operator_tui.screens.confirm import ConfirmModal
+from operator_tui.screens.reject import RejectReasonModal
+
+if TYPE_CHECKING:
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.db.actions import ActionDB
+    from textual.app import App
+
+    from operator_tui.key_hold import KeyHold
+    from operator_tui.live import ChangeWatcher
+
+    _Base = App[None]
+else:
+    _Base = object
+
+MUTATIONS = frozenset({"approve", "reject", "cancel", "kill_switch", "resume"})
+
+MOVED_GRACE = 1.5
+"""Seconds after another process's change moved the selection during which approve warns
+instead of acting on the row the cursor moved to."""
+
+
+class Mutations(_Base):
+    """The key bindings' actions that change state, and the read-only refusals."""
+
+    read_only: bool
+    actor: str
+    db: ActionDB
+    keys: KeyHold
+    watcher: ChangeWatcher
+    _moved: tuple[float, Target, Target] | None
+
+    @property
+    def executor(self) -> ActionExecutor:
+        raise NotImplementedError
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in MUTATIONS:
+            return not self.read_only
+        if action == "refuse":
+            return self.read_only
+        return True
+
+    def action_refuse(self, what: str) -> None:
+        self.notify(
+            f"Read-only dashboard: cannot {what}. Start it without --read-only "
+            "(and without OPERATOR_READ_ONLY=1) to act.",
+            title="Read-only",
+            severity="warning",
+        )
+
+    def _target(self) -> Target | None:
+        current = getattr(self.screen, "current_target", None)
+        target: Target | None = current() if current is not None else None
+        if target is None:
+            self.notify("Select an action or workflow first.", severity="warning")
+        return target
+
+    def _moved_under(self, target: Target, verb: str, key: str) -> bool:
+        """The row the operator had selected just left the list because another process
+        changed it, and the cursor moved onto ``target``: say so once instead of acting on a
+        row they may not have read (approve asks nothing else first)."""
+        moved, self._moved = self._moved, None
+        if moved is None:
+            return False
+        at, gone, now_on = moved
+        if now_on != target or time.monotonic() - at > MOVED_GRACE:
+            return False
+        self.notify(
+            f"{gone.label} has just left the list (another process changed it); the "
+            f"cursor is now on {target.label}. Press {key} again to {verb} it.",
+            title="Selection moved",
+            severity="warning",
+            markup=False,
+        )
+        return True
+
+    def action_approve(self) -> None:
+        target = self._target()
+        if target is None or self._moved_under(target, "approve", "a"):
+            return
+        if target.kind == "workflow":
+            call = self.executor.approve_workflow(target.id, self.actor)
+        else:
+            call = self.executor.approve_proposal(target.id, self.actor)
+        self._mutate(f"approve {target.label}", call, f"Approved {target.label}")
+
+    def _opening_on(self) -> tuple[Hold, Target | None]:
+        """A key that opens a dialog about the selected row: the keys after it are held
+        from now (see ``key_hold``); with no row selected nothing opens, and they are
+        dropped."""
+        hold = self.keys.begin()
+        target = self._target()
+        if target is None:
+            hold.close()
+        return hold, target
+
+    def action_reject(self) -> None:
+        hold, target = self._opening_on()
+        if target is not None:
+            self._reject(hold, target)
+
+    @work(group="mutations")
+    async def _reject(self, hold: Hold, target: Target) -> None:
+        with hold:
+            reason = await self.push_screen_wait(RejectReasonModal(target.label))
+        if reason is None:
+            return
+        if target.kind == "workflow":
+            call = self.executor.reject_workflow(target.id, self.actor, reason)
+        else:
+            call = self.executor.reject_proposal(target.id, self.actor, reason)
+        await self._apply(f"reject {target.label}", call, f"Rejected {target.label}: {reason}")
+
+    def action_cancel(self) -> None:
+        hold, target = self._opening_on()
+        if target is not None:
+            self._cancel(hold, target)
+
+    @work(group="mutations")
+    async def _cancel(self, hold: Hold, target: Target) -> None:
+        what = (
+            "the whole workflow and every step not yet run"
+            if target.kind == "workflow"
+            else "it; it will not run"
+        )
+        with hold:
+            confirmed = await self.push_screen_wait(
+                ConfirmModal(f"Cancel {target.label}?", f"This cancels {what}.", "Cancel it")
+            )
+        if not confirmed:
+            return
+        if target.kind == "workflow":
+            call = self.executor.cancel_workflow(target.id, self.actor)
+        else:
+            call = self.executor.cancel_proposal(target.id, self.actor)
+        await self._apply(f"cancel {target.label}", call, f"Cancelled {target.label}")
+
+    def action_kill_switch(self) -> None:
+        self._kill_switch(self.keys.begin())
+
+    @work(group="mutations")
+    async def _kill_switch(self, hold: Hold) -> None:
+        with hold:
+            try:
+                preview = await self.db.preview_kill_switch()
+            except OperatorError as exc:
+                self._refused("pull the kill switch", exc)
+                return
+            confirmed = await self.push_screen_wait(
+                ConfirmModal("KILL SWITCH", kill_switch_summary(preview), "Stop everything")
+            )
+        if not confirmed:
+            return
+        result = await self._apply("pull the kill switch", self.executor.kill_switch(self.actor))
+        if result is not None:
+            self.notify(
+                result.summary(), title="Kill switch engaged", severity="warning", timeout=10
+            )
+
+    def action_resume(self) -> None:
+        self._resume(self.keys.begin())
+
+    @work(group="mutations")
+    async def _resume(self, hold: Hold) -> None:
+        with hold:
+            confirmed = await self.push_screen_wait(
+                ConfirmModal(
+                    "Resume execution?",
+                    "Safety mode goes back to EXECUTE: runners start claiming approved work again."
+                    "\nNothing the kill switch cancelled comes back.",
+                    "Resume",
+                    danger=False,
+                )
+            )
+        if not confirmed:
+            return
+        changed = await self._apply("resume execution", self.executor.resume(self.actor))
+        if changed is not None:
+            self.notify(
+                "Execution resumed." if changed else "Execution was already on.", title="EXECUTE"
+            )
+
+    def _mutate(self, what: str, call: Awaitable[Any], success: str) -> None:
+        self.run_worker(self._apply(what, call, success), group="mutations")
+
+    async def _apply(self, what: str, call: Awaitable[Any], success: str | None = None) -> Any:
+        """Run one executor call; the engine's refusal becomes an error toast. Returns the
+        call's result, or None when refused."""
+        try:
+            result = await call
+        except OperatorError as exc:
+            self._refused(what, exc)
+            return None
+        finally:
+            self.watcher.mark_dirty()
+        if success:
+            self.notify(success, markup=False)
+        return result
+
+    def _refused(self, what: str, exc: OperatorError) -> None:
+        self.notify(str(exc), title=f"Could not {what}", severity="error", timeout=10, markup=False)
+
+
+def kill_switch_summary(preview: dict[str, int]) -> Text:
+    """What the kill switch will do, from ActionDB.preview_kill_switch()."""
+    text = Text()
+    text.append("Safety mode goes to OBSERVE: nothing new executes, in any process.\n\n")
+    text.append("Cancels:\n", style="bold")
+    text.append(
+        f"  • {preview.get('pending', 0)} pending action(s) "
+        "(awaiting approval, approved or scheduled)\n"
+    )
+    text.append(f"  • {preview.get('retry_waiting', 0)} action(s) waiting for a retry\n")
+    text.append(f"  • {preview.get('workflows', 0)} open workflow(s)\n")
+    text.append("Stops: ", style="bold")
+    text.append(
+        f"{preview.get('executing', 0)} executing action(s), cancelled by their "
+        "runner within a second.\n\n"
+    )
+    text.append("Resume later with E; nothing cancelled comes back.", style="italic")
+    return text
