@@ -98,10 +98,7 @@ class Mutations(_Base):
         target = self._target()
         if target is None or self._moved_under(target, "approve", "a"):
             return
-        if target.kind == "workflow":
-            call = self.executor.approve_workflow(target.id, self.actor)
-        else:
-            call = self.executor.approve_proposal(target.id, self.actor)
+        call = self.executor.decide("approve", target.kind, target.id, self.actor)
         self._mutate(f"approve {target.label}", call, f"Approved {target.label}")
 
     def _opening_on(self) -> tuple[Hold, Target | None]:
@@ -125,10 +122,7 @@ class Mutations(_Base):
             reason = await self.push_screen_wait(RejectReasonModal(target.label))
         if reason is None:
             return
-        if target.kind == "workflow":
-            call = self.executor.reject_workflow(target.id, self.actor, reason)
-        else:
-            call = self.executor.reject_proposal(target.id, self.actor, reason)
+        call = self.executor.decide("reject", target.kind, target.id, self.actor, reason)
         await self._apply(f"reject {target.label}", call, f"Rejected {target.label}: {reason}")
 
     def action_cancel(self) -> None:
@@ -149,10 +143,7 @@ class Mutations(_Base):
             )
         if not confirmed:
             return
-        if target.kind == "workflow":
-            call = self.executor.cancel_workflow(target.id, self.actor)
-        else:
-            call = self.executor.cancel_proposal(target.id, self.actor)
+        call = self.executor.decide("cancel", target.kind, target.id, self.actor)
         await self._apply(f"cancel {target.label}", call, f"Cancelled {target.label}")
 
     def action_kill_switch(self) -> None:
