@@ -9,7 +9,6 @@ and the field. The format is documented in the README.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -28,12 +27,12 @@ from operator_core.errors import ActionFailed, ConfigError, ValidationError
 from operator_core.secrets import Redactor, SecretResolver, SecretStore, install_log_filter
 from operator_core.subjects.base import BaseSubject, ExecutionContext
 from operator_core.subjects.commands import CommandSpec, run_command
+from operator_core.subjects.runbook_fields import FieldCtx, kind_of
 from operator_core.subjects.templates import (
     MAX_JSON_DEPTH,
     RenderContext,
     Template,
     TemplateError,
-    parse,
     parse_json,
 )
 from operator_core.subjects.webhooks import AUTH_TYPES, METHODS, AuthSpec, HttpSpec, send
@@ -41,9 +40,6 @@ from operator_core.subjects.webhooks import AUTH_TYPES, METHODS, AuthSpec, HttpS
 KINDS = ("commands", "http", "runbook")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_KILL_GRACE = 0.5
-# Upper bounds of the numbers a runbook gives: a timeout or backoff of 30 days is already no
-# limit in practice, and larger ones overflow the engine's date arithmetic.
-MAX_SECONDS = 30 * 86400.0
 MAX_KILL_GRACE = 3600.0
 MAX_RETRIES = 1000
 # The engine's hard limit leaves this much beyond the action's own timeout for clean-up, so
@@ -93,69 +89,7 @@ class RunbookAction:
         return sorted(set(spec.secrets))
 
 
-class _Ctx:
-    """Where a value sits in the file, for error messages."""
-
-    def __init__(self, path: Path, action: str | None = None) -> None:
-        self.path, self.action = path, action
-
-    def error(self, field: str | None, problem: str) -> ConfigError:
-        where = [str(self.path)]
-        if self.action is not None:
-            where.append(f"action '{self.action}'")
-        if field:
-            where.append(f"field '{field}'")
-        return ConfigError(f"{': '.join(where)}: {problem}")
-
-    def keys(self, table: dict[str, Any], allowed: set[str], field: str | None) -> None:
-        unknown = sorted(set(table) - allowed)
-        if unknown:
-            name = f"{field}.{unknown[0]}" if field else unknown[0]
-            raise self.error(name, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def table(self, value: Any, field: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.error(field, f"must be a table, not {_kind(value)}")
-        return value
-
-    def string(self, value: Any, field: str) -> str:
-        if not isinstance(value, str):
-            raise self.error(field, f"must be a string, not {_kind(value)}")
-        return value
-
-    def number(
-        self, value: Any, field: str, *, positive: bool = True, most: float = MAX_SECONDS
-    ) -> float:
-        """Seconds: finite (TOML allows nan and inf, which would mean "never time out"),
-        positive (or zero if not ``positive``) and at most ``most``."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(field, f"must be a number of seconds, not {_kind(value)}")
-        least = "positive" if positive else "zero or more"
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise self.error(field, f"must be a {least} number of seconds, not {value}")
-        if value > most:
-            raise self.error(field, f"must be at most {most:g} seconds, not {value:g}")
-        return float(value)
-
-    def template(self, value: Any, field: str, params: list[str]) -> Template:
-        try:
-            return parse(self.string(value, field), params)
-        except TemplateError as exc:
-            raise self.error(field, str(exc)) from None
-
-
-def _kind(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
+def _param(ctx: FieldCtx, name: str, raw: Any) -> ParamDef:
     field = f"params.{name}"
     if not _PARAM_NAME.fullmatch(name):
         raise ctx.error(field, "a parameter name is letters, digits and underscores")
@@ -195,7 +129,7 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
             raise ctx.error(f"{field}.pattern", f"not a valid regular expression: {exc}") from None
     required = spec.get("required", "default" not in spec)
     if not isinstance(required, bool):
-        raise ctx.error(f"{field}.required", f"must be true or false, not {_kind(required)}")
+        raise ctx.error(f"{field}.required", f"must be true or false, not {kind_of(required)}")
     default = spec.get("default")
     param = ParamDef(
         type=canonical,
@@ -216,7 +150,7 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
     return param
 
 
-def _under(ctx: _Ctx, spec: dict[str, Any], field: str, canonical: str) -> str | None:
+def _under(ctx: FieldCtx, spec: dict[str, Any], field: str, canonical: str) -> str | None:
     """The directory a path parameter is confined to: required for a path, so a runbook
     says where its paths may lead (``under = "/"`` allows any absolute path)."""
     if canonical != "path":
@@ -236,7 +170,7 @@ def _under(ctx: _Ctx, spec: dict[str, Any], field: str, canonical: str) -> str |
         raise ctx.error(f"{field}.under", f"must be an absolute directory, not {under!r}") from None
 
 
-def _retry(ctx: _Ctx, raw: Any) -> dict[str, Any]:
+def _retry(ctx: FieldCtx, raw: Any) -> dict[str, Any]:
     retry = ctx.table(raw, "retry")
     ctx.keys(retry, _RETRY_KEYS, "retry")
     out: dict[str, Any] = {}
@@ -258,7 +192,7 @@ def _retry(ctx: _Ctx, raw: Any) -> dict[str, Any]:
 
 
 def _command(
-    ctx: _Ctx, raw: dict[str, Any], params: list[str], base: Path, timeout: float
+    ctx: FieldCtx, raw: dict[str, Any], params: list[str], base: Path, timeout: float
 ) -> CommandSpec:
     argv_raw = raw["argv"]
     if not isinstance(argv_raw, list) or not argv_raw:
@@ -268,7 +202,7 @@ def _command(
         raise ctx.error("argv[0]", "the program must be fixed in the file, not a template")
     in_argv = raw.get("secrets_in_argv", False)
     if not isinstance(in_argv, bool):
-        raise ctx.error("secrets_in_argv", f"must be true or false, not {_kind(in_argv)}")
+        raise ctx.error("secrets_in_argv", f"must be true or false, not {kind_of(in_argv)}")
     for i, item in enumerate(argv):
         if item.secrets and not in_argv:
             raise ctx.error(
@@ -302,7 +236,7 @@ def _command(
     )
 
 
-def _auth(ctx: _Ctx, raw: Any, params: list[str]) -> AuthSpec:
+def _auth(ctx: FieldCtx, raw: Any, params: list[str]) -> AuthSpec:
     auth = ctx.table(raw, "auth")
     kind = auth.get("type", "none")
     if kind not in AUTH_TYPES:
@@ -327,21 +261,11 @@ def _auth(ctx: _Ctx, raw: Any, params: list[str]) -> AuthSpec:
     return AuthSpec(type=kind, header=header, **fields)
 
 
-def _http(ctx: _Ctx, raw: dict[str, Any], params: list[str], timeout: float) -> HttpSpec:
+def _http(ctx: FieldCtx, raw: dict[str, Any], params: list[str], timeout: float) -> HttpSpec:
     method = ctx.string(raw.get("method", "POST"), "method").upper()
     if method not in METHODS:
         raise ctx.error("method", f"unknown method {method!r} (use {', '.join(METHODS)})")
-    url = ctx.template(raw["url"], "url", params)
-    first = url.parts[0] if url.parts else ""
-    if isinstance(first, str):
-        if not first.lower().startswith(("http://", "https://")):
-            raise ctx.error("url", "must start with http:// or https:// (or a {secret:...})")
-    elif first.kind != "secret":
-        raise ctx.error(
-            "url",
-            "must start with http://, https:// or a {secret:...}, so a "
-            "parameter cannot choose where the request goes",
-        )
+    url = ctx.url(raw["url"], "url", params)
     headers = {}
     for key, value in ctx.table(raw.get("headers", {}), "headers").items():
         if not _HEADER_NAME.fullmatch(key):
@@ -379,7 +303,7 @@ def _http(ctx: _Ctx, raw: dict[str, Any], params: list[str], timeout: float) -> 
 
 
 def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> RunbookAction:
-    ctx = _Ctx(path, name)
+    ctx = FieldCtx(path, name)
     if not _ACTION_NAME.fullmatch(name):
         raise ctx.error(None, "an action name is letters, digits, '_', '-' and '.'")
     raw = ctx.table(raw, "action")
@@ -404,7 +328,7 @@ def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> Runboo
         raise ctx.error("risk", f"unknown risk {risk!r} (use low, medium or high)")
     approval = merged.get("requires_approval", False)
     if not isinstance(approval, bool):
-        raise ctx.error("requires_approval", f"must be true or false, not {_kind(approval)}")
+        raise ctx.error("requires_approval", f"must be true or false, not {kind_of(approval)}")
     timeout = ctx.number(merged.get("timeout", DEFAULT_TIMEOUT), "timeout")
     retry = _retry(ctx, merged["retry"]) if "retry" in merged else {}
     names = list(params)
@@ -429,7 +353,7 @@ def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> Runboo
 
 def parse_runbook(path: Path) -> dict[str, RunbookAction]:
     """Read and check a runbook file. Raises ConfigError naming file, action and field."""
-    ctx = _Ctx(path)
+    ctx = FieldCtx(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except RecursionError:
