@@ -25,6 +25,7 @@ from operator_core.actions.registry import (
 )
 from operator_core.errors import ActionFailed, ConfigError, ValidationError
 from operator_core.secrets import Redactor, SecretResolver, SecretStore, install_log_filter
+from operator_core.subjects import jira, linear, oauth2
 from operator_core.subjects.base import BaseSubject, ExecutionContext
 from operator_core.subjects.commands import CommandSpec, run_command
 from operator_core.subjects.runbook_fields import FieldCtx, kind_of
@@ -65,6 +66,13 @@ _PARAM_TYPES = {
 _COMMON_KEYS = {"description", "risk", "requires_approval", "timeout", "retry", "params"}
 _COMMAND_KEYS = {"argv", "cwd", "env", "stdin", "secrets_in_argv", "kill_grace"}
 _HTTP_KEYS = {"method", "url", "headers", "body", "expect_status", "auth"}
+# The key that says what kind an action is, and the keys that kind allows.
+_KIND_KEYS = {
+    "argv": _COMMAND_KEYS,
+    "url": _HTTP_KEYS,
+    "jira": {"jira", "auth"},
+    "linear": {"linear", "auth"},
+}
 _DEFAULT_KEYS = {"risk", "requires_approval", "timeout", "retry", "kill_grace"}
 _RETRY_KEYS = {"max_retries", "backoff_min", "backoff_max"}
 _PARAM_KEYS = {"type", "description", "required", "default", "choices", "pattern", "under"}
@@ -241,6 +249,8 @@ def _auth(ctx: FieldCtx, raw: Any, params: list[str]) -> AuthSpec:
     kind = auth.get("type", "none")
     if kind not in AUTH_TYPES:
         raise ctx.error("auth.type", f"unknown auth type {kind!r} (use {', '.join(AUTH_TYPES)})")
+    if kind == "oauth2":
+        return AuthSpec(type=kind, oauth2=oauth2.parse(ctx, auth))
     ctx.keys(auth, _AUTH_KEYS[kind], "auth")
     fields: dict[str, Template] = {}
     for key in sorted(_AUTH_KEYS[kind] - {"type", "header"}):
@@ -310,15 +320,15 @@ def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> Runboo
     merged = {**defaults, **raw}
     if isinstance(defaults.get("retry"), dict) and isinstance(raw.get("retry"), dict):
         merged["retry"] = {**defaults["retry"], **raw["retry"]}
-    is_command, is_http = "argv" in raw, "url" in raw
-    if is_command == is_http:
+    kinds = [k for k in _KIND_KEYS if k in raw]
+    if len(kinds) != 1:
         raise ctx.error(
             None,
-            "give either argv (a command) or url (a webhook)"
-            + (", not both" if is_command else ""),
+            "give either argv (a command), url (a webhook), jira or linear (an issue to open)"
+            + (", not both" if len(kinds) == 2 else ", not several" if kinds else ""),
         )
-    allowed = _COMMON_KEYS | (_COMMAND_KEYS if is_command else _HTTP_KEYS)
-    ctx.keys(raw, allowed, None)
+    kind = kinds[0]
+    ctx.keys(raw, _COMMON_KEYS | _KIND_KEYS[kind], None)
     params = {
         pname: _param(ctx, pname, spec)
         for pname, spec in ctx.table(merged.get("params", {}), "params").items()
@@ -333,11 +343,18 @@ def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> Runboo
     retry = _retry(ctx, merged["retry"]) if "retry" in merged else {}
     names = list(params)
     command = http = None
-    if is_command:
+    if kind == "argv":
         command = _command(ctx, merged, names, path.parent, timeout)
         hard_limit = timeout + command.kill_grace + CLEANUP_MARGIN
     else:
-        http = _http(ctx, merged, names, timeout)
+        if kind == "url":
+            http = _http(ctx, merged, names, timeout)
+        else:
+            auth = _auth(ctx, merged["auth"], names) if "auth" in merged else None
+            if kind == "jira":
+                http = jira.parse(ctx, merged["jira"], names, auth, timeout)
+            else:
+                http = linear.parse(ctx, merged["linear"], params, auth, timeout)
         hard_limit = timeout + CLEANUP_MARGIN
     definition = ActionDefinition(
         name=name,

@@ -68,6 +68,14 @@ class FieldCtx:
         except TemplateError as exc:
             raise self.error(field, str(exc)) from None
 
+    def text(self, value: Any, field: str, params: list[str]) -> Template:
+        """A template that always renders to a string (``"{count}"`` alone would keep the
+        parameter's type in a JSON body)."""
+        template = self.template(value, field, params)
+        if template.single_ref is None:
+            return template
+        return Template(template.source, ("", *template.parts))
+
     def url(self, value: Any, field: str, params: list[str]) -> Template:
         """A URL template whose scheme and host are fixed by the file (or a secret), so a
         parameter cannot choose where the request goes."""
