@@ -53,6 +53,8 @@ class FakeApis:
     audience: str | None = None
     token_ttl: int | None = 3600
     echo_secret_in_token_error: bool = False  # a careless server that repeats what it got
+    echo_auth_in_jira_errors: bool = False  # ... or a careless proxy in front of Jira
+    reject_tokens: bool = False  # the API refuses every token (a client lacking a grant)
     requests: list[Seen] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
@@ -146,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not ok:
             description = "Client authentication failed"
             if state.echo_secret_in_token_error:
-                description += f" for {got!r}"
+                description += f" for {seen.headers.get('Authorization') or got!r}"
             self._reply(401, {"error": "invalid_client", "error_description": description})
             return
         for key in ("scope", "audience"):
@@ -167,7 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _bearer_ok(self, state: FakeApis, header: str) -> bool:
         with state.lock:
-            return header.startswith("Bearer ") and header[7:] in state.valid_tokens
+            valid = header.startswith("Bearer ") and header[7:] in state.valid_tokens
+            return valid and not state.reject_tokens
 
     def _json_body(self, state: FakeApis, seen: Seen, api: str) -> Any:
         if seen.method != "POST":
@@ -207,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         errors = _jira_errors(state, data["fields"], version)
         if errors:
-            self._reply(400, {"errorMessages": [], "errors": errors})
+            said = [f"you sent {header}"] if state.echo_auth_in_jira_errors else []
+            self._reply(400, {"errorMessages": said, "errors": errors})
             return
         n = next(state._ids)
         self._reply(

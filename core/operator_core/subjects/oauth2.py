@@ -227,8 +227,9 @@ async def with_token(
 ) -> dict[str, Any]:
     """``send(token)`` with a valid token; on a 401, forget the token and send once more
     with a new one (it may have been revoked before its time)."""
+    bearer = await token(grant, redactor, seconds)  # a refused grant is not retried here
     try:
-        return await send(await token(grant, redactor, seconds))
+        return await send(bearer)
     except ActionFailed as exc:
         if (exc.result_data or {}).get("status") != 401:
             raise
