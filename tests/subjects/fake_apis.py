@@ -108,6 +108,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._jira(state, seen, int(path.split("/")[3]))
         elif path == "/graphql":
             self._linear(state, seen)
+        elif path == "/api/v1/incidents":  # any API behind OAuth2
+            if not self._bearer_ok(state, seen.headers.get("Authorization", "")):
+                self._reply(401, {"error": "invalid_token"})
+            else:
+                self._reply(201, {"id": "inc_1"})
         else:
             self._reply(404, {"errorMessages": [f"no route {path}"]})
 
