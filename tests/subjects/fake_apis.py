@@ -14,6 +14,7 @@ import itertools
 import json
 import secrets
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ class FakeApis:
     echo_secret_in_token_error: bool = False  # a careless server that repeats what it got
     echo_auth_in_jira_errors: bool = False  # ... or a careless proxy in front of Jira
     reject_tokens: bool = False  # the API refuses every token (a client lacking a grant)
+    token_delay: float = 0.0  # seconds the token endpoint takes to answer
     requests: list[Seen] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     hits: dict[str, int] = field(default_factory=dict)
@@ -119,6 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------ OAuth2 (RFC 6749 4.4)
 
     def _token(self, state: FakeApis, seen: Seen) -> None:
+        time.sleep(state.token_delay)
         if seen.method != "POST":
             _problem(state, f"token request with {seen.method}")
             self._reply(405, {"error": "invalid_request"})

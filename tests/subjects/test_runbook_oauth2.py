@@ -4,6 +4,7 @@ token nor the client secret anywhere Operator writes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import urllib.parse
@@ -312,3 +313,23 @@ def test_a_bad_oauth2_block_is_one_line_naming_file_action_and_field(
     assert "\n" not in message
     assert message.startswith(f"{path.resolve()}: action 'a'")
     assert f"field '{field}'" in message and problem in message
+
+
+async def test_actions_started_together_share_one_token_request(
+    subject, apis: FakeApis, runbooks: Runbooks
+) -> None:
+    apis.token_delay = 0.3
+    results = await asyncio.gather(*(runbooks.execute(subject, "jira_oauth") for _ in range(4)))
+    assert sorted(r["issue_key"] for r in results if r) == ["OPS-1", "OPS-2", "OPS-3", "OPS-4"]
+    assert token_hits(apis) == 1
+    assert set(bearers(apis, "/rest/api/2/issue")) == {f"Bearer {apis.issued[0]}"}
+
+
+async def test_a_token_refused_by_many_actions_at_once_is_replaced_once(
+    subject, apis: FakeApis, runbooks: Runbooks
+) -> None:
+    await runbooks.execute(subject, "jira_oauth")
+    apis.revoke_all()
+    apis.token_delay = 0.2
+    await asyncio.gather(*(runbooks.execute(subject, "jira_oauth") for _ in range(4)))
+    assert token_hits(apis) == 2

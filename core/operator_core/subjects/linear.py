@@ -106,12 +106,13 @@ def _priority(ctx: FieldCtx, raw: Any, params: Mapping[str, Any]) -> Any:
         raise ctx.error(field, f"must be an integer 0 to 4, not {kind_of(raw)}")
     template = ctx.template(raw, field, list(params))
     ref = template.single_ref
-    param = params.get(ref.name) if ref is not None and ref.kind == "param" else None
+    name = ref.name if ref is not None and ref.kind == "param" else ""
+    param = params.get(name)
     if param is None or param.type != "int":
         raise ctx.error(field, 'must be an integer 0 to 4, or "{name}" of an integer parameter')
     if param.choices is None or any(c not in PRIORITIES for c in param.choices):
         raise ctx.error(
-            field, f"parameter '{ref.name}' needs choices within 0 to 4 to be a Linear priority"
+            field, f"parameter '{name}' needs choices within 0 to 4 to be a Linear priority"
         )
     return template
 

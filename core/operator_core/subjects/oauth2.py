@@ -8,6 +8,7 @@ to the process-wide log filter, as a resolved secret is.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import urllib.parse
@@ -18,7 +19,8 @@ from typing import Any
 import httpx
 
 from operator_core.errors import ActionFailed
-from operator_core.secrets import Redactor, basic_token, register_sensitive
+from operator_core.redaction import Redactor
+from operator_core.secrets import basic_token, register_sensitive
 from operator_core.subjects.runbook_fields import FieldCtx
 from operator_core.subjects.templates import RenderContext, Template, render
 
@@ -118,16 +120,21 @@ def parse(ctx: FieldCtx, auth: dict[str, Any]) -> OAuth2Spec:
 
 # token by Grant.key: (token, monotonic time it stops being used)
 _tokens: dict[tuple[str, ...], tuple[str, float]] = {}
+# token requests under way by Grant.key: actions that start together share one
+_fetching: dict[tuple[str, ...], asyncio.Task[str]] = {}
 _now: Callable[[], float] = time.monotonic
 
 
-def forget(grant: Grant) -> None:
-    _tokens.pop(grant.key, None)
+def forget(grant: Grant, value: str) -> None:
+    """Drop ``value`` (refused by the API), unless a newer token has replaced it."""
+    if _tokens.get(grant.key, ("", 0.0))[0] == value:
+        del _tokens[grant.key]
 
 
 def clear() -> None:
     """Forget every token (tests; a process that rotates all its credentials)."""
     _tokens.clear()
+    _fetching.clear()
 
 
 def _hide(value: str, redactor: Redactor) -> None:
@@ -141,10 +148,29 @@ async def token(grant: Grant, redactor: Redactor, seconds: float) -> str:
     if cached is not None and _now() < cached[1]:
         _hide(cached[0], redactor)
         return cached[0]
+    task = _fetching.get(grant.key)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.create_task(_fetch_and_keep(grant, redactor, seconds))
+        _fetching[grant.key] = task
+        task.add_done_callback(lambda done: _fetched(grant.key, done))
+    # Shielded: one waiter cancelled (the kill switch) does not fail the others.
+    value = await asyncio.shield(task)
+    _hide(value, redactor)
+    return value
+
+
+async def _fetch_and_keep(grant: Grant, redactor: Redactor, seconds: float) -> str:
     value, ttl = await _fetch(grant, redactor, seconds)
     if ttl > MARGIN_SECONDS:
         _tokens[grant.key] = (value, _now() + ttl - MARGIN_SECONDS)
     return value
+
+
+def _fetched(key: tuple[str, ...], task: asyncio.Task[str]) -> None:
+    if _fetching.get(key) is task:
+        del _fetching[key]
+    if not task.cancelled():
+        task.exception()  # retrieved here too, in case every waiter was cancelled
 
 
 async def _fetch(grant: Grant, redactor: Redactor, seconds: float) -> tuple[str, float]:
@@ -164,7 +190,7 @@ async def _fetch(grant: Grant, redactor: Redactor, seconds: float) -> tuple[str,
     if grant.audience:
         form["audience"] = grant.audience
     shown = redactor.redact(grant.token_url)
-    record = {"kind": "oauth2", "token_url": shown}
+    record: dict[str, Any] = {"kind": "oauth2", "token_url": shown}
     try:
         async with httpx.AsyncClient(timeout=seconds, follow_redirects=False) as client:
             resp = await client.post(grant.token_url, data=form, headers=headers)
@@ -233,5 +259,5 @@ async def with_token(
     except ActionFailed as exc:
         if (exc.result_data or {}).get("status") != 401:
             raise
-    forget(grant)
+    forget(grant, bearer)
     return await send(await token(grant, redactor, seconds))

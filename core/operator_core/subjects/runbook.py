@@ -32,7 +32,6 @@ from operator_core.subjects.runbook_fields import FieldCtx, kind_of
 from operator_core.subjects.templates import (
     MAX_JSON_DEPTH,
     RenderContext,
-    Template,
     TemplateError,
     parse_json,
 )
@@ -252,7 +251,7 @@ def _auth(ctx: FieldCtx, raw: Any, params: list[str]) -> AuthSpec:
     if kind == "oauth2":
         return AuthSpec(type=kind, oauth2=oauth2.parse(ctx, auth))
     ctx.keys(auth, _AUTH_KEYS[kind], "auth")
-    fields: dict[str, Template] = {}
+    fields: dict[str, Any] = {}
     for key in sorted(_AUTH_KEYS[kind] - {"type", "header"}):
         if key not in auth:
             raise ctx.error(f"auth.{key}", f"{kind} auth needs {key}")
