@@ -1,9 +1,10 @@
 """Runbook subjects: typed actions declared in a TOML file, run as commands or webhooks.
 
 ``--subject commands:FILE``, ``http:FILE`` and ``runbook:FILE`` all load the whole file; one
-file may mix both kinds of action (an action with ``argv`` is a command, one with ``url`` a
-webhook). The file is checked completely at load time: a mistake names the file, the action
-and the field. The format is documented in the README.
+file may mix the kinds of action (an action with ``argv`` is a command, one with ``url`` a
+webhook, one with ``jira`` or ``linear`` a webhook that opens an issue). The file is checked
+completely at load time: a mistake names the file, the action and the field. The format is
+documented in the README.
 """
 
 from __future__ import annotations
