@@ -36,19 +36,26 @@ LINEAR_INPUT = {"teamId", "title", "description", "priority", "labelIds"}
 _TOKEN_ALPHABET = "ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ"
 
 
+def random_value(prefix: str = "") -> str:
+    """A credential no other test's text can contain: a piece of a value resolved as a
+    secret is masked in every later log line of the process (pieces of "secret" would
+    turn each "{secret:NAME}" placeholder into "{***:NAME}")."""
+    return prefix + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(30))
+
+
 def _token() -> str:
     """An access token: long, random, no hex-only runs, with base64-ish punctuation."""
-    part = "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(30))
+    part = random_value()
     return f"{part}.-_~+/{part[::-1]}="
 
 
 @dataclass
 class FakeApis:
     url: str
-    jira_token: str = "jira-api-token"
-    linear_key: str = "lin_api_key"
+    jira_token: str = field(default_factory=random_value)
+    linear_key: str = field(default_factory=lambda: random_value("lin_api_"))
     client_id: str = "operator-client"
-    client_secret: str = "client-secret"
+    client_secret: str = field(default_factory=random_value)
     client_auth: str = "basic"  # how the token endpoint expects the client credentials
     scope: str | None = None
     audience: str | None = None

@@ -12,7 +12,7 @@ import pytest
 from operator_core.model.types import ActionStatus
 
 from .conftest import Runbooks
-from .fake_apis import JIRA_EMAIL, FakeApis, serve
+from .fake_apis import FakeApis, serve
 from .helpers import engine, run_until_settled
 
 LINEAR_TABLE = "[actions.open_linear_issue.linear]\n"  # api.linear.app unless url is given
@@ -30,7 +30,6 @@ async def test_example_jira_linear_and_oauth2_actions_run_through_the_engine(
 ) -> None:
     apis.client_id, apis.scope = "operator", "incidents:write"
     for name, value in {
-        "JIRA_EMAIL": JIRA_EMAIL,
         "JIRA_API_TOKEN": apis.jira_token,
         "LINEAR_API_KEY": apis.linear_key,
         "STATUS_CLIENT_SECRET": apis.client_secret,

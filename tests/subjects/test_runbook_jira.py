@@ -14,14 +14,14 @@ from operator_core.model.types import ActionStatus
 from operator_core.subjects.runbook import load_runbook_subject
 
 from .conftest import Runbooks
-from .fake_apis import JIRA_EMAIL, FakeApis, serve
+from .fake_apis import JIRA_EMAIL, FakeApis, random_value, serve
 from .helpers import engine, run_until_settled
 
 ACTIONS = """
 [actions.jira_incident]
 description = "Open a Jira incident for the ticket"
 requires_approval = true
-auth = { type = "basic", username = "{secret:JIRA_EMAIL}", password = "{secret:JIRA_API_TOKEN}" }
+auth = { type = "basic", username = "ops@example.com", password = "{secret:JIRA_API_TOKEN}" }
 retry = { max_retries = 2, backoff_min = 0.05, backoff_max = 0.05 }
 [actions.jira_incident.jira]
 url = "@URL@/"
@@ -71,7 +71,6 @@ def apis() -> Iterator[FakeApis]:
 
 @pytest.fixture
 def subject(runbooks: Runbooks, apis: FakeApis, monkeypatch):
-    monkeypatch.setenv("OPERATOR_SECRET_JIRA_EMAIL", JIRA_EMAIL)
     monkeypatch.setenv("OPERATOR_SECRET_JIRA_API_TOKEN", apis.jira_token)
     return runbooks.load(ACTIONS.replace("@URL@", apis.url))
 
@@ -168,7 +167,7 @@ async def test_jira_refusal_fails_at_once_with_jiras_own_words(
 async def test_a_wrong_api_token_fails_with_jiras_401_message(
     subject, apis: FakeApis, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setenv("OPERATOR_SECRET_JIRA_API_TOKEN", "revoked-token")
+    monkeypatch.setenv("OPERATOR_SECRET_JIRA_API_TOKEN", random_value())
     async with engine(tmp_path / "ops.db", subject) as ex:
         p = await ex.propose_action("jira_anywhere", {"project": "OPS"}, reason="auth")
         assert p.id is not None
@@ -184,7 +183,7 @@ def test_the_preview_shows_the_issue_request(subject, apis: FakeApis) -> None:
     assert preview is not None
     lines = preview.splitlines()
     assert lines[0] == f"POST {apis.url}/rest/api/2/issue"
-    assert "Authorization: Basic <base64 of {secret:JIRA_EMAIL}:{secret:JIRA_API_TOKEN}>" in lines
+    assert "Authorization: Basic <base64 of ops@example.com:{secret:JIRA_API_TOKEN}>" in lines
     assert '"summary": "[{ticket.severity}] {ticket.title}"' in preview
 
 

@@ -13,7 +13,7 @@ from operator_core.model.types import ActionStatus
 from operator_core.subjects.runbook import load_runbook_subject
 
 from .conftest import Runbooks
-from .fake_apis import LINEAR_LABELS, LINEAR_TEAM, FakeApis, serve
+from .fake_apis import LINEAR_LABELS, LINEAR_TEAM, FakeApis, random_value, serve
 from .helpers import engine, run_until_settled
 
 LABEL_A, LABEL_B = sorted(LINEAR_LABELS)
@@ -129,7 +129,7 @@ async def test_graphql_errors_in_a_200_answer_fail_the_action_without_retries(
 async def test_a_wrong_api_key_fails_with_linears_message(
     runbooks: Runbooks, subject, apis: FakeApis, monkeypatch
 ) -> None:
-    monkeypatch.setenv("OPERATOR_SECRET_LINEAR_API_KEY", "lin_api_revoked")
+    monkeypatch.setenv("OPERATOR_SECRET_LINEAR_API_KEY", random_value("lin_api_"))
     with pytest.raises(ActionFailed) as info:
         await runbooks.execute(subject, "linear_plain")
     assert not info.value.retryable

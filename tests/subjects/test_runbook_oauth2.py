@@ -19,7 +19,7 @@ from operator_core.subjects import oauth2
 from operator_core.subjects.runbook import load_runbook_subject
 
 from .conftest import Runbooks
-from .fake_apis import LINEAR_TEAM, FakeApis, serve
+from .fake_apis import LINEAR_TEAM, FakeApis, random_value, serve
 from .helpers import engine, run_until_settled
 from .leaks import encodings, find, nasty_secret, pieces
 
@@ -151,7 +151,7 @@ async def test_a_second_401_fails_the_action_without_looping(
 async def test_refused_client_credentials_fail_at_once_with_the_oauth_error(
     subject, apis: FakeApis, tmp_path: Path, monkeypatch
 ) -> None:
-    monkeypatch.setenv("OPERATOR_SECRET_CLIENT_SECRET", "not-the-secret")
+    monkeypatch.setenv("OPERATOR_SECRET_CLIENT_SECRET", random_value())
     async with engine(tmp_path / "ops.db", subject) as ex:
         p = await ex.propose_action("jira_oauth", {}, reason="bad secret")
         assert p.id is not None
