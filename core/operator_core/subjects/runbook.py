@@ -1,8 +1,8 @@
 """Runbook subjects: typed actions declared in a TOML file, run as commands or webhooks.
 
 ``--subject commands:FILE``, ``http:FILE`` and ``runbook:FILE`` all load the whole file; one
-file may mix both kinds of action (an action with ``argv`` is a command, one with ``url`` a
-webhook). Reading and checking the file is ``runbook_file``'s job.
+file may mix the kinds of action (commands, webhooks, and webhooks that open a Jira or Linear
+issue). Reading and checking the file is ``runbook_file``'s job.
 """
 
 from __future__ import annotations

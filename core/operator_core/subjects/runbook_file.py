@@ -1,12 +1,14 @@
 """Reading a runbook file: typed actions declared in TOML, as commands or webhooks.
 
+An action with ``argv`` is a command, one with ``url`` a webhook, one with ``jira`` or
+``linear`` a webhook that opens an issue.
+
 The file is checked completely at load time: a mistake names the file, the action and the
 field. The format is documented in the README.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -20,13 +22,13 @@ from operator_core.actions.definitions import (
     normalise_path,
     validate_action_params,
 )
-from operator_core.errors import ConfigError, ValidationError
+from operator_core.errors import ValidationError
+from operator_core.subjects import jira, linear, oauth2
 from operator_core.subjects.commands import CommandSpec
+from operator_core.subjects.runbook_fields import FieldCtx, kind_of
 from operator_core.subjects.templates import (
     MAX_JSON_DEPTH,
-    Template,
     TemplateError,
-    parse,
     parse_json,
 )
 from operator_core.subjects.webhooks import AUTH_TYPES, METHODS, AuthSpec, HttpSpec
@@ -34,9 +36,6 @@ from operator_core.subjects.webhooks import AUTH_TYPES, METHODS, AuthSpec, HttpS
 KINDS = ("commands", "http", "runbook")
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_KILL_GRACE = 0.5
-# Upper bounds of the numbers a runbook gives: a timeout or backoff of 30 days is already no
-# limit in practice, and larger ones overflow the engine's date arithmetic.
-MAX_SECONDS = 30 * 86400.0
 MAX_KILL_GRACE = 3600.0
 MAX_RETRIES = 1000
 # The engine's hard limit leaves this much beyond the action's own timeout for clean-up, so
@@ -62,6 +61,13 @@ _PARAM_TYPES = {
 _COMMON_KEYS = {"description", "risk", "requires_approval", "timeout", "retry", "params"}
 _COMMAND_KEYS = {"argv", "cwd", "env", "stdin", "secrets_in_argv", "kill_grace"}
 _HTTP_KEYS = {"method", "url", "headers", "body", "expect_status", "auth"}
+# The key that says what kind an action is, and the keys that kind allows.
+_KIND_KEYS = {
+    "argv": _COMMAND_KEYS,
+    "url": _HTTP_KEYS,
+    "jira": {"jira", "auth"},
+    "linear": {"linear", "auth"},
+}
 _DEFAULT_KEYS = {"risk", "requires_approval", "timeout", "retry", "kill_grace"}
 _RETRY_KEYS = {"max_retries", "backoff_min", "backoff_max"}
 _PARAM_KEYS = {"type", "description", "required", "default", "choices", "pattern", "under"}
@@ -86,69 +92,7 @@ class RunbookAction:
         return sorted(set(spec.secrets))
 
 
-class _Ctx:
-    """Where a value sits in the file, for error messages."""
-
-    def __init__(self, path: Path, action: str | None = None) -> None:
-        self.path, self.action = path, action
-
-    def error(self, field: str | None, problem: str) -> ConfigError:
-        where = [str(self.path)]
-        if self.action is not None:
-            where.append(f"action '{self.action}'")
-        if field:
-            where.append(f"field '{field}'")
-        return ConfigError(f"{': '.join(where)}: {problem}")
-
-    def keys(self, table: dict[str, Any], allowed: set[str], field: str | None) -> None:
-        unknown = sorted(set(table) - allowed)
-        if unknown:
-            name = f"{field}.{unknown[0]}" if field else unknown[0]
-            raise self.error(name, f"unknown key (allowed: {', '.join(sorted(allowed))})")
-
-    def table(self, value: Any, field: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.error(field, f"must be a table, not {_kind(value)}")
-        return value
-
-    def string(self, value: Any, field: str) -> str:
-        if not isinstance(value, str):
-            raise self.error(field, f"must be a string, not {_kind(value)}")
-        return value
-
-    def number(
-        self, value: Any, field: str, *, positive: bool = True, most: float = MAX_SECONDS
-    ) -> float:
-        """Seconds: finite (TOML allows nan and inf, which would mean "never time out"),
-        positive (or zero if not ``positive``) and at most ``most``."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.error(field, f"must be a number of seconds, not {_kind(value)}")
-        least = "positive" if positive else "zero or more"
-        if not math.isfinite(value) or value < 0 or (positive and value == 0):
-            raise self.error(field, f"must be a {least} number of seconds, not {value}")
-        if value > most:
-            raise self.error(field, f"must be at most {most:g} seconds, not {value:g}")
-        return float(value)
-
-    def template(self, value: Any, field: str, params: list[str]) -> Template:
-        try:
-            return parse(self.string(value, field), params)
-        except TemplateError as exc:
-            raise self.error(field, str(exc)) from None
-
-
-def _kind(value: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
+def _param(ctx: FieldCtx, name: str, raw: Any) -> ParamDef:
     field = f"params.{name}"
     if not _PARAM_NAME.fullmatch(name):
         raise ctx.error(field, "a parameter name is letters, digits and underscores")
@@ -188,7 +132,7 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
             raise ctx.error(f"{field}.pattern", f"not a valid regular expression: {exc}") from None
     required = spec.get("required", "default" not in spec)
     if not isinstance(required, bool):
-        raise ctx.error(f"{field}.required", f"must be true or false, not {_kind(required)}")
+        raise ctx.error(f"{field}.required", f"must be true or false, not {kind_of(required)}")
     default = spec.get("default")
     param = ParamDef(
         type=canonical,
@@ -209,7 +153,7 @@ def _param(ctx: _Ctx, name: str, raw: Any) -> ParamDef:
     return param
 
 
-def _under(ctx: _Ctx, spec: dict[str, Any], field: str, canonical: str) -> str | None:
+def _under(ctx: FieldCtx, spec: dict[str, Any], field: str, canonical: str) -> str | None:
     """The directory a path parameter is confined to: required for a path, so a runbook
     says where its paths may lead (``under = "/"`` allows any absolute path)."""
     if canonical != "path":
@@ -229,7 +173,7 @@ def _under(ctx: _Ctx, spec: dict[str, Any], field: str, canonical: str) -> str |
         raise ctx.error(f"{field}.under", f"must be an absolute directory, not {under!r}") from None
 
 
-def _retry(ctx: _Ctx, raw: Any) -> dict[str, Any]:
+def _retry(ctx: FieldCtx, raw: Any) -> dict[str, Any]:
     retry = ctx.table(raw, "retry")
     ctx.keys(retry, _RETRY_KEYS, "retry")
     out: dict[str, Any] = {}
@@ -251,7 +195,7 @@ def _retry(ctx: _Ctx, raw: Any) -> dict[str, Any]:
 
 
 def _command(
-    ctx: _Ctx, raw: dict[str, Any], params: list[str], base: Path, timeout: float
+    ctx: FieldCtx, raw: dict[str, Any], params: list[str], base: Path, timeout: float
 ) -> CommandSpec:
     argv_raw = raw["argv"]
     if not isinstance(argv_raw, list) or not argv_raw:
@@ -261,7 +205,7 @@ def _command(
         raise ctx.error("argv[0]", "the program must be fixed in the file, not a template")
     in_argv = raw.get("secrets_in_argv", False)
     if not isinstance(in_argv, bool):
-        raise ctx.error("secrets_in_argv", f"must be true or false, not {_kind(in_argv)}")
+        raise ctx.error("secrets_in_argv", f"must be true or false, not {kind_of(in_argv)}")
     for i, item in enumerate(argv):
         if item.secrets and not in_argv:
             raise ctx.error(
@@ -295,13 +239,15 @@ def _command(
     )
 
 
-def _auth(ctx: _Ctx, raw: Any, params: list[str]) -> AuthSpec:
+def _auth(ctx: FieldCtx, raw: Any, params: list[str]) -> AuthSpec:
     auth = ctx.table(raw, "auth")
     kind = auth.get("type", "none")
     if kind not in AUTH_TYPES:
         raise ctx.error("auth.type", f"unknown auth type {kind!r} (use {', '.join(AUTH_TYPES)})")
+    if kind == "oauth2":
+        return AuthSpec(type=kind, oauth2=oauth2.parse(ctx, auth))
     ctx.keys(auth, _AUTH_KEYS[kind], "auth")
-    fields: dict[str, Template] = {}
+    fields: dict[str, Any] = {}
     for key in sorted(_AUTH_KEYS[kind] - {"type", "header"}):
         if key not in auth:
             raise ctx.error(f"auth.{key}", f"{kind} auth needs {key}")
@@ -320,21 +266,11 @@ def _auth(ctx: _Ctx, raw: Any, params: list[str]) -> AuthSpec:
     return AuthSpec(type=kind, header=header, **fields)
 
 
-def _http(ctx: _Ctx, raw: dict[str, Any], params: list[str], timeout: float) -> HttpSpec:
+def _http(ctx: FieldCtx, raw: dict[str, Any], params: list[str], timeout: float) -> HttpSpec:
     method = ctx.string(raw.get("method", "POST"), "method").upper()
     if method not in METHODS:
         raise ctx.error("method", f"unknown method {method!r} (use {', '.join(METHODS)})")
-    url = ctx.template(raw["url"], "url", params)
-    first = url.parts[0] if url.parts else ""
-    if isinstance(first, str):
-        if not first.lower().startswith(("http://", "https://")):
-            raise ctx.error("url", "must start with http:// or https:// (or a {secret:...})")
-    elif first.kind != "secret":
-        raise ctx.error(
-            "url",
-            "must start with http://, https:// or a {secret:...}, so a "
-            "parameter cannot choose where the request goes",
-        )
+    url = ctx.url(raw["url"], "url", params)
     headers = {}
     for key, value in ctx.table(raw.get("headers", {}), "headers").items():
         if not _HEADER_NAME.fullmatch(key):
@@ -372,22 +308,22 @@ def _http(ctx: _Ctx, raw: dict[str, Any], params: list[str], timeout: float) -> 
 
 
 def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> RunbookAction:
-    ctx = _Ctx(path, name)
+    ctx = FieldCtx(path, name)
     if not _ACTION_NAME.fullmatch(name):
         raise ctx.error(None, "an action name is letters, digits, '_', '-' and '.'")
     raw = ctx.table(raw, "action")
     merged = {**defaults, **raw}
     if isinstance(defaults.get("retry"), dict) and isinstance(raw.get("retry"), dict):
         merged["retry"] = {**defaults["retry"], **raw["retry"]}
-    is_command, is_http = "argv" in raw, "url" in raw
-    if is_command == is_http:
+    kinds = [k for k in _KIND_KEYS if k in raw]
+    if len(kinds) != 1:
         raise ctx.error(
             None,
-            "give either argv (a command) or url (a webhook)"
-            + (", not both" if is_command else ""),
+            "give either argv (a command), url (a webhook), jira or linear (an issue to open)"
+            + (", not both" if len(kinds) == 2 else ", not several" if kinds else ""),
         )
-    allowed = _COMMON_KEYS | (_COMMAND_KEYS if is_command else _HTTP_KEYS)
-    ctx.keys(raw, allowed, None)
+    kind = kinds[0]
+    ctx.keys(raw, _COMMON_KEYS | _KIND_KEYS[kind], None)
     params = {
         pname: _param(ctx, pname, spec)
         for pname, spec in ctx.table(merged.get("params", {}), "params").items()
@@ -397,16 +333,23 @@ def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> Runboo
         raise ctx.error("risk", f"unknown risk {risk!r} (use low, medium or high)")
     approval = merged.get("requires_approval", False)
     if not isinstance(approval, bool):
-        raise ctx.error("requires_approval", f"must be true or false, not {_kind(approval)}")
+        raise ctx.error("requires_approval", f"must be true or false, not {kind_of(approval)}")
     timeout = ctx.number(merged.get("timeout", DEFAULT_TIMEOUT), "timeout")
     retry = _retry(ctx, merged["retry"]) if "retry" in merged else {}
     names = list(params)
     command = http = None
-    if is_command:
+    if kind == "argv":
         command = _command(ctx, merged, names, path.parent, timeout)
         hard_limit = timeout + command.kill_grace + CLEANUP_MARGIN
     else:
-        http = _http(ctx, merged, names, timeout)
+        if kind == "url":
+            http = _http(ctx, merged, names, timeout)
+        else:
+            auth = _auth(ctx, merged["auth"], names) if "auth" in merged else None
+            if kind == "jira":
+                http = jira.parse(ctx, merged["jira"], names, auth, timeout)
+            else:
+                http = linear.parse(ctx, merged["linear"], params, auth, timeout)
         hard_limit = timeout + CLEANUP_MARGIN
     definition = ActionDefinition(
         name=name,
@@ -422,7 +365,7 @@ def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> Runboo
 
 def parse_runbook(path: Path) -> dict[str, RunbookAction]:
     """Read and check a runbook file. Raises ConfigError naming file, action and field."""
-    ctx = _Ctx(path)
+    ctx = FieldCtx(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except RecursionError:

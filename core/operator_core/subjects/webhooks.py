@@ -12,14 +12,15 @@ import codecs
 import json
 import time
 import urllib.parse
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 import httpx
 
 from operator_core.errors import ActionFailed
 from operator_core.safe_text import visible
 from operator_core.secrets import Redactor, basic_token, install_log_filter, register_sensitive
+from operator_core.subjects import oauth2
 from operator_core.subjects.templates import (
     RenderContext,
     Template,
@@ -30,7 +31,7 @@ from operator_core.subjects.templates import (
 
 BODY_BYTES = 4096
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-AUTH_TYPES = ("none", "bearer", "basic", "custom")
+AUTH_TYPES = ("none", "bearer", "basic", "custom", "oauth2")
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,18 @@ class AuthSpec:
     password: Template | None = None
     header: str = "Authorization"
     value: Template | None = None
+    oauth2: oauth2.OAuth2Spec | None = None
 
     @property
     def templates(self) -> list[Template]:
-        return [t for t in (self.token, self.username, self.password, self.value) if t]
+        fixed = [t for t in (self.token, self.username, self.password, self.value) if t]
+        return fixed + (self.oauth2.templates if self.oauth2 else [])
 
     def render(self, ctx: RenderContext) -> tuple[str, str] | None:
-        """The auth header (name, value), or None for type none."""
+        """The auth header (name, value), or None for type none (and for oauth2, whose
+        token is fetched when the request is sent)."""
+        if self.oauth2 is not None:
+            return ("Authorization", self.oauth2.preview(ctx)) if ctx.preview else None
         if self.type == "bearer" and self.token is not None:
             return "Authorization", f"Bearer {render(self.token, ctx)}"
         if self.type == "basic" and self.username is not None and self.password is not None:
@@ -67,6 +73,23 @@ class Request:
     headers: dict[str, str]
     body: Any
     sensitive: list[str] = field(default_factory=list)
+    grant: oauth2.Grant | None = None
+
+
+class Reply(Protocol):
+    """How a declared API action (Jira, Linear) shapes its request and reads the answer."""
+
+    def shape(self, body: Any) -> Any:
+        """The rendered JSON body as the API wants it (e.g. empty optional fields left out)."""
+        ...
+
+    def done(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record of an expected status, with what the API created; or ActionFailed."""
+        ...
+
+    def explain(self, record: dict[str, Any]) -> str | None:
+        """The API's own words for an unexpected status, if its answer has them."""
+        ...
 
 
 def _quote(text: str) -> str:
@@ -83,6 +106,7 @@ class HttpSpec:
     timeout: float
     auth: AuthSpec
     body_bytes: int = BODY_BYTES
+    reply: Reply | None = None
 
     @property
     def secrets(self) -> list[str]:
@@ -99,7 +123,11 @@ class HttpSpec:
                 # base64 of user:password: the secrets in it are known, this form is not
                 sensitive.append(auth[1].removeprefix("Basic "))
         body = render_json(self.body, ctx) if self.body is not None else None
-        return Request(self.method, render(self.url, ctx, encode=_quote), headers, body, sensitive)
+        if self.reply is not None:
+            body = self.reply.shape(body)
+        url = render(self.url, ctx, encode=_quote)
+        grant = self.auth.oauth2.render(ctx) if self.auth.oauth2 and not ctx.preview else None
+        return Request(self.method, url, headers, body, sensitive, grant)
 
     def preview(self, ctx: RenderContext) -> str:
         req = self.render(ctx)
@@ -137,7 +165,31 @@ def _check(req: Request, redactor: Redactor) -> httpx.URL:
 
 
 async def send(spec: HttpSpec, req: Request, redactor: Redactor) -> dict[str, Any]:
-    """Send once. Returns the record on an expected status, else raises ActionFailed."""
+    """Send (with an OAuth2 token when the auth says so) and read the answer. Returns the
+    record on an expected status, else raises ActionFailed."""
+    try:
+        if req.grant is None:
+            record = await _send_once(spec, req, redactor)
+        else:
+
+            async def with_bearer(token: str) -> dict[str, Any]:
+                headers = {**req.headers, "Authorization": f"Bearer {token}"}
+                return await _send_once(spec, replace(req, headers=headers), redactor)
+
+            record = await oauth2.with_token(req.grant, redactor, spec.timeout, with_bearer)
+    except ActionFailed as exc:
+        detail = spec.reply.explain(exc.result_data) if spec.reply and exc.result_data else None
+        if detail:
+            raise ActionFailed(
+                f"{exc}: {redactor.redact(detail)}",
+                retryable=exc.retryable,
+                result_data=exc.result_data,
+            ) from None
+        raise
+    return spec.reply.done(record) if spec.reply else record
+
+
+async def _send_once(spec: HttpSpec, req: Request, redactor: Redactor) -> dict[str, Any]:
     install_log_filter()
     url = _check(req, redactor)
     sensitive = list(req.sensitive)
