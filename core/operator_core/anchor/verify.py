@@ -37,13 +37,7 @@ SEQUENCE_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'action_audit_log'"
 
 # The writer's encoding: compact, keys sorted, ASCII; a tuple encodes as a JSON array.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-_C_ENCODE = (
-    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
-    )
-    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
-    else None
-)
+_esc = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _sha256 = hashlib.sha256
 
 
@@ -56,9 +50,26 @@ def event_hash(
     actor: str,
     timestamp: str,
 ) -> str:
-    """SHA-256 of the event's fields as one JSON array, as the writer computes it."""
-    fields = (prev_hash, proposal_id, workflow_id, event_type, event_data, actor, timestamp)
-    text = "".join(_C_ENCODE(fields, 0)) if _C_ENCODE else _ENCODER.encode(fields)
+    """SHA-256 of the event's fields as one JSON array, as the writer computes it.
+
+    The array is written out here rather than by the JSON encoder (a fifth of the cost of
+    verifying an event); a value of an unexpected type, which only a tampered row has,
+    goes through the encoder."""
+    if (
+        (proposal_id is None or type(proposal_id) is int)
+        and (workflow_id is None or type(workflow_id) is int)
+        and str is type(prev_hash) is type(event_type) is type(event_data)
+        and str is type(actor) is type(timestamp)
+    ):
+        p = "null" if proposal_id is None else str(proposal_id)
+        w = "null" if workflow_id is None else str(workflow_id)
+        text = (
+            f"[{_esc(prev_hash)},{p},{w},{_esc(event_type)},{_esc(event_data)},"
+            f"{_esc(actor)},{_esc(timestamp)}]"
+        )
+    else:
+        fields = (prev_hash, proposal_id, workflow_id, event_type, event_data, actor, timestamp)
+        text = _ENCODER.encode(fields)
     return _sha256(text.encode()).hexdigest()
 
 
