@@ -77,8 +77,8 @@ def checkpoint(conn: sqlite3.Connection, key: SigningKey, origin: str = ORIGIN) 
 
 def unlock(conn: sqlite3.Connection) -> None:
     """What an attacker does first: drop the append-only triggers."""
-    conn.execute("DROP TRIGGER action_audit_log_no_update")
-    conn.execute("DROP TRIGGER action_audit_log_no_delete")
+    conn.execute("DROP TRIGGER IF EXISTS action_audit_log_no_update")
+    conn.execute("DROP TRIGGER IF EXISTS action_audit_log_no_delete")
 
 
 def rechain(conn: sqlite3.Connection, start: int = 1) -> None:
