@@ -115,3 +115,28 @@ def verify(
     return verify_events(
         conn.execute(EVENTS_SQL), checkpoints, key.verifier, ORIGIN, seq[0] if seq else None
     )
+
+
+class Logged:
+    """A database with 131 events and a checkpoint every 10 (13 of them, the last at 130)."""
+
+    def __init__(self, path: Path, key: SigningKey) -> None:
+        self.path = path
+        self.key = key
+        self.conn = open_db(path)
+        self.cps: list[SignedCheckpoint] = []
+        for _ in range(13):
+            fill(self.conn, 10)
+            self.cps.append(checkpoint(self.conn, key))
+        fill(self.conn, 1)
+
+    def verify(self) -> Report:
+        return verify(self.conn, self.key, self.cps)
+
+
+def kinds(report: Report) -> list[str]:
+    return [f.kind for f in report.findings.items]
+
+
+def messages(report: Report) -> list[str]:
+    return [f.message for f in report.findings.items]

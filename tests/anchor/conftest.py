@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from operator_core.anchor.keys import SigningKey, load_signing_key
 
+from tests.anchor.chain import Logged
+
 
 @pytest.fixture
 def key(tmp_path: Path) -> SigningKey:
@@ -51,3 +53,10 @@ def hook() -> Iterator[Hook]:
     yield h
     h.server.shutdown()
     h.server.server_close()
+
+
+@pytest.fixture
+def log(tmp_path: Path, key: SigningKey) -> Iterator[Logged]:
+    logged = Logged(tmp_path / "operator.db", key)
+    yield logged
+    logged.conn.close()

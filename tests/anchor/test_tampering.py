@@ -5,59 +5,27 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from operator_core.anchor.checkpoint import Checkpoint, SignedCheckpoint, parse, sign
+from operator_core.anchor.checkpoint import Checkpoint, parse, sign
 from operator_core.anchor.keys import SigningKey, load_signing_key
-from operator_core.anchor.verify import Report, event_hash
+from operator_core.anchor.verify import event_hash
 
 from tests.anchor.chain import (
     ORIGIN,
+    Logged,
     append,
     checkpoint,
     fill,
     fix_sequence,
     head,
-    open_db,
+    kinds,
+    messages,
     rechain,
     ts,
     unlock,
-    verify,
 )
-
-
-class Logged:
-    """A database with 131 events and a checkpoint every 10 (13 of them, the last at 130)."""
-
-    def __init__(self, path: Path, key: SigningKey) -> None:
-        self.path = path
-        self.key = key
-        self.conn = open_db(path)
-        self.cps: list[SignedCheckpoint] = []
-        for _ in range(13):
-            fill(self.conn, 10)
-            self.cps.append(checkpoint(self.conn, key))
-        fill(self.conn, 1)
-
-    def verify(self) -> Report:
-        return verify(self.conn, self.key, self.cps)
-
-
-@pytest.fixture
-def log(tmp_path: Path, key: SigningKey) -> Iterator[Logged]:
-    logged = Logged(tmp_path / "operator.db", key)
-    yield logged
-    logged.conn.close()
-
-
-def kinds(report: Report) -> list[str]:
-    return [f.kind for f in report.findings.items]
-
-
-def messages(report: Report) -> list[str]:
-    return [f.message for f in report.findings.items]
 
 
 def test_the_hash_is_the_writers(tmp_path: Path) -> None:
