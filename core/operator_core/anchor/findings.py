@@ -44,6 +44,13 @@ class Findings:
         for f in findings:
             self.add(f)
 
+    def merge(self, other: Findings) -> None:
+        """Add another pass's findings, its counts included."""
+        for f in other.items:
+            self.add(f)
+        for kind, n in other.counts.items():
+            self.counts[kind] += n - min(n, PER_KIND_LIMIT)
+
     def summary(self) -> list[Finding]:
         """The findings kept, and one line per kind that had more than were kept."""
         more = [
