@@ -1,14 +1,16 @@
 """``python -m bench.audit_verify [--events N] [--every K] [--keep FILE]``
 
 Builds a real SQLite file with N audit events (the real schema, a checkpoint every K
-events, as the publisher would sign them), then times ``verify_events`` over it: the chain,
-every checkpoint's signature and head. Prints events/s. Figures only: asserts nothing.
+events, as the publisher would sign them), then times verifying it (the chain, every
+checkpoint's signature and head) in one process (``verify_events``) and sharded over the
+cores (``parallel.verify_file``). Prints events/s. Figures only: nothing asserts on time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import tempfile
 import time
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from operator_core.anchor.checkpoint import Checkpoint, SignedCheckpoint, sign
 from operator_core.anchor.keys import SigningKey, load_signing_key
+from operator_core.anchor.parallel import verify_file
 from operator_core.anchor.verify import EVENTS_SQL, GENESIS_HASH, SEQUENCE_SQL, event_hash
 from operator_core.anchor.verify import verify_events as verify
 from operator_core.db.schema import migrate
@@ -62,21 +65,39 @@ def build(path: Path, events: int, every: int, key: SigningKey) -> list[SignedCh
     return cps
 
 
+def checkpoints_of(path: Path, every: int, key: SigningKey) -> list[SignedCheckpoint]:
+    """Checkpoints of an existing bench file, every ``every`` events."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    rows = conn.execute(
+        "SELECT id, hash, timestamp FROM action_audit_log WHERE id % ? = 0 ORDER BY id", (every,)
+    ).fetchall()
+    conn.close()
+    return [
+        sign(Checkpoint(ORIGIN, i, h, datetime.fromisoformat(t) + timedelta(seconds=1)), key)
+        for i, h, t in rows
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--every", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--keep", type=Path, help="build (or reuse) this database file")
+    parser.add_argument("--workers", type=int, help="processes for the sharded run (cores)")
+    parser.add_argument("--keep", type=Path, help="build the database in this file")
+    parser.add_argument("--reuse", action="store_true", help="reuse the --keep file as is")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         key = load_signing_key(Path(tmp) / "audit.key")
         assert key is not None
         path = args.keep or Path(tmp) / "audit.db"
         started = time.perf_counter()
-        path.unlink(missing_ok=True)
-        Path(f"{path}-wal").unlink(missing_ok=True)
-        cps = build(path, args.events, args.every, key)
+        if args.reuse and args.keep and path.exists():
+            cps = checkpoints_of(path, args.every, key)
+        else:
+            path.unlink(missing_ok=True)
+            Path(f"{path}-wal").unlink(missing_ok=True)
+            cps = build(path, args.events, args.every, key)
         print(
             f"built {args.events:,} events, {len(cps):,} checkpoints in "
             f"{time.perf_counter() - started:.1f}s ({path.stat().st_size / 2**20:.0f} MiB)"
@@ -93,7 +114,16 @@ def main() -> None:
             assert report.ok and report.anchored_to == args.events - args.events % args.every
             print(
                 f"run {run + 1}: verified {report.events:,} events and {len(cps):,} "
-                f"checkpoints in {elapsed:.2f}s: {report.events / elapsed:,.0f} events/s"
+                f"checkpoints in {elapsed:.2f}s: {report.events / elapsed:,.0f} events/s "
+                f"({report.events / cpu:,.0f} per CPU second)"
+            )
+            started = time.perf_counter()
+            report = verify_file(path, cps, key.verifier, ORIGIN, workers=args.workers)
+            elapsed = time.perf_counter() - started
+            assert report.ok and report.anchored_to == args.events - args.events % args.every
+            print(
+                f"run {run + 1}: sharded over {args.workers or os.cpu_count()} processes: "
+                f"{elapsed:.2f}s, {report.events / elapsed:,.0f} events/s"
             )
 
 

@@ -165,16 +165,40 @@ def verify_events(
     may be dated before a checkpoint that does not cover it (clocks of two writers).
     ``first_prev``/``first_id``: where the rows start (an export starts mid-chain)."""
     report = Report()
-    out = report.findings
     signed = list(checkpoints)
     report.checkpoints = len(signed)
-    pending = usable_checkpoints(signed, key, origin, out)
-    by_hash = {cp.head: (n, cp) for n, cp in pending}
+    pending = usable_checkpoints(signed, key, origin, report.findings)
+    walk(report, rows, pending, pending, skew, first_prev, first_id)
+    check_tail(report, pending, sequence)
+    return report
+
+
+def _floor(cp: Checkpoint, skew: float) -> str:
+    return (cp.time - timedelta(seconds=skew)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def walk(
+    report: Report,
+    rows: Iterable[Sequence[Any]],
+    pending: list[tuple[int, Checkpoint]],
+    known: list[tuple[int, Checkpoint]],
+    skew: float,
+    first_prev: str,
+    first_id: int,
+    before: tuple[int, Checkpoint] | None = None,
+) -> None:
+    """The pass itself, over rows from ``first_id`` on: checks the checkpoints in
+    ``pending`` (sorted by sequence); ``known``, every usable checkpoint, finds renumbered
+    events; ``before``, the last checkpoint below ``first_id``, if rows start mid-chain."""
+    out = report.findings
+    by_hash = {cp.head: (n, cp) for n, cp in known}
     i, n_cps = 0, len(pending)
     next_size = pending[0][1].size if pending else -1
     # Events after a checkpoint may not be dated before it (less the skew allowed).
     floor, floor_cp = "", 0
     good = first_id - 1  # the last event a checkpoint vouched for
+    if before is not None:
+        floor, floor_cp, good = _floor(before[1], skew), before[0], before[1].size
     prev, expected = first_prev, first_id
     seen = 0
     last_id = first_id - 1
@@ -244,8 +268,7 @@ def verify_events(
                     )
                 )
                 good = id_
-            floor = (cp.time - timedelta(seconds=skew)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            floor_cp = n
+            floor, floor_cp = _floor(cp, skew), n
             i += 1
             next_size = pending[i][1].size if i < n_cps else -1
         if digest in by_hash:
@@ -265,16 +288,12 @@ def verify_events(
         expected = id_ + 1
         last_id = id_
         seen += 1
-    report.events = seen
+    report.events += seen
     report.head_id = last_id
     report.head_hash = prev
-    _check_tail(report, pending, sequence)
-    return report
 
 
-def _check_tail(
-    report: Report, pending: list[tuple[int, Checkpoint]], sequence: int | None
-) -> None:
+def check_tail(report: Report, pending: list[tuple[int, Checkpoint]], sequence: int | None) -> None:
     """Checkpoints past the last event, or checkpointed events a gap removed: truncation
     (the sequence still remembers them) or rollback (an older file, or a fixed sequence)."""
     out = report.findings
