@@ -122,7 +122,7 @@ def test_published_checkpoints_verify_the_real_chain(tmp_path: Path, key: Signin
     conn = open_db(tmp_path / "operator.db")
     (tmp_path / "anchors").mkdir()
     sink = FileSink(tmp_path / "anchors")
-    pub = Publisher(key, ORIGIN, [sink], every_events=7, every_seconds=0.1)
+    pub = Publisher(key, ORIGIN, [sink], every_events=7, every_seconds=0.1, min_interval=0)
     pub.start()
     for i in range(50):
         kind = "approved" if i % 13 == 0 else "note"

@@ -83,7 +83,7 @@ def verify_file(
     key: VerifierKey,
     origin: str,
     workers: int | None = None,
-    skew: float = 2.0,
+    skew: float = 10.0,
 ) -> Report:
     """What ``verify_events`` reports for the file's events (the same findings, but for a
     gap at a shard's edge, which each side names as it sees it), on ``workers`` processes

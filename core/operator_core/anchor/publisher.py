@@ -11,6 +11,7 @@ queue can grow while a sink hangs.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -47,8 +48,9 @@ class PublishStatus:
 
 class Publisher:
     """Checkpoints every ``every_events`` events, within ``every_seconds`` of any event not
-    yet covered, and at once after an URGENT_EVENTS event. A failed publish is retried with
-    the newest head every ``every_seconds``."""
+    yet covered, and at once after an URGENT_EVENTS event (within ``min_interval`` of the
+    last checkpoint). A failed publish is retried with the newest head every
+    ``every_seconds``."""
 
     def __init__(
         self,
@@ -60,6 +62,7 @@ class Publisher:
         urgent: Iterable[str] = URGENT_EVENTS,
         clock: Callable[[], datetime] = _utcnow,
         head_source: Callable[[], tuple[int, str] | None] | None = None,
+        min_interval: float = 0.2,
     ) -> None:
         self.key = key
         self.origin = origin
@@ -71,6 +74,10 @@ class Publisher:
         # Another process's appends reach this one only through the database: a cheap read
         # of the head, made each time the timer fires (one indexed row).
         self.head_source = head_source
+        self.min_interval = min_interval
+        self._last_publish = 0.0
+        # When the thread will next look (inf: not until woken).
+        self._sleep_until = math.inf
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._seq = 0
@@ -93,13 +100,20 @@ class Publisher:
             if seq <= self._seq:
                 return
             self._seq, self._head = seq, head
+            act_at = math.inf
             if self._pending_since is None:
                 self._pending_since = time.monotonic()
-                wake = True
-            else:
-                wake = seq - self._published >= self.every_events
+                act_at = self._pending_since + self.every_seconds
+            if seq - self._published >= self.every_events:
+                act_at = self._last_publish + self.min_interval
             if not self.urgent.isdisjoint(event_types):
-                self._now = wake = True
+                self._now = True
+                act_at = self._last_publish + self.min_interval
+            # Wake the thread only if it would otherwise sleep past when it must act: one
+            # wake per decision, not one per append.
+            wake = act_at < self._sleep_until
+            if wake:
+                self._sleep_until = act_at
         if wake:
             self._wake.set()
 
@@ -151,6 +165,11 @@ class Publisher:
 
     def _due(self) -> tuple[bool, float | None]:
         """Whether to publish now, else how long to sleep (None: until woken)."""
+        # However urgent, checkpoints are at least min_interval apart: a burst of approvals
+        # costs a few signatures a second, not one per event.
+        gap = self._last_publish + self.min_interval - time.monotonic()
+        if gap > 0 and (self._now or self._seq > self._published):
+            return False, gap
         if self._now:
             return True, None
         if self._status.failing:
@@ -173,6 +192,7 @@ class Publisher:
                 if self._stopping:
                     return
                 due, wait = self._due()
+                self._sleep_until = math.inf if due or wait is None else time.monotonic() + wait
             if not due:
                 woken = self._wake.wait(wait)
                 self._wake.clear()
@@ -199,6 +219,7 @@ class Publisher:
                 self._now = True
 
     def _publish(self, seq: int, head: str) -> None:
+        self._last_publish = time.monotonic()
         signed: SignedCheckpoint | None = None
         errors: list[str] = []
         try:

@@ -156,7 +156,7 @@ def verify_events(
     key: VerifierKey,
     origin: str,
     sequence: int | None = None,
-    skew: float = 2.0,
+    skew: float = 10.0,
     first_prev: str = GENESIS_HASH,
     first_id: int = 1,
 ) -> Report:
