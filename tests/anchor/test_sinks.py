@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from operator_core.anchor.checkpoint import Checkpoint, SignedCheckpoint, parse, sign
 from operator_core.anchor.keys import SigningKey
-from operator_core.anchor.sinks import FileSink, SinkError, SyslogSink, WebhookSink, read_file
+from operator_core.anchor.sinks import (
+    FileSink,
+    SinkError,
+    SyslogSink,
+    WebhookSink,
+    last_in_file,
+    read_file,
+)
 
 from tests.anchor.conftest import Hook
 
@@ -99,3 +106,20 @@ def test_a_record_torn_anywhere_never_swallows_the_next(tmp_path: Path, key: Sig
         sink.publish(_signed(key, 4))
         result = sink.read()
         assert [c.checkpoint.size for c in result.checkpoints] == [1, 4], cut
+
+
+def test_last_checkpoint_is_read_from_the_tail_of_a_long_file(
+    tmp_path: Path, key: SigningKey
+) -> None:
+    sink = FileSink(tmp_path)
+    assert last_in_file(sink.path) is None
+    for n in range(1, 400):
+        sink.publish(_signed(key, n))
+    assert sink.path.stat().st_size > 4096
+    last = last_in_file(sink.path, tail_bytes=4096)
+    assert last is not None and last.checkpoint.size == 399
+    assert last.verified_by(key.verifier)
+    with open(sink.path, "a") as f:
+        f.write("operator/t\n400\n")  # torn
+    last = last_in_file(sink.path, tail_bytes=1000)
+    assert last is not None and last.checkpoint.size == 399

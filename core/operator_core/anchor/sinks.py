@@ -80,6 +80,25 @@ def read_file(path: Path | str) -> ReadResult:
         return ReadResult([])
 
 
+def last_in_file(path: Path | str, tail_bytes: int = 65536) -> SignedCheckpoint | None:
+    """The newest checkpoint in a checkpoint file, reading only its tail: what the
+    dashboard's header shows, however long the file has grown."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - tail_bytes))
+            data = f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return None
+    if size > tail_bytes:
+        # Start at a record boundary: after the first blank line that follows a signature.
+        cut = data.find("\n\n\u2014 ")
+        start = data.find("\n\n", cut + 3) if cut >= 0 else -1
+        data = data[start + 2 :] if start >= 0 else ""
+    found = read_checkpoints(data.splitlines(keepends=True)).checkpoints
+    return found[-1] if found else None
+
+
 class SyslogSink:
     """Sends each checkpoint as one syslog line (the note with `` | `` for its newlines) to a
     unix socket path or a ``(host, port)`` UDP address; /dev/log by default. A socket per
