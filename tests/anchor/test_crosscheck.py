@@ -18,6 +18,7 @@ from operator_core.anchor.crosscheck import (
 from operator_core.anchor.findings import Findings
 
 from tests.anchor.chain import unlock
+from tests.support.rows import rows
 
 
 def check(path: Path) -> Findings:
@@ -54,6 +55,9 @@ async def engine_db(make_executor: Any, db_path: Path) -> dict[str, int]:
     await ex.approve_proposal(failed.id, "alice@ops")
     await ex.execute_proposal(failed.id)
     waiting = await ex.propose_action("ok", {"seconds": 0}, "r")
+    retrying = await ex.propose_action("fail", {}, "r")
+    await ex.approve_proposal(retrying.id, "alice@ops")
+    await ex.execute_proposal(retrying.id)
     await ex.close()
     return {
         "completed": done.id,
@@ -61,6 +65,7 @@ async def engine_db(make_executor: Any, db_path: Path) -> dict[str, int]:
         "cancelled": cancelled.id,
         "failed": failed.id,
         "waiting": waiting.id,
+        "retrying": retrying.id,
     }
 
 
@@ -71,7 +76,22 @@ def messages(found: Findings) -> list[str]:
 async def test_the_engines_database_agrees_with_its_events(
     engine_db: dict[str, int], db_path: Path
 ) -> None:
+    ((status, next_retry),) = rows(
+        db_path,
+        "SELECT status, next_retry_at FROM action_proposals WHERE id = ?",
+        (engine_db["retrying"],),
+    )
+    assert status == "failed" and next_retry is not None  # a retry waits
     assert messages(check(db_path)) == []
+
+
+async def test_retry_waiting_action_marked_running(
+    engine_db: dict[str, int], db_path: Path
+) -> None:
+    pid = engine_db["retrying"]
+    tamper(db_path, "UPDATE action_proposals SET status = 'completed' WHERE id = ?", (pid,))
+    (finding,) = check(db_path).items
+    assert finding.message.endswith("(retry_scheduled) left it failed")
 
 
 async def test_rejected_action_marked_approved(engine_db: dict[str, int], db_path: Path) -> None:

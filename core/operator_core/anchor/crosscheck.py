@@ -35,9 +35,13 @@ WORKFLOW_DECISIONS_SQL = (
     "ORDER BY id"
 )
 
-# The status each event leaves an action in (a rejected action is cancelled); others
-# (validated, retry_scheduled, ...) end nothing the table's status can be checked against.
+# The status each event leaves an action in (a rejected action is cancelled; a retry waits
+# as failed; an interrupted attempt goes back to validated). Other events (proposed,
+# validated, cancel_requested, ...) leave the status as it was.
 _ENDS = {
+    "execution_started": "executing",
+    "interrupted": "validated",
+    "retry_scheduled": "failed",
     "rejected": "cancelled",
     "cancelled": "cancelled",
     "expired": "cancelled",
