@@ -173,3 +173,32 @@ async def test_execution_without_the_approval_it_needed(
     )
     tamper(db_path, "UPDATE action_proposals SET approved_at = NULL WHERE id = ?", (pid,))
     assert [f.kind for f in check(db_path).items] == ["unapproved_execution"]
+
+
+async def test_workflows_kill_switch_and_resume_agree_with_their_events(
+    make_executor: Any, db_path: Path
+) -> None:
+    ex = await make_executor(approval_mode=True)
+    approved = await ex.propose_workflow("a", "d", [{"action_name": "ok"}, {"action_name": "ok"}])
+    await ex.approve_workflow(approved, "alice@ops")
+    first = (await ex.db.list_workflow_actions(approved))[0]
+    await ex.execute_proposal(first.id)
+    rejected = await ex.propose_workflow("b", "d", [{"action_name": "ok"}])
+    await ex.reject_workflow(rejected, "bob@ops", "no")
+    await ex.propose_workflow("c", "d", [{"action_name": "ok"}])
+    retrying = await ex.propose_action("fail", {}, "r")
+    await ex.approve_proposal(retrying.id, "alice@ops")
+    await ex.execute_proposal(retrying.id)
+    await ex.kill_switch("carol@ops")
+    await ex.resume("carol@ops")
+    await ex.close()
+    assert messages(check(db_path)) == []
+    # A step of the rejected workflow marked approved.
+    step = rows(db_path, "SELECT id FROM action_proposals WHERE workflow_id = ?", (rejected,))
+    tamper(
+        db_path,
+        "UPDATE action_proposals SET status = 'validated', approved_at = proposed_at, "
+        "approved_by = 'alice@ops', rejected_at = NULL WHERE id = ?",
+        (step[0][0],),
+    )
+    assert {f.kind for f in check(db_path).items} == {"status_mismatch", "unrecorded"}
