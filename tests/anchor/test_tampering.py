@@ -75,7 +75,10 @@ def test_swapped_events_without_recomputing_break_the_chain(log: Logged) -> None
     log.conn.execute("UPDATE action_audit_log SET id = 33 WHERE id = 34")
     log.conn.execute("UPDATE action_audit_log SET id = 34 WHERE id = -1")
     report = log.verify()
-    assert "event 33: prev_hash is not the hash of the event before it" in messages(report)
+    assert messages(report) == [
+        "event 33: prev_hash is not the hash of the event before it",
+        "events 33 and 34 were swapped",
+    ]
 
 
 def test_forged_event_inserted_before_the_last_checkpoint(log: Logged) -> None:

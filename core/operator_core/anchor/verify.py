@@ -200,6 +200,8 @@ def walk(
     if before is not None:
         floor, floor_cp, good = _floor(before[1], skew), before[0], before[1].size
     prev, expected = first_prev, first_id
+    pprev = last_prev_hash = ""  # the link before, and the last row's own prev_hash
+    digest_for_next = ""
     seen = 0
     last_id = first_id - 1
     for row in rows:
@@ -212,14 +214,22 @@ def walk(
             else:
                 out.add(Finding("renumbered", f"event {id_} is out of order", id_, id_))
         if prev_hash != prev:
-            out.add(
-                Finding(
-                    "chain_broken",
-                    f"event {id_}: prev_hash is not the hash of the event before it",
-                    id_,
-                    id_,
+            if prev_hash == pprev and last_prev_hash == digest:
+                # Each of the two links to the other's predecessor: the rows traded places.
+                out.add(
+                    Finding("swapped", f"events {id_ - 1} and {id_} were swapped", id_ - 1, id_)
                 )
-            )
+                # The pair ends with the hash its first row has: the next row links to it.
+                digest_for_next = prev
+            else:
+                out.add(
+                    Finding(
+                        "chain_broken",
+                        f"event {id_}: prev_hash is not the hash of the event before it",
+                        id_,
+                        id_,
+                    )
+                )
         if event_hash(prev_hash, pid, wid, etype, data, actor, ts) != digest:
             out.add(
                 Finding(
@@ -284,7 +294,8 @@ def walk(
                         n,
                     )
                 )
-        prev = digest
+        pprev, last_prev_hash, prev = prev, prev_hash, digest_for_next or digest
+        digest_for_next = ""
         expected = id_ + 1
         last_id = id_
         seen += 1
