@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from operator_core.anchor.checkpoint import Checkpoint, SignedCheckpoint, sign
+from operator_core.anchor.checkpoint import Checkpoint, sign
 from operator_core.anchor.keys import SigningKey
 from operator_core.anchor.sinks import Sink
 
@@ -220,16 +220,16 @@ class Publisher:
 
     def _publish(self, seq: int, head: str) -> None:
         self._last_publish = time.monotonic()
-        signed: SignedCheckpoint | None = None
-        errors: list[str] = []
         try:
             signed = sign(Checkpoint(self.origin, seq, head, self.clock()), self.key)
         except Exception as exc:  # noqa: BLE001 - the writer must never see this
-            errors.append(f"signing: {exc}")
+            self._record(None, [f"signing: {exc}"])
+            return
+        errors: list[str] = []
         delivered = 0
-        for sink in self.sinks if signed is not None else ():
+        for sink in self.sinks:
             try:
-                sink.publish(signed)  # type: ignore[arg-type]
+                sink.publish(signed)
                 delivered += 1
             except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the rest
                 text = str(exc) or type(exc).__name__

@@ -114,9 +114,8 @@ class SyslogSink:
         self.address = address
         self.name = f"syslog {address}"
         self.tag = tag
-        self._prio = logging.handlers.SysLogHandler.encodePriority(
-            logging.handlers.SysLogHandler, facility, "notice"
-        )
+        notice = logging.handlers.SysLogHandler.priority_names["notice"]
+        self._prio = (facility << 3) | notice
 
     def message(self, signed: SignedCheckpoint) -> bytes:
         return f"<{self._prio}>{self.tag}: {signed.one_line()}".encode()
