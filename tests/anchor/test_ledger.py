@@ -68,7 +68,7 @@ def test_event_edited_in_the_ledger_and_rechained(log: Logged, tmp_path: Path) -
     _write(path, lines)
     report = verify_ledger_file(path, log.key.verifier)
     assert kinds(report)[0] == "rewritten" and "bad_seal" in kinds(report)
-    assert report.findings.items[0].message.startswith("events 71..80 were rewritten")
+    assert report.findings.items[0].message.startswith("events 71..80 were rewritten (")
 
 
 def test_cut_short_ledger_is_named(log: Logged, tmp_path: Path) -> None:

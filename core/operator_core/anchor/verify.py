@@ -270,8 +270,9 @@ def walk(
                 out.add(
                     Finding(
                         "rewritten",
-                        f"events {good + 1}..{id_} were rewritten: {_label(n, cp)} saw "
-                        f"another event {id_} (head {cp.head[:12]}, now {digest[:12]})",
+                        f"events {good + 1}..{id_} were rewritten (edited, forged, removed or "
+                        f"reordered): {_label(n, cp)} saw another event {id_} (head "
+                        f"{cp.head[:12]}, now {digest[:12]})",
                         good + 1,
                         id_,
                         n,
