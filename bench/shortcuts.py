@@ -31,6 +31,12 @@ from typing import Any
 from bench.common import NOOP_SUBJECT, REPO, child_env, db_time, reader, settle
 
 
+def _plain_json() -> None:
+    from operator_core.db import encode
+
+    encode._C_ENCODE = None  # dumps() then goes through json.JSONEncoder.encode
+
+
 def _plain_pydantic() -> None:
     from operator_core.db import proposals, rows
 
@@ -53,6 +59,7 @@ def _plain_fast_path() -> None:
 
 
 PLAIN = {
+    "json": ("CPython's C JSON encoder called directly (encode.py)", _plain_json),
     "pydantic": ("models built by filling pydantic's slots (rows.py)", _plain_pydantic),
     "fast_path": (
         "transactions on the loop's thread, not aiosqlite's (connection.py)",
@@ -169,6 +176,8 @@ def _measure_main(name: str, n: int, workdir: Path) -> None:
                 "execute_s": execute_s,
                 "n": n,
                 "cpu_s": propose_cpu + runner_cpu,
+                "propose_cpu_us": propose_cpu / n * 1e6,
+                "runner_cpu_us": runner_cpu / n * 1e6,
             }
         )
     )
@@ -232,7 +241,8 @@ def main() -> None:
             print(
                 f"round {r + 1} {name:10} e2e {run['e2e']:7.0f}/s  propose "
                 f"{run['propose']:7.0f}/s  execute {run['execute']:7.0f}/s  "
-                f"per CPU second {run['cpu']:7.0f}",
+                f"per CPU second {run['cpu']:7.0f} (CPU µs per action: propose "
+                f"{run['propose_cpu_us']:.0f}, run {run['runner_cpu_us']:.0f})",
                 file=sys.stderr,
                 flush=True,
             )

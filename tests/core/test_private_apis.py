@@ -5,6 +5,7 @@ keep such a version out until then)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import aiosqlite
 from hypothesis import given
 from hypothesis import strategies as st
-from operator_core.db import rows
+from operator_core.db import encode, rows
 from operator_core.db.connection import raw_connection
 from operator_core.model.types import ActionRecord, AuditEvent
 from pydantic import BaseModel
@@ -115,3 +116,12 @@ def test_a_trusted_audit_event_is_the_one_model_construct_builds() -> None:
     built = rows.trusted(AuditEvent, dict(values))
     assert built == AuditEvent.model_construct(**values)
     assert built.model_dump_json() == AuditEvent.model_construct(**values).model_dump_json()
+
+
+def test_cpython_still_has_the_c_json_encoder() -> None:
+    assert json.encoder.c_make_encoder is not None and encode._C_ENCODE is not None, (
+        "CPython's private json.encoder.c_make_encoder is gone: operator_core/db/encode.py "
+        "falls back to the plain encoder (slower); update or remove its shortcut"
+    )
+    value = {"b": [1, 2.5, None, True], "a": "é", "c": {"z": datetime(2026, 1, 1, tzinfo=UTC)}}
+    assert encode.dumps(value) == encode.PLAIN.encode(value)
