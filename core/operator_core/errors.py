@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class OperatorError(Exception):
     """Base of every error the CLI and dashboard show as one clear line."""
@@ -19,8 +21,33 @@ class UnknownActionError(ValidationError):
     pass
 
 
+def observe_message(changed_at: datetime | None, changed_by: str, reason: str) -> str:
+    why = f" ({reason})" if reason else ""
+    when = f" at {changed_at.strftime('%Y-%m-%d %H:%M:%S UTC')}" if changed_at else ""
+    return (
+        f"execution is off: safety mode is OBSERVE{why}, set by {changed_by}{when}; "
+        "run 'operator resume' to allow execution again"
+    )
+
+
 class ObserveOnlyError(OperatorError):
-    """Execution is off (OBSERVE mode, e.g. after the kill switch)."""
+    """Execution is off (OBSERVE mode, e.g. after the kill switch): since ``changed_at``,
+    set by ``changed_by`` for ``reason``. Without a message, ``observe_message`` says so."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        changed_at: datetime | None = None,
+        changed_by: str = "",
+        reason: str = "",
+    ) -> None:
+        super().__init__(
+            message if message is not None else observe_message(changed_at, changed_by, reason)
+        )
+        self.changed_at = changed_at
+        self.changed_by = changed_by
+        self.reason = reason
 
 
 class ActionNotFoundError(OperatorError, LookupError):

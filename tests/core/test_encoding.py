@@ -16,7 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from operator_core.clock import from_db, to_db
-from operator_core.db.actions import GENESIS_HASH, _audit_hash, _json
+from operator_core.db.actions import GENESIS_HASH
+from operator_core.db.audit import audit_hash
+from operator_core.db.encode import dumps
 
 REFERENCE_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
 
@@ -54,15 +56,15 @@ JSON_VALUES = st.recursive(
 
 @given(JSON_VALUES)
 def test_json_is_the_sorted_compact_ascii_encoding(value: Any) -> None:
-    assert _json(value) == REFERENCE_ENCODER.encode(value)
+    assert dumps(value) == REFERENCE_ENCODER.encode(value)
 
 
 def test_a_circular_value_is_refused_as_json_is() -> None:
     loop: dict[str, Any] = {"a": 1}
     loop["self"] = loop
     with pytest.raises(ValueError, match="Circular reference"):
-        _json(loop)
-    assert _json({"b": [1, 2], "a": None}) == '{"a":null,"b":[1,2]}'  # still works after
+        dumps(loop)
+    assert dumps({"b": [1, 2], "a": None}) == '{"a":null,"b":[1,2]}'  # still works after
 
 
 @given(
@@ -86,7 +88,7 @@ def test_audit_hash_is_sha256_of_the_fields_as_a_json_array(
     payload = REFERENCE_ENCODER.encode(
         [prev, proposal_id, workflow_id, event_type, data, actor, timestamp]
     )
-    assert _audit_hash(prev, proposal_id, workflow_id, event_type, data, actor, timestamp) == (
+    assert audit_hash(prev, proposal_id, workflow_id, event_type, data, actor, timestamp) == (
         hashlib.sha256(payload.encode()).hexdigest()
     )
 
@@ -116,27 +118,6 @@ async def test_proposals_from_two_connections_keep_one_unbroken_chain(
     assert (await first.db.verify_audit_chain())[0]
 
 
-# A proposal row names only the columns it gives a value (binding None is slow in Python
-# 3.11's sqlite3); it must store exactly what binding every column stores.
-_ROW_VALUES = {
-    "ticket_id": st.none() | st.just(1),
-    "validated_at": st.none() | st.just("2026-11-22T10:00:00.000001Z"),
-    "cancelled_at": st.none() | st.just("2026-11-22T10:00:01.000000Z"),
-    "cancel_reason": st.none() | st.text(max_size=5),
-    "approved_at": st.none() | st.just("2026-11-22T10:00:02.000000Z"),
-    "approved_by": st.none() | st.just("ops@host"),
-    "rejected_at": st.none() | st.just("2026-11-22T10:00:03.000000Z"),
-    "rejected_by": st.none() | st.just("ops@host"),
-    "rejection_reason": st.none() | st.text(max_size=5),
-    "expires_at": st.none() | st.just("2026-11-22T11:00:00.000000Z"),
-    "workflow_id": st.none() | st.just(1),
-    "depends_on_proposal_id": st.none() | st.just(1),
-    "scheduled_at": st.none() | st.just("2026-11-22T10:05:00.000000Z"),
-    "next_retry_at": st.none() | st.just("2026-11-22T10:06:00.000000Z"),
-    "last_error": st.none() | st.text(max_size=5),
-}
-
-
 def _fresh_schema(path: Path) -> sqlite3.Connection:
     from operator_core.db.schema import migrate
 
@@ -151,57 +132,16 @@ def _fresh_schema(path: Path) -> sqlite3.Connection:
     return conn
 
 
-@given(st.fixed_dictionaries(_ROW_VALUES))
-def test_a_proposal_row_leaves_out_null_columns_and_stores_the_same(
-    tmp_path_factory: pytest.TempPathFactory, optional: dict[str, Any]
-) -> None:
-    from operator_core.db.actions import _PROPOSAL_INSERT_COLUMNS, _proposal_insert
-
-    required = {
-        "action_name": "restart",
-        "action_type": "subject",
-        "parameters": '{"a":1}',
-        "reason": "why",
-        "status": "validated",
-        "proposed_at": "2026-11-22T10:00:00.000001Z",
-        "proposed_by": "agent",
-        "requires_approval": 1,
-        "execution_order": 0,
-        "delay_seconds": 0.0,
-        "retry_count": 0,
-        "max_retries": 3,
-        "created_at": "2026-11-22T10:00:00.000001Z",
-        "updated_at": "2026-11-22T10:00:00.000001Z",
-        "proposed_identity": "agent@host",
-    }
-    values = tuple({**required, **optional}[column] for column in _PROPOSAL_INSERT_COLUMNS)
-    conn = _fresh_schema(tmp_path_factory.mktemp("rows") / "x.db")
-    try:
-        every = (
-            f"INSERT INTO action_proposals ({', '.join(_PROPOSAL_INSERT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(values))})"
-        )
-        sql, bound = _proposal_insert(values)
-        assert None not in bound
-        assert len(bound) == len(required) + sum(v is not None for v in optional.values())
-        first = conn.execute(every, values).lastrowid
-        second = conn.execute(sql, bound).lastrowid
-        rows = conn.execute(
-            "SELECT * FROM action_proposals WHERE id IN (?, ?) ORDER BY id", (first, second)
-        ).fetchall()
-        assert rows[0][1:] == rows[1][1:]
-    finally:
-        conn.close()
-
-
 def test_a_null_in_a_not_null_column_still_fails(tmp_path: Path) -> None:
-    from operator_core.db.actions import _PROPOSAL_INSERT_COLUMNS, _proposal_insert
+    from operator_core.db.rows import INSERT_PROPOSAL_SQL
 
     # status has a default: leaving it out would store 'proposed' instead of failing.
-    values = tuple(None if column == "status" else "x" for column in _PROPOSAL_INSERT_COLUMNS)
+    columns = INSERT_PROPOSAL_SQL.split("(", 1)[1].split(")", 1)[0].replace("\n", " ")
+    names = [c.strip() for c in columns.split(",")]
+    values = tuple(None if column == "status" else "x" for column in names)
     conn = _fresh_schema(tmp_path / "x.db")
     try:
         with pytest.raises(sqlite3.IntegrityError, match="status"):
-            conn.execute(*_proposal_insert(values))
+            conn.execute(INSERT_PROPOSAL_SQL, values)
     finally:
         conn.close()

@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from operator_core.actions.registry import ActionDefinition
 from operator_core.clock import Clock, FrozenClock, to_db
-from operator_core.db.actions import _trusted
+from operator_core.db.rows import trusted
 from operator_core.model.types import ActionRecord
 from operator_core.runner import Runner
 from operator_core.subjects.base import ExecutionContext
@@ -163,12 +163,12 @@ def test_a_row_shape_is_trusted_only_after_it_was_checked() -> None:
     now = datetime(2026, 11, 22, tzinfo=UTC)
     partial = {"id": 1, "proposal_id": 2, "attempt": 1, "started_at": now}
     for _ in range(2):
-        record = _trusted(ActionRecord, dict(partial), shape)
+        record = trusted(ActionRecord, dict(partial), shape)
         assert (record.result_data, record.success, record.completed_at) == (None, None, None)
     full = {name: None for name in shape} | partial
     full = {name: full[name] for name in shape}
-    first = _trusted(ActionRecord, dict(full), shape)
-    again = _trusted(ActionRecord, dict(full), shape)
+    first = trusted(ActionRecord, dict(full), shape)
+    again = trusted(ActionRecord, dict(full), shape)
     assert first == again == ActionRecord.model_construct(**full)
     assert again.model_fields_set == set(ActionRecord.model_fields)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from operator_core.db.actions import ActionDB
+from operator_core.db.connection import raw_connection
 from operator_core.db.schema import MIGRATIONS
 from operator_core.model.types import ActionStatus
 
@@ -142,7 +143,7 @@ async def test_reads_by_status_walk_indexes_not_the_history(db_path: Path) -> No
     _insert(db_path, [(s.value, r, False, PAST) for s in ActionStatus for r in (0, 1)])
     statements: list[str] = []
     async with ActionDB(db_path) as db:
-        raw = db._conn._conn  # type: ignore[union-attr]  # the engine's own connection
+        raw = raw_connection(db._conn)  # type: ignore[arg-type]  # the engine's own connection
         raw.set_trace_callback(statements.append)
         await db.counts()
         await db.counts(by_status=False)

@@ -2,8 +2,8 @@
 
 SQLite's automatic checkpoint runs inside the COMMIT that crosses its threshold: that commit
 copies the WAL back into the database file and syncs it, a few milliseconds that land on
-whichever proposal or runner batch happened to commit then (about half of all commit time
-in the throughput benchmark). Our connection turns the automatic checkpoint up to a safety
+whichever proposal or runner batch happened to commit then (a large share of all commit
+time: see docs/performance.md). Our connection turns the automatic checkpoint up to a safety
 net and asks this thread for a PASSIVE checkpoint every ``every`` commits instead. The
 thread has its own connection; SQLite releases the GIL while it copies and syncs, and a
 passive checkpoint never blocks a reader or a writer, so the committer goes on at once.

@@ -8,7 +8,7 @@ value SQLite refuses, a row written by hand that cannot be read) is that action'
 work for it alone is undone (a savepoint), the action is failed for good with the error
 recorded, its workflow fails as usual, and the other actions of the batch go on (``apart``).
 
-This module builds on ``db.actions``, which imports it where a fault is handled.
+The runner's transactions (``runner_cycle.py``) build on this module.
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from operator_core.clock import to_db
-from operator_core.db.actions import (
-    AttemptResult,
-    AuditEntry,
-    Claim,
-    _append_audit,
-    _fail_workflow,
-    _finish_tx,
-    _forget_audit_head,
-    _row_to_proposal,
-)
+from operator_core.db import audit
+from operator_core.db.cancel import fail_workflow
+from operator_core.db.records import AuditEntry
+from operator_core.db.rows import row_to_proposal
 from operator_core.errors import InvalidTransitionError
 
 if TYPE_CHECKING:
@@ -114,10 +108,9 @@ RETURNING workflow_id, execution_order
 """
 
 
-def _undo(conn: sqlite3.Connection, name: str) -> None:
+def undo(conn: sqlite3.Connection, name: str) -> None:
     conn.execute(f"ROLLBACK TO {name}")
     conn.execute(f"RELEASE {name}")
-    _forget_audit_head(conn)
 
 
 def fail_outright(
@@ -148,13 +141,13 @@ def fail_outright(
     workflow_id, order = row
     if type(workflow_id) is not int:
         workflow_id = None
-    _append_audit(
+    audit.append(
         conn,
         AuditEntry("failed", {"error": error, "retryable": False}, actor, proposal_id, workflow_id),
         now,
     )
     if workflow_id is not None:
-        _fail_workflow(
+        fail_workflow(
             conn, workflow_id, order if type(order) is int else 0, proposal_id, error, actor, now
         )
     log.warning("action %s failed for good: %s", proposal_id, error)
@@ -177,12 +170,12 @@ def apart(
     try:
         result = fn(conn, *args)
     except InvalidTransitionError:
-        _undo(conn, "apart")
+        undo(conn, "apart")
         return None
     except Exception as exc:
         if trouble(exc) is not None:
             raise
-        _undo(conn, "apart")
+        undo(conn, "apart")
         error = f"{because}{describe(exc)}"
         conn.execute("SAVEPOINT apart")
         try:
@@ -191,7 +184,7 @@ def apart(
             if trouble(again) is not None:
                 raise
             # Not even a plain failure can be written for it: leave it to its lease, and say so.
-            _undo(conn, "apart")
+            undo(conn, "apart")
             log.error(
                 "action %s cannot be handled nor failed: %s; then %s",
                 proposal_id,
@@ -202,56 +195,6 @@ def apart(
         result = None
     conn.execute("RELEASE apart")
     return result
-
-
-def finish_each(
-    conn: sqlite3.Connection,
-    runner_id: str,
-    finished: Sequence[tuple[Claim, AttemptResult]],
-    now_dt: datetime,
-) -> None:
-    """Record finished attempts one by one (a batch that could not be recorded at once):
-    a stale claim is skipped, an attempt whose recording raises fails its action."""
-    for claim, result in finished:
-        pid = claim.proposal.id
-        assert pid is not None
-        apart(
-            conn,
-            pid,
-            runner_id,
-            "the runner could not record this attempt: ",
-            now_dt,
-            _finish_tx,
-            claim,
-            runner_id,
-            result,
-            now_dt,
-        )
-
-
-def record_one(
-    conn: sqlite3.Connection,
-    claim: Claim,
-    runner_id: str,
-    result: AttemptResult,
-    now_dt: datetime,
-) -> datetime | None:
-    """One attempt's outcome, outside a batch (``execute_proposal``): a stale claim raises
-    as it always did; an outcome that cannot be recorded fails its action for good."""
-    conn.execute("SAVEPOINT record")
-    try:
-        next_at = _finish_tx(conn, claim, runner_id, result, now_dt)
-    except Exception as exc:
-        if isinstance(exc, InvalidTransitionError) or trouble(exc) is not None:
-            raise
-        _undo(conn, "record")
-        pid = claim.proposal.id
-        assert pid is not None
-        error = f"the runner could not record this attempt: {describe(exc)}"
-        fail_outright(conn, pid, runner_id, error, now_dt)
-        return None
-    conn.execute("RELEASE record")
-    return next_at
 
 
 def readable(
@@ -270,4 +213,4 @@ def readable(
 
 
 def _read(conn: sqlite3.Connection, row: sqlite3.Row) -> ActionProposal:
-    return _row_to_proposal(row)
+    return row_to_proposal(row)

@@ -2,12 +2,11 @@
 
 SQLite notices corruption only on the pages a statement reads, so on a partly corrupt file
 a proposal or an approval that touches healthy pages would go on writing (and writing to a
-corrupt file can spread the damage). ``PRAGMA quick_check`` reads every page: about 10 ms
-at 3,000 actions and 280 ms at 100,000 (112 MB, warm cache; twice that on a busy machine),
-too slow for every write but fine once per connection, so ActionDB runs it before a
-connection's first write (a CLI command's only one, a runner's first cycle, a dashboard's
-first action). Reads do not: they change nothing and fail on a damaged page they meet.
-The kill switch writes without it: see ``actions/emergency.py``.
+corrupt file can spread the damage). ``PRAGMA quick_check`` reads every page (its cost is in
+docs/performance.md): too slow for every write but fine once per connection, so ActionDB
+runs it before a connection's first write (a CLI command's only one, a runner's first
+cycle, a dashboard's first action). Reads do not: they change nothing and fail on a
+damaged page they meet. The kill switch writes without it: see ``actions/emergency.py``.
 
 Everything here asks through the SQLite connection. Never open the database file itself to
 peek at it: closing any descriptor of that file drops every POSIX lock SQLite holds on it

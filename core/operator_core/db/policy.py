@@ -3,7 +3,7 @@
 Approval mode and the four-eyes rule are settings of the database (the ``policy`` row), so
 every process that shares it agrees: the environment and the executor's arguments only seed
 a database whose policy is not set yet. Changing a setting is an audited write. The checks
-here run inside the transactions of ``operator_core.db.actions``: four-eyes and expiry at
+here run inside the engine's transactions: four-eyes and expiry at
 approval, and the runner's last look at what it claimed before an attempt starts.
 """
 
@@ -16,11 +16,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from operator_core.clock import from_db, to_db
+from operator_core.db import audit
+from operator_core.db.cancel import CANCEL_ONE_SQL, cancel, cancel_workflow_tx
+from operator_core.db.records import AuditEntry
 from operator_core.errors import ApprovalError, ConfigError
 from operator_core.identity import same_person
 
 if TYPE_CHECKING:
-    from operator_core.db.actions import AuditEntry
     from operator_core.model.types import ActionProposal
 
 SETTINGS = ("approval_mode", "four_eyes")
@@ -149,12 +151,10 @@ def seed_policy(
 ) -> Policy:
     """Write the settings not set yet from ``requested`` (None: off), audited; runs in a
     write transaction, only for a database whose policy is not seeded."""
-    from operator_core.db.actions import AuditEntry, _append_audit
-
     values = {name: int(bool(requested.get(name))) for name in SETTINGS}
     if conn.execute(SEED_SQL, {**values, "now": now, "actor": actor}).rowcount:
         policy = read_policy(conn)
-        _append_audit(
+        audit.append(
             conn,
             AuditEntry(
                 "policy_seeded", {name: on_off(getattr(policy, name)) for name in SETTINGS}, actor
@@ -185,15 +185,13 @@ def set_setting(
     conn: sqlite3.Connection, name: str, value: bool, actor: str, reason: str, now: str
 ) -> bool:
     """Change one setting (audited); False if it already had that value."""
-    from operator_core.db.actions import AuditEntry, _append_audit
-
     before = read_policy(conn)
     if before.seeded and getattr(before, name) == value:
         return False
     sql = SET_APPROVAL_MODE_SQL if name == "approval_mode" else SET_FOUR_EYES_SQL
     conn.execute(sql, (int(value), now, actor))
     conn.execute(SEED_SQL, {"approval_mode": 0, "four_eyes": 0, "now": now, "actor": actor})
-    _append_audit(
+    audit.append(
         conn,
         AuditEntry(
             "policy_changed",
@@ -264,8 +262,6 @@ def screen_claims(
     action approved after its expiry is cancelled as expired; one that needs approval by
     this runner's definitions or the database's approval mode and has none goes back to
     waiting for it (or expires, if its window has closed). Returns those that may start."""
-    from operator_core.db.actions import AuditEntry, _append_audits, _cancel_workflow_tx
-
     keep: list[ActionProposal] = []
     stopped: list[AuditEntry] = []
     now = to_db(now_dt)
@@ -305,11 +301,9 @@ def screen_claims(
         conn.execute(EXPIRE_CLAIMED_SQL, {"id": v["id"], "runner": runner_id, "now": now})
         stopped.append(AuditEntry("expired", {"reason": why}, "system", v["id"], v["workflow_id"]))
         if v["workflow_id"] is not None:
-            _cancel_workflow_tx(
-                conn, v["workflow_id"], "system", "expired", now or "", strict=False
-            )
+            cancel_workflow_tx(conn, v["workflow_id"], "system", "expired", now or "", strict=False)
     if stopped:
-        _append_audits(conn, stopped, now or "")
+        audit.append_all(conn, stopped, now or "")
     return keep
 
 
@@ -335,10 +329,8 @@ def held_entries(entries: list[AuditEntry]) -> list[AuditEntry]:
 
 def expire_at_approval(conn: sqlite3.Connection, proposal_id: int, now: str) -> None:
     """An approval that comes after the expiry expires the action instead."""
-    from operator_core.db.actions import AuditEntry, _append_audit, _cancel_rows
-
-    _cancel_rows(conn, "id = ?", (proposal_id,), now, "system", "expired")
-    _append_audit(
+    cancel(conn, CANCEL_ONE_SQL, now, "system", "expired", id=proposal_id)
+    audit.append(
         conn,
         AuditEntry("expired", {"reason": "approval came after its expiry"}, "system", proposal_id),
         now,

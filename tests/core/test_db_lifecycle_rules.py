@@ -1,4 +1,5 @@
-"""The SPEC 4 fixes over the seeds' ActionDB; each test fails on the seeds' version."""
+"""Lifecycle rules of ActionDB the seeds got wrong: atomic workflows, approval gates, attempt
+numbering, time comparison, row reading, snapshots and the audit hash."""
 
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ async def test_naive_local_and_aware_times_compare_correctly(
 
 async def test_an_action_row_reads_the_same_whatever_the_column_order(db_path: Path) -> None:
     """Rows are read by column name, through a getter built once per column order."""
-    from operator_core.db.actions import _row_to_proposal
+    from operator_core.db.rows import row_to_proposal
 
     when = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     async with ActionDB(db_path) as db:
@@ -158,7 +159,7 @@ async def test_an_action_row_reads_the_same_whatever_the_column_order(db_path: P
         ).fetchone()
     finally:
         conn.close()
-    a, b = _row_to_proposal(straight), _row_to_proposal(reversed_row)
+    a, b = row_to_proposal(straight), row_to_proposal(reversed_row)
     assert a == b
     assert (a.id, a.parameters, a.scheduled_at, a.max_retries, a.status) == (
         stored.id,
@@ -207,10 +208,11 @@ def test_the_audit_hash_is_the_hash_of_the_json_array(
     encoder writes: existing chains are verified against it."""
     import hashlib
 
-    from operator_core.db.actions import _audit_hash, _json
+    from operator_core.db.audit import audit_hash
+    from operator_core.db.encode import dumps
 
-    payload = _json([prev, pid, wid, kind, data, actor, at])
+    payload = dumps([prev, pid, wid, kind, data, actor, at])
     assert (
-        _audit_hash(prev, pid, wid, kind, data, actor, at)
+        audit_hash(prev, pid, wid, kind, data, actor, at)
         == hashlib.sha256(payload.encode()).hexdigest()
     )

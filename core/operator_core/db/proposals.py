@@ -1,0 +1,415 @@
+"""Tickets and single actions: propose, validate, approve, reject, cancel and expire.
+
+Each transition is one transaction guarded by the state it expects; one that finds the row
+elsewhere raises InvalidTransitionError.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from operator_core.clock import to_db
+from operator_core.db import audit as audit_log
+from operator_core.db import safety
+from operator_core.db.cancel import (
+    CANCEL_EXPIRED_SQL,
+    CANCEL_ONE_SQL,
+    cancel,
+    cancel_workflow_tx,
+)
+from operator_core.db.connection import Store
+from operator_core.db.policy import check_four_eyes, expire_at_approval, lapsed, with_approval
+from operator_core.db.records import AuditEntry
+from operator_core.db.rows import (
+    PROPOSAL_SQL,
+    fetch_proposal,
+    insert_proposal,
+    row_to_proposal,
+    row_to_ticket,
+    with_id,
+)
+from operator_core.db.safety import CANCEL_ALL_PENDING_SQL
+from operator_core.errors import ApprovalError, InvalidTransitionError
+from operator_core.identity import actor_text, current_identity
+from operator_core.model.states import ActionStatus
+
+if TYPE_CHECKING:
+    from operator_core.model.types import ActionProposal, Ticket
+
+# A new ticket.
+INSERT_TICKET_SQL = """
+INSERT INTO tickets (title, summary, severity, status, created_at) VALUES (?, ?, ?, ?, ?)
+"""
+
+# One ticket by primary key.
+TICKET_SQL = "SELECT * FROM tickets WHERE id = ?"
+
+# list_proposals' filters. A status is written as SQL text (one of the enum's values), with
+# the condition of the partial index that holds it (idx_action_proposals_state leaves the
+# validated out); validated actions are read through their own two indexes.
+IN_STATE = "status = '{status}' AND status <> 'validated'"
+VALIDATED_IDS = """id IN (
+    SELECT id FROM action_proposals
+    WHERE status = 'validated' AND (requires_approval = 0 OR approved_at IS NOT NULL)
+    UNION ALL
+    SELECT id FROM action_proposals
+    WHERE status IN ('proposed', 'validated') AND requires_approval <> 0
+        AND approved_at IS NULL AND status = 'validated')"""
+
+# proposed -> validated (by primary key).
+VALIDATE_SQL = """
+UPDATE action_proposals SET status = 'validated', validated_at = ?
+WHERE id = ? AND status = 'proposed'
+"""
+
+# Approve a pending action not approved yet (by primary key).
+APPROVE_SQL = """
+UPDATE action_proposals SET approved_at = ?, approved_by = ?, approved_identity = ?
+WHERE id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL
+"""
+
+# Reject a pending action not approved yet: it is cancelled (by primary key).
+REJECT_SQL = """
+UPDATE action_proposals SET rejected_at = ?, rejected_by = ?, rejection_reason = ?,
+    status = 'cancelled', cancelled_at = ?, cancelled_by = ?, cancel_reason = 'rejected',
+    finished_at = ?, rejected_identity = ?, cancelled_identity = ?
+WHERE id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL
+"""
+
+# Ask a running action to stop; its runner ends it cancelled (by primary key).
+STOP_ONE_SQL = """
+UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, cancelled_by = ?,
+    cancelled_identity = ?
+WHERE id = ? AND status = 'executing'
+"""
+
+# Whether an unapproved proposal has expired (idx_action_proposals_expiry).
+EXPIRED_PROBE_SQL = """
+SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_expiry
+WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at <= :now
+    AND status IN ('proposed', 'validated')
+LIMIT 1
+"""
+
+
+def has_expired(conn: sqlite3.Connection, now: str) -> bool:
+    return conn.execute(EXPIRED_PROBE_SQL, {"now": now}).fetchone() is not None
+
+
+def describe_status(p: ActionProposal) -> str:
+    if p.status == ActionStatus.FAILED and p.next_retry_at is None:
+        return "failed for good"
+    if p.status == ActionStatus.CANCELLED and p.cancel_reason:
+        return f"cancelled ({p.cancel_reason})"
+    return p.status.value
+
+
+def check_approvable(
+    status: ActionStatus, approved_at: datetime | None, rejected_at: datetime | None, what: str
+) -> None:
+    if rejected_at is not None:
+        raise InvalidTransitionError(f"{what} was already rejected")
+    if approved_at is not None:
+        raise InvalidTransitionError(f"{what} is already approved")
+    if status not in (ActionStatus.PROPOSED, ActionStatus.VALIDATED):
+        raise InvalidTransitionError(
+            f"{what} is {status.value}; only a pending action can be approved or rejected"
+        )
+
+
+class ProposalOps(Store):
+    """Tickets and single actions, as ``ActionDB`` offers them."""
+
+    async def create_ticket(self, ticket: Ticket, actor: str = "agent") -> Ticket:
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                INSERT_TICKET_SQL,
+                (
+                    ticket.title,
+                    ticket.summary,
+                    ticket.severity,
+                    ticket.status,
+                    to_db(ticket.created_at),
+                ),
+            )
+            assert cur.lastrowid is not None
+            audit_log.append(
+                conn,
+                AuditEntry(
+                    "ticket_opened", {"ticket_id": cur.lastrowid, "title": ticket.title}, actor
+                ),
+                now,
+            )
+            return cur.lastrowid
+
+        ticket_id = await self._write(fn)
+        return ticket.model_copy(update={"id": ticket_id})
+
+    async def get_ticket(self, ticket_id: int) -> Ticket | None:
+        def fn(conn: sqlite3.Connection) -> Ticket | None:
+            row = conn.execute(TICKET_SQL, (ticket_id,)).fetchone()
+            return row_to_ticket(row) if row else None
+
+        return await self._call(fn)
+
+    async def create_proposal(
+        self,
+        proposal: ActionProposal,
+        audit: Iterable[AuditEntry] = (),
+        *,
+        require_execute: bool = False,
+        identity: str | None = None,
+    ) -> ActionProposal:
+        """Insert a proposal (and its audit events) and return it with its id.
+        ``require_execute`` refuses it, in the same transaction, while the mode is OBSERVE."""
+        entries = list(audit)
+        now = self._now()
+        who = identity or current_identity().text
+
+        def fn(conn: sqlite3.Connection) -> tuple[ActionProposal, int]:
+            p, es = proposal, entries
+            if require_execute and safety.require_execute(conn):
+                p, es = with_approval(p, es)
+            new_id = insert_proposal(conn, p, who)
+            audit_log.append_all(conn, es, now, [new_id] * len(es))
+            return p, new_id
+
+        stored, new_id = await self._write(fn)
+        return with_id(stored, new_id)
+
+    async def create_proposals(
+        self,
+        proposals: Sequence[ActionProposal],
+        audits: Sequence[AuditEntry],
+        *,
+        require_execute: bool = False,
+        identity: str | None = None,
+    ) -> list[ActionProposal]:
+        """Insert many proposals, each with its audit event, in one transaction (all or
+        none)."""
+        now = self._now()
+        who = identity or current_identity().text
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            held = require_execute and safety.require_execute(conn)
+            stored, entries = [], []
+            for proposal, e in zip(proposals, audits, strict=True):
+                if held:
+                    proposal, (e,) = with_approval(proposal, [e])
+                stored.append(with_id(proposal, insert_proposal(conn, proposal, who)))
+                entries.append(e)
+            # The events after the rows: one read of the chain's head for all of them.
+            audit_log.append_all(conn, entries, now, [p.id for p in stored])
+            return stored
+
+        return await self._write(fn)
+
+    async def get_proposal(self, proposal_id: int) -> ActionProposal | None:
+        def fn(conn: sqlite3.Connection) -> ActionProposal | None:
+            row = conn.execute(PROPOSAL_SQL, (proposal_id,)).fetchone()
+            return row_to_proposal(row) if row else None
+
+        return await self._call(fn)
+
+    async def list_proposals(
+        self,
+        status: ActionStatus | None = None,
+        limit: int | None = 1000,
+        offset: int = 0,
+        ticket_id: int | None = None,
+    ) -> list[ActionProposal]:
+        """Newest first, bounded by ``limit`` (None for everything)."""
+        clauses, params = [], []
+        if status is not None:
+            # The status as SQL text (one of the enum's values), so the planner can match it
+            # to the partial index that holds it.
+            value = ActionStatus(status).value
+            if value == "validated":
+                clauses.append(VALIDATED_IDS)
+            else:
+                clauses.append(IN_STATE.format(status=value))
+        if ticket_id is not None:
+            clauses.append("ticket_id = ?")
+            params.append(ticket_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT * FROM action_proposals {where} ORDER BY id DESC LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else limit, offset]
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            return [row_to_proposal(r) for r in conn.execute(sql, params).fetchall()]
+
+        return await self._call(fn)
+
+    async def validate_proposal(self, proposal_id: int, actor: str = "system") -> None:
+        """proposed -> validated, audited."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(VALIDATE_SQL, (now, proposal_id))
+            if cur.rowcount != 1:
+                p = fetch_proposal(conn, proposal_id)
+                raise InvalidTransitionError(
+                    f"action {proposal_id} is {p.status.value}, not proposed"
+                )
+            audit_log.append(conn, AuditEntry("validated", {}, actor, proposal_id), now)
+
+        await self._write(fn)
+
+    async def cancel_all_pending(
+        self, cancelled_by: str = "system", reason: str = "cancelled"
+    ) -> int:
+        """Cancel every proposed, validated and retry-waiting action; returns the count."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> int:
+            ids = cancel(conn, CANCEL_ALL_PENDING_SQL, now, cancelled_by, reason)
+            audit_log.append_all(
+                conn,
+                [AuditEntry("cancelled", {"reason": reason}, cancelled_by, i) for i in ids],
+                now,
+            )
+            return len(ids)
+
+        return await self._write(fn)
+
+    async def approve_proposal(
+        self,
+        proposal_id: int,
+        approved_by: str = "user",
+        *,
+        identity: str | None = None,
+        audit: bool = True,
+    ) -> ActionProposal:
+        """Approve a pending action. Workflow steps are approved through their workflow.
+        ``identity`` (default: this process's OS account) is who the four-eyes rule of the
+        database's policy compares with the proposer; ``approved_by`` is a label beside it.
+        An action past its expiry is expired instead (ApprovalError)."""
+        now_dt = self.clock.now()
+        now = to_db(now_dt)
+        who = identity or current_identity().text
+
+        def fn(conn: sqlite3.Connection) -> ActionProposal | None:
+            p = fetch_proposal(conn, proposal_id)
+            if p.workflow_id is not None:
+                raise ApprovalError(
+                    f"action {proposal_id} is step {p.execution_order + 1} of workflow "
+                    f"{p.workflow_id}; approve the workflow instead"
+                )
+            check_approvable(p.status, p.approved_at, p.rejected_at, f"action {proposal_id}")
+            if lapsed(p.expires_at, now_dt):
+                return expire_at_approval(conn, proposal_id, now or "")
+            check_four_eyes(conn, False, proposal_id, who, f"action {proposal_id}")
+            cur = conn.execute(APPROVE_SQL, (now, approved_by, who, proposal_id))
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
+            if audit:
+                audit_log.append(
+                    conn, AuditEntry("approved", {}, actor_text(approved_by, who), proposal_id), now
+                )
+            return fetch_proposal(conn, proposal_id)
+
+        approved = await self._write(fn)
+        if approved is None:
+            raise ApprovalError(
+                f"action {proposal_id} expired before it was approved; it is "
+                "cancelled (propose it again if it is still needed)"
+            )
+        return approved
+
+    async def reject_proposal(
+        self,
+        proposal_id: int,
+        rejected_by: str = "user",
+        reason: str = "",
+        *,
+        audit: bool = True,
+        identity: str | None = None,
+    ) -> ActionProposal:
+        """Reject a pending action: it is cancelled and never runs."""
+        now = self._now()
+        who = identity or current_identity().text
+
+        def fn(conn: sqlite3.Connection) -> ActionProposal:
+            p = fetch_proposal(conn, proposal_id)
+            if p.workflow_id is not None:
+                raise ApprovalError(
+                    f"action {proposal_id} belongs to workflow {p.workflow_id}; reject the "
+                    "workflow instead"
+                )
+            check_approvable(p.status, p.approved_at, p.rejected_at, f"action {proposal_id}")
+            cur = conn.execute(
+                REJECT_SQL, (now, rejected_by, reason, now, rejected_by, now, who, who, proposal_id)
+            )
+            if cur.rowcount != 1:
+                raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
+            if audit:
+                audit_log.append(
+                    conn,
+                    AuditEntry(
+                        "rejected", {"reason": reason}, actor_text(rejected_by, who), proposal_id
+                    ),
+                    now,
+                )
+            return fetch_proposal(conn, proposal_id)
+
+        return await self._write(fn)
+
+    async def cancel_proposal(
+        self,
+        proposal_id: int,
+        cancelled_by: str,
+        reason: str = "cancelled",
+        *,
+        identity: str | None = None,
+    ) -> ActionProposal:
+        """Cancel one action. A running one is asked to stop (its runner records it).
+
+        Cancelling a workflow step cancels the whole workflow.
+        """
+        now = self._now()
+        who = identity or current_identity().text
+        shown = actor_text(cancelled_by, who)
+
+        def fn(conn: sqlite3.Connection) -> ActionProposal:
+            p = fetch_proposal(conn, proposal_id)
+            if p.workflow_id is not None:
+                cancel_workflow_tx(conn, p.workflow_id, cancelled_by, reason, now, identity=who)
+                return fetch_proposal(conn, proposal_id)
+            if p.status == ActionStatus.EXECUTING:
+                conn.execute(STOP_ONE_SQL, (reason, cancelled_by, who, proposal_id))
+                audit_log.append(
+                    conn,
+                    AuditEntry("cancel_requested", {"reason": reason}, shown, proposal_id),
+                    now,
+                )
+                return fetch_proposal(conn, proposal_id)
+            ids = cancel(conn, CANCEL_ONE_SQL, now, cancelled_by, reason, who, id=proposal_id)
+            if not ids:
+                raise InvalidTransitionError(
+                    f"action {proposal_id} is {describe_status(p)}; only a pending, "
+                    "scheduled, retry-waiting or running action can be cancelled"
+                )
+            audit_log.append(
+                conn, AuditEntry("cancelled", {"reason": reason}, shown, proposal_id), now
+            )
+            return fetch_proposal(conn, proposal_id)
+
+        return await self._write(fn)
+
+    async def expire_proposals(self) -> list[int]:
+        """Cancel unapproved actions whose ``expires_at`` has passed (reason "expired")."""
+        now = self._now()
+
+        def fn(conn: sqlite3.Connection) -> list[int]:
+            ids = cancel(conn, CANCEL_EXPIRED_SQL, now, "system", "expired")
+            audit_log.append_all(conn, [AuditEntry("expired", {}, "system", i) for i in ids], now)
+            return ids
+
+        if not await self._call(has_expired, now):
+            return []
+        return await self._write(fn)
