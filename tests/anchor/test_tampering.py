@@ -29,12 +29,10 @@ from tests.anchor.chain import (
 
 
 def test_the_hash_is_the_writers(tmp_path: Path) -> None:
-    try:
-        from operator_core.db.audit import _audit_hash  # type: ignore[import-not-found]
-    except ImportError:
-        from operator_core.db.actions import _audit_hash
+    from operator_core.db.audit import audit_hash
+
     args = ("ab" * 32, 3, None, "approved", '{"é":"\\n"}', "bob@h (x)", ts(1))
-    assert event_hash(*args) == _audit_hash(*args)
+    assert event_hash(*args) == audit_hash(*args)
 
 
 def test_a_clean_chain_verifies_and_is_anchored_to_its_last_checkpoint(log: Logged) -> None:
