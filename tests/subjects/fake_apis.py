@@ -70,7 +70,10 @@ class FakeApis:
     valid_tokens: set[str] = field(default_factory=set)
     issued: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    # One numbering per tracker, as the real ones have: the order in which the runner
+    # happens to open them must not change either's first key.
+    _jira_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _linear_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def revoke_all(self) -> None:
         with self.lock:
@@ -228,7 +231,7 @@ class _Handler(BaseHTTPRequestHandler):
             said = [f"you sent {header}"] if state.echo_auth_in_jira_errors else []
             self._reply(400, {"errorMessages": said, "errors": errors})
             return
-        n = next(state._ids)
+        n = next(state._jira_ids)
         self._reply(
             201,
             {
@@ -286,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             self._reply(status, {"errors": [body], "data": None})
             return
-        n = next(state._ids)
+        n = next(state._linear_ids)
         self._reply(
             200,
             {

@@ -63,7 +63,7 @@ async def test_example_jira_linear_and_oauth2_actions_run_through_the_engine(
             results[p.action_name] = record.result_data
     assert apis.problems == []
     assert results["open_jira_issue"]["issue_key"] == "OPS-1"
-    assert results["open_linear_issue"]["identifier"] == "ENG-2"
+    assert results["open_linear_issue"]["identifier"] == "ENG-1"
     assert results["post_status"]["status"] == 201
     linear_body = json.loads(next(r.body for r in apis.requests if r.path == "/graphql"))
     assert linear_body["variables"]["input"]["priority"] == 2
