@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ from tests.support.subjects import TestSubject
 # benchmarks in bench/, never by a test (a 200 ms deadline failed a 160 ms example at 275 ms).
 settings.register_profile("operator", deadline=None)
 settings.load_profile("operator")
+
+# No audit checkpoints in-process unless a test asks (tests/e2e/test_audit_anchor*.py): they
+# would land in the real state directory. The CLI's subprocesses get a clean environment.
+os.environ.setdefault("OPERATOR_AUDIT_CHECKPOINT_DIR", "off")
 
 FAST_RETRY = RetryConfig(max_attempts=3, min_wait_seconds=0.05, max_wait_seconds=0.2)
 

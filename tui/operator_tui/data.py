@@ -18,6 +18,7 @@ from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.safe_text import visible
 
 if TYPE_CHECKING:
+    from operator_core.anchor.runtime import AnchorStatus
     from operator_core.model.types import ActionProposal, WorkflowProposal
 
 ROW_LIMIT = 200
@@ -76,6 +77,8 @@ class DashboardData:
     failures: list[int] = field(default_factory=list)
     events: list[AuditEventView] = field(default_factory=list)
     """Audit events after the ``after_event_id`` given to ``load`` (oldest first)."""
+    anchor: AnchorStatus | None = None
+    """The audit checkpoints (None: this process publishes none)."""
 
     @property
     def workflows_awaiting(self) -> list[WorkflowView]:
@@ -98,7 +101,16 @@ async def load(db: ActionDB, after_event_id: int | None = None) -> DashboardData
     """Everything the panes and the header show, each list bounded, and (given
     ``after_event_id``) the audit events after it: one consistent snapshot, read on the
     database's thread in one go."""
-    return await db.snapshot(lambda snap: read(snap, after_event_id), views=True)
+    data = await db.snapshot(lambda snap: read(snap, after_event_id), views=True)
+    return replace(data, anchor=_anchor(db))
+
+
+def _anchor(db: ActionDB) -> AnchorStatus | None:
+    if db.audit_publisher is None:
+        return None
+    from operator_core.anchor.runtime import anchor_status  # loaded with the publisher
+
+    return anchor_status(db.audit_publisher)
 
 
 def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
@@ -129,4 +141,10 @@ async def next_minute(db: ActionDB, data: DashboardData) -> DashboardData:
     """``data`` a minute later, when the database has not changed since it was loaded: the same
     rows, the activity per minute re-read (its window has moved)."""
     executions, failures = await db.activity(60)
-    return replace(data, loaded_at=db.clock.now(), executions=executions, failures=failures)
+    return replace(
+        data,
+        loaded_at=db.clock.now(),
+        executions=executions,
+        failures=failures,
+        anchor=_anchor(db),
+    )

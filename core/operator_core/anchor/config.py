@@ -1,6 +1,7 @@
 """Checkpointing as the operator configures it, from the environment:
 
-- ``OPERATOR_AUDIT_CHECKPOINT_DIR``: append checkpoints to ``checkpoints.log`` there;
+- ``OPERATOR_AUDIT_CHECKPOINT_DIR``: append checkpoints to ``checkpoints.log`` there (``off``:
+  no file; unset: ``checkpoints/`` in the state directory, see ``runtime.py``);
 - ``OPERATOR_AUDIT_SYSLOG``: ``1`` for /dev/log, a unix socket path, or ``host:port`` (UDP);
 - ``OPERATOR_AUDIT_WEBHOOK``: a URL to POST each checkpoint to;
 - ``OPERATOR_AUDIT_EVERY`` (events, default 1000) and ``OPERATOR_AUDIT_SECONDS`` (default 5).
@@ -11,24 +12,23 @@ The signing key is ``keys.load_signing_key`` (``OPERATOR_AUDIT_KEY``/``_KEY_FILE
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
+from operator_core.anchor.chain import new_origin
 from operator_core.anchor.keys import load_signing_key
 from operator_core.anchor.publisher import Publisher
 from operator_core.anchor.sinks import FileSink, Sink, SyslogSink, WebhookSink
 from operator_core.errors import ConfigError
+from operator_core.secrets import state_dir
+
+__all__ = ["checkpoint_dir", "new_origin", "publisher_from_env", "sinks_from_env"]
 
 DIR_ENV = "OPERATOR_AUDIT_CHECKPOINT_DIR"
 SYSLOG_ENV = "OPERATOR_AUDIT_SYSLOG"
 WEBHOOK_ENV = "OPERATOR_AUDIT_WEBHOOK"
 EVERY_ENV = "OPERATOR_AUDIT_EVERY"
 SECONDS_ENV = "OPERATOR_AUDIT_SECONDS"
-
-
-def new_origin() -> str:
-    """A fresh origin for a new database: stored once beside its schema, never changed."""
-    return f"operator/{uuid.uuid4().hex[:16]}"
 
 
 def _syslog_address(text: str) -> str | tuple[str, int]:
@@ -42,10 +42,25 @@ def _syslog_address(text: str) -> str | tuple[str, int]:
     return host, int(port)
 
 
+OFF = frozenset({"off", "none", "no", "0", "false"})
+
+
+def checkpoint_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """The directory of the checkpoint file as configured: the setting, else the default
+    beside the signing key; None when turned off."""
+    env = os.environ if env is None else env
+    value = env.get(DIR_ENV)
+    if value is None:
+        return state_dir() / "checkpoints"
+    if value.strip().lower() in OFF or not value.strip():
+        return None
+    return Path(value).expanduser()
+
+
 def sinks_from_env(env: Mapping[str, str] | None = None) -> list[Sink]:
     env = os.environ if env is None else env
     sinks: list[Sink] = []
-    if directory := env.get(DIR_ENV):
+    if (directory := env.get(DIR_ENV)) and directory.strip().lower() not in OFF:
         if not os.path.isdir(directory):
             raise ConfigError(f"{DIR_ENV}={directory!r} is not a directory")
         sinks.append(FileSink(directory))

@@ -9,12 +9,12 @@ holds one action's events and the workflows' decisions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 from typing import Any, NamedTuple
 
+from operator_core.anchor.chain import parameters_sha256 as params_sha256
 from operator_core.anchor.findings import Finding, Findings
 from operator_core.identity import actor_text
 
@@ -30,7 +30,8 @@ PROPOSAL_EVENTS_SQL = (
 )
 # The decisions on whole workflows, which approve or reject their steps.
 WORKFLOW_DECISIONS_SQL = (
-    "SELECT workflow_id, id, event_type, actor FROM action_audit_log WHERE proposal_id IS NULL "
+    "SELECT workflow_id, id, event_type, actor, event_data FROM action_audit_log "
+    "WHERE proposal_id IS NULL "
     "AND workflow_id IS NOT NULL AND event_type IN ('workflow_approved', 'workflow_rejected') "
     "ORDER BY id"
 )
@@ -65,19 +66,29 @@ class ProposalRow(NamedTuple):
     rejected_identity: str | None
 
 
+class Decision(NamedTuple):
+    """A decision on a whole workflow; ``steps``: each step's parameters' hash, as approved."""
+
+    id: int
+    kind: str
+    actor: str
+    steps: dict[str, str]
+
+
+def _step_digests(event_data: str) -> dict[str, str]:
+    try:
+        value = json.loads(event_data).get("parameters_sha256")
+    except (ValueError, AttributeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class Event(NamedTuple):
     proposal_id: int
     id: int
     event_type: str
     actor: str
     event_data: str
-
-
-def params_sha256(value: Any) -> str:
-    """SHA-256 of the parameters in canonical JSON (keys sorted, compact, ASCII): what the
-    writer should record in every event that acts on them."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _shown(label: str | None, identity: str | None) -> str:
@@ -100,9 +111,10 @@ def cross_check(
     """Check every action row against its events (rows in the SQL constants' column order).
     A finding for each row that disagrees and for events about an action with no row."""
     out = Findings()
-    decisions: dict[int, list[tuple[int, str, str]]] = {}
-    for workflow_id, event_id, kind, actor in workflow_decisions:
-        decisions.setdefault(workflow_id, []).append((event_id, kind, actor))
+    decisions: dict[int, list[Decision]] = {}
+    for workflow_id, event_id, kind, actor, *data in workflow_decisions:
+        steps = _step_digests(data[0]) if data else {}
+        decisions.setdefault(workflow_id, []).append(Decision(event_id, kind, actor, steps))
     for row, evs in _joined(proposals, events, out):
         for finding in check_action(row, evs, decisions.get(row.workflow_id or -1, [])):
             out.add(finding)
@@ -143,7 +155,7 @@ def _orphans(proposal_id: int, evs: list[Event], out: Findings) -> None:
 
 
 def check_action(
-    row: ProposalRow, evs: list[Event], decisions: list[tuple[int, str, str]]
+    row: ProposalRow, evs: list[Event], decisions: list[Decision]
 ) -> Iterator[Finding]:
     """What the events say about one action, against its row."""
     a = f"action {row.id}"
@@ -153,7 +165,7 @@ def check_action(
     first, last = evs[0].id, evs[-1].id
     proposed = next((e for e in evs if e.event_type == "proposed"), None)
     proposed_data = _data(proposed) if proposed else {}
-    yield from _check_parameters(a, row, evs, proposed, proposed_data)
+    yield from _check_parameters(a, row, evs, proposed, proposed_data, decisions)
     ended = [e for e in evs if e.event_type in _ENDS]
     if row.status in CHECKED and not ended:
         yield Finding(
@@ -173,7 +185,12 @@ def check_action(
 
 
 def _check_parameters(
-    a: str, row: ProposalRow, evs: list[Event], proposed: Event | None, data: dict[str, Any]
+    a: str,
+    row: ProposalRow,
+    evs: list[Event],
+    proposed: Event | None,
+    data: dict[str, Any],
+    decisions: list[Decision],
 ) -> Iterator[Finding]:
     try:
         now = params_sha256(json.loads(row.parameters))
@@ -189,6 +206,10 @@ def _check_parameters(
             digest = _data(e).get("parameters_sha256")
             if isinstance(digest, str):
                 recorded.append((e.id, digest))
+    for d in decisions:
+        if isinstance(step := d.steps.get(str(row.id)), str):
+            recorded.append((d.id, step))
+    recorded.sort()
     for event_id, digest in recorded:
         if digest != now:
             yield Finding(
@@ -202,10 +223,10 @@ def _check_parameters(
 
 
 def _check_rejection(
-    a: str, row: ProposalRow, evs: list[Event], decisions: list[tuple[int, str, str]]
+    a: str, row: ProposalRow, evs: list[Event], decisions: list[Decision]
 ) -> Iterator[Finding]:
     rejections = [(e.id, e.actor) for e in evs if e.event_type == "rejected"]
-    rejections += [(i, actor) for i, kind, actor in decisions if kind == "workflow_rejected"]
+    rejections += [(d.id, d.actor) for d in decisions if d.kind == "workflow_rejected"]
     if row.rejected_at is None:
         if rejections:
             event_id, actor = rejections[-1]
@@ -238,11 +259,11 @@ def _check_approval(
     a: str,
     row: ProposalRow,
     evs: list[Event],
-    decisions: list[tuple[int, str, str]],
+    decisions: list[Decision],
     proposed_data: dict[str, Any],
 ) -> Iterator[Finding]:
     approvals = [(e.id, e.actor) for e in evs if e.event_type == "approved"]
-    approvals += [(i, actor) for i, kind, actor in decisions if kind == "workflow_approved"]
+    approvals += [(d.id, d.actor) for d in decisions if d.kind == "workflow_approved"]
     if row.approved_at is not None:
         want = _shown(row.approved_by, row.approved_identity)
         if not approvals:

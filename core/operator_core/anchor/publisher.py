@@ -123,6 +123,10 @@ class Publisher:
         with self._lock:
             return self._status
 
+    def report_error(self, message: str) -> None:
+        """Show a failure found outside a publish (a setting that cannot work)."""
+        self._record(None, [message])
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self, published: int = 0) -> None:

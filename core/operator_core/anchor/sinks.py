@@ -6,7 +6,7 @@ catches and records it, so no sink can fail or slow an audit append.
 The checkpoint file is append-only by construction only if the runner's user cannot rewrite
 it: put it in a directory owned by another user (or on a host the runner cannot reach), or
 mark it append-only (``chattr +a``, Linux, root only), so a compromised runner can add
-checkpoints but not remove any. See docs/audit.md (next session).
+checkpoints but not remove any. See docs/audit-anchoring.md.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import os
 import socket
 from pathlib import Path
 from typing import Protocol
-
-import httpx
 
 from operator_core.anchor.checkpoint import ReadResult, SignedCheckpoint, read_checkpoints
 
@@ -142,8 +140,13 @@ class WebhookSink:
     other than 2xx is a failure."""
 
     def __init__(self, url: str, timeout: float = 5.0, headers: dict[str, str] | None = None):
+        # Imported here: every process that opens a database builds its sinks, and most
+        # have no webhook (httpx costs about 60 ms to import).
+        import httpx
+
         self.url = url
         self.name = f"webhook {url}"
+        self._httpx = httpx
         self._client = httpx.Client(timeout=timeout, headers=headers or {})
 
     def publish(self, signed: SignedCheckpoint) -> None:
@@ -157,7 +160,7 @@ class WebhookSink:
         }
         try:
             response = self._client.post(self.url, json=payload)
-        except httpx.HTTPError as exc:
+        except self._httpx.HTTPError as exc:
             raise SinkError(f"webhook {self.url}: {type(exc).__name__}: {exc}") from exc
         if not response.is_success:
             raise SinkError(f"webhook {self.url}: HTTP {response.status_code}")

@@ -9,18 +9,15 @@ appended after the last checkpoint must not be dated before it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from operator_core.anchor.chain import GENESIS_HASH, event_hash
 from operator_core.anchor.checkpoint import Checkpoint, SignedCheckpoint
 from operator_core.anchor.findings import Finding, Findings
 from operator_core.anchor.keys import VerifierKey
-
-GENESIS_HASH = "0" * 64
 
 # Every event, oldest first, in the column order verify_events reads; walks the primary key.
 EVENTS_SQL = (
@@ -34,43 +31,6 @@ EVENTS_RANGE_SQL = (
 )
 # The highest id ever handed out (deleted rows leave it behind unless someone fixes it).
 SEQUENCE_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'action_audit_log'"
-
-# The writer's encoding: compact, keys sorted, ASCII; a tuple encodes as a JSON array.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
-_esc = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-_sha256 = hashlib.sha256
-
-
-def event_hash(
-    prev_hash: str,
-    proposal_id: int | None,
-    workflow_id: int | None,
-    event_type: str,
-    event_data: str,
-    actor: str,
-    timestamp: str,
-) -> str:
-    """SHA-256 of the event's fields as one JSON array, as the writer computes it.
-
-    The array is written out here rather than by the JSON encoder (a fifth of the cost of
-    verifying an event); a value of an unexpected type, which only a tampered row has,
-    goes through the encoder."""
-    if (
-        (proposal_id is None or type(proposal_id) is int)
-        and (workflow_id is None or type(workflow_id) is int)
-        and str is type(prev_hash) is type(event_type) is type(event_data)
-        and str is type(actor) is type(timestamp)
-    ):
-        p = "null" if proposal_id is None else str(proposal_id)
-        w = "null" if workflow_id is None else str(workflow_id)
-        text = (
-            f"[{_esc(prev_hash)},{p},{w},{_esc(event_type)},{_esc(event_data)},"
-            f"{_esc(actor)},{_esc(timestamp)}]"
-        )
-    else:
-        fields = (prev_hash, proposal_id, workflow_id, event_type, event_data, actor, timestamp)
-        text = _ENCODER.encode(fields)
-    return _sha256(text.encode()).hexdigest()
 
 
 @dataclass

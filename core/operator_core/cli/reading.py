@@ -24,7 +24,7 @@ from operator_core.cli.output import (
     proposal_json,
     state_label,
 )
-from operator_core.errors import OperatorError, ValidationError
+from operator_core.errors import ValidationError
 from operator_core.identity import actor_text
 from operator_core.model.states import ActionStatus
 from operator_core.safe_text import visible
@@ -269,16 +269,6 @@ def audit_tail(
             f"{visible(e.actor)}\t"
             f"{json.dumps(e.event_data, default=str, sort_keys=True)}"
         )
-
-
-@audit_app.command("verify")
-def audit_verify(ctx: typer.Context) -> None:
-    """Recompute the audit hash chain; exit 1 if it was tampered with."""
-    cfg = get_config(ctx)
-    ok, _count, message = run_sync(with_executor(cfg, lambda ex: ex.auditor.verify()))
-    if not ok:
-        raise OperatorError(f"audit log TAMPERED: {message}")
-    typer.echo(f"audit log OK: {visible(message)}")
 
 
 @app.command()

@@ -4,17 +4,29 @@ The chain's head is read inside the write transaction that appends, and held onl
 of the call that appends: nothing is cached on the connection, so no rollback (of a whole
 transaction or of a savepoint) can leave a stale head behind. A transaction that appends
 several events at once hands them to ``append_all``, which reads the head once.
+
+A process that publishes checkpoints runs each write transaction through ``noting``: the
+appends note their event types on the connection, and the chain's new head is read before
+COMMIT, so the checkpoint publisher hears of exactly what was committed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
+from operator_core.anchor.chain import GENESIS_HASH, event_hash
 from operator_core.db.encode import dumps
-from operator_core.db.records import GENESIS_HASH, AuditEntry
+from operator_core.db.records import AuditEntry
+
+T = TypeVar("T")
+
+# The one hash function of the chain, shared with the verifier (anchor/chain.py).
+audit_hash = event_hash
+
+Appended = tuple[int, str, tuple[str, ...]]
+"""What a committed transaction appended: the new head's id and hash, the event types."""
 
 # The newest event's hash (the chain's head): the last row of the primary key.
 HEAD_SQL = "SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1"
@@ -26,25 +38,14 @@ INSERT INTO action_audit_log (proposal_id, workflow_id, event_type, event_data, 
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 
+# The chain's head with its id, read in the transaction that appended (the primary key's last).
+TAIL_SQL = "SELECT id, hash FROM action_audit_log ORDER BY id DESC LIMIT 1"
+
 # Every event in order, to verify the chain (the primary key, whole).
 ALL_EVENTS_SQL = "SELECT * FROM action_audit_log ORDER BY id"
 
 # The highest id ever given: events deleted from the end show here.
 LAST_ID_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'action_audit_log'"
-
-
-def audit_hash(
-    prev_hash: str,
-    proposal_id: int | None,
-    workflow_id: int | None,
-    event_type: str,
-    event_data: str,
-    actor: str,
-    timestamp: str,
-) -> str:
-    """SHA-256 of the event's fields as one JSON array (a tuple encodes as a list)."""
-    payload = dumps((prev_hash, proposal_id, workflow_id, event_type, event_data, actor, timestamp))
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def head(conn: sqlite3.Connection) -> str:
@@ -68,6 +69,9 @@ def append(
     """Append one event (for ``proposal_id`` if given, else the entry's own: a proposal's
     events are made before it has an id)."""
     conn.execute(INSERT_SQL, _row(entry, now, head(conn), proposal_id))
+    noted: list[str] | None = getattr(conn, "audit_types", None)
+    if noted is not None:
+        noted.append(entry.event_type)
 
 
 def append_all(
@@ -88,6 +92,25 @@ def append_all(
         rows.append(row)
         prev = row[-1]
     conn.executemany(INSERT_SQL, rows)
+    noted: list[str] | None = getattr(conn, "audit_types", None)
+    if noted is not None:
+        noted.extend(entry.event_type for entry in entries)
+
+
+def noting(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> tuple[T, Appended | None]:
+    """``fn(conn, *args)`` inside the open transaction, and what it appended (None if
+    nothing): the head is read here, before COMMIT, so an append a savepoint rolled back
+    is never reported. ``conn`` must take attributes (``connection.Connection``)."""
+    types: list[str] = []
+    conn.audit_types = types  # type: ignore[attr-defined]
+    try:
+        result = fn(conn, *args)
+    finally:
+        conn.audit_types = None  # type: ignore[attr-defined]
+    if not types:
+        return result, None
+    row = conn.execute(TAIL_SQL).fetchone()
+    return result, (row[0], row[1], tuple(types)) if row else None
 
 
 def verify_chain(conn: sqlite3.Connection) -> tuple[bool, int, str]:

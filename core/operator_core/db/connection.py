@@ -16,12 +16,12 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 
 from operator_core.clock import SYSTEM_CLOCK, Clock
-from operator_core.db import health, inuse
+from operator_core.db import audit, health, inuse
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.killfile import KillFile
 from operator_core.db.policy import ApprovalGate
@@ -29,6 +29,9 @@ from operator_core.db.schema import LATEST_VERSION, migrate
 from operator_core.env import env_number
 from operator_core.errors import DatabaseError
 from operator_core.notify import Notifier
+
+if TYPE_CHECKING:
+    from operator_core.anchor.publisher import Publisher
 
 T = TypeVar("T")
 
@@ -39,9 +42,11 @@ and a proposal touches about seven small ones (figures in docs/performance.md)."
 
 class Connection(sqlite3.Connection):
     """Our sqlite3 connection: knows its database's kill file, which claims, proposals and
-    resume honour. It holds no state of any transaction."""
+    resume honour. It holds no state of any transaction (``audit_types`` lives only while
+    ``audit.noting`` runs one)."""
 
     kill_file: KillFile | None = None
+    audit_types: list[str] | None = None
 
 
 def raw_connection(conn: aiosqlite.Connection) -> sqlite3.Connection:
@@ -114,6 +119,9 @@ class Store:
         self.approval_gate: ApprovalGate | None = None
         """Whether an action (by name) requires approval by the definitions of the subject
         this process runs: its executor sets it; every claim checks it."""
+        self.audit_publisher: Publisher | None = None
+        """Publishes signed checkpoints of the audit chain, set on open (anchor/runtime.py):
+        every write transaction then reports what it appended, after COMMIT."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -184,11 +192,19 @@ class Store:
             raw.execute(f"PRAGMA max_page_count = {int(pages)}")
         migrate(raw, str(self.db_path))
         raw.execute("PRAGMA busy_timeout = 0")
+        from operator_core.anchor.runtime import start_publisher  # the signing code, on open
+
+        self.audit_publisher = start_publisher(raw, self.db_path)
 
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
+        if self.audit_publisher is not None:
+            from operator_core.anchor.runtime import close_publisher
+
+            publisher, self.audit_publisher = self.audit_publisher, None
+            close_publisher(publisher)
         self._release_in_use()
         self._notifier.close()
         self._checkpointer.close()
@@ -322,7 +338,15 @@ class Store:
         kill switch, which must work on a damaged file as long as it can)."""
         if check:
             await self.check_health()
-        result, changed = await self._txn("BEGIN IMMEDIATE", counting_changes, fn, *args)
+        publisher = self.audit_publisher
+        if publisher is None:
+            result, changed = await self._txn("BEGIN IMMEDIATE", counting_changes, fn, *args)
+        else:
+            (result, appended), changed = await self._txn(
+                "BEGIN IMMEDIATE", counting_changes, audit.noting, fn, *args
+            )
+            if appended is not None:
+                publisher.observe(*appended)  # after COMMIT: it never blocks or raises
         if changed:
             self._committed()
         return result
@@ -331,10 +355,18 @@ class Store:
         """``_write`` if it can run right here without waiting, else ``NOT_NOW``."""
         if not self._checked:
             return NOT_NOW
-        done = self._txn_now("BEGIN IMMEDIATE", counting_changes, (fn, *args))
+        publisher = self.audit_publisher
+        if publisher is None:
+            done = self._txn_now("BEGIN IMMEDIATE", counting_changes, (fn, *args))
+        else:
+            done = self._txn_now("BEGIN IMMEDIATE", counting_changes, (audit.noting, fn, *args))
         if done is NOT_NOW:
             return NOT_NOW
         result, changed = done  # type: ignore[misc]
+        if publisher is not None:
+            result, appended = result
+            if appended is not None:
+                publisher.observe(*appended)
         if changed:
             self._committed()
         return result

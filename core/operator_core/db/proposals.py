@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit as audit_log
 from operator_core.db import safety
@@ -308,9 +309,10 @@ class ProposalOps(Store):
             if cur.rowcount != 1:
                 raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
             if audit:
-                audit_log.append(
-                    conn, AuditEntry("approved", {}, actor_text(approved_by, who), proposal_id), now
-                )
+                # The parameters approved, so an edit of the row after approval shows.
+                data = {"parameters_sha256": parameters_sha256(p.parameters)}
+                entry = AuditEntry("approved", data, actor_text(approved_by, who), proposal_id)
+                audit_log.append(conn, entry, now)
             return fetch_proposal(conn, proposal_id)
 
         approved = await self._write(fn)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit, faults
 from operator_core.db.cancel import end_cancelled, fail_workflow, sweep_leftovers
@@ -306,7 +307,11 @@ def claim_tx(
         started.append(
             AuditEntry(
                 "execution_started",
-                {"attempt": attempt, "runner": runner_id},
+                {
+                    "attempt": attempt,
+                    "runner": runner_id,
+                    "parameters_sha256": parameters_sha256(p.parameters),
+                },
                 "runner",
                 p.id,
                 p.workflow_id,

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from operator_core.anchor.chain import new_origin
 from operator_core.clock import to_db, to_utc
 from operator_core.errors import SchemaTooNewError
 
@@ -392,6 +393,22 @@ def _migrate_v7(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+V8_SQL = """
+CREATE TABLE IF NOT EXISTS audit_origin (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    origin TEXT NOT NULL
+);
+"""
+
+
+def _migrate_v8(conn: sqlite3.Connection) -> None:
+    """The database's origin: named in every checkpoint of its audit chain, so a checkpoint
+    of one database never vouches for another (see anchor/)."""
+    for statement in split_statements(V8_SQL):
+        conn.execute(statement)
+    conn.execute("INSERT OR IGNORE INTO audit_origin (id, origin) VALUES (1, ?)", (new_origin(),))
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -410,6 +427,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(V5_SQL),
     _migrate_v6,
     _migrate_v7,
+    _migrate_v8,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

@@ -3,10 +3,12 @@ and cancelled as one."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit as audit_log
 from operator_core.db import safety
@@ -46,6 +48,11 @@ APPROVE_STEPS_SQL = """
 UPDATE action_proposals SET approved_at = ?, approved_by = ?, approved_identity = ?
 WHERE workflow_id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL
 """
+
+# A workflow's steps and their parameters, as approved (walks the workflow_id index).
+STEP_PARAMETERS_SQL = (
+    "SELECT id, parameters FROM action_proposals WHERE workflow_id = ? ORDER BY id"
+)
 
 # Reject a workflow (by primary key), then its pending steps.
 REJECT_WORKFLOW_SQL = """
@@ -186,11 +193,16 @@ class WorkflowOps(Store):
             check_four_eyes(conn, True, workflow_id, who, f"workflow {workflow_id}")
             conn.execute(APPROVE_WORKFLOW_SQL, (now, approved_by, who, workflow_id))
             conn.execute(APPROVE_STEPS_SQL, (now, approved_by, who, workflow_id))
+            # Each step's parameters as approved, so an edit of a step's row shows.
+            steps = {
+                str(row[0]): parameters_sha256(json.loads(row[1]))
+                for row in conn.execute(STEP_PARAMETERS_SQL, (workflow_id,))
+            }
             audit_log.append(
                 conn,
                 AuditEntry(
                     "workflow_approved",
-                    {"workflow_id": workflow_id},
+                    {"workflow_id": workflow_id, "parameters_sha256": steps},
                     actor_text(approved_by, who),
                     None,
                     workflow_id,

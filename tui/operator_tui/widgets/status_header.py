@@ -1,5 +1,6 @@
 """The header: safety mode (a red OBSERVE / KILL SWITCH banner when execution is off), approval
-mode, database, read-only, counts per pane, last refresh, activity."""
+mode, database, read-only, the last audit checkpoint (red when checkpoints fail), counts per
+pane, last refresh, activity."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ class StatusHeader(Vertical):
         self._banner = Static(id="banner")
         self._mode = Static("◌ loading", id="mode")
         self._refreshed = Static("", id="refreshed")
+        # Hidden until this process publishes checkpoints (see anchor/runtime.py).
+        self._anchor = Static("", id="anchor")
         self._counts = Static("", id="counts")
         self._activity = ActivityBar(id="activity")
 
@@ -36,6 +39,7 @@ class StatusHeader(Vertical):
         with Horizontal(id="status-line"):
             yield self._mode
             yield Static(self._meta(), id="meta")
+            yield self._anchor
             yield self._refreshed
         yield self._counts
         yield self._activity
@@ -73,6 +77,7 @@ class StatusHeader(Vertical):
         self._refreshed.update(
             Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " ")
         )
+        self._show_anchor(data)
         counts = Text(" ")
         for i, (name, value) in enumerate(pane_counts.items()):
             if i:
@@ -84,3 +89,17 @@ class StatusHeader(Vertical):
         counts.append(str(data.counts.executing), style="bold")
         self._counts.update(counts)
         self._activity.show(data.executions, data.failures)
+
+    def _show_anchor(self, data: DashboardData) -> None:
+        anchor = data.anchor
+        self._anchor.display = anchor is not None
+        if anchor is None:
+            return
+        self._anchor.set_class(anchor.failing, "-failing")
+        last = clock_time(anchor.last_at) if anchor.last_at else "never"
+        if anchor.failing:
+            self._anchor.update(Text(f" ✗ CHECKPOINTS FAILING (last {last}) ", style="bold"))
+            self._anchor.tooltip = visible(anchor.error or "")
+        else:
+            self._anchor.update(Text.assemble(("  anchored ", "dim"), last))
+            self._anchor.tooltip = f"audit checkpoint of event {anchor.size}"
