@@ -410,6 +410,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(V5_SQL),
     _migrate_v6,
     _migrate_v7,
+    _script(""),  # placeholder for version 8 (the audit anchor, landing in parallel)
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
