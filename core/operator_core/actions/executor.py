@@ -2,8 +2,9 @@
 
 The CLI, the dashboard, the runner and the demo agent all go through it. Every mutation
 records its actor and writes its audit event in the same transaction. Its parts live in
-modules of their own: ``executor_base`` (state, policy, shared checks), ``proposing``,
-``workflow_proposals``, ``decisions``, ``emergency`` (kill switch) and ``execution``.
+modules of their own: ``executor_base`` (state, policy, shared checks), ``tickets``,
+``proposing``, ``workflow_proposals``, ``decisions``, ``emergency`` (kill switch) and
+``execution``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from operator_core.actions.decisions import CANCEL_REASON, Deciding, Decision, T
 from operator_core.actions.emergency import EmergencyStop
 from operator_core.actions.execution import Executing, Outcome
 from operator_core.actions.proposing import Proposing
+from operator_core.actions.tickets import Ticketing
 from operator_core.actions.workflow_proposals import WorkflowProposing
 
 __all__ = ["CANCEL_REASON", "ActionExecutor", "Decision", "Outcome", "TargetKind"]
 
 
-class ActionExecutor(Proposing, WorkflowProposing, Deciding, EmergencyStop, Executing):
+class ActionExecutor(Ticketing, Proposing, WorkflowProposing, Deciding, EmergencyStop, Executing):
     """Validates, proposes, approves, rejects, cancels, executes and retries actions."""
