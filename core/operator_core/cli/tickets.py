@@ -57,7 +57,7 @@ def _print_change(change: TicketChange, done: str, who: str, as_json: bool) -> N
         typer.echo(f"ticket {t.id} unchanged")
     else:
         fields = ", ".join(
-            f"{k} {visible(_shown(a))} -> {visible(_shown(b))}"
+            _moved(k, a, b)
             for k, (a, b) in sorted(change.changes.items())
             if k not in ("metadata", "summary")
         )
@@ -66,8 +66,12 @@ def _print_change(change: TicketChange, done: str, who: str, as_json: bool) -> N
         typer.echo(f"ticket {t.id} {done} by {visible(who)}: {text}")
 
 
-def _shown(value: object) -> str:
-    return "-" if value is None else str(value)
+def _moved(field: str, before: object, after: object) -> str:
+    if before is None:
+        return f"{field} set to {visible(after)}"
+    if after is None:
+        return f"{field} {visible(before)} cleared"
+    return f"{field} {visible(before)} -> {visible(after)}"
 
 
 @ticket_app.command("open")
