@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 P = TypeVar("P")
 
+# The --subject whose actions each template's subject names.
+_TEMPLATE_SUBJECTS = {"runbook": "commands:examples/runbook.toml"}
+
 _Name = Annotated[str, typer.Argument(metavar="NAME", help="The automation's name")]
 _Json = Annotated[bool, typer.Option("--json")]
 _Note = Annotated[str, typer.Option("--note", help="Why (kept with the version)")]
@@ -313,7 +316,8 @@ def automations_new(
         raise ConfigError(f"{visible(path)} already exists; not overwritten") from None
     except OSError as exc:
         raise OperatorError(f"cannot write {visible(path)}: {exc.strerror or exc}") from None
+    subject = _TEMPLATE_SUBJECTS.get(chosen.subject, chosen.subject)
     typer.echo(
-        f"wrote {visible(path)} from template {chosen.name} (actions of the {chosen.subject} "
-        f"subject); apply it with 'operator automations apply {visible(path)}'"
+        f"wrote {visible(path)} from template {chosen.name}; apply it with "
+        f"'operator --subject {subject} automations apply {visible(path)}'"
     )
