@@ -290,3 +290,26 @@ async def test_events_are_never_rewritten_or_deleted(
                 conn.execute(sql)
     finally:
         conn.close()
+
+
+async def test_a_version_7_database_with_tickets_upgrades(
+    make_executor: Any, db_path: Path
+) -> None:
+    """Tickets made before the lifecycle existed read back with its defaults and move on."""
+    from operator_core.db.schema import LATEST_VERSION, MIGRATIONS
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for step in MIGRATIONS[:7]:
+        step(conn)
+    conn.execute(
+        "INSERT INTO tickets (title, summary, severity, status, created_at) "
+        "VALUES ('old', 's', 'high', 'open', '2026-01-01T00:00:00.000000Z')"
+    )
+    conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    ex: ActionExecutor = await make_executor()
+    old = await ex.require_ticket(1)
+    assert (old.title, old.severity, old.status, old.metadata) == ("old", "high", "open", {})
+    assert old.service is None and old.updated_at is None
+    assert (await ex.acknowledge_ticket(1, "ana")).ticket.status == "acknowledged"
+    assert rows(db_path, "PRAGMA user_version")[0][0] == LATEST_VERSION

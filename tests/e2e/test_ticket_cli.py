@@ -135,6 +135,9 @@ BAD_INPUT = [
     ("show non-number", _open, ["ticket", "show", "one"], "ID"),
     ("list bad status", _open, ["ticket", "list", "--status", "closed"], "status"),
     ("no database", None, ["ticket", "ack", "1"], "no database"),
+    ("empty title, new database", None, ["ticket", "open", " "], "title"),
+    ("bad meta key, new database", None, ["ticket", "open", "t", "--meta", "=1"], "KEY=VALUE"),
+    ("bad team, new database", None, ["ticket", "open", "t", "--team", "a\nb"], "one line"),
 ]
 
 
@@ -146,7 +149,8 @@ def test_bad_ticket_input_is_one_line_and_changes_nothing(
     db: Path, cli_in_process: CLI, setup: Any, args: list[str], expected: str
 ) -> None:
     if setup is None:
-        assert_one_line_error(cli_in_process(*args))
+        line = assert_one_line_error(cli_in_process(*args))
+        assert expected.lower() in line.lower()
         assert not db.exists()
         return
     setup(db)

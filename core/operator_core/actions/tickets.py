@@ -46,7 +46,7 @@ def check_status(value: object) -> str:
     return value
 
 
-def _title(value: object) -> str:
+def check_title(value: object) -> str:
     text = limits.text(value, "the title", "title")
     if not text.strip():
         raise ValidationError("a ticket needs a title", "title")
@@ -55,7 +55,7 @@ def _title(value: object) -> str:
     return text
 
 
-def _name(value: object, field: str) -> str | None:
+def check_name(value: object, field: str) -> str | None:
     """A service, team or assignee: one short line; empty clears it."""
     text = limits.text(value, field, field).strip()
     if len(text) > MAX_FIELD_CHARS or "\n" in text:
@@ -98,12 +98,12 @@ class Ticketing(ExecutorBase):
     ) -> Ticket:
         """Open a ticket; its ``incident_created`` event is recorded in the same commit."""
         ticket = Ticket(
-            title=_title(title),
+            title=check_title(title),
             summary=limits.text(summary, "the summary", "summary"),
             severity=check_severity(severity),
-            service=_name(service or "", "service"),
-            team=_name(team or "", "team"),
-            assignee=_name(assignee or "", "assignee"),
+            service=check_name(service or "", "service"),
+            team=check_name(team or "", "team"),
+            assignee=check_name(assignee or "", "assignee"),
             metadata=check_metadata(metadata or {}),
         )
         return await self.db.write(
@@ -203,13 +203,13 @@ class Ticketing(ExecutorBase):
         values: dict[str, Any] = {}
         for key, value in fields.items():
             if key == "title":
-                values[key] = _title(value)
+                values[key] = check_title(value)
             elif key == "summary":
                 values[key] = limits.text(value, "the summary", "summary")
             elif key == "severity":
                 values[key] = check_severity(value)
             else:
-                values[key] = _name(value, key)
+                values[key] = check_name(value, key)
         added = check_metadata(set_metadata or {})
         clash = sorted(set(added) & set(unset_metadata))
         if clash:

@@ -137,7 +137,6 @@ def automations_rollback(
     from operator_core.automations.validate import check_definition
 
     cfg = get_config(ctx)
-    cfg.require_db()
     checked_note = check_note(note) or f"rollback to version {to}"
 
     async def go(ex: ActionExecutor) -> Stored:

@@ -89,11 +89,20 @@ def ticket_open(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Open a ticket; prints its id."""
-    from operator_core.actions.tickets import check_severity
+    from operator_core.actions.tickets import (
+        check_metadata,
+        check_name,
+        check_severity,
+        check_title,
+    )
 
     cfg = get_config(ctx)
-    check_severity(severity, "--severity")  # before the database is created
-    metadata = _meta(meta)
+    # Checked before the database is opened (or created); the executor checks them again.
+    check_title(title)
+    check_severity(severity, "--severity")
+    for field, value in (("service", service), ("team", team), ("assignee", assignee)):
+        check_name(value or "", field)
+    metadata = check_metadata(_meta(meta))
 
     async def go(ex: ActionExecutor) -> Ticket:
         return await ex.open_ticket(
