@@ -292,3 +292,19 @@ def test_rollback_is_checked_against_the_subject_loaded_now(
     line = assert_one_line_error(cli_in_process("automations", "rollback", "restart", "--to", "1"))
     assert "restart version 1" in line and "unknown action" in line
     assert dump(db) == before
+
+
+def test_a_definition_in_seed_004s_exact_shape_applies_from_json_and_toml(
+    db: Path, cli_in_process: CLI
+) -> None:
+    """Seed 004's own example (React Flow positions and all) applies; the same definition
+    written as TOML is the same automation, so it makes no new version."""
+    fixtures = Path(__file__).parents[1] / "automations" / "fixtures"
+    first = ok(
+        cli_in_process("automations", "apply", str(fixtures / "seed_004.json"), subject="demo")
+    )
+    assert "version 1" in first
+    again = ok(
+        cli_in_process("automations", "apply", str(fixtures / "seed_004.toml"), subject="demo")
+    )
+    assert "unchanged" in again
