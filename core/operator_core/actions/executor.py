@@ -2,20 +2,25 @@
 
 The CLI, the dashboard, the runner and the demo agent all go through it. Every mutation
 records its actor and writes its audit event in the same transaction. Its parts live in
-modules of their own: ``executor_base`` (state, policy, shared checks), ``proposing``,
-``workflow_proposals``, ``decisions``, ``emergency`` (kill switch) and ``execution``.
+modules of their own: ``executor_base`` (state, policy, shared checks), ``tickets``,
+``automations`` (storing definitions), ``proposing``, ``workflow_proposals``, ``decisions``,
+``emergency`` (kill switch) and ``execution``.
 """
 
 from __future__ import annotations
 
+from operator_core.actions.automations import Automating
 from operator_core.actions.decisions import CANCEL_REASON, Deciding, Decision, TargetKind
 from operator_core.actions.emergency import EmergencyStop
 from operator_core.actions.execution import Executing, Outcome
 from operator_core.actions.proposing import Proposing
+from operator_core.actions.tickets import Ticketing
 from operator_core.actions.workflow_proposals import WorkflowProposing
 
 __all__ = ["CANCEL_REASON", "ActionExecutor", "Decision", "Outcome", "TargetKind"]
 
 
-class ActionExecutor(Proposing, WorkflowProposing, Deciding, EmergencyStop, Executing):
+class ActionExecutor(
+    Ticketing, Automating, Proposing, WorkflowProposing, Deciding, EmergencyStop, Executing
+):
     """Validates, proposes, approves, rejects, cancels, executes and retries actions."""

@@ -11,19 +11,11 @@ from operator_core.actions.executor_base import ExecutorBase
 from operator_core.db.actions import AuditEntry
 from operator_core.errors import ValidationError
 from operator_core.identity import actor_text
-from operator_core.model.types import ActionProposal, ActionStatus, ActionType, Ticket
+from operator_core.model.types import ActionProposal, ActionStatus, ActionType
 
 
 class Proposing(ExecutorBase):
-    """Tickets and action proposals, one or many at once."""
-
-    async def open_ticket(
-        self, title: str, summary: str = "", severity: str = "medium", actor: str = "agent"
-    ) -> Ticket:
-        return await self.db.create_ticket(
-            Ticket(title=title, summary=summary, severity=severity, created_at=self.db.clock.now()),
-            actor_text(actor, self.identity),
-        )
+    """Action proposals, one or many at once (tickets are ``tickets.Ticketing``'s)."""
 
     async def propose_action(
         self,

@@ -8,77 +8,37 @@ Fields are ``severity`` (alias ``priority``), ``service``, ``team``, ``status``,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from operator_core.model.ticket_facts import (
+    EVENT_TYPES,
+    SEVERITIES,
+    STATUSES,
+    TicketEvent,
+    TicketFacts,
+    events_for_change,
+)
+
 if TYPE_CHECKING:
     from operator_core.automations.definition import AutomationDefinition, ConditionData
+
+# Re-exported: the ticket's facts and events live in model/, below the db layer that
+# records them.
+__all__ = [
+    "EVENT_TYPES",
+    "SEVERITIES",
+    "STATUSES",
+    "TicketEvent",
+    "TicketFacts",
+    "events_for_change",
+]
 
 MATCH_FIELDS = ("severity", "priority", "service", "team", "status", "assignee")
 FIELD_ALIASES = {"priority": "severity"}
 METADATA_PREFIX = "metadata."
 
-# The values a ticket's severity and status take (model.types.Ticket and issue 22's
-# lifecycle): a condition on another value could never match, so validation refuses it.
-SEVERITIES = ("low", "medium", "high", "critical")
-STATUSES = ("open", "acknowledged", "resolved")
 _CLOSED_SETS = {"severity": SEVERITIES, "priority": SEVERITIES, "status": STATUSES}
-
-# Ticket events a trigger can name (the seed's incident_created is the ticket's creation).
-EVENT_TYPES = ("incident_created", "state_changed", "escalation", "manual", "age")
-
-
-@dataclass(frozen=True)
-class TicketFacts:
-    """What automations may read of a ticket: a snapshot taken when an event is handled."""
-
-    id: int | None = None
-    title: str = ""
-    summary: str = ""
-    severity: str = "medium"
-    status: str = "open"
-    service: str | None = None
-    team: str | None = None
-    assignee: str | None = None
-    metadata: Mapping[str, str] = field(default_factory=dict)
-    created_at: datetime | None = None
-    acknowledged_at: datetime | None = None
-
-    @classmethod
-    def of(cls, ticket: TicketFacts | Mapping[str, Any]) -> TicketFacts:
-        """Facts from themselves or from a plain mapping with the same keys."""
-        if isinstance(ticket, TicketFacts):
-            return ticket
-        known = {k: v for k, v in ticket.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-@dataclass(frozen=True)
-class TicketEvent:
-    """Something that happened to a ticket; ``from_status``/``to_status`` for state_changed."""
-
-    type: str
-    from_status: str | None = None
-    to_status: str | None = None
-
-
-def events_for_change(before: TicketFacts | None, after: TicketFacts) -> list[TicketEvent]:
-    """The trigger events one change of a ticket makes: created, status changed, and
-    escalated (severity raised). Age events come from time passing, manual ones from a
-    person, so neither is made here."""
-    if before is None:
-        return [TicketEvent("incident_created")]
-    events: list[TicketEvent] = []
-    if before.status != after.status:
-        events.append(TicketEvent("state_changed", before.status, after.status))
-    if _rank(after.severity) > _rank(before.severity):
-        events.append(TicketEvent("escalation"))
-    return events
-
-
-def _rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 def field_problem(name: str) -> str | None:

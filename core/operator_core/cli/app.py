@@ -36,12 +36,18 @@ audit_app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=T
 policy_app = typer.Typer(
     help="Show or change the database's approval policy.", no_args_is_help=True
 )
-ticket_app = typer.Typer(help="Open tickets that proposals answer.", no_args_is_help=True)
+ticket_app = typer.Typer(
+    help="Open tickets and move them through open, acknowledged, resolved.", no_args_is_help=True
+)
+automations_app = typer.Typer(
+    help="Versioned automations started by ticket events.", no_args_is_help=True
+)
 app.add_typer(actions_app, name="actions")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(audit_app, name="audit")
 app.add_typer(policy_app, name="policy")
 app.add_typer(ticket_app, name="ticket")
+app.add_typer(automations_app, name="automations")
 
 try:
     from operator_core.cli.secrets import app as secrets_app

@@ -15,11 +15,20 @@ from operator_core.safe_text import has_surrogates, visible
 # isort: off
 # Each module adds its commands to ``app`` as it is imported: ``operator --help`` lists
 # them in this order.
-from operator_core.cli import proposing, decisions, reading, audit, policy, running
+from operator_core.cli import (
+    proposing,
+    decisions,
+    reading,
+    audit,
+    policy,
+    running,
+    tickets,
+    automations,
+)
 
 # isort: on
 
-COMMAND_MODULES = (proposing, decisions, reading, audit, policy, running)
+COMMAND_MODULES = (proposing, decisions, reading, audit, policy, running, tickets, automations)
 
 
 def _check_utf8(argv: list[str]) -> None:

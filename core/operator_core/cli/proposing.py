@@ -1,14 +1,14 @@
-"""``operator propose``, ``propose-workflow`` and ``ticket open``."""
+"""``operator propose`` and ``propose-workflow``."""
 
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from operator_core.actions.limits import MAX_RETRIES
-from operator_core.cli.app import app, get_config, run_sync, ticket_app, with_executor
+from operator_core.cli.app import app, get_config, run_sync, with_executor
 from operator_core.cli.output import emit, proposal_json
 from operator_core.cli.parsing import parse_duration, parse_params
 from operator_core.errors import ValidationError
@@ -112,26 +112,3 @@ def propose_workflow(
         emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
     else:
         typer.echo(wf_id)
-
-
-@ticket_app.command("open")
-def ticket_open(
-    ctx: typer.Context,
-    title: Annotated[str, typer.Argument()],
-    summary: Annotated[str, typer.Option("--summary")] = "",
-    severity: Annotated[str, typer.Option("--severity")] = "medium",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Open a ticket; prints its id."""
-    cfg = get_config(ctx)
-    if severity not in ("low", "medium", "high", "critical"):
-        raise ValidationError("--severity must be low, medium, high or critical", "severity")
-
-    async def go(ex: ActionExecutor) -> Any:
-        return await ex.open_ticket(title, summary, severity, cfg.actor)
-
-    t = run_sync(with_executor(cfg, go, create=True))
-    if as_json:
-        emit(t.model_dump(mode="json"))
-    else:
-        typer.echo(t.id)

@@ -322,7 +322,14 @@ def row_to_ticket(row: sqlite3.Row) -> Ticket:
         summary=row["summary"],
         severity=row["severity"],
         status=row["status"],
+        service=row["service"],
+        team=row["team"],
+        assignee=row["assignee"],
+        metadata=json.loads(row["metadata"]),
         created_at=from_db(row["created_at"]),
+        acknowledged_at=from_db(row["acknowledged_at"]),
+        resolved_at=from_db(row["resolved_at"]),
+        updated_at=from_db(row["updated_at"]),
     )
 
 

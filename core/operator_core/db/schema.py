@@ -409,6 +409,122 @@ def _migrate_v8(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT OR IGNORE INTO audit_origin (id, origin) VALUES (1, ?)", (new_origin(),))
 
 
+# Version 9: tickets get a lifecycle and automations get versioned definitions (issue 22).
+# A ticket change records its trigger events (ticket_events) in the same commit, so a runner
+# that starts later still sees every one: it claims a batch (claimed_by, a lease until
+# claim_expires_at, like an action's claim) and stamps consumed_at in the transaction that
+# starts the executions. Apart from those three columns an event is never changed, and
+# automation_versions is append-only like the audit log: a rollback appends a copy.
+_TICKET_COLUMNS = [
+    ("service", "TEXT"),
+    ("team", "TEXT"),
+    ("assignee", "TEXT"),
+    ("metadata", "TEXT NOT NULL DEFAULT '{}'"),
+    ("acknowledged_at", "TEXT"),
+    ("resolved_at", "TEXT"),
+    ("updated_at", "TEXT"),
+]
+V9_SQL = """
+CREATE INDEX IF NOT EXISTS idx_tickets_status ON tickets(status);
+
+-- Open, unacknowledged tickets by age: what an age trigger waits on.
+CREATE INDEX IF NOT EXISTS idx_tickets_unacknowledged
+ON tickets(created_at) WHERE status = 'open' AND acknowledged_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS ticket_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    event_type TEXT NOT NULL
+        CHECK (event_type IN ('incident_created', 'state_changed', 'escalation', 'manual', 'age')),
+    from_status TEXT,
+    to_status TEXT,
+    facts TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    claimed_by TEXT,
+    claim_expires_at TEXT,
+    consumed_at TEXT
+);
+
+-- The events no runner has consumed yet, oldest first: empty when the runners keep up.
+CREATE INDEX IF NOT EXISTS idx_ticket_events_pending
+ON ticket_events(id) WHERE consumed_at IS NULL;
+CREATE INDEX IF NOT EXISTS idx_ticket_events_ticket ON ticket_events(ticket_id);
+
+CREATE TRIGGER IF NOT EXISTS ticket_events_fixed
+BEFORE UPDATE OF id, ticket_id, event_type, from_status, to_status, facts, actor, created_at
+ON ticket_events
+BEGIN
+    SELECT RAISE(ABORT, 'a ticket event is never changed, only claimed and consumed');
+END;
+
+CREATE TRIGGER IF NOT EXISTS ticket_events_no_delete
+BEFORE DELETE ON ticket_events
+BEGIN
+    SELECT RAISE(ABORT, 'ticket events are append-only');
+END;
+
+CREATE TABLE IF NOT EXISTS automations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+    scope_type TEXT NOT NULL CHECK (scope_type IN ('global', 'team')),
+    scope_team TEXT,
+    trigger_event TEXT NOT NULL,
+    current_version INTEGER NOT NULL CHECK (current_version >= 1),
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    updated_by TEXT NOT NULL
+);
+
+-- The enabled automations an event type can start: what the runner reads per event.
+CREATE INDEX IF NOT EXISTS idx_automations_trigger
+ON automations(trigger_event) WHERE enabled = 1;
+
+CREATE TABLE IF NOT EXISTS automation_versions (
+    automation_id INTEGER NOT NULL REFERENCES automations(id),
+    version INTEGER NOT NULL CHECK (version >= 1),
+    definition TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    changed_by TEXT NOT NULL,
+    changed_identity TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    copied_from INTEGER,
+    PRIMARY KEY (automation_id, version)
+);
+
+-- Versions are numbered 1, 2, 3... with no gap: two writers cannot both append n+1.
+CREATE TRIGGER IF NOT EXISTS automation_versions_in_order
+BEFORE INSERT ON automation_versions
+WHEN NEW.version <> 1 + COALESCE(
+    (SELECT MAX(version) FROM automation_versions WHERE automation_id = NEW.automation_id), 0)
+BEGIN
+    SELECT RAISE(ABORT, 'automation versions are appended in order');
+END;
+
+CREATE TRIGGER IF NOT EXISTS automation_versions_no_update
+BEFORE UPDATE ON automation_versions
+BEGIN
+    SELECT RAISE(ABORT, 'automation history is append-only');
+END;
+
+CREATE TRIGGER IF NOT EXISTS automation_versions_no_delete
+BEFORE DELETE ON automation_versions
+BEGIN
+    SELECT RAISE(ABORT, 'automation history is append-only');
+END;
+"""
+
+
+def _migrate_v9(conn: sqlite3.Connection) -> None:
+    for name, decl in _TICKET_COLUMNS:
+        _add_column(conn, "tickets", name, decl)
+    for statement in split_statements(V9_SQL):
+        conn.execute(statement)
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -428,6 +544,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v6,
     _migrate_v7,
     _migrate_v8,
+    _migrate_v9,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

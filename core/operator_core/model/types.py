@@ -26,6 +26,8 @@ __all__ = [
     "ActionType",
     "AuditEvent",
     "KillSwitchResult",
+    "TICKET_SEVERITIES",
+    "TICKET_STATUSES",
     "Ticket",
     "UTCTime",
     "WorkflowProposal",
@@ -136,15 +138,28 @@ class WorkflowProposal(_UTCModel):
     proposed_by: str = Field(default="agent", description="Who proposed it")
 
 
+TICKET_SEVERITIES = ("low", "medium", "high", "critical")
+"""A ticket's severities, lowest first (the seed's ``priority``)."""
+TICKET_STATUSES = ("open", "acknowledged", "resolved")
+"""A ticket's lifecycle, in order: open -> acknowledged -> resolved (open -> resolved too)."""
+
+
 class Ticket(_UTCModel):
-    """The problem a proposal answers."""
+    """The problem a proposal answers, and what automations are triggered by."""
 
     id: int | None = Field(default=None, description="Database ID")
     title: str = Field(..., description="Short title")
     summary: str = Field(default="", description="What was observed")
     severity: str = Field(default="medium", description="low, medium, high or critical")
-    status: str = Field(default="open", description="open or resolved")
+    status: str = Field(default="open", description="open, acknowledged or resolved")
+    service: str | None = Field(default=None, description="The service it is about")
+    team: str | None = Field(default=None, description="The team that owns it")
+    assignee: str | None = Field(default=None, description="Who is on it")
+    metadata: dict[str, str] = Field(default_factory=dict, description="Free string pairs")
     created_at: UTCTime = Field(default_factory=utcnow, description="When opened")
+    acknowledged_at: UTCTime | None = Field(default=None, description="When acknowledged")
+    resolved_at: UTCTime | None = Field(default=None, description="When resolved")
+    updated_at: UTCTime | None = Field(default=None, description="When last changed")
 
 
 class ActionRecommendation(BaseModel):
