@@ -4,6 +4,8 @@ never fatal, and what the dashboard's header reads from it."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,9 +104,47 @@ def test_the_header_reads_the_newest_checkpoint_any_process_wrote(
         await writer.close()
         reader = ActionDB(tmp_path / "op.db")
         await reader.open()
+        assert reader.audit_publisher is None, "a reader loads the signing code at once"
+        reader.start_audit_publisher()
         status = runtime.anchor_status(reader.audit_publisher)
         await reader.close()
         assert status is not None and not status.failing
         assert status.last_at is not None and status.size >= 2
 
     asyncio.run(go())
+
+
+def test_only_a_process_that_appends_loads_the_signing_code(
+    tmp_path: Path, anchor_dir: Path
+) -> None:
+    """A read command starts as fast as before checkpoints existed: the publisher (and the
+    cryptography it imports) starts with the first write that appends an event."""
+    script = """
+import asyncio, sys
+from pathlib import Path
+from operator_core.db.actions import ActionDB
+from operator_core.db.records import AuditEntry
+
+async def main(path):
+    db = ActionDB(Path(path))
+    await db.open()
+    await db.list_audit_events(limit=5)
+    print("after read", "operator_core.anchor.runtime" in sys.modules, db.audit_publisher)
+    await db.append_audit_event(AuditEntry("note", {}, "tester"))
+    print("after append", "operator_core.anchor.runtime" in sys.modules,
+          db.audit_publisher is not None)
+    await db.close()
+
+asyncio.run(main(sys.argv[1]))
+"""
+    path = tmp_path / "op.db"
+
+    async def seed() -> None:  # an existing database, one event checkpointed
+        await (await append_events(path, 1)).close()
+
+    asyncio.run(seed())
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["after read False None", "after append True True"], out
+    assert read_file(anchor_dir / CHECKPOINT_FILE).checkpoints[-1].checkpoint.size == 2

@@ -25,7 +25,7 @@ from textual import events, on, work
 from textual.app import App
 from textual.binding import Binding
 
-from operator_tui.data import DashboardData, Target
+from operator_tui.data import DashboardData, Target, anchor_of
 from operator_tui.follow import DashboardRead, Follower, MinuteRead, ReadFailed
 from operator_tui.key_hold import HeldKeysFlushed, KeyHold
 from operator_tui.live import ChangeWatcher
@@ -190,6 +190,13 @@ class OperatorApp(Mutations, App[None]):
     def on_mount(self) -> None:
         if not self._exit:
             self._follow()
+            self.call_after_refresh(self._start_anchor)
+
+    def _start_anchor(self) -> None:
+        """After the first frame (it loads the signing code): publish checkpoints, and show
+        the last one in the header at once."""
+        self.db.start_audit_publisher()
+        self.dashboard.show_anchor(anchor_of(self.db))
 
     def first_show(self) -> None:
         """The dashboard screen is composed: fill it with what ``on_load`` read, before its

@@ -102,10 +102,10 @@ async def load(db: ActionDB, after_event_id: int | None = None) -> DashboardData
     ``after_event_id``) the audit events after it: one consistent snapshot, read on the
     database's thread in one go."""
     data = await db.snapshot(lambda snap: read(snap, after_event_id), views=True)
-    return replace(data, anchor=_anchor(db))
+    return replace(data, anchor=anchor_of(db))
 
 
-def _anchor(db: ActionDB) -> AnchorStatus | None:
+def anchor_of(db: ActionDB) -> AnchorStatus | None:
     if db.audit_publisher is None:
         return None
     from operator_core.anchor.runtime import anchor_status  # loaded with the publisher
@@ -146,5 +146,5 @@ async def next_minute(db: ActionDB, data: DashboardData) -> DashboardData:
         loaded_at=db.clock.now(),
         executions=executions,
         failures=failures,
-        anchor=_anchor(db),
+        anchor=anchor_of(db),
     )

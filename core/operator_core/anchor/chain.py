@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import uuid
 from typing import Any
 
@@ -60,3 +61,16 @@ def parameters_sha256(parameters: Any) -> str:
     recorded in the events that act on them, so a later edit of the row shows."""
     text = json.dumps(parameters, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return _sha256(text.encode()).hexdigest()
+
+
+# This database's origin, stored once by schema v8 (named in every checkpoint).
+ORIGIN_SQL = "SELECT origin FROM audit_origin WHERE id = 1"
+
+
+def read_origin(conn: sqlite3.Connection) -> str | None:
+    """The database's origin; None for a database from before schema v8."""
+    try:
+        row = conn.execute(ORIGIN_SQL).fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None

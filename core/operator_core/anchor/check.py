@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from operator_core.anchor.chain import GENESIS_HASH
+from operator_core.anchor.chain import GENESIS_HASH, read_origin
 from operator_core.anchor.checkpoint import SignedCheckpoint, read_checkpoints
 from operator_core.anchor.crosscheck import (
     PROPOSAL_EVENTS_SQL,
@@ -19,7 +19,6 @@ from operator_core.anchor.crosscheck import (
 from operator_core.anchor.findings import Finding
 from operator_core.anchor.keys import SigningKey, VerifierKey
 from operator_core.anchor.ledger import export_ledger_file
-from operator_core.anchor.runtime import read_origin
 from operator_core.anchor.verify import (
     EVENTS_RANGE_SQL,
     EVENTS_SQL,

@@ -29,8 +29,6 @@ from operator_core.anchor.sinks import CHECKPOINT_FILE, FileSink, SinkError, las
 
 log = logging.getLogger(__name__)
 
-# This database's origin, stored once by schema v8.
-ORIGIN_SQL = "SELECT origin FROM audit_origin WHERE id = 1"
 # The chain's head (the primary key's last row): what another process appended.
 HEAD_SQL = "SELECT id, hash FROM action_audit_log ORDER BY id DESC LIMIT 1"
 # How long a closing process waits for its last checkpoint (a CLI command's exit).
@@ -54,14 +52,6 @@ class BrokenSink:
 
     def close(self) -> None:
         pass
-
-
-def read_origin(conn: sqlite3.Connection) -> str | None:
-    try:
-        row = conn.execute(ORIGIN_SQL).fetchone()
-    except sqlite3.Error:
-        return None
-    return str(row[0]) if row else None
 
 
 def read_head(db_path: Path | str) -> tuple[int, str] | None:
@@ -89,12 +79,13 @@ def _env_with_default_dir() -> dict[str, str]:
     return env
 
 
-def start_publisher(conn: sqlite3.Connection, db_path: Path | str) -> Publisher | None:
-    """The started publisher of the database open on ``conn``, or None when no sink is
-    configured (``OPERATOR_AUDIT_CHECKPOINT_DIR=off`` and no syslog or webhook)."""
+def start_publisher(origin: str | None, db_path: Path | str) -> Publisher | None:
+    """The started publisher of the database at ``db_path`` whose origin is ``origin``, or
+    None when no sink is configured (``OPERATOR_AUDIT_CHECKPOINT_DIR=off`` and no syslog or
+    webhook)."""
     if not publishing:
         return None
-    origin = read_origin(conn) or "operator/unknown"
+    origin = origin or "operator/unknown"
     try:
         env = _env_with_default_dir()
         publisher = publisher_from_env(origin, env, head_source=partial(read_head, db_path))

@@ -181,8 +181,8 @@ def audit_export(
 def audit_key(ctx: typer.Context) -> None:
     """Print the public key that verifies this machine's checkpoints (give it to verifiers),
     and the database's origin if it exists."""
+    from operator_core.anchor.chain import read_origin
     from operator_core.anchor.keys import load_signing_key
-    from operator_core.anchor.runtime import read_origin
 
     signing = load_signing_key()
     assert signing is not None

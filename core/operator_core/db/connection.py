@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 
+from operator_core.anchor.chain import read_origin
 from operator_core.clock import SYSTEM_CLOCK, Clock
 from operator_core.db import audit, health, inuse
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
@@ -120,8 +121,13 @@ class Store:
         """Whether an action (by name) requires approval by the definitions of the subject
         this process runs: its executor sets it; every claim checks it."""
         self.audit_publisher: Publisher | None = None
-        """Publishes signed checkpoints of the audit chain, set on open (anchor/runtime.py):
-        every write transaction then reports what it appended, after COMMIT."""
+        """Publishes signed checkpoints of the audit chain (anchor/runtime.py), started by the
+        first write that appends (or ``start_audit_publisher``): every write transaction then
+        reports what it appended, after COMMIT."""
+        # None until decided: a process that only reads never loads the signing code (about
+        # 60 ms of imports and a key file read), so read commands start as fast as before.
+        self._publishing: bool | None = None
+        self._origin: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -192,9 +198,7 @@ class Store:
             raw.execute(f"PRAGMA max_page_count = {int(pages)}")
         migrate(raw, str(self.db_path))
         raw.execute("PRAGMA busy_timeout = 0")
-        from operator_core.anchor.runtime import start_publisher  # the signing code, on open
-
-        self.audit_publisher = start_publisher(raw, self.db_path)
+        self._origin = read_origin(raw)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -205,6 +209,7 @@ class Store:
 
             publisher, self.audit_publisher = self.audit_publisher, None
             close_publisher(publisher)
+        self._publishing = None
         self._release_in_use()
         self._notifier.close()
         self._checkpointer.close()
@@ -338,15 +343,13 @@ class Store:
         kill switch, which must work on a damaged file as long as it can)."""
         if check:
             await self.check_health()
-        publisher = self.audit_publisher
-        if publisher is None:
+        if self._publishing is False:
             result, changed = await self._txn("BEGIN IMMEDIATE", counting_changes, fn, *args)
         else:
             (result, appended), changed = await self._txn(
                 "BEGIN IMMEDIATE", counting_changes, audit.noting, fn, *args
             )
-            if appended is not None:
-                publisher.observe(*appended)  # after COMMIT: it never blocks or raises
+            self._observe(appended)
         if changed:
             self._committed()
         return result
@@ -355,21 +358,39 @@ class Store:
         """``_write`` if it can run right here without waiting, else ``NOT_NOW``."""
         if not self._checked:
             return NOT_NOW
-        publisher = self.audit_publisher
-        if publisher is None:
-            done = self._txn_now("BEGIN IMMEDIATE", counting_changes, (fn, *args))
-        else:
+        noting = self._publishing is not False
+        if noting:
             done = self._txn_now("BEGIN IMMEDIATE", counting_changes, (audit.noting, fn, *args))
+        else:
+            done = self._txn_now("BEGIN IMMEDIATE", counting_changes, (fn, *args))
         if done is NOT_NOW:
             return NOT_NOW
         result, changed = done  # type: ignore[misc]
-        if publisher is not None:
+        if noting:
             result, appended = result
-            if appended is not None:
-                publisher.observe(*appended)
+            self._observe(appended)
         if changed:
             self._committed()
         return result
+
+    def _observe(self, appended: audit.Appended | None) -> None:
+        """Tell the publisher what a committed write appended, starting it on the first."""
+        if appended is None:
+            return
+        if self._publishing is None:
+            self.start_audit_publisher()
+        if self.audit_publisher is not None:
+            self.audit_publisher.observe(*appended)  # after COMMIT: it never blocks or raises
+
+    def start_audit_publisher(self) -> None:
+        """Start publishing checkpoints now, if configured (the dashboard does at once, to
+        show the last checkpoint in its header); a no-op once decided."""
+        if self._publishing is not None or self._conn is None:
+            return
+        from operator_core.anchor.runtime import start_publisher  # the signing code, now
+
+        self.audit_publisher = start_publisher(self._origin, self.db_path)
+        self._publishing = self.audit_publisher is not None
 
     def _committed(self) -> None:
         self._notifier.notify()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from operator_core.clock import Clock
 from operator_core.model.views import AuditEventView
@@ -27,6 +28,9 @@ from operator_tui.widgets.filter_bar import FilterBar
 from operator_tui.widgets.key_footer import KeyFooter
 from operator_tui.widgets.pane_tabs import PaneTab
 from operator_tui.widgets.status_header import StatusHeader
+
+if TYPE_CHECKING:
+    from operator_core.anchor.runtime import AnchorStatus
 
 PANES: tuple[tuple[str, str, type[PaneTable]], ...] = (
     ("approvals", "Approvals", ApprovalsPane),
@@ -133,6 +137,10 @@ class DashboardScreen(Screen[None]):
             counts[pane.TITLE.lower()] = pane.item_count
             self.query_one(f"#tab-{pane.id}", PaneTab).set_count(pane.item_count)
         self.query_one(StatusHeader).show(data, counts)
+
+    def show_anchor(self, anchor: AnchorStatus | None) -> None:
+        """The audit checkpoints' state in the header, between reads."""
+        self.query_one(StatusHeader).show_anchor(anchor)
 
     def show_minute(self, data: DashboardData) -> None:
         """A new minute with nothing written: the header's time and activity. The panes' rows

@@ -5,6 +5,7 @@ pane, last refresh, activity."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from operator_core.safe_text import visible
 from rich.text import Text
@@ -15,6 +16,9 @@ from textual.widgets import Static
 from operator_tui.data import DashboardData
 from operator_tui.format import clock_time, full_time, short_path
 from operator_tui.widgets.activity import ActivityBar
+
+if TYPE_CHECKING:
+    from operator_core.anchor.runtime import AnchorStatus
 
 
 class StatusHeader(Vertical):
@@ -77,7 +81,7 @@ class StatusHeader(Vertical):
         self._refreshed.update(
             Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " ")
         )
-        self._show_anchor(data)
+        self.show_anchor(data.anchor)
         counts = Text(" ")
         for i, (name, value) in enumerate(pane_counts.items()):
             if i:
@@ -90,8 +94,7 @@ class StatusHeader(Vertical):
         self._counts.update(counts)
         self._activity.show(data.executions, data.failures)
 
-    def _show_anchor(self, data: DashboardData) -> None:
-        anchor = data.anchor
+    def show_anchor(self, anchor: AnchorStatus | None) -> None:
         self._anchor.display = anchor is not None
         if anchor is None:
             return
