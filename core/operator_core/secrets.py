@@ -65,6 +65,23 @@ def check_name(name: str) -> str:
     return name
 
 
+# A scoped secret is kept as NAME@AUTOMATION: neither a secret's name (an identifier) nor an
+# automation's name may contain "@", so the two never collide.
+SCOPE = "@"
+# automations.definition.NAME_PATTERN, without importing the definitions (pydantic).
+AUTOMATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def scoped_key(name: str, automation: str) -> str:
+    check_name(name)
+    if not AUTOMATION_RE.fullmatch(automation or ""):
+        raise ConfigError(
+            f"bad automation name {automation!r}: letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit"
+        )
+    return f"{name}{SCOPE}{automation}"
+
+
 def _write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, mode 0600 from the first byte."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -148,15 +165,34 @@ class SecretStore:
         _write_private(self.path, token + b"\n")
 
     def names(self) -> list[str]:
-        return sorted(self._load(self._fernet(create=False)))
+        """The global secrets' names."""
+        return sorted(k for k in self._load(self._fernet(create=False)) if SCOPE not in k)
+
+    def scoped_names(self) -> list[tuple[str, str]]:
+        """(automation, name) of every secret scoped to an automation."""
+        pairs = []
+        for key in self._load(self._fernet(create=False)):
+            name, scoped, automation = key.partition(SCOPE)
+            if scoped:
+                pairs.append((automation, name))
+        return sorted(pairs)
 
     def get(self, name: str) -> str | None:
+        """The global value of ``name``."""
         if not self.path.exists():
             return None
         return self._load(self._fernet(create=False)).get(name)
 
-    def set(self, name: str, value: str) -> None:
+    def get_scoped(self, name: str, automation: str) -> str | None:
+        """Only the value scoped to ``automation`` (None if it has none)."""
+        if not self.path.exists():
+            return None
+        return self._load(self._fernet(create=False)).get(scoped_key(name, automation))
+
+    def set(self, name: str, value: str, automation: str | None = None) -> None:
+        """Store ``name``; with ``automation``, a value only that automation's runs see."""
         check_name(name)
+        key = name if automation is None else scoped_key(name, automation)
         if not value:
             raise ConfigError(f"secret {name}: the value is empty")
         # A new key only for a new file: a fresh key could not read an existing one.
@@ -167,17 +203,19 @@ class SecretStore:
                 f"provide the key file {self.key_file}"
             )
         data = self._load(fernet)
-        data[name] = value
+        data[key] = value
         self._save(fernet, data)
 
-    def delete(self, name: str) -> bool:
-        """Remove a secret; False if it was not in the file."""
+    def delete(self, name: str, automation: str | None = None) -> bool:
+        """Remove a secret (the automation's own, given ``automation``); False if it was not
+        in the file."""
+        key = name if automation is None else scoped_key(name, automation)
         fernet = self._fernet(create=False)
         data = self._load(fernet)
-        if name not in data:
+        if key not in data:
             return False
         assert fernet is not None
-        del data[name]
+        del data[key]
         self._save(fernet, data)
         return True
 
@@ -192,20 +230,26 @@ def env_value(name: str) -> str | None:
 
 
 class SecretResolver:
-    """Looks secrets up (environment first, then the secrets file) and remembers every value
-    it handed out, so the caller can redact them."""
+    """Looks secrets up and remembers every value it handed out, so the caller can redact
+    them. For an automation's run (``automation``), the automation's own value comes first;
+    then the environment, then the secrets file."""
 
-    def __init__(self, store: SecretStore | None = None) -> None:
+    def __init__(self, store: SecretStore | None = None, automation: str | None = None) -> None:
         self._store = store
+        self._automation = automation
         self.values: dict[str, str] = {}
 
     def get(self, name: str) -> str:
         if name in self.values:
             return self.values[name]
         check_name(name)
-        value = env_value(name)
+        store = self._store or SecretStore()
+        value = None
+        if self._automation is not None:
+            value = store.get_scoped(name, self._automation)
         if value is None:
-            store = self._store or SecretStore()
+            value = env_value(name)
+        if value is None:
             value = store.get(name)
         if not value:
             raise ConfigError(

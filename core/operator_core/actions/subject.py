@@ -31,6 +31,8 @@ class ExecutionContext:
     attempt: int
     timeout_seconds: float
     ticket: Ticket | None = None
+    # The automation whose run proposed the action: its own secrets come first.
+    automation: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # A subject that starts processes says where, once they started: the attempt's record
     # keeps it, so the next runner can end them if this runner is lost.

@@ -11,7 +11,7 @@ import typer
 
 from operator_core.errors import ConfigError
 from operator_core.safe_text import visible
-from operator_core.secrets import KEY_ENV, SecretStore, check_name, env_value
+from operator_core.secrets import KEY_ENV, SecretStore, check_name, env_value, scoped_key
 
 app = typer.Typer(
     help="Secrets for runbook actions ({secret:NAME}), kept in an encrypted file. "
@@ -32,37 +32,61 @@ def _read_value(name: str) -> str:
     return value
 
 
+AUTOMATION = typer.Option(
+    None,
+    "--automation",
+    metavar="NAME",
+    help="Only this automation's runs see the value; it wins over a global secret (and "
+    "OPERATOR_SECRET_NAME) of the same name.",
+)
+
+
+def _scope(name: str, automation: str | None) -> str:
+    return name if automation is None else f"{name} for automation {automation}"
+
+
 @app.command("set")
 def set_secret(
     name: str = typer.Argument(..., help="Secret name, e.g. PAGER_TOKEN"),
+    automation: str | None = AUTOMATION,
 ) -> None:
     """Store a secret. The value is read from stdin (piped) or a hidden prompt."""
     check_name(name)
+    if automation is not None:
+        scoped_key(name, automation)  # a bad name is refused before the value is read
     store = SecretStore()
     created_key = not os.environ.get(KEY_ENV) and not store.key_file.exists()
-    store.set(name, _read_value(name))
+    store.set(name, _read_value(name), automation)
     if created_key:
         typer.echo(
             f"created secret key {visible(store.key_file)} (mode 0600); keep it apart from "
             "backups of the secrets file",
             err=True,
         )
-    typer.echo(f"stored secret {name} in {visible(store.path)}")
+    typer.echo(f"stored secret {_scope(name, automation)} in {visible(store.path)}")
 
 
 @app.command("list")
 def list_secrets() -> None:
-    """Names of the stored secrets (never their values)."""
-    for name in SecretStore().names():
+    """Names of the stored secrets (never their values), then those scoped to automations."""
+    store = SecretStore()
+    for name in store.names():
         suffix = "  (overridden by the environment)" if env_value(name) else ""
         typer.echo(f"{name}{suffix}")
+    for automation, name in store.scoped_names():
+        typer.echo(f"{name}  (automation {automation})")
 
 
 @app.command("delete")
-def delete_secret(name: str = typer.Argument(..., help="Secret name")) -> None:
+def delete_secret(
+    name: str = typer.Argument(..., help="Secret name"),
+    automation: str | None = typer.Option(
+        None, "--automation", metavar="NAME", help="Delete that automation's own value."
+    ),
+) -> None:
     """Remove a secret from the file."""
     check_name(name)
     store = SecretStore()
-    if not store.delete(name):
-        raise ConfigError(f"no secret named {name} in {store.path}")
-    typer.echo(f"deleted secret {name}")
+    if not store.delete(name, automation):
+        raise ConfigError(f"no secret named {_scope(name, automation)} in {store.path}")
+    typer.echo(f"deleted secret {_scope(name, automation)}")

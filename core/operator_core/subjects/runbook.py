@@ -78,7 +78,7 @@ class RunbookSubject(BaseSubject):
             confine_paths(action.definition, params)
         except ValidationError as exc:
             raise ActionFailed(str(exc), retryable=False) from None
-        resolver = SecretResolver(self._store)
+        resolver = SecretResolver(self._store, context.automation)
         redactor = Redactor()
         try:
             for name in action.secrets:
