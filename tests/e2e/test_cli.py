@@ -321,7 +321,7 @@ BAD_INPUT: list[tuple[str, Setup, list[str], str]] = [
     (
         "bad workflow step",
         _nothing,
-        ["propose-workflow", "wf", "--step", "ok", "--step", "flaky times=x"],
+        ["propose-workflow", "wf", "--description", "d", "--step", "ok", "--step", "flaky times=x"],
         "step 2",
     ),
     ("unknown ticket", _nothing, ["propose", "ok", "--reason", "r", "--ticket", "77"], "ticket"),

@@ -198,7 +198,7 @@ def test_a_parameter_nested_thousands_deep_on_the_command_line_is_one_line(db: P
     nested = "[" * 5000 + "1" + "]" * 5000
     for args in (
         ["propose", "ok", "-p", f"seconds={nested}", "--reason", "r"],
-        ["propose-workflow", "w", "--step", f"ok seconds={nested}"],
+        ["propose-workflow", "w", "--description", "d", "--step", f"ok seconds={nested}"],
     ):
         line = assert_one_line_error(run_cli(db, *args))
         assert "parameter 'seconds' must be a finite number" in line and len(line) < 300

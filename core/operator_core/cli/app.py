@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from operator_core.cli.parsing import MAX_ID, MAX_LIST, check_label
 from operator_core.env import parse_bool
-from operator_core.errors import DatabaseError
+from operator_core.errors import DatabaseError, ValidationError
 from operator_core.identity import actor_text, current_identity
 
 if TYPE_CHECKING:
@@ -22,6 +23,13 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+
+IdArg = Annotated[int, typer.Argument(metavar="ID", min=1, max=MAX_ID)]
+"""An action's, workflow's or ticket's id: a number SQLite can hold, else a usage error."""
+TicketOption = Annotated[
+    int | None, typer.Option("--ticket", metavar="ID", min=1, max=MAX_ID, help="Ticket id")
+]
+LimitOption = Annotated[int, typer.Option("--limit", min=1, max=MAX_LIST, help="Most rows")]
 
 app = typer.Typer(
     name="operator",
@@ -68,15 +76,27 @@ def default_db() -> Path:
 
 class Config:
     def __init__(
-        self, db: Path | None, subject: str | None, approval_mode: str | None, actor: str | None
+        self, db: str | None, subject: str | None, approval_mode: str | None, actor: str | None
     ) -> None:
-        self.db_explicit = db is not None or bool(os.environ.get("OPERATOR_DB"))
-        self.db = Path(db or os.environ.get("OPERATOR_DB") or default_db()).expanduser()
+        # An empty setting in the environment is unset (as shells clear one); an empty option
+        # is a mistake, refused rather than read as "the default".
+        given = db if db is not None else os.environ.get("OPERATOR_DB") or None
+        if given is not None and not given.strip():
+            raise ValidationError("--db is empty: give the database file's path", "db")
+        self.db_explicit = given is not None
+        self.db = Path(given or default_db()).expanduser()
+        if subject is not None and not subject.strip():
+            raise ValidationError(
+                "--subject is empty: give demo, commands:FILE.toml, http:FILE.toml or module:Class",
+                "subject",
+            )
         self.subject_spec = subject or os.environ.get("OPERATOR_SUBJECT") or "demo"
         self.approval_mode = (
             None if approval_mode is None else parse_bool(approval_mode, "--approval-mode")
         )
         self.identity = current_identity().text
+        if actor is not None:
+            check_label(actor, "--actor", "actor")
         # A label recorded beside the OS identity; never who the four-eyes rule sees.
         self.actor = (actor or os.environ.get("OPERATOR_ACTOR") or "").strip() or self.identity
 
@@ -92,21 +112,42 @@ class Config:
                 "'operator run' creates it)"
             )
 
+    def check_creatable(self) -> None:
+        """A database is created only in a directory that exists, except the default
+        location's: a mistyped --db would otherwise hold proposals no runner looks at."""
+        folder = self.db.parent
+        if self.db_explicit and not self.db.exists() and not folder.is_dir():
+            raise DatabaseError(
+                f"no directory {folder} for the database {self.db.name}: create it first, "
+                "or check --db / OPERATOR_DB"
+            )
+
     def executor(
-        self, with_subject: bool = False, create: bool = False, seed_policy: bool = True
+        self,
+        with_subject: bool = False,
+        create: bool = False,
+        seed_policy: bool = True,
+        read_only: bool = False,
     ) -> ActionExecutor:
+        """``create``: a command that writes may make the database; else it must exist (and
+        hold an Operator database). ``read_only``: a reading command, which never creates
+        nor migrates the file."""
         from operator_core.actions.executor import ActionExecutor
         from operator_core.actions.registry import ActionRegistry
+        from operator_core.db.actions import ActionDB
 
-        if not create:
+        if create and not read_only:
+            self.check_creatable()
+        else:
             self.require_db()
         registry = ActionRegistry()
         if with_subject:
             from operator_core.subjects.loader import load_subject
 
             registry = ActionRegistry.from_subject(load_subject(self.subject_spec))
+        db = ActionDB(self.db, create=create and not read_only, read_only=read_only)
         return ActionExecutor(
-            self.db, registry, approval_mode=self.approval_mode, seed_policy=seed_policy
+            self.db, registry, approval_mode=self.approval_mode, seed_policy=seed_policy, db=db
         )
 
 
@@ -126,13 +167,15 @@ async def with_executor(
     with_subject: bool = False,
     create: bool = False,
     seed_policy: bool = False,
+    read_only: bool = False,
 ) -> T:
-    """Open the executor (the database must exist unless ``create``), run ``fn``, close.
+    """Open the executor (the database must exist unless ``create``; a ``read_only`` command
+    leaves the file as it is), run ``fn``, close.
     With ``seed_policy`` (the commands that start or allow work: propose, approve, resume,
     run) the environment's policy settings seed a new database and must agree with an
     existing one's; the others (reading, cancelling, the kill switch) work whatever they
     say."""
-    executor = cfg.executor(with_subject, create, seed_policy)
+    executor = cfg.executor(with_subject, create, seed_policy, read_only)
     try:
         await executor.open()
         return await fn(executor)
@@ -146,7 +189,10 @@ async def with_executor(
 def root(
     ctx: typer.Context,
     db: Annotated[
-        Path | None, typer.Option("--db", help="SQLite file (env OPERATOR_DB)", show_default=False)
+        str | None,
+        typer.Option(
+            "--db", metavar="PATH", help="SQLite file (env OPERATOR_DB)", show_default=False
+        ),
     ] = None,
     subject: Annotated[
         str | None,

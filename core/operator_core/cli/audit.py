@@ -13,6 +13,7 @@ import typer
 
 from operator_core.cli.app import Config, audit_app, get_config, run_sync, with_executor
 from operator_core.cli.output import emit
+from operator_core.cli.parsing import MAX_ID
 from operator_core.errors import ConfigError, OperatorError
 from operator_core.safe_text import visible
 
@@ -122,7 +123,9 @@ def audit_verify(
         return verify_with_origin(conn, found, trusted, origin)
 
     with _reading_only():
-        own, report, other = run_sync(with_executor(cfg, lambda ex: ex.db.read(check)))
+        own, report, other = run_sync(
+            with_executor(cfg, lambda ex: ex.db.read(check), read_only=True)
+        )
     for note in notes:
         typer.echo(f"note: {visible(note)}", err=as_json)
     anchor = _anchor_line(report, own, other, paths)
@@ -151,9 +154,10 @@ def _verify_ledger(path: Path, key: VerifierKey | None, as_json: bool) -> None:
 def audit_export(
     ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="The ledger file to write")],
-    first: Annotated[int, typer.Option("--from", help="First event id")] = 1,
+    first: Annotated[int, typer.Option("--from", min=1, max=MAX_ID, help="First event id")] = 1,
     last: Annotated[
-        int | None, typer.Option("--to", help="Last event id (default: newest)")
+        int | None,
+        typer.Option("--to", min=1, max=MAX_ID, help="Last event id (default: newest)"),
     ] = None,
 ) -> None:
     """Write events and the checkpoints covering them as a signed ledger that
@@ -171,7 +175,7 @@ def audit_export(
 
     try:
         with _reading_only():
-            a, b, n = run_sync(with_executor(cfg, lambda ex: ex.db.read(export)))
+            a, b, n = run_sync(with_executor(cfg, lambda ex: ex.db.read(export), read_only=True))
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}") from exc
     typer.echo(f"exported events {a}..{b} ({n} events) to {visible(str(out))}")
@@ -190,6 +194,6 @@ def audit_key(ctx: typer.Context) -> None:
     cfg: Config = get_config(ctx)
     if cfg.db.exists():
         with _reading_only():
-            found = run_sync(with_executor(cfg, lambda ex: ex.db.read(read_origin)))
+            found = run_sync(with_executor(cfg, lambda ex: ex.db.read(read_origin), read_only=True))
         if found:
             typer.echo(f"origin {found}")

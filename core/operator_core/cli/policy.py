@@ -38,7 +38,7 @@ def policy_show(
     async def go(ex: ActionExecutor) -> dict[str, Any]:
         return {**(await ex.policy()).as_dict(), "identity": ex.identity}
 
-    data = run_sync(with_executor(cfg, go))
+    data = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(data)
         return

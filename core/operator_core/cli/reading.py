@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from operator_core.cli.app import (
+    IdArg,
+    LimitOption,
     actions_app,
     app,
     audit_app,
@@ -24,6 +26,7 @@ from operator_core.cli.output import (
     proposal_json,
     state_label,
 )
+from operator_core.cli.parsing import MAX_LIST
 from operator_core.errors import ValidationError
 from operator_core.identity import actor_text
 from operator_core.model.states import ActionStatus
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 def actions_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option("--status")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
+    limit: LimitOption = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Newest actions first."""
@@ -54,7 +57,9 @@ def actions_list(
                 + ", ".join(s.value for s in ActionStatus),
                 "status",
             ) from None
-    rows = run_sync(with_executor(cfg, lambda ex: ex.db.list_proposals(st, limit=limit)))
+    rows = run_sync(
+        with_executor(cfg, lambda ex: ex.db.list_proposals(st, limit=limit), read_only=True)
+    )
     if as_json:
         emit([proposal_json(p) for p in rows])
         return
@@ -83,7 +88,7 @@ def actions_list(
 @actions_app.command("show")
 def actions_show(
     ctx: typer.Context,
-    target: Annotated[int, typer.Argument(metavar="ID")],
+    target: IdArg,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One action with its records and audit events."""
@@ -109,7 +114,7 @@ def actions_show(
             "identities": await ex.db.read(identities, False, target),
         }
 
-    data = run_sync(with_executor(cfg, go, with_subject=True))
+    data = run_sync(with_executor(cfg, go, with_subject=True, read_only=True))
     if as_json:
         emit(data)
         return
@@ -170,7 +175,7 @@ def actions_show(
 @workflows_app.command("list")
 def workflows_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
+    limit: LimitOption = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Newest workflows first."""
@@ -181,7 +186,7 @@ def workflows_list(
         steps = await ex.db.list_workflow_steps([w.id for w in wfs if w.id is not None])
         return [(w, steps.get(w.id or 0, [])) for w in wfs]
 
-    rows = run_sync(with_executor(cfg, go))
+    rows = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(
             [
@@ -207,7 +212,7 @@ def workflows_list(
 @workflows_app.command("show")
 def workflows_show(
     ctx: typer.Context,
-    target: Annotated[int, typer.Argument(metavar="ID")],
+    target: IdArg,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One workflow with its steps."""
@@ -223,7 +228,7 @@ def workflows_show(
             await ex.db.read(identities, True, target),
         )
 
-    wf, steps, who = run_sync(with_executor(cfg, go))
+    wf, steps, who = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(
             {
@@ -249,12 +254,14 @@ def workflows_show(
 @audit_app.command("tail")
 def audit_tail(
     ctx: typer.Context,
-    lines: Annotated[int, typer.Option("-n", "--lines")] = 20,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=1, max=MAX_LIST)] = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The newest audit events."""
     cfg = get_config(ctx)
-    events = run_sync(with_executor(cfg, lambda ex: ex.db.list_audit_events(limit=lines)))
+    events = run_sync(
+        with_executor(cfg, lambda ex: ex.db.list_audit_events(limit=lines), read_only=True)
+    )
     if as_json:
         emit([e.model_dump(mode="json") for e in events])
         return
@@ -300,7 +307,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "failures_per_minute": failed,
         }
 
-    data = run_sync(with_executor(cfg, go))
+    data = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(data)
         return

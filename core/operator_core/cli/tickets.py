@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from operator_core.cli.app import get_config, run_sync, ticket_app, with_executor
+from operator_core.cli.app import IdArg, get_config, run_sync, ticket_app, with_executor
 from operator_core.cli.output import emit, fmt_time
 from operator_core.errors import ValidationError
 from operator_core.safe_text import visible
@@ -123,7 +123,7 @@ def ticket_open(
         typer.echo(t.id)
 
 
-_Id = Annotated[int, typer.Argument(metavar="ID")]
+_Id = IdArg
 _Json = Annotated[bool, typer.Option("--json")]
 
 
@@ -213,7 +213,7 @@ def ticket_list(
     cfg = get_config(ctx)
     if status is not None:
         check_status(status)
-    rows = run_sync(with_executor(cfg, lambda ex: ex.list_tickets(status, limit)))
+    rows = run_sync(with_executor(cfg, lambda ex: ex.list_tickets(status, limit), read_only=True))
     if as_json:
         emit([ticket_json(t) for t in rows])
         return
@@ -249,7 +249,7 @@ def ticket_show(ctx: typer.Context, ticket_id: _Id, as_json: _Json = False) -> N
         events = await ex.ticket_events(ticket_id)
         return {"ticket": ticket_json(t), "events": [e.to_json() for e in events]}
 
-    data = run_sync(with_executor(cfg, go))
+    data = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(data)
         return
