@@ -103,7 +103,8 @@ def test_workflow_proposed_approved_once_and_run_to_completion(db: Path) -> None
             env=env,
         )
     )
-    wf_id, step_ids = made["workflow_id"], made["step_ids"]
+    wf_id, step_ids = made["id"], [s["id"] for s in made["steps"]]
+    assert made["name"] == "rebalance" and made["status"] == "pending"
     assert len(step_ids) == 2
 
     # Nothing runs before the workflow is approved.

@@ -134,7 +134,7 @@ def test_an_error_that_quotes_input_is_one_escaped_line(db: Path, subject: str) 
         result = run_cli(db, *args, subject=subject)
         line = assert_one_line_error(result)
         assert not RAW_CONTROL.search(result.stderr), repr(result.stderr)
-        assert line.startswith("error: ")
+        assert line.startswith("operator: ")
     assert dump(db) == snapshot
 
 

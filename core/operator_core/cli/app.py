@@ -31,25 +31,28 @@ TicketOption = Annotated[
 ]
 LimitOption = Annotated[int, typer.Option("--limit", min=1, max=MAX_LIST, help="Most rows")]
 
-app = typer.Typer(
-    name="operator",
-    help="Human-in-the-loop execution of remediation actions against production.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-actions_app = typer.Typer(help="List and inspect actions.", no_args_is_help=True)
-workflows_app = typer.Typer(help="List and inspect workflows.", no_args_is_help=True)
-audit_app = typer.Typer(help="Read and verify the audit log.", no_args_is_help=True)
-policy_app = typer.Typer(
-    help="Show or change the database's approval policy.", no_args_is_help=True
-)
-ticket_app = typer.Typer(
-    help="Open tickets and move them through open, acknowledged, resolved.", no_args_is_help=True
-)
-automations_app = typer.Typer(
-    help="Versioned automations started by ticket events.", no_args_is_help=True
-)
+
+def group(help: str, name: str | None = None) -> typer.Typer:
+    """A command group. Plain help (no Rich): it prints where it is asked for (a group
+    without its command prints its usage on stderr, once), and ``--help`` needs no Rich
+    import to start."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+    )
+
+
+app = group("Human-in-the-loop execution of remediation actions against production.", "operator")
+actions_app = group("List and inspect actions.")
+workflows_app = group("List and inspect workflows.")
+audit_app = group("Read and verify the audit log.")
+policy_app = group("Show or change the database's approval policy.")
+ticket_app = group("Open tickets and move them through open, acknowledged, resolved.")
+automations_app = group("Versioned automations started by ticket events.")
 app.add_typer(actions_app, name="actions")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(audit_app, name="audit")
@@ -185,6 +188,14 @@ async def with_executor(
             await executor.registry.subject.aclose()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"operator {version('operator-ops')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -217,5 +228,9 @@ def root(
             "(env OPERATOR_ACTOR); never changes who you are",
         ),
     ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version"),
+    ] = False,
 ) -> None:
     ctx.obj = Config(db, subject, approval_mode, actor)

@@ -95,7 +95,8 @@ def kill_switch(
         return
     if result.kill_file is None:
         typer.echo(
-            f"warning: {result.database_error}; the database alone holds the switch", err=True
+            f"operator: warning: {result.database_error}; the database alone holds the switch",
+            err=True,
         )
     else:
         typer.echo(

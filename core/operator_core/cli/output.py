@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from operator_core.model.states import ActionStatus
-from operator_core.safe_text import visible
+from operator_core.safe_text import json_visible, visible
 
 if TYPE_CHECKING:
     # Only for types: pydantic is imported where used (see cli/app.py).
@@ -17,7 +17,15 @@ if TYPE_CHECKING:
 
 
 def emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str, sort_keys=True))
+    """JSON as a program reads it: non-ASCII text as itself, control and format characters
+    escaped (see ``json_visible``), every time in UTC with a Z."""
+    text = json.dumps(data, indent=2, default=str, sort_keys=True, ensure_ascii=False)
+    typer.echo(json_visible(text))
+
+
+def json_line(data: Any) -> str:
+    """``data`` as JSON on one line, for text output (non-ASCII as itself, as ``emit``)."""
+    return json_visible(json.dumps(data, default=str, sort_keys=True, ensure_ascii=False))
 
 
 def param_text(value: Any) -> str:
@@ -28,8 +36,22 @@ def params_line(parameters: dict[str, Any]) -> str:
     return " ".join(f"{k}={param_text(v)}" for k, v in parameters.items())
 
 
-def fmt_time(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else "-"
+def fmt_time(value: datetime | str | None) -> str:
+    """A time for people: UTC to the second, in the same ISO 8601 form as the JSON
+    (``2026-12-03T06:14:19Z``); a stored or JSON time string is read first."""
+    if not value:
+        return "-"
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_time(dt: datetime | None) -> str | None:
+    """A time for programs: UTC with microseconds and a Z, as every model's JSON has it."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def proposal_json(p: ActionProposal) -> dict[str, Any]:

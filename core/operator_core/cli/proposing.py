@@ -16,7 +16,7 @@ from operator_core.errors import ValidationError
 if TYPE_CHECKING:
     # Only for types: pydantic is imported where used (see cli/app.py).
     from operator_core.actions.executor import ActionExecutor
-    from operator_core.model.types import ActionProposal
+    from operator_core.model.types import ActionProposal, WorkflowProposal
 
 
 @app.command()
@@ -116,14 +116,13 @@ def propose_workflow(
             }
         )
 
-    async def go(ex: ActionExecutor) -> tuple[int, list[ActionProposal]]:
+    async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal]]:
         wf_id = await ex.propose_workflow(name, description, recs, ticket, proposed_by=cfg.actor)
-        return wf_id, await ex.db.list_workflow_actions(wf_id)
+        return await ex.require_workflow(wf_id), await ex.db.list_workflow_actions(wf_id)
 
-    wf_id, steps = run_sync(
-        with_executor(cfg, go, with_subject=True, create=True, seed_policy=True)
-    )
+    wf, steps = run_sync(with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     if as_json:
-        emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
+        # The workflow as 'workflows show --json' has it, as 'propose --json' gives the action.
+        emit({**wf.model_dump(mode="json"), "steps": [proposal_json(s) for s in steps]})
     else:
-        typer.echo(wf_id)
+        typer.echo(wf.id)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -21,6 +20,8 @@ from operator_core.cli.app import (
 from operator_core.cli.output import (
     emit,
     fmt_time,
+    json_line,
+    json_time,
     param_text,
     params_line,
     proposal_json,
@@ -145,7 +146,8 @@ def actions_show(
         "expires_at",
     ):
         if a.get(key) not in (None, "", {}):
-            typer.echo(f"  {key}: {visible(a[key])}")
+            value = fmt_time(a[key]) if key.endswith("_at") else visible(a[key])
+            typer.echo(f"  {key}: {value}")
     for key, who in data["identities"].items():
         if who:
             typer.echo(f"  {key}: {visible(who)}")
@@ -161,14 +163,14 @@ def actions_show(
     for r in data["records"]:
         outcome = {True: "ok", False: "failed", None: "running"}[r["success"]]
         typer.echo(
-            f"  attempt {r['attempt']}: {outcome} {r['started_at']} -> "
-            f"{r['completed_at']} {visible(r['error_message'] or '')}"
+            f"  attempt {r['attempt']}: {outcome} {fmt_time(r['started_at'])} -> "
+            f"{fmt_time(r['completed_at'])} {visible(r['error_message'] or '')}"
         )
     typer.echo("audit:")
     for e in data["audit"]:
         typer.echo(
-            f"  {e['timestamp']} {visible(e['event_type'])} by {visible(e['actor'])} "
-            f"{json.dumps(e['event_data'], default=str)}"
+            f"  {fmt_time(e['timestamp'])} {visible(e['event_type'])} by {visible(e['actor'])} "
+            f"{json_line(e['event_data'])}"
         )
 
 
@@ -274,7 +276,7 @@ def audit_tail(
         typer.echo(
             f"{e.id}\t{fmt_time(e.timestamp)}\t{visible(e.event_type)}\t{target}\t"
             f"{visible(e.actor)}\t"
-            f"{json.dumps(e.event_data, default=str, sort_keys=True)}"
+            f"{json_line(e.event_data)}"
         )
 
 
@@ -292,7 +294,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "db": str(cfg.db),
             "safety_mode": mode,
             "mode_changed_by": by,
-            "mode_changed_at": at.isoformat() if at else None,
+            "mode_changed_at": json_time(at),
             "mode_reason": reason,
             "kill_file": str(ex.db.kill_file.path) if ex.db.kill_file.engaged() else None,
             **policy.as_dict(),

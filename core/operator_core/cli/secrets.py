@@ -17,6 +17,7 @@ app = typer.Typer(
     help="Secrets for runbook actions ({secret:NAME}), kept in an encrypted file. "
     "OPERATOR_SECRET_NAME in the environment takes precedence over the file.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

@@ -262,12 +262,12 @@ def ticket_show(ctx: typer.Context, ticket_id: _Id, as_json: _Json = False) -> N
         typer.echo(f"  metadata.{visible(key)}: {visible(value)}")
     for key in ("created_at", "acknowledged_at", "resolved_at", "updated_at"):
         if t.get(key):
-            typer.echo(f"  {key}: {visible(t[key])}")
+            typer.echo(f"  {key}: {fmt_time(t[key])}")
     typer.echo("events:")
     for e in data["events"]:
         move = f" {e['from_status']} -> {e['to_status']}" if e["from_status"] else ""
         state = "consumed" if e["consumed_at"] else "pending"
         typer.echo(
-            f"  #{e['id']} {e['event_type']}{move}  {e['created_at']}  "
+            f"  #{e['id']} {e['event_type']}{move}  {fmt_time(e['created_at'])}  "
             f"by {visible(e['actor'])}  ({state})"
         )
