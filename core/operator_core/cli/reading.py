@@ -108,6 +108,7 @@ def actions_show(
             preview = subject.preview(p.action_name, p.parameters)
         return {
             "action": proposal_json(p),
+            "state": state_label(p),
             "preview": preview,
             "records": [r.model_dump(mode="json") for r in records],
             "audit": [e.model_dump(mode="json") for e in events],
@@ -122,7 +123,7 @@ def actions_show(
     # Every value is escaped onto its own line: a parameter with a newline cannot forge a
     # "will run:" or "reason:" line of what the approver reads.
     a = data["action"]
-    typer.echo(f"action {a['id']}: {visible(a['action_name'])}  [{a['status']}]")
+    typer.echo(f"action {a['id']}: {visible(a['action_name'])}  [{visible(data['state'])}]")
     if a["parameters"]:
         typer.echo("  parameters:")
         for name, value in a["parameters"].items():
@@ -280,6 +281,18 @@ def audit_tail(
         )
 
 
+def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
+    """Counts by status, where an action waiting for its retry is not "failed" (it is
+    stored so until it runs again) but "retry_waiting"."""
+    out = dict(by_status)
+    if retry_waiting:
+        failed = out.pop("failed", 0) - retry_waiting
+        if failed:
+            out["failed"] = failed
+        out["retry_waiting"] = retry_waiting
+    return out
+
+
 @app.command()
 def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Safety mode, counts and activity sparklines."""
@@ -298,7 +311,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "mode_reason": reason,
             "kill_file": str(ex.db.kill_file.path) if ex.db.kill_file.engaged() else None,
             **policy.as_dict(),
-            "by_status": counts.by_status,
+            "by_status": by_state(counts.by_status, counts.retry_waiting),
             "awaiting_approval": counts.awaiting_approval,
             "workflows_awaiting_approval": counts.workflows_awaiting_approval,
             "workflows_open": counts.workflows_open,
