@@ -84,7 +84,7 @@ def test_actions_show_escapes_control_characters_and_forges_no_lines(
         r"  reason: disk full\n  approved_by: alice"
     ]
     assert not [ln for ln in lines if ln.startswith("  approved_by:")]
-    assert r"    text = nginx\n  will run: echo harmless" in out
+    assert r"    text=nginx\n  will run: echo harmless" in out
 
 
 def test_every_printer_escapes_hostile_names_actors_and_reasons(db: Path, subject: str) -> None:
@@ -118,7 +118,8 @@ def test_every_printer_escapes_hostile_names_actors_and_reasons(db: Path, subjec
         if "KILL SWITCH" not in out:  # the kill switch's line names no one
             assert r"x\x1b[31m\u202e\ny" in out, out
     # Tab-separated listings keep their columns: a value cannot add a field or a row.
-    listed = outputs[0].stdout.splitlines()
+    header, *listed = outputs[0].stdout.splitlines()
+    assert header.split("\t") == ["ID", "NAME", "STATUS", "STEPS", "APPROVAL"]
     assert len(listed) == 1 and len(listed[0].split("\t")) == 5
 
 

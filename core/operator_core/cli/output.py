@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,27 @@ def emit(data: Any) -> None:
     escaped (see ``json_visible``), every time in UTC with a Z."""
     text = json.dumps(data, indent=2, default=str, sort_keys=True, ensure_ascii=False)
     typer.echo(json_visible(text))
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Rows under a header: aligned columns on a terminal; tab-separated and never cut when
+    piped (grep and awk see every value whole, one row per line). Every cell is escaped
+    (``visible``), so a value holds no tab or newline that could add a column or a row."""
+    cells = [[visible(c) for c in row] for row in rows]
+    if not sys.stdout.isatty():
+        typer.echo("\n".join("\t".join(row) for row in [list(columns), *cells]))
+        return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold")
+    for col in columns:
+        table.add_column(col)
+    for row in cells:
+        # Text cells: what an agent wrote is never read as Rich markup ("[/]" would crash).
+        table.add_row(*(Text(c) for c in row))
+    Console().print(table)
 
 
 def json_line(data: Any) -> str:

@@ -22,8 +22,8 @@ from operator_core.cli.output import (
     fmt_time,
     json_line,
     json_time,
-    param_text,
     params_line,
+    print_table,
     proposal_json,
     state_label,
 )
@@ -64,26 +64,22 @@ def actions_list(
     if as_json:
         emit([proposal_json(p) for p in rows])
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY"):
-        table.add_column(col)
-    for p in rows:
-        # Text cells: what an agent wrote is never read as Rich markup ("[/]" would crash).
-        cells = (
-            str(p.id),
-            p.action_name,
-            params_line(p.parameters),
-            state_label(p),
-            str(p.workflow_id or ""),
-            fmt_time(p.proposed_at),
-            p.proposed_by,
-        )
-        table.add_row(*(Text(visible(c)) for c in cells))
-    Console().print(table)
+    columns = ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY")
+    print_table(
+        columns,
+        [
+            (
+                str(p.id),
+                p.action_name,
+                params_line(p.parameters),
+                state_label(p),
+                str(p.workflow_id or ""),
+                fmt_time(p.proposed_at),
+                p.proposed_by,
+            )
+            for p in rows
+        ],
+    )
 
 
 @actions_app.command("show")
@@ -120,59 +116,9 @@ def actions_show(
     if as_json:
         emit(data)
         return
-    # Every value is escaped onto its own line: a parameter with a newline cannot forge a
-    # "will run:" or "reason:" line of what the approver reads.
-    a = data["action"]
-    typer.echo(f"action {a['id']}: {visible(a['action_name'])}  [{visible(data['state'])}]")
-    if a["parameters"]:
-        typer.echo("  parameters:")
-        for name, value in a["parameters"].items():
-            typer.echo(f"    {visible(name)} = {visible(param_text(value))}")
-    for key in (
-        "reason",
-        "proposed_by",
-        "proposed_at",
-        "requires_approval",
-        "approved_by",
-        "approved_at",
-        "rejected_by",
-        "rejection_reason",
-        "workflow_id",
-        "scheduled_at",
-        "retry_count",
-        "max_retries",
-        "next_retry_at",
-        "last_error",
-        "cancel_reason",
-        "expires_at",
-    ):
-        if a.get(key) not in (None, "", {}):
-            value = fmt_time(a[key]) if key.endswith("_at") else visible(a[key])
-            typer.echo(f"  {key}: {value}")
-    for key, who in data["identities"].items():
-        if who:
-            typer.echo(f"  {key}: {visible(who)}")
-    if data["ticket"]:
-        typer.echo(f"  ticket: #{data['ticket']['id']} {visible(data['ticket']['title'])}")
-    if data["preview"]:
-        # A preview has lines of its own (cwd, headers, body): they are marked as its own.
-        first, *more = str(data["preview"]).split("\n")
-        typer.echo(f"  will run: {visible(first)}")
-        for line in more:
-            typer.echo(f"          | {visible(line)}")
-    typer.echo("records:")
-    for r in data["records"]:
-        outcome = {True: "ok", False: "failed", None: "running"}[r["success"]]
-        typer.echo(
-            f"  attempt {r['attempt']}: {outcome} {fmt_time(r['started_at'])} -> "
-            f"{fmt_time(r['completed_at'])} {visible(r['error_message'] or '')}"
-        )
-    typer.echo("audit:")
-    for e in data["audit"]:
-        typer.echo(
-            f"  {fmt_time(e['timestamp'])} {visible(e['event_type'])} by {visible(e['actor'])} "
-            f"{json_line(e['event_data'])}"
-        )
+    from operator_core.cli.show_action import print_action
+
+    print_action(data)
 
 
 @workflows_app.command("list")
@@ -198,6 +144,7 @@ def workflows_list(
             ]
         )
         return
+    table = []
     for w, st in rows:
         done = sum(1 for s in st if s.status == ActionStatus.COMPLETED)
         approval = (
@@ -207,9 +154,8 @@ def workflows_list(
                 "awaiting approval" if w.requires_approval and w.status.value == "pending" else ""
             )
         )
-        typer.echo(
-            f"{w.id}\t{visible(w.name)}\t{w.status.value}\t{done}/{len(st)} steps\t{approval}"
-        )
+        table.append((str(w.id), w.name, w.status.value, f"{done}/{len(st)} steps", approval))
+    print_table(("ID", "NAME", "STATUS", "STEPS", "APPROVAL"), table)
 
 
 @workflows_app.command("show")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from operator_core.cli.app import IdArg, get_config, run_sync, ticket_app, with_executor
-from operator_core.cli.output import emit, fmt_time
+from operator_core.cli.output import emit, fmt_time, print_table
 from operator_core.errors import ValidationError
 from operator_core.safe_text import visible
 
@@ -217,26 +217,23 @@ def ticket_list(
     if as_json:
         emit([ticket_json(t) for t in rows])
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "SEVERITY", "STATUS", "SERVICE", "TEAM", "ASSIGNEE", "OPENED", "TITLE"):
-        table.add_column(col)
-    for t in rows:
-        cells = (
-            str(t.id),
-            t.severity,
-            t.status,
-            t.service or "",
-            t.team or "",
-            t.assignee or "",
-            fmt_time(t.created_at),
-            t.title,
-        )
-        table.add_row(*(Text(visible(c)) for c in cells))
-    Console().print(table)
+    columns = ("ID", "SEVERITY", "STATUS", "SERVICE", "TEAM", "ASSIGNEE", "OPENED", "TITLE")
+    print_table(
+        columns,
+        [
+            (
+                str(t.id),
+                t.severity,
+                t.status,
+                t.service or "",
+                t.team or "",
+                t.assignee or "",
+                fmt_time(t.created_at),
+                t.title,
+            )
+            for t in rows
+        ],
+    )
 
 
 @ticket_app.command("show")
