@@ -22,16 +22,27 @@ class _UTCFormatter(logging.Formatter):
     converter = time.gmtime
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is when a line is logged (not when made)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stderr)
+        super().emit(record)
+
+
+_handler = _Stderr()
+_handler.setFormatter(_UTCFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ"))
+
+
 def log_to_stderr(level: int) -> None:
     """The runner's log (``operator.*``) on stderr at ``level``: INFO is a line per
-    attempt, DEBUG also its start, WARNING only trouble. Other libraries stay at WARNING."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _UTCFormatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
-    )
+    attempt, DEBUG also its start, WARNING only trouble. Other libraries stay at WARNING.
+    Once per process, however often a command runs in it (as in the tests)."""
     root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)
+    if _handler not in root.handlers:
+        root.addHandler(_handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
     logging.getLogger("operator").setLevel(level)
 
 
