@@ -3,7 +3,6 @@ executor each command opens."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     # Imported where used: ``operator tui`` draws its first frame before pydantic is
     # imported (the models, the registry, the executor; see operator_tui.app).
     from operator_core.actions.executor import ActionExecutor
+    from operator_core.db.snapshot import Reads
 
 
 T = TypeVar("T")
@@ -161,6 +161,8 @@ def get_config(ctx: typer.Context) -> Config:
 
 
 def run_sync(coro: Awaitable[T]) -> T:
+    import asyncio  # here: ``operator --help`` and a usage error need no event loop
+
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
@@ -194,6 +196,21 @@ def _print_version(value: bool) -> None:
 
         typer.echo(f"operator {version('operator-ops')}")
         raise typer.Exit()
+
+
+async def with_reads(cfg: Config, fn: Callable[[Reads], Awaitable[T]]) -> T:
+    """Run ``fn`` on the database's own reads (``status``): no executor, models nor
+    pydantic to import, so the command starts about as fast as the dashboard's first frame.
+    Read only, as every reading command."""
+    from operator_core.db.snapshot import Reads
+
+    cfg.require_db()
+    db = Reads(cfg.db, read_only=True)
+    try:
+        await db.open()
+        return await fn(db)
+    finally:
+        await db.close()
 
 
 @app.callback()

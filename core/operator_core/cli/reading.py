@@ -15,6 +15,7 @@ from operator_core.cli.app import (
     get_config,
     run_sync,
     with_executor,
+    with_reads,
     workflows_app,
 )
 from operator_core.cli.output import (
@@ -36,6 +37,7 @@ from operator_core.safe_text import visible
 if TYPE_CHECKING:
     # Only for types: pydantic is imported where used (see cli/app.py).
     from operator_core.actions.executor import ActionExecutor
+    from operator_core.db.snapshot import Reads
     from operator_core.model.types import ActionProposal, WorkflowProposal
 
 
@@ -244,18 +246,20 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     """Safety mode, counts and activity sparklines."""
     cfg = get_config(ctx)
 
-    async def go(ex: ActionExecutor) -> dict[str, Any]:
-        mode, at, by, reason = await ex.db.get_safety_mode()
-        policy = await ex.policy()
-        counts = await ex.db.counts()
-        done, failed = await ex.db.activity(60)
+    async def go(db: Reads) -> dict[str, Any]:
+        from operator_core.db.policy import read_policy
+
+        mode, at, by, reason = await db.get_safety_mode()
+        policy = await db.read(read_policy)
+        counts = await db.counts()
+        done, failed = await db.activity(60)
         return {
             "db": str(cfg.db),
             "safety_mode": mode,
             "mode_changed_by": by,
             "mode_changed_at": json_time(at),
             "mode_reason": reason,
-            "kill_file": str(ex.db.kill_file.path) if ex.db.kill_file.engaged() else None,
+            "kill_file": str(db.kill_file.path) if db.kill_file.engaged() else None,
             **policy.as_dict(),
             "by_status": by_state(counts.by_status, counts.retry_waiting),
             "awaiting_approval": counts.awaiting_approval,
@@ -268,7 +272,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "failures_per_minute": failed,
         }
 
-    data = run_sync(with_executor(cfg, go, read_only=True))
+    data = run_sync(with_reads(cfg, go))
     if as_json:
         emit(data)
         return

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from operator_core.cli.app import Config, app, get_config, run_sync, state_dir, with_executor
 from operator_core.cli.parsing import check_number
-from operator_core.cli.run_report import Outcomes, log_to_stderr, outcomes
 from operator_core.errors import ValidationError
 from operator_core.safe_text import visible
 
@@ -48,6 +44,11 @@ def run(
 ) -> None:
     """Run the runner: execute approved, due work until stopped (SIGINT/SIGTERM). It logs
     one line per attempt on stderr."""
+    import asyncio
+    import logging
+    import signal
+
+    from operator_core.cli.run_report import Outcomes, log_to_stderr, outcomes
     from operator_core.runner import Runner
 
     cfg = get_config(ctx)

@@ -1,6 +1,7 @@
 """``operator secrets``: manage the encrypted secrets file that runbooks use as
 ``{secret:NAME}``. A value is read from stdin or a hidden prompt, never from the command
-line (where ``ps`` and shell history would keep it)."""
+line (where ``ps`` and shell history would keep it). The store (and its cryptography) is
+imported by the command that uses it, not by every ``operator`` start."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import typer
 
 from operator_core.errors import ConfigError
 from operator_core.safe_text import visible
-from operator_core.secrets import KEY_ENV, SecretStore, check_name, env_value
 
 app = typer.Typer(
     help="Secrets for runbook actions ({secret:NAME}), kept in an encrypted file. "
@@ -38,6 +38,8 @@ def set_secret(
     name: str = typer.Argument(..., help="Secret name, e.g. PAGER_TOKEN"),
 ) -> None:
     """Store a secret. The value is read from stdin (piped) or a hidden prompt."""
+    from operator_core.secrets import KEY_ENV, SecretStore, check_name
+
     check_name(name)
     store = SecretStore()
     created_key = not os.environ.get(KEY_ENV) and not store.key_file.exists()
@@ -54,6 +56,8 @@ def set_secret(
 @app.command("list")
 def list_secrets() -> None:
     """Names of the stored secrets (never their values)."""
+    from operator_core.secrets import SecretStore, env_value
+
     for name in SecretStore().names():
         suffix = "  (overridden by the environment)" if env_value(name) else ""
         typer.echo(f"{name}{suffix}")
@@ -62,6 +66,8 @@ def list_secrets() -> None:
 @app.command("delete")
 def delete_secret(name: str = typer.Argument(..., help="Secret name")) -> None:
     """Remove a secret from the file."""
+    from operator_core.secrets import SecretStore, check_name
+
     check_name(name)
     store = SecretStore()
     if not store.delete(name):
