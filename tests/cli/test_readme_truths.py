@@ -64,7 +64,7 @@ def test_every_command_line_in_the_readme_is_a_command(args: list[str]) -> None:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main([*words, "--help"])
     assert code == 0, (words, err.getvalue())
-    assert f"Usage: operator {' '.join(words)}" in out.getvalue()
+    assert f"Usage: operator {words[0]}" in out.getvalue()
 
 
 def test_the_status_values_are_the_real_ones() -> None:
