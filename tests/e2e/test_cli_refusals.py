@@ -4,6 +4,7 @@ values that were accepted though wrong."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -214,7 +215,7 @@ def test_the_demo_takes_a_store_number_as_its_id(db: Path) -> None:
     assert ran.returncode == 0, ran.stderr
     rows = query(db, "SELECT proposal_id, success, result_data FROM action_records ORDER BY 1")
     assert [(r[0], r[1]) for r in rows] == [(1, 1), (2, 1)]
-    assert '"to_store": "s2"' in rows[0][2] and '"to_store": "s3"' in rows[1][2]
+    assert [json.loads(r[2])["to_store"] for r in rows] == ["s2", "s3"]
     refused = run_cli(
         db,
         "propose",

@@ -68,18 +68,19 @@ def _anchor_line(report: Report, origin: str, other: int, paths: list[Path]) -> 
 
 
 def _print_report(report: Report, anchor: str, as_json: bool, extra: dict[str, Any]) -> None:
+    findings = report.findings.summary()
     if as_json:
         emit({**report.to_json(), "anchor": anchor, **extra})
-        if not report.ok:
-            raise typer.Exit(1)
-        return
-    findings = report.findings.summary()
-    for finding in findings:
-        typer.echo(f"{finding.kind}: {visible(finding.message)}")
+    else:
+        for finding in findings:
+            typer.echo(f"{finding.kind}: {visible(finding.message)}")
     if findings:
-        more = f" (and {len(findings) - 1} more findings above)" if len(findings) > 1 else ""
+        # Also with --json: the report on stdout, and the verdict as every error, one line.
+        where = "in the report" if as_json else "above"
+        more = f" (and {len(findings) - 1} more findings {where})" if len(findings) > 1 else ""
         raise OperatorError(f"audit log TAMPERED: {visible(findings[0].message)}{more}")
-    typer.echo(f"audit log OK: {report.events} events, chain intact; {anchor}")
+    if not as_json:
+        typer.echo(f"audit log OK: {report.events} events, chain intact; {anchor}")
 
 
 @audit_app.command("verify")
