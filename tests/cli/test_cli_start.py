@@ -29,7 +29,8 @@ print(json.dumps({"code": code, "loaded": heavy, "asyncio": "asyncio" in sys.mod
 def _loaded(tmp_path: Path, *args: str) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPERATOR_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
-    env["PYTHONPATH"] = str(REPO)
+    # The tree under test, whatever the venv's editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join(str(REPO / d) for d in ("core", "tui", "."))
     code = f"HEAVY = {HEAVY!r}\n{PROBE}"
     done = subprocess.run(
         [sys.executable, "-c", code, *args],

@@ -3,7 +3,6 @@ checkpoints published outside the database (docs/audit-anchoring.md)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +17,8 @@ from operator_core.errors import ConfigError, OperatorError
 from operator_core.safe_text import visible
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from operator_core.anchor.keys import VerifierKey
     from operator_core.anchor.verify import Report
 
