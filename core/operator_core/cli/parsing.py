@@ -16,7 +16,7 @@ from operator_core.errors import ValidationError
 
 MAX_ID = 2**63 - 1
 """The largest id SQLite can store: a larger one is refused as a usage error."""
-MAX_LIST = 10_000
+MAX_LIST = 100_000
 """Most rows a list command prints (--limit, audit tail -n)."""
 MAX_NAME_CHARS = 200
 """Characters in a workflow's name or an --actor label."""
