@@ -11,8 +11,10 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from operator_core.actions.executor import ActionExecutor
@@ -23,6 +25,7 @@ from operator_core.db.lost import LostNote
 from operator_core.errors import InvalidTransitionError
 from operator_core.notify import Listener
 from operator_core.outage import Outage
+from operator_core.safe_text import visible
 from operator_core.subjects.process_groups import settle_lost_group
 
 T = TypeVar("T")
@@ -36,11 +39,54 @@ LOST_GROUP_GRACE = 1.0
 
 @dataclass
 class RunnerStats:
+    """Attempts as this runner saw them end (``failed`` counts every failed attempt, also
+    one whose action waits for a retry); ``actions``: every action it attempted, whose
+    state in the database says how each really ended."""
+
     claimed: int = 0
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
     recovered: list[int] = field(default_factory=list)
+    actions: set[int] = field(default_factory=set)
+
+
+def _attempt_name(claim: Claim) -> str:
+    p = claim.proposal
+    return f"action {p.id} attempt {claim.record.attempt} ({p.action_name})"
+
+
+def _outcome(claim: Claim, result: AttemptResult) -> tuple[str, str]:
+    """How an attempt ended, as the log says it: what, and the details after the time.
+    Whether a failure is retried is foreseen from the claim (the transaction recording it
+    decides: it may find the action cancelled meanwhile)."""
+    if result.success:
+        return "ok", ""
+    p = claim.proposal
+    error = visible(result.error or "no error given")
+    if (
+        result.retryable
+        and result.retry_delay_seconds is not None
+        and p.retry_count < p.max_retries
+    ):
+        wait = result.retry_delay_seconds
+        return "failed", f", retry {p.retry_count + 1}/{p.max_retries} in {wait:.3g}s: {error}"
+    return "failed for good", f": {error}"
+
+
+def _log_attempt(
+    claim: Claim, began: float, began_at: datetime | None, outcome: tuple[str, str]
+) -> None:
+    """One line per attempt at INFO (``operator run``'s default): outcome, duration, start."""
+    what, details = outcome
+    log.info(
+        "%s: %s after %.2fs (started %s)%s",
+        _attempt_name(claim),
+        what,
+        time.monotonic() - began,
+        began_at.strftime("%Y-%m-%dT%H:%M:%SZ") if began_at else "-",
+        details,
+    )
 
 
 def new_runner_id() -> str:
@@ -226,6 +272,7 @@ class Runner:
             pid = claim.proposal.id
             assert pid is not None
             self.stats.claimed += 1
+            self.stats.actions.add(pid)
             task = asyncio.create_task(self._attempt(claim), name=f"action-{pid}")
             self._inflight[pid] = task
             timeout = self.executor.attempt_timeout(claim.proposal)
@@ -321,17 +368,28 @@ class Runner:
     async def _attempt(self, claim: Claim) -> None:
         pid = claim.proposal.id
         assert pid is not None
+        logging_on = log.isEnabledFor(logging.INFO)  # off in a demo or a benchmark
+        began, began_at = time.monotonic(), self.db.clock.now() if logging_on else None
+        if logging_on:
+            log.debug("%s: started", _attempt_name(claim))
         try:
             result = await self.executor.perform(claim, enforce_timeout=False)
             if result.error is not None and not result.error.isascii():
                 result = result._replace(error=storable(result.error))  # a subject's bytes
             self._finished.append((claim, result))
+            if logging_on:
+                _log_attempt(claim, began, began_at, _outcome(claim, result))
         except asyncio.CancelledError:
             if pid in self._timed_out and pid not in self._stop_reasons:
                 # The watchdog's cancel, not a stop: the attempt failed by timing out.
-                self._finished.append((claim, self.executor.timed_out(claim)))
+                result = self.executor.timed_out(claim)
+                self._finished.append((claim, result))
+                if logging_on:
+                    _log_attempt(claim, began, began_at, _outcome(claim, result))
             else:
                 reason = self._stop_reasons.pop(pid, "runner shutdown")
+                if logging_on:
+                    _log_attempt(claim, began, began_at, (f"stopped ({reason})", ""))
                 await asyncio.shield(self._record_stop(claim, reason))
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             # Running it raised outside the subject's own failures (its context, its result,

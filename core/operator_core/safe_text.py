@@ -84,3 +84,24 @@ def has_surrogates(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def json_visible(text: str) -> str:
+    """JSON written with ``ensure_ascii=False`` (so accents and CJK read as themselves), with
+    each character ``visible`` would escape written as a JSON ``\\u`` escape instead. Such a
+    character can only be inside a string (``json.dumps`` escapes the C0 controls there), so
+    a raw newline left is the layout's."""
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return _unsafe().sub(_json_escape, text)
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    if ch == "\n":
+        return ch
+    cp = ord(ch)
+    if cp > 0xFFFF:  # JSON spells a character beyond the BMP as a surrogate pair
+        cp -= 0x10000
+        return f"\\u{0xD800 + (cp >> 10):04x}\\u{0xDC00 + (cp & 0x3FF):04x}"
+    return f"\\u{cp:04x}"

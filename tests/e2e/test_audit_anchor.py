@@ -57,7 +57,20 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = env_for(root, OPERATOR_APPROVAL_MODE="on", OPERATOR_AUDIT_SECONDS="0.2")
     for _ in range(3):
         ok(run_cli(db, "propose", "ok", "--reason", "tidy", env=env))
-    ok(run_cli(db, "propose-workflow", "wf", "--step", "ok", "--step", "ok", env=env))
+    ok(
+        run_cli(
+            db,
+            "propose-workflow",
+            "wf",
+            "--description",
+            "d",
+            "--step",
+            "ok",
+            "--step",
+            "ok",
+            env=env,
+        )
+    )
     ok(run_cli(db, "approve", "1", env=env))
     ok(run_cli(db, "approve", "2", env=env))
     ok(run_cli(db, "approve", "1", "--workflow", env=env))

@@ -103,7 +103,8 @@ def test_workflow_proposed_approved_once_and_run_to_completion(db: Path) -> None
             env=env,
         )
     )
-    wf_id, step_ids = made["workflow_id"], made["step_ids"]
+    wf_id, step_ids = made["id"], [s["id"] for s in made["steps"]]
+    assert made["name"] == "rebalance" and made["status"] == "pending"
     assert len(step_ids) == 2
 
     # Nothing runs before the workflow is approved.
@@ -321,7 +322,7 @@ BAD_INPUT: list[tuple[str, Setup, list[str], str]] = [
     (
         "bad workflow step",
         _nothing,
-        ["propose-workflow", "wf", "--step", "ok", "--step", "flaky times=x"],
+        ["propose-workflow", "wf", "--description", "d", "--step", "ok", "--step", "flaky times=x"],
         "step 2",
     ),
     ("unknown ticket", _nothing, ["propose", "ok", "--reason", "r", "--ticket", "77"], "ticket"),

@@ -34,8 +34,23 @@ BAD = [
         "step 2 delay",
     ),
     (
-        ["propose-workflow", "big", "--step", "ok delay=1h", "--step", "ok delay=87672h1s"],
-        "step 2 delay",
+        [
+            "propose-workflow",
+            "big",
+            "--description",
+            "d",
+            "--step",
+            "ok",
+            "--step",
+            "ok delay=1h",
+            "--step",
+            "ok delay=87672h1s",
+        ],
+        "step 3 delay",
+    ),
+    (
+        ["propose-workflow", "big", "--description", "d", "--step", "ok delay=1h"],
+        "step 1: delay=",
     ),
 ]
 

@@ -19,7 +19,7 @@ PAGE = 2048  # ActionDB's page size (db/actions.py PAGE_SIZE)
 
 WRITERS = [
     ["propose", "ok", "--reason", "r"],
-    ["propose-workflow", "wf", "--step", "ok"],
+    ["propose-workflow", "wf", "--description", "d", "--step", "ok"],
     ["ticket", "open", "t"],
     ["approve", "1400"],
     ["approve", "5"],

@@ -117,7 +117,7 @@ def test_tui_without_a_database_says_so_before_any_screen(tmp_path: Path) -> Non
     missing = tmp_path / "missing.db"
     code, text = Terminal(missing, "tests.support.subjects:TestSubject").ended()
     assert code == 1
-    assert "error: no database at" in text and "Traceback" not in text
+    assert "operator: no database at" in text and "Traceback" not in text
     assert "\x1b[?1049h" not in text, "no full-screen mode was entered"
     assert not missing.exists()
 

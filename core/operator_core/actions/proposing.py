@@ -8,6 +8,7 @@ from typing import Any
 
 from operator_core.actions import limits
 from operator_core.actions.executor_base import ExecutorBase
+from operator_core.clock import to_db
 from operator_core.db.actions import AuditEntry
 from operator_core.errors import ValidationError
 from operator_core.identity import actor_text
@@ -140,7 +141,7 @@ class Proposing(ExecutorBase):
                 "parameters": params,
                 "reason": reason,
                 "ticket_id": ticket_id,
-                "scheduled_at": when.isoformat() if when else None,
+                "scheduled_at": to_db(when),  # UTC with a Z, as every time Operator writes
                 "validated": True,
                 "requires_approval": proposal.requires_approval,
             },

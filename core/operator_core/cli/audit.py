@@ -3,7 +3,6 @@ checkpoints published outside the database (docs/audit-anchoring.md)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,10 +12,13 @@ import typer
 
 from operator_core.cli.app import Config, audit_app, get_config, run_sync, with_executor
 from operator_core.cli.output import emit
+from operator_core.cli.parsing import MAX_ID
 from operator_core.errors import ConfigError, OperatorError
 from operator_core.safe_text import visible
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from operator_core.anchor.keys import VerifierKey
     from operator_core.anchor.verify import Report
 
@@ -67,18 +69,19 @@ def _anchor_line(report: Report, origin: str, other: int, paths: list[Path]) -> 
 
 
 def _print_report(report: Report, anchor: str, as_json: bool, extra: dict[str, Any]) -> None:
+    findings = report.findings.summary()
     if as_json:
         emit({**report.to_json(), "anchor": anchor, **extra})
-        if not report.ok:
-            raise typer.Exit(1)
-        return
-    findings = report.findings.summary()
-    for finding in findings:
-        typer.echo(f"{finding.kind}: {visible(finding.message)}")
+    else:
+        for finding in findings:
+            typer.echo(f"{finding.kind}: {visible(finding.message)}")
     if findings:
-        more = f" (and {len(findings) - 1} more findings above)" if len(findings) > 1 else ""
+        # Also with --json: the report on stdout, and the verdict as every error, one line.
+        where = "in the report" if as_json else "above"
+        more = f" (and {len(findings) - 1} more findings {where})" if len(findings) > 1 else ""
         raise OperatorError(f"audit log TAMPERED: {visible(findings[0].message)}{more}")
-    typer.echo(f"audit log OK: {report.events} events, chain intact; {anchor}")
+    if not as_json:
+        typer.echo(f"audit log OK: {report.events} events, chain intact; {anchor}")
 
 
 @audit_app.command("verify")
@@ -122,7 +125,9 @@ def audit_verify(
         return verify_with_origin(conn, found, trusted, origin)
 
     with _reading_only():
-        own, report, other = run_sync(with_executor(cfg, lambda ex: ex.db.read(check)))
+        own, report, other = run_sync(
+            with_executor(cfg, lambda ex: ex.db.read(check), read_only=True)
+        )
     for note in notes:
         typer.echo(f"note: {visible(note)}", err=as_json)
     anchor = _anchor_line(report, own, other, paths)
@@ -151,9 +156,10 @@ def _verify_ledger(path: Path, key: VerifierKey | None, as_json: bool) -> None:
 def audit_export(
     ctx: typer.Context,
     out: Annotated[Path, typer.Argument(help="The ledger file to write")],
-    first: Annotated[int, typer.Option("--from", help="First event id")] = 1,
+    first: Annotated[int, typer.Option("--from", min=1, max=MAX_ID, help="First event id")] = 1,
     last: Annotated[
-        int | None, typer.Option("--to", help="Last event id (default: newest)")
+        int | None,
+        typer.Option("--to", min=1, max=MAX_ID, help="Last event id (default: newest)"),
     ] = None,
 ) -> None:
     """Write events and the checkpoints covering them as a signed ledger that
@@ -171,7 +177,7 @@ def audit_export(
 
     try:
         with _reading_only():
-            a, b, n = run_sync(with_executor(cfg, lambda ex: ex.db.read(export)))
+            a, b, n = run_sync(with_executor(cfg, lambda ex: ex.db.read(export), read_only=True))
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror}") from exc
     typer.echo(f"exported events {a}..{b} ({n} events) to {visible(str(out))}")
@@ -190,6 +196,6 @@ def audit_key(ctx: typer.Context) -> None:
     cfg: Config = get_config(ctx)
     if cfg.db.exists():
         with _reading_only():
-            found = run_sync(with_executor(cfg, lambda ex: ex.db.read(read_origin)))
+            found = run_sync(with_executor(cfg, lambda ex: ex.db.read(read_origin), read_only=True))
         if found:
             typer.echo(f"origin {found}")

@@ -21,6 +21,7 @@ from operator_core.cli.app import (
     with_executor,
 )
 from operator_core.cli.output import emit, fmt_time
+from operator_core.cli.parsing import MAX_ID
 from operator_core.errors import ConfigError, OperatorError
 from operator_core.safe_text import visible
 
@@ -128,7 +129,9 @@ def automations_apply(
 def automations_rollback(
     ctx: typer.Context,
     name: _Name,
-    to: Annotated[int, typer.Option("--to", metavar="V", help="The version to bring back")],
+    to: Annotated[
+        int, typer.Option("--to", metavar="V", min=1, max=MAX_ID, help="The version to bring back")
+    ],
     note: _Note = "",
 ) -> None:
     """Append version n+1 equal to version V (history is never rewritten)."""
@@ -191,8 +194,8 @@ def automations_history(ctx: typer.Context, name: _Name, as_json: _Json = False)
 def automations_diff(
     ctx: typer.Context,
     name: _Name,
-    v1: Annotated[int, typer.Argument(metavar="V1")],
-    v2: Annotated[int, typer.Argument(metavar="V2")],
+    v1: Annotated[int, typer.Argument(metavar="V1", min=1, max=MAX_ID)],
+    v2: Annotated[int, typer.Argument(metavar="V2", min=1, max=MAX_ID)],
 ) -> None:
     """A unified diff of two versions' definitions."""
     from operator_core.automations.diff import diff

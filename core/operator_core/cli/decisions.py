@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from operator_core.cli.app import app, get_config, run_sync, with_executor
+from operator_core.cli.app import IdArg, app, get_config, run_sync, with_executor
 from operator_core.cli.output import emit, fmt_time
 from operator_core.errors import ValidationError
 from operator_core.model.states import ActionStatus
@@ -38,7 +38,7 @@ def _decide(
 @app.command()
 def approve(
     ctx: typer.Context,
-    target: Annotated[int, typer.Argument(metavar="ID")],
+    target: IdArg,
     workflow: Annotated[bool, typer.Option("--workflow", help="ID is a workflow")] = False,
 ) -> None:
     """Approve an action (or, with --workflow, a whole workflow)."""
@@ -48,7 +48,7 @@ def approve(
 @app.command()
 def reject(
     ctx: typer.Context,
-    target: Annotated[int, typer.Argument(metavar="ID")],
+    target: IdArg,
     reason: Annotated[str, typer.Option("--reason", help="Why (required)")] = "",
     workflow: Annotated[bool, typer.Option("--workflow", help="ID is a workflow")] = False,
 ) -> None:
@@ -59,7 +59,7 @@ def reject(
 @app.command()
 def cancel(
     ctx: typer.Context,
-    target: Annotated[int, typer.Argument(metavar="ID")],
+    target: IdArg,
     reason: Annotated[str, typer.Option("--reason")] = "",
     workflow: Annotated[bool, typer.Option("--workflow", help="ID is a workflow")] = False,
 ) -> None:
@@ -95,7 +95,8 @@ def kill_switch(
         return
     if result.kill_file is None:
         typer.echo(
-            f"warning: {result.database_error}; the database alone holds the switch", err=True
+            f"operator: warning: {result.database_error}; the database alone holds the switch",
+            err=True,
         )
     else:
         typer.echo(

@@ -51,23 +51,28 @@ def _check_utf8(argv: list[str]) -> None:
             raise ConfigError(f"{visible(name)} is not valid UTF-8 text: '{visible(value)}'")
 
 
+PREFIX = "operator: "
+"""Every line the CLI writes about an error starts with it, as the README shows."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error is one line on stderr."""
     try:
         _check_utf8(sys.argv[1:] if argv is None else argv)
         # Outside standalone mode, click returns the code of a typer.Exit rather than raise.
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="operator", standalone_mode=False)
     except OperatorError as exc:
-        typer.echo(f"error: {visible(exc)}", err=True)
+        typer.echo(f"{PREFIX}{visible(exc)}", err=True)
         return 1
     except Abort:
-        typer.echo("aborted", err=True)
+        typer.echo(f"{PREFIX}aborted", err=True)
         return 130
     except TyperException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
-            app(args=["--help"], standalone_mode=False)
+            # A group without its command (``operator audit``): its usage, once, on stderr.
+            typer.echo(exc.format_message().rstrip("\n"), err=True)
             return 2
-        typer.echo(f"error: {visible(exc.format_message())}", err=True)
+        typer.echo(f"{PREFIX}{visible(exc.format_message())}", err=True)
         return exc.exit_code or 2
     except Exit as exc:
         return exc.exit_code

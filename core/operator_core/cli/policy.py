@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from operator_core.cli.app import get_config, policy_app, run_sync, with_executor
-from operator_core.cli.output import emit
+from operator_core.cli.output import emit, fmt_time
 from operator_core.env import parse_bool
 from operator_core.errors import ValidationError
 
@@ -23,7 +23,8 @@ def _policy_lines(data: dict[str, Any]) -> list[str]:
     return [
         f"approval-mode {'on' if data['approval_mode'] else 'off'}",
         f"four-eyes     {'on' if data['four_eyes'] else 'off'}",
-        f"set by        {data['policy_changed_by'] or '-'} at {data['policy_changed_at'] or '-'}",
+        f"set by        {data['policy_changed_by'] or '-'} "
+        f"at {fmt_time(data['policy_changed_at'])}",
         f"you are       {data['identity']}",
     ]
 
@@ -38,7 +39,7 @@ def policy_show(
     async def go(ex: ActionExecutor) -> dict[str, Any]:
         return {**(await ex.policy()).as_dict(), "identity": ex.identity}
 
-    data = run_sync(with_executor(cfg, go))
+    data = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(data)
         return

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from operator_core.actions.limits import MAX_RETRIES
-from operator_core.cli.app import app, get_config, run_sync, with_executor
+from operator_core.cli.app import TicketOption, app, get_config, run_sync, with_executor
 from operator_core.cli.output import emit, proposal_json
-from operator_core.cli.parsing import parse_duration, parse_params
+from operator_core.cli.parsing import check_label, check_text, parse_duration, parse_params
 from operator_core.errors import ValidationError
 
 if TYPE_CHECKING:
     # Only for types: pydantic is imported where used (see cli/app.py).
     from operator_core.actions.executor import ActionExecutor
-    from operator_core.model.types import ActionProposal
+    from operator_core.model.types import ActionProposal, WorkflowProposal
 
 
 @app.command()
@@ -25,7 +25,7 @@ def propose(
     action: Annotated[str, typer.Argument(help="Action name")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="KEY=VALUE")] = None,
     reason: Annotated[str, typer.Option("--reason", help="Why (required)")] = "",
-    ticket: Annotated[int | None, typer.Option("--ticket", help="Ticket id")] = None,
+    ticket: TicketOption = None,
     schedule_in: Annotated[
         str | None, typer.Option("--schedule-in", help="Run after DURATION (e.g. 5m)")
     ] = None,
@@ -37,6 +37,7 @@ def propose(
 ) -> None:
     """Propose an action; prints the new id."""
     cfg = get_config(ctx)
+    check_text(reason, "the reason", "reason")
     params = parse_params(param or [])
     delay = parse_duration(schedule_in, "--schedule-in") if schedule_in is not None else None
     expiry = parse_duration(expires_in, "--expires-in") if expires_in is not None else None
@@ -72,12 +73,21 @@ def propose_workflow(
             " 'delay=DURATION' waits after the previous step",
         ),
     ],
-    description: Annotated[str, typer.Option("--description", help="What it achieves")] = "",
-    ticket: Annotated[int | None, typer.Option("--ticket")] = None,
+    description: Annotated[
+        str, typer.Option("--description", help="What it achieves (required: every step's reason)")
+    ] = "",
+    ticket: TicketOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Propose an ordered chain of actions, approved once; prints the workflow id."""
     cfg = get_config(ctx)
+    name = check_label(name, "the workflow name", "name")
+    if not description.strip():
+        raise ValidationError(
+            "a workflow needs a description (--description): it is every step's reason",
+            "description",
+        )
+    check_text(description, "the description", "description")
     recs = []
     for i, text in enumerate(step, start=1):
         try:
@@ -87,6 +97,11 @@ def propose_workflow(
         if not words:
             raise ValidationError(f"step {i} is empty", "step")
         params = parse_params(words[1:])
+        if i == 1 and "delay" in params:
+            raise ValidationError(
+                "step 1: delay= waits after the previous step, and the first step has none",
+                "delay",
+            )
         delay = (
             parse_duration(str(params.pop("delay")), f"step {i} delay")
             if "delay" in params
@@ -101,14 +116,13 @@ def propose_workflow(
             }
         )
 
-    async def go(ex: ActionExecutor) -> tuple[int, list[ActionProposal]]:
+    async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal]]:
         wf_id = await ex.propose_workflow(name, description, recs, ticket, proposed_by=cfg.actor)
-        return wf_id, await ex.db.list_workflow_actions(wf_id)
+        return await ex.require_workflow(wf_id), await ex.db.list_workflow_actions(wf_id)
 
-    wf_id, steps = run_sync(
-        with_executor(cfg, go, with_subject=True, create=True, seed_policy=True)
-    )
+    wf, steps = run_sync(with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     if as_json:
-        emit({"workflow_id": wf_id, "step_ids": [s.id for s in steps]})
+        # The workflow as 'workflows show --json' has it, as 'propose --json' gives the action.
+        emit({**wf.model_dump(mode="json"), "steps": [proposal_json(s) for s in steps]})
     else:
-        typer.echo(wf_id)
+        typer.echo(wf.id)

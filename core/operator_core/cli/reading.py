@@ -2,28 +2,33 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from operator_core.cli.app import (
+    IdArg,
+    LimitOption,
     actions_app,
     app,
     audit_app,
     get_config,
     run_sync,
     with_executor,
+    with_reads,
     workflows_app,
 )
 from operator_core.cli.output import (
     emit,
     fmt_time,
-    param_text,
+    json_line,
+    json_time,
     params_line,
+    print_table,
     proposal_json,
     state_label,
 )
+from operator_core.cli.parsing import MAX_LIST
 from operator_core.errors import ValidationError
 from operator_core.identity import actor_text
 from operator_core.model.states import ActionStatus
@@ -32,6 +37,7 @@ from operator_core.safe_text import visible
 if TYPE_CHECKING:
     # Only for types: pydantic is imported where used (see cli/app.py).
     from operator_core.actions.executor import ActionExecutor
+    from operator_core.db.snapshot import Reads
     from operator_core.model.types import ActionProposal, WorkflowProposal
 
 
@@ -39,7 +45,7 @@ if TYPE_CHECKING:
 def actions_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option("--status")] = None,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
+    limit: LimitOption = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Newest actions first."""
@@ -54,36 +60,34 @@ def actions_list(
                 + ", ".join(s.value for s in ActionStatus),
                 "status",
             ) from None
-    rows = run_sync(with_executor(cfg, lambda ex: ex.db.list_proposals(st, limit=limit)))
+    rows = run_sync(
+        with_executor(cfg, lambda ex: ex.db.list_proposals(st, limit=limit), read_only=True)
+    )
     if as_json:
         emit([proposal_json(p) for p in rows])
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY"):
-        table.add_column(col)
-    for p in rows:
-        # Text cells: what an agent wrote is never read as Rich markup ("[/]" would crash).
-        cells = (
-            str(p.id),
-            p.action_name,
-            params_line(p.parameters),
-            state_label(p),
-            str(p.workflow_id or ""),
-            fmt_time(p.proposed_at),
-            p.proposed_by,
-        )
-        table.add_row(*(Text(visible(c)) for c in cells))
-    Console().print(table)
+    columns = ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY")
+    print_table(
+        columns,
+        [
+            (
+                str(p.id),
+                p.action_name,
+                params_line(p.parameters),
+                state_label(p),
+                str(p.workflow_id or ""),
+                fmt_time(p.proposed_at),
+                p.proposed_by,
+            )
+            for p in rows
+        ],
+    )
 
 
 @actions_app.command("show")
 def actions_show(
     ctx: typer.Context,
-    target: Annotated[int, typer.Argument(metavar="ID")],
+    target: IdArg,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One action with its records and audit events."""
@@ -102,6 +106,7 @@ def actions_show(
             preview = subject.preview(p.action_name, p.parameters)
         return {
             "action": proposal_json(p),
+            "state": state_label(p),
             "preview": preview,
             "records": [r.model_dump(mode="json") for r in records],
             "audit": [e.model_dump(mode="json") for e in events],
@@ -109,68 +114,19 @@ def actions_show(
             "identities": await ex.db.read(identities, False, target),
         }
 
-    data = run_sync(with_executor(cfg, go, with_subject=True))
+    data = run_sync(with_executor(cfg, go, with_subject=True, read_only=True))
     if as_json:
         emit(data)
         return
-    # Every value is escaped onto its own line: a parameter with a newline cannot forge a
-    # "will run:" or "reason:" line of what the approver reads.
-    a = data["action"]
-    typer.echo(f"action {a['id']}: {visible(a['action_name'])}  [{a['status']}]")
-    if a["parameters"]:
-        typer.echo("  parameters:")
-        for name, value in a["parameters"].items():
-            typer.echo(f"    {visible(name)} = {visible(param_text(value))}")
-    for key in (
-        "reason",
-        "proposed_by",
-        "proposed_at",
-        "requires_approval",
-        "approved_by",
-        "approved_at",
-        "rejected_by",
-        "rejection_reason",
-        "workflow_id",
-        "scheduled_at",
-        "retry_count",
-        "max_retries",
-        "next_retry_at",
-        "last_error",
-        "cancel_reason",
-        "expires_at",
-    ):
-        if a.get(key) not in (None, "", {}):
-            typer.echo(f"  {key}: {visible(a[key])}")
-    for key, who in data["identities"].items():
-        if who:
-            typer.echo(f"  {key}: {visible(who)}")
-    if data["ticket"]:
-        typer.echo(f"  ticket: #{data['ticket']['id']} {visible(data['ticket']['title'])}")
-    if data["preview"]:
-        # A preview has lines of its own (cwd, headers, body): they are marked as its own.
-        first, *more = str(data["preview"]).split("\n")
-        typer.echo(f"  will run: {visible(first)}")
-        for line in more:
-            typer.echo(f"          | {visible(line)}")
-    typer.echo("records:")
-    for r in data["records"]:
-        outcome = {True: "ok", False: "failed", None: "running"}[r["success"]]
-        typer.echo(
-            f"  attempt {r['attempt']}: {outcome} {r['started_at']} -> "
-            f"{r['completed_at']} {visible(r['error_message'] or '')}"
-        )
-    typer.echo("audit:")
-    for e in data["audit"]:
-        typer.echo(
-            f"  {e['timestamp']} {visible(e['event_type'])} by {visible(e['actor'])} "
-            f"{json.dumps(e['event_data'], default=str)}"
-        )
+    from operator_core.cli.show_action import print_action
+
+    print_action(data)
 
 
 @workflows_app.command("list")
 def workflows_list(
     ctx: typer.Context,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
+    limit: LimitOption = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Newest workflows first."""
@@ -181,7 +137,7 @@ def workflows_list(
         steps = await ex.db.list_workflow_steps([w.id for w in wfs if w.id is not None])
         return [(w, steps.get(w.id or 0, [])) for w in wfs]
 
-    rows = run_sync(with_executor(cfg, go))
+    rows = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(
             [
@@ -190,6 +146,7 @@ def workflows_list(
             ]
         )
         return
+    table = []
     for w, st in rows:
         done = sum(1 for s in st if s.status == ActionStatus.COMPLETED)
         approval = (
@@ -199,15 +156,14 @@ def workflows_list(
                 "awaiting approval" if w.requires_approval and w.status.value == "pending" else ""
             )
         )
-        typer.echo(
-            f"{w.id}\t{visible(w.name)}\t{w.status.value}\t{done}/{len(st)} steps\t{approval}"
-        )
+        table.append((str(w.id), w.name, w.status.value, f"{done}/{len(st)} steps", approval))
+    print_table(("ID", "NAME", "STATUS", "STEPS", "APPROVAL"), table)
 
 
 @workflows_app.command("show")
 def workflows_show(
     ctx: typer.Context,
-    target: Annotated[int, typer.Argument(metavar="ID")],
+    target: IdArg,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """One workflow with its steps."""
@@ -223,7 +179,7 @@ def workflows_show(
             await ex.db.read(identities, True, target),
         )
 
-    wf, steps, who = run_sync(with_executor(cfg, go))
+    wf, steps, who = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(
             {
@@ -249,12 +205,14 @@ def workflows_show(
 @audit_app.command("tail")
 def audit_tail(
     ctx: typer.Context,
-    lines: Annotated[int, typer.Option("-n", "--lines")] = 20,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=1, max=MAX_LIST)] = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """The newest audit events."""
     cfg = get_config(ctx)
-    events = run_sync(with_executor(cfg, lambda ex: ex.db.list_audit_events(limit=lines)))
+    events = run_sync(
+        with_executor(cfg, lambda ex: ex.db.list_audit_events(limit=lines), read_only=True)
+    )
     if as_json:
         emit([e.model_dump(mode="json") for e in events])
         return
@@ -267,8 +225,20 @@ def audit_tail(
         typer.echo(
             f"{e.id}\t{fmt_time(e.timestamp)}\t{visible(e.event_type)}\t{target}\t"
             f"{visible(e.actor)}\t"
-            f"{json.dumps(e.event_data, default=str, sort_keys=True)}"
+            f"{json_line(e.event_data)}"
         )
+
+
+def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
+    """Counts by status, where an action waiting for its retry is not "failed" (it is
+    stored so until it runs again) but "retry_waiting"."""
+    out = dict(by_status)
+    if retry_waiting:
+        failed = out.pop("failed", 0) - retry_waiting
+        if failed:
+            out["failed"] = failed
+        out["retry_waiting"] = retry_waiting
+    return out
 
 
 @app.command()
@@ -276,20 +246,22 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     """Safety mode, counts and activity sparklines."""
     cfg = get_config(ctx)
 
-    async def go(ex: ActionExecutor) -> dict[str, Any]:
-        mode, at, by, reason = await ex.db.get_safety_mode()
-        policy = await ex.policy()
-        counts = await ex.db.counts()
-        done, failed = await ex.db.activity(60)
+    async def go(db: Reads) -> dict[str, Any]:
+        from operator_core.db.policy import read_policy
+
+        mode, at, by, reason = await db.get_safety_mode()
+        policy = await db.read(read_policy)
+        counts = await db.counts()
+        done, failed = await db.activity(60)
         return {
             "db": str(cfg.db),
             "safety_mode": mode,
             "mode_changed_by": by,
-            "mode_changed_at": at.isoformat() if at else None,
+            "mode_changed_at": json_time(at),
             "mode_reason": reason,
-            "kill_file": str(ex.db.kill_file.path) if ex.db.kill_file.engaged() else None,
+            "kill_file": str(db.kill_file.path) if db.kill_file.engaged() else None,
             **policy.as_dict(),
-            "by_status": counts.by_status,
+            "by_status": by_state(counts.by_status, counts.retry_waiting),
             "awaiting_approval": counts.awaiting_approval,
             "workflows_awaiting_approval": counts.workflows_awaiting_approval,
             "workflows_open": counts.workflows_open,
@@ -300,7 +272,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "failures_per_minute": failed,
         }
 
-    data = run_sync(with_executor(cfg, go))
+    data = run_sync(with_reads(cfg, go))
     if as_json:
         emit(data)
         return

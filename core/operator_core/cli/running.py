@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from operator_core.cli.app import Config, app, get_config, run_sync, state_dir, with_executor
 from operator_core.cli.parsing import check_number
+from operator_core.errors import ValidationError
 from operator_core.safe_text import visible
 
 if TYPE_CHECKING:
@@ -18,44 +17,67 @@ if TYPE_CHECKING:
     from operator_core.actions.subject import Subject
 
 
+EXIT_FAILED = 3
+"""``run --until-idle`` exit code when an action it ran failed for good (1 is an error that
+stopped the runner, 2 a usage error; README "Exit codes")."""
+
+
 @app.command()
 def run(
     ctx: typer.Context,
     until_idle: Annotated[
-        bool, typer.Option("--until-idle", help="Exit once nothing is executing or due")
+        bool,
+        typer.Option(
+            "--until-idle",
+            help="Exit once nothing is executing or due; exit 3 if an action failed for good",
+        ),
     ] = False,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 4,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=10_000)] = 4,
     lease_seconds: Annotated[float, typer.Option("--lease-seconds", min=1.0)] = 30.0,
     grace_seconds: Annotated[float, typer.Option("--grace-seconds", min=0.0)] = 10.0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Log only warnings, not each attempt")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also log when each attempt starts")
+    ] = False,
 ) -> None:
-    """Run the runner: execute approved, due work until stopped (SIGINT/SIGTERM)."""
+    """Run the runner: execute approved, due work until stopped (SIGINT/SIGTERM). It logs
+    one line per attempt on stderr."""
+    import asyncio
+    import logging
+    import signal
+
+    from operator_core.cli.run_report import Outcomes, log_to_stderr, outcomes
     from operator_core.runner import Runner
 
     cfg = get_config(ctx)
     check_number(lease_seconds, "--lease-seconds", 1, 86400)
     check_number(grace_seconds, "--grace-seconds", 0, 86400)
+    if quiet and verbose:
+        raise ValidationError("--quiet and --verbose: give one of them", "quiet")
+    log_to_stderr(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
-    async def go(ex: ActionExecutor) -> Any:
+    async def go(ex: ActionExecutor) -> Outcomes:
         runner = Runner(
             ex, concurrency=concurrency, lease_seconds=lease_seconds, grace_seconds=grace_seconds
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runner.request_stop)
-        if not until_idle:
+        if not until_idle and not quiet:
             typer.echo(
                 f"runner {visible(runner.runner_id)} on {visible(cfg.db)} "
                 f"(concurrency {concurrency})",
                 err=True,
             )
-        return await runner.run(until_idle=until_idle)
+        stats = await runner.run(until_idle=until_idle)
+        return await outcomes(ex, stats.actions | set(stats.recovered), len(stats.recovered))
 
-    stats = run_sync(with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
-    typer.echo(
-        f"runner done: {stats.completed} completed, {stats.failed} failed, "
-        f"{stats.cancelled} cancelled, {len(stats.recovered)} recovered",
-        err=True,
-    )
+    done = run_sync(with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
+    typer.echo(f"runner done: {done.summary()}", err=True)
+    if until_idle and done.failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """``operator secrets``: manage the encrypted secrets file that runbooks use as
 ``{secret:NAME}``. A value is read from stdin or a hidden prompt, never from the command
-line (where ``ps`` and shell history would keep it)."""
+line (where ``ps`` and shell history would keep it). The store (and its cryptography) is
+imported by the command that uses it, not by every ``operator`` start."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import typer
 
 from operator_core.errors import ConfigError
 from operator_core.safe_text import visible
-from operator_core.secrets import KEY_ENV, SecretStore, check_name, env_value, scoped_key
 
 app = typer.Typer(
     help="Secrets for runbook actions ({secret:NAME}), kept in an encrypted file. "
     "OPERATOR_SECRET_NAME in the environment takes precedence over the file.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -51,6 +52,8 @@ def set_secret(
     automation: str | None = AUTOMATION,
 ) -> None:
     """Store a secret. The value is read from stdin (piped) or a hidden prompt."""
+    from operator_core.secrets import KEY_ENV, SecretStore, check_name, scoped_key
+
     check_name(name)
     if automation is not None:
         scoped_key(name, automation)  # a bad name is refused before the value is read
@@ -69,6 +72,8 @@ def set_secret(
 @app.command("list")
 def list_secrets() -> None:
     """Names of the stored secrets (never their values), then those scoped to automations."""
+    from operator_core.secrets import SecretStore, env_value
+
     store = SecretStore()
     for name in store.names():
         suffix = "  (overridden by the environment)" if env_value(name) else ""
@@ -85,6 +90,8 @@ def delete_secret(
     ),
 ) -> None:
     """Remove a secret from the file."""
+    from operator_core.secrets import SecretStore, check_name
+
     check_name(name)
     store = SecretStore()
     if not store.delete(name, automation):

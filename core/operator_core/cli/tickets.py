@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from operator_core.cli.app import get_config, run_sync, ticket_app, with_executor
-from operator_core.cli.output import emit, fmt_time
+from operator_core.cli.app import IdArg, get_config, run_sync, ticket_app, with_executor
+from operator_core.cli.output import emit, fmt_time, print_table
 from operator_core.errors import ValidationError
 from operator_core.safe_text import visible
 
@@ -123,7 +123,7 @@ def ticket_open(
         typer.echo(t.id)
 
 
-_Id = Annotated[int, typer.Argument(metavar="ID")]
+_Id = IdArg
 _Json = Annotated[bool, typer.Option("--json")]
 
 
@@ -213,30 +213,27 @@ def ticket_list(
     cfg = get_config(ctx)
     if status is not None:
         check_status(status)
-    rows = run_sync(with_executor(cfg, lambda ex: ex.list_tickets(status, limit)))
+    rows = run_sync(with_executor(cfg, lambda ex: ex.list_tickets(status, limit), read_only=True))
     if as_json:
         emit([ticket_json(t) for t in rows])
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "SEVERITY", "STATUS", "SERVICE", "TEAM", "ASSIGNEE", "OPENED", "TITLE"):
-        table.add_column(col)
-    for t in rows:
-        cells = (
-            str(t.id),
-            t.severity,
-            t.status,
-            t.service or "",
-            t.team or "",
-            t.assignee or "",
-            fmt_time(t.created_at),
-            t.title,
-        )
-        table.add_row(*(Text(visible(c)) for c in cells))
-    Console().print(table)
+    columns = ("ID", "SEVERITY", "STATUS", "SERVICE", "TEAM", "ASSIGNEE", "OPENED", "TITLE")
+    print_table(
+        columns,
+        [
+            (
+                str(t.id),
+                t.severity,
+                t.status,
+                t.service or "",
+                t.team or "",
+                t.assignee or "",
+                fmt_time(t.created_at),
+                t.title,
+            )
+            for t in rows
+        ],
+    )
 
 
 @ticket_app.command("show")
@@ -249,7 +246,7 @@ def ticket_show(ctx: typer.Context, ticket_id: _Id, as_json: _Json = False) -> N
         events = await ex.ticket_events(ticket_id)
         return {"ticket": ticket_json(t), "events": [e.to_json() for e in events]}
 
-    data = run_sync(with_executor(cfg, go))
+    data = run_sync(with_executor(cfg, go, read_only=True))
     if as_json:
         emit(data)
         return
@@ -262,12 +259,12 @@ def ticket_show(ctx: typer.Context, ticket_id: _Id, as_json: _Json = False) -> N
         typer.echo(f"  metadata.{visible(key)}: {visible(value)}")
     for key in ("created_at", "acknowledged_at", "resolved_at", "updated_at"):
         if t.get(key):
-            typer.echo(f"  {key}: {visible(t[key])}")
+            typer.echo(f"  {key}: {fmt_time(t[key])}")
     typer.echo("events:")
     for e in data["events"]:
         move = f" {e['from_status']} -> {e['to_status']}" if e["from_status"] else ""
         state = "consumed" if e["consumed_at"] else "pending"
         typer.echo(
-            f"  #{e['id']} {e['event_type']}{move}  {e['created_at']}  "
+            f"  #{e['id']} {e['event_type']}{move}  {fmt_time(e['created_at'])}  "
             f"by {visible(e['actor'])}  ({state})"
         )

@@ -94,8 +94,16 @@ class Store:
         clock: Clock | None = None,
         busy_timeout: float | None = None,
         synchronous: str | None = None,
+        create: bool = True,
+        read_only: bool = False,
     ) -> None:
+        """``create=False``: the file must already hold an Operator database; no directory,
+        file or schema is made (a command that acts on existing work). ``read_only`` also
+        implies it and keeps the file as it is: no migration, no journal-mode switch, no
+        checkpoint publisher (the CLI's reading commands)."""
         self.db_path = Path(db_path).expanduser()
+        self._create = create and not read_only
+        self._read_only = read_only
         # Whether the whole file passed PRAGMA quick_check: asked once, before the first
         # write of this connection (see health.py).
         self._checked = False
@@ -141,13 +149,17 @@ class Store:
         path = self.db_path
         if path.is_dir():
             raise DatabaseError(f"database {path} is a directory, not a file")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        except OSError as exc:
-            raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
-        self._in_use = inuse.hold_shared(path)
+        if not self._create:
+            if not path.is_file():
+                raise DatabaseError(f"no Operator database at {path}")
+        else:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            except OSError as exc:
+                raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from exc
+            self._in_use = inuse.hold_shared(path)
         try:
             # check_same_thread=False: short transactions also run on the event loop's
             # thread, never at the same time as the worker thread (see _call).
@@ -171,6 +183,9 @@ class Store:
             await conn.close()
             self._release_in_use()
             raise
+        if not self._create:
+            # Only once the file is known to be ours: no lock file beside a stranger's.
+            self._in_use = inuse.hold_shared(path)
         self._conn = conn
         return self
 
@@ -181,6 +196,13 @@ class Store:
         raw.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         # Nothing below may write to a file that is not a healthy Operator database.
         health.check_is_operator(raw, self.db_path)
+        if not self._create:
+            health.check_is_current(raw, self.db_path, LATEST_VERSION, self._read_only)
+        if self._read_only:
+            raw.execute(f"PRAGMA synchronous = {self._synchronous}")
+            raw.execute("PRAGMA foreign_keys = ON")
+            raw.execute("PRAGMA busy_timeout = 0")
+            return
         if raw.execute("PRAGMA user_version").fetchone()[0] < LATEST_VERSION:
             health.quick_check(raw, self.db_path)  # before a migration writes to it
             self._checked = True

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from operator_core.errors import DatabaseError
+from operator_core.errors import DatabaseError, SchemaTooNewError
 
 RESTORE_HINT = (
     "Restore it from a backup ('operator kill-switch --yes' still stops execution while its "
@@ -52,6 +52,40 @@ def check_is_operator(conn: sqlite3.Connection, path: Path) -> None:
             f"{path} is an SQLite database of something else (tables {shown}), not an "
             "Operator database; nothing was written to it"
         )
+
+
+class NoOperatorDatabaseError(DatabaseError):
+    """The file is empty: a command that acts on existing work found none. Nothing was
+    written."""
+
+
+def check_is_current(conn: sqlite3.Connection, path: Path, latest: int, read_only: bool) -> None:
+    """For a command that acts on existing work (``check_is_operator`` has passed): the file
+    holds an Operator database, not an empty one; for a reading command, one it can read as
+    it is (a read never migrates). Raises DatabaseError."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == 0 and not conn.execute(HAS_PROPOSALS_SQL).fetchone():
+        raise NoOperatorDatabaseError(
+            f"no Operator database in {path} (the file is empty); nothing was written to it "
+            "(a proposal or 'operator run' creates one)"
+        )
+    if version > latest:
+        raise SchemaTooNewError(
+            f"database {path} has schema version {version}, newer than this Operator "
+            f"understands ({latest}); upgrade Operator to open it"
+        )
+    if read_only and version < latest:
+        raise DatabaseError(
+            f"database {path} has schema version {version}, older than this Operator's "
+            f"({latest}): a read does not upgrade it, the next command that writes (e.g. "
+            "'operator run') does"
+        )
+
+
+# Whether the action table exists (sqlite_master has no index to walk: it is tiny).
+HAS_PROPOSALS_SQL = """
+SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'action_proposals'
+"""
 
 
 def quick_check(conn: sqlite3.Connection, path: Path, table: str | None = None) -> None:

@@ -124,7 +124,7 @@ class Policy:
         return {
             "approval_mode": self.approval_mode,
             "four_eyes": self.four_eyes,
-            "policy_changed_at": self.changed_at.isoformat() if self.changed_at else None,
+            "policy_changed_at": to_db(self.changed_at),
             "policy_changed_by": self.changed_by,
         }
 

@@ -40,6 +40,12 @@ class Cluster:
         return c
 
 
+def store_key(store_id: str) -> str:
+    """The cluster's key of a store given as "s2" or "2" (no leading zeros: "02" is "s2")."""
+    digits = store_id.removeprefix("s")
+    return f"s{int(digits)}" if digits.isdigit() else store_id
+
+
 class DemoSubject(BaseSubject):
     name = "demo"
 
@@ -63,7 +69,8 @@ class DemoSubject(BaseSubject):
         self.cluster = Cluster.build()
 
     def action_definitions(self) -> list[ActionDefinition]:
-        store = ParamDef(type="str", description="Store id, e.g. s2", pattern=r"s[0-9]+")
+        # The system the demo imitates numbers its stores: "2" and "s2" name the same one.
+        store = ParamDef(type="str", description="Store id: s2, or 2", pattern=r"s?[0-9]+")
         return [
             ActionDefinition(
                 name="transfer_leader",
@@ -107,7 +114,7 @@ class DemoSubject(BaseSubject):
         await asyncio.sleep(self._rng.uniform(low, high) / max(self.speed, 1e-6))
 
     def _store(self, store_id: str) -> Store:
-        store = self.cluster.stores.get(store_id)
+        store = self.cluster.stores.get(store_key(store_id))
         if store is None:
             raise ActionFailed(f"store {store_id} does not exist", retryable=False)
         return store
@@ -131,8 +138,8 @@ class DemoSubject(BaseSubject):
         if store.draining:
             raise ActionFailed(f"store {to_store_id} is draining", retryable=False)
         old = self.cluster.leaders[region_id]
-        self.cluster.leaders[region_id] = to_store_id
-        return {"region_id": region_id, "from_store": old, "to_store": to_store_id}
+        self.cluster.leaders[region_id] = store.id
+        return {"region_id": region_id, "from_store": old, "to_store": store.id}
 
     async def _do_drain_store(self, store_id: str) -> dict[str, Any]:
         store = self._store(store_id)
@@ -143,10 +150,10 @@ class DemoSubject(BaseSubject):
             raise ActionFailed("no healthy store left to move leaders to", retryable=False)
         moved = 0
         for region, leader in self.cluster.leaders.items():
-            if leader == store_id:
+            if leader == store.id:
                 self.cluster.leaders[region] = targets[moved % len(targets)]
                 moved += 1
-        return {"store_id": store_id, "leaders_moved": moved}
+        return {"store_id": store.id, "leaders_moved": moved}
 
     async def _do_restart_store(self, store_id: str) -> dict[str, Any]:
         store = self._store(store_id)
@@ -155,7 +162,7 @@ class DemoSubject(BaseSubject):
             raise ActionFailed(f"store {store_id} did not come back within the health check")
         store.up = True
         store.restarts += 1
-        return {"store_id": store_id, "restarts": store.restarts}
+        return {"store_id": store.id, "restarts": store.restarts}
 
     async def _do_check_health(self) -> dict[str, Any]:
         await self._work(0.05, 0.2)

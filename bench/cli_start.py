@@ -1,0 +1,102 @@
+"""``python -m bench cli``: how long the ``operator`` command takes to start and answer,
+beside a bare interpreter's start (``python -c pass``) measured in the same rounds.
+
+Agents and scripts call the CLI once per proposal or question, so its start is what they
+feel. Each round runs the interpreter, then every command, each a fresh process on one
+small database; a figure is the median over the rounds, and the ratio ours/interpreter is
+computed per round (the target: every reading command within 2x a bare interpreter).
+``./run operator`` is measured too: the wrapper people use before the venv is on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import REPO, Figure
+
+BENCH = "CLI start (one process per call)"
+VENV_OPERATOR = Path(sys.executable).with_name("operator")
+
+
+def _commands(db: Path) -> list[tuple[str, list[str], bool]]:
+    """(name, argv, judged against the 2x target)."""
+    op = (
+        [str(VENV_OPERATOR)]
+        if VENV_OPERATOR.exists()
+        else [sys.executable, "-m", "operator_core.cli"]
+    )
+    with_db = [*op, "--db", str(db)]
+    return [
+        ("operator --help", [*op, "--help"], True),
+        ("operator --version", [*op, "--version"], True),
+        ("operator status", [*with_db, "status"], True),
+        ("operator status --json", [*with_db, "status", "--json"], True),
+        ("operator actions list", [*with_db, "actions", "list"], False),
+        (
+            "operator propose (writes)",
+            [*with_db, "propose", "check_health", "--reason", "b"],
+            False,
+        ),
+        (
+            "./run operator status",
+            [str(REPO / "run"), "operator", "--db", str(db), "status"],
+            False,
+        ),
+    ]
+
+
+def _time(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, check=False)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} failed: {done.stderr.decode(errors='replace')[-500:]}")
+    return took
+
+
+def bench(runs: int, quick: bool, log: Callable[[str], None] = print) -> list[Figure]:
+    rounds = 3 if quick else max(11, 3 * runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPERATOR_")}
+        env["XDG_STATE_HOME"] = str(Path(tmp) / "state")
+        db = Path(tmp) / "operator.db"
+        commands = _commands(db)
+        _time(commands[-2][1], env)  # the database, and every file compiled once
+        _time(commands[-1][1], env)  # ./run's first call syncs the venv
+        interpreter = [sys.executable, "-c", "pass"]
+        figures = [
+            Figure(
+                BENCH,
+                name,
+                "ms",
+                peer=[],
+                peer_label="python -c pass",
+                target="≤ 2x interpreter" if judged else "",
+                meets=(lambda r: r <= 2.0) if judged else None,
+                judge_ratio=True,
+            )
+            for name, _, judged in commands
+        ]
+        for i in range(rounds):
+            for figure, (_, argv, _) in zip(figures, commands, strict=True):
+                assert figure.peer is not None
+                figure.peer.append(_time(interpreter, env) * 1000)
+                figure.ours.append(_time(argv, env) * 1000)
+            log(f"   round {i + 1}/{rounds}")
+    return figures
+
+
+if __name__ == "__main__":
+    from bench.common import summary
+
+    for f in bench(1, "--quick" in sys.argv):
+        print(
+            f"{f.name:32} {summary(f.ours)} ms   {f.peer_label} {summary(f.peer or [])} ms   "
+            f"ratio {summary(f.ratios)}  {f.verdict()}"
+        )

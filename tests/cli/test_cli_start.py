@@ -1,0 +1,81 @@
+"""The CLI starts with only what a command needs (issue 23, item 11): help and a usage error
+load no models, no cryptography and no event loop; ``status`` reads without the executor
+and pydantic; ``./run operator`` is quiet after its first call. Times are in
+``python -m bench cli``, not here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("pydantic", "cryptography", "rich", "textual", "operator_core.actions.executor")
+
+PROBE = """
+import json, sys
+from operator_core.cli import main
+code = main(sys.argv[1:])
+heavy = sorted({m for m in sys.modules for h in HEAVY if m == h or m.startswith(h + ".")})
+print(json.dumps({"code": code, "loaded": heavy, "asyncio": "asyncio" in sys.modules}),
+      file=sys.stderr)
+"""
+
+
+def _loaded(tmp_path: Path, *args: str) -> dict[str, object]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPERATOR_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    # The tree under test, whatever the venv's editable install points at.
+    env["PYTHONPATH"] = os.pathsep.join(str(REPO / d) for d in ("core", "tui", "."))
+    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    return json.loads(done.stderr.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["--version"], ["approve"], ["audit"], ["actions", "--help"]]
+)
+def test_help_and_usage_errors_load_nothing_heavy(tmp_path: Path, args: list[str]) -> None:
+    seen = _loaded(tmp_path, *args)
+    assert seen["loaded"] == [], seen
+    assert seen["asyncio"] is False, seen
+
+
+def test_status_reads_without_the_executor_or_pydantic(tmp_path: Path) -> None:
+    db = tmp_path / "operator.db"
+    made = _loaded(tmp_path, "--db", str(db), "propose", "check_health", "--reason", "r")
+    assert made["code"] == 0
+    for args in (["status"], ["status", "--json"]):
+        seen = _loaded(tmp_path, "--db", str(db), *args)
+        assert seen["code"] == 0 and seen["loaded"] == [], seen
+
+
+def test_run_wrapper_is_quiet_after_its_first_call() -> None:
+    first = subprocess.run(
+        [str(REPO / "run"), "operator", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(
+        [str(REPO / "run"), "operator", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert again.returncode == 0 and again.stdout.startswith("operator ")
+    assert again.stderr == "", again.stderr
