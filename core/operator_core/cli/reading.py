@@ -107,6 +107,9 @@ def actions_show(
             "audit": [e.model_dump(mode="json") for e in events],
             "ticket": ticket.model_dump(mode="json") if ticket else None,
             "identities": await ex.db.read(identities, False, target),
+            "automation": origin.to_json()
+            if (origin := await ex.proposal_origin(target))
+            else None,
         }
 
     data = run_sync(with_executor(cfg, go, with_subject=True))
@@ -146,6 +149,12 @@ def actions_show(
             typer.echo(f"  {key}: {visible(who)}")
     if data["ticket"]:
         typer.echo(f"  ticket: #{data['ticket']['id']} {visible(data['ticket']['title'])}")
+    if data["automation"]:
+        o = data["automation"]
+        typer.echo(
+            f"  automation: {visible(o['automation'])} v{o['version']}, node "
+            f"{visible(o['node'] or '-')}, execution {o['execution_id']}"
+        )
     if data["preview"]:
         # A preview has lines of its own (cwd, headers, body): they are marked as its own.
         first, *more = str(data["preview"]).split("\n")
