@@ -102,7 +102,7 @@ class AutomationStep:
                 self._age_seen.update(seen)
                 self.age_due = await self.db.read(self._age_plan)
                 did = True
-        if due or did:
+        if due:
             did = bool(await self.db.write(self._due_tx, now_dt)) or did
         return did
 
@@ -362,7 +362,7 @@ class AutomationStep:
 
     def _fail(self, conn: sqlite3.Connection, execution: Execution, error: str, now: str) -> None:
         """End an execution the runner cannot walk as FAILED, with its proposals cancelled."""
-        state = execution.state
+        state = ExecutionState.from_json(execution.state.to_json())
         now_dt = from_db(now)
         assert now_dt is not None
         for _, proposal_id in state.stop(FAILED, error, now_dt):

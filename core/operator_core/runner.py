@@ -191,8 +191,10 @@ class Runner:
                 # Attempts that finish at once (their first step) do so in this turn of
                 # the event loop: let them, and record them now instead of going to sleep.
                 await asyncio.sleep(0)
-            if (not self._finished or self._outage.active) and (
-                not claims or len(self._inflight) >= self.concurrency
+            if (
+                (not self._finished or self._outage.active)
+                and (not claims or len(self._inflight) >= self.concurrency)
+                and not automated
             ):
                 version = await self._sleep(last_version)
                 if version != last_version:

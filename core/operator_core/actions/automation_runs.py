@@ -123,6 +123,10 @@ class RunningAutomations(ExecutorBase):
             execution_db.list_executions, automation, status, max(1, min(limit, MAX_LIST))
         )
 
+    async def latest_executions(self) -> dict[str, Execution]:
+        """Each automation's newest execution, by name (for a list of automations)."""
+        return await self.db.read(execution_db.latest_per_automation)
+
     async def get_execution(self, execution_id: int) -> Execution:
         _check_id(execution_id, "execution")
         return await self.db.read(execution_db.require, execution_id)

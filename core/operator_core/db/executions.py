@@ -94,6 +94,13 @@ WHERE (:name IS NULL OR automation_name = :name) AND (:status IS NULL OR status 
 ORDER BY id DESC LIMIT :limit
 """
 
+# Each automation's newest execution (the end of each name's run in
+# idx_executions_automation, then the primary key).
+LATEST_PER_AUTOMATION_SQL = """
+SELECT * FROM automation_executions WHERE id IN (
+    SELECT MAX(id) FROM automation_executions GROUP BY automation_name)
+"""
+
 # Mark a proposal as made by an execution's node (the primary key).
 ATTACH_PROPOSAL_SQL = """
 UPDATE action_proposals SET automation_execution_id = ?, automation_node = ? WHERE id = ?
@@ -356,6 +363,12 @@ def list_executions(
 ) -> list[Execution]:
     rows = conn.execute(LIST_SQL, {"name": automation, "status": status, "limit": limit})
     return [row_to_execution(r) for r in rows]
+
+
+def latest_per_automation(conn: sqlite3.Connection) -> dict[str, Execution]:
+    """Each automation's newest execution, by automation name (the dashboard's list)."""
+    rows = conn.execute(LATEST_PER_AUTOMATION_SQL)
+    return {e.automation_name: e for e in map(row_to_execution, rows)}
 
 
 def attach_proposal(
