@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from operator_core.actions.executor import ActionExecutor
+from operator_core.automation_runner import AutomationStep
 from operator_core.db.actions import AttemptResult, Claim
 from operator_core.db.faults import describe, storable, trouble
 from operator_core.db.killfile import KILL_REASON
@@ -135,6 +136,7 @@ class Runner:
         self._listener: Listener | None = None
         self._kill = executor.db.kill_file
         self._kill_watch: asyncio.TimerHandle | None = None
+        self.automations = AutomationStep(executor, self.runner_id, lease_seconds)
         # When the last cycle looked at the database: anything due since then wakes us.
         self._cycle_at = executor.db.clock.now()
 
@@ -195,6 +197,10 @@ class Runner:
             if self._poked:
                 self._poked = False
                 external = True
+            # Before the claim, so that an automation's proposals can be claimed this turn.
+            automated = await self._guarded(
+                self.automations.cycle(external), "advance automations", False
+            )
             self._stop_if_killed()
             if external and self._inflight:
                 # Read again next turn if the database could not be read now.
@@ -217,6 +223,8 @@ class Runner:
                 and not claims
                 and not self._finished
                 and not self._outage.active
+                and not automated
+                and not await self._automation_due()
             ):
                 return
             held = self._held()
@@ -229,8 +237,10 @@ class Runner:
                 # Attempts that finish at once (their first step) do so in this turn of
                 # the event loop: let them, and record them now instead of going to sleep.
                 await asyncio.sleep(0)
-            if (not self._finished or self._outage.active) and (
-                not claims or len(self._inflight) >= self.concurrency
+            if (
+                (not self._finished or self._outage.active)
+                and (not claims or len(self._inflight) >= self.concurrency)
+                and not automated
             ):
                 version = await self._sleep(last_version)
                 if version != last_version:
@@ -334,6 +344,11 @@ class Runner:
             )
             if nxt is not None:
                 limits.append((nxt - self.db.clock.now()).total_seconds())
+            due = await self._guarded(
+                self.automations.next_due(), "read the automations' next due time", None
+            )
+            if due is not None:
+                limits.append((due - self.db.clock.now()).total_seconds())
         if self._held():
             limits.append(self.lease_seconds / 3)
         end = loop.time() + min(limits) if limits else float("inf")
@@ -436,6 +451,12 @@ class Runner:
         held.extend(c.proposal.id for c, _ in self._finished if c.proposal.id is not None)
         held.extend(c.proposal.id for c, _ in self._stops if c.proposal.id is not None)
         return held
+
+    async def _automation_due(self) -> bool:
+        """Automation work is due now (an attempt just recorded may have ended a proposal an
+        execution waits for)."""
+        due = await self._guarded(self.automations.next_due(), "read automations", None)
+        return due is not None and due <= self.db.clock.now()
 
     async def _guarded(self, work: Awaitable[T], doing: str, default: T) -> T:
         """``await work``; if it fails (the database locked past the busy timeout, full...),

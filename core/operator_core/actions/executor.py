@@ -3,12 +3,13 @@
 The CLI, the dashboard, the runner and the demo agent all go through it. Every mutation
 records its actor and writes its audit event in the same transaction. Its parts live in
 modules of their own: ``executor_base`` (state, policy, shared checks), ``tickets``,
-``automations`` (storing definitions), ``proposing``, ``workflow_proposals``, ``decisions``,
-``emergency`` (kill switch) and ``execution``.
+``automations`` (storing definitions), ``automation_runs`` (executions), ``proposing``,
+``workflow_proposals``, ``decisions``, ``emergency`` (kill switch) and ``execution``.
 """
 
 from __future__ import annotations
 
+from operator_core.actions.automation_runs import RunningAutomations
 from operator_core.actions.automations import Automating
 from operator_core.actions.decisions import CANCEL_REASON, Deciding, Decision, TargetKind
 from operator_core.actions.emergency import EmergencyStop
@@ -21,6 +22,13 @@ __all__ = ["CANCEL_REASON", "ActionExecutor", "Decision", "Outcome", "TargetKind
 
 
 class ActionExecutor(
-    Ticketing, Automating, Proposing, WorkflowProposing, Deciding, EmergencyStop, Executing
+    Ticketing,
+    Automating,
+    RunningAutomations,
+    Proposing,
+    WorkflowProposing,
+    Deciding,
+    EmergencyStop,
+    Executing,
 ):
     """Validates, proposes, approves, rejects, cancels, executes and retries actions."""

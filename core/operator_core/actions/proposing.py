@@ -102,6 +102,39 @@ class Proposing(ExecutorBase):
     ) -> tuple[ActionProposal, AuditEntry]:
         """A validated proposal ready to store, with its audit event. Every argument is
         checked here, each with one clear ValidationError naming it."""
+        proposal, audit = self.build_proposal(
+            action_name,
+            parameters,
+            reason,
+            ticket_id=ticket_id,
+            proposed_by=proposed_by,
+            scheduled_at=scheduled_at,
+            schedule_in=schedule_in,
+            max_retries=max_retries,
+            expires_at=expires_at,
+            expires_in=expires_in,
+            action_type=action_type,
+        )
+        await self._check_ticket(ticket_id)
+        return proposal, audit
+
+    def build_proposal(
+        self,
+        action_name: str,
+        parameters: dict[str, Any] | None,
+        reason: str,
+        *,
+        ticket_id: int | None = None,
+        proposed_by: str = "agent",
+        scheduled_at: datetime | None = None,
+        schedule_in: float | None = None,
+        max_retries: int | None = None,
+        expires_at: datetime | None = None,
+        expires_in: float | None = None,
+        action_type: ActionType = ActionType.SUBJECT,
+    ) -> tuple[ActionProposal, AuditEntry]:
+        """``_prepare`` but the ticket's existence, without waiting: what the runner's
+        automation step uses inside its own transaction (the ticket is the execution's)."""
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError("a proposal needs a reason", "reason")
         limits.text(reason, "the reason", "reason")
@@ -117,7 +150,7 @@ class Proposing(ExecutorBase):
         when = self._resolve_time(scheduled_at, schedule_in, "schedule")
         expiry = self._resolve_time(expires_at, expires_in, "expiry")
         retries = self._max_retries(definition, max_retries)
-        await self._check_ticket(ticket_id)
+        self._check_ticket_id(ticket_id)
         now = self.db.clock.now()
         proposal = ActionProposal(
             ticket_id=ticket_id,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,112 +28,17 @@ from operator_core.automations.definition import (
     TriggerNode,
 )
 from operator_core.automations.placeholders import PlaceholderError, WorkflowFacts, render_text
-
-PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = (
-    "PENDING",
-    "RUNNING",
-    "COMPLETED",
-    "FAILED",
-    "CANCELLED",
+from operator_core.model.execution_state import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINISHED,
+    NODE_SETTLED,
+    PENDING,
+    RUNNING,
+    ExecutionState,
+    NodeResult,
 )
-FINISHED = (COMPLETED, FAILED, CANCELLED)
-# Node states: "running" (action proposed) and "waiting" (delay) are in flight; the rest
-# are settled. "cancelled" is an in-flight node stopped by a timeout or a cancel.
-NODE_SETTLED = ("completed", "failed", "skipped", "cancelled")
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _parse(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-@dataclass
-class NodeResult:
-    """One node's state and result, as the seed's NodeResult (plus branch and due time)."""
-
-    status: str
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    proposal_id: int | None = None
-    error: str | None = None
-    branch: bool | None = None
-    due_at: datetime | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"status": self.status}
-        for key in ("started_at", "completed_at", "due_at"):
-            if getattr(self, key) is not None:
-                out[key] = _time(getattr(self, key))
-        for key in ("proposal_id", "error", "branch"):
-            if getattr(self, key) is not None:
-                out[key] = getattr(self, key)
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> NodeResult:
-        return cls(
-            status=data["status"],
-            started_at=_parse(data.get("started_at")),
-            completed_at=_parse(data.get("completed_at")),
-            proposal_id=data.get("proposal_id"),
-            error=data.get("error"),
-            branch=data.get("branch"),
-            due_at=_parse(data.get("due_at")),
-        )
-
-
-@dataclass
-class ExecutionState:
-    """What storage keeps of an execution besides its frozen definition."""
-
-    status: str = PENDING
-    started_at: datetime | None = None
-    deadline: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = None
-    nodes: dict[str, NodeResult] = field(default_factory=dict)
-
-    @property
-    def current_node(self) -> str | None:
-        """The first node in flight (the seed's currentNodeId)."""
-        return next((k for k, r in self.nodes.items() if r.status in ("running", "waiting")), None)
-
-    @property
-    def completed_nodes(self) -> list[str]:
-        return [k for k, r in self.nodes.items() if r.status in NODE_SETTLED]
-
-    def next_wake(self) -> datetime | None:
-        """When the runner must call ``advance`` with ``Tick`` (a delay or the deadline)."""
-        if self.status in FINISHED:
-            return None
-        times = [r.due_at for r in self.nodes.values() if r.status == "waiting" and r.due_at]
-        if self.deadline is not None:
-            times.append(self.deadline)
-        return min(times, default=None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "started_at": _time(self.started_at),
-            "deadline": _time(self.deadline),
-            "finished_at": _time(self.finished_at),
-            "error": self.error,
-            "nodes": {k: r.to_json() for k, r in self.nodes.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ExecutionState:
-        return cls(
-            status=data["status"],
-            started_at=_parse(data.get("started_at")),
-            deadline=_parse(data.get("deadline")),
-            finished_at=_parse(data.get("finished_at")),
-            error=data.get("error"),
-            nodes={k: NodeResult.from_json(v) for k, v in data.get("nodes", {}).items()},
-        )
 
 
 # Events: what happened since the last call.
@@ -225,14 +130,8 @@ class _Walk:
         self.steps: list[Step] = []
 
     def finish(self, status: str, error: str | None = None) -> None:
-        for node_id, result in self.state.nodes.items():
-            if result.status not in ("running", "waiting"):
-                continue
-            if result.status == "running" and result.proposal_id is not None:
-                self.steps.append(CancelProposal(node_id, result.proposal_id, error or status))
-            result.status, result.completed_at = "cancelled", self.now
-            result.error = error
-        self.state.status, self.state.error, self.state.finished_at = status, error, self.now
+        for node_id, proposal_id in self.state.stop(status, error, self.now):
+            self.steps.append(CancelProposal(node_id, proposal_id, error or status))
         self.steps.append(Finished(status, error))
 
     def passes(self, node_id: str, handle: str | None) -> bool:

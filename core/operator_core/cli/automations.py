@@ -3,7 +3,7 @@ roll back, enable and disable, and start a definition from a template.
 
 A definition is checked completely against the loaded subject's registry before the
 database is opened, so a bad file is one line on stderr and stores nothing. Executions (the
-runner walking a definition) are not built yet: an enabled automation starts nothing.
+runner walking a definition) are cli/executions.py's.
 """
 
 from __future__ import annotations

@@ -24,11 +24,22 @@ from operator_core.cli import (
     running,
     tickets,
     automations,
+    executions,
 )
 
 # isort: on
 
-COMMAND_MODULES = (proposing, decisions, reading, audit, policy, running, tickets, automations)
+COMMAND_MODULES = (
+    proposing,
+    decisions,
+    reading,
+    audit,
+    policy,
+    running,
+    tickets,
+    automations,
+    executions,
+)
 
 
 def _check_utf8(argv: list[str]) -> None:

@@ -112,6 +112,9 @@ def actions_show(
             "audit": [e.model_dump(mode="json") for e in events],
             "ticket": ticket.model_dump(mode="json") if ticket else None,
             "identities": await ex.db.read(identities, False, target),
+            "automation": origin.to_json()
+            if (origin := await ex.proposal_origin(target))
+            else None,
         }
 
     data = run_sync(with_executor(cfg, go, with_subject=True, read_only=True))

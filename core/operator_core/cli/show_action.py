@@ -50,6 +50,12 @@ def print_action(data: dict[str, Any]) -> None:
             typer.echo(f"  {key}: {visible(who)}")
     if data["ticket"]:
         typer.echo(f"  ticket: #{data['ticket']['id']} {visible(data['ticket']['title'])}")
+    if data.get("automation"):
+        o = data["automation"]
+        typer.echo(
+            f"  automation: {visible(o['automation'])} v{o['version']}, node "
+            f"{visible(o['node'] or '-')}, execution {o['execution_id']}"
+        )
     if a["parameters"]:
         typer.echo("  parameters:")
         for name, value in a["parameters"].items():

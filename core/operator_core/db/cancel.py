@@ -32,6 +32,13 @@ WHERE id = :id
 RETURNING id
 """
 
+# Ask a running action to stop; its runner ends it cancelled (by primary key).
+STOP_ONE_SQL = """
+UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, cancelled_by = ?,
+    cancelled_identity = ?
+WHERE id = ? AND status = 'executing'
+"""
+
 # Unapproved actions needing approval whose expiry has passed (idx_action_proposals_expiry).
 CANCEL_EXPIRED_SQL = """
 UPDATE action_proposals SET status = 'cancelled', cancelled_at = :now, cancelled_by = :by,

@@ -18,6 +18,7 @@ from operator_core.db import safety
 from operator_core.db.cancel import (
     CANCEL_EXPIRED_SQL,
     CANCEL_ONE_SQL,
+    STOP_ONE_SQL,
     cancel,
     cancel_workflow_tx,
 )
@@ -80,13 +81,6 @@ UPDATE action_proposals SET rejected_at = ?, rejected_by = ?, rejection_reason =
 WHERE id = ? AND status IN ('proposed', 'validated') AND approved_at IS NULL
 """
 
-# Ask a running action to stop; its runner ends it cancelled (by primary key).
-STOP_ONE_SQL = """
-UPDATE action_proposals SET cancel_requested = 1, cancel_reason = ?, cancelled_by = ?,
-    cancelled_identity = ?
-WHERE id = ? AND status = 'executing'
-"""
-
 # Whether an unapproved proposal has expired (idx_action_proposals_expiry).
 EXPIRED_PROBE_SQL = """
 SELECT 1 FROM action_proposals INDEXED BY idx_action_proposals_expiry
@@ -119,6 +113,24 @@ def check_approvable(
         raise InvalidTransitionError(
             f"{what} is {status.value}; only a pending action can be approved or rejected"
         )
+
+
+def store_proposal(
+    conn: sqlite3.Connection,
+    proposal: ActionProposal,
+    entries: list[AuditEntry],
+    identity: str,
+    now: str,
+    require_execute: bool,
+) -> ActionProposal:
+    """Insert a proposal and its audit events in the caller's transaction; with
+    ``require_execute``, refused while the mode is OBSERVE and held for approval while the
+    database's approval mode is on."""
+    if require_execute and safety.require_execute(conn):
+        proposal, entries = with_approval(proposal, entries)
+    new_id = insert_proposal(conn, proposal, identity)
+    audit_log.append_all(conn, entries, now, [new_id] * len(entries))
+    return with_id(proposal, new_id)
 
 
 class ProposalOps(Store):
@@ -172,16 +184,7 @@ class ProposalOps(Store):
         now = self._now()
         who = identity or current_identity().text
 
-        def fn(conn: sqlite3.Connection) -> tuple[ActionProposal, int]:
-            p, es = proposal, entries
-            if require_execute and safety.require_execute(conn):
-                p, es = with_approval(p, es)
-            new_id = insert_proposal(conn, p, who)
-            audit_log.append_all(conn, es, now, [new_id] * len(es))
-            return p, new_id
-
-        stored, new_id = await self._write(fn)
-        return with_id(stored, new_id)
+        return await self._write(store_proposal, proposal, entries, who, now, require_execute)
 
     async def create_proposals(
         self,

@@ -1,11 +1,11 @@
 """Safety mode and the kill switch: every statement the kill switch runs is in this file.
 
 The kill switch, in one transaction: OBSERVE since the pull, every pending, scheduled and
-retry-waiting action and every open workflow cancelled, executing actions asked to stop
-(their runners stop them and record them cancelled), and the audit events. A kill file
-beside the database (``killfile.py``) stands for a pull the database has not recorded yet
-(it was busy): claims, proposals and resume honour it, and the first write that sees it
-records the pull for whoever pulled it.
+retry-waiting action, every open workflow and every open automation execution cancelled,
+executing actions asked to stop (their runners stop them and record them cancelled), and the
+audit events. A kill file beside the database (``killfile.py``) stands for a pull the database
+has not recorded yet (it was busy): claims, proposals and resume honour it, and the first
+write that sees it records the pull for whoever pulled it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from operator_core.clock import from_db, to_db
-from operator_core.db import audit
+from operator_core.db import audit, executions
 from operator_core.db.cancel import cancel
 from operator_core.db.connection import Store
 from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillNotice
@@ -136,6 +136,7 @@ def kill_switch_tx(
     cancelled = cancel(conn, CANCEL_ALL_PENDING_SQL, now, actor, KILL_SWITCH_ACTOR_REASON)
     executing = conn.execute(SIGNAL_EXECUTING_SQL, (KILL_SWITCH_ACTOR_REASON, actor)).fetchall()
     workflows = conn.execute(CANCEL_WORKFLOWS_SQL, (now,)).fetchall()
+    executions.cancel_all_open(conn, KILL_SWITCH_ACTOR_REASON, actor, now)
     result: KillSwitchResult = models().KillSwitchResult(
         cancelled_actions=cancelled,
         cancelled_workflows=sorted(r[0] for r in workflows),

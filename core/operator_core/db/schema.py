@@ -525,6 +525,73 @@ def _migrate_v9(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# Version 10: automation executions (issue 22). One row per run of an automation on a
+# ticket, with the version and a frozen copy of the definition it started with and the
+# walker's state. De-duplication lives here: at most one open execution per automation and
+# ticket (an event storm or two runners insert it once: INSERT OR IGNORE), and an age trigger
+# fires once per automation and ticket, ever. A proposal an execution made names it; when
+# that proposal ends for good, the trigger wakes the execution, whichever path ended it.
+V10_SQL = f"""
+CREATE TABLE IF NOT EXISTS automation_executions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    automation_id INTEGER NOT NULL REFERENCES automations(id),
+    automation_name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    ticket_id INTEGER NOT NULL REFERENCES tickets(id),
+    trigger TEXT NOT NULL,
+    trigger_event_id INTEGER REFERENCES ticket_events(id),
+    status TEXT NOT NULL
+        CHECK (status IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')),
+    state TEXT NOT NULL,
+    current_node TEXT,
+    next_wake_at TEXT,
+    started_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT,
+    error TEXT
+);
+
+CREATE UNIQUE INDEX IF NOT EXISTS idx_executions_open
+ON automation_executions(automation_id, ticket_id) WHERE status IN ('PENDING', 'RUNNING');
+
+CREATE UNIQUE INDEX IF NOT EXISTS idx_executions_age_once
+ON automation_executions(automation_id, ticket_id) WHERE trigger = 'age';
+
+-- What the runner must wake: open executions by due time.
+CREATE INDEX IF NOT EXISTS idx_executions_wake
+ON automation_executions(next_wake_at)
+WHERE status IN ('PENDING', 'RUNNING') AND next_wake_at IS NOT NULL;
+
+CREATE INDEX IF NOT EXISTS idx_executions_ticket ON automation_executions(ticket_id);
+CREATE INDEX IF NOT EXISTS idx_executions_automation
+ON automation_executions(automation_name, id);
+
+CREATE INDEX IF NOT EXISTS idx_action_proposals_execution
+ON action_proposals(automation_execution_id) WHERE automation_execution_id IS NOT NULL;
+
+-- A proposal of an execution ended for good (completed, cancelled, failed with no retry
+-- waiting): the execution is due now.
+CREATE TRIGGER IF NOT EXISTS action_proposals_wake_execution
+AFTER UPDATE OF status ON action_proposals
+WHEN NEW.automation_execution_id IS NOT NULL
+    AND (NEW.status IN ('completed', 'cancelled')
+        OR (NEW.status = 'failed' AND NEW.next_retry_at IS NULL))
+BEGIN
+    UPDATE automation_executions SET next_wake_at = COALESCE(NEW.finished_at, {_NOW_SQL})
+    WHERE id = NEW.automation_execution_id AND status IN ('PENDING', 'RUNNING');
+END;
+"""
+
+
+def _migrate_v10(conn: sqlite3.Connection) -> None:
+    _add_column(conn, "action_proposals", "automation_execution_id", "INTEGER")
+    _add_column(conn, "action_proposals", "automation_node", "TEXT")
+    for statement in split_statements(V10_SQL):
+        conn.execute(statement)
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -545,6 +612,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v7,
     _migrate_v8,
     _migrate_v9,
+    _migrate_v10,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

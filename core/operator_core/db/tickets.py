@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from operator_core.clock import from_db, to_db
 from operator_core.db import audit as audit_log
+from operator_core.db import executions
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
 from operator_core.db.rows import row_to_ticket
@@ -249,6 +250,9 @@ def change(
         raise TicketNotFoundError(f"ticket {ticket_id} changed meanwhile; try again")
     written = require(conn, ticket_id)
     events = _record_events(conn, before, written, actor, now)
+    if written.status == "resolved" and before.status != "resolved":
+        # A resolved ticket needs no more automation: its executions end with the change.
+        executions.cancel_for_ticket(conn, ticket_id, "ticket resolved", actor, now)
     audit_log.append(
         conn,
         AuditEntry(
