@@ -24,11 +24,22 @@ from operator_core.cli import (
     running,
     tickets,
     automations,
+    agents,
 )
 
 # isort: on
 
-COMMAND_MODULES = (proposing, decisions, reading, audit, policy, running, tickets, automations)
+COMMAND_MODULES = (
+    proposing,
+    decisions,
+    reading,
+    audit,
+    policy,
+    running,
+    tickets,
+    automations,
+    agents,
+)
 
 
 def _check_utf8(argv: list[str]) -> None:
