@@ -49,19 +49,45 @@ def parameters_schema(definition: ActionDefinition) -> dict[str, Any]:
     return schema
 
 
+def _stand_in(name: str, spec: ParamDef, i: int) -> tuple[Any, str | None]:
+    """A value the subject accepts for ``name`` and the text it renders as, which the
+    preview then shows as ``<name>`` (None: shown as rendered)."""
+    if spec.default is not None:
+        return spec.default, None
+    if spec.choices:
+        return spec.choices[0], str(spec.choices[0])
+    if spec.type == "path":
+        return f"{(spec.under or '').rstrip('/')}/<{name}>", None
+    if spec.type in ("int", "float"):
+        number = 987650 + i  # unlikely to appear in a template by itself
+        return number, str(number)
+    if spec.type == "bool":
+        return True, None
+    return f"<{name}>", None
+
+
 def placeholder_preview(registry: ActionRegistry, definition: ActionDefinition) -> str | None:
-    """What the action runs, with each parameter shown as ``<name>``: the approver sees the
-    real values in the proposal's own preview. None when the subject cannot render it."""
+    """What the action runs, each parameter shown as ``<name>`` (or its default): the
+    approver sees the real values in the proposal's own preview. None when the subject
+    cannot render it."""
     subject = registry.subject
     if subject is None:
         return None
     values: dict[str, Any] = {}
-    for name, spec in definition.parameters.items():
-        values[name] = spec.default if spec.default is not None else f"<{name}>"
+    shown: dict[str, str] = {}
+    for i, (name, spec) in enumerate(definition.parameters.items()):
+        values[name], text = _stand_in(name, spec, i)
+        if text is not None:
+            shown[text] = f"<{name}>"
     try:
-        return subject.preview(definition.name, values)
-    except Exception:  # a template that needs a typed value: no preview, not a failure
+        rendered = subject.preview(definition.name, values)
+    except Exception:  # a template that needs another kind of value: no preview
         return None
+    if rendered is None or rendered.startswith("cannot preview"):
+        return None
+    for text, placeholder in shown.items():
+        rendered = rendered.replace(text, placeholder)
+    return rendered
 
 
 def preview(registry: ActionRegistry, action_name: str, params: dict[str, Any]) -> str | None:

@@ -16,6 +16,8 @@ from operator_core.identity import Identity, current_identity
 from operator_core.model.states import ActionStatus
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from operator_core.actions.executor import ActionExecutor
     from operator_core.model.types import ActionProposal, ActionRecord
 
@@ -268,12 +270,16 @@ class AgentGateway:
         timeout = min(max(float(timeout_seconds), 0.0), MAX_WAIT_SECONDS)
         start = time.monotonic()
         seen: int | None = None
+        expires: datetime | None = None
         last_note = start
         while True:
             version = await self.ex.db.data_version()
-            if version != seen:
+            # Expiry is a time, not a write: it is checked again once it is past.
+            lapsed = expires is not None and expires <= self.ex.db.clock.now()
+            if version != seen or lapsed:
                 seen = version
                 p = await self.ex.require_proposal(proposal_id)
+                expires = p.expires_at
                 decision = await self._decision(p)
                 if decision is not None:
                     return await self._answer(
