@@ -108,3 +108,37 @@ async def test_wait_is_capped_whatever_the_agent_asks(
     answer = await asyncio.wait_for(gw.wait_for_decision(pid, 10_000), 5)
     assert answer["decision"] == "pending"
     assert 0.5 <= answer["waited_seconds"] < 2
+
+
+async def test_wait_on_a_workflow_step_ends_when_the_workflow_is_approved(
+    make_executor: Callable[..., Any],
+) -> None:
+    gw = await gateway(make_executor)
+    person = await make_executor(approval_mode=True, identity=human())
+    wf = await gw.propose_workflow(
+        "evacuate", "drain then check", [{"action": "ok"}, {"action": "ok", "delay_seconds": 1}]
+    )
+    step = wf["steps"][1]["id"]
+    assert (await gw.wait_for_decision(step, 0.2))["decision"] == "pending"
+    await person.approve_workflow(wf["workflow_id"], "alice")
+    assert (await gw.wait_for_decision(step, 5))["decision"] == "approved"
+
+
+async def test_text_that_is_not_unicode_is_refused_with_a_clear_error(
+    make_executor: Callable[..., Any],
+) -> None:
+    from operator_core.errors import ValidationError
+
+    gw = await gateway(make_executor)
+    for call, message in (
+        (gw.propose_action("ok", {}, "bad \ud800 reason"), "the reason is not valid text"),
+        (gw.propose_action("ok\ud800", {}, "r"), "unknown action"),
+        (gw.open_ticket("title \udcff"), "the title is not valid text"),
+    ):
+        try:
+            await call
+        except ValidationError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError("accepted text with a lone surrogate")
+    assert (await gw.my_proposals())["proposals"] == []
