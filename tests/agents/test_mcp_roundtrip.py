@@ -125,6 +125,7 @@ async def test_bad_arguments_are_tool_errors_and_the_server_keeps_serving(db: Pa
     async with stdio_session(db) as session:
         text = await call_error(session, "propose_action", action="nope", parameters={}, reason="x")
         assert "unknown action 'nope'" in text
+        assert text.endswith("[kill switch: off]")
         text = await call_error(
             session, "propose_action", action="flaky", parameters={"times": "many"}, reason="x"
         )

@@ -151,3 +151,4 @@ async def test_every_answer_reports_the_kill_switch(tmp_path: Path) -> None:
             session, "propose_action", action="ok", parameters={}, reason="again"
         )
         assert "observe" in refused.lower() or "kill" in refused.lower()
+        assert refused.endswith("[kill switch engaged: nothing runs]")

@@ -42,21 +42,31 @@ READ_ONLY = ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotent
 PROPOSES = ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False)
 
 
-def tool_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-    """Operator's expected errors become tool errors with their one-line message."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
-        try:
-            return await fn(*args, **kwargs)
-        except OperatorError as exc:
-            raise ToolError(f"{type(exc).__name__}: {visible(exc)}") from None
-
-    return wrapper
+async def _kill_switch_note(gateway: AgentGateway) -> str:
+    try:
+        engaged = (await gateway.safety())["engaged"]
+    except OperatorError:  # the database itself failed: the error says so already
+        return ""
+    return " [kill switch engaged: nothing runs]" if engaged else " [kill switch: off]"
 
 
 def build_server(gateway: AgentGateway) -> MCPServer[Any]:
     """An MCPServer whose tools and resources call ``gateway``."""
+
+    def tool_errors(fn: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        """Operator's expected errors become tool errors with their one-line message and,
+        as every answer, the kill switch's state."""
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> T:
+            try:
+                return await fn(*args, **kwargs)
+            except OperatorError as exc:
+                note = await _kill_switch_note(gateway)
+                raise ToolError(f"{type(exc).__name__}: {visible(exc)}{note}") from None
+
+        return wrapper
+
     registry = gateway.ex.registry
     names = registry.list_action_names()
 
