@@ -1,4 +1,4 @@
-"""``python -m bench [throughput|latency|dashboard|cli|automations|all] [--quick] [--runs N]``
+"""``python -m bench [throughput|latency|dashboard|cli|automations|mcp|all] [--quick] [--runs N]``
 
 Runs the benchmarks, prints one report (the machine, then every figure as
 ``median [min..max]`` over the runs, with the peer measured in the same run and the ratio
@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.common import Figure, machine, summary
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
-BENCHES = ("throughput", "latency", "dashboard", "cli", "automations")
+BENCHES = ("throughput", "latency", "dashboard", "cli", "automations", "mcp")
 
 
 def log(message: str) -> None:
@@ -45,6 +45,10 @@ def run(names: list[str], runs: int, quick: bool, concurrency: int) -> list[Figu
             from bench import automations
 
             figures += automations.bench(runs, quick, log=log)
+        elif name == "mcp":
+            from bench import mcp
+
+            figures += mcp.bench(runs, quick, log=log)
         else:
             from bench import dashboard
 

@@ -25,6 +25,7 @@ from operator_core.cli import (
     tickets,
     automations,
     executions,
+    agents,
 )
 
 # isort: on
@@ -39,6 +40,7 @@ COMMAND_MODULES = (
     tickets,
     automations,
     executions,
+    agents,
 )
 
 

@@ -61,6 +61,9 @@ VALIDATED_IDS = """id IN (
     WHERE status IN ('proposed', 'validated') AND requires_approval <> 0
         AND approved_at IS NULL AND status = 'validated')"""
 
+# One proposer's proposals, newest first: walks the primary key backwards, stops at LIMIT.
+PROPOSED_BY_SQL = "SELECT * FROM action_proposals WHERE proposed_by = ? ORDER BY id DESC LIMIT ?"
+
 # proposed -> validated (by primary key).
 VALIDATE_SQL = """
 UPDATE action_proposals SET status = 'validated', validated_at = ?
@@ -246,6 +249,15 @@ class ProposalOps(Store):
 
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
             return [row_to_proposal(r) for r in conn.execute(sql, params).fetchall()]
+
+        return await self._call(fn)
+
+    async def list_proposals_by(self, proposed_by: str, limit: int = 20) -> list[ActionProposal]:
+        """The newest proposals recorded with this ``proposed_by`` (an agent's own)."""
+
+        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            rows = conn.execute(PROPOSED_BY_SQL, (proposed_by, limit)).fetchall()
+            return [row_to_proposal(r) for r in rows]
 
         return await self._call(fn)
 
