@@ -64,7 +64,7 @@ class AutomationStats:
 
 def proposer(name: str) -> str:
     """Who an automation's proposals are proposed by."""
-    return f"automation:{name}"
+    return f"{execution_db.AUTOMATION_ACTOR}{name}"
 
 
 class AutomationStep:

@@ -14,6 +14,7 @@ from operator_core.actions import limits
 from operator_core.actions.definitions import ActionDefinition
 from operator_core.actions.executor_base import ExecutorBase
 from operator_core.actions.subject import ExecutionContext, ProcessInfo
+from operator_core.db import executions as execution_db
 from operator_core.db.actions import AttemptResult, Claim
 from operator_core.errors import ActionFailed, DatabaseError, InvalidTransitionError
 from operator_core.model.types import ActionProposal
@@ -116,6 +117,14 @@ class Executing(ExecutorBase):
             self.retry_delay(definition, p.retry_count),
         )
 
+    async def _automation_of(self, p: ActionProposal) -> str | None:
+        """The automation whose run made ``p`` (its own secrets come first), from the column
+        only the engine writes: an actor merely named ``automation:...`` gets nothing."""
+        if p.id is None or not p.proposed_by.startswith(execution_db.AUTOMATION_ACTOR):
+            return None  # the hot path: no read for the rest
+        origin = await self.db.read(execution_db.proposal_origin, p.id)
+        return origin.automation if origin is not None else None
+
     async def perform(self, claim: Claim, *, enforce_timeout: bool = True) -> AttemptResult:
         """Run a claimed attempt through the subject with the action's timeout; write nothing.
         Any exception is a retryable failure unless the subject says otherwise. Without
@@ -136,6 +145,7 @@ class Executing(ExecutorBase):
             attempt=claim.record.attempt,
             timeout_seconds=definition.timeout_seconds,
             ticket=ticket,
+            automation=await self._automation_of(p),
             process_started=functools.partial(self._process_started, claim.record.id),
         )
         try:

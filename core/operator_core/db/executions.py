@@ -28,6 +28,10 @@ OPEN_STATUSES = ("PENDING", "RUNNING")
 STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
 
 
+# Who an automation's proposals are proposed by: this, then the automation's name.
+AUTOMATION_ACTOR = "automation:"
+
+
 class ExecutionNotFoundError(OperatorError, LookupError):
     """No automation execution has this id."""
 
