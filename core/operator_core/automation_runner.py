@@ -356,7 +356,9 @@ class AutomationStep:
         )
         stored = store_proposal(conn, proposal, [entry], ex.identity, to_db(now_dt) or "", True)
         assert stored.id is not None
-        execution_db.attach_proposal(conn, stored.id, execution.id, step.node_id)
+        execution_db.attach_proposal(
+            conn, stored.id, execution.id, step.node_id, step.retry_initial_delay_seconds
+        )
         self.stats.proposed += 1
         return stored.id
 

@@ -5,6 +5,7 @@ pending proposals."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -400,3 +401,29 @@ async def test_seed_004_shape_applies_and_runs(make_executor: Any, db_path: Path
     assert '"s1"' in restart["parameters"]
     assert run.state.nodes["done"].status == "skipped"
     assert run.status == "COMPLETED"
+
+
+async def test_a_nodes_retry_waits_its_own_initial_delay_then_doubles(
+    make_executor: Any, db_path: Path
+) -> None:
+    """The seed's per-node retry: ``attempts`` in all, exponential from ``initialDelayMs``
+    (here a minute, far from the runner's own backoff), on a frozen clock."""
+    clock = FrozenClock(T0)
+    ex: ActionExecutor = await make_executor(clock=clock)
+    retry = {"attempts": 3, "backoff": "exponential", "initialDelayMs": 60_000}
+    await store(ex, linear(action("f", "fail", retry=retry), name="patient"))
+    await ex.open_ticket("disk full", severity="high")
+    waits = []
+    for _ in range(2):
+        await run_idle(ex)
+        (p,) = proposals(db_path)
+        assert p["status"] == "failed" and p["next_retry_at"] is not None
+        due = datetime.fromisoformat(p["next_retry_at"].replace("Z", "+00:00"))
+        waits.append((due - clock.now()).total_seconds())
+        clock.advance(waits[-1])
+    assert waits == [60.0, 120.0]
+    await run_idle(ex)
+    (p,) = proposals(db_path)
+    assert (p["status"], p["retry_count"], p["next_retry_at"]) == ("failed", 2, None)
+    (run,) = await executions(ex)
+    assert run.status == "FAILED"

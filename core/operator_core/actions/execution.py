@@ -36,9 +36,16 @@ class Outcome:
 class Executing(ExecutorBase):
     """Claim, execute, record; the backoff before a retry."""
 
-    def retry_delay(self, definition: ActionDefinition | None, retry_count: int) -> float:
-        """Backoff before retry number ``retry_count`` (0-based), with the action's overrides."""
+    def retry_delay(
+        self, definition: ActionDefinition | None, retry_count: int, proposal_id: int | None = None
+    ) -> float:
+        """Backoff before retry number ``retry_count`` (0-based), with the action's overrides;
+        for an automation's proposal whose node set a first delay, doubling from that."""
         config = self._retry_config
+        first = self._node_backoff.pop(proposal_id, None) if proposal_id is not None else None
+        if first is not None:
+            delay = first * 2.0**retry_count
+            return min(max(delay, 0.0), limits.MAX_DELAY_SECONDS)
         if definition is not None and (
             definition.retry_min_wait_seconds is not None
             or definition.retry_max_wait_seconds is not None
@@ -114,16 +121,21 @@ class Executing(ExecutorBase):
             None,
             f"timed out after {definition.timeout_seconds:g}s",
             True,
-            self.retry_delay(definition, p.retry_count),
+            self.retry_delay(definition, p.retry_count, p.id),
         )
 
     async def _automation_of(self, p: ActionProposal) -> str | None:
-        """The automation whose run made ``p`` (its own secrets come first), from the column
-        only the engine writes: an actor merely named ``automation:...`` gets nothing."""
+        """The automation whose run made ``p`` (its own secrets come first, its node's retry
+        delay is noted for ``retry_delay``), from the columns only the engine writes: an
+        actor merely named ``automation:...`` gets nothing."""
         if p.id is None or not p.proposed_by.startswith(execution_db.AUTOMATION_ACTOR):
             return None  # the hot path: no read for the rest
         origin = await self.db.read(execution_db.proposal_origin, p.id)
-        return origin.automation if origin is not None else None
+        if origin is None:
+            return None
+        if origin.retry_initial_delay is not None:
+            self._node_backoff[p.id] = origin.retry_initial_delay
+        return origin.automation
 
     async def perform(self, claim: Claim, *, enforce_timeout: bool = True) -> AttemptResult:
         """Run a claimed attempt through the subject with the action's timeout; write nothing.
@@ -163,13 +175,14 @@ class Executing(ExecutorBase):
         except Exception as exc:
             error, retryable, data = f"{type(exc).__name__}: {exc}", True, None
         else:
+            self._node_backoff.pop(p.id, None)
             return AttemptResult(True, result)
         return AttemptResult(
             False,
             data,
             error,
             retryable,
-            self.retry_delay(definition, p.retry_count) if retryable else None,
+            self.retry_delay(definition, p.retry_count, p.id) if retryable else None,
         )
 
     async def schedule_next_retry(self, proposal_id: int, error_message: str) -> datetime | None:
@@ -178,5 +191,5 @@ class Executing(ExecutorBase):
         p = await self.require_proposal(proposal_id)
         definition = self._registry.get_definition(p.action_name)
         return await self.db.schedule_retry(
-            proposal_id, error_message, self.retry_delay(definition, p.retry_count)
+            proposal_id, error_message, self.retry_delay(definition, p.retry_count, p.id)
         )

@@ -69,6 +69,8 @@ class ExecutorBase:
         self._safety = safety or SafetyController()
         self._auditor = auditor or ActionAuditor()
         self._retry_config = retry_config or RetryConfig()
+        # An automation node's first retry delay by proposal id, noted while its attempt runs.
+        self._node_backoff: dict[int, float] = {}
         self._requested: dict[str, bool | None] = {}
         if seed_policy:
             self._requested = {

@@ -107,7 +107,9 @@ SELECT * FROM automation_executions WHERE id IN (
 
 # Mark a proposal as made by an execution's node (the primary key).
 ATTACH_PROPOSAL_SQL = """
-UPDATE action_proposals SET automation_execution_id = ?, automation_node = ? WHERE id = ?
+UPDATE action_proposals
+SET automation_execution_id = ?, automation_node = ?, retry_initial_delay_seconds = ?
+WHERE id = ?
 """
 
 # The proposals an execution made (idx_action_proposals_execution).
@@ -118,7 +120,8 @@ FROM action_proposals WHERE automation_execution_id = ? ORDER BY id
 
 # Where a proposal came from: its execution, automation, version and node (primary keys).
 PROPOSAL_ORIGIN_SQL = """
-SELECT e.id, e.automation_name, e.version, p.automation_node, e.status
+SELECT e.id, e.automation_name, e.version, p.automation_node, e.status,
+    p.retry_initial_delay_seconds
 FROM action_proposals p JOIN automation_executions e ON e.id = p.automation_execution_id
 WHERE p.id = ?
 """
@@ -231,6 +234,8 @@ class ProposalOrigin:
     version: int
     node: str | None
     execution_status: str
+    # The node's own first retry delay (seconds), if it set one.
+    retry_initial_delay: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -376,9 +381,13 @@ def latest_per_automation(conn: sqlite3.Connection) -> dict[str, Execution]:
 
 
 def attach_proposal(
-    conn: sqlite3.Connection, proposal_id: int, execution_id: int, node_id: str
+    conn: sqlite3.Connection,
+    proposal_id: int,
+    execution_id: int,
+    node_id: str,
+    retry_initial_delay: float | None = None,
 ) -> None:
-    conn.execute(ATTACH_PROPOSAL_SQL, (execution_id, node_id, proposal_id))
+    conn.execute(ATTACH_PROPOSAL_SQL, (execution_id, node_id, retry_initial_delay, proposal_id))
 
 
 def proposals(conn: sqlite3.Connection, execution_id: int) -> list[ExecutionProposal]:

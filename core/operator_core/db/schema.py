@@ -592,6 +592,12 @@ def _migrate_v10(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _migrate_v11(conn: sqlite3.Connection) -> None:
+    """Version 11: an automation's proposal keeps its node's first retry delay (the seed's
+    per-node ``retry.initialDelayMs``, in seconds), the start of its exponential backoff."""
+    _add_column(conn, "action_proposals", "retry_initial_delay_seconds", "REAL")
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -613,6 +619,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v8,
     _migrate_v9,
     _migrate_v10,
+    _migrate_v11,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
