@@ -10,7 +10,8 @@ here (``operator automations apply``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from operator_core.db.automation_views import AutomationsView, automations_view
 from rich.text import Text
@@ -32,18 +33,34 @@ from operator_tui.screens.polled import PolledScreen
 from operator_tui.widgets.fixed_table import FixedTable
 
 if TYPE_CHECKING:
+    from operator_core.actions.executor import ActionExecutor
     from operator_core.db.actions import ActionDB
     from operator_core.db.automations import Automation
     from operator_core.db.executions import Execution
 
-    from operator_tui.key_hold import Hold
-    from operator_tui.mutations import Mutations
+    from operator_tui.key_hold import Hold, KeyHold
+
+
+class _Acting(Protocol):
+    """What this view uses of the app (``OperatorApp`` with ``operator_tui.mutations``)."""
+
+    read_only: bool
+    actor: str
+    keys: KeyHold
+
+    @property
+    def executor(self) -> ActionExecutor: ...
+
+    def action_refuse(self, what: str) -> None: ...
+
+    async def _apply(self, what: str, call: Awaitable[Any], success: str | None = None) -> Any: ...
+
 
 AUTOMATION_COLUMNS = (
     ("name", "Automation", 26),
     ("version", "Ver", 4),
     ("enabled", "Enabled", 7),
-    ("trigger", "Trigger", 16),
+    ("trigger", "Trigger", 18),
     ("scope", "Scope", 16),
     ("last", "Last execution", 36),
 )
@@ -104,9 +121,9 @@ class AutomationsScreen(PolledScreen):
         self.view: AutomationsView | None = None
 
     @property
-    def _ops(self) -> Mutations:
+    def _ops(self) -> _Acting:
         """The app's keys, actor, executor and refusal toasts (``operator_tui.mutations``)."""
-        return cast("Mutations", self.app)
+        return cast("_Acting", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("Automations", id="automations-title", classes="automations-section")
@@ -167,11 +184,11 @@ class AutomationsScreen(PolledScreen):
     @staticmethod
     def _automation_cells(a: Automation, view: AutomationsView) -> tuple[Text, ...]:
         return (
-            Text(clip(a.name, 24), style="bold"),
+            Text(clip(a.name, 26), style="bold"),
             Text(f"v{a.current_version}"),
             Text("✓ on", style="green") if a.enabled else Text("✗ off", style="dim"),
-            Text(clip(a.trigger_event, 14)),
-            Text(clip(a.scope, 14)),
+            Text(clip(a.trigger_event, 18)),
+            Text(clip(a.scope, 16)),
             last_execution(view.latest.get(a.name)),
         )
 
@@ -180,9 +197,9 @@ class AutomationsScreen(PolledScreen):
         return (
             Text(f"#{e.id}"),
             Text(f"#{e.ticket_id}"),
-            Text(clip(f"{e.automation_name} v{e.version}", 28)),
+            Text(clip(f"{e.automation_name} v{e.version}", 30)),
             execution_status(e.status),
-            Text(clip(e.current_node or "—", 12)),
+            Text(clip(e.current_node or "—", 14)),
             Text(progress(e)),
             Text(full_time(e.created_at)),
         )
