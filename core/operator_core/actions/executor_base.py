@@ -217,14 +217,20 @@ class ExecutorBase:
             return now + timedelta(seconds=seconds)
         return limits.time_ahead(at, now, f"{what} time", what) if at is not None else None
 
-    async def _check_ticket(self, ticket_id: object) -> None:
+    def _check_ticket_id(self, ticket_id: object) -> None:
+        """A ticket id's type and range (whether the ticket exists is ``_check_ticket``'s)."""
         if ticket_id is None:
             return
         if not _is_int(ticket_id):
             raise ValidationError(f"a ticket id is a whole number, got {ticket_id!r}", "ticket")
         assert isinstance(ticket_id, int)
         # Out of SQLite's integer range is no ticket either (and cannot even be looked up).
-        if not 0 < ticket_id < 2**63 or await self.db.get_ticket(ticket_id) is None:
+        if not 0 < ticket_id < 2**63:
+            raise ValidationError(f"no ticket with id {ticket_id}", "ticket")
+
+    async def _check_ticket(self, ticket_id: object) -> None:
+        self._check_ticket_id(ticket_id)
+        if isinstance(ticket_id, int) and await self.db.get_ticket(ticket_id) is None:
             raise ValidationError(f"no ticket with id {ticket_id}", "ticket")
 
     # ------------------------------------------------------------------ reading

@@ -149,6 +149,7 @@ class Proposing(ExecutorBase):
         when = self._resolve_time(scheduled_at, schedule_in, "schedule")
         expiry = self._resolve_time(expires_at, expires_in, "expiry")
         retries = self._max_retries(definition, max_retries)
+        self._check_ticket_id(ticket_id)
         now = self.db.clock.now()
         proposal = ActionProposal(
             ticket_id=ticket_id,
