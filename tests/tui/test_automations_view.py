@@ -242,6 +242,24 @@ async def test_n_at_the_confirm_changes_nothing(auto_db: Path) -> None:
     assert enabled(auto_db, "drain-flapping-store")
 
 
+async def test_A_opens_nothing_over_a_dialog_nor_a_second_view(auto_db: Path) -> None:
+    app = fixture_app(auto_db)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.wait_loaded()
+        await pilot.press("K")  # the kill switch's dialog, over the dashboard
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the dialog")
+        await pilot.press("A")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await eventually(lambda: isinstance(app.screen, DashboardScreen), what="closed")
+        screen = await open_view(pilot)
+        await pilot.press("A")
+        await pilot.pause(0.1)
+        assert [s for s in app.screen_stack if isinstance(s, AutomationsScreen)] == [screen]
+    assert execution_status(auto_db, 2) == "RUNNING"
+
+
 async def test_e_disables_and_enables_an_automation(auto_db: Path) -> None:
     app = fixture_app(auto_db)
     async with app.run_test(size=(160, 48)) as pilot:

@@ -310,7 +310,8 @@ class OperatorApp(Mutations, App[None]):
         self.push_screen(DetailScreen(message.target, self.db, lambda: self.subject))
 
     def action_automations(self) -> None:
-        """The Automations view (escape comes back); imported when first opened."""
+        """The Automations view (escape comes back); imported when first opened; not
+        twice."""
         from operator_tui.screens.automations import AutomationsScreen
 
         if not any(isinstance(s, AutomationsScreen) for s in self.screen_stack):
