@@ -25,6 +25,14 @@ WHERE status IN ('PENDING', 'RUNNING') ORDER BY id DESC LIMIT ?
 # The newest executions of any status (the primary key backwards).
 RECENT_SQL = "SELECT * FROM automation_executions ORDER BY id DESC LIMIT ?"
 
+# Each automation's newest execution: one seek per automation at the end of its name's run
+# in idx_executions_automation (MAX over an index prefix), then the primary key.
+LATEST_SQL = """
+SELECT e.* FROM automations a
+JOIN automation_executions e ON e.id = (
+    SELECT MAX(id) FROM automation_executions WHERE automation_name = a.name)
+"""
+
 
 @dataclass(frozen=True)
 class AutomationsView:
@@ -47,10 +55,16 @@ def in_flight_and_recent(
     return [row_to_execution(found[i]) for i in sorted(found, reverse=True)]
 
 
+def latest_per_automation(conn: sqlite3.Connection) -> dict[str, Execution]:
+    """Each automation's newest execution, by name; its cost grows with the automations,
+    not with the executions (``executions.latest_per_automation`` groups them all)."""
+    return {e.automation_name: e for e in map(row_to_execution, conn.execute(LATEST_SQL))}
+
+
 def automations_view(conn: sqlite3.Connection) -> AutomationsView:
     return AutomationsView(
         automations=automation_db.list_all(conn),
-        latest=execution_db.latest_per_automation(conn),
+        latest=latest_per_automation(conn),
         executions=in_flight_and_recent(conn),
     )
 
