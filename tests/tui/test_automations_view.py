@@ -222,6 +222,40 @@ async def test_x_cancels_the_execution_and_its_pending_proposal(auto_db: Path) -
         assert ("information", "", "Cancelled execution #2") in toasts(app)
 
 
+async def test_x_and_e_act_from_the_detail_screens_too(auto_db: Path) -> None:
+    app = fixture_app(auto_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_view(pilot)
+        await select(pilot, screen, "executions", "5")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, ExecutionScreen), what="the tree")
+        detail = app.screen
+        assert isinstance(detail, ExecutionScreen)
+        await detail.loaded.wait()
+        await pilot.press("x")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await pilot.press("y")
+        await eventually(lambda: execution_status(auto_db, 5) == "CANCELLED", what="cancel")
+        await eventually(
+            lambda: "⊘ cancelled" in plain(detail.query_one("#automation-detail-title")),
+            what="the detail follows",
+        )
+        await pilot.press("escape")
+        await eventually(lambda: app.screen is screen, what="back to the view")
+        await select(pilot, screen, "automations", "restart-by-hand")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, HistoryScreen), what="the history")
+        history = app.screen
+        assert isinstance(history, HistoryScreen)
+        await history.loaded.wait()
+        await pilot.press("e", "y")
+        await eventually(lambda: not enabled(auto_db, "restart-by-hand"), what="disabled")
+        await eventually(
+            lambda: "disabled" in plain(history.query_one("#automation-detail-title")),
+            what="the history follows",
+        )
+
+
 async def test_n_at_the_confirm_changes_nothing(auto_db: Path) -> None:
     app = fixture_app(auto_db)
     async with app.run_test(size=(160, 48)) as pilot:

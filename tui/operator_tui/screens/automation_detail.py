@@ -14,11 +14,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from operator_tui.format import full_time, plain
-from operator_tui.screens.polled import PolledScreen
+from operator_tui.screens.automation_keys import CANCEL, ELSEWHERE, TOGGLE, ActingScreen
 
 if TYPE_CHECKING:
     from operator_core.db.actions import ActionDB
@@ -42,19 +41,6 @@ STATE_STYLE = {
     "cancelled": "dim",
     "skipped": "dim",
 }
-
-
-ELSEWHERE = [Binding(key, f"elsewhere('{key}')", show=False) for key in ("a", "r", "c")]
-"""The dashboard's approve, reject and cancel act on its panes' rows: here they say so
-(rather than \"select an action first\"), and stay out of the footer."""
-
-
-def elsewhere(screen: Screen[None], key: str) -> None:
-    screen.notify(
-        f"{key} acts on the dashboard's actions and workflows: esc goes back to them."
-        + (" Here x cancels an execution." if key == "c" else ""),
-        severity="warning",
-    )
 
 
 def execution_status(status: str) -> Text:
@@ -128,7 +114,7 @@ def made_proposals(made: list[ExecutionProposal]) -> RenderableType:
     return table
 
 
-class _DetailBase(PolledScreen):
+class _DetailBase(ActingScreen):
     DEFAULT_CSS = """
     _DetailBase #automation-detail {
         padding: 0 1;
@@ -145,21 +131,25 @@ class _DetailBase(PolledScreen):
     def action_close(self) -> None:
         self.dismiss(None)
 
-    def action_elsewhere(self, key: str) -> None:
-        elsewhere(self, key)
-
     def _show(self, title: Text, body: RenderableType) -> None:
         self.query_one("#automation-detail-title", Static).update(title)
         self.query_one("#automation-detail-body", Static).update(body)
 
 
 class ExecutionScreen(_DetailBase):
+    BINDINGS = CANCEL
+
     def __init__(self, db: ActionDB, execution_id: int) -> None:
         super().__init__(db)
         self.execution_id = execution_id
+        self.execution: Execution | None = None
+
+    def selected_execution(self) -> Execution | None:
+        return self.execution
 
     async def reload(self) -> None:
         e, made = await self._db.read(execution_detail, self.execution_id)
+        self.execution = e
         if e is None:
             gone = Text(f"execution #{self.execution_id} no longer exists", style="bold red")
             self._show(gone, Text(""))
@@ -203,12 +193,19 @@ class ExecutionScreen(_DetailBase):
 
 
 class HistoryScreen(_DetailBase):
+    BINDINGS = TOGGLE
+
     def __init__(self, db: ActionDB, name: str) -> None:
         super().__init__(db)
         self.name_shown = name
+        self.automation: Automation | None = None
+
+    def selected_automation(self) -> Automation | None:
+        return self.automation
 
     async def reload(self) -> None:
         a, versions = await self._db.read(version_history, self.name_shown)
+        self.automation = a
         if a is None:
             gone = Text(f"automation {self.name_shown!r} no longer exists", style="bold red")
             self._show(gone, Text(""))

@@ -10,50 +10,24 @@ here (``operator automations apply``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING
 
 from operator_core.db.automation_views import AutomationsView, automations_view
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from operator_tui.format import clip, full_time
-from operator_tui.screens.automation_detail import (
-    ELSEWHERE,
-    ExecutionScreen,
-    HistoryScreen,
-    elsewhere,
-    execution_status,
-)
-from operator_tui.screens.confirm import ConfirmModal
-from operator_tui.screens.polled import PolledScreen
+from operator_tui.screens.automation_detail import ExecutionScreen, HistoryScreen, execution_status
+from operator_tui.screens.automation_keys import CANCEL, ELSEWHERE, TOGGLE, ActingScreen
 from operator_tui.widgets.fixed_table import FixedTable
 
 if TYPE_CHECKING:
-    from operator_core.actions.executor import ActionExecutor
     from operator_core.db.actions import ActionDB
     from operator_core.db.automations import Automation
     from operator_core.db.executions import Execution
-
-    from operator_tui.key_hold import Hold, KeyHold
-
-
-class _Acting(Protocol):
-    """What this view uses of the app (``OperatorApp`` with ``operator_tui.mutations``)."""
-
-    read_only: bool
-    actor: str
-    keys: KeyHold
-
-    @property
-    def executor(self) -> ActionExecutor: ...
-
-    def action_refuse(self, what: str) -> None: ...
-
-    async def _apply(self, what: str, call: Awaitable[Any], success: str | None = None) -> Any: ...
 
 
 AUTOMATION_COLUMNS = (
@@ -73,7 +47,6 @@ EXECUTION_COLUMNS = (
     ("progress", "Nodes", 5),
     ("started", "Started (UTC)", 20),
 )
-MUTATIONS = frozenset({"cancel_execution", "toggle_enabled"})
 
 
 def progress(e: Execution) -> str:
@@ -90,7 +63,7 @@ def last_execution(e: Execution | None) -> Text:
     return text
 
 
-class AutomationsScreen(PolledScreen):
+class AutomationsScreen(ActingScreen):
     DEFAULT_CSS = """
     AutomationsScreen .automations-section {
         height: 1;
@@ -109,21 +82,13 @@ class AutomationsScreen(PolledScreen):
     BINDINGS = [
         *ELSEWHERE,
         Binding("escape", "close", "Back", key_display="esc"),
-        Binding("x", "cancel_execution", "Cancel execution"),
-        Binding("e", "toggle_enabled", "Enable/disable"),
-        # Read-only mode hides the two above; these say why the key does nothing.
-        Binding("x", "refuse('cancel an execution')", show=False),
-        Binding("e", "refuse('enable or disable an automation')", show=False),
+        *CANCEL,
+        *TOGGLE,
     ]
 
     def __init__(self, db: ActionDB) -> None:
         super().__init__(db)
         self.view: AutomationsView | None = None
-
-    @property
-    def _ops(self) -> _Acting:
-        """The app's keys, actor, executor and refusal toasts (``operator_tui.mutations``)."""
-        return cast("_Acting", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static("Automations", id="automations-title", classes="automations-section")
@@ -142,22 +107,8 @@ class AutomationsScreen(PolledScreen):
         super().on_mount()
         self.query_one("#executions-table", FixedTable).focus()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        read_only = self._ops.read_only
-        if action in MUTATIONS:
-            return not read_only
-        if action == "refuse":
-            return read_only
-        return True
-
-    def action_refuse(self, what: str) -> None:
-        self._ops.action_refuse(what)
-
     def action_close(self) -> None:
         self.dismiss(None)
-
-    def action_elsewhere(self, key: str) -> None:
-        elsewhere(self, key)
 
     # ------------------------------------------------------------------ reading
 
@@ -244,73 +195,3 @@ class AutomationsScreen(PolledScreen):
         event.stop()
         if event.row_key.value is not None:
             self.app.push_screen(ExecutionScreen(self._db, int(event.row_key.value)))
-
-    # ------------------------------------------------------------------ keys that act
-
-    def action_cancel_execution(self) -> None:
-        hold = self._ops.keys.begin()
-        execution = self.selected_execution()
-        if execution is None:
-            hold.close()
-            self.notify("Select an execution first.", severity="warning")
-            return
-        if not execution.is_open:
-            hold.close()
-            self.notify(
-                f"Execution #{execution.id} is {execution.status.lower()}: only a pending or "
-                "running execution can be cancelled.",
-                severity="warning",
-            )
-            return
-        self._cancel(hold, execution)
-
-    @work(group="automation-mutations")
-    async def _cancel(self, hold: Hold, e: Execution) -> None:
-        label = f"execution #{e.id}"
-        with hold:
-            confirmed = await self.app.push_screen_wait(
-                ConfirmModal(
-                    f"Cancel {label}?",
-                    f"{e.automation_name} v{e.version} on ticket #{e.ticket_id} ends CANCELLED; "
-                    "its pending proposals are cancelled and a running one is asked to stop.",
-                    "Cancel it",
-                )
-            )
-        if not confirmed:
-            return
-        ops = self._ops
-        call = ops.executor.cancel_execution(e.id, ops.actor)
-        await ops._apply(f"cancel {label}", call, f"Cancelled {label}")
-        self.changed()
-
-    def action_toggle_enabled(self) -> None:
-        hold = self._ops.keys.begin()
-        automation = self.selected_automation()
-        if automation is None:
-            hold.close()
-            self.notify("Select an automation first.", severity="warning")
-            return
-        self._toggle(hold, automation)
-
-    @work(group="automation-mutations")
-    async def _toggle(self, hold: Hold, a: Automation) -> None:
-        enable = not a.enabled
-        verb = "Enable" if enable else "Disable"
-        body = (
-            "Matching ticket events start it again from now on."
-            if enable
-            else "No new ticket event starts it; executions in flight go on (x cancels one)."
-        )
-        with hold:
-            confirmed = await self.app.push_screen_wait(
-                ConfirmModal(f"{verb} automation {a.name}?", body, verb, danger=not enable)
-            )
-        if not confirmed:
-            return
-        ops = self._ops
-        call = ops.executor.set_automation_enabled(a.name, enable, ops.actor)
-        done = f"{verb}d automation {a.name}"
-        changed = await ops._apply(f"{verb.lower()} automation {a.name}", call)
-        if changed is not None:
-            self.notify(done if changed else f"{a.name} was already {verb.lower()}d", markup=False)
-        self.changed()
