@@ -30,7 +30,9 @@ from operator_tui.screens.automation_detail import ExecutionScreen, HistoryScree
 from operator_tui.screens.automations import AutomationsScreen
 from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.dashboard import DashboardScreen
+from operator_tui.screens.help import HelpScreen
 from operator_tui.widgets.fixed_table import FixedTable
+from textual import events
 from textual.pilot import Pilot
 
 from tests.tui.tui_helpers import eventually, plain, toasts
@@ -157,6 +159,21 @@ async def test_A_opens_the_view_with_what_the_database_holds(tmp_path: Path) -> 
         await eventually(lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
 
 
+async def test_with_no_automations_the_view_says_how_to_add_one(db_path: Path) -> None:
+    app = fixture_app(db_path)  # the dashboard's fixture: actions and workflows only
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_view(pilot)
+        title = plain(screen.query_one("#automations-title"))
+        assert "Automations (0, 0 enabled)" in title
+        assert "operator automations apply FILE" in title
+        assert table(screen, "automations").row_count == 0
+        assert table(screen, "executions").row_count == 0
+        await pilot.press("x")
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        assert ("warning", "", "Select an execution first.") in toasts(app)
+
+
 async def test_the_view_follows_another_process(auto_db: Path) -> None:
     app = fixture_app(auto_db)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -199,6 +216,18 @@ async def test_enter_opens_the_execution_tree_and_the_history(auto_db: Path) -> 
         assert "v2 (current)" in body
         assert "wait 10 minutes: 5 was too soon after a restart" in body
         assert body.index("v2 (current)") < body.index("first version")
+
+
+async def test_help_lists_the_views_keys(auto_db: Path) -> None:
+    app = fixture_app(auto_db)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_view(pilot)
+        await pilot.press("question_mark")
+        await eventually(lambda: isinstance(app.screen, HelpScreen), what="the help")
+        keys = plain(app.screen.query_one("#help-keys"))
+        for line in ("x  Cancel execution", "e  Enable/disable", "esc  Back"):
+            assert line in keys
+        assert "Approve" not in keys  # a, r and c act on the dashboard, not here
 
 
 # ---------------------------------------------------------------------------- keys that act
@@ -254,6 +283,37 @@ async def test_x_and_e_act_from_the_detail_screens_too(auto_db: Path) -> None:
             lambda: "disabled" in plain(history.query_one("#automation-detail-title")),
             what="the history follows",
         )
+
+
+def burst(app: OperatorApp, keys: str) -> None:
+    """Keys on the app's queue with no pause between them, as a terminal sends a chunk it
+    read (Pilot's ``press`` waits after each key, which hides the race)."""
+    for char in keys:
+        key = events.Key(char, char)
+        key.set_sender(app)
+        app.post_message(key)
+
+
+async def test_a_y_typed_with_x_or_e_never_answers_the_confirm(auto_db: Path) -> None:
+    app = fixture_app(auto_db)
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen = await open_view(pilot)
+        await select(pilot, screen, "executions", "2")
+        burst(app, "xy")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await eventually(lambda: app.screen is screen, what="the dialog closed")
+        await select(pilot, screen, "automations", "drain-flapping-store")
+        burst(app, "ey")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        await pilot.pause(0.1)
+    assert execution_status(auto_db, 2) == "RUNNING"
+    assert enabled(auto_db, "drain-flapping-store")
 
 
 async def test_n_at_the_confirm_changes_nothing(auto_db: Path) -> None:
