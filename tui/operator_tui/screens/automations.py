@@ -104,7 +104,7 @@ class AutomationsScreen(ActingScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # (PolledScreen's on_mount runs too: Textual calls each class's handler.)
         self.query_one("#executions-table", FixedTable).focus()
 
     def action_close(self) -> None:
