@@ -68,6 +68,7 @@ class OperatorApp(Mutations, App[None]):
         Binding("c", "refuse('cancel')", show=False),
         Binding("K", "refuse('pull the kill switch')", show=False),
         Binding("E", "refuse('resume execution')", show=False),
+        Binding("A", "automations", "Automations", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -314,6 +315,14 @@ class OperatorApp(Mutations, App[None]):
     @on(OpenDetails)
     def _open_details(self, message: OpenDetails) -> None:
         self.push_screen(DetailScreen(message.target, self.db, lambda: self.subject))
+
+    def action_automations(self) -> None:
+        """The Automations view (escape comes back); imported when first opened; not
+        twice."""
+        from operator_tui.screens.automations import AutomationsScreen
+
+        if not any(isinstance(s, AutomationsScreen) for s in self.screen_stack):
+            self.push_screen(AutomationsScreen(self.db))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.screen, self.read_only))

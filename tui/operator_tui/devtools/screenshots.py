@@ -20,6 +20,12 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from operator_tui.app import OperatorApp
+from operator_tui.devtools.automation_screens import (
+    AUTOMATION_SCREENSHOTS,
+    AUTOMATION_VIEWS,
+    build_automation_fixture_dir,
+    capture_automations,
+)
 from operator_tui.devtools.fixture import DB_NAME, build_fixture, fixture_app
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
@@ -146,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             view = VIEWS[name]
             with working_directory(dirs[view.observe]):
                 svg = asyncio.run(capture(view, (width, height)))
+            path = out / f"{name}-{width}x{height}.svg"
+            path.write_text(svg)
+            print(path)
+        automations = build_automation_fixture_dir(Path(tmp))
+        for name, (width, height) in AUTOMATION_SCREENSHOTS:
+            with working_directory(automations):
+                svg = asyncio.run(capture_automations(AUTOMATION_VIEWS[name], (width, height)))
             path = out / f"{name}-{width}x{height}.svg"
             path.write_text(svg)
             print(path)
