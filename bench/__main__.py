@@ -1,4 +1,4 @@
-"""``python -m bench [throughput|latency|dashboard|all] [--quick] [--runs N]``
+"""``python -m bench [throughput|latency|dashboard|history_view|all] [--quick] [--runs N]``
 
 Runs the benchmarks, prints one report (the machine, then every figure as
 ``median [min..max]`` over the runs, with the peer measured in the same run and the ratio
@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.common import Figure, machine, summary
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
-BENCHES = ("throughput", "latency", "dashboard")
+BENCHES = ("throughput", "latency", "dashboard", "history_view")
 
 
 def log(message: str) -> None:
@@ -37,10 +37,14 @@ def run(names: list[str], runs: int, quick: bool, concurrency: int) -> list[Figu
             from bench import latency
 
             figures += latency.bench(runs, quick, log=log)
-        else:
+        elif name == "dashboard":
             from bench import dashboard
 
             figures += dashboard.bench(runs, quick, log=log)
+        else:
+            from bench import history_view
+
+            figures += history_view.bench(runs, quick, log=log)
         log(f"   {name} took {time.monotonic() - start:.0f} s")
     return figures
 
