@@ -145,3 +145,18 @@ async def test_the_detail_view_shows_each_attempts_exit_code_and_output(tmp_path
     assert "exit 3" in body
     assert "attempt 1 stdout" in body and "first line" in body and "second line" in body
     assert "attempt 1 stderr" in body and "oops" in body
+
+
+async def test_c_on_finished_work_says_so_and_asks_nothing(db_path: Path) -> None:
+    from operator_tui.screens.confirm import ConfirmModal
+    from tui_helpers import toasts
+
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_history(app, pilot)
+        target = app.screen.query_one(HistoryTable).selected_target()
+        assert target is not None
+        await pilot.press("c")
+        await eventually(lambda: any(t[0] == "error" for t in toasts(app)), what="the refusal")
+        assert not isinstance(app.screen, ConfirmModal)
+        assert any("nothing to cancel" in t[2] for t in toasts(app))

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from operator_core.errors import OperatorError
+from operator_core.errors import InvalidTransitionError, OperatorError
 from operator_core.model.states import ActionStatus
 from rich.text import Text
 from textual import work
@@ -172,6 +172,12 @@ class Mutations(_Base):
                 f"Cancelled {target.label}",
             )
         p = await self.db.get_proposal(target.id)
+        done = (ActionStatus.COMPLETED, ActionStatus.CANCELLED)
+        if p is not None and (
+            p.status in done or (p.status == ActionStatus.FAILED and p.next_retry_at is None)
+        ):
+            # Said now, not after a dialog that promises what the engine will refuse.
+            raise InvalidTransitionError(f"{target.label} has finished: nothing to cancel")
         if p is not None and p.status == ActionStatus.EXECUTING:
             runner = p.claimed_by or "its runner"
             return (
