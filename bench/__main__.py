@@ -1,4 +1,4 @@
-"""``python -m bench [throughput|latency|dashboard|cli|automations|mcp|all] [--quick] [--runs N]``
+"""``python -m bench [NAME|all] [--quick] [--runs N]`` (the names: ``BENCHES`` below)
 
 Runs the benchmarks, prints one report (the machine, then every figure as
 ``median [min..max]`` over the runs, with the peer measured in the same run and the ratio
@@ -9,6 +9,7 @@ asserts on time.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from datetime import UTC, datetime
@@ -17,7 +18,16 @@ from pathlib import Path
 from bench.common import Figure, machine, summary
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
-BENCHES = ("throughput", "latency", "dashboard", "cli", "automations", "mcp")
+# Each benchmark's name and its module in bench/ (each has ``bench(runs, quick, log=...)``).
+BENCHES = {
+    "throughput": "throughput",
+    "latency": "latency",
+    "dashboard": "dashboard",
+    "history_view": "history_view",
+    "cli": "cli_start",
+    "automations": "automations",
+    "mcp": "mcp",
+}
 
 
 def log(message: str) -> None:
@@ -29,30 +39,11 @@ def run(names: list[str], runs: int, quick: bool, concurrency: int) -> list[Figu
     for name in names:
         log(f"== {name} ({runs} run{'s' if runs != 1 else ''}{', quick' if quick else ''})")
         start = time.monotonic()
+        module = importlib.import_module(f"bench.{BENCHES[name]}")
         if name == "throughput":
-            from bench import throughput
-
-            figures += throughput.bench(runs, quick, concurrency=concurrency, log=log)
-        elif name == "latency":
-            from bench import latency
-
-            figures += latency.bench(runs, quick, log=log)
-        elif name == "cli":
-            from bench import cli_start
-
-            figures += cli_start.bench(runs, quick, log=log)
-        elif name == "automations":
-            from bench import automations
-
-            figures += automations.bench(runs, quick, log=log)
-        elif name == "mcp":
-            from bench import mcp
-
-            figures += mcp.bench(runs, quick, log=log)
+            figures += module.bench(runs, quick, concurrency=concurrency, log=log)
         else:
-            from bench import dashboard
-
-            figures += dashboard.bench(runs, quick, log=log)
+            figures += module.bench(runs, quick, log=log)
         log(f"   {name} took {time.monotonic() - start:.0f} s")
     return figures
 

@@ -12,13 +12,14 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
 from operator_core.actions.executor import ActionExecutor
 from operator_core.automation_runner import AutomationStep
+from operator_core.db import heartbeats
 from operator_core.db.actions import AttemptResult, Claim
 from operator_core.db.faults import describe, storable, trouble
 from operator_core.db.killfile import KILL_REASON
@@ -139,6 +140,8 @@ class Runner:
         self.automations = AutomationStep(executor, self.runner_id, lease_seconds)
         # When the last cycle looked at the database: anything due since then wakes us.
         self._cycle_at = executor.db.clock.now()
+        self.heartbeat_seconds = heartbeats.HEARTBEAT_SECONDS
+        self._next_beat = 0.0  # the loop's time of the next heartbeat
 
     # ------------------------------------------------------------------ control
 
@@ -170,10 +173,12 @@ class Runner:
         else:
             self._listener = None
         self._watch_kill()
+        await self._beat(heartbeats.started)
         try:
             await self._loop(until_idle)
         finally:
             await self._shutdown()
+            await self._beat(heartbeats.stopped)
             if self._kill_watch is not None:
                 self._kill_watch.cancel()
             if self._watchdog is not None:
@@ -232,6 +237,8 @@ class Runner:
                 renewal = self.db.renew_leases(self.runner_id, held, self.lease_seconds)
                 if await self._guarded(renewal, "renew leases", False) is None:  # None: done
                     last_renew = loop.time()
+            if loop.time() >= self._next_beat:
+                await self._beat(heartbeats.beat)
             self._outage.settle()
             if claims and not self._finished:
                 # Attempts that finish at once (their first step) do so in this turn of
@@ -351,6 +358,7 @@ class Runner:
                 limits.append((due - self.db.clock.now()).total_seconds())
         if self._held():
             limits.append(self.lease_seconds / 3)
+        limits.append(self._next_beat - loop.time())
         end = loop.time() + min(limits) if limits else float("inf")
         if end <= loop.time():
             await asyncio.sleep(0)
@@ -444,6 +452,21 @@ class Runner:
         stops, self._stops = self._stops, []
         for claim, reason in stops:
             await self._record_stop(claim, reason)
+
+    async def _beat(self, record: Callable[..., None]) -> None:
+        """Say this runner is up (``heartbeats.started`` first, then ``heartbeats.beat``, and
+        ``heartbeats.stopped`` last), and when to say it again. A beat the database cannot
+        take now is skipped, not an outage: the work's own writes say that, once."""
+        self._next_beat = asyncio.get_running_loop().time() + self.heartbeat_seconds
+        if record is heartbeats.stopped:
+            args: tuple[object, ...] = (self.runner_id, self.db.clock.now())
+        else:
+            host, pid = socket.gethostname(), os.getpid()
+            args = (self.runner_id, host, pid, self.db.clock.now())
+        try:
+            await self.db.write(record, *args)
+        except Exception as exc:
+            log.debug("heartbeat not recorded: %s", describe(exc))
 
     def _held(self) -> list[int]:
         """The actions this runner holds: running, or finished but not yet recorded."""

@@ -107,3 +107,22 @@ async def test_the_first_frame_shows_the_newest_events(
         newest = await app.executor.db.list_audit_events(limit=1)
         assert first[0][-1] and f"#{newest[-1].proposal_id}" in first[0][-1]
         assert first[0] == shown(tail)
+
+
+async def test_scrolled_back_it_says_it_is_paused_and_how_many_new_events_wait() -> None:
+    app = TailApp()
+    async with app.run_test(size=(100, 10)) as pilot:
+        tail = app.query_one(EventTail)
+        tail.add(events(1, 20))
+        await pilot.pause()
+        assert not tail.border_subtitle
+        tail.scroll_to(y=0, animate=False, immediate=True)
+        await pilot.pause()
+        assert tail.border_subtitle == "paused (scrolled back)"
+        tail.add(events(21, 5))
+        tail.add(events(26, 2))
+        await pilot.pause()
+        assert tail.border_subtitle == "paused (scrolled back) · 7 new ↓"
+        tail.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert not tail.border_subtitle and tail.waiting == 0

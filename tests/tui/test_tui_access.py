@@ -51,7 +51,7 @@ async def test_footer_click_presses_its_key(db_path: Path) -> None:
         await pilot.app.wait_loaded()
         await pilot.pause()
         line = footer_line(app)
-        assert line.startswith("⏎ Details / Filter a Approve r Reject c Cancel K Kill")
+        assert line.startswith("⏎ Details / Filter H History a Approve r Reject c Cancel K Kill")
         assert line.endswith("? Help q Quit")
         # A click between two keys does nothing; one on "Help" (its description) opens help.
         await pilot.click("KeyFooter", offset=(line.index("Help") - 3, 0))

@@ -362,7 +362,7 @@ async def test_a_tab_in_the_same_burst_moves_on_before_the_key_opens(
     async with app.run_test(size=SIZE):
         await start(app)
         burst(app, f"\t{then}check")
-        workflows = app.dashboard.query_one("#workflows", PaneTable)
+        running = app.dashboard.query_one("#running", PaneTable)
         if then == "r":
             await settle(app, RejectReasonModal)
             assert reason_field(app).value == "check"
@@ -370,7 +370,7 @@ async def test_a_tab_in_the_same_burst_moves_on_before_the_key_opens(
         else:
             await settle(app)
             assert app.dashboard.filter_bar.value == "check"
-            assert workflows.filter_text == "check" and app.focused is app.dashboard.filter_bar
+            assert running.filter_text == "check" and app.focused is app.dashboard.filter_bar
     assert await _audit(db_path) == before
 
 

@@ -136,7 +136,7 @@ async def test_cancel_on_a_workflow_row_cancels_the_workflow(db_path: Path) -> N
     app = fixture_app(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
-        await pilot.press("tab")  # #workflows: first row is the in-progress workflow
+        await pilot.press("3")  # #workflows: first row is the in-progress workflow
         target = selected(app)
         assert target.kind == "workflow"
         await pilot.press("c")
@@ -310,18 +310,18 @@ async def test_tab_and_shift_tab_move_between_panes(db_path: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await start(pilot)
         order = []
-        for _ in range(4):
+        for _ in range(5):
             order.append(app.focused.id if app.focused else None)
             visible = [p.id for p in app.dashboard.query(PaneTable) if p.display]
             assert visible == [order[-1]], "80 columns show only the active pane"
             await pilot.press("tab")
-        assert order == ["approvals", "workflows", "scheduled", "retries"]
+        assert order == ["approvals", "running", "workflows", "scheduled", "retries"]
         assert app.focused is not None and app.focused.id == "approvals"
         await pilot.press("shift+tab")
         assert app.focused is not None and app.focused.id == "retries"
 
 
-async def test_wide_terminal_shows_all_four_panes(db_path: Path) -> None:
+async def test_wide_terminal_shows_all_five_panes(db_path: Path) -> None:
     app = fixture_app(db_path)
     async with app.run_test(size=(160, 48)) as pilot:
         await start(pilot)
@@ -358,7 +358,8 @@ async def test_filter_narrows_the_focused_pane_and_escape_clears(db_path: Path) 
         assert _keys(app, "approvals") == ["p26"]
         await pilot.press("enter")
         assert app.focused is app.dashboard.query_one("#approvals")
-        assert "filter: restart" in str(app.dashboard.query_one("#approvals").border_subtitle)
+        title = str(app.dashboard.query_one("#approvals").border_title)
+        assert title == "Approvals · 1 of 4 · filter: restart"  # kept, and said where seen
         await pilot.press("escape")
         assert len(_keys(app, "approvals")) == 4
 

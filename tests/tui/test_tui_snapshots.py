@@ -1,5 +1,6 @@
 """SVG snapshots of every pane, the detail view, the help screen, the kill-switch dialog and
-the OBSERVE banner, at 80x24 and 160x48, on the fixture database with a frozen clock.
+the OBSERVE banner, at 80x24 and 160x48, and of the Running pane and the History view (its
+search and its detail view) at 120x40 too, on the fixture database with a frozen clock.
 
 Update after an intended change with ``pytest tests/tui --snapshot-update`` and look at the
 report. The views are the ones ``python -m operator_tui.devtools.screenshots`` writes.
@@ -11,11 +12,16 @@ from pathlib import Path
 
 import pytest
 from operator_tui.devtools.fixture import DB_NAME, fixture_app
-from operator_tui.devtools.screenshots import NARROW, VIEWS, WIDE, reach
+from operator_tui.devtools.screenshots import VIEWS, reach
+
+CASES = [
+    pytest.param(name, size, id=f"{name}-{size[0]}x{size[1]}")
+    for name, view in VIEWS.items()
+    for size in view.sizes
+]
 
 
-@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "160x48"])
-@pytest.mark.parametrize("name", list(VIEWS))
+@pytest.mark.parametrize(("name", "size"), CASES)
 def test_snapshot(
     name: str,
     size: tuple[int, int],

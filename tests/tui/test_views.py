@@ -65,8 +65,10 @@ async def test_the_dashboard_reads_views(db_path: Path) -> None:
         *loaded.scheduled,
         *loaded.retries,
         *(p for steps in loaded.steps.values() for p in steps),
+        *(h.proposal for h in loaded.running + loaded.queued),
     ]
     assert shown and all(type(p) is ProposalView for p in shown)
+    assert loaded.running, "the fixture has a step executing"
     assert loaded.workflows and all(type(wf) is WorkflowView for wf in loaded.workflows)
     assert loaded.events and all(type(e) is AuditEventView for e in loaded.events)
 

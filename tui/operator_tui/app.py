@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,8 +22,9 @@ from operator_core.db.actions import ActionDB
 from operator_core.env import default_actor, env_flag
 from operator_core.errors import OperatorError
 from textual import events, on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 
 from operator_tui.data import DashboardData, Target, anchor_of
 from operator_tui.follow import DashboardRead, Follower, MinuteRead, ReadFailed
@@ -33,7 +34,8 @@ from operator_tui.messages import OpenDetails
 from operator_tui.mutations import Mutations
 from operator_tui.screens.dashboard import DashboardScreen
 from operator_tui.screens.detail import DetailScreen
-from operator_tui.screens.help import HelpScreen
+from operator_tui.screens.help import HelpScreen, binding_rows
+from operator_tui.screens.history import HistoryScreen
 from operator_tui.startup import StartupTuning, load_subject, make_executor
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ in the column beside each countdown."""
 class OperatorApp(Mutations, App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "Operator"
-    ENABLE_COMMAND_PALETTE = False
+    COMMAND_PALETTE_BINDING = "ctrl+p"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("a", "approve", "Approve"),
@@ -69,6 +71,7 @@ class OperatorApp(Mutations, App[None]):
         Binding("K", "refuse('pull the kill switch')", show=False),
         Binding("E", "refuse('resume execution')", show=False),
         Binding("A", "automations", "Automations", show=False),
+        Binding("y", "copy_id", "Copy id", show=False),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
     ]
@@ -119,6 +122,8 @@ class OperatorApp(Mutations, App[None]):
         self.follower = Follower(self, self.db, self.watcher, self.clock, self._selected)
         self.refreshes = 0
         self.loaded = asyncio.Event()
+        self.started = asyncio.Event()
+        """The subject's definitions are read (or could not be): risks are shown."""
         self._background = list(background)
         self._initial: DashboardData | None = None
         self._first_shown = asyncio.Event()
@@ -166,6 +171,11 @@ class OperatorApp(Mutations, App[None]):
                 timeout=30,
                 markup=False,
             )
+        else:
+            self.dashboard.set_risks(
+                {d.name: d.risk_level.value for d in executor.registry.list_definitions()}
+            )
+        self.started.set()
         self._tuning.first_frame_drawn()
 
     def get_default_screen(self) -> DashboardScreen:
@@ -292,7 +302,7 @@ class OperatorApp(Mutations, App[None]):
             top = self.screen_stack[-1]
         except (IndexError, KeyError):  # shutting down
             top = None
-        if isinstance(top, DetailScreen):
+        if isinstance(top, DetailScreen | HistoryScreen):
             top.reload()
         self.refreshes += 1
         self.loaded.set()
@@ -326,3 +336,41 @@ class OperatorApp(Mutations, App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.screen, self.read_only))
+
+    def action_copy_id(self) -> None:
+        """The selected row's id to the clipboard (OSC 52: through SSH and tmux too)."""
+        current = getattr(self.screen, "current_target", None)
+        target: Target | None = current() if current is not None else None
+        if target is None:
+            self.notify("Nothing selected to copy.", severity="warning")
+            return
+        # The number alone: what the CLI takes (``operator actions show 5``).
+        self.copy_to_clipboard(str(target.id))
+        self.notify(f"Copied {target.id}, the id of {target.label}", markup=False)
+
+    def action_goto(self, where: str) -> None:
+        """A pane of the dashboard (by id) or ``history``: back to the dashboard first."""
+        if where == "history":
+            if not isinstance(self.screen, HistoryScreen):
+                self._back_to_dashboard()
+                self.push_screen(HistoryScreen(self.db, self.keys.begin))
+            return
+        self._back_to_dashboard()
+        self.dashboard.action_pane(where)
+
+    def _back_to_dashboard(self) -> None:
+        while len(self.screen_stack) > 1 and self.screen is not self.dashboard:
+            self.pop_screen()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette (ctrl+p): every key the screen below offers right now, made
+        from the same live bindings as its footer and ``?`` (so the three never differ)."""
+        for row in binding_rows(screen)[0]:
+            yield SystemCommand(
+                row.description,
+                f"key {row.keys}",
+                lambda a=row.action, n=row.node: self._run_binding(a, n),
+            )
+
+    def _run_binding(self, action: str, node: Any) -> None:
+        self.call_later(self.run_action, action, node)

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
+from operator_core.db import heartbeats, running
 from operator_core.db.actions import ActionDB, Counts, Snapshot
+from operator_core.db.heartbeats import RunnerBeat
+from operator_core.db.running import InHand
 from operator_core.model.states import WorkflowStatus
 from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.safe_text import visible
@@ -39,6 +42,11 @@ class Target:
     def key(self) -> str:
         return f"{'p' if self.kind == 'action' else 'w'}{self.id}"
 
+    @property
+    def name(self) -> str:
+        """The id as every surface writes it: ``#5`` for an action, ``wf2`` for a workflow."""
+        return f"#{self.id}" if self.kind == "action" else f"wf{self.id}"
+
 
 def action_target(p: ProposalView | ActionProposal) -> Target:
     assert p.id is not None
@@ -48,7 +56,7 @@ def action_target(p: ProposalView | ActionProposal) -> Target:
 def workflow_target(wf: WorkflowView | WorkflowProposal) -> Target:
     assert wf.id is not None
     # A label is shown in dialogs and notifications: a name's control characters escaped.
-    return Target("workflow", wf.id, f"workflow #{wf.id} {visible(wf.name)}")
+    return Target("workflow", wf.id, f"workflow wf{wf.id} {visible(wf.name)}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,11 @@ class DashboardData:
     """Audit events after the ``after_event_id`` given to ``load`` (oldest first)."""
     anchor: AnchorStatus | None = None
     """The audit checkpoints (None: this process publishes none)."""
+    runners: list[RunnerBeat] = field(default_factory=list)
+    """The runners up (a heartbeat within ``heartbeats.ALIVE_WITHIN``)."""
+    running: list[InHand] = field(default_factory=list)
+    queued: list[InHand] = field(default_factory=list)
+    """Due work no runner has claimed yet."""
 
     @property
     def workflows_awaiting(self) -> list[WorkflowView]:
@@ -118,8 +131,9 @@ def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
     workflows = snap.list_workflows(open_only=True, limit=WORKFLOW_LIMIT)
     workflows.sort(key=lambda wf: wf.id or 0)
     executions, failures = snap.activity(60)
+    now = snap.clock.now()
     return DashboardData(
-        loaded_at=snap.clock.now(),
+        loaded_at=now,
         safety=SafetyState(*snap.get_safety_mode()),
         counts=snap.counts(by_status=False),
         approvals=snap.list_pending_approvals(limit=ROW_LIMIT),
@@ -129,6 +143,9 @@ def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
         retries=snap.list_retry_backlog(limit=ROW_LIMIT),
         executions=executions,
         failures=failures,
+        runners=snap.query(heartbeats.live_runners, now),
+        running=snap.query(running.running, ROW_LIMIT, True),
+        queued=snap.query(running.queued, now, ROW_LIMIT, True),
         events=(
             []
             if after_event_id is None
@@ -139,12 +156,21 @@ def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
 
 async def next_minute(db: ActionDB, data: DashboardData) -> DashboardData:
     """``data`` a minute later, when the database has not changed since it was loaded: the same
-    rows, the activity per minute re-read (its window has moved)."""
-    executions, failures = await db.activity(60)
+    rows, re-read only what moves with the clock: the activity per minute (its window has
+    moved), the runners up (a silent one is gone) and the work come due."""
+    return replace(
+        await db.snapshot(lambda snap: _with_time(snap, data), views=True), anchor=anchor_of(db)
+    )
+
+
+def _with_time(snap: Snapshot, data: DashboardData) -> DashboardData:
+    executions, failures = snap.activity(60)
+    now = snap.clock.now()
     return replace(
         data,
-        loaded_at=db.clock.now(),
+        loaded_at=now,
         executions=executions,
         failures=failures,
-        anchor=anchor_of(db),
+        runners=snap.query(heartbeats.live_runners, now),
+        queued=snap.query(running.queued, now, ROW_LIMIT, True),
     )

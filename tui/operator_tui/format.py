@@ -135,7 +135,7 @@ def step_state(p: ProposalView | ActionProposal, now: datetime) -> Text:
     """One workflow step's state, readable without colour: a mark and a word."""
     mark, word = STATUS_MARK[p.status]
     if p.is_retry_waiting:
-        mark, word = "↻", f"retry {p.retry_count + 1}/{p.max_retries + 1}"
+        mark, word = "↻", f"retry {p.retry_count + 1} of {p.max_retries + 1}"
     elif p.status == ActionStatus.VALIDATED and p.scheduled_at is not None:
         left = (p.scheduled_at - now).total_seconds()
         word = f"due in {duration(left)}" if left > 0 else "due"
@@ -145,6 +145,25 @@ def step_state(p: ProposalView | ActionProposal, now: datetime) -> Text:
     if p.is_retry_waiting:
         style = "yellow"
     return Text(f"{mark} {word}", style=style)
+
+
+def finished_state(p: ProposalView | ActionProposal) -> Text:
+    """How a finished action ended, in the words every surface uses: completed, failed,
+    rejected, cancelled or expired (a mark and a word, readable without colour)."""
+    if p.status == ActionStatus.COMPLETED:
+        return Text("✓ completed", style="green")
+    if p.status == ActionStatus.FAILED:
+        return Text("✗ failed", style="red")
+    if p.rejected_at is not None:
+        return Text("⊘ rejected", style="yellow")
+    if p.cancel_reason == "expired":
+        return Text("◌ expired", style="dim")
+    return Text("⊘ cancelled", style="dim")
+
+
+def attempt_of(p: ProposalView | ActionProposal) -> str:
+    """The attempt running or next (``attempt 2 of 4``): the same words on every surface."""
+    return f"attempt {p.retry_count + 1} of {p.max_retries + 1}"
 
 
 def approval_state(p: ProposalView | ActionProposal) -> str:

@@ -11,7 +11,8 @@ import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from operator_core.errors import OperatorError
+from operator_core.errors import InvalidTransitionError, OperatorError
+from operator_core.model.states import ActionStatus
 from rich.text import Text
 from textual import work
 
@@ -21,6 +22,7 @@ from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.reject import RejectReasonModal
 
 if TYPE_CHECKING:
+    from operator_core.actions.decisions import Decision
     from operator_core.actions.executor import ActionExecutor
     from operator_core.db.actions import ActionDB
     from textual.app import App
@@ -94,7 +96,15 @@ class Mutations(_Base):
         )
         return True
 
+    def _marked(self) -> list[Target]:
+        """The rows marked with space in the focused pane (none on other screens)."""
+        marked = getattr(self.screen, "marked_targets", None)
+        return list(marked()) if marked is not None else []
+
     def action_approve(self) -> None:
+        if marked := self._marked():
+            self._bulk(self.keys.begin(), "approve", marked)
+            return
         target = self._target()
         if target is None or self._moved_under(target, "approve", "a"):
             return
@@ -112,6 +122,9 @@ class Mutations(_Base):
         return hold, target
 
     def action_reject(self) -> None:
+        if marked := self._marked():
+            self._bulk(self.keys.begin(), "reject", marked)
+            return
         hold, target = self._opening_on()
         if target is not None:
             self._reject(hold, target)
@@ -126,25 +139,104 @@ class Mutations(_Base):
         await self._apply(f"reject {target.label}", call, f"Rejected {target.label}: {reason}")
 
     def action_cancel(self) -> None:
+        if marked := self._marked():
+            self._bulk(self.keys.begin(), "cancel", marked)
+            return
         hold, target = self._opening_on()
         if target is not None:
             self._cancel(hold, target)
 
     @work(group="mutations")
     async def _cancel(self, hold: Hold, target: Target) -> None:
-        what = (
-            "the whole workflow and every step not yet run"
-            if target.kind == "workflow"
-            else "it; it will not run"
-        )
         with hold:
+            try:
+                body, done = await self._cancel_words(target)
+            except OperatorError as exc:
+                self._refused(f"cancel {target.label}", exc)
+                return
             confirmed = await self.push_screen_wait(
-                ConfirmModal(f"Cancel {target.label}?", f"This cancels {what}.", "Cancel it")
+                ConfirmModal(f"Cancel {target.label}?", body, "Cancel it")
             )
         if not confirmed:
             return
         call = self.executor.decide("cancel", target.kind, target.id, self.actor)
-        await self._apply(f"cancel {target.label}", call, f"Cancelled {target.label}")
+        await self._apply(f"cancel {target.label}", call, done)
+
+    async def _cancel_words(self, target: Target) -> tuple[str, str]:
+        """What the confirm says a cancel will do, and the toast once done: a running action
+        is stopped by its runner (as the kill switch stops it), the rest will never run."""
+        if target.kind == "workflow":
+            return (
+                "This cancels the whole workflow and every step not yet run; a step running "
+                "now is stopped by its runner.",
+                f"Cancelled {target.label}",
+            )
+        p = await self.db.get_proposal(target.id)
+        done = (ActionStatus.COMPLETED, ActionStatus.CANCELLED)
+        if p is not None and (
+            p.status in done or (p.status == ActionStatus.FAILED and p.next_retry_at is None)
+        ):
+            # Said now, not after a dialog that promises what the engine will refuse.
+            raise InvalidTransitionError(f"{target.label} has finished: nothing to cancel")
+        if p is not None and p.status == ActionStatus.EXECUTING:
+            runner = p.claimed_by or "its runner"
+            return (
+                f"It is executing now on {runner}. This asks the runner to stop it (its "
+                "command's whole process group, as the kill switch does); it ends cancelled, "
+                "with the attempt recorded.",
+                f"Asked {runner} to stop {target.label}",
+            )
+        return "This cancels it; it will not run.", f"Cancelled {target.label}"
+
+    @work(group="mutations")
+    async def _bulk(self, hold: Hold, decision: Decision, targets: list[Target]) -> None:
+        """``a``/``r``/``c`` with rows marked: one dialog that lists them all (for a reject,
+        the reason's), then the decision on each, through the executor; one toast says
+        what was done, another what the engine refused."""
+        listing = "\n".join(f"  • {t.label}" for t in targets)
+        names = ", ".join(t.name for t in targets)
+        reason = None
+        with hold:
+            if decision == "reject":
+                reason = await self.push_screen_wait(
+                    RejectReasonModal(f"{len(targets)} marked: {names}")
+                )
+                if reason is None:
+                    return
+            else:
+                confirmed = await self.push_screen_wait(
+                    ConfirmModal(
+                        f"{decision.capitalize()} {len(targets)} marked?",
+                        f"This will {decision} each of:\n{listing}",
+                        f"{decision.capitalize()} all {len(targets)}",
+                        danger=decision == "cancel",
+                    )
+                )
+                if not confirmed:
+                    return
+        done, refused = [], []
+        for t in targets:
+            try:
+                await self.executor.decide(decision, t.kind, t.id, self.actor, reason)
+            except OperatorError as exc:
+                refused.append(f"{t.name}: {exc}")
+            else:
+                done.append(t.name)
+        self.watcher.mark_dirty()
+        clear = getattr(self.screen, "clear_marks", None)
+        if clear is not None:
+            clear()
+        past = {"approve": "Approved", "reject": "Rejected", "cancel": "Cancelled"}[decision]
+        if done:
+            self.notify(f"{past} {len(done)}: {', '.join(done)}", markup=False)
+        if refused:
+            self.notify(
+                "\n".join(refused),
+                title=f"Could not {decision} {len(refused)}",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
 
     def action_kill_switch(self) -> None:
         self._kill_switch(self.keys.begin())

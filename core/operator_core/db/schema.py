@@ -598,6 +598,27 @@ def _migrate_v11(conn: sqlite3.Connection) -> None:
     _add_column(conn, "action_proposals", "retry_initial_delay_seconds", "REAL")
 
 
+# Version 12: runners record a heartbeat (one row each, written every few seconds and when
+# they stop), so the dashboard can tell "no runner is up" from "nothing is due"; and the
+# history of finished work is read newest first, a page at a time, through its own index
+# (keyset paging: a page costs the same at 100 or 1,000,000 finished actions).
+V12_SQL = """
+CREATE TABLE IF NOT EXISTS runners (
+    id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    beat_at TEXT NOT NULL,
+    stopped_at TEXT
+);
+
+CREATE INDEX IF NOT EXISTS idx_runners_live ON runners(beat_at) WHERE stopped_at IS NULL;
+
+CREATE INDEX IF NOT EXISTS idx_history
+ON action_proposals(finished_at, id) WHERE finished_at IS NOT NULL;
+"""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -620,6 +641,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v9,
     _migrate_v10,
     _migrate_v11,
+    _script(V12_SQL),
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

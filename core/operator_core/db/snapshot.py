@@ -119,6 +119,11 @@ class Snapshot:
         self.clock = clock
         self.views = views
 
+    def query(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(conn, *args)`` inside this snapshot: the read modules beside this one
+        (``running``, ``heartbeats``, ``history``) take the connection itself."""
+        return fn(self._conn, *args)
+
     def get_safety_mode(self) -> tuple[str, datetime | None, str, str]:
         """(mode, changed_at, changed_by, reason). A kill file the database has not caught
         up with yet is OBSERVE already."""

@@ -17,6 +17,7 @@ from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
 from operator_core.clock import FrozenClock
+from operator_core.db import heartbeats
 from operator_core.db.actions import Claim
 from operator_core.errors import ActionFailed
 from operator_core.identity import Identity
@@ -355,6 +356,9 @@ async def _present(executor: ActionExecutor, clock: FrozenClock) -> dict[int, Cl
         )
 
     timeline.at(1.75, evacuate)
+    # The runner that ran all this: up for the hour, its last heartbeat 6 s ago.
+    timeline.at(60, lambda: db.write(heartbeats.started, RUNNER, "ops-1", 4242, _at(60)))
+    timeline.at(0.1, lambda: db.write(heartbeats.beat, RUNNER, "ops-1", 4242, _at(0.1)))
     await timeline.run()
     clock.set(FIXTURE_NOW)
     return running

@@ -30,9 +30,11 @@ from operator_tui.devtools.fixture import DB_NAME, build_fixture, fixture_app
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.detail import DetailScreen
+from operator_tui.screens.history import HistoryScreen
 from operator_tui.widgets.event_tail import EventTail
 
 WIDE = (160, 48)
+MEDIUM = (120, 40)
 NARROW = (80, 24)
 
 
@@ -42,19 +44,28 @@ class View:
     keys: tuple[str, ...] = ()
     observe: bool = False
     """Open the fixture after the kill switch (the OBSERVE banner)."""
+    sizes: tuple[tuple[int, int], ...] = (NARROW, WIDE)
+    """The sizes its snapshot tests are taken at."""
+
+
+ALL_SIZES = (NARROW, MEDIUM, WIDE)
 
 
 VIEWS = {
     view.name: view
     for view in (
         View("approvals"),
-        View("workflows", ("tab",)),
-        View("scheduled", ("tab", "tab")),
+        View("workflows", ("tab", "tab")),
+        View("scheduled", ("4",)),
         View("retries", ("shift+tab",)),
         View("detail", ("enter",)),
         View("help", ("question_mark",)),
         View("kill-switch", ("K",)),
         View("observe", observe=True),
+        View("running", ("2",), sizes=ALL_SIZES),
+        View("history", ("H",), sizes=ALL_SIZES),
+        View("history-search", ("H", "slash", "s", "5", "enter"), sizes=ALL_SIZES),
+        View("history-detail", ("H", "j", "enter"), sizes=ALL_SIZES),
     )
 }
 
@@ -68,6 +79,10 @@ SCREENSHOTS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("help", NARROW),
     ("kill-switch", WIDE),
     ("observe", WIDE),
+    ("running", MEDIUM),
+    ("history", MEDIUM),
+    ("history-search", NARROW),
+    ("history-detail", WIDE),
 )
 
 
@@ -76,11 +91,17 @@ async def reach(pilot: Pilot[None], view: View) -> None:
     app = pilot.app
     assert isinstance(app, OperatorApp)
     await app.wait_loaded()
+    await app.started.wait()  # the risks shown
     for key in view.keys:
         await pilot.press(key)
+        if isinstance(app.screen, HistoryScreen):
+            await app.screen.loaded.wait()
     for _ in range(200):
         screen = app.screen
         if isinstance(screen, DetailScreen):
+            await screen.loaded.wait()
+            break
+        if isinstance(screen, HistoryScreen):
             await screen.loaded.wait()
             break
         if view.keys[-1:] != ("K",) or isinstance(screen, ConfirmModal):
@@ -97,6 +118,8 @@ async def settle(app: OperatorApp) -> None:
         *app.dashboard.query(PaneTable),
         app.dashboard.query_one(EventTail),
     ]
+    if app.screen is not app.dashboard:
+        widgets += app.screen.query(PaneTable)
     for _ in range(500):
         if all(w.settled for w in widgets if w.display):
             return

@@ -1,30 +1,82 @@
-"""#approvals: single actions and whole workflows waiting for a human decision."""
+"""#approvals: single actions and whole workflows waiting for a human decision, each with its
+risk (a word and a colour, readable without colour), its proposer and its expiry."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from operator_core.safe_text import visible
+from operator_core.model.views import ProposalView
 from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import DashboardData, action_target, workflow_target
-from operator_tui.format import age, clip, params
+from operator_tui.format import age, clip, countdown, params
 from operator_tui.panes.base import PaneTable, Row
+
+RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+RISK_STYLE = {"low": "green", "medium": "yellow", "high": "bold red"}
+
+
+def risk_cell(risk: str | None) -> Text:
+    """``high`` in bold red, ``medium`` yellow, ``low`` green; ``?`` until the subject's
+    definitions are read (or for an action it no longer offers)."""
+    if risk is None:
+        return Text("?", style="dim")
+    return Text(risk, style=RISK_STYLE.get(risk, ""))
+
+
+def highest(risks: list[str | None]) -> str | None:
+    known = [r for r in risks if r is not None]
+    return max(known, key=lambda r: RISK_ORDER.get(r, 0)) if known else None
 
 
 class ApprovalsPane(PaneTable):
     TITLE = "Approvals"
     COLUMNS = (
         ("id", "ID", 5),
-        ("what", "Action", 24),
-        ("age", "Waiting", 11),
-        ("params", "Parameters / steps", 36),
+        ("what", "Action", 22),
+        ("risk", "Risk", 6),
+        ("age", "Waiting", 9),
+        ("params", "Parameters / steps", 32),
         ("by", "Proposed by", 12),
+        ("expires", "Expires", 9),
         ("reason", "Reason", 60),
     )
-    TICKING = ("age",)
+    TICKING = ("age", "expires")
     EMPTY = "nothing awaits approval"
+    SORTS = ("age", "risk", "action")
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self.risks: dict[str, str] = {}
+        """Action name → risk, from the subject's definitions (read after the first frame)."""
+        self._last: tuple[DashboardData, datetime] | None = None
+        self._steps: dict[int, list[ProposalView]] = {}
+
+    def show(self, data: DashboardData, now: datetime) -> None:
+        self._last = (data, now)
+        self._steps = data.steps
+        super().show(data, now)
+
+    def sort_key(self, row: Row, order: str) -> object:
+        """By risk: the highest first (unknown last), the oldest first within one."""
+        if order != "risk":
+            return super().sort_key(row, order)
+        model = row.model
+        if hasattr(model, "action_name"):
+            risk = self.risks.get(model.action_name)
+        else:
+            names = [s.action_name for s in self._steps.get(model.id or 0, [])]
+            risk = highest([self.risks.get(name) for name in names])
+        return -RISK_ORDER.get(risk or "", -1)
+
+    def set_risks(self, risks: dict[str, str]) -> None:
+        """The subject's definitions are read: show each row's risk."""
+        self.risks = risks
+        if self._last is not None:
+            self._unsorted = self.rows_for(*self._last)
+            self._rows = self._ordered(self._unsorted)
+            self._render_rows()
 
     def total(self, data: DashboardData) -> int:
         return data.counts.awaiting_approval + data.counts.workflows_awaiting_approval
@@ -40,16 +92,18 @@ class ApprovalsPane(PaneTable):
                         key=target.key,
                         cells=lambda p=p: (
                             f"#{p.id}",
-                            Text(p.action_name, style="bold"),
+                            Text(clip(p.action_name, 22), style="bold"),
+                            risk_cell(self.risks.get(p.action_name)),
                             age(p.proposed_at, now),
-                            params(p.parameters, 36),
-                            p.proposed_by,
+                            params(p.parameters, 32),
+                            clip(p.proposed_by, 12),
+                            countdown(p.expires_at, now),
                             clip(p.reason, 60),
                         ),
                         target=target,
                         search=lambda p=p: (
-                            f"#{p.id} {p.action_name} {params(p.parameters, 500)} {p.proposed_by} "
-                            f"{p.reason}"
+                            f"#{p.id} {p.action_name} {self.risks.get(p.action_name, '')} "
+                            f"{params(p.parameters, 500)} {p.proposed_by} {p.reason}"
                         ),
                         model=p,
                     ),
@@ -59,6 +113,7 @@ class ApprovalsPane(PaneTable):
             target = workflow_target(wf)
             names = [s.action_name for s in data.steps.get(wf.id or 0, [])]
             chain = f"{len(names)} steps: " + " → ".join(names)
+            risk = highest([self.risks.get(name) for name in names])
             rows.append(
                 (
                     wf.created_at,
@@ -66,15 +121,17 @@ class ApprovalsPane(PaneTable):
                         key=target.key,
                         cells=(
                             f"wf{wf.id}",
-                            Text.assemble(("workflow ", "italic"), (visible(wf.name), "bold")),
+                            Text.assemble(("workflow ", "italic"), (clip(wf.name, 13), "bold")),
+                            risk_cell(risk),
                             age(wf.created_at, now),
-                            clip(chain, 36),
-                            wf.proposed_by,
+                            clip(chain, 32),
+                            clip(wf.proposed_by, 12),
+                            Text("—", style="dim"),
                             clip(wf.description, 60),
                         ),
                         target=target,
                         search=(
-                            f"wf{wf.id} workflow {wf.name} {chain} {wf.proposed_by} "
+                            f"wf{wf.id} workflow {wf.name} {risk or ''} {chain} {wf.proposed_by} "
                             f"{wf.description}"
                         ),
                         model=wf,
@@ -86,7 +143,12 @@ class ApprovalsPane(PaneTable):
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
         since = getattr(row.model, "proposed_at", None) or getattr(row.model, "created_at", None)
-        return {"age": age(since, now)}
+        expires = getattr(row.model, "expires_at", None)
+        cells: dict[str, RenderableType] = {"age": age(since, now)}
+        if expires is not None:
+            cells["expires"] = countdown(expires, now)
+        return cells
 
     def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
-        return (getattr(row.model, "proposed_at", None) or getattr(row.model, "created_at", None),)
+        since = getattr(row.model, "proposed_at", None) or getattr(row.model, "created_at", None)
+        return (since, getattr(row.model, "expires_at", None))

@@ -18,10 +18,19 @@ from rich.text import Text
 from textual.binding import Binding
 
 from operator_tui.data import DashboardData, Target
-from operator_tui.format import plain, steady_for
+from operator_tui.format import clip, plain, steady_for
 from operator_tui.widgets.fixed_table import FixedTable
 
 EMPTY_KEY = "-empty-"
+
+NAVIGATION = [
+    Binding("j", "cursor_down", "Down", show=False),
+    Binding("k", "cursor_up", "Up", show=False),
+    # DataTable's own home/end scroll sideways; here they go to the first and last row.
+    Binding("g,home", "scroll_top", "First row", show=False),
+    Binding("G,end", "scroll_bottom", "Last row", show=False),
+]
+"""vi's and less's keys beside the arrows, for every table of rows."""
 
 
 class Row:
@@ -77,6 +86,9 @@ class PaneTable(FixedTable):
     BINDINGS = [
         Binding("enter", "screen.details", "Details"),
         Binding("escape", "screen.clear_filter", "Clear filter", show=False),
+        Binding("s", "cycle_sort", "Sort", show=False),
+        Binding("space", "toggle_mark", "Mark", show=False),
+        *NAVIGATION,
     ]
 
     TITLE: ClassVar[str] = ""
@@ -85,6 +97,8 @@ class PaneTable(FixedTable):
     TICKING: ClassVar[tuple[str, ...]] = ()
     """Columns recomputed every second from the clock (countdowns), without a DB read."""
     EMPTY: ClassVar[str] = "nothing here"
+    SORTS: ClassVar[tuple[str, ...]] = ("age", "action")
+    """The orders ``s`` cycles through; the first is the pane's own (``rows_for``'s)."""
 
     def __init__(self, *, id: str) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -98,6 +112,10 @@ class PaneTable(FixedTable):
         self._steady_until: dict[str, float] = {}
         """Row key → until when (epoch seconds) its ticking cells read the same."""
         self._column_indexes = {key: i for i, (key, _, _) in enumerate(self.COLUMNS)}
+        self.sort_by = self.SORTS[0]
+        self._unsorted: list[Row] = []
+        self.marked: dict[str, Target] = {}
+        """Row key → what it acts on, for the rows marked with space."""
 
     def on_mount(self) -> None:
         for key, label, width in self.COLUMNS:
@@ -125,9 +143,29 @@ class PaneTable(FixedTable):
 
     # ------------------------------------------------------------------ updating
 
+    def sort_key(self, row: Row, order: str) -> Any:
+        """Where ``row`` goes in ``order`` (any order but the first): by action name."""
+        model = getattr(row.model, "proposal", row.model)
+        return (getattr(model, "action_name", None) or getattr(model, "name", "")).lower()
+
     def show(self, data: DashboardData, now: datetime) -> None:
-        self._rows = self.rows_for(data, now)
+        self._unsorted = self.rows_for(data, now)
+        self._rows = self._ordered(self._unsorted)
         self._total = self.total(data)
+        self._render_rows()
+
+    def _ordered(self, rows: list[Row]) -> list[Row]:
+        if self.sort_by == self.SORTS[0]:
+            return rows
+        return sorted(rows, key=lambda row: self.sort_key(row, self.sort_by))
+
+    def action_cycle_sort(self) -> None:
+        """``s``: the next order (the title says which, unless the pane's own)."""
+        if len(self.SORTS) == 1:
+            self.app.notify(f"{self.TITLE} has one order: {self.SORTS[0]}.", markup=False)
+            return
+        self.sort_by = self.SORTS[(self.SORTS.index(self.sort_by) + 1) % len(self.SORTS)]
+        self._rows = self._ordered(self._unsorted)
         self._render_rows()
 
     def set_filter(self, text: str) -> None:
@@ -215,24 +253,50 @@ class PaneTable(FixedTable):
             del self._shown[key]
         for row in wanted:
             shown = self._shown.get(row.key)
+            cells = self._cells(row)
             if shown is None:
-                self.add_row(*map(_plain, row.cells), key=row.key)
-            elif shown != row.cells:
-                for (column, _, _), old, new in zip(self.COLUMNS, shown, row.cells, strict=True):
+                self.add_row(*map(_plain, cells), key=row.key)
+            elif shown != cells:
+                for (column, _, _), old, new in zip(self.COLUMNS, shown, cells, strict=True):
                     if old != new:
                         self.update_cell(row.key, column, _plain(new))
-            self._shown[row.key] = row.cells
+            self._shown[row.key] = cells
         order = {r.key: i for i, r in enumerate(wanted)}
         current = [r.key.value for r in self.ordered_rows]
         if current != [r.key for r in wanted]:
-            rank = {str(r.cells[0]): i for i, r in enumerate(wanted)}
+            rank = {str(self._shown[r.key][0]): i for i, r in enumerate(wanted)}
             self.sort("id", key=lambda value: rank.get(str(value), len(rank)))
         self._by_key = {r.key: r for r in wanted if r.target is not None}
+        listed = {r.key for r in self._rows}
+        self.marked = {k: t for k, t in self.marked.items() if k in listed}  # gone: unmarked
         self.show_cursor = bool(self._by_key)
         if cursor_key in order:
             self.move_cursor(row=order[cursor_key], animate=False)
         self._update_titles()
         self.settle_dimensions(self._rest_pending)
+
+    def _cells(self, row: Row) -> tuple[RenderableType, ...]:
+        """The row's cells as shown: a marked row's id with a ``●`` before it."""
+        cells = row.cells
+        if row.key in self.marked:
+            return (Text(f"●{cells[0]}", style="bold"), *cells[1:])
+        return cells
+
+    def action_toggle_mark(self) -> None:
+        """``space``: mark the selected row (or unmark it) for ``a``/``r``/``c`` on all
+        marked rows at once; the cursor moves on to the next row."""
+        target = self.selected_target()
+        if target is None:
+            return
+        if self.marked.pop(target.key, None) is None:
+            self.marked[target.key] = target
+        self._render_rows()
+        self.action_cursor_down()
+
+    def clear_marks(self) -> None:
+        if self.marked:
+            self.marked = {}
+            self._render_rows()
 
     def _fill_rest(self) -> None:
         if self._rest_pending:
@@ -244,13 +308,20 @@ class PaneTable(FixedTable):
         return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
 
     def _update_titles(self) -> None:
+        """``Approvals · 4``; with a kept filter ``Approvals · 1 of 4 · filter: s5``, so a
+        pane that shows fewer rows says why while the filter bar is closed."""
         shown = len(self._by_key)
-        self.border_title = f"{self.TITLE} · {self._total}"
-        notes = []
+        sort = "" if self.sort_by == self.SORTS[0] else f" · sort: {self.sort_by}"
+        if self.marked:
+            sort += f" · {len(self.marked)} marked"
         if self.filter_text:
-            notes.append(f"filter: {self.filter_text}")
+            self.border_title = Text(
+                f"{self.TITLE} · {shown} of {self._total} · filter: "
+                f"{clip(self.filter_text, 24)}{sort}"
+            )
+        else:
+            self.border_title = f"{self.TITLE} · {self._total}{sort}"
         if self._total > len(self._rows):
-            notes.append(f"showing {len(self._rows)} of {self._total}")
-        elif self.filter_text:
-            notes.append(f"{shown} match")
-        self.border_subtitle = " · ".join(notes)
+            self.border_subtitle = f"reading the first {len(self._rows)} of {self._total}"
+        else:
+            self.border_subtitle = ""

@@ -8,7 +8,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import ROW_LIMIT, DashboardData, action_target
-from operator_tui.format import clip, clock_time, countdown
+from operator_tui.format import attempt_of, clip, clock_time, countdown
 from operator_tui.panes.base import PaneTable, Row
 
 
@@ -36,7 +36,7 @@ class RetriesPane(PaneTable):
             target = action_target(p)
             # retry_count retries are scheduled so far: the next run is attempt retry_count+1
             # of the 1 + max_retries the action is allowed.
-            attempt = f"{p.retry_count + 1}/{p.max_retries + 1}"
+            attempt = attempt_of(p).removeprefix("attempt ")  # under "Attempt": "2 of 4"
             rows.append(
                 Row(
                     key=target.key,

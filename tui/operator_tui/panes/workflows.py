@@ -37,6 +37,7 @@ def workflow_state(wf: WorkflowView, steps: list[ProposalView]) -> Text:
 
 class WorkflowsPane(PaneTable):
     TITLE = "Workflows"
+    SORTS = ("age",)  # steps stay under their workflow
     COLUMNS = (
         ("id", "ID", 5),
         ("name", "Workflow / step", 22),

@@ -1,7 +1,8 @@
-"""The main screen: header, the four panes, the filter, the event tail, the footer.
+"""The main screen: header, the five panes, the filter, the event tail, the footer.
 
 Narrow terminals (under 120 columns) show one pane at a time with a tab strip; wider ones a
-2x2 grid. ``tab``/``shift+tab`` move between panes in both layouts.
+grid (Approvals across the top, two panes a row below). ``tab``/``shift+tab`` move between
+panes in both layouts, ``1``-``5`` go straight to one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from operator_core.clock import Clock
+from operator_core.db.running import InHand
 from operator_core.model.views import AuditEventView
 from textual import events, on
 from textual.app import ComposeResult
@@ -20,9 +22,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
 from operator_tui.data import DashboardData, Target
+from operator_tui.goto import GOTO
 from operator_tui.key_hold import KeyHold
 from operator_tui.messages import OpenDetails
-from operator_tui.panes import ApprovalsPane, PaneTable, RetriesPane, ScheduledPane, WorkflowsPane
+from operator_tui.panes import PANES, ApprovalsPane, PaneTable
 from operator_tui.widgets.event_tail import EventTail
 from operator_tui.widgets.filter_bar import FilterBar
 from operator_tui.widgets.key_footer import KeyFooter
@@ -32,12 +35,9 @@ from operator_tui.widgets.status_header import StatusHeader
 if TYPE_CHECKING:
     from operator_core.anchor.runtime import AnchorStatus
 
-PANES: tuple[tuple[str, str, type[PaneTable]], ...] = (
-    ("approvals", "Approvals", ApprovalsPane),
-    ("workflows", "Workflows", WorkflowsPane),
-    ("scheduled", "Scheduled", ScheduledPane),
-    ("retries", "Retries", RetriesPane),
-)
+
+def _keys(queued: list[InHand]) -> list[int | None]:
+    return [h.proposal.id for h in queued]
 
 
 class DashboardScreen(Screen[None]):
@@ -45,6 +45,7 @@ class DashboardScreen(Screen[None]):
         Binding("tab", "next_pane", "Next pane", show=False),
         Binding("shift+tab", "previous_pane", "Previous pane", show=False),
         Binding("slash", "filter", "Filter", key_display="/"),
+        *GOTO,
     ]
 
     def __init__(
@@ -142,12 +143,21 @@ class DashboardScreen(Screen[None]):
         """The audit checkpoints' state in the header, between reads."""
         self.query_one(StatusHeader).show_anchor(anchor)
 
+    def set_risks(self, risks: dict[str, str]) -> None:
+        """Each action's risk, once the subject's definitions are read (after the first
+        frame): the approvals pane shows it."""
+        self.query_one("#approvals", ApprovalsPane).set_risks(risks)
+
     def show_minute(self, data: DashboardData) -> None:
         """A new minute with nothing written: the header's time and activity. The panes' rows
         are the same, and every column that moves with the clock is a ticking one, which
         ``_tick`` brings up to date row by row (re-filling every pane here redrew each table
         whole, once a minute, for times that had mostly not changed)."""
-        self.data = data
+        before, self.data = self.data, data
+        if before is None or _keys(before.queued) != _keys(data.queued):  # work came due
+            running = self.query_one("#running", PaneTable)
+            running.show(data, data.loaded_at)
+            self.query_one("#tab-running", PaneTab).set_count(running.item_count)
         counts = {pane.TITLE.lower(): pane.item_count for pane in self.panes()}
         self.query_one(StatusHeader).show(data, counts)
 
@@ -159,6 +169,7 @@ class DashboardScreen(Screen[None]):
         now = self._clock.now()
         for pane in self.panes():
             pane.tick(now)
+        self.query_one(StatusHeader).tick(now)
 
     # ------------------------------------------------------------------ selection
 
@@ -173,6 +184,12 @@ class DashboardScreen(Screen[None]):
     def current_target(self) -> Target | None:
         return self.active_pane.selected_target()
 
+    def marked_targets(self) -> list[Target]:
+        return list(self.active_pane.marked.values())
+
+    def clear_marks(self) -> None:
+        self.active_pane.clear_marks()
+
     def _activate(self, pane_id: str, focus: bool = True) -> None:
         self.active = pane_id
         for pid, _, _ in PANES:
@@ -186,6 +203,9 @@ class DashboardScreen(Screen[None]):
     def _step(self, delta: int) -> None:
         ids = [pane_id for pane_id, _, _ in PANES]
         self._activate(ids[(ids.index(self.active) + delta) % len(ids)])
+
+    def action_pane(self, pane_id: str) -> None:
+        self._activate(pane_id)
 
     def action_next_pane(self) -> None:
         self._step(1)

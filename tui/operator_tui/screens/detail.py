@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from operator_core.safe_text import visible
 from rich.console import Group, RenderableType
@@ -60,26 +60,49 @@ def _fields(rows: list[tuple[str, RenderableType]]) -> Table:
     return table
 
 
+def exit_status(result: dict[str, Any] | None) -> str:
+    """A command's exit code or an HTTP answer's status, as a runbook attempt records it."""
+    if not result:
+        return ""
+    if result.get("exit_code") is not None:
+        code = result["exit_code"]
+        return f"exit {code}" if code >= 0 else f"signal {-code}"
+    if result.get("status") is not None:
+        return f"HTTP {result['status']}"
+    return ""
+
+
+OUTPUTS = (("stdout_tail", "stdout"), ("stderr_tail", "stderr"), ("body", "response body"))
+
+
 def _records(records: list[ActionRecord]) -> RenderableType:
+    """Every attempt: when, how it ended (its exit code or HTTP status), its error; then the
+    tails of its output, as the runner kept them."""
     if not records:
         return Text("no attempts yet", style="dim")
     table = Table(box=None, padding=(0, 1), header_style="bold")
-    for column in ("Attempt", "Started", "Finished", "Outcome", "Error / result"):
+    for column in ("Attempt", "Started", "Finished", "Outcome", "Exit", "Error / result"):
         table.add_column(column, overflow="fold")
+    outputs: list[RenderableType] = []
     for r in records:
         outcome = "running" if r.success is None else "✓ ok" if r.success else "✗ failed"
-        detail = r.error_message or (
-            plain_lines(pretty_json(r.result_data)) if r.result_data else ""
-        )
+        result = r.result_data or {}
+        tails = [(name, result[key]) for key, name in OUTPUTS if result.get(key)]
+        shown = {k: v for k, v in result.items() if k not in {key for key, _ in OUTPUTS}}
+        detail = r.error_message or (plain_lines(pretty_json(shown)) if shown else "")
         _add_row(
             table,
             str(r.attempt),
             full_time(r.started_at),
             clock_time(r.completed_at),
             outcome,
+            exit_status(result),
             detail,
         )
-    return table
+        for name, tail in tails:
+            outputs.append(Text(f"attempt {r.attempt} {name} (last lines)", style="bold"))
+            outputs.append(plain_lines(str(tail).rstrip("\n")))
+    return Group(table, *([Text("")] + outputs if outputs else []))
 
 
 def _audit(events: list[AuditEvent]) -> RenderableType:
@@ -222,9 +245,11 @@ class DetailScreen(Screen[None]):
     async def _workflow_body(self, db: ActionDB, workflow_id: int) -> RenderableType:
         wf = await db.get_workflow(workflow_id)
         if wf is None:
-            return Text(f"workflow #{workflow_id} no longer exists", style="bold red")
+            return Text(f"workflow wf{workflow_id} no longer exists", style="bold red")
         self.query_one("#detail-title", Static).update(
-            Text.assemble((f"Workflow #{wf.id} {visible(wf.name)}", "bold"), f"  {wf.status.value}")
+            Text.assemble(
+                (f"Workflow wf{wf.id} {visible(wf.name)}", "bold"), f"  {wf.status.value}"
+            )
         )
         steps = await db.list_workflow_actions(workflow_id)
         ticket = await db.get_ticket(wf.ticket_id) if wf.ticket_id else None

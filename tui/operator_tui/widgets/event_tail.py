@@ -81,6 +81,8 @@ class EventTail(ScrollView, can_focus=False):
         self._widest = 0
         self._follow = True
         """Scrolled to the end: new lines scroll into view."""
+        self.waiting = 0
+        """Events come since the operator scrolled back (said in the subtitle)."""
 
     @property
     def settled(self) -> bool:
@@ -93,6 +95,9 @@ class EventTail(ScrollView, can_focus=False):
     def add(self, events: list[AuditEventView]) -> None:
         if not events:
             return
+        if not self._follow:
+            self.waiting += len(events)
+            self._say_paused()
         for event in events:
             self.last_id = max(self.last_id, event.id)
             subject = (
@@ -133,7 +138,21 @@ class EventTail(ScrollView, can_focus=False):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        self._follow = new_value >= self.max_scroll_y
+        following = new_value >= self.max_scroll_y
+        if following != self._follow:
+            self._follow = following
+            if following:
+                self.waiting = 0
+            self._say_paused()
+
+    def _say_paused(self) -> None:
+        """Scrolled back, the tail no longer moves: it says so, and how many new events wait
+        below."""
+        if self._follow:
+            self.border_subtitle = ""
+        else:
+            new = f" · {self.waiting} new ↓" if self.waiting else ""
+            self.border_subtitle = f"paused (scrolled back){new}"
 
     def on_resize(self) -> None:
         if self._follow:

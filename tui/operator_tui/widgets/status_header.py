@@ -1,12 +1,15 @@
-"""The header: safety mode (a red OBSERVE / KILL SWITCH banner when execution is off), approval
-mode, database, read-only, the last audit checkpoint (red when checkpoints fail), counts per
-pane, last refresh, activity."""
+"""The header: safety mode (a red OBSERVE / KILL SWITCH banner when execution is off), the
+runners up (a red ``no runner`` when approved work is due and none is), approval mode,
+database, read-only, the last audit checkpoint (red when checkpoints fail), counts per pane,
+last refresh, activity."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from operator_core.db.heartbeats import ALIVE_WITHIN
 from operator_core.safe_text import visible
 from rich.text import Text
 from textual.app import ComposeResult
@@ -32,6 +35,9 @@ class StatusHeader(Vertical):
         # Built here, not in compose: the first data may be shown before they are mounted.
         self._banner = Static(id="banner")
         self._mode = Static("◌ loading", id="mode")
+        self._runners = Static("", id="runners")
+        self._data: DashboardData | None = None
+        self._runners_shown: tuple[Text, str | None, bool] | None = None
         self._refreshed = Static("", id="refreshed")
         # Hidden until this process publishes checkpoints (see anchor/runtime.py).
         self._anchor = Static("", id="anchor")
@@ -42,6 +48,7 @@ class StatusHeader(Vertical):
         yield self._banner
         with Horizontal(id="status-line"):
             yield self._mode
+            yield self._runners
             yield Static(self._meta(), id="meta")
             yield self._anchor
             yield self._refreshed
@@ -93,6 +100,37 @@ class StatusHeader(Vertical):
         counts.append(str(data.counts.executing), style="bold")
         self._counts.update(counts)
         self._activity.show(data.executions, data.failures)
+        self._data = data
+        self.tick(data.loaded_at)
+
+    def tick(self, now: datetime) -> None:
+        """The runners up at ``now``: one whose last beat read is too old is gone, whether
+        or not the database changed since (a dead runner writes nothing). Redrawn only when
+        what it says changes (every redraw costs an idle dashboard CPU)."""
+        data = self._data
+        if data is None:
+            return
+        since = now - timedelta(seconds=ALIVE_WITHIN)
+        up = [r for r in data.runners if r.beat_at >= since]
+        stranded = not up and bool(data.queued)
+        if up:
+            text = Text(f" ● {len(up)} runner{'s' if len(up) != 1 else ''} ")
+            tooltip: str | None = "\n".join(f"{r.id} (pid {r.pid} on {r.host})" for r in up)
+        elif stranded:
+            text = Text(f" ✗ no runner: {len(data.queued)} due ", style="bold")
+            tooltip = (
+                "Approved work is due and no runner has beaten lately: start one with "
+                "`operator run`."
+            )
+        else:
+            text = Text(" ○ no runner ", style="dim")
+            tooltip = None
+        if (text, tooltip, stranded) == self._runners_shown:
+            return
+        self._runners_shown = (text, tooltip, stranded)
+        self._runners.set_class(stranded, "-stranded")
+        self._runners.tooltip = tooltip
+        self._runners.update(text)
 
     def show_anchor(self, anchor: AnchorStatus | None) -> None:
         self._anchor.display = anchor is not None
