@@ -169,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "screenshots").resolve()
     out.mkdir(parents=True, exist_ok=True)
+    # The fixture's clock is frozen; a checkpoint's real time in the header would not be.
+    os.environ["OPERATOR_AUDIT_CHECKPOINT_DIR"] = "off"
     with tempfile.TemporaryDirectory() as tmp, steady_cursor():
         dirs = build_fixtures(Path(tmp))
         for name, (width, height) in SCREENSHOTS:
