@@ -181,6 +181,8 @@ def spawn_runner(
         "run",
         "--concurrency",
         str(concurrency),
+        # No line per attempt: Huey's consumer, its peer here, runs with no log handler.
+        "-q",
     ]
     if until_idle:
         args.append("--until-idle")
