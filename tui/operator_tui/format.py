@@ -174,3 +174,14 @@ def approval_state(p: ProposalView | ActionProposal) -> str:
     if not p.requires_approval:
         return "not required"
     return "awaiting approval"
+
+
+AUTOMATION_ACTOR = "automation:"  # db.executions.AUTOMATION_ACTOR, without importing the db
+
+
+def proposer(name: str, width: int) -> str:
+    """Who proposed, in ``width``: an automation as ``⚙ NAME`` (its name is what the
+    approver needs, not the prefix every automation shares)."""
+    if name.startswith(AUTOMATION_ACTOR):
+        return clip("⚙ " + name[len(AUTOMATION_ACTOR) :], width)
+    return clip(name, width)

@@ -10,7 +10,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import DashboardData, action_target, workflow_target
-from operator_tui.format import age, clip, countdown, params
+from operator_tui.format import age, clip, countdown, params, proposer
 from operator_tui.panes.base import PaneTable, Row
 
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -96,7 +96,7 @@ class ApprovalsPane(PaneTable):
                             risk_cell(self.risks.get(p.action_name)),
                             age(p.proposed_at, now),
                             params(p.parameters, 32),
-                            clip(p.proposed_by, 12),
+                            proposer(p.proposed_by, 12),
                             countdown(p.expires_at, now),
                             clip(p.reason, 60),
                         ),

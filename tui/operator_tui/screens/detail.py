@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from operator_core.db import executions as execution_db
 from operator_core.safe_text import visible
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -32,6 +33,7 @@ from operator_tui.widgets.event_tail import describe
 
 if TYPE_CHECKING:
     from operator_core.db.actions import ActionDB
+    from operator_core.db.executions import ProposalOrigin
     from operator_core.model.types import (
         ActionProposal,
         ActionRecord,
@@ -176,8 +178,9 @@ class DetailScreen(Screen[None]):
         ticket = await db.get_ticket(p.ticket_id) if p.ticket_id else None
         records = await db.list_records(proposal_id)
         events = await db.list_audit_events(proposal_id=proposal_id, limit=AUDIT_LIMIT)
+        origin = await db.read(execution_db.proposal_origin, proposal_id)
         return Group(
-            _fields(self._action_fields(p)),
+            _fields(self._action_fields(p, origin)),
             Text(""),
             _section("Ticket"),
             _ticket(ticket),
@@ -189,7 +192,9 @@ class DetailScreen(Screen[None]):
             _audit(events),
         )
 
-    def _action_fields(self, p: ActionProposal) -> list[tuple[str, RenderableType]]:
+    def _action_fields(
+        self, p: ActionProposal, origin: ProposalOrigin | None = None
+    ) -> list[tuple[str, RenderableType]]:
         preview = None
         subject = self._subject()
         if subject is not None:
@@ -207,6 +212,18 @@ class DetailScreen(Screen[None]):
                 + (f": {p.rejection_reason}" if p.rejection_reason else ""),
             ),
             ("Proposed", f"{full_time(p.proposed_at)} by {p.proposed_by}"),
+        ]
+        if origin is not None:
+            # Why the action exists: the approver sees the automation's run that made it.
+            rows.append(
+                (
+                    "Automation",
+                    f"{visible(origin.automation)} v{origin.version}, node "
+                    f"{visible(origin.node or '-')}, execution #{origin.execution_id} "
+                    f"({origin.execution_status.lower()})",
+                )
+            )
+        rows += [
             ("Parameters", plain_lines(pretty_json(p.parameters))),
             (
                 "Will run",
