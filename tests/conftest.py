@@ -56,3 +56,42 @@ async def make_executor(
 async def executor(make_executor: Callable[..., Any]) -> ActionExecutor:
     ex: ActionExecutor = await make_executor()
     return ex
+
+
+# A test that leaves a database open leaves its connection's thread (not a daemon) running,
+# and the test process then never exits: CI would wait out its whole time limit in silence.
+# At the end of the session such threads are named and the run fails at once instead.
+_leaked: list[str] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    import threading
+
+    _leaked.extend(
+        t.name
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+        and not t.daemon
+        # Pool workers end at exit on their own (asyncio's default executor, futures).
+        and not t.name.startswith(("ThreadPoolExecutor", "asyncio_"))
+    )
+    if _leaked:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _leaked:
+        terminalreporter.write_line(
+            f"threads left running after the tests (a database or executor not closed?): "
+            f"{', '.join(_leaked)}",
+            red=True,
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _leaked:
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(pytest.ExitCode.TESTS_FAILED))

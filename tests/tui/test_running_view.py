@@ -111,9 +111,10 @@ async def test_c_on_a_running_action_stops_it_through_its_runner(tmp_path: Path)
         assert p.id is not None
         if p.awaiting_approval:
             await ex.approve_proposal(p.id, "alice@ops")
-    runner = Runner(
-        ActionExecutor(db, registry, approval_mode=False), poll_interval=0.05, grace_seconds=1.0
-    )
+    # Closed at the end: an executor left open keeps its connection's thread, and the test
+    # process then never exits.
+    executor = ActionExecutor(db, registry, approval_mode=False)
+    runner = Runner(executor, poll_interval=0.05, grace_seconds=1.0)
     task = asyncio.create_task(runner.run())
     try:
         started = "SELECT pid FROM action_records WHERE proposal_id = ? AND pid IS NOT NULL"
@@ -150,3 +151,4 @@ async def test_c_on_a_running_action_stops_it_through_its_runner(tmp_path: Path)
     finally:
         runner.request_stop()
         await asyncio.wait_for(task, 10)
+        await executor.close()
