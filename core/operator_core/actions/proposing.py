@@ -86,36 +86,12 @@ class Proposing(ExecutorBase):
         )
 
     async def _prepare(
-        self,
-        action_name: str,
-        parameters: dict[str, Any] | None,
-        reason: str,
-        *,
-        ticket_id: int | None = None,
-        proposed_by: str = "agent",
-        scheduled_at: datetime | None = None,
-        schedule_in: float | None = None,
-        max_retries: int | None = None,
-        expires_at: datetime | None = None,
-        expires_in: float | None = None,
-        action_type: ActionType = ActionType.SUBJECT,
+        self, action_name: str, parameters: dict[str, Any] | None, reason: str, **options: Any
     ) -> tuple[ActionProposal, AuditEntry]:
-        """A validated proposal ready to store, with its audit event. Every argument is
-        checked here, each with one clear ValidationError naming it."""
-        proposal, audit = self.build_proposal(
-            action_name,
-            parameters,
-            reason,
-            ticket_id=ticket_id,
-            proposed_by=proposed_by,
-            scheduled_at=scheduled_at,
-            schedule_in=schedule_in,
-            max_retries=max_retries,
-            expires_at=expires_at,
-            expires_in=expires_in,
-            action_type=action_type,
-        )
-        await self._check_ticket(ticket_id)
+        """A validated proposal ready to store, with its audit event: ``build_proposal``'s
+        checks (``options`` are its keywords), then that the ticket exists."""
+        proposal, audit = self.build_proposal(action_name, parameters, reason, **options)
+        await self._check_ticket(options.get("ticket_id"))
         return proposal, audit
 
     def build_proposal(
