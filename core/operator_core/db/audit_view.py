@@ -31,12 +31,13 @@ BUDGET = 50_000
 LAST_ID_SQL = "SELECT COALESCE(MAX(id), 0) FROM action_audit_log"
 
 # Events matching the filter in the id window [:floor, :below), newest first, each with the
-# name of its action and of its workflow (primary key range; the joins by primary key).
+# name of its action and the id and name of its workflow (its own, or its action's) (primary
+# key range; the joins by primary key).
 OLDER_SQL = """
-SELECT a.*, p.action_name AS action_name, w.name AS workflow_name
+SELECT a.*, p.action_name AS action_name, w.id AS in_workflow, w.name AS workflow_name
 FROM action_audit_log a
 LEFT JOIN action_proposals p ON p.id = a.proposal_id
-LEFT JOIN workflows w ON w.id = a.workflow_id
+LEFT JOIN workflows w ON w.id = COALESCE(a.workflow_id, p.workflow_id)
 WHERE a.id >= :floor AND a.id < :below
   AND instr(lower(a.actor), :actor) > 0
   AND instr(lower(a.event_type), :type) > 0
@@ -49,10 +50,10 @@ LIMIT :limit
 
 # Events matching the filter in the id window (:after, :until], oldest first (as OLDER_SQL).
 NEWER_SQL = """
-SELECT a.*, p.action_name AS action_name, w.name AS workflow_name
+SELECT a.*, p.action_name AS action_name, w.id AS in_workflow, w.name AS workflow_name
 FROM action_audit_log a
 LEFT JOIN action_proposals p ON p.id = a.proposal_id
-LEFT JOIN workflows w ON w.id = a.workflow_id
+LEFT JOIN workflows w ON w.id = COALESCE(a.workflow_id, p.workflow_id)
 WHERE a.id > :after AND a.id <= :until
   AND instr(lower(a.actor), :actor) > 0
   AND instr(lower(a.event_type), :type) > 0
@@ -68,7 +69,7 @@ COUNT_SQL = """
 SELECT COUNT(*)
 FROM action_audit_log a
 LEFT JOIN action_proposals p ON p.id = a.proposal_id
-LEFT JOIN workflows w ON w.id = a.workflow_id
+LEFT JOIN workflows w ON w.id = COALESCE(a.workflow_id, p.workflow_id)
 WHERE a.id > :after AND a.id <= :until
   AND instr(lower(a.actor), :actor) > 0
   AND instr(lower(a.event_type), :type) > 0
@@ -129,8 +130,10 @@ class Entry:
     event: AuditEventView | AuditEvent
     action: str | None
     """The name of the event's action, if it has one."""
+    workflow_id: int | None
+    """The event's workflow, or its action's (a step's events may name only the action)."""
     workflow: str | None
-    """The name of the event's workflow, if it has one."""
+    """That workflow's name."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class Newer:
 
 
 def _entry(r: sqlite3.Row, views: bool) -> Entry:
-    return Entry(row_to_audit(r, views), r["action_name"], r["workflow_name"])
+    return Entry(row_to_audit(r, views), r["action_name"], r["in_workflow"], r["workflow_name"])
 
 
 def last_id(conn: sqlite3.Connection) -> int:

@@ -31,6 +31,11 @@ _STYLE = {
 }
 
 
+def event_style(event_type: str) -> str:
+    """The colour of an event type, the same in the tail and the Audit view."""
+    return _STYLE.get(event_type, "")
+
+
 def describe(event: AuditEventView | AuditEvent) -> str:
     """The interesting part of an event's data, on one short line."""
     data: dict[str, Any] = event.event_data
@@ -110,7 +115,7 @@ class EventTail(ScrollView, can_focus=False):
             line = Text.assemble(
                 (clock_time(event.timestamp), "dim"),
                 " ",
-                (f"{event.event_type:<19}", _STYLE.get(event.event_type, "")),
+                (f"{event.event_type:<19}", event_style(event.event_type)),
                 " ",
                 f"{subject:<6} ",
                 (f"{event.actor:<14}", "dim"),

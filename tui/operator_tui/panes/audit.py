@@ -1,0 +1,120 @@
+"""The Audit view's table: audit events, oldest at the top, newest at the bottom, as a log."""
+
+from __future__ import annotations
+
+from operator_core.db.audit_view import Entry
+from operator_core.safe_text import visible
+from rich.text import Text
+
+from operator_tui.data import DashboardData, Target
+from operator_tui.format import clip
+from operator_tui.panes.base import PaneTable, Row
+from operator_tui.widgets.event_tail import describe, event_style
+
+
+def subject(entry: Entry) -> str:
+    """``#12 restart_service``, ``wf2 deploy``, or empty (a kill switch, a mode change)."""
+    event = entry.event
+    if event.proposal_id is not None:
+        return f"#{event.proposal_id} {entry.action or ''}".strip()
+    if entry.workflow_id is not None:
+        return f"wf{entry.workflow_id} {entry.workflow or ''}".strip()
+    return ""
+
+
+def target_of(entry: Entry) -> Target | None:
+    """What enter opens: the event's action, else its workflow."""
+    event = entry.event
+    if event.proposal_id is not None:
+        return Target(
+            "action",
+            event.proposal_id,
+            f"action #{event.proposal_id} {visible(entry.action or '')}",
+        )
+    return workflow_of(entry)
+
+
+def workflow_of(entry: Entry) -> Target | None:
+    if entry.workflow_id is None:
+        return None
+    return Target(
+        "workflow",
+        entry.workflow_id,
+        f"workflow wf{entry.workflow_id} {visible(entry.workflow or '')}",
+    )
+
+
+class AuditTable(PaneTable):
+    TITLE = "Audit log"
+    SORTS = ("oldest at the top",)
+    COLUMNS = (
+        ("id", "Event", 7),
+        ("at", "Time (UTC)", 15),
+        ("type", "Type", 19),
+        ("on", "On", 20),
+        ("actor", "Actor", 20),
+        ("detail", "Detail", 60),
+    )
+    EMPTY = "no events"
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self.entries: dict[str, Entry] = {}
+        self.filter_note = ""
+        """The kept filter, as typed (said in the title)."""
+        self.state_note = ""
+        """``following`` or ``paused · 12 new`` (said in the subtitle)."""
+
+    def total(self, data: DashboardData) -> int:
+        return len(self._rows)
+
+    def show_entries(self, entries: list[Entry]) -> None:
+        """Show ``entries`` (every page read so far, oldest first)."""
+        self._rows = [self._row(e) for e in entries]
+        self.entries = {row.key: row.model for row in self._rows}
+        self._total = len(self._rows)
+        self._render_rows()
+
+    def selected_entry(self) -> Entry | None:
+        key = self._cursor_key()
+        return self.entries.get(key) if key is not None else None
+
+    @property
+    def at_end(self) -> bool:
+        """The cursor is on the newest event shown (or there is none)."""
+        return self.cursor_row >= self.row_count - 1
+
+    def go_to_end(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)
+
+    @staticmethod
+    def _row(entry: Entry) -> Row:
+        event = entry.event
+        return Row(
+            key=f"e{event.id}",
+            cells=lambda: (
+                str(event.id),
+                event.timestamp.strftime("%m-%d %H:%M:%SZ"),
+                Text(clip(event.event_type, 19), style=event_style(event.event_type)),
+                clip(subject(entry), 20),
+                Text(clip(event.actor, 20), style="dim"),
+                clip(describe(event), 120),
+            ),
+            target=target_of(entry),
+            search="",
+            model=entry,
+        )
+
+    def _render_rows(self) -> None:
+        super()._render_rows()
+        # Rows without an action or workflow are still events to read: the cursor stops on
+        # them too (the base shows a cursor only over rows with a target).
+        self.show_cursor = bool(self.entries)
+
+    def _update_titles(self) -> None:
+        title = f"{self.TITLE} · {self._total} shown"
+        if self.filter_note:
+            title += f" · filter: {clip(self.filter_note, 40)}"
+        self.border_title = Text(title)
+        self.border_subtitle = self.state_note
