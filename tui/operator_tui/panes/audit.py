@@ -48,12 +48,12 @@ class AuditTable(PaneTable):
     TITLE = "Audit log"
     SORTS = ("oldest at the top",)
     COLUMNS = (
-        ("id", "Event", 7),
+        ("id", "Event", 6),
         ("at", "Time (UTC)", 15),
         ("type", "Type", 19),
-        ("on", "On", 20),
-        ("actor", "Actor", 20),
-        ("detail", "Detail", 60),
+        ("on", "On", 18),
+        ("actor", "Actor", 16),
+        ("detail", "Detail", 30),
     )
     EMPTY = "no events"
 
@@ -64,13 +64,18 @@ class AuditTable(PaneTable):
         """The kept filter, as typed (said in the title)."""
         self.state_note = ""
         """``following`` or ``paused · 12 new`` (said in the subtitle)."""
+        # The Detail column takes the width the terminal has when the view opens (borders,
+        # scrollbar and each column's two cells of padding aside), 30 at least.
+        fixed = sum(width + 2 for _, _, width in self.COLUMNS[:-1])
+        self.detail_width = max(self.COLUMNS[-1][2], self.app.size.width - 6 - fixed)
+        self.COLUMNS = (*self.COLUMNS[:-1], ("detail", "Detail", self.detail_width))
 
     def total(self, data: DashboardData) -> int:
         return len(self._rows)
 
     def show_entries(self, entries: list[Entry]) -> None:
         """Show ``entries`` (every page read so far, oldest first)."""
-        self._rows = [self._row(e) for e in entries]
+        self._rows = [self._row(e, self.detail_width) for e in entries]
         self.entries = {row.key: row.model for row in self._rows}
         self._total = len(self._rows)
         self._render_rows()
@@ -89,7 +94,7 @@ class AuditTable(PaneTable):
             self.move_cursor(row=self.row_count - 1, animate=False)
 
     @staticmethod
-    def _row(entry: Entry) -> Row:
+    def _row(entry: Entry, width: int) -> Row:
         event = entry.event
         return Row(
             key=f"e{event.id}",
@@ -97,9 +102,9 @@ class AuditTable(PaneTable):
                 str(event.id),
                 event.timestamp.strftime("%m-%d %H:%M:%SZ"),
                 Text(clip(event.event_type, 19), style=event_style(event.event_type)),
-                clip(subject(entry), 20),
-                Text(clip(event.actor, 20), style="dim"),
-                clip(describe(event), 120),
+                clip(subject(entry), 18),
+                Text(clip(event.actor, 16), style="dim"),
+                clip(describe(event), width),
             ),
             target=target_of(entry),
             search="",
