@@ -214,3 +214,15 @@ async def test_the_command_palette_offers_the_audit_log_and_the_prompt(db_path: 
         offered["Audit log"].callback()
         await eventually(lambda: isinstance(app.screen, AuditScreen), what="the Audit view")
         await pilot.pause()
+
+
+async def test_a_click_on_the_event_tail_opens_the_audit_view(db_path: Path) -> None:
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await pilot.click("#events")
+        await eventually(lambda: isinstance(app.screen, AuditScreen), what="the Audit view")
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        await screen.loaded.wait()
+        assert shown(app)[-1] == rows(db_path, EVENTS_SQL)[-1]["id"]

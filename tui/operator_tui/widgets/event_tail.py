@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from operator_core.model.views import AuditEventView
 from rich.text import Text
+from textual import events
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -158,6 +159,10 @@ class EventTail(ScrollView, can_focus=False):
         else:
             new = f" · {self.waiting} new ↓" if self.waiting else ""
             self.border_subtitle = f"paused (scrolled back){new}"
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click opens the Audit view, where the log takes keys (``L`` does the same)."""
+        await self.run_action("app.goto('audit')")
 
     def on_resize(self) -> None:
         if self._follow:
