@@ -74,11 +74,21 @@ class AuditTable(PaneTable):
         return len(self._rows)
 
     def show_entries(self, entries: list[Entry]) -> None:
-        """Show ``entries`` (every page read so far, oldest first)."""
-        self._rows = [self._row(e, self.detail_width) for e in entries]
+        """Show ``entries`` (every page read so far, oldest first). The rows already shown
+        are kept as they are (an event never changes): a page appended formats only its
+        own rows."""
+        made = {row.key: row for row in self._rows}
+        self._rows = [
+            made.get(f"e{e.event.id}") or self._row(e, self.detail_width) for e in entries
+        ]
         self.entries = {row.key: row.model for row in self._rows}
         self._total = len(self._rows)
         self._render_rows()
+
+    def set_state(self, note: str) -> None:
+        """``following``, ``paused · 12 new ↓``... in the subtitle."""
+        self.state_note = note
+        self._update_titles()
 
     def selected_entry(self) -> Entry | None:
         key = self._cursor_key()

@@ -65,6 +65,7 @@ class AuditScreen(Screen[None]):
         """Matching events come since the cursor left the last row."""
         self.loaded = asyncio.Event()
         """Set each time a read has been shown (tests and the benchmark wait on it)."""
+        self._gone = False
 
     def compose(self) -> ComposeResult:
         yield FilterBar(id="audit-filter")
@@ -77,6 +78,9 @@ class AuditScreen(Screen[None]):
         bar.placeholder = "actor:NAME type:EVENT action:NAME or any word · enter keeps it"
         self.set_focus(self.table)
         self._read_latest()
+
+    def on_unmount(self) -> None:
+        self._gone = True
 
     @property
     def table(self) -> AuditTable:
@@ -92,7 +96,11 @@ class AuditScreen(Screen[None]):
     # ------------------------------------------------------------------ reading
 
     async def _query(self, fn: Callable[..., Any], *args: object) -> Any:
-        """``fn(conn, *args)`` in one read; an error is said, and gives None."""
+        """``fn(conn, *args)`` in one read; an error is said, and gives None. None too once
+        the view is gone: a read begun after the app closed the database would open it again
+        (``ActionDB._call``), and leave its thread behind."""
+        if self._gone:
+            return None
         try:
             return await self._db.snapshot(lambda snap: snap.query(fn, *args))
         except OperatorError as exc:
@@ -151,6 +159,8 @@ class AuditScreen(Screen[None]):
                     self.waiting += counted.count
                     self._counted = counted.seen
                     self._say_state()
+                    if counted.more:
+                        self.call_later(self._read_newer)
                 return
             if self.waiting > audit_view.PAGE:  # more than a page came: start at the newest
                 self._read_latest()
@@ -162,17 +172,17 @@ class AuditScreen(Screen[None]):
                 return
             self._seen = self._counted = fresh.seen
             self.waiting = 0
-            self._entries += fresh.items
-            if len(self._entries) > KEEP:
-                del self._entries[: len(self._entries) - KEEP]
-                self._older = self._entries[0].event.id
-            self._show(to_end=self.following)
+            if fresh.items:
+                self._entries += fresh.items
+                if len(self._entries) > KEEP:
+                    del self._entries[: len(self._entries) - KEEP]
+                    self._older = self._entries[0].event.id
+                self._show(to_end=True)
+            else:
+                self._say_state()
             if fresh.more:
-                self._read_newer_later()
+                self.call_later(self._read_newer)
         self.loaded.set()
-
-    def _read_newer_later(self) -> None:
-        self.call_later(self._read_newer)
 
     def _show(self, to_end: bool) -> None:
         table = self.table
@@ -184,13 +194,14 @@ class AuditScreen(Screen[None]):
 
     def _say_state(self) -> None:
         """``following``, or ``paused · 12 new`` while the cursor is back from the end."""
-        table = self.table
         start = "" if self._older is not None else " · the start"
-        if self.following:
-            table.state_note = f"following{start}"
+        if not self._entries and self._older is not None:
+            note = "reading older events…"
+        elif self.following:
+            note = f"following{start}"
         else:
-            table.state_note = f"paused · {self.waiting} new ↓{start}"
-        table._update_titles()
+            note = f"paused · {self.waiting} new ↓{start}"
+        self.table.set_state(note)
 
     def reload(self) -> None:
         """The database changed: new events are read (or counted, while paused)."""
