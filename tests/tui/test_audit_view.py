@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.clock import FrozenClock
+from operator_core.db import audit_view
 from operator_tui.app import OperatorApp
 from operator_tui.devtools.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
 from operator_tui.panes.audit import AuditTable
@@ -226,3 +228,36 @@ async def test_a_click_on_the_event_tail_opens_the_audit_view(db_path: Path) -> 
         assert isinstance(screen, AuditScreen)
         await screen.loaded.wait()
         assert shown(app)[-1] == rows(db_path, EVENTS_SQL)[-1]["id"]
+
+
+async def test_a_rare_filter_goes_on_reading_up_until_it_finds_or_starts(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each read walks a few ids only (shrunk here): the view keeps reading older stretches
+    by itself until it has found the events, and says when the log starts."""
+    monkeypatch.setattr(audit_view, "WINDOW", 4)
+    monkeypatch.setattr(audit_view, "BUDGET", 8)
+    created = [r["id"] for r in rows(db_path, EVENTS_SQL) if r["event_type"] == "workflow_created"]
+    assert len(created) == 2 and created[0] < 90
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_audit(app, pilot)
+        await pilot.press("slash", *"type:workflow_cr", "enter")
+        await eventually(lambda: shown(app) == created, what="both workflows' creation")
+        await eventually(lambda: "the start" in title(app), what="the start of the log")
+        assert screen.filter.event_type == "workflow_cr"
+
+
+async def test_arrows_and_end_pause_and_follow_as_j_and_G_do(db_path: Path) -> None:
+    app = fixture_app(db_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_audit(app, pilot)
+        table = screen.query_one(AuditTable)
+        await pilot.press("up")
+        await eventually(lambda: "paused" in title(app), what="paused")
+        assert table.cursor_row == table.row_count - 2
+        await pilot.press("pageup")
+        await eventually(lambda: table.cursor_row < table.row_count - 10, what="a page up")
+        await pilot.press("end")
+        await eventually(lambda: "following" in title(app), what="following")
+        assert table.cursor_row == table.row_count - 1

@@ -116,7 +116,7 @@ class AuditScreen(Screen[None]):
         if pause:
             await asyncio.sleep(pause)
         f = self.filter
-        limit = max(self.app.size.height, 20)
+        limit = self._screenful()
         async with self._lock:
             page = await self._query(audit_view.latest, f, limit, True)
             if page is None:
@@ -126,8 +126,8 @@ class AuditScreen(Screen[None]):
             self._seen = self._counted = page.seen
             self.waiting = 0
             self._show(to_end=True)
-            if len(page.items) < limit and page.older is not None:
-                self._read_older()  # a rare filter: the search goes on up, a page at a time
+            if self._filling:
+                self._read_older()
         self.loaded.set()
 
     @work(exclusive=True, group="audit-older")
@@ -143,11 +143,19 @@ class AuditScreen(Screen[None]):
             self._entries = [*page.items, *self._entries]
             self._older = page.older
             self._show(to_end=False)
-            if not page.items and page.older is not None:
-                # Nothing matched in this stretch: the cursor did not move, so no key would
-                # ask for the next one.
+            if self._filling:
                 self.call_later(self._read_older)
         self.loaded.set()
+
+    def _screenful(self) -> int:
+        return max(self.app.size.height, 20)
+
+    @property
+    def _filling(self) -> bool:
+        """Fewer events than a screen holds, and older ones may match: a rare filter. Each
+        read walks a bounded stretch of the log, and the next goes on up by itself (no key
+        would ask for it: the cursor has not moved)."""
+        return self._older is not None and len(self._entries) < self._screenful()
 
     @work(exclusive=True, group="audit-newer")
     async def _read_newer(self) -> None:
@@ -195,13 +203,10 @@ class AuditScreen(Screen[None]):
     def _say_state(self) -> None:
         """``following``, or ``paused · 12 new`` while the cursor is back from the end."""
         start = "" if self._older is not None else " · the start"
-        if not self._entries and self._older is not None:
-            note = "reading older events…"
-        elif self.following:
-            note = f"following{start}"
-        else:
-            note = f"paused · {self.waiting} new ↓{start}"
-        self.table.set_state(note)
+        if self._filling:
+            start = " · reading older events…"
+        state = "following" if self.following else f"paused · {self.waiting} new ↓"
+        self.table.set_state(state + start)
 
     def reload(self) -> None:
         """The database changed: new events are read (or counted, while paused)."""
