@@ -261,3 +261,7 @@ async def test_arrows_and_end_pause_and_follow_as_j_and_G_do(db_path: Path) -> N
         await pilot.press("end")
         await eventually(lambda: "following" in title(app), what="following")
         assert table.cursor_row == table.row_count - 1
+        await pilot.press("space")  # events are not decided: nothing is marked
+        await eventually(lambda: toasts(app), what="a toast")
+        assert toasts(app)[-1][2] == "Marks are for the dashboard's panes, not the audit log."
+        assert table.marked == {} and table.cursor_row == table.row_count - 1

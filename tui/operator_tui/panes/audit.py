@@ -85,6 +85,10 @@ class AuditTable(PaneTable):
         self._total = len(self._rows)
         self._render_rows()
 
+    def action_toggle_mark(self) -> None:
+        """Marks gather rows for one decision in a dashboard pane; events are not decided."""
+        self.app.notify("Marks are for the dashboard's panes, not the audit log.", markup=False)
+
     def set_state(self, note: str) -> None:
         """``following``, ``paused · 12 new ↓``... in the subtitle."""
         self.state_note = note
