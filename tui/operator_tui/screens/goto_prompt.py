@@ -6,9 +6,10 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from operator_tui.goto import PLACES, resolve
 
@@ -22,19 +23,27 @@ class GotoPrompt(ModalScreen[str | None]):
         align: left bottom;
         background: $background 30%;
     }
-    GotoPrompt > Input {
+    GotoPrompt > Horizontal {
         dock: bottom;
-        width: 100%;
+        height: 1;
+        background: $panel;
+    }
+    GotoPrompt Static {
+        width: 1;
+        color: $accent;
+        text-style: bold;
     }
     """
 
     def compose(self) -> ComposeResult:
-        yield Input(
-            placeholder=f"go to: {', '.join(PLACES)}",
-            suggester=SuggestFromList(PLACES, case_sensitive=False),
-            id="goto-input",
-            compact=True,
-        )
+        with Horizontal():
+            yield Static(":")
+            yield Input(
+                placeholder=f"go to: {', '.join(PLACES)}",
+                suggester=SuggestFromList(PLACES, case_sensitive=False),
+                id="goto-input",
+                compact=True,
+            )
 
     def on_mount(self) -> None:
         self.set_focus(self.query_one(Input))
