@@ -24,6 +24,7 @@ BENCHES = {
     "latency": "latency",
     "dashboard": "dashboard",
     "history_view": "history_view",
+    "audit_view": "audit_view",
     "cli": "cli_start",
     "automations": "automations",
     "mcp": "mcp",

@@ -32,8 +32,10 @@ from operator_tui.key_hold import HeldKeysFlushed, KeyHold
 from operator_tui.live import ChangeWatcher
 from operator_tui.messages import OpenDetails
 from operator_tui.mutations import Mutations
+from operator_tui.screens.audit import AuditScreen
 from operator_tui.screens.dashboard import DashboardScreen
 from operator_tui.screens.detail import DetailScreen
+from operator_tui.screens.goto_prompt import GotoPrompt
 from operator_tui.screens.help import HelpScreen, binding_rows
 from operator_tui.screens.history import HistoryScreen
 from operator_tui.startup import StartupTuning, load_subject, make_executor
@@ -302,7 +304,7 @@ class OperatorApp(Mutations, App[None]):
             top = self.screen_stack[-1]
         except (IndexError, KeyError):  # shutting down
             top = None
-        if isinstance(top, DetailScreen | HistoryScreen):
+        if isinstance(top, DetailScreen | HistoryScreen | AuditScreen):
             top.reload()
         self.refreshes += 1
         self.loaded.set()
@@ -349,14 +351,27 @@ class OperatorApp(Mutations, App[None]):
         self.notify(f"Copied {target.id}, the id of {target.label}", markup=False)
 
     def action_goto(self, where: str) -> None:
-        """A pane of the dashboard (by id) or ``history``: back to the dashboard first."""
-        if where == "history":
-            if not isinstance(self.screen, HistoryScreen):
+        """A pane of the dashboard (by id) or a view (``history``, ``audit``,
+        ``automations``, see ``operator_tui.goto.PLACES``): back to the dashboard first."""
+        views = {"history": HistoryScreen, "audit": AuditScreen}
+        if where in views:
+            if not isinstance(self.screen, views[where]):
                 self._back_to_dashboard()
-                self.push_screen(HistoryScreen(self.db, self.keys.begin))
+                self.push_screen(views[where](self.db, self.keys.begin))
             return
         self._back_to_dashboard()
-        self.dashboard.action_pane(where)
+        if where == "automations":
+            self.action_automations()
+        else:
+            self.dashboard.action_pane(where)
+
+    def action_goto_prompt(self) -> None:
+        """``:``: a pane or view by name (``operator_tui.screens.goto_prompt``)."""
+        self.push_screen(GotoPrompt(), self._goto_chosen)
+
+    def _goto_chosen(self, where: str | None) -> None:
+        if where is not None:
+            self.action_goto(where)
 
     def _back_to_dashboard(self) -> None:
         while len(self.screen_stack) > 1 and self.screen is not self.dashboard:

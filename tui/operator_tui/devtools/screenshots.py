@@ -28,6 +28,7 @@ from operator_tui.devtools.automation_screens import (
 )
 from operator_tui.devtools.fixture import DB_NAME, build_fixture, fixture_app
 from operator_tui.panes import PaneTable
+from operator_tui.screens.audit import AuditScreen
 from operator_tui.screens.confirm import ConfirmModal
 from operator_tui.screens.detail import DetailScreen
 from operator_tui.screens.history import HistoryScreen
@@ -66,6 +67,7 @@ VIEWS = {
         View("history", ("H",), sizes=ALL_SIZES),
         View("history-search", ("H", "slash", "s", "5", "enter"), sizes=ALL_SIZES),
         View("history-detail", ("H", "j", "enter"), sizes=ALL_SIZES),
+        View("audit", ("L",), sizes=ALL_SIZES),
     )
 }
 
@@ -83,6 +85,7 @@ SCREENSHOTS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("history", MEDIUM),
     ("history-search", NARROW),
     ("history-detail", WIDE),
+    ("audit", MEDIUM),
 )
 
 
@@ -94,14 +97,14 @@ async def reach(pilot: Pilot[None], view: View) -> None:
     await app.started.wait()  # the risks shown
     for key in view.keys:
         await pilot.press(key)
-        if isinstance(app.screen, HistoryScreen):
+        if isinstance(app.screen, HistoryScreen | AuditScreen):
             await app.screen.loaded.wait()
     for _ in range(200):
         screen = app.screen
         if isinstance(screen, DetailScreen):
             await screen.loaded.wait()
             break
-        if isinstance(screen, HistoryScreen):
+        if isinstance(screen, HistoryScreen | AuditScreen):
             await screen.loaded.wait()
             break
         if view.keys[-1:] != ("K",) or isinstance(screen, ConfirmModal):

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from operator_core.model.views import AuditEventView
 from rich.text import Text
+from textual import events
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -29,6 +30,11 @@ _STYLE = {
     "cancelled": "dim",
     "safety_mode_changed": "bold",
 }
+
+
+def event_style(event_type: str) -> str:
+    """The colour of an event type, the same in the tail and the Audit view."""
+    return _STYLE.get(event_type, "")
 
 
 def describe(event: AuditEventView | AuditEvent) -> str:
@@ -110,7 +116,7 @@ class EventTail(ScrollView, can_focus=False):
             line = Text.assemble(
                 (clock_time(event.timestamp), "dim"),
                 " ",
-                (f"{event.event_type:<19}", _STYLE.get(event.event_type, "")),
+                (f"{event.event_type:<19}", event_style(event.event_type)),
                 " ",
                 f"{subject:<6} ",
                 (f"{event.actor:<14}", "dim"),
@@ -153,6 +159,10 @@ class EventTail(ScrollView, can_focus=False):
         else:
             new = f" · {self.waiting} new ↓" if self.waiting else ""
             self.border_subtitle = f"paused (scrolled back){new}"
+
+    async def on_click(self, event: events.Click) -> None:
+        """A click opens the Audit view, where the log takes keys (``L`` does the same)."""
+        await self.run_action("app.goto('audit')")
 
     def on_resize(self) -> None:
         if self._follow:
