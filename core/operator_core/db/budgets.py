@@ -15,10 +15,15 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from operator_core.clock import from_db, short, to_db
 from operator_core.db import audit
 from operator_core.db.records import AuditEntry
+from operator_core.model.states import ActionStatus
+
+if TYPE_CHECKING:
+    from operator_core.model.types import ActionProposal
 
 Budgets = Mapping[str, tuple[int, float]]
 """Each budgeted action of the runner's definitions: ``{name: (runs, per_seconds)}``."""
@@ -192,6 +197,19 @@ def note_waits(
             )
     if events:
         audit.append_all(conn, events, now)
+
+
+def waiting_on(p: ActionProposal, spent: Mapping[str, BudgetWait]) -> BudgetWait | None:
+    """The spent budget this action waits for, if it is otherwise ready to run (approved
+    or needing no approval, not yet running or done)."""
+    wait = spent.get(p.action_name)
+    if wait is None or p.cancel_requested:
+        return None
+    ready = p.status == ActionStatus.VALIDATED or (
+        p.status == ActionStatus.FAILED and p.next_retry_at is not None
+    )
+    cleared = not p.requires_approval or p.approved_at is not None
+    return wait if ready and cleared else None
 
 
 def waits(conn: sqlite3.Connection, now: datetime) -> dict[str, BudgetWait]:
