@@ -100,3 +100,48 @@ async def test_a_budget_with_a_free_slot_again_waits_for_nothing(db_path: Path) 
 )
 def test_waits_read_as_a_person_says_them(seconds: float, text: str) -> None:
     assert short(seconds) == text
+
+
+@pytest.mark.parametrize(
+    ("budget", "says"),
+    [
+        ('{ runs = 3, per = "0" }', "field 'budget.per': a window must be longer than zero"),
+        ('{ runs = 0, per = "1h" }', "field 'budget.runs': must be an integer from 1"),
+        ('{ runs = 3.5, per = "1h" }', "field 'budget.runs': must be an integer from 1"),
+        ("{ runs = 3 }", "field 'budget.per': missing"),
+        ("{ runs = 3, per = 3600 }", "field 'budget.per': must be a string"),
+        ('{ runs = 3, per = "soon" }', "field 'budget.per': cannot read 'soon'"),
+        ('{ runs = 3, per = "40d" }', "field 'budget.per': a window can be at most 31d"),
+        ('{ runs = 3, per = "1h", burst = 2 }', "field 'budget.burst': unknown key"),
+        ('"3/h"', "field 'budget': must be a table"),
+    ],
+)
+def test_a_bad_budget_in_a_runbook_is_one_line_at_load_time(
+    tmp_path: Path, budget: str, says: str
+) -> None:
+    from operator_core.errors import ConfigError
+    from operator_core.subjects.runbook_file import parse_runbook
+
+    book = tmp_path / "runbook.toml"
+    book.write_text(f'[actions.restart]\nargv = ["true"]\nbudget = {budget}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        parse_runbook(book)
+    message = str(caught.value)
+    assert "\n" not in message and f"action 'restart': {says}" in message, message
+
+
+def test_a_runbook_budget_reaches_the_definition_and_the_agents_catalog(tmp_path: Path) -> None:
+    from operator_core.agents.catalog import catalog
+    from operator_core.subjects.loader import load_subject
+
+    book = tmp_path / "runbook.toml"
+    book.write_text(
+        '[actions.restart]\nargv = ["true"]\nbudget = { runs = 3, per = "1h" }\n'
+        '[actions.look]\nargv = ["true"]\n',
+        encoding="utf-8",
+    )
+    registry = ActionRegistry.from_subject(load_subject(f"commands:{book}"))
+    assert registry.budgets() == {"restart": (3, 3600.0)}
+    entries = {e["name"]: e for e in catalog(registry, False)}
+    assert entries["restart"]["execution_budget"] == "3 per 1h"
+    assert entries["look"]["execution_budget"] is None

@@ -179,6 +179,12 @@ def check_agent(
         "used": len(window),
     }
     limit = f"{b.max_proposals} proposals per {span(b.per_seconds)}"
+    if b.max_proposals == 0:
+        raise AgentBudgetError(
+            f"agent {name}: its budget allows no proposals ({limit}; set by {b.set_by})",
+            name,
+            data,
+        )
     if len(actions) > b.max_proposals:
         raise AgentBudgetError(
             f"agent {name}: {len(actions)} proposals at once (a workflow counts each step) "
