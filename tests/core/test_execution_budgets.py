@@ -4,7 +4,7 @@ which the runner's wake-up and the readers see."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -145,3 +145,34 @@ def test_a_runbook_budget_reaches_the_definition_and_the_agents_catalog(tmp_path
     entries = {e["name"]: e for e in catalog(registry, False)}
     assert entries["restart"]["execution_budget"] == "3 per 1h"
     assert entries["look"]["execution_budget"] is None
+
+
+async def test_attempts_from_before_the_upgrade_count_against_the_budget(db_path: Path) -> None:
+    """A version-12 database upgraded mid-window: its recent attempts are stamped, so the
+    first claim after the upgrade still counts them."""
+    import sqlite3
+
+    from operator_core.clock import to_db, utcnow
+    from operator_core.db.schema import MIGRATIONS
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for step in MIGRATIONS[:12]:
+        step(conn)
+    started = to_db(utcnow() - timedelta(minutes=10))
+    conn.execute(
+        "INSERT INTO action_proposals (action_name, action_type, parameters, reason, status, "
+        "proposed_at, proposed_by, requires_approval) "
+        "VALUES ('restart', 'subject', '{}', 'old', 'completed', ?, 'x', 0)",
+        (started,),
+    )
+    conn.execute(
+        "INSERT INTO action_records (proposal_id, attempt, started_at, completed_at, success) "
+        "VALUES (1, 1, ?, ?, 1)",
+        (started, started),
+    )
+    conn.execute("PRAGMA user_version = 12")
+    conn.close()
+    async with ActionExecutor(db_path, _registry(runs=1), approval_mode=False) as ex:
+        await ex.propose_action("restart", {}, "new")
+        assert await ex.db.claim_ready("r1", 5, 60) == []
+        assert (await ex.db.budget_waits())["restart"].used == 1

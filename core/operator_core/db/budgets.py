@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from operator_core.clock import from_db, short, to_db
 from operator_core.db import audit
-from operator_core.db.records import AuditEntry
+from operator_core.db.records import AuditEntry, Claim
 from operator_core.model.states import ActionStatus
 
 if TYPE_CHECKING:
@@ -29,13 +29,16 @@ Budgets = Mapping[str, tuple[int, float]]
 """Each budgeted action of the runner's definitions: ``{name: (runs, per_seconds)}``."""
 
 # The start of each attempt of one action inside its window, oldest first
-# (idx_action_records_started, then each record's proposal by primary key).
+# (idx_action_records_budget: only the attempts of budgeted actions are in it).
 WINDOW_STARTS_SQL = """
-SELECT r.started_at FROM action_records r INDEXED BY idx_action_records_started
-JOIN action_proposals p ON p.id = r.proposal_id
-WHERE r.started_at > :since AND p.action_name = :name
-ORDER BY r.started_at
+SELECT started_at FROM action_records INDEXED BY idx_action_records_budget
+WHERE budget_action = :name AND budget_action IS NOT NULL AND started_at > :since
+ORDER BY started_at
 """
+
+# Stamp an attempt of a budgeted action with its name, so that claims count it (by primary
+# key).
+STAMP_SQL = "UPDATE action_records SET budget_action = ? WHERE id = ?"
 
 # The claim (runner_cycle.CLAIM_SQL) when the runner's actions have budgets: the same ready
 # work from the same partial indexes (idx_ready_validated, idx_retry_due), without actions
@@ -156,13 +159,19 @@ def note_waits(
     conn: sqlite3.Connection,
     budgets: Budgets,
     starts: Mapping[str, list[str]],
-    claimed: Iterable[str],
+    claims: Sequence[Claim],
     now: str,
 ) -> None:
-    """After the claim: note each budget now spent (with the attempts it just started) and
-    when its next slot opens, clear those with a slot free. Written only when that changes;
-    a budget that becomes spent is audited once (``budget_spent``)."""
-    started = Counter(claimed)
+    """After the claim: stamp the attempts it opened of budgeted actions; note each budget
+    now spent (with those attempts) and when its next slot opens, clear those with a slot
+    free. Written only when that changes; a budget that becomes spent is audited once
+    (``budget_spent``)."""
+    stamps = [
+        (c.proposal.action_name, c.record.id) for c in claims if c.proposal.action_name in budgets
+    ]
+    if stamps:
+        conn.executemany(STAMP_SQL, stamps)
+    started = Counter(name for name, _ in stamps)
     noted = {r[0]: tuple(r[1:]) for r in conn.execute(WAITS_SQL)}
     events = []
     for name, (runs, per) in budgets.items():

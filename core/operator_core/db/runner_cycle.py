@@ -305,7 +305,7 @@ def claim_tx(
         budget.CLAIM_BUDGETED_SQL, {**args, "caps": budget.caps_json(budgets, starts)}
     ).fetchall()
     claims = _start(conn, rows, bool(mode[1]), gate, runner_id, now_dt, now) if rows else []
-    budget.note_waits(conn, budgets, starts, [c.proposal.action_name for c in claims], now)
+    budget.note_waits(conn, budgets, starts, claims, now)
     return claims
 
 
