@@ -128,10 +128,10 @@ def _window(conn: sqlite3.Connection, b: AgentBudget, now_dt: datetime) -> list[
 
 
 def _next_at(b: AgentBudget, window: list[str], wanted: int) -> datetime | None:
-    """When ``wanted`` more proposals fit (None: now)."""
+    """When ``wanted`` more proposals fit (None: now, or never: more than the budget)."""
     assert b.max_proposals is not None and b.per_seconds is not None
     over = len(window) + wanted - b.max_proposals
-    if over <= 0:
+    if over <= 0 or over > len(window):
         return None
     leaving = from_db(window[over - 1])
     assert leaving is not None
@@ -167,9 +167,6 @@ def check_agent(
     if b.max_proposals is None or b.per_seconds is None:
         return
     window = _window(conn, b, now_dt)
-    at = _next_at(b, window, len(actions))
-    if at is None:
-        return
     data = {
         "agent": name,
         "refused": "budget",
@@ -192,6 +189,9 @@ def check_agent(
             name,
             data,
         )
+    at = _next_at(b, window, len(actions))
+    if at is None:
+        return
     wait = short((at - now_dt).total_seconds())
     raise AgentBudgetError(
         f"agent {name}: {len(window)} of {limit} used; next in {wait}",
