@@ -143,3 +143,23 @@ class FrozenClock(Clock):
 
 
 SYSTEM_CLOCK = Clock()
+
+
+def span(seconds: float) -> str:
+    """A window's length in the largest unit that divides it (``1h``, ``90s``, ``10m``)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def short(seconds: float) -> str:
+    """``12m``, ``3m12s``, ``45s``, ``2h05m``: a wait as a person reads it."""
+    s = int(seconds + 0.999)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 600:
+        return f"{s // 60}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s}s"

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from dataclasses import dataclass
+
+from operator_core.errors import ValidationError
+
+AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -57,3 +62,13 @@ def person(identity: str) -> str:
 
 def same_person(a: str, b: str) -> bool:
     return person(a) == person(b)
+
+
+def check_agent_name(name: str) -> str:
+    """An agent's name: letters, digits, '_', '.', '-' (a colon would let it pose as
+    another kind of proposer)."""
+    if not AGENT_NAME.fullmatch(name):
+        raise ValidationError(
+            f"agent name {name!r} must be 1-64 letters, digits, '_', '.' or '-'", "agent"
+        )
+    return name

@@ -152,3 +152,29 @@ async def test_c_on_a_running_action_stops_it_through_its_runner(tmp_path: Path)
         runner.request_stop()
         await asyncio.wait_for(task, 10)
         await executor.close()
+
+
+async def test_approved_work_whose_budget_is_spent_says_when_its_slot_opens(
+    db_path: Path,
+) -> None:
+    """A runner found the action's execution budget spent (the row it writes in the claim):
+    the queued row says so, and counts down, instead of "waiting for a runner"."""
+    app = fixture_app(db_path, tick_interval=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_loaded()
+        top = app.dashboard.current_target()
+        assert top is not None and top.kind == "action"
+        await pilot.press("a")
+        p = await read_proposal(db_path, top.id)
+        await pilot.press("2")
+        await eventually(lambda: cells(app, top.key)[2] == "· ready")
+        slot = FIXTURE_NOW + timedelta(minutes=12)
+        rows(
+            db_path,
+            "INSERT INTO budget_waits VALUES (?, 2, 3600, 2, ?, ?)",
+            (p.action_name, slot.strftime("%Y-%m-%dT%H:%M:%S.000000Z"), "x"),
+        )
+        await eventually(lambda: cells(app, top.key)[2] == "⧗ budget")
+        assert cells(app, top.key)[6] == "budget: next slot in 12m"
+        app.clock.set(slot - timedelta(seconds=192))  # type: ignore[attr-defined]
+        await eventually(lambda: cells(app, top.key)[6] == "budget: next slot in 3m12s")

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from operator_core.clock import span
 from operator_core.errors import ValidationError
 from operator_core.safe_text import has_surrogates, shown
 
@@ -106,6 +107,50 @@ def confine_paths(definition: ActionDefinition, params: dict[str, Any]) -> None:
             )
 
 
+# The most executions a budget may allow per window.
+MAX_BUDGET_RUNS = 1_000_000
+
+
+class ExecutionBudget(BaseModel):
+    """At most ``runs`` executions started in any window of ``per_seconds``, counted over
+    every runner sharing the database (each attempt, a retry too, is one execution)."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    runs: int = Field(..., ge=1, le=MAX_BUDGET_RUNS, description="Executions per window")
+    per_seconds: float = Field(
+        ..., gt=0, le=MAX_SECONDS, allow_inf_nan=False, description="The window's length"
+    )
+
+    def describe(self) -> str:
+        """``3 per 1h``, as the dashboard and the CLI say it."""
+        return f"{self.runs} per {span(self.per_seconds)}"
+
+
+_WINDOW_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
+_WINDOW_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_window(text: str) -> float:
+    """A budget's window: ``"1h"``, ``"10m"``, ``"90s"`` (or ``90``), ``"1h30m"`` ->
+    seconds, more than zero and at most 31 days. Raises ValueError with one line."""
+    spec = text.strip().lower()
+    total, pos = 0.0, 0
+    while pos < len(spec):
+        m = _WINDOW_PART.match(spec, pos)
+        if m is None:
+            raise ValueError(f"cannot read {text!r} as a window: write e.g. 90s, 10m, 1h or 1d")
+        total += float(m.group(1)) * _WINDOW_UNIT[m.group(2)]
+        pos = m.end()
+    if not spec:
+        raise ValueError("a window cannot be empty: write e.g. 90s, 10m, 1h or 1d")
+    if total <= 0:
+        raise ValueError(f"a window must be longer than zero, not {text!r}")
+    if total > MAX_SECONDS:
+        raise ValueError(f"a window can be at most {span(MAX_SECONDS)}, not {text!r}")
+    return total
+
+
 class ActionDefinition(BaseModel):
     """An action a subject can perform."""
 
@@ -133,6 +178,9 @@ class ActionDefinition(BaseModel):
     )
     retry_max_wait_seconds: float | None = Field(
         default=None, ge=0, le=MAX_SECONDS, allow_inf_nan=False, description="Backoff override"
+    )
+    budget: ExecutionBudget | None = Field(
+        default=None, description="At most this many executions in any window (all runners)"
     )
 
 

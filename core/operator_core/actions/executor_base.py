@@ -84,6 +84,7 @@ class ExecutorBase:
         self._identity = identity or current_identity()
         self.db = db if db is not None else ActionDB(self.db_path, clock=clock)
         self.db.approval_gate = self._definition_requires_approval
+        self.db.budget_source = self._registry.budgets
         self._safety.bind(self.db)
         self._auditor.bind(self.db)
 

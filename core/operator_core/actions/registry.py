@@ -56,6 +56,7 @@ class ActionRegistry:
         self.subject = subject
         self._defs: dict[str, ActionDefinition] = {}
         self._pending: Subject | None = None
+        self._budgets: dict[str, tuple[int, float]] | None = None
         for d in definitions:
             self.register(d)
         if subject is not None:
@@ -90,6 +91,18 @@ class ActionRegistry:
         if definition.name in self._loaded:
             raise ValueError(f"action '{definition.name}' is defined twice")
         self._defs[definition.name] = definition
+        self._budgets = None
+
+    def budgets(self) -> dict[str, tuple[int, float]]:
+        """Each action with an execution budget: ``{name: (runs, per_seconds)}`` (what
+        every claim of the runner checks, so worked out once)."""
+        if self._budgets is None or self._pending is not None:
+            self._budgets = {
+                d.name: (d.budget.runs, d.budget.per_seconds)
+                for d in self._loaded.values()
+                if d.budget is not None
+            }
+        return self._budgets
 
     def get_definition(self, name: str) -> ActionDefinition | None:
         return self._loaded.get(name)

@@ -125,6 +125,8 @@ def describe(
         "approval_required": definition.requires_approval or approval_mode,
         "timeout_seconds": definition.timeout_seconds,
         "runs": placeholder_preview(registry, definition),
+        # An approved action past its budget waits for a slot: the agent should not retry.
+        "execution_budget": definition.budget.describe() if definition.budget else None,
     }
 
 

@@ -5,14 +5,13 @@ identity is the agent, and calls only its proposing, ticket and reading methods.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from operator_core.agents import catalog
 from operator_core.errors import ValidationError
-from operator_core.identity import Identity, current_identity
+from operator_core.identity import Identity, check_agent_name, current_identity
 from operator_core.model.states import ActionStatus
 
 if TYPE_CHECKING:
@@ -23,22 +22,11 @@ if TYPE_CHECKING:
 
 # Below the 60 s many MCP clients give a tool call: a wait never outlives its call.
 MAX_WAIT_SECONDS = 50.0
-AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # How much of an attempt's output an agent gets back (the end is what explains a failure).
 TAIL_CHARS = 2000
 POLL_SECONDS = 0.1
 
 Progress = Callable[[float, float, str], Awaitable[None]]
-
-
-def check_agent_name(name: str) -> str:
-    """An agent's name: letters, digits, '_', '.', '-' (a colon would let it pose as
-    another kind of proposer)."""
-    if not AGENT_NAME.fullmatch(name):
-        raise ValidationError(
-            f"agent name {name!r} must be 1-64 letters, digits, '_', '.' or '-'", "agent"
-        )
-    return name
 
 
 def agent_identity(name: str) -> Identity:

@@ -26,6 +26,7 @@ from operator_core.cli import (
     automations,
     executions,
     agents,
+    agent_budgets,
 )
 
 # isort: on
@@ -41,6 +42,7 @@ COMMAND_MODULES = (
     automations,
     executions,
     agents,
+    agent_budgets,
 )
 
 

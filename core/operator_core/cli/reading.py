@@ -94,6 +94,7 @@ def actions_show(
     cfg = get_config(ctx)
 
     async def go(ex: ActionExecutor) -> dict[str, Any]:
+        from operator_core.db.budgets import waiting_on
         from operator_core.db.policy import identities
 
         p = await ex.require_proposal(target)
@@ -101,6 +102,9 @@ def actions_show(
         events = await ex.db.list_audit_events(proposal_id=target, limit=200)
         ticket = await ex.db.get_ticket(p.ticket_id) if p.ticket_id else None
         subject = ex.registry.subject
+        definition = ex.registry.get_definition(p.action_name)
+        spent = await ex.db.budget_waits()
+        wait = waiting_on(p, spent)
         preview = None
         if subject is not None and p.action_name in ex.registry:
             preview = subject.preview(p.action_name, p.parameters)
@@ -108,6 +112,8 @@ def actions_show(
             "action": proposal_json(p),
             "state": state_label(p),
             "preview": preview,
+            "budget": definition.budget.describe() if definition and definition.budget else None,
+            "budget_wait": wait.describe(ex.db.clock.now()) if wait else None,
             "records": [r.model_dump(mode="json") for r in records],
             "audit": [e.model_dump(mode="json") for e in events],
             "ticket": ticket.model_dump(mode="json") if ticket else None,
@@ -250,12 +256,15 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     cfg = get_config(ctx)
 
     async def go(db: Reads) -> dict[str, Any]:
+        from operator_core.clock import span
+        from operator_core.db.budgets import waits
         from operator_core.db.policy import read_policy
 
         mode, at, by, reason = await db.get_safety_mode()
         policy = await db.read(read_policy)
         counts = await db.counts()
         done, failed = await db.activity(60)
+        spent = await db.read(waits, db.clock.now())
         return {
             "db": str(cfg.db),
             "safety_mode": mode,
@@ -273,6 +282,18 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             "executing": counts.executing,
             "executions_per_minute": done,
             "failures_per_minute": failed,
+            "budgets_spent": [
+                {
+                    "action": w.action_name,
+                    "runs": w.runs,
+                    "per_seconds": w.per_seconds,
+                    "used": w.used,
+                    "next_slot_at": json_time(w.next_slot_at),
+                    "note": f"{w.used} of {w.runs} per {span(w.per_seconds)} started; "
+                    + w.describe(db.clock.now()),
+                }
+                for w in spent.values()
+            ],
         }
 
     data = run_sync(with_reads(cfg, go))
@@ -309,6 +330,8 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         "by status     "
         + "  ".join(f"{visible(k)} {v}" for k, v in sorted(data["by_status"].items()))
     )
+    for w in data["budgets_spent"]:
+        typer.echo(f"budget spent  {visible(w['action'])}: {w['note']}")
     peak = max(1, *data["executions_per_minute"])
     for label, key in (
         ("executions/min (1h)", "executions_per_minute"),

@@ -66,6 +66,9 @@ def print_action(data: dict[str, Any]) -> None:
         typer.echo(f"  will run: {visible(first)}")
         for line in more:
             typer.echo(f"          | {visible(line)}")
+    if data.get("budget"):
+        wait = f" ({data['budget_wait']})" if data.get("budget_wait") else ""
+        typer.echo(f"  execution budget: {data['budget']}{wait}")
     typer.echo("  records:" if data["records"] else "  records: none")
     for r in data["records"]:
         _print_record(r)

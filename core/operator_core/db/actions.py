@@ -10,6 +10,7 @@ the engine, the dashboard and the seeds import from here stay importable from he
 from __future__ import annotations
 
 from operator_core.db.attempts import RunnerOps
+from operator_core.db.budget_ops import BudgetOps
 from operator_core.db.compat import Compat
 from operator_core.db.connection import PAGE_SIZE, Store
 from operator_core.db.leases import NEXT_WAKEUP_SQL, LeaseOps
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 
-class ActionDB(ProposalOps, WorkflowOps, RunnerOps, LeaseOps, SafetyOps, Reads, Compat, Store):
+class ActionDB(
+    ProposalOps, WorkflowOps, RunnerOps, LeaseOps, SafetyOps, BudgetOps, Reads, Compat, Store
+):
     """Async access to the action tables, over one aiosqlite connection: each method one
     function run on it, in one transaction (see the module each comes from)."""

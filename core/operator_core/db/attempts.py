@@ -45,10 +45,18 @@ class RunnerOps(Store):
         """Atomically move up to ``limit`` ready actions to executing under our lease, with a
         record per attempt. Returns nothing while the safety mode is OBSERVE."""
         now_dt = self.clock.now()
+        budgets = self.execution_budgets()
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
             return claim_tx(
-                conn, runner_id, limit, lease_seconds, now_dt, only_id, self.approval_gate
+                conn,
+                runner_id,
+                limit,
+                lease_seconds,
+                now_dt,
+                only_id,
+                self.approval_gate,
+                budgets,
             )
 
         return await self._write(fn)
@@ -63,10 +71,18 @@ class RunnerOps(Store):
         """Record finished attempts and claim more work, in one transaction (the runner's hot
         path: one commit per batch instead of one per action)."""
         now_dt = self.clock.now()
+        budgets = self.execution_budgets()
 
         def fn(conn: sqlite3.Connection) -> list[Claim]:
             return finish_and_claim_tx(
-                conn, runner_id, finished, limit, lease_seconds, now_dt, self.approval_gate
+                conn,
+                runner_id,
+                finished,
+                limit,
+                lease_seconds,
+                now_dt,
+                self.approval_gate,
+                budgets,
             )
 
         return await self._write(fn)
@@ -88,6 +104,7 @@ class RunnerOps(Store):
             lease_seconds,
             self.clock.now(),
             self.approval_gate,
+            self.execution_budgets(),
         )
 
     def runner_cycle_now(
@@ -107,6 +124,7 @@ class RunnerOps(Store):
             lease_seconds,
             self.clock.now(),
             self.approval_gate,
+            self.execution_budgets(),
         )
         return None if done is NOT_NOW else done  # type: ignore[return-value]
 

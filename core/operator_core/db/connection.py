@@ -23,6 +23,7 @@ import aiosqlite
 from operator_core.anchor.chain import read_origin
 from operator_core.clock import SYSTEM_CLOCK, Clock
 from operator_core.db import audit, health, inuse
+from operator_core.db.budgets import Budgets
 from operator_core.db.checkpoint import SAFETY_NET_PAGES, Checkpointer
 from operator_core.db.killfile import KillFile
 from operator_core.db.policy import ApprovalGate
@@ -128,6 +129,9 @@ class Store:
         self.approval_gate: ApprovalGate | None = None
         """Whether an action (by name) requires approval by the definitions of the subject
         this process runs: its executor sets it; every claim checks it."""
+        self.budget_source: Callable[[], Budgets] | None = None
+        """The execution budgets of the definitions this process runs (its executor sets
+        it): every claim counts the attempts in their windows."""
         self.audit_publisher: Publisher | None = None
         """Publishes signed checkpoints of the audit chain (anchor/runtime.py), started by the
         first write that appends (or ``start_audit_publisher``): every write transaction then
@@ -136,6 +140,9 @@ class Store:
         # 60 ms of imports and a key file read), so read commands start as fast as before.
         self._publishing: bool | None = None
         self._origin: str | None = None
+
+    def execution_budgets(self) -> Budgets | None:
+        return self.budget_source() if self.budget_source is not None else None
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -19,7 +19,7 @@ from operator_core.db.runner_cycle import fail_tx
 
 # The next time something becomes due: only future times count (a past one is either
 # claimable now or waiting for something else, such as an approval). Each MIN reads the end
-# of its own index.
+# of its own index (a spent budget's next slot: a scan of its one-row-per-action table).
 NEXT_WAKEUP_SQL = """
 SELECT MIN(t) FROM (
     SELECT MIN(scheduled_at) AS t FROM action_proposals INDEXED BY idx_validated_scheduled
@@ -30,7 +30,8 @@ SELECT MIN(t) FROM (
         WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at > :now
     UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
         INDEXED BY idx_action_proposals_state
-        WHERE status = 'executing' AND status <> 'validated' AND lease_expires_at > :now)
+        WHERE status = 'executing' AND status <> 'validated' AND lease_expires_at > :now
+    UNION ALL SELECT MIN(next_slot_at) FROM budget_waits WHERE next_slot_at > :now)
 """
 
 # Whether a lease has run out (idx_action_proposals_state).

@@ -15,6 +15,7 @@ from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit as audit_log
 from operator_core.db import safety
+from operator_core.db.agent_budgets import check_agent, write_checked
 from operator_core.db.cancel import (
     CANCEL_EXPIRED_SQL,
     CANCEL_ONE_SQL,
@@ -129,6 +130,7 @@ def store_proposal(
     """Insert a proposal and its audit events in the caller's transaction; with
     ``require_execute``, refused while the mode is OBSERVE and held for approval while the
     database's approval mode is on."""
+    check_agent(conn, proposal.proposed_by, identity, [proposal.action_name], now)
     if require_execute and safety.require_execute(conn):
         proposal, entries = with_approval(proposal, entries)
     new_id = insert_proposal(conn, proposal, identity)
@@ -187,7 +189,16 @@ class ProposalOps(Store):
         now = self._now()
         who = identity or current_identity().text
 
-        return await self._write(store_proposal, proposal, entries, who, now, require_execute)
+        return await write_checked(
+            self,
+            actor_text(proposal.proposed_by, who),
+            store_proposal,
+            proposal,
+            entries,
+            who,
+            now,
+            require_execute,
+        )
 
     async def create_proposals(
         self,
@@ -203,6 +214,9 @@ class ProposalOps(Store):
         who = identity or current_identity().text
 
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
+            for label in {p.proposed_by for p in proposals}:
+                names = [p.action_name for p in proposals if p.proposed_by == label]
+                check_agent(conn, label, who, names, now)
             held = require_execute and safety.require_execute(conn)
             stored, entries = [], []
             for proposal, e in zip(proposals, audits, strict=True):
@@ -214,7 +228,8 @@ class ProposalOps(Store):
             audit_log.append_all(conn, entries, now, [p.id for p in stored])
             return stored
 
-        return await self._write(fn)
+        label = proposals[0].proposed_by if proposals else ""
+        return await write_checked(self, actor_text(label, who), fn)
 
     async def get_proposal(self, proposal_id: int) -> ActionProposal | None:
         def fn(conn: sqlite3.Connection) -> ActionProposal | None:

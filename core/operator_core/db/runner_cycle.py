@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit, faults
+from operator_core.db import budgets as budget
+from operator_core.db.budgets import Budgets
 from operator_core.db.cancel import end_cancelled, fail_workflow, sweep_leftovers
 from operator_core.db.encode import dumps
 from operator_core.db.policy import ApprovalGate, screen_claims
@@ -193,8 +195,11 @@ def runner_cycle_tx(
     lease_seconds: float,
     now_dt: datetime,
     gate: ApprovalGate | None = None,
+    budgets: Budgets | None = None,
 ) -> tuple[list[Claim], bool, bool]:
-    claims = finish_and_claim_tx(conn, runner_id, finished, limit, lease_seconds, now_dt, gate)
+    claims = finish_and_claim_tx(
+        conn, runner_id, finished, limit, lease_seconds, now_dt, gate, budgets
+    )
     now = to_db(now_dt)
     expired, lost, leftover = conn.execute(PROBES_SQL, {"now": now}).fetchone()
     if leftover:
@@ -210,6 +215,7 @@ def finish_and_claim_tx(
     lease_seconds: float,
     now_dt: datetime,
     gate: ApprovalGate | None = None,
+    budgets: Budgets | None = None,
 ) -> list[Claim]:
     if finished:
         # All at once; only if one turns out stale (no longer ours, e.g. recovered after
@@ -229,7 +235,7 @@ def finish_and_claim_tx(
             conn.execute("ROLLBACK TO finish_all")
             finish_each(conn, runner_id, finished, now_dt)
         conn.execute("RELEASE finish_all")
-    return claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None, gate)
+    return claim_tx(conn, runner_id, limit, lease_seconds, now_dt, None, gate, budgets)
 
 
 def complete_all_tx(
@@ -272,10 +278,12 @@ def claim_tx(
     now_dt: datetime,
     only_id: int | None,
     gate: ApprovalGate | None = None,
+    budgets: Budgets | None = None,
 ) -> list[Claim]:
     """Claim up to ``limit`` ready actions, each with its attempt record (one statement for
     all of them) and its ``execution_started`` event. What the runner's definitions (``gate``)
-    or the database's approval mode say needs an approval it lacks never starts."""
+    or the database's approval mode say needs an approval it lacks never starts; nor does
+    an action past its execution budget (``budgets``), counted in this transaction."""
     if limit <= 0:
         return []
     mode = conn.execute(CLAIM_MODE_SQL).fetchone()
@@ -286,16 +294,36 @@ def claim_tx(
     if mode is None or mode[0] != "execute":
         return []
     lease = to_db(now_dt + timedelta(seconds=lease_seconds))
+    args = {"runner": runner_id, "lease": lease, "now": now, "lim": limit, "only": only_id}
+    if not budgets:
+        rows = conn.execute(CLAIM_SQL, args).fetchall()
+        if not rows:
+            return []
+        return _start(conn, rows, bool(mode[1]), gate, runner_id, now_dt, now)
+    starts = budget.window_starts(conn, budgets, now_dt)
     rows = conn.execute(
-        CLAIM_SQL, {"runner": runner_id, "lease": lease, "now": now, "lim": limit, "only": only_id}
+        budget.CLAIM_BUDGETED_SQL, {**args, "caps": budget.caps_json(budgets, starts)}
     ).fetchall()
-    if not rows:
-        return []
+    claims = _start(conn, rows, bool(mode[1]), gate, runner_id, now_dt, now) if rows else []
+    budget.note_waits(conn, budgets, starts, claims, now)
+    return claims
+
+
+def _start(
+    conn: sqlite3.Connection,
+    rows: list[Any],
+    approval_mode: bool,
+    gate: ApprovalGate | None,
+    runner_id: str,
+    now_dt: datetime,
+    now: str,
+) -> list[Claim]:
+    """The claimed rows that may start, each with its attempt record and event."""
     try:
         readable = [row_to_proposal(row) for row in rows]
     except Exception:  # a row this version cannot read: fail it, claim the others
         readable = faults.readable(conn, rows, runner_id, now_dt)
-    proposals = screen_claims(conn, readable, bool(mode[1]), gate, runner_id, now_dt)
+    proposals = screen_claims(conn, readable, approval_mode, gate, runner_id, now_dt)
     if not proposals:
         return []
     opened = open_records(conn, [p.id for p in proposals], now, runner_id)

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from operator_core.clock import from_db, to_db
+from operator_core.db.budgets import BudgetWait, waiting_on, waits
 from operator_core.db.rows import row_to_proposal
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ class InHand:
     proposal: ActionProposal
     attempt_started: datetime | None = None
     waiting_since: datetime | None = None
+    budget: BudgetWait | None = None
+    """The spent execution budget a queued action waits for (no runner will take it yet)."""
 
     @property
     def executing(self) -> bool:
@@ -73,14 +76,16 @@ def running(conn: sqlite3.Connection, limit: int, views: bool = False) -> list[I
 def queued(
     conn: sqlite3.Connection, now: datetime, limit: int, views: bool = False
 ) -> list[InHand]:
-    """Due work no runner has claimed yet, the order the claim takes it (by due time)."""
+    """Due work no runner has claimed yet, the order the claim takes it (by due time); an
+    action whose execution budget is spent says when its next slot opens."""
     params = {"now": to_db(now), "limit": limit}
+    spent = waits(conn, now)
     out = []
     for sql in (QUEUED_READY_SQL, QUEUED_RETRY_SQL):
         for r in conn.execute(sql, params).fetchall():
             p = row_to_proposal(r, views)
             due = p.next_retry_at or p.scheduled_at or p.proposed_at
             since = max(t for t in (due, p.approved_at) if t is not None)
-            out.append(InHand(p, waiting_since=since))
+            out.append(InHand(p, waiting_since=since, budget=waiting_on(p, spent)))
     out.sort(key=lambda h: (h.waiting_since, h.proposal.id or 0))
     return out[:limit]

@@ -619,6 +619,55 @@ ON action_proposals(finished_at, id) WHERE finished_at IS NOT NULL;
 """
 
 
+# Version 14: budgets. An attempt of an action with an execution budget is stamped with the
+# action's name (budget_action), and only those attempts are in idx_action_records_budget: a
+# claim counts an action's starts in its window in a few index entries, and the attempts of
+# other actions pay nothing. Attempts of the last 31 days (the longest window) are stamped
+# now, so an upgrade in the middle of a window still counts them. ``budget_waits`` holds,
+# per action whose budget is spent, when its next slot opens (written by the claim, read by
+# the dashboard, the CLI and every runner's wake-up); ``agent_budgets`` holds each agent's
+# proposal budget and allow-list, and agents' proposals are counted through an index that
+# holds only theirs (labels from 'agent:' up to, not including, 'agent;').
+V14_SQL = """
+UPDATE action_records SET budget_action = (
+    SELECT p.action_name FROM action_proposals p WHERE p.id = action_records.proposal_id)
+WHERE started_at > (strftime('%Y-%m-%dT%H:%M:%f', 'now', '-31 days') || '000Z');
+
+CREATE INDEX IF NOT EXISTS idx_action_records_budget ON action_records(budget_action, started_at)
+WHERE budget_action IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS budget_waits (
+    action_name TEXT PRIMARY KEY,
+    runs INTEGER NOT NULL,
+    per_seconds REAL NOT NULL,
+    used INTEGER NOT NULL,
+    next_slot_at TEXT NOT NULL,
+    noted_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS agent_budgets (
+    agent TEXT PRIMARY KEY,
+    max_proposals INTEGER CHECK (max_proposals IS NULL OR max_proposals >= 0),
+    per_seconds REAL CHECK (per_seconds IS NULL OR per_seconds > 0),
+    allow TEXT,
+    set_at TEXT NOT NULL,
+    set_by TEXT NOT NULL
+);
+
+CREATE INDEX IF NOT EXISTS idx_agent_proposals ON action_proposals(proposed_by, proposed_at)
+WHERE proposed_by >= 'agent:' AND proposed_by < 'agent;';
+"""
+
+
+def _migrate_v14(conn: sqlite3.Connection) -> None:
+    _add_column(conn, "action_records", "budget_action", "TEXT")
+    _script(V14_SQL)(conn)
+
+
+def _taken(conn: sqlite3.Connection) -> None:
+    """Version 13 is another branch's (the approval fingerprint): renumbered on merge."""
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -642,6 +691,8 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v10,
     _migrate_v11,
     _script(V12_SQL),
+    _taken,
+    _migrate_v14,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

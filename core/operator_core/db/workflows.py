@@ -12,6 +12,7 @@ from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit as audit_log
 from operator_core.db import safety
+from operator_core.db.agent_budgets import check_agent, write_checked
 from operator_core.db.cancel import cancel_workflow_tx
 from operator_core.db.connection import Store
 from operator_core.db.policy import check_four_eyes, held_entries, lapsed, workflow_expiry
@@ -106,6 +107,7 @@ class WorkflowOps(Store):
 
         def fn(conn: sqlite3.Connection) -> int:
             nonlocal needs, entries
+            check_agent(conn, proposed_by, who, [a.action_name for a in actions], now)
             if require_execute and safety.require_execute(conn) and not needs:
                 needs, entries = True, held_entries(entries)  # the database's approval mode
             cur = conn.execute(
@@ -155,7 +157,7 @@ class WorkflowOps(Store):
             audit_log.append_all(conn, events, now)
             return workflow_id
 
-        return await self._write(fn)
+        return await write_checked(self, actor_text(proposed_by, who), fn)
 
     async def get_workflow(self, workflow_id: int) -> WorkflowProposal | None:
         def fn(conn: sqlite3.Connection) -> WorkflowProposal | None:

@@ -13,7 +13,12 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from operator_core.actions.definitions import ActionDefinition, ParamDef, RiskLevel
+from operator_core.actions.definitions import (
+    ActionDefinition,
+    ExecutionBudget,
+    ParamDef,
+    RiskLevel,
+)
 from operator_core.actions.subject import BaseSubject, ExecutionContext
 from operator_core.env import env_number
 from operator_core.errors import ActionFailed
@@ -89,6 +94,8 @@ class DemoSubject(BaseSubject):
                 risk_level=RiskLevel.HIGH,
                 requires_approval=True,
                 timeout_seconds=30,
+                # A drained store serves nothing: never more than two an hour, whoever asks.
+                budget=ExecutionBudget(runs=2, per_seconds=3600),
             ),
             ActionDefinition(
                 name="restart_store",

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from operator_core.actions.definitions import MAX_BUDGET_RUNS, ExecutionBudget, parse_window
 from operator_core.errors import ConfigError
 from operator_core.subjects.templates import Template, TemplateError, parse
 
@@ -99,6 +100,26 @@ class FieldCtx:
         if any(r.kind == "ticket" for r in template.refs):
             raise self.error(field, "may hold only text and {secret:...}, not ticket fields")
         return template
+
+
+def budget(ctx: FieldCtx, raw: Any) -> ExecutionBudget:
+    """``budget = { runs = 3, per = "1h" }``: at most ``runs`` executions started in any
+    window of ``per``, across every runner."""
+    table = ctx.table(raw, "budget")
+    ctx.keys(table, {"runs", "per"}, "budget")
+    for key in ("runs", "per"):
+        if key not in table:
+            raise ctx.error(f"budget.{key}", 'missing: write budget = { runs = 3, per = "1h" }')
+    runs = table["runs"]
+    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= MAX_BUDGET_RUNS:
+        raise ctx.error(
+            "budget.runs", f"must be an integer from 1 to {MAX_BUDGET_RUNS:,}, not {runs!r}"
+        )
+    try:
+        per = parse_window(ctx.string(table["per"], "budget.per"))
+    except ValueError as exc:
+        raise ctx.error("budget.per", str(exc)) from None
+    return ExecutionBudget(runs=runs, per_seconds=per)
 
 
 def kind_of(value: Any) -> str:

@@ -25,7 +25,7 @@ from operator_core.actions.definitions import (
 from operator_core.errors import ValidationError
 from operator_core.subjects import jira, linear, oauth2
 from operator_core.subjects.commands import CommandSpec
-from operator_core.subjects.runbook_fields import FieldCtx, kind_of
+from operator_core.subjects.runbook_fields import FieldCtx, budget, kind_of
 from operator_core.subjects.templates import (
     MAX_JSON_DEPTH,
     TemplateError,
@@ -58,7 +58,15 @@ _PARAM_TYPES = {
     "path": "path",
 }
 
-_COMMON_KEYS = {"description", "risk", "requires_approval", "timeout", "retry", "params"}
+_COMMON_KEYS = {
+    "description",
+    "risk",
+    "requires_approval",
+    "timeout",
+    "retry",
+    "params",
+    "budget",
+}
 _COMMAND_KEYS = {"argv", "cwd", "env", "stdin", "secrets_in_argv", "kill_grace"}
 _HTTP_KEYS = {"method", "url", "headers", "body", "expect_status", "auth"}
 # The key that says what kind an action is, and the keys that kind allows.
@@ -358,6 +366,7 @@ def _action(path: Path, name: str, raw: Any, defaults: dict[str, Any]) -> Runboo
         risk_level=RiskLevel(risk),
         requires_approval=approval,
         timeout_seconds=hard_limit,
+        budget=budget(ctx, raw["budget"]) if "budget" in raw else None,
         **retry,
     )
     return RunbookAction(definition, command=command, http=http)

@@ -25,11 +25,20 @@ def lease(h: InHand, now: datetime) -> Text:
 
 
 def state(h: InHand) -> Text:
+    if h.budget is not None:
+        return Text("⧗ budget", style="yellow")
     if not h.executing:
         return Text("· ready")
     if h.proposal.cancel_requested:
         return Text("■ stopping", style="bold yellow")
     return Text("▶ executing", style="bold")
+
+
+def holder(h: InHand, now: datetime) -> str:
+    """Who holds it, or what it waits for: a runner, or its budget's next slot."""
+    if h.budget is not None:
+        return h.budget.describe(now)
+    return h.proposal.claimed_by or "waiting for a runner"
 
 
 class RunningPane(PaneTable):
@@ -44,7 +53,7 @@ class RunningPane(PaneTable):
         ("attempt", "Attempt", 7),
         ("runner", "Runner", 28),
     )
-    TICKING = ("since", "lease")
+    TICKING = ("since", "lease", "runner")
     EMPTY = "nothing running or due"
 
     def total(self, data: DashboardData) -> int:
@@ -65,7 +74,7 @@ class RunningPane(PaneTable):
                         age(h.attempt_started or h.waiting_since, now),
                         lease(h, now),
                         attempt_of(p).removeprefix("attempt "),  # under "Attempt": "2 of 4"
-                        clip(p.claimed_by or "waiting for a runner", 28),
+                        clip(holder(h, now), 28),
                     ),
                     target=target,
                     search=lambda p=p: f"#{p.id} {p.action_name} {p.claimed_by or ''}",
@@ -76,8 +85,16 @@ class RunningPane(PaneTable):
 
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
         h: InHand = row.model
-        return {"since": age(h.attempt_started or h.waiting_since, now), "lease": lease(h, now)}
+        return {
+            "since": age(h.attempt_started or h.waiting_since, now),
+            "lease": lease(h, now),
+            "runner": clip(holder(h, now), 28),
+        }
 
     def tick_times(self, row: Row) -> tuple[datetime | None, ...] | None:
         h: InHand = row.model
-        return (h.attempt_started or h.waiting_since, h.proposal.lease_expires_at)
+        return (
+            h.attempt_started or h.waiting_since,
+            h.proposal.lease_expires_at,
+            h.budget.next_slot_at if h.budget else None,
+        )
