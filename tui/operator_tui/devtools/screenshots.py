@@ -54,10 +54,10 @@ ALL_SIZES = (NARROW, MEDIUM, WIDE)
 VIEWS = {
     view.name: view
     for view in (
-        View("approvals"),
-        View("workflows", ("tab", "tab")),
-        View("scheduled", ("4",)),
-        View("retries", ("shift+tab",)),
+        View("approvals", sizes=ALL_SIZES),
+        View("workflows", ("tab", "tab"), sizes=ALL_SIZES),
+        View("scheduled", ("4",), sizes=ALL_SIZES),
+        View("retries", ("shift+tab",), sizes=ALL_SIZES),
         View("detail", ("enter",)),
         View("help", ("question_mark",)),
         View("kill-switch", ("K",)),
@@ -71,6 +71,7 @@ VIEWS = {
 
 SCREENSHOTS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("approvals", WIDE),
+    ("approvals", MEDIUM),
     ("approvals", NARROW),
     ("workflows", NARROW),
     ("scheduled", NARROW),

@@ -20,6 +20,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 PRIVATES = (
     "_cell_render_cache",
+    "_clear_caches",
     "_column_locations",
     "_data",
     "_get_row_renderables",
@@ -172,6 +173,15 @@ class FixedTable(DataTable[RenderableType]):
             super()._update_dimensions(new_rows)
         else:
             super()._update_dimensions(())
+
+    def set_column_widths(self, widths: dict[str, int]) -> None:
+        """New widths for columns the table has (DataTable has no API to change one): every
+        cached render is stale, and the scrollable width is measured again."""
+        for key, width in widths.items():
+            self.columns[ColumnKey(key)].width = width
+        self._clear_caches()
+        self._require_update_dimensions = True
+        self.refresh()
 
     @property
     def layout_settled(self) -> bool:
