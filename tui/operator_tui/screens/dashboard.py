@@ -138,6 +138,7 @@ class DashboardScreen(Screen[None]):
             counts[pane.TITLE.lower()] = pane.item_count
             self.query_one(f"#tab-{pane.id}", PaneTab).set_count(pane.item_count)
         self.query_one(StatusHeader).show(data, counts)
+        self.refresh_bindings()  # the safety mode and the rows' states decide the keys offered
 
     def show_anchor(self, anchor: AnchorStatus | None) -> None:
         """The audit checkpoints' state in the header, between reads."""
@@ -232,6 +233,12 @@ class DashboardScreen(Screen[None]):
         # Held from this key, as for any screen pushed (``operator_tui.key_hold``).
         self._keys.begin()
         self.app.post_message(OpenDetails(target))
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        """The keys offered depend on the selected row (approve on an executing step is
+        not)."""
+        self.refresh_bindings()
 
     @on(DataTable.RowSelected)
     def _row_clicked(self, event: DataTable.RowSelected) -> None:

@@ -1,0 +1,35 @@
+"""The header shows the database path in full when there is room, cut from the left (its
+file name kept) when there is not."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from operator_tui.devtools.fixture import DB_NAME, fixture_app
+from operator_tui.widgets.status_header import MetaLine
+
+
+async def _meta(path: Path, width: int) -> str:
+    app = fixture_app(path)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await app.wait_loaded()
+        await pilot.pause()
+        meta = app.dashboard.query_one(MetaLine)
+        return meta.render().plain
+
+
+async def test_the_header_shows_the_whole_path_when_there_is_room(
+    tmp_path: Path, fixture_dirs: dict[bool, Path]
+) -> None:
+    deep = tmp_path / "a-rather-long-directory-name" / "another-level-of-it"
+    deep.mkdir(parents=True)
+    path = deep / DB_NAME
+    shutil.copy(fixture_dirs[False] / DB_NAME, path)
+    wide = await _meta(path, 200)
+    assert str(path) in wide
+    narrow = await _meta(path, 80)
+    assert str(path) not in narrow
+    shown = narrow.split(" db ", 1)[1].strip()
+    assert shown.startswith("…") and shown.endswith(DB_NAME)
+    assert str(path).endswith(shown[1:])
