@@ -28,6 +28,7 @@ Risk = Callable[[str], "str | None"]
 """An action's name → its risk (``low``, ``medium``, ``high``), None when not known."""
 
 ONE_KEY = frozenset({"low", "medium"})
+RISK_STYLE = {"medium": "yellow", "high": "bold red"}
 PREVIEW_LINES = 8
 """Lines of a preview the dialog shows (the detail view has the rest)."""
 
@@ -110,7 +111,7 @@ async def approve_question(
     for s in steps:
         body.append(f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)}  ")
         step_risk = risk(s.action_name)
-        body.append(risk_word(step_risk), style="bold red" if step_risk != "low" else "")
+        body.append(risk_word(step_risk), style=RISK_STYLE.get(step_risk or "high", ""))
         body.append(f"  {_params(s.parameters)}\n")
     for s in steps:
         if risk(s.action_name) not in ONE_KEY:
