@@ -61,6 +61,7 @@ VIEWS = {
         View("detail", ("enter",)),
         View("help", ("question_mark",)),
         View("kill-switch", ("K",)),
+        View("approve-high-risk", ("a",), sizes=ALL_SIZES),
         View("observe", observe=True),
         View("running", ("2",), sizes=ALL_SIZES),
         View("history", ("H",), sizes=ALL_SIZES),
@@ -79,6 +80,7 @@ SCREENSHOTS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("detail", WIDE),
     ("help", NARROW),
     ("kill-switch", WIDE),
+    ("approve-high-risk", MEDIUM),
     ("observe", WIDE),
     ("running", MEDIUM),
     ("history", MEDIUM),
@@ -105,7 +107,8 @@ async def reach(pilot: Pilot[None], view: View) -> None:
         if isinstance(screen, HistoryScreen):
             await screen.loaded.wait()
             break
-        if view.keys[-1:] != ("K",) or isinstance(screen, ConfirmModal):
+        # K and a (on the fixture's first row, high risk) open a confirm after a read.
+        if view.keys[-1:] not in (("K",), ("a",)) or isinstance(screen, ConfirmModal):
             break
         await pilot.pause(0.01)
     await pilot.pause()
