@@ -131,6 +131,8 @@ class PaneTable(FixedTable):
         """Row key → what it acts on, for the rows marked with space."""
         self.widths: dict[str, int] = {key: width for key, _, width in self.COLUMNS}
         """Column key → width, for the columns shown (see ``fit_columns``)."""
+        self._first_rows: int | None = None
+        """Rows the first fill shows before the first frame (None: the screen's height)."""
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -141,6 +143,14 @@ class PaneTable(FixedTable):
         labels = {key: label for key, label, _ in self.COLUMNS}
         for key, width in self.widths.items():
             self.add_column(labels[key], key=key, width=width)
+
+    def expect(self, width: int, rows: int) -> None:
+        """Before it is laid out: the pane will be ``width`` cells wide inside its border and
+        show ``rows`` rows. Its columns are fitted now and its first fill is that many rows:
+        fitted only once laid out, a narrow pane's rows were all added twice, and a pane in
+        the grid filled the whole screen's height of rows before its first frame."""
+        self.fit_columns(width)
+        self._first_rows = max(rows, 1)
 
     def on_resize(self, event: events.Resize) -> None:
         self.fit_columns(self.size.width)  # the event's size has the border in it
@@ -155,6 +165,8 @@ class PaneTable(FixedTable):
             return
         same_columns = widths.keys() == self.widths.keys()
         self.widths = widths
+        if not self.is_mounted:
+            return  # its columns are added with these widths
         if same_columns:
             self.set_column_widths(widths)
             return
@@ -287,7 +299,7 @@ class PaneTable(FixedTable):
             placeholder = (Text(""), Text(message, style="dim italic"))
             wanted = [Row(EMPTY_KEY, placeholder + (Text(""),) * (len(self.COLUMNS) - 2), None, "")]
         self._rest_pending = 0
-        first = self.app.size.height
+        first = self._first_rows or self.app.size.height
         if not self._shown and len(wanted) > first:
             # The first fill: only the rows a screen can show now, the rest right after this
             # frame (sooner to the first paint).

@@ -83,9 +83,11 @@ class DashboardScreen(Screen[None]):
             for pane_id, title, _ in PANES:
                 tab = PaneTab(pane_id, title)
                 yield tab.set_class(pane_id == self.active, "-active", update=False)
+        sizes = self._pane_sizes()
         with Grid(id="panes"):
             for pane_id, _, cls in PANES:
                 pane = cls(id=pane_id)
+                pane.expect(*sizes[pane_id])
                 yield pane.set_class(pane_id == self.active, "-active", update=False)
         yield FilterBar(id="filter")
         yield EventTail(id="events")
@@ -103,6 +105,21 @@ class DashboardScreen(Screen[None]):
         ) or []
         wanted = self._get_breakpoint_classes(self.app.size.width, points)
         self.update_classes({name: name in wanted for _, name in points}, animate=False)
+
+    def _pane_sizes(self) -> dict[str, tuple[int, int]]:
+        """Each pane's width inside its border and the rows it shows, as ``app.tcss`` lays
+        them out for the terminal's size (``PaneTable.expect``): the header's three lines,
+        the event tail's six and the footer's one above and below; wide, a grid of three rows
+        (Approvals across the top, two panes a row below); narrow, one pane under its tabs.
+        Rounded up: a pane given more rows than it shows only fills them sooner."""
+        width, height = self.app.size
+        if self.has_class("-wide"):
+            rows = -(-(height - 10) // 3) - 3  # a grid row, less the border and column header
+            left, right = width // 2 - 2, width - width // 2 - 2
+            places = {"approvals": width - 2, "running": left, "workflows": right}
+            places |= {"scheduled": left, "retries": right}
+            return {pane_id: (places[pane_id], rows) for pane_id, _, _ in PANES}
+        return {pane_id: (width - 2, height - 14) for pane_id, _, _ in PANES}
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         """The first resume comes once every node was styled as it was mounted: Screen's own
