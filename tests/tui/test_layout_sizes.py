@@ -52,3 +52,15 @@ async def test_panes_are_sized_before_layout_as_the_layout_makes_them(db_path: P
                 width, rows = expected[pane.id or ""]
                 assert pane.size.width == width, (size, pane.id)
                 assert pane.size.height - 1 <= rows, (size, pane.id)  # less the column header
+
+
+async def test_an_empty_pane_says_so_in_full_across_its_columns(observe_db_path: Path) -> None:
+    """The kill switch emptied every pane: each says why in words no column is wide enough
+    for alone (cut with an ellipsis only where the pane itself is narrower)."""
+    app = fixture_app(observe_db_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.wait_loaded()
+        await pilot.pause()
+        for pane in app.dashboard.panes():
+            first_row = pane.render_line(1).text  # below the column header
+            assert pane.EMPTY in first_row, (pane.id, first_row)

@@ -97,6 +97,7 @@ class PaneTable(FixedTable):
         *NAVIGATION,
     ]
 
+    SPAN_KEY = EMPTY_KEY  # "nothing here" across the row, whatever its first column's width
     TITLE: ClassVar[str] = ""
     COLUMNS: ClassVar[tuple[tuple[str, str, int], ...]] = ()
     """(key, label, width): the width each needs. Widths change only with the pane's, so

@@ -45,6 +45,10 @@ PRIVATES = (
 class FixedTable(DataTable[RenderableType]):
     """Columns of fixed width (``add_column(..., width=N)``), rows of height 1."""
 
+    SPAN_KEY: str | None = None
+    """The key of a row whose second cell spans the rest of the row (a message shown in
+    place of rows, which no column is wide enough for): the cells after it are not drawn."""
+
     def update_cells_in_place(self, changes: Iterable[tuple[str, str, RenderableType]]) -> None:
         """``update_cell(row, column, value)`` for each change, re-rendering only the rows
         that changed.
@@ -108,6 +112,10 @@ class FixedTable(DataTable[RenderableType]):
         if row_index < 0 or column_index < 0:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
+        if row_key is not None and row_key.value == self.SPAN_KEY and column_index >= 1:
+            if column_index > 1:
+                return [[]]  # drawn by the spanning cell (DataTable joins the cells' lines)
+            width = sum(c.get_render_width(self) for c in self.ordered_columns[1:])
         # DataTable's own cache key for a cell, so its invalidation applies to ours.
         cache_key = (
             row_key,
