@@ -77,12 +77,12 @@ class Mutations(_Base):
             return self._why_not(REFUSED.get(str(parameters[0]), "")) is not None
         return True
 
-    def _why_not(self, action: str) -> str | None:
-        """Why ``action`` cannot apply now (read-only, OBSERVE, the selected row's state),
-        or None."""
+    def _why_not(self, action: str, what: str = "") -> str | None:
+        """Why ``action`` (in words: ``what``) cannot apply now (read-only, OBSERVE, the
+        selected row's state), or None."""
         if self.read_only:
             return (
-                "Read-only dashboard: cannot {what}. Start it without --read-only "
+                f"Read-only dashboard: cannot {what or action}. Start it without --read-only "
                 "(and without OPERATOR_READ_ONLY=1) to act."
             )
         if action not in ("approve", "reject", "cancel"):
@@ -102,9 +102,9 @@ class Mutations(_Base):
     def action_refuse(self, what: str) -> None:
         # It opens nothing: keys typed with it (a paste) are dropped, never acted on.
         self.keys.begin().close()
-        why = self._why_not(REFUSED.get(what, what)) or f"Cannot {what} now."
+        why = self._why_not(REFUSED.get(what, what), what) or f"Cannot {what} now."
         self.notify(
-            why.format(what=what),
+            why,
             title="Read-only" if self.read_only else "Not now",
             severity="warning",
             markup=False,
