@@ -193,7 +193,8 @@ async def test_pane_cells_render_as_datatable_renders_them(db_path: Path) -> Non
         for pane in app.screen.query(PaneTable):
             assert pane.row_count
             for row in range(pane.row_count):
-                for column, (_, _, width) in enumerate(pane.COLUMNS):
+                # The widths the pane fitted to its width (columns it left out excluded).
+                for column, width in enumerate(c.width for c in pane.ordered_columns):
                     for style, cursor, hover in (
                         (Style(), False, False),
                         (Style(bgcolor="#202020"), True, False),

@@ -11,7 +11,7 @@ from operator_tui.panes import PANES, PaneTable
 from operator_tui.screens.help import HelpScreen, binding_rows
 from textual.command import CommandPalette
 from textual.widgets import Static
-from tui_helpers import eventually, plain
+from tui_helpers import approve_confirmed, eventually, plain
 
 SIZE = (120, 40)
 
@@ -44,7 +44,7 @@ async def test_j_k_g_and_G_move_the_cursor_as_arrows_home_and_end(db_path: Path)
         await pilot.press("G")
         target = app.dashboard.current_target()
         assert target is not None and target.kind == "workflow"
-        await pilot.press("a")
+        await approve_confirmed(pilot)
         await eventually(lambda: target.key not in [str(r.key.value) for r in pane.ordered_rows])
     async with ActionDB(db_path) as db:
         wf = await db.get_workflow(target.id)
@@ -157,6 +157,9 @@ async def test_space_marks_rows_and_a_approves_exactly_the_marked_after_one_conf
         marked = [pane.marked[k] for k in (keys[0], keys[2])]
         assert all(t.label in body for t in marked)
         assert pane._by_key[keys[1]].target.label not in body  # type: ignore[union-attr]
+        # The high-risk row in the set is said to be, before the list.
+        assert f"1 of them high risk (or not known): {marked[0].name}" in body
+        assert f"{marked[0].label}  HIGH risk" in body and f"{marked[1].label}  medium" in body
         await pilot.press("y")
         await eventually(lambda: not pane.marked, what="the marks to clear")
         await eventually(lambda: keys[0] not in [str(r.key.value) for r in pane.ordered_rows])

@@ -22,7 +22,7 @@ from operator_tui.format import clip
 from operator_tui.panes import PaneTable
 from operator_tui.screens.confirm import ConfirmModal
 from textual.widgets import Static
-from tui_helpers import eventually, plain, read_proposal
+from tui_helpers import approve_confirmed, eventually, plain, read_proposal
 
 from tests.support.rows import rows
 
@@ -40,7 +40,7 @@ def header_runners(app: OperatorApp) -> str:
 
 def cells(app: OperatorApp, key: str) -> list[str]:
     pane = app.dashboard.query_one("#running", PaneTable)
-    return [getattr(c, "plain", str(c)) for c in pane.get_row(key)]
+    return [getattr(c, "plain", str(c)) for c in pane.row_cells(key)]
 
 
 def alive(pid: int) -> bool:
@@ -80,7 +80,7 @@ async def test_no_runner_is_red_when_approved_work_is_due(db_path: Path) -> None
         assert header_runners(app) == "○ no runner"  # nothing due: no alarm
         top = app.dashboard.current_target()
         assert top is not None and top.kind == "action"
-        await pilot.press("a")  # approved now: due at once
+        await approve_confirmed(pilot)  # high risk, confirmed: due at once
         await eventually(
             lambda: "no runner" in header_runners(app) and "due" in header_runners(app)
         )

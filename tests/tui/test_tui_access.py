@@ -8,7 +8,7 @@ from operator_tui.devtools.fixture import OPERATOR, fixture_app
 from operator_tui.screens.help import HelpScreen
 from operator_tui.widgets.key_footer import KeyFooter
 from operator_tui.widgets.status_header import StatusHeader
-from tui_helpers import eventually, plain, read_proposal
+from tui_helpers import approve_confirmed, eventually, plain, read_proposal
 
 SIZE = (100, 30)
 
@@ -35,7 +35,7 @@ async def test_mouse_click_selects_a_row_then_a_approves_it(db_path: Path) -> No
         await pilot.pause()
         target = app.dashboard.current_target()
         assert target is not None and pane.cursor_row == 1
-        await pilot.press("a")
+        await approve_confirmed(pilot)  # row 2 of the fixture is high risk too
         await eventually(lambda: target.key not in [k.value for k in pane.rows])
     p = await read_proposal(db_path, target.id)
     assert p.approved_by == OPERATOR

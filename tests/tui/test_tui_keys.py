@@ -17,7 +17,7 @@ from operator_tui.screens.detail import DetailScreen
 from operator_tui.screens.help import HelpScreen
 from operator_tui.screens.reject import RejectReasonModal
 from rich.text import Text
-from tui_helpers import eventually, plain, read_proposal, toasts
+from tui_helpers import approve_confirmed, eventually, plain, read_proposal, toasts
 
 SIZE = (100, 30)
 
@@ -39,7 +39,7 @@ async def test_approve_sets_approved_at_and_by(db_path: Path) -> None:
         await start(pilot)
         target = selected(app)
         assert target.kind == "action"
-        await pilot.press("a")
+        await approve_confirmed(pilot)  # the fixture's first row is high risk
         await eventually(
             lambda: target.key not in _keys(app, "approvals"),
             what="the approved row to leave #approvals",
@@ -57,7 +57,8 @@ async def test_approve_on_a_workflow_row_approves_the_whole_workflow(db_path: Pa
         await pilot.press("ctrl+end")
         target = selected(app)
         assert target.kind == "workflow"
-        await pilot.press("a")
+        said = await approve_confirmed(pilot)  # a high-risk step: asks first, lists them
+        assert "approves all 3 steps" in said and "drain_store" in said
         await eventually(lambda: target.key not in _keys(app, "approvals"))
     async with ActionDB(db_path) as db:
         wf = await db.get_workflow(target.id)
@@ -244,7 +245,7 @@ async def test_approve_warns_once_when_another_process_moved_the_selection(db_pa
         await eventually(lambda: any(t == "Selection moved" for _, t, _ in toasts(app)))
         assert (await read_proposal(db_path, moved_to.id)).approved_at is None
         assert moved_to.key in _keys(app, "approvals")
-        await pilot.press("a")
+        await approve_confirmed(pilot)  # pressed again: the row, high risk, asks first
         await eventually(
             lambda: moved_to.key not in _keys(app, "approvals"),
             what="the approved row to leave #approvals",
@@ -258,10 +259,10 @@ async def test_approving_row_after_row_needs_no_second_press(db_path: Path) -> N
     async with app.run_test(size=SIZE) as pilot:
         await start(pilot)
         first = selected(app)
-        await pilot.press("a")
+        await approve_confirmed(pilot)
         await eventually(lambda: first.key not in _keys(app, "approvals"))
         second = selected(app)
-        await pilot.press("a")
+        await approve_confirmed(pilot)
         await eventually(lambda: second.key not in _keys(app, "approvals"))
         assert not any(t == "Selection moved" for _, t, _ in toasts(app))
     assert (await read_proposal(db_path, second.id)).approved_by == OPERATOR

@@ -11,6 +11,7 @@ from pathlib import Path
 from operator_core.db.actions import ActionDB
 from operator_core.model.types import ActionProposal
 from operator_tui.app import OperatorApp
+from textual.pilot import Pilot
 
 
 async def eventually(
@@ -48,3 +49,17 @@ def plain(widget: object) -> str:
     console = Console(width=200, record=True, file=io.StringIO(), color_system=None)
     console.print(widget.content)  # type: ignore[attr-defined]
     return console.export_text()
+
+
+async def approve_confirmed(pilot: Pilot[None]) -> str:
+    """``a`` on a row that asks first (a high-risk action, a workflow), then ``y``; returns
+    what the confirm said."""
+    from operator_tui.screens.confirm import ConfirmModal
+    from textual.widgets import Static
+
+    app = pilot.app
+    await pilot.press("a")
+    await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the approve confirm")
+    said = plain(app.screen.query_one("#confirm-body", Static))
+    await pilot.press("y")
+    return said

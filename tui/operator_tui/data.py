@@ -16,7 +16,7 @@ from operator_core.db import heartbeats, running
 from operator_core.db.actions import ActionDB, Counts, Snapshot
 from operator_core.db.heartbeats import RunnerBeat
 from operator_core.db.running import InHand
-from operator_core.model.states import WorkflowStatus
+from operator_core.model.states import ActionStatus, WorkflowStatus
 from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 from operator_core.safe_text import visible
 
@@ -32,11 +32,18 @@ EVENT_LIMIT = 100
 
 @dataclass(frozen=True)
 class Target:
-    """What a key acts on: one action or a whole workflow."""
+    """What a key acts on: one action or a whole workflow. The fields after ``label`` are
+    what the row said when it was read (not part of its identity)."""
 
     kind: Literal["action", "workflow"]
     id: int
     label: str
+    actions: tuple[str, ...] = field(default=(), compare=False)
+    """The action's name; a workflow's steps' names (what approving it approves)."""
+    step_of: int | None = field(default=None, compare=False)
+    """A workflow step's workflow id: steps are approved and rejected as their workflow."""
+    can: frozenset[str] | None = field(default=None, compare=False)
+    """The decisions that apply to it as read (None: not known, all offered)."""
 
     @property
     def key(self) -> str:
@@ -50,13 +57,44 @@ class Target:
 
 def action_target(p: ProposalView | ActionProposal) -> Target:
     assert p.id is not None
-    return Target("action", p.id, f"action #{p.id} {visible(p.action_name)}")
+    waiting = (
+        p.status in (ActionStatus.PROPOSED, ActionStatus.VALIDATED)
+        and p.approved_at is None
+        and p.rejected_at is None
+        and (p.requires_approval or p.workflow_id is not None)
+    )
+    finished = p.status in (ActionStatus.COMPLETED, ActionStatus.CANCELLED) or (
+        p.status == ActionStatus.FAILED and p.next_retry_at is None
+    )
+    can = {"approve", "reject"} if waiting else set()
+    if not finished:
+        can.add("cancel")
+    return Target(
+        "action",
+        p.id,
+        f"action #{p.id} {visible(p.action_name)}",
+        actions=(p.action_name,),
+        step_of=p.workflow_id,
+        can=frozenset(can),
+    )
 
 
-def workflow_target(wf: WorkflowView | WorkflowProposal) -> Target:
+def workflow_target(
+    wf: WorkflowView | WorkflowProposal, steps: list[ProposalView] | None = None
+) -> Target:
+    """``steps``: the workflow's steps, if read (their risks decide what approve asks)."""
     assert wf.id is not None
+    can = {"approve", "reject"} if awaits_approval(wf) else set()
+    if wf.status in (WorkflowStatus.PENDING, WorkflowStatus.IN_PROGRESS):
+        can.add("cancel")
     # A label is shown in dialogs and notifications: a name's control characters escaped.
-    return Target("workflow", wf.id, f"workflow wf{wf.id} {visible(wf.name)}")
+    return Target(
+        "workflow",
+        wf.id,
+        f"workflow wf{wf.id} {visible(wf.name)}",
+        actions=tuple(s.action_name for s in steps) if steps is not None else (),
+        can=frozenset(can),
+    )
 
 
 @dataclass(frozen=True)
@@ -101,7 +139,7 @@ class DashboardData:
         )
 
 
-def awaits_approval(wf: WorkflowView) -> bool:
+def awaits_approval(wf: WorkflowView | WorkflowProposal) -> bool:
     return (
         wf.status == WorkflowStatus.PENDING
         and wf.requires_approval

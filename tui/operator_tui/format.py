@@ -86,6 +86,11 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
+CELL_LIMIT = 300
+"""Characters kept of a text column's value: more than the widest pane shows (the column
+cuts it with an ellipsis); the whole value is in the detail view."""
+
+
 def clip(text: str, limit: int) -> str:
     """One line of at most ``limit`` characters; control characters (an agent's ESC
     sequences, bidi overrides) are shown as escapes, never sent to the terminal."""

@@ -16,6 +16,7 @@ from operator_core.model.states import ActionStatus
 from rich.text import Text
 from textual import work
 
+from operator_tui.approving import approve_question, asks_first, bulk_lines, why_not
 from operator_tui.data import Target
 from operator_tui.key_hold import Hold
 from operator_tui.screens.confirm import ConfirmModal
@@ -25,16 +26,26 @@ if TYPE_CHECKING:
     from operator_core.actions.decisions import Decision
     from operator_core.actions.executor import ActionExecutor
     from operator_core.db.actions import ActionDB
+    from operator_core.subjects.base import Subject
     from textual.app import App
 
     from operator_tui.key_hold import KeyHold
     from operator_tui.live import ChangeWatcher
+    from operator_tui.screens.dashboard import DashboardScreen
 
     _Base = App[None]
 else:
     _Base = object
 
 MUTATIONS = frozenset({"approve", "reject", "cancel", "kill_switch", "resume"})
+REFUSED = {
+    "approve": "approve",
+    "reject": "reject",
+    "cancel": "cancel",
+    "pull the kill switch": "kill_switch",
+    "resume execution": "resume",
+}
+"""The ``refuse`` binding's word → the mutation it stands in for."""
 
 MOVED_GRACE = 1.5
 """Seconds after another process's change moved the selection during which approve warns
@@ -47,6 +58,8 @@ class Mutations(_Base):
     read_only: bool
     actor: str
     db: ActionDB
+    subject: Subject | None
+    dashboard: DashboardScreen
     keys: KeyHold
     watcher: ChangeWatcher
     _moved: tuple[float, Target, Target] | None
@@ -56,19 +69,54 @@ class Mutations(_Base):
         raise NotImplementedError
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """A key that cannot apply now is not offered (the footer leaves it out); pressed
+        anyway, its ``refuse`` binding says why in one line."""
         if action in MUTATIONS:
-            return not self.read_only
+            return self._why_not(action) is None
         if action == "refuse":
-            return self.read_only
+            return self._why_not(REFUSED.get(str(parameters[0]), "")) is not None
         return True
 
+    def _why_not(self, action: str, what: str = "") -> str | None:
+        """Why ``action`` (in words: ``what``) cannot apply now (read-only, OBSERVE, the
+        selected row's state), or None."""
+        if self.read_only:
+            return (
+                f"Read-only dashboard: cannot {what or action}. Start it without --read-only "
+                "(and without OPERATOR_READ_ONLY=1) to act."
+            )
+        if action not in ("approve", "reject", "cancel"):
+            return None
+        data = getattr(self.dashboard, "data", None)
+        if action != "cancel" and data is not None and data.safety.observe:
+            return (
+                "Safety mode is OBSERVE (kill switch): nothing is approved or rejected until "
+                "execution resumes (E)."
+            )
+        if self._marked():
+            return None  # each marked row is decided by the engine, one by one
+        current = getattr(self.screen, "current_target", None)
+        target: Target | None = current() if current is not None else None
+        return None if target is None else why_not(action, target)
+
     def action_refuse(self, what: str) -> None:
+        # It opens nothing: keys typed with it (a paste) are dropped, never acted on.
+        self.keys.begin().close()
+        why = self._why_not(REFUSED.get(what, what), what) or f"Cannot {what} now."
         self.notify(
-            f"Read-only dashboard: cannot {what}. Start it without --read-only "
-            "(and without OPERATOR_READ_ONLY=1) to act.",
-            title="Read-only",
+            why,
+            title="Read-only" if self.read_only else "Not now",
             severity="warning",
+            markup=False,
         )
+
+    def _risk(self, name: str) -> str | None:
+        """The action's risk from the subject's definitions; None if not known."""
+        try:
+            definition = self.executor.registry.get_definition(name)
+        except Exception:  # a subject that cannot be read: the risk is not known
+            return None
+        return definition.risk_level.value if definition is not None else None
 
     def _target(self) -> Target | None:
         current = getattr(self.screen, "current_target", None)
@@ -108,8 +156,31 @@ class Mutations(_Base):
         target = self._target()
         if target is None or self._moved_under(target, "approve", "a"):
             return
+        if asks_first(target, self._risk):
+            # Held from this key: the confirm is never answered by keys typed before it.
+            self._approve_asked(self.keys.begin(), target)
+            return
         call = self.executor.decide("approve", target.kind, target.id, self.actor)
         self._mutate(f"approve {target.label}", call, f"Approved {target.label}")
+
+    @work(group="mutations")
+    async def _approve_asked(self, hold: Hold, target: Target) -> None:
+        """A high-risk action, or a workflow (for a step: its workflow), after a confirm
+        that names it and shows what it runs."""
+        with hold:
+            try:
+                question = await approve_question(self.db, self.subject, self._risk, target)
+            except OperatorError as exc:
+                self._refused(f"approve {target.label}", exc)
+                return
+            confirmed = await self.push_screen_wait(
+                ConfirmModal(question.title, question.body, question.confirm)
+            )
+        if not confirmed:
+            return
+        decided = question.decided
+        call = self.executor.decide("approve", decided.kind, decided.id, self.actor)
+        await self._apply(f"approve {decided.label}", call, f"Approved {decided.label}")
 
     def _opening_on(self) -> tuple[Hold, Target | None]:
         """A key that opens a dialog about the selected row: the keys after it are held
@@ -204,10 +275,15 @@ class Mutations(_Base):
                 if reason is None:
                     return
             else:
+                body = (
+                    bulk_lines(targets, self._risk)
+                    if decision == "approve"
+                    else f"This will {decision} each of:\n{listing}"
+                )
                 confirmed = await self.push_screen_wait(
                     ConfirmModal(
                         f"{decision.capitalize()} {len(targets)} marked?",
-                        f"This will {decision} each of:\n{listing}",
+                        body,
                         f"{decision.capitalize()} all {len(targets)}",
                         danger=decision == "cancel",
                     )

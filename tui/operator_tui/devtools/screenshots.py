@@ -55,13 +55,14 @@ ALL_SIZES = (NARROW, MEDIUM, WIDE)
 VIEWS = {
     view.name: view
     for view in (
-        View("approvals"),
-        View("workflows", ("tab", "tab")),
-        View("scheduled", ("4",)),
-        View("retries", ("shift+tab",)),
+        View("approvals", sizes=ALL_SIZES),
+        View("workflows", ("tab", "tab"), sizes=ALL_SIZES),
+        View("scheduled", ("4",), sizes=ALL_SIZES),
+        View("retries", ("shift+tab",), sizes=ALL_SIZES),
         View("detail", ("enter",)),
         View("help", ("question_mark",)),
         View("kill-switch", ("K",)),
+        View("approve-high-risk", ("a",), sizes=ALL_SIZES),
         View("observe", observe=True),
         View("running", ("2",), sizes=ALL_SIZES),
         View("history", ("H",), sizes=ALL_SIZES),
@@ -73,6 +74,7 @@ VIEWS = {
 
 SCREENSHOTS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("approvals", WIDE),
+    ("approvals", MEDIUM),
     ("approvals", NARROW),
     ("workflows", NARROW),
     ("scheduled", NARROW),
@@ -80,6 +82,7 @@ SCREENSHOTS: tuple[tuple[str, tuple[int, int]], ...] = (
     ("detail", WIDE),
     ("help", NARROW),
     ("kill-switch", WIDE),
+    ("approve-high-risk", MEDIUM),
     ("observe", WIDE),
     ("running", MEDIUM),
     ("history", MEDIUM),
@@ -107,7 +110,8 @@ async def reach(pilot: Pilot[None], view: View) -> None:
         if isinstance(screen, HistoryScreen | AuditScreen):
             await screen.loaded.wait()
             break
-        if view.keys[-1:] != ("K",) or isinstance(screen, ConfirmModal):
+        # K and a (on the fixture's first row, high risk) open a confirm after a read.
+        if view.keys[-1:] not in (("K",), ("a",)) or isinstance(screen, ConfirmModal):
             break
         await pilot.pause(0.01)
     await pilot.pause()

@@ -10,7 +10,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import DashboardData, action_target, workflow_target
-from operator_tui.format import age, clip, countdown, params, proposer
+from operator_tui.format import CELL_LIMIT, age, clip, countdown, params, proposer
 from operator_tui.panes.base import PaneTable, Row
 
 RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
@@ -34,14 +34,17 @@ class ApprovalsPane(PaneTable):
     TITLE = "Approvals"
     COLUMNS = (
         ("id", "ID", 5),
-        ("what", "Action", 22),
+        ("what", "Action", 16),
         ("risk", "Risk", 6),
         ("age", "Waiting", 9),
-        ("params", "Parameters / steps", 32),
+        ("params", "Parameters / steps", 16),
         ("by", "Proposed by", 12),
         ("expires", "Expires", 9),
-        ("reason", "Reason", 60),
+        ("reason", "Reason", 14),
     )
+    GROW = {"what": 1, "params": 3, "reason": 3}
+    # Risk, proposer and expiry stay at any width: what an approver decides on.
+    DROP = ("age", "reason")
     TICKING = ("age", "expires")
     EMPTY = "nothing awaits approval"
     SORTS = ("age", "risk", "action")
@@ -92,13 +95,13 @@ class ApprovalsPane(PaneTable):
                         key=target.key,
                         cells=lambda p=p: (
                             f"#{p.id}",
-                            Text(clip(p.action_name, 22), style="bold"),
+                            Text(clip(p.action_name, CELL_LIMIT), style="bold"),
                             risk_cell(self.risks.get(p.action_name)),
                             age(p.proposed_at, now),
-                            params(p.parameters, 32),
-                            proposer(p.proposed_by, 12),
+                            params(p.parameters, CELL_LIMIT),
+                            proposer(p.proposed_by, CELL_LIMIT),
                             countdown(p.expires_at, now),
-                            clip(p.reason, 60),
+                            clip(p.reason, CELL_LIMIT),
                         ),
                         target=target,
                         search=lambda p=p: (
@@ -110,7 +113,7 @@ class ApprovalsPane(PaneTable):
                 )
             )
         for wf in data.workflows_awaiting:
-            target = workflow_target(wf)
+            target = workflow_target(wf, data.steps.get(wf.id or 0, []))
             names = [s.action_name for s in data.steps.get(wf.id or 0, [])]
             chain = f"{len(names)} steps: " + " → ".join(names)
             risk = highest([self.risks.get(name) for name in names])
@@ -121,13 +124,15 @@ class ApprovalsPane(PaneTable):
                         key=target.key,
                         cells=(
                             f"wf{wf.id}",
-                            Text.assemble(("workflow ", "italic"), (clip(wf.name, 13), "bold")),
+                            Text.assemble(
+                                ("workflow ", "italic"), (clip(wf.name, CELL_LIMIT), "bold")
+                            ),
                             risk_cell(risk),
                             age(wf.created_at, now),
-                            clip(chain, 32),
-                            clip(wf.proposed_by, 12),
+                            clip(chain, CELL_LIMIT),
+                            proposer(wf.proposed_by, CELL_LIMIT),
                             Text("—", style="dim"),
-                            clip(wf.description, 60),
+                            clip(wf.description, CELL_LIMIT),
                         ),
                         target=target,
                         search=(

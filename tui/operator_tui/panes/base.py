@@ -15,10 +15,12 @@ from typing import Any, ClassVar
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 
 from operator_tui.data import DashboardData, Target
 from operator_tui.format import clip, plain, steady_for
+from operator_tui.widgets.column_fit import fit
 from operator_tui.widgets.fixed_table import FixedTable
 
 EMPTY_KEY = "-empty-"
@@ -76,8 +78,12 @@ def _plain(cell: RenderableType) -> RenderableType:
     """A str shown as it is, never read as markup: DataTable reads a str cell as Rich markup,
     and "[red]" or "[/]" in an agent's text would be eaten or restyle the row (say, text
     made invisible to the approver). Done as a cell goes into the table, so only the rows
-    shown pay for it."""
-    return plain(cell) if isinstance(cell, str) else cell
+    shown pay for it. A value longer than its column ends in an ellipsis, so a cut value
+    never reads as the whole one."""
+    text = plain(cell) if isinstance(cell, str) else cell
+    if isinstance(text, Text) and text.overflow is None:
+        text.overflow = "ellipsis"
+    return text
 
 
 class PaneTable(FixedTable):
@@ -91,9 +97,17 @@ class PaneTable(FixedTable):
         *NAVIGATION,
     ]
 
+    SPAN_KEY = EMPTY_KEY  # "nothing here" across the row, whatever its first column's width
     TITLE: ClassVar[str] = ""
     COLUMNS: ClassVar[tuple[tuple[str, str, int], ...]] = ()
-    """(key, label, width): fixed widths, so columns never jump as rows come and go."""
+    """(key, label, width): the width each needs. Widths change only with the pane's, so
+    columns never jump as rows come and go."""
+    GROW: ClassVar[dict[str, int]] = {}
+    """Column key → its share of the width the pane has beyond what the columns need (the
+    text columns: parameters, reasons, errors)."""
+    DROP: ClassVar[tuple[str, ...]] = ()
+    """The columns left out, first to last, while the pane is too narrow for them all (their
+    values stay in the detail view)."""
     TICKING: ClassVar[tuple[str, ...]] = ()
     """Columns recomputed every second from the clock (countdowns), without a DB read."""
     EMPTY: ClassVar[str] = "nothing here"
@@ -116,12 +130,53 @@ class PaneTable(FixedTable):
         self._unsorted: list[Row] = []
         self.marked: dict[str, Target] = {}
         """Row key → what it acts on, for the rows marked with space."""
+        self.widths: dict[str, int] = {key: width for key, _, width in self.COLUMNS}
+        """Column key → width, for the columns shown (see ``fit_columns``)."""
+        self._first_rows: int | None = None
+        """Rows the first fill shows before the first frame (None: the screen's height)."""
 
     def on_mount(self) -> None:
-        for key, label, width in self.COLUMNS:
-            self.add_column(label, key=key, width=width)
+        self._add_columns()
         self.border_title = self.TITLE
         self._render_rows()
+
+    def _add_columns(self) -> None:
+        labels = {key: label for key, label, _ in self.COLUMNS}
+        for key, width in self.widths.items():
+            self.add_column(labels[key], key=key, width=width)
+
+    def expect(self, width: int, rows: int) -> None:
+        """Before it is laid out: the pane will be ``width`` cells wide inside its border and
+        show ``rows`` rows. Its columns are fitted now and its first fill is that many rows:
+        fitted only once laid out, a narrow pane's rows were all added twice, and a pane in
+        the grid filled the whole screen's height of rows before its first frame."""
+        self.fit_columns(width)
+        self._first_rows = max(rows, 1)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_columns(self.size.width)  # the event's size has the border in it
+
+    def fit_columns(self, width: int) -> None:
+        """The columns for a pane ``width`` cells wide (room kept for the vertical
+        scrollbar, so its coming and going does not move them): the text columns take what
+        is left, and the ones the pane can spare are left out when it is narrow."""
+        room = width - self.styles.scrollbar_size_vertical
+        widths = fit(self.COLUMNS, room, grow=self.GROW, drop=self.DROP, padding=self.cell_padding)
+        if widths == self.widths:
+            return
+        same_columns = widths.keys() == self.widths.keys()
+        self.widths = widths
+        if not self.is_mounted:
+            return  # its columns are added with these widths
+        if same_columns:
+            self.set_column_widths(widths)
+            return
+        # Columns come or go: the rows are added again, with the cells of those shown.
+        cursor = self._cursor_key()
+        self.clear(columns=True)
+        self._shown = {}
+        self._add_columns()
+        self._render_rows(cursor)
 
     # ------------------------------------------------------------------ what subclasses say
 
@@ -215,6 +270,11 @@ class PaneTable(FixedTable):
         """The pane has a row for ``target`` (filtered out counts as not shown)."""
         return target.key in self._by_key
 
+    def row_cells(self, key: str) -> tuple[RenderableType, ...]:
+        """The cells of the row ``key`` in the order of ``COLUMNS``, columns left out by a
+        narrow pane included."""
+        return self._shown[key]
+
     def selected_target(self) -> Target | None:
         if not self.row_count:
             return None
@@ -229,7 +289,8 @@ class PaneTable(FixedTable):
         needle = self.filter_text.lower()
         return not needle or needle in row.search.lower()
 
-    def _render_rows(self) -> None:
+    def _render_rows(self, cursor_key: str | None = None) -> None:
+        """``cursor_key``: the row to keep the cursor on, if not the one it is on."""
         if not self.is_mounted:
             return
         self._steady_until.clear()
@@ -239,14 +300,15 @@ class PaneTable(FixedTable):
             placeholder = (Text(""), Text(message, style="dim italic"))
             wanted = [Row(EMPTY_KEY, placeholder + (Text(""),) * (len(self.COLUMNS) - 2), None, "")]
         self._rest_pending = 0
-        first = self.app.size.height
+        first = self._first_rows or self.app.size.height
         if not self._shown and len(wanted) > first:
             # The first fill: only the rows a screen can show now, the rest right after this
             # frame (sooner to the first paint).
             self._rest_pending = len(wanted) - first
             wanted = wanted[:first]
             self.call_after_refresh(self._fill_rest)
-        cursor_key = self._cursor_key()
+        cursor_key = cursor_key or self._cursor_key()
+        shown_columns = [i for i, (key, _, _) in enumerate(self.COLUMNS) if key in self.widths]
         wanted_keys = {r.key for r in wanted}
         for key in [k for k in self._shown if k not in wanted_keys]:
             self.remove_row(key)
@@ -255,10 +317,10 @@ class PaneTable(FixedTable):
             shown = self._shown.get(row.key)
             cells = self._cells(row)
             if shown is None:
-                self.add_row(*map(_plain, cells), key=row.key)
+                self.add_row(*(_plain(cells[i]) for i in shown_columns), key=row.key)
             elif shown != cells:
                 for (column, _, _), old, new in zip(self.COLUMNS, shown, cells, strict=True):
-                    if old != new:
+                    if old != new and column in self.widths:
                         self.update_cell(row.key, column, _plain(new))
             self._shown[row.key] = cells
         order = {r.key: i for i, r in enumerate(wanted)}

@@ -8,7 +8,7 @@ from operator_core.db.history import Finished
 from rich.text import Text
 
 from operator_tui.data import DashboardData, action_target
-from operator_tui.format import clip, finished_state, params
+from operator_tui.format import CELL_LIMIT, clip, finished_state, params
 from operator_tui.panes.base import PaneTable, Row
 
 
@@ -30,12 +30,14 @@ class HistoryTable(PaneTable):
         ("id", "ID", 6),
         ("finished", "Finished (UTC)", 15),
         ("state", "Outcome", 11),
-        ("action", "Action", 18),
+        ("action", "Action", 14),
         ("attempts", "Attempts", 8),
-        ("params", "Parameters", 28),
+        ("params", "Parameters", 14),
         ("by", "Proposed by", 12),
-        ("why", "Error / reason", 60),
+        ("why", "Error / reason", 14),
     )
+    GROW = {"action": 1, "params": 2, "why": 3}
+    DROP = ("by", "attempts", "params")
     EMPTY = "no finished work yet"
 
     def __init__(self, *, id: str) -> None:
@@ -65,11 +67,11 @@ class HistoryTable(PaneTable):
                 f"#{p.id}",
                 when(f.finished_at),
                 finished_state(p),
-                Text(clip(p.action_name, 18), style="bold"),
+                Text(clip(p.action_name, CELL_LIMIT), style="bold"),
                 f"{f.attempts} of {p.max_retries + 1}",
-                params(p.parameters, 28),
-                clip(p.proposed_by, 12),
-                clip(why(f), 60),
+                params(p.parameters, CELL_LIMIT),
+                clip(p.proposed_by, CELL_LIMIT),
+                clip(why(f), CELL_LIMIT),
             ),
             target=target,
             search="",

@@ -8,7 +8,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import ROW_LIMIT, DashboardData, action_target
-from operator_tui.format import attempt_of, clip, clock_time, countdown
+from operator_tui.format import CELL_LIMIT, attempt_of, clip, clock_time, countdown
 from operator_tui.panes.base import PaneTable, Row
 
 
@@ -16,12 +16,14 @@ class RetriesPane(PaneTable):
     TITLE = "Retries"
     COLUMNS = (
         ("id", "ID", 5),
-        ("action", "Action", 18),
+        ("action", "Action", 12),
         ("attempt", "Attempt", 7),
         ("next", "Next (UTC)", 10),
-        ("in", "Countdown", 10),
-        ("error", "Last error", 60),
+        ("in", "Countdown", 9),
+        ("error", "Last error", 12),
     )
+    GROW = {"action": 1, "error": 3}
+    DROP = ("next", "attempt")
     TICKING = ("in",)
     EMPTY = "no retries waiting"
 
@@ -46,7 +48,7 @@ class RetriesPane(PaneTable):
                         attempt,
                         clock_time(p.next_retry_at),
                         countdown(p.next_retry_at, now),
-                        Text(clip(p.last_error or "", 60), style="red"),
+                        Text(clip(p.last_error or "", CELL_LIMIT), style="red"),
                     ),
                     target=target,
                     search=f"#{p.id} {p.action_name} {p.last_error or ''}",

@@ -10,7 +10,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import DashboardData, action_target
-from operator_tui.format import age, attempt_of, clip, countdown
+from operator_tui.format import CELL_LIMIT, age, attempt_of, clip, countdown
 from operator_tui.panes.base import PaneTable, Row
 
 
@@ -46,14 +46,17 @@ class RunningPane(PaneTable):
     # The runner last: a long host:pid:token is what a narrow pane cuts.
     COLUMNS = (
         ("id", "ID", 5),
-        ("action", "Action", 16),
+        ("action", "Action", 12),
         ("state", "State", 11),
         ("since", "Since", 8),
         ("lease", "Lease", 7),
         ("attempt", "Attempt", 7),
-        ("runner", "Runner", 28),
+        ("runner", "Runner", 10),
     )
-    TICKING = ("since", "lease", "runner")
+    GROW = {"action": 1, "runner": 2}
+    # Narrow, who holds it and its lease stay (a lapsed lease is a lost runner).
+    DROP = ("attempt", "since", "runner")
+    TICKING = ("since", "lease", "runner")  # the runner column counts down a budget's slot
     EMPTY = "nothing running or due"
 
     def total(self, data: DashboardData) -> int:
@@ -69,12 +72,12 @@ class RunningPane(PaneTable):
                     key=target.key,
                     cells=lambda h=h, p=p: (
                         f"#{p.id}",
-                        Text(clip(p.action_name, 16), style="bold"),
+                        Text(clip(p.action_name, CELL_LIMIT), style="bold"),
                         state(h),
                         age(h.attempt_started or h.waiting_since, now),
                         lease(h, now),
                         attempt_of(p).removeprefix("attempt "),  # under "Attempt": "2 of 4"
-                        clip(holder(h, now), 28),
+                        clip(holder(h, now), CELL_LIMIT),
                     ),
                     target=target,
                     search=lambda p=p: f"#{p.id} {p.action_name} {p.claimed_by or ''}",

@@ -8,7 +8,7 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import ROW_LIMIT, DashboardData, action_target
-from operator_tui.format import approval_state, clock_time, countdown, params
+from operator_tui.format import CELL_LIMIT, approval_state, clock_time, countdown, params
 from operator_tui.panes.base import PaneTable, Row
 
 
@@ -16,12 +16,14 @@ class ScheduledPane(PaneTable):
     TITLE = "Scheduled"
     COLUMNS = (
         ("id", "ID", 5),
-        ("action", "Action", 24),
-        ("due", "Due (UTC)", 10),
-        ("in", "Countdown", 10),
-        ("params", "Parameters", 30),
-        ("approval", "Approval", 26),
+        ("action", "Action", 12),
+        ("due", "Due (UTC)", 9),
+        ("in", "Countdown", 9),
+        ("params", "Parameters", 12),
+        ("approval", "Approval", 10),
     )
+    GROW = {"action": 1, "params": 2, "approval": 1}
+    DROP = ("approval", "due")
     TICKING = ("in",)
     EMPTY = "nothing scheduled"
 
@@ -43,7 +45,7 @@ class ScheduledPane(PaneTable):
                         Text(p.action_name + where, style="bold"),
                         clock_time(p.scheduled_at),
                         countdown(p.scheduled_at, now),
-                        params(p.parameters),
+                        params(p.parameters, CELL_LIMIT),
                         approval_state(p),
                     ),
                     target=target,

@@ -11,11 +11,11 @@ from rich.console import RenderableType
 from rich.text import Text
 
 from operator_tui.data import DashboardData, action_target, awaits_approval, workflow_target
-from operator_tui.format import params, step_state
+from operator_tui.format import CELL_LIMIT, params, step_state
 from operator_tui.panes.base import PaneTable, Row
 
 
-def progress_bar(steps: list[ProposalView], width: int = 8) -> str:
+def progress_bar(steps: list[ProposalView], width: int = 4) -> str:
     done = sum(1 for s in steps if s.status == ActionStatus.COMPLETED)
     total = len(steps) or 1
     filled = round(width * done / total)
@@ -40,11 +40,13 @@ class WorkflowsPane(PaneTable):
     SORTS = ("age",)  # steps stay under their workflow
     COLUMNS = (
         ("id", "ID", 5),
-        ("name", "Workflow / step", 22),
-        ("state", "State", 20),
-        ("progress", "Progress", 17),
-        ("info", "Detail", 36),
+        ("name", "Workflow / step", 15),
+        ("state", "State", 19),
+        ("progress", "Progress", 8),
+        ("info", "Detail", 10),
     )
+    GROW = {"name": 1, "progress": 1, "info": 3}
+    DROP = ("info", "progress")
     TICKING = ("state",)
     EMPTY = "no open workflows"
 
@@ -55,7 +57,7 @@ class WorkflowsPane(PaneTable):
         rows = []
         for wf in data.workflows:
             steps = data.steps.get(wf.id or 0, [])
-            target = workflow_target(wf)
+            target = workflow_target(wf, steps)
             ticket = f"ticket #{wf.ticket_id} · " if wf.ticket_id else ""
             rows.append(
                 Row(
@@ -82,7 +84,7 @@ class WorkflowsPane(PaneTable):
                             f"  {step.execution_order + 1}. {step.action_name}",
                             step_state(step, now),
                             self._step_note(step),
-                            params(step.parameters),
+                            params(step.parameters, CELL_LIMIT),
                         ),
                         target=step_target,
                         search=f"#{step.id} {step.action_name} wf{wf.id} {wf.name}",

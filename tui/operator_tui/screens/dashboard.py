@@ -83,9 +83,11 @@ class DashboardScreen(Screen[None]):
             for pane_id, title, _ in PANES:
                 tab = PaneTab(pane_id, title)
                 yield tab.set_class(pane_id == self.active, "-active", update=False)
+        sizes = self._pane_sizes()
         with Grid(id="panes"):
             for pane_id, _, cls in PANES:
                 pane = cls(id=pane_id)
+                pane.expect(*sizes[pane_id])
                 yield pane.set_class(pane_id == self.active, "-active", update=False)
         yield FilterBar(id="filter")
         yield EventTail(id="events")
@@ -103,6 +105,21 @@ class DashboardScreen(Screen[None]):
         ) or []
         wanted = self._get_breakpoint_classes(self.app.size.width, points)
         self.update_classes({name: name in wanted for _, name in points}, animate=False)
+
+    def _pane_sizes(self) -> dict[str, tuple[int, int]]:
+        """Each pane's width inside its border and the rows it shows, as ``app.tcss`` lays
+        them out for the terminal's size (``PaneTable.expect``): the header's three lines,
+        the event tail's six and the footer's one above and below; wide, a grid of three rows
+        (Approvals across the top, two panes a row below); narrow, one pane under its tabs.
+        Rounded up: a pane given more rows than it shows only fills them sooner."""
+        width, height = self.app.size
+        if self.has_class("-wide"):
+            rows = -(-(height - 10) // 3) - 3  # a grid row, less the border and column header
+            left, right = width // 2 - 2, width - width // 2 - 2
+            places = {"approvals": width - 2, "running": left, "workflows": right}
+            places |= {"scheduled": left, "retries": right}
+            return {pane_id: (places[pane_id], rows) for pane_id, _, _ in PANES}
+        return {pane_id: (width - 2, height - 14) for pane_id, _, _ in PANES}
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         """The first resume comes once every node was styled as it was mounted: Screen's own
@@ -138,6 +155,7 @@ class DashboardScreen(Screen[None]):
             counts[pane.TITLE.lower()] = pane.item_count
             self.query_one(f"#tab-{pane.id}", PaneTab).set_count(pane.item_count)
         self.query_one(StatusHeader).show(data, counts)
+        self.refresh_bindings()  # the safety mode and the rows' states decide the keys offered
 
     def show_anchor(self, anchor: AnchorStatus | None) -> None:
         """The audit checkpoints' state in the header, between reads."""
@@ -232,6 +250,12 @@ class DashboardScreen(Screen[None]):
         # Held from this key, as for any screen pushed (``operator_tui.key_hold``).
         self._keys.begin()
         self.app.post_message(OpenDetails(target))
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        """The keys offered depend on the selected row (approve on an executing step is
+        not)."""
+        self.refresh_bindings()
 
     @on(DataTable.RowSelected)
     def _row_clicked(self, event: DataTable.RowSelected) -> None:

@@ -21,6 +21,10 @@ _NOTES = Text.assemble(
     ("Live: ", "bold"),
     "panes follow the database within a second; countdowns and ages move every 5 seconds "
     "(the exact time is beside them). Times are UTC.\n",
+    ("Approve: ", "bold"),
+    "low and medium risk at once; high risk asks first, showing what it runs; on a "
+    "workflow step it offers the workflow. Keys that cannot apply to the selected row (or in "
+    "OBSERVE) are left out.\n",
     ("Palette: ", "bold"),
     "ctrl+p finds any of these keys by name.",
 )

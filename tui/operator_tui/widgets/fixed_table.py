@@ -20,6 +20,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 PRIVATES = (
     "_cell_render_cache",
+    "_clear_caches",
     "_column_locations",
     "_data",
     "_get_row_renderables",
@@ -43,6 +44,10 @@ PRIVATES = (
 
 class FixedTable(DataTable[RenderableType]):
     """Columns of fixed width (``add_column(..., width=N)``), rows of height 1."""
+
+    SPAN_KEY: str | None = None
+    """The key of a row whose second cell spans the rest of the row (a message shown in
+    place of rows, which no column is wide enough for): the cells after it are not drawn."""
 
     def update_cells_in_place(self, changes: Iterable[tuple[str, str, RenderableType]]) -> None:
         """``update_cell(row, column, value)`` for each change, re-rendering only the rows
@@ -107,6 +112,10 @@ class FixedTable(DataTable[RenderableType]):
         if row_index < 0 or column_index < 0:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
+        if row_key is not None and row_key.value == self.SPAN_KEY and column_index >= 1:
+            if column_index > 1:
+                return [[]]  # drawn by the spanning cell (DataTable joins the cells' lines)
+            width = sum(c.get_render_width(self) for c in self.ordered_columns[1:])
         # DataTable's own cache key for a cell, so its invalidation applies to ours.
         cache_key = (
             row_key,
@@ -172,6 +181,15 @@ class FixedTable(DataTable[RenderableType]):
             super()._update_dimensions(new_rows)
         else:
             super()._update_dimensions(())
+
+    def set_column_widths(self, widths: dict[str, int]) -> None:
+        """New widths for columns the table has (DataTable has no API to change one): every
+        cached render is stale, and the scrollable width is measured again."""
+        for key, width in widths.items():
+            self.columns[ColumnKey(key)].width = width
+        self._clear_caches()
+        self._require_update_dimensions = True
+        self.refresh()
 
     @property
     def layout_settled(self) -> bool:

@@ -14,6 +14,7 @@ from operator_core.safe_text import visible
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Static
 
 from operator_tui.data import DashboardData
@@ -49,24 +50,11 @@ class StatusHeader(Vertical):
         with Horizontal(id="status-line"):
             yield self._mode
             yield self._runners
-            yield Static(self._meta(), id="meta")
+            yield MetaLine(self._db_path, self._approval_mode, self._read_only, id="meta")
             yield self._anchor
             yield self._refreshed
         yield self._counts
         yield self._activity
-
-    def _meta(self) -> Text:
-        # One line whatever the width: a long path is cut from the left, anything still too
-        # long ends in an ellipsis rather than wrapping out of sight.
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(" approval ", style="dim")
-        text.append("required" if self._approval_mode else "per action")
-        text.append("  db ", style="dim")
-        text.append(short_path(self._db_path, limit=22))
-        if self._read_only:
-            text.append("  ")
-            text.append(" READ-ONLY ", style="bold reverse")
-        return text
 
     def show(self, data: DashboardData, pane_counts: dict[str, int]) -> None:
         safety = data.safety
@@ -144,3 +132,28 @@ class StatusHeader(Vertical):
         else:
             self._anchor.update(Text.assemble(("  anchored ", "dim"), last))
             self._anchor.tooltip = f"audit checkpoint of event {anchor.size}"
+
+
+class MetaLine(Widget):
+    """Approval mode, the database path (in full when there is room, else cut from the
+    left: its file name is what tells two dashboards apart) and read-only, on one line."""
+
+    def __init__(self, db_path: Path, approval_mode: bool, read_only: bool, *, id: str) -> None:
+        super().__init__(id=id)
+        self._db_path = db_path
+        self._approval_mode = approval_mode
+        self._read_only = read_only
+
+    def render(self) -> Text:
+        # Anything still too long ends in an ellipsis rather than wrapping out of sight.
+        head = Text(no_wrap=True, overflow="ellipsis", end="")
+        head.append(" approval ", style="dim")
+        head.append("required" if self._approval_mode else "per action")
+        head.append("  db ", style="dim")
+        tail = Text(no_wrap=True, end="")
+        if self._read_only:
+            tail.append("  ")
+            tail.append(" READ-ONLY ", style="bold reverse")
+        room = self.size.width - head.cell_len - tail.cell_len
+        head.append(short_path(self._db_path, limit=max(room, 12)))
+        return head + tail
