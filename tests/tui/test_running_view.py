@@ -164,7 +164,7 @@ async def test_approved_work_whose_budget_is_spent_says_when_its_slot_opens(
         await app.wait_loaded()
         top = app.dashboard.current_target()
         assert top is not None and top.kind == "action"
-        await pilot.press("a")
+        await approve_confirmed(pilot)  # high risk, confirmed
         p = await read_proposal(db_path, top.id)
         await pilot.press("2")
         await eventually(lambda: cells(app, top.key)[2] == "· ready")
