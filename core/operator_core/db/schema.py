@@ -619,6 +619,17 @@ ON action_proposals(finished_at, id) WHERE finished_at IS NOT NULL;
 """
 
 
+def _migrate_v13(conn: sqlite3.Connection) -> None:
+    """Version 13: an approval is bound to a fingerprint of what will run (its SHA-256 and
+    the canonical JSON it was taken over, with the rendered command or request for display);
+    when the runner finds it no longer matches, the approval is voided and the reason kept,
+    on the action and on its workflow, for the next approver to read."""
+    _add_column(conn, "action_proposals", "fingerprint_sha256", "TEXT")
+    _add_column(conn, "action_proposals", "fingerprint", "TEXT")
+    _add_column(conn, "action_proposals", "approval_voided", "TEXT")
+    _add_column(conn, "workflows", "approval_voided", "TEXT")
+
+
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -642,6 +653,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v10,
     _migrate_v11,
     _script(V12_SQL),
+    _migrate_v13,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 
