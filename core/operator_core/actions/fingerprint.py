@@ -136,6 +136,19 @@ def take(
     return Fingerprint(hashlib.sha256(canonical.encode()).hexdigest(), canonical)
 
 
+def of_subject(
+    subject: Subject | None, action_name: str, parameters: dict[str, Any]
+) -> Fingerprint | None:
+    """What ``subject`` would run now (None: no subject, or it does not offer the action),
+    for a process that holds a subject but no registry (the dashboard's detail view)."""
+    if subject is None:
+        return None
+    for definition in subject.action_definitions():
+        if definition.name == action_name:
+            return take(definition, subject, parameters)
+    return None
+
+
 class Fingerprinter:
     """Fingerprints through one registry, each kept per definition and parameters: the
     registry's definitions and subject do not change while it lives, and a preview renders

@@ -108,6 +108,7 @@ def actions_show(
             "action": proposal_json(p),
             "state": state_label(p),
             "preview": preview,
+            "approval": (await ex.approval_check(target)).to_json(),
             "records": [r.model_dump(mode="json") for r in records],
             "audit": [e.model_dump(mode="json") for e in events],
             "ticket": ticket.model_dump(mode="json") if ticket else None,
