@@ -67,6 +67,22 @@ WHERE workflow_id = :workflow AND status IN ('proposed', 'validated')
 """
 
 
+# Actions back awaiting approval because what runs changed, for the approvals pane
+# (idx_approval_voided, partial: only such rows).
+VOIDED_ACTIONS_SQL = """
+SELECT id, approval_voided FROM action_proposals INDEXED BY idx_approval_voided
+WHERE approval_voided IS NOT NULL AND approved_at IS NULL AND status = 'validated'
+ORDER BY id LIMIT ?
+"""
+
+# Workflows back awaiting approval for the same reason (idx_workflows_status).
+VOIDED_WORKFLOWS_SQL = """
+SELECT id, approval_voided FROM workflows
+WHERE status = 'pending' AND approval_voided IS NOT NULL AND approved_at IS NULL
+ORDER BY id LIMIT ?
+"""
+
+
 @dataclass(frozen=True)
 class Binding:
     """The fingerprint an action's approval is bound to (None: not approved, or approved
@@ -145,3 +161,11 @@ def void_tx(
         ),
         now,
     )
+
+
+def voided_awaiting(conn: sqlite3.Connection, limit: int) -> dict[tuple[str, int], str]:
+    """Why each action (``("action", id)``) and workflow (``("workflow", id)``) awaiting
+    approval again had its approval voided."""
+    out = {("action", i): why for i, why in conn.execute(VOIDED_ACTIONS_SQL, (limit,))}
+    out.update({("workflow", i): why for i, why in conn.execute(VOIDED_WORKFLOWS_SQL, (limit,))})
+    return out

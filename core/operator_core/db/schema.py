@@ -628,6 +628,10 @@ def _migrate_v13(conn: sqlite3.Connection) -> None:
     _add_column(conn, "action_proposals", "fingerprint", "TEXT")
     _add_column(conn, "action_proposals", "approval_voided", "TEXT")
     _add_column(conn, "workflows", "approval_voided", "TEXT")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_approval_voided ON action_proposals(id) "
+        "WHERE approval_voided IS NOT NULL AND approved_at IS NULL AND status = 'validated'"
+    )
 
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
