@@ -196,6 +196,8 @@ def _pair(old: object, new: object) -> str:
     cut = same - 8 if same > 16 else 0
     if cut:
         a, b = "…" + a[cut:], "…" + b[cut:]
+    if not isinstance(old, str) and not isinstance(new, str) and len(a) + len(b) < _SHOWN:
+        return f"{a} -> {b}"  # numbers, booleans, null: as they are
     return f"{_quote(a)} -> {_quote(b)}"
 
 
