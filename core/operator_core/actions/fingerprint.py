@@ -123,7 +123,12 @@ def take(
     definition: ActionDefinition, subject: Subject | None, parameters: dict[str, Any]
 ) -> Fingerprint:
     """The fingerprint of running ``definition`` with ``parameters`` through ``subject``."""
-    runs = subject.preview(definition.name, dict(parameters)) if subject is not None else None
+    runs: str | None = None
+    if subject is not None:
+        try:
+            runs = subject.preview(definition.name, dict(parameters))
+        except Exception as exc:  # a plugin's bug: fingerprinted as such, never run unseen
+            runs = f"(preview failed: {type(exc).__name__})"
     doc = {
         "v": VERSION,
         "action": definition.name,
