@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from operator_core.actions.executor import ActionExecutor
+from operator_core.actions.fingerprint import ApprovalVoided
 from operator_core.automation_runner import AutomationStep
 from operator_core.db import heartbeats
 from operator_core.db.actions import AttemptResult, Claim
@@ -396,6 +397,7 @@ class Runner:
         if logging_on:
             log.debug("%s: started", _attempt_name(claim))
         try:
+            await self.executor.check_approval(claim, self.runner_id)
             result = await self.executor.perform(claim, enforce_timeout=False)
             if result.error is not None and not result.error.isascii():
                 result = result._replace(error=storable(result.error))  # a subject's bytes
@@ -414,6 +416,8 @@ class Runner:
                 if logging_on:
                     _log_attempt(claim, began, began_at, (f"stopped ({reason})", ""))
                 await asyncio.shield(self._record_stop(claim, reason))
+        except ApprovalVoided:
+            pass  # recorded and logged already: nothing ran, nothing to finish
         except (Exception, SystemExit, KeyboardInterrupt) as exc:
             # Running it raised outside the subject's own failures (its context, its result,
             # an exception that is not an Exception): it would again, so no retry, unless

@@ -142,3 +142,27 @@ async def test_text_that_is_not_unicode_is_refused_with_a_clear_error(
         else:
             raise AssertionError("accepted text with a lone surrogate")
     assert (await gw.my_proposals())["proposals"] == []
+
+
+async def test_an_agent_sees_whether_the_approval_still_matches_what_runs(
+    make_executor: Callable[..., Any], tmp_path: Path
+) -> None:
+    from operator_core.subjects.runbook import RunbookSubject
+
+    runbook = tmp_path / "ops.toml"
+    runbook.write_text('[actions.mark]\nargv = ["true", "before"]\n')
+    gw = await gateway(make_executor, subject=RunbookSubject(runbook))
+    person = await make_executor(
+        approval_mode=True, identity=human(), subject=RunbookSubject(runbook)
+    )
+    pid = (await gw.propose_action("mark", {}, "r"))["proposal"]["id"]
+    assert (await gw.get_proposal(pid))["approval"]["fingerprint_sha256"] is None
+    await person.approve_proposal(pid, "alice")
+    approval = (await gw.get_proposal(pid))["approval"]
+    assert approval["still_matches"] is True and len(approval["fingerprint_sha256"]) == 64
+
+    runbook.write_text('[actions.mark]\nargv = ["true", "after"]\n')
+    later = await gateway(make_executor, subject=RunbookSubject(runbook))  # reads the edit
+    for answer in (await later.get_proposal(pid), await later.get_result(pid)):
+        assert answer["approval"]["still_matches"] is False
+        assert answer["approval"]["fingerprint_sha256"] == approval["fingerprint_sha256"]

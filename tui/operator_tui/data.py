@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from operator_core.db import heartbeats, running
+from operator_core.db import fingerprints, heartbeats, running
 from operator_core.db.actions import ActionDB, Counts, Snapshot
 from operator_core.db.heartbeats import RunnerBeat
 from operator_core.db.running import InHand
@@ -130,6 +130,8 @@ class DashboardData:
     running: list[InHand] = field(default_factory=list)
     queued: list[InHand] = field(default_factory=list)
     """Due work no runner has claimed yet."""
+    voided: dict[tuple[str, int], str] = field(default_factory=dict)
+    """Why an action or workflow awaiting approval again had its approval voided."""
 
     @property
     def workflows_awaiting(self) -> list[WorkflowView]:
@@ -184,6 +186,7 @@ def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
         runners=snap.query(heartbeats.live_runners, now),
         running=snap.query(running.running, ROW_LIMIT, True),
         queued=snap.query(running.queued, now, ROW_LIMIT, True),
+        voided=snap.query(fingerprints.voided_awaiting, ROW_LIMIT),
         events=(
             []
             if after_event_id is None

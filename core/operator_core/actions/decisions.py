@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Literal, overload
 
 from operator_core.actions.executor_base import ExecutorBase
+from operator_core.actions.fingerprint import ApprovalCheck
+from operator_core.db import fingerprints as fingerprint_db
 from operator_core.errors import ApprovalError, ValidationError
+from operator_core.model.states import ActionStatus
 from operator_core.model.types import ActionProposal, WorkflowProposal
 
 Decision = Literal["approve", "reject", "cancel"]
@@ -69,9 +72,17 @@ class Deciding(ExecutorBase):
         (and that it exists) again, so another process acting meanwhile is caught there."""
         workflow = _is_workflow(kind)
         if decision == "approve":
-            await self._check_needs_approval(workflow, target_id)
-            approve = self.db.approve_workflow if workflow else self.db.approve_proposal
-            return await approve(target_id, actor, identity=self.identity)
+            p = await self._check_needs_approval(workflow, target_id)
+            if p is None:
+                return await self.db.approve_workflow(
+                    target_id,
+                    actor,
+                    identity=self.identity,
+                    fingerprints=await self._step_fingerprints(target_id),
+                )
+            return await self.db.approve_proposal(
+                target_id, actor, identity=self.identity, fingerprint=self._binding_for(p)
+            )
         if decision == "reject":
             if not reason or not reason.strip():
                 raise ValidationError("rejecting needs a reason", "reason")
@@ -83,21 +94,55 @@ class Deciding(ExecutorBase):
             return await cancel(target_id, actor, reason, identity=self.identity)
         raise ValueError(f"a decision is approve, reject or cancel, not {decision!r}")
 
-    async def _check_needs_approval(self, workflow: bool, target_id: int) -> None:
+    async def _check_needs_approval(self, workflow: bool, target_id: int) -> ActionProposal | None:
         """Approving what needs no approval is an error, not a silent no-op (the
-        transaction does not check this)."""
+        transaction does not check this). Returns the action (None for a workflow)."""
         if workflow:
             wf = await self.require_workflow(target_id)
             if not wf.requires_approval:
                 raise ApprovalError(
                     f"workflow {target_id} needs no approval; it runs as soon as it is due"
                 )
-            return
+            return None
         p = await self.require_proposal(target_id)
         if not p.requires_approval and p.workflow_id is None:
             raise ApprovalError(
                 f"action {target_id} needs no approval; it runs as soon as it is due"
             )
+        return p
+
+    def _binding_for(self, p: ActionProposal) -> tuple[str, str]:
+        """What approving ``p`` binds it to: what this process's subject would run. An
+        action this process cannot render cannot be approved here (the approver would
+        approve something unseen)."""
+        fingerprint = self.fingerprints.of(p.action_name, p.parameters)
+        if fingerprint is None:
+            subject = getattr(self._registry.subject, "name", None) or "none"
+            raise ApprovalError(
+                f"action {p.id} ({p.action_name}) is not offered by the subject loaded here "
+                f"({subject}): what it would run cannot be shown or bound to the approval; "
+                "approve it with its subject loaded (--subject)"
+            )
+        return fingerprint.sha256, fingerprint.canonical
+
+    async def _step_fingerprints(self, workflow_id: int) -> dict[int, tuple[str, str]]:
+        """Each step a workflow's approval approves, bound to what it will run."""
+        steps = await self.db.list_workflow_actions(workflow_id)
+        return {
+            p.id: self._binding_for(p)
+            for p in steps
+            if p.id is not None
+            and p.approved_at is None
+            and p.status in (ActionStatus.PROPOSED, ActionStatus.VALIDATED)
+        }
+
+    async def approval_check(self, proposal_id: int) -> ApprovalCheck:
+        """The fingerprint an action's approval is bound to and whether what this process
+        would run now still matches it (for ``actions show``, the dashboard, agents)."""
+        p = await self.require_proposal(proposal_id)
+        bound = await self.db.read(fingerprint_db.binding, proposal_id)
+        now = self.fingerprints.of(p.action_name, p.parameters)
+        return ApprovalCheck.of(bound, now, self._registry.subject is not None)
 
     async def approve_proposal(self, proposal_id: int, actor: str) -> ActionProposal:
         return await self.decide("approve", "action", proposal_id, actor)

@@ -13,8 +13,10 @@ from typing import Any
 from operator_core.actions import limits
 from operator_core.actions.definitions import ActionDefinition
 from operator_core.actions.executor_base import ExecutorBase
+from operator_core.actions.fingerprint import ApprovalVoided, explain
 from operator_core.actions.subject import ExecutionContext, ProcessInfo
 from operator_core.db import executions as execution_db
+from operator_core.db import fingerprints as fingerprint_db
 from operator_core.db.actions import AttemptResult, Claim
 from operator_core.errors import ActionFailed, DatabaseError, InvalidTransitionError
 from operator_core.model.types import ActionProposal
@@ -89,10 +91,43 @@ class Executing(ExecutorBase):
     async def run_claim(self, claim: Claim, runner_id: str) -> Outcome:
         """Execute a claimed attempt and record its outcome. Cancellation (kill switch,
         shutdown) propagates to the caller, who records it."""
+        await self.check_approval(claim, runner_id)
         result = await self.perform(claim)
         next_at = await asyncio.shield(self.db.record_attempt(claim, runner_id, result))
         assert claim.proposal.id is not None
         return Outcome(claim.proposal.id, result.success, result.error, next_at, result.result_data)
+
+    async def check_approval(self, claim: Claim, runner_id: str) -> None:
+        """Before an approved attempt starts (the first and every retry): what it would run
+        now must be what was approved. If not, it does not start: in one transaction the
+        attempt is recorded as not run with the reason and the action goes back to awaiting
+        approval (ApprovalVoided; nothing more to record). An approval from before
+        approvals were bound, or an action this runner does not offer (``perform`` fails
+        it), is not checked here."""
+        p = claim.proposal
+        if p.approved_at is None or p.id is None:
+            return  # the hot path: nothing approved, nothing to compare
+        bound = await self.db.read(fingerprint_db.binding, p.id)
+        if bound.sha256 is None or bound.canonical is None:
+            return
+        now = self.fingerprints.of(p.action_name, p.parameters)
+        if now is None or now.sha256 == bound.sha256:
+            return
+        reason = explain(bound.canonical, now)
+        try:
+            await self.db.write(
+                fingerprint_db.void_tx,
+                claim,
+                runner_id,
+                reason,
+                bound.sha256,
+                now.sha256,
+                self.db.clock.now_text(),
+            )
+        except InvalidTransitionError as exc:
+            raise ApprovalVoided(f"action {p.id} did not start: {exc}") from None
+        _log.warning("action %s did not start, approval voided: %s", p.id, reason)
+        raise ApprovalVoided(f"action {p.id} did not start: {reason}; it awaits approval again")
 
     def attempt_timeout(self, proposal: ActionProposal) -> float | None:
         """The time limit of one attempt of ``proposal`` (None: its action is not offered)."""

@@ -10,6 +10,7 @@ from typing import Any, Self
 from operator_core.actions import limits
 from operator_core.actions.audit import ActionAuditor
 from operator_core.actions.definitions import ActionDefinition, validate_action_params
+from operator_core.actions.fingerprint import Fingerprinter
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
 from operator_core.actions.safety import SafetyController
@@ -66,6 +67,7 @@ class ExecutorBase:
         inside the trust boundary anyway, see the README's "Policy and identity")."""
         self.db_path = Path(db_path)
         self._registry = registry
+        self.fingerprints = Fingerprinter(registry)
         self._safety = safety or SafetyController()
         self._auditor = auditor or ActionAuditor()
         self._retry_config = retry_config or RetryConfig()

@@ -124,7 +124,19 @@ class AgentGateway:
             proposal=proposal_json(p),
             decision=await self._decision(p),
             will_run=catalog.preview(self.ex.registry, p.action_name, p.parameters),
+            approval=await self._approval(proposal_id),
         )
+
+    async def _approval(self, proposal_id: int) -> dict[str, Any]:
+        """What the approval is bound to (its SHA-256), whether what would run now still
+        matches it, and why a previous approval was voided: an approval whose command
+        changed does not run, and the action waits for a human again."""
+        check = await self.ex.approval_check(proposal_id)
+        return {
+            "fingerprint_sha256": check.sha256,
+            "still_matches": check.matches,
+            "voided": check.voided,
+        }
 
     async def get_result(self, proposal_id: int) -> dict[str, Any]:
         p = await self.ex.require_proposal(proposal_id)
@@ -140,6 +152,7 @@ class AgentGateway:
             attempts=[attempt_json(r) for r in records],
             last_error=_tail(p.last_error),
             next_retry_at=p.next_retry_at.isoformat() if p.next_retry_at else None,
+            approval=await self._approval(proposal_id),
         )
 
     async def my_proposals(self, limit: int = 20) -> dict[str, Any]:

@@ -139,7 +139,8 @@ def build_server(gateway: AgentGateway) -> MCPServer[Any]:
     @tool_errors
     async def get_proposal(id: Id) -> dict[str, Any]:
         """A proposal's state: status, whether it awaits approval, the decision so far
-        (null while pending), and what it will run."""
+        (null while pending), what it will run, and whether its approval still matches
+        what would run now (if not, it does not run and waits for a human again)."""
         return await gateway.get_proposal(id)
 
     @server.tool(annotations=READ_ONLY)
@@ -166,7 +167,8 @@ def build_server(gateway: AgentGateway) -> MCPServer[Any]:
     @tool_errors
     async def get_result(id: Id) -> dict[str, Any]:
         """The outcome of a proposal: status, whether it finished and succeeded, and every
-        attempt with its exit code or HTTP status and redacted output tails."""
+        attempt with its exit code or HTTP status and redacted output tails, and whether
+        its approval still matches what would run."""
         return await gateway.get_result(id)
 
     @server.resource(

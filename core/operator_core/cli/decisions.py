@@ -27,7 +27,9 @@ def _decide(
     async def go(ex: ActionExecutor) -> ActionProposal | WorkflowProposal:
         return await ex.decide(what, kind, target, cfg.actor, reason or None)
 
-    result = run_sync(with_executor(cfg, go, seed_policy=what == "approve"))
+    approving = what == "approve"
+    # An approval is bound to what the subject would run: it must be loaded to render it.
+    result = run_sync(with_executor(cfg, go, with_subject=approving, seed_policy=approving))
     done = {"approve": "approved", "reject": "rejected", "cancel": "cancelled"}[what]
     if what == "cancel" and not workflow and result.status == ActionStatus.EXECUTING:
         typer.echo(f"{kind} {target}: stop requested; its runner cancels it within a second")

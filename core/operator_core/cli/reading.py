@@ -114,6 +114,7 @@ def actions_show(
             "preview": preview,
             "budget": definition.budget.describe() if definition and definition.budget else None,
             "budget_wait": wait.describe(ex.db.clock.now()) if wait else None,
+            "approval": (await ex.approval_check(target)).to_json(),
             "records": [r.model_dump(mode="json") for r in records],
             "audit": [e.model_dump(mode="json") for e in events],
             "ticket": ticket.model_dump(mode="json") if ticket else None,

@@ -69,6 +69,7 @@ def print_action(data: dict[str, Any]) -> None:
     if data.get("budget"):
         wait = f" ({data['budget_wait']})" if data.get("budget_wait") else ""
         typer.echo(f"  execution budget: {data['budget']}{wait}")
+    _print_approval(data.get("approval") or {})
     typer.echo("  records:" if data["records"] else "  records: none")
     for r in data["records"]:
         _print_record(r)
@@ -80,9 +81,32 @@ def print_action(data: dict[str, Any]) -> None:
         )
 
 
+def _print_approval(approval: dict[str, Any]) -> None:
+    """The fingerprint the approval is bound to, whether it still matches, and why the last
+    approval was voided (what the next approver needs to know)."""
+    if approval.get("voided"):
+        typer.echo(f"  approval voided: {visible(approval['voided'])}")
+    if not approval.get("sha256"):
+        return
+    if approval["matches"] is None:
+        state = "not checked here (no subject loaded)"
+    elif approval["matches"]:
+        state = "still matches"
+    else:
+        state = f"NO LONGER MATCHES: {approval['differs']}"
+    typer.echo(f"  approval fingerprint: {approval['sha256'][:12]} ({visible(state)})")
+    if approval.get("runs"):
+        first, *more = str(approval["runs"]).split("\n")
+        typer.echo(f"  approved to run: {visible(first)}")
+        for line in more:
+            typer.echo(f"                 | {visible(line)}")
+
+
 def _print_record(r: dict[str, Any]) -> None:
     outcome = {True: "ok", False: "failed", None: "running"}[r["success"]]
     result = r["result_data"] or {}
+    if result.get("not_run"):
+        outcome = "not run"
     took = result.get("duration_seconds")
     duration = f" ({took:g}s)" if isinstance(took, int | float) else ""
     typer.echo(
@@ -92,7 +116,7 @@ def _print_record(r: dict[str, Any]) -> None:
     more = ITEM + "  "
     if r["error_message"]:
         typer.echo(f"{more}error: {visible(r['error_message'])}")
-    shown = {"kind", "duration_seconds"}
+    shown = {"kind", "duration_seconds", "not_run"}
     if "exit_code" in result:
         typer.echo(f"{more}exit code: {visible(result['exit_code'])}")
         shown |= {"exit_code", "argv", "stdout_bytes", "stderr_bytes"}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit as audit_log
-from operator_core.db import safety
+from operator_core.db import fingerprints, safety
 from operator_core.db.agent_budgets import check_agent, write_checked
 from operator_core.db.cancel import (
     CANCEL_EXPIRED_SQL,
@@ -315,10 +315,12 @@ class ProposalOps(Store):
         *,
         identity: str | None = None,
         audit: bool = True,
+        fingerprint: tuple[str, str] | None = None,
     ) -> ActionProposal:
         """Approve a pending action. Workflow steps are approved through their workflow.
         ``identity`` (default: this process's OS account) is who the four-eyes rule of the
         database's policy compares with the proposer; ``approved_by`` is a label beside it.
+        ``fingerprint`` (SHA-256, canonical JSON) binds the approval to what will run.
         An action past its expiry is expired instead (ApprovalError)."""
         now_dt = self.clock.now()
         now = to_db(now_dt)
@@ -338,9 +340,13 @@ class ProposalOps(Store):
             cur = conn.execute(APPROVE_SQL, (now, approved_by, who, proposal_id))
             if cur.rowcount != 1:
                 raise InvalidTransitionError(f"action {proposal_id} changed meanwhile")
+            if fingerprint is not None:
+                fingerprints.bind(conn, proposal_id, *fingerprint)
             if audit:
                 # The parameters approved, so an edit of the row after approval shows.
                 data = {"parameters_sha256": parameters_sha256(p.parameters)}
+                if fingerprint is not None:
+                    data["fingerprint_sha256"] = fingerprint[0]
                 entry = AuditEntry("approved", data, actor_text(approved_by, who), proposal_id)
                 audit_log.append(conn, entry, now)
             return fetch_proposal(conn, proposal_id)

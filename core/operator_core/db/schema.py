@@ -619,6 +619,21 @@ ON action_proposals(finished_at, id) WHERE finished_at IS NOT NULL;
 """
 
 
+def _migrate_v13(conn: sqlite3.Connection) -> None:
+    """Version 13: an approval is bound to a fingerprint of what will run (its SHA-256 and
+    the canonical JSON it was taken over, with the rendered command or request for display);
+    when the runner finds it no longer matches, the approval is voided and the reason kept,
+    on the action and on its workflow, for the next approver to read."""
+    _add_column(conn, "action_proposals", "fingerprint_sha256", "TEXT")
+    _add_column(conn, "action_proposals", "fingerprint", "TEXT")
+    _add_column(conn, "action_proposals", "approval_voided", "TEXT")
+    _add_column(conn, "workflows", "approval_voided", "TEXT")
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_approval_voided ON action_proposals(id) "
+        "WHERE approval_voided IS NOT NULL AND approved_at IS NULL AND status = 'validated'"
+    )
+
+
 # Version 14: budgets. An attempt of an action with an execution budget is stamped with the
 # action's name (budget_action), and only those attempts are in idx_action_records_budget: a
 # claim counts an action's starts in its window in a few index entries, and the attempts of
@@ -664,10 +679,6 @@ def _migrate_v14(conn: sqlite3.Connection) -> None:
     _script(V14_SQL)(conn)
 
 
-def _taken(conn: sqlite3.Connection) -> None:
-    """Version 13 is another branch's (the approval fingerprint): renumbered on merge."""
-
-
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     """A migration that runs the statements of ``sql``."""
 
@@ -691,7 +702,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _migrate_v10,
     _migrate_v11,
     _script(V12_SQL),
-    _taken,
+    _migrate_v13,
     _migrate_v14,
 ]
 LATEST_VERSION = len(MIGRATIONS)

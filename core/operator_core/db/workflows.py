@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from operator_core.anchor.chain import parameters_sha256
 from operator_core.clock import to_db
 from operator_core.db import audit as audit_log
+from operator_core.db import fingerprints as fingerprint_db
 from operator_core.db import safety
 from operator_core.db.agent_budgets import check_agent, write_checked
 from operator_core.db.cancel import cancel_workflow_tx
@@ -174,10 +175,16 @@ class WorkflowOps(Store):
         return await self._call(fn)
 
     async def approve_workflow(
-        self, workflow_id: int, approved_by: str = "user", *, identity: str | None = None
+        self,
+        workflow_id: int,
+        approved_by: str = "user",
+        *,
+        identity: str | None = None,
+        fingerprints: Mapping[int, tuple[str, str]] | None = None,
     ) -> WorkflowProposal:
         """Approve a workflow and with it every one of its steps (approve once, run all);
-        as ``approve_proposal`` for the four-eyes rule and expiry."""
+        as ``approve_proposal`` for the four-eyes rule and expiry. ``fingerprints`` binds
+        each step (by id) to what it will run."""
         now_dt = self.clock.now()
         now = to_db(now_dt)
         who = identity or current_identity().text
@@ -195,6 +202,7 @@ class WorkflowOps(Store):
             check_four_eyes(conn, True, workflow_id, who, f"workflow {workflow_id}")
             conn.execute(APPROVE_WORKFLOW_SQL, (now, approved_by, who, workflow_id))
             conn.execute(APPROVE_STEPS_SQL, (now, approved_by, who, workflow_id))
+            fingerprint_db.bind_steps(conn, workflow_id, fingerprints or {})
             # Each step's parameters as approved, so an edit of a step's row shows.
             steps = {
                 str(row[0]): parameters_sha256(json.loads(row[1]))
@@ -204,7 +212,13 @@ class WorkflowOps(Store):
                 conn,
                 AuditEntry(
                     "workflow_approved",
-                    {"workflow_id": workflow_id, "parameters_sha256": steps},
+                    {
+                        "workflow_id": workflow_id,
+                        "parameters_sha256": steps,
+                        "fingerprint_sha256": {
+                            str(pid): sha for pid, (sha, _) in (fingerprints or {}).items()
+                        },
+                    },
                     actor_text(approved_by, who),
                     None,
                     workflow_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from operator_core.actions.fingerprint import CHANGED
 from operator_core.model.views import ProposalView
 from rich.console import RenderableType
 from rich.text import Text
@@ -23,6 +24,13 @@ def risk_cell(risk: str | None) -> Text:
     if risk is None:
         return Text("?", style="dim")
     return Text(risk, style=RISK_STYLE.get(risk, ""))
+
+
+def voided_cell(reason: str) -> Text:
+    """Why an approval was voided, in place of the reason: the next approver reads it
+    first (the proposer's reason stays in the detail view)."""
+    what = reason.removeprefix(CHANGED).lstrip(": ")
+    return Text.assemble(("⚠ changed since approval: ", "bold yellow"), clip(what, 34))
 
 
 def highest(risks: list[str | None]) -> str | None:
@@ -88,12 +96,13 @@ class ApprovalsPane(PaneTable):
         rows: list[tuple[datetime, Row]] = []
         for p in data.approvals:
             target = action_target(p)
+            voided = data.voided.get(("action", p.id or 0))
             rows.append(
                 (
                     p.proposed_at,
                     Row(
                         key=target.key,
-                        cells=lambda p=p: (
+                        cells=lambda p=p, voided=voided: (
                             f"#{p.id}",
                             Text(clip(p.action_name, CELL_LIMIT), style="bold"),
                             risk_cell(self.risks.get(p.action_name)),
@@ -101,12 +110,13 @@ class ApprovalsPane(PaneTable):
                             params(p.parameters, CELL_LIMIT),
                             proposer(p.proposed_by, CELL_LIMIT),
                             countdown(p.expires_at, now),
-                            clip(p.reason, CELL_LIMIT),
+                            voided_cell(voided) if voided else clip(p.reason, CELL_LIMIT),
                         ),
                         target=target,
-                        search=lambda p=p: (
+                        search=lambda p=p, voided=voided: (
                             f"#{p.id} {p.action_name} {self.risks.get(p.action_name, '')} "
-                            f"{params(p.parameters, 500)} {p.proposed_by} {p.reason}"
+                            f"{params(p.parameters, 500)} {p.proposed_by} {p.reason} "
+                            f"{voided or ''}"
                         ),
                         model=p,
                     ),
@@ -117,6 +127,7 @@ class ApprovalsPane(PaneTable):
             names = [s.action_name for s in data.steps.get(wf.id or 0, [])]
             chain = f"{len(names)} steps: " + " → ".join(names)
             risk = highest([self.risks.get(name) for name in names])
+            voided = data.voided.get(("workflow", wf.id or 0))
             rows.append(
                 (
                     wf.created_at,
@@ -132,12 +143,12 @@ class ApprovalsPane(PaneTable):
                             clip(chain, CELL_LIMIT),
                             proposer(wf.proposed_by, CELL_LIMIT),
                             Text("—", style="dim"),
-                            clip(wf.description, CELL_LIMIT),
+                            voided_cell(voided) if voided else clip(wf.description, CELL_LIMIT),
                         ),
                         target=target,
                         search=(
                             f"wf{wf.id} workflow {wf.name} {risk or ''} {chain} {wf.proposed_by} "
-                            f"{wf.description}"
+                            f"{wf.description} {voided or ''}"
                         ),
                         model=wf,
                     ),

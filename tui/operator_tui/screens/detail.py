@@ -7,7 +7,9 @@ import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from operator_core.actions.fingerprint import ApprovalCheck, of_subject
 from operator_core.db import executions as execution_db
+from operator_core.db import fingerprints
 from operator_core.safe_text import visible
 from rich.console import Group, RenderableType
 from rich.table import Table
@@ -128,6 +130,23 @@ def _ticket(ticket: Ticket | None) -> RenderableType:
     )
 
 
+def with_approval(
+    rows: list[tuple[str, RenderableType]], check: ApprovalCheck
+) -> list[tuple[str, RenderableType]]:
+    """After "Will run": what the approval is bound to and whether it still holds (the
+    approved command itself only when it may differ), and why the last one was voided."""
+    extra: list[tuple[str, RenderableType]] = []
+    if check.voided:
+        extra.append(("Approval voided", Text(visible(check.voided), style="bold yellow")))
+    if check.sha256 is not None:
+        style = {True: "green", False: "bold red", None: "dim"}[check.matches]
+        extra.append(("Fingerprint", Text(f"{check.short}  {visible(check.state)}", style=style)))
+        if check.runs and check.matches is not True:
+            extra.append(("Approved run", plain_lines(check.runs)))
+    at = next((i + 1 for i, (name, _) in enumerate(rows) if name == "Will run"), len(rows))
+    return rows[:at] + extra + rows[at:]
+
+
 class DetailScreen(Screen[None]):
     BINDINGS = [Binding("escape,backspace", "close", "Back", key_display="esc")]
 
@@ -179,8 +198,9 @@ class DetailScreen(Screen[None]):
         records = await db.list_records(proposal_id)
         events = await db.list_audit_events(proposal_id=proposal_id, limit=AUDIT_LIMIT)
         origin = await db.read(execution_db.proposal_origin, proposal_id)
+        approval = await self._approval(db, p)
         return Group(
-            _fields(self._action_fields(p, origin)),
+            _fields(with_approval(self._action_fields(p, origin), approval)),
             Text(""),
             _section("Ticket"),
             _ticket(ticket),
@@ -191,6 +211,18 @@ class DetailScreen(Screen[None]):
             _section(f"Audit events ({len(events)})"),
             _audit(events),
         )
+
+    async def _approval(self, db: ActionDB, p: ActionProposal) -> ApprovalCheck:
+        """The approval's fingerprint, and whether what the dashboard's subject would run
+        now still matches it."""
+        bound = await db.read(fingerprints.binding, p.id or 0)
+        now = None
+        if bound.sha256 is not None:
+            try:
+                now = of_subject(self._subject(), p.action_name, dict(p.parameters))
+            except Exception:  # a subject's preview must never break the view
+                now = None
+        return ApprovalCheck.of(bound, now, self._subject() is not None)
 
     def _action_fields(
         self, p: ActionProposal, origin: ProposalOrigin | None = None
@@ -271,8 +303,12 @@ class DetailScreen(Screen[None]):
         steps = await db.list_workflow_actions(workflow_id)
         ticket = await db.get_ticket(wf.ticket_id) if wf.ticket_id else None
         events = await db.list_audit_events(workflow_id=workflow_id, limit=AUDIT_LIMIT)
+        voided = await db.read(fingerprints.workflow_voided, workflow_id)
+        fields = self._workflow_fields(wf)
+        if voided and not wf.approved_at:
+            fields.insert(2, ("Approval voided", Text(visible(voided), style="bold yellow")))
         return Group(
-            _fields(self._workflow_fields(wf)),
+            _fields(fields),
             Text(""),
             _section(f"Steps ({len(steps)})"),
             self._steps(steps, db),
