@@ -37,7 +37,7 @@ from operator_core.safe_text import visible
 if TYPE_CHECKING:
     # Only for types: pydantic is imported where used (see cli/app.py).
     from operator_core.actions.executor import ActionExecutor
-    from operator_core.db.snapshot import Reads
+    from operator_core.db.reads import Reads
     from operator_core.model.types import ActionProposal, WorkflowProposal
 
 
@@ -94,7 +94,7 @@ def actions_show(
     cfg = get_config(ctx)
 
     async def go(ex: ActionExecutor) -> dict[str, Any]:
-        from operator_core.db.policy import identities
+        from operator_core.db.lookups import identities
 
         p = await ex.require_proposal(target)
         records = await ex.db.list_records(target)
@@ -173,7 +173,7 @@ def workflows_show(
     cfg = get_config(ctx)
 
     async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal], Any]:
-        from operator_core.db.policy import identities
+        from operator_core.db.lookups import identities
 
         wf = await ex.require_workflow(target)
         return (
@@ -250,7 +250,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     cfg = get_config(ctx)
 
     async def go(db: Reads) -> dict[str, Any]:
-        from operator_core.db.policy import read_policy
+        from operator_core.db.lookups import read_policy
 
         mode, at, by, reason = await db.get_safety_mode()
         policy = await db.read(read_policy)
