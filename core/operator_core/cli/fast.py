@@ -22,16 +22,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from pathlib import Path
 from typing import Any
 
 from operator_core.clock import SYSTEM_CLOCK
 from operator_core.db import health, inuse, lookups
-from operator_core.db.killfile import KillFile
 from operator_core.db.rows import WORKFLOW_SQL, row_to_workflow
 from operator_core.db.schema import LATEST_VERSION
 from operator_core.db.snapshot import Snapshot
-from operator_core.identity import actor_text
 from operator_core.model.states import ActionStatus
 from operator_core.safe_text import json_visible, visible
 
@@ -53,10 +50,29 @@ COMMANDS: dict[tuple[str, ...], tuple[dict[str, str], tuple[str, ...]]] = {
 }
 
 
+class _KillFile:
+    """``db.killfile.KillFile``'s questions, that module (and pathlib) imported only when
+    the file is there."""
+
+    def __init__(self, db: str) -> None:
+        self.name = db + ".kill"  # kill_file_path() of the path as Path writes it
+        self.db = db
+
+    def engaged(self) -> bool:
+        return os.access(self.name, os.F_OK)
+
+    def read(self) -> Any:
+        from pathlib import Path
+
+        from operator_core.db.killfile import KillFile
+
+        return KillFile(Path(self.db)).read()
+
+
 class _Connection(sqlite3.Connection):
     """Knows its kill file, as ``db.connection.Connection`` does (``read_mode`` asks it)."""
 
-    kill_file: KillFile | None = None
+    kill_file: _KillFile | None = None
 
 
 def _number(text: str, high: int) -> int | None:
@@ -122,16 +138,34 @@ def parse(argv: list[str]) -> tuple[dict[str, str], tuple[str, ...], dict[str, s
     return glob, command, opts
 
 
-def db_path(given: str | None) -> Path | None:
-    """The database ``Config`` would open, if this path serves it."""
+def posix_path(text: str) -> str:
+    """``str(pathlib.Path(text))`` without pathlib (a test holds them equal): empty and
+    ``.`` parts dropped, a leading ``//`` (exactly two) kept, as POSIX paths are written."""
+    if not text:
+        return "."
+    root = "/" if text.startswith("/") else ""
+    if text.startswith("//") and not text.startswith("///"):
+        root = "//"
+    parts = [p for p in text.split("/") if p and p != "."]
+    return root + "/".join(parts) if root or parts else "."
+
+
+def db_path(given: str | None) -> str | None:
+    """The database ``Config`` would open (as ``str(cfg.db)``), if this path serves it; a
+    ``~`` is left to the Typer path (``Path.expanduser``)."""
     env = os.environ.get("OPERATOR_DB") or None
     given = given if given is not None else env
-    if given is not None and not given.strip():
+    if given is not None and (not given.strip() or given.startswith("~")):
         return None
     if given is None:
-        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        return Path(base) / "operator" / "operator.db"
-    return Path(given).expanduser()
+        base = os.environ.get("XDG_STATE_HOME") or ""
+        if not base:
+            home = os.path.expanduser("~")
+            if home.startswith("~"):
+                return None
+            base = home + "/.local/state"
+        given = base + "/operator/operator.db"
+    return posix_path(given)
 
 
 def served_here(argv: list[str]) -> bool:
@@ -145,15 +179,15 @@ def served_here(argv: list[str]) -> bool:
     return encoding == "utf8"
 
 
-def _open(path: Path) -> _Connection | None:
+def _open(path: str) -> _Connection | None:
     """The database as ``Store.open(read_only=True)`` opens it, or None where that would
     refuse (the Typer path then says why)."""
-    if not path.is_file():
+    if not os.path.isfile(path):
         return None
-    conn = sqlite3.connect(str(path), timeout=0, isolation_level=None, factory=_Connection)
+    conn = sqlite3.connect(path, timeout=0, isolation_level=None, factory=_Connection)
     try:
         conn.row_factory = sqlite3.Row
-        conn.kill_file = KillFile(path)
+        conn.kill_file = _KillFile(path)
         conn.execute("PRAGMA busy_timeout = 5000")
         health.check_is_operator(conn, path)
         health.check_is_current(conn, path, LATEST_VERSION, True)
@@ -246,20 +280,20 @@ def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
     return out
 
 
-def status(snap: Snapshot, path: Path, as_json: bool) -> str:
+def status(snap: Snapshot, path: str, as_json: bool) -> str:
     conn = snap._conn
     mode, at, by, reason = snap.get_safety_mode()
     policy = lookups.read_policy(conn)
     counts = snap.counts()
     done, failed = snap.activity(60)
-    kill = KillFile(path)
+    kill = _KillFile(path)
     data = {
-        "db": str(path),
+        "db": path,
         "safety_mode": mode,
         "mode_changed_by": by,
         "mode_changed_at": json_time(at),
         "mode_reason": reason,
-        "kill_file": str(kill.path) if kill.engaged() else None,
+        "kill_file": kill.name if kill.engaged() else None,
         **policy.as_dict(),
         "by_status": by_state(counts.by_status, counts.retry_waiting),
         "awaiting_approval": counts.awaiting_approval,
@@ -355,6 +389,8 @@ def workflows_show(snap: Snapshot, target: int, as_json: bool) -> str | None:
         f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  {visible(wf.description)}"
     ]
     if wf.approved_by:
+        from operator_core.identity import actor_text
+
         approver = actor_text(wf.approved_by, who["approved_identity"] or "?")
         lines.append(f"  approved by {visible(approver)} at {fmt_time(wf.approved_at)}")
     for s in steps:

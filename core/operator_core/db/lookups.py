@@ -10,12 +10,10 @@ read through here and ``snapshot``.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from operator_core.clock import from_db, to_db
-from operator_core.db.killfile import PENDING_REASON
 from operator_core.db.rows import row_to_proposal
 from operator_core.model.states import ActionStatus
 
@@ -62,14 +60,15 @@ def read_mode(conn: sqlite3.Connection) -> tuple[str, datetime | None, str, str]
     kill = getattr(conn, "kill_file", None)
     notice = kill.read() if kill is not None and kill.engaged() else None
     if notice is not None:
+        from operator_core.db.killfile import PENDING_REASON
+
         return ("observe", notice.engaged_at, notice.actor, PENDING_REASON)
     if row is None:
         return ("execute", None, "system", "")
     return (row[0], from_db(row[1]), row[2], row[3])
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(NamedTuple):
     """The database's approval policy."""
 
     approval_mode: bool
