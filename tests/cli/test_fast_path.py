@@ -146,7 +146,8 @@ REFUSED = [
     ["audit"],
     ["actions"],
     ["actions", "show", "1"],
-    ["--version"],
+    ["--version", "status"],
+    ["--help"],
 ]
 
 
@@ -328,3 +329,12 @@ def _on_terminal(env: dict[str, str], world: Path, module: str, args: list[str])
         chunks.append(chunk)
     os.close(primary)
     return done.returncode, b"".join(chunks), done.stderr
+
+
+def test_version_as_importlib_metadata_reads_it() -> None:
+    from importlib.metadata import version
+
+    assert fast.version() == version("operator-ops")
+    fast_run, typer_run = both(["--version"])
+    assert fast_run == typer_run == (0, f"operator {version('operator-ops')}\n".encode(), b"")
+    assert _capture(lambda a: 1 if fast.serve(a) is None else 0, ["--version"])[0] == 0
