@@ -45,7 +45,7 @@ def _commands(db: Path) -> list[tuple[str, list[str], bool]]:
         ["workflows", "list"],
         ["workflows", "show", "1"],
         ["audit", "tail"],
-        ["executions", "list"],
+        ["automations", "executions"],
         ["automations", "list"],
     ]
     return [
