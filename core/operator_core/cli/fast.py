@@ -116,7 +116,7 @@ def _options(
 
 def parse(argv: list[str]) -> tuple[dict[str, str], tuple[str, ...], dict[str, str]] | None:
     """(global options, command, its options) of a vector served here, else None."""
-    glob = {}
+    glob: dict[str, str] = {}
     i = 0
     while i < len(argv) and argv[i].startswith("--"):
         name, eq, value = argv[i].partition("=")
@@ -188,14 +188,17 @@ def _open(path: str) -> _Connection | None:
     refuse (the Typer path then says why)."""
     if not os.path.isfile(path):
         return None
-    conn = sqlite3.connect(path, timeout=0, isolation_level=None, factory=_Connection)
+    try:
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None, factory=_Connection)
+    except sqlite3.Error:
+        return None
     try:
         conn.row_factory = sqlite3.Row
         conn.kill_file = _KillFile(path)
         conn.execute("PRAGMA busy_timeout = 5000")
         health.check_is_operator(conn, path)
         health.check_is_current(conn, path, LATEST_VERSION, True)
-    except (sqlite3.Error, health.DatabaseError):
+    except Exception:  # whatever it is, the Typer path says it as it would
         conn.close()
         return None
     return conn
@@ -473,7 +476,7 @@ def answer(argv: list[str]) -> str | None:
                 text = audit_tail(snap, opts, as_json)
         finally:
             conn.execute("COMMIT")
-    except sqlite3.Error:
+    except Exception:  # a row it cannot read: the Typer path answers as it would
         return None
     finally:
         conn.close()
