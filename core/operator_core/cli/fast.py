@@ -28,13 +28,23 @@ import sqlite3
 import sys
 from typing import Any
 
+from operator_core.cli.formats import (
+    by_state,
+    fmt_time,
+    json_line,
+    json_text,
+    json_time,
+    params_line,
+    state_label,
+    table_text,
+)
 from operator_core.clock import SYSTEM_CLOCK
 from operator_core.db import health, inuse, lookups
 from operator_core.db.rows import WORKFLOW_SQL, row_to_workflow
 from operator_core.db.schema import LATEST_VERSION
 from operator_core.db.snapshot import Snapshot
 from operator_core.model.states import ActionStatus
-from operator_core.safe_text import json_visible, visible
+from operator_core.safe_text import visible
 
 MAX_ID = 2**63 - 1  # as cli/parsing.py (a test holds them equal): that module imports more
 MAX_LIST = 100_000
@@ -220,53 +230,6 @@ def model_json(view: Any) -> dict[str, Any]:
     return out
 
 
-def emit(data: Any) -> str:
-    """As ``output.emit``."""
-    import json  # here: the text of ``status`` needs none
-
-    text = json.dumps(data, indent=2, default=str, sort_keys=True, ensure_ascii=False)
-    return json_visible(text)
-
-
-def fmt_time(value: Any) -> str:
-    """As ``output.fmt_time``, for the aware UTC datetimes the rows hold."""
-    if not value:
-        return "-"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def json_time(value: Any) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def param_text(value: Any) -> str:
-    import json
-
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-def params_line(parameters: dict[str, Any]) -> str:
-    return " ".join(f"{k}={param_text(v)}" for k, v in parameters.items())
-
-
-def state_label(p: Any) -> str:
-    if p.awaiting_approval:
-        return "awaiting approval"
-    if p.is_retry_waiting:
-        return f"retry {p.retry_count}/{p.max_retries} at {fmt_time(p.next_retry_at)}"
-    if p.status == ActionStatus.VALIDATED and p.scheduled_at:
-        return f"scheduled {fmt_time(p.scheduled_at)}"
-    if p.status == ActionStatus.CANCELLED and p.cancel_reason:
-        return f"cancelled ({visible(p.cancel_reason)})"
-    return str(p.status.value)
-
-
-def table(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    """``output.print_table`` to a pipe: tab-separated, every cell ``visible``."""
-    cells = [[visible(c) for c in row] for row in rows]
-    return "\n".join("\t".join(row) for row in [list(columns), *cells])
-
-
 def spark(values: list[int], peak: int) -> str:
     """``sparklines(values, minimum=0, maximum=peak)[0]`` for counts and a peak >= 1."""
     out = []
@@ -274,17 +237,6 @@ def spark(values: list[int], peak: int) -> str:
         scaled = ((8 - 1.0) * (max(min(x, peak), 0) - 0)) / (peak - 0) + 1.0
         out.append(BLOCKS[int(round(scaled) or 1)])
     return "".join(out)
-
-
-def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
-    """As ``reading.by_state``: a retry-waiting action is not counted as failed."""
-    out = dict(by_status)
-    if retry_waiting:
-        failed = out.pop("failed", 0) - retry_waiting
-        if failed:
-            out["failed"] = failed
-        out["retry_waiting"] = retry_waiting
-    return out
 
 
 def status(snap: Snapshot, path: str, as_json: bool) -> str:
@@ -313,7 +265,7 @@ def status(snap: Snapshot, path: str, as_json: bool) -> str:
         "failures_per_minute": failed,
     }
     if as_json:
-        return emit(data)
+        return json_text(data)
     banner = (
         "EXECUTE"
         if mode.upper() == "EXECUTE"
@@ -343,9 +295,9 @@ def actions_list(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str | N
     limit = int(opts.get("limit", 50))
     rows = lookups.list_proposals(snap._conn, st, limit=limit, views=True)
     if as_json:
-        return emit([model_json(p) for p in rows])
+        return json_text([model_json(p) for p in rows])
     columns = ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY")
-    return table(
+    return table_text(
         columns,
         [
             (
@@ -367,7 +319,9 @@ def workflows_list(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
     steps = snap.list_workflow_steps([w.id for w in wfs if w.id is not None])
     rows = [(w, steps.get(w.id or 0, [])) for w in wfs]
     if as_json:
-        return emit([{**model_json(w), "steps": [model_json(s) for s in st]} for w, st in rows])
+        return json_text(
+            [{**model_json(w), "steps": [model_json(s) for s in st]} for w, st in rows]
+        )
     out = []
     for w, st in rows:
         done = sum(1 for s in st if s.status == ActionStatus.COMPLETED)
@@ -379,7 +333,7 @@ def workflows_list(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
             )
         )
         out.append((str(w.id), w.name, w.status.value, f"{done}/{len(st)} steps", approval))
-    return table(("ID", "NAME", "STATUS", "STEPS", "APPROVAL"), out)
+    return table_text(("ID", "NAME", "STATUS", "STEPS", "APPROVAL"), out)
 
 
 def workflows_show(snap: Snapshot, target: int, as_json: bool) -> str | None:
@@ -391,7 +345,9 @@ def workflows_show(snap: Snapshot, target: int, as_json: bool) -> str | None:
     steps = lookups.workflow_actions(conn, target, views=True)
     who = lookups.identities(conn, True, target)
     if as_json:
-        return emit({**model_json(wf), "steps": [model_json(s) for s in steps], "identities": who})
+        return json_text(
+            {**model_json(wf), "steps": [model_json(s) for s in steps], "identities": who}
+        )
     lines = [
         f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  {visible(wf.description)}"
     ]
@@ -411,9 +367,7 @@ def workflows_show(snap: Snapshot, target: int, as_json: bool) -> str | None:
 def audit_tail(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
     events = snap.list_audit_events(limit=int(opts.get("lines", 20)))
     if as_json:
-        return emit([model_json(e) for e in events])
-    import json
-
+        return json_text([model_json(e) for e in events])
     lines = []
     for e in events:
         target = (
@@ -421,10 +375,9 @@ def audit_tail(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
             if e.proposal_id
             else (f"workflow {e.workflow_id}" if e.workflow_id else "-")
         )
-        data = json.dumps(e.event_data, default=str, sort_keys=True, ensure_ascii=False)
         lines.append(
             f"{e.id}\t{fmt_time(e.timestamp)}\t{visible(e.event_type)}\t{target}\t"
-            f"{visible(e.actor)}\t{json_visible(data)}"
+            f"{visible(e.actor)}\t{json_line(e.event_data)}"
         )
     return "\n".join(lines)
 

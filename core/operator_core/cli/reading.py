@@ -19,6 +19,7 @@ from operator_core.cli.app import (
     workflows_app,
 )
 from operator_core.cli.output import (
+    by_state,
     emit,
     fmt_time,
     json_line,
@@ -230,18 +231,6 @@ def audit_tail(
             f"{visible(e.actor)}\t"
             f"{json_line(e.event_data)}"
         )
-
-
-def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
-    """Counts by status, where an action waiting for its retry is not "failed" (it is
-    stored so until it runs again) but "retry_waiting"."""
-    out = dict(by_status)
-    if retry_waiting:
-        failed = out.pop("failed", 0) - retry_waiting
-        if failed:
-            out["failed"] = failed
-        out["retry_waiting"] = retry_waiting
-    return out
 
 
 @app.command()
