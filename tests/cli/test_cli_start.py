@@ -26,12 +26,12 @@ print(json.dumps({"code": code, "loaded": heavy, "asyncio": "asyncio" in sys.mod
 """
 
 
-def _loaded(tmp_path: Path, *args: str) -> dict[str, object]:
+def _loaded(tmp_path: Path, *args: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPERATOR_")}
     env["XDG_STATE_HOME"] = str(tmp_path / "state")
     # The tree under test, whatever the venv's editable install points at.
     env["PYTHONPATH"] = os.pathsep.join(str(REPO / d) for d in ("core", "tui", "."))
-    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
+    code = f"HEAVY = {heavy!r}\n{PROBE}"
     done = subprocess.run(
         [sys.executable, "-c", code, *args],
         env=env,
@@ -59,6 +59,32 @@ def test_status_reads_without_the_executor_or_pydantic(tmp_path: Path) -> None:
     for args in (["status"], ["status", "--json"]):
         seen = _loaded(tmp_path, "--db", str(db), *args)
         assert seen["code"] == 0 and seen["loaded"] == [], seen
+
+
+# What the fast path (cli/fast.py) keeps out of a reading command's start, beyond HEAVY.
+NOT_READING = (*HEAVY, "typer", "aiosqlite", "dataclasses", "pathlib", "socket", "uuid")
+
+
+def test_reading_commands_start_without_typer(tmp_path: Path) -> None:
+    db = tmp_path / "operator.db"
+    for args in (
+        ["propose", "check_health", "--reason", "r"],
+        ["propose-workflow", "wf", "--step", "check_health", "--description", "d"],
+    ):
+        assert _loaded(tmp_path, "--db", str(db), *args)["code"] == 0
+    for args in (
+        ["status"],
+        ["actions", "list", "--json"],
+        ["actions", "list", "--status", "validated"],
+        ["workflows", "list"],
+        ["workflows", "show", "1", "--json"],
+        ["audit", "tail", "-n", "5"],
+    ):
+        seen = _loaded(tmp_path, "--db", str(db), *args, heavy=NOT_READING)
+        assert seen["code"] == 0 and seen["loaded"] == [], (args, seen)
+        assert seen["asyncio"] is False, (args, seen)
+    seen = _loaded(tmp_path, "--version", heavy=NOT_READING)
+    assert seen["code"] == 0 and seen["loaded"] == [], seen
 
 
 def test_run_wrapper_is_quiet_after_its_first_call() -> None:

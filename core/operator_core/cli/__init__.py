@@ -3,8 +3,45 @@
 Every error the engine raises becomes one line on stderr and a non-zero exit; nothing is
 half-written because every change is one transaction. ``app`` holds the groups and global
 options; each command group lives in a module of its own; ``output`` is how it prints.
+
+``main`` first asks ``fast`` (the reading commands, without Typer); everything else, and
+``app``, import the Typer app on first use.
 """
 
-from operator_core.cli.main import app, main
+from __future__ import annotations
+
+import sys
+from typing import Any
 
 __all__ = ["app", "main"]
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """Run the CLI; every expected error is one line on stderr."""
+    from operator_core.cli.fast import serve
+
+    code = serve(sys.argv[1:] if argv is None else argv)
+    if code is not None:
+        return code
+    from operator_core.cli.main import main as typer_main
+
+    _keep_main()
+    return typer_main(argv)
+
+
+def _keep_main() -> None:
+    # Importing the module ``cli.main`` binds the package's name ``main`` to it: put back
+    # the function (``from operator_core.cli import main`` must stay the entry point).
+    globals()["main"] = _main
+
+
+main = _main
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from operator_core.cli.main import app
+
+        _keep_main()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,6 @@
 
 import sys
 
-from operator_core.cli.main import main
+from operator_core.cli import main
 
 sys.exit(main())

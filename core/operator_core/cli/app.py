@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     # Imported where used: ``operator tui`` draws its first frame before pydantic is
     # imported (the models, the registry, the executor; see operator_tui.app).
     from operator_core.actions.executor import ActionExecutor
-    from operator_core.db.snapshot import Reads
+    from operator_core.db.reads import Reads
 
 
 T = TypeVar("T")
@@ -202,7 +202,7 @@ async def with_reads(cfg: Config, fn: Callable[[Reads], Awaitable[T]]) -> T:
     """Run ``fn`` on the database's own reads (``status``): no executor, models nor
     pydantic to import, so the command starts about as fast as the dashboard's first frame.
     Read only, as every reading command."""
-    from operator_core.db.snapshot import Reads
+    from operator_core.db.reads import Reads
 
     cfg.require_db()
     db = Reads(cfg.db, read_only=True)

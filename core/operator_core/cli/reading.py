@@ -19,6 +19,7 @@ from operator_core.cli.app import (
     workflows_app,
 )
 from operator_core.cli.output import (
+    by_state,
     emit,
     fmt_time,
     json_line,
@@ -37,7 +38,7 @@ from operator_core.safe_text import visible
 if TYPE_CHECKING:
     # Only for types: pydantic is imported where used (see cli/app.py).
     from operator_core.actions.executor import ActionExecutor
-    from operator_core.db.snapshot import Reads
+    from operator_core.db.reads import Reads
     from operator_core.model.types import ActionProposal, WorkflowProposal
 
 
@@ -95,7 +96,7 @@ def actions_show(
 
     async def go(ex: ActionExecutor) -> dict[str, Any]:
         from operator_core.db.budgets import waiting_on
-        from operator_core.db.policy import identities
+        from operator_core.db.lookups import identities
 
         p = await ex.require_proposal(target)
         records = await ex.db.list_records(target)
@@ -180,7 +181,7 @@ def workflows_show(
     cfg = get_config(ctx)
 
     async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal], Any]:
-        from operator_core.db.policy import identities
+        from operator_core.db.lookups import identities
 
         wf = await ex.require_workflow(target)
         return (
@@ -239,18 +240,6 @@ def audit_tail(
         )
 
 
-def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
-    """Counts by status, where an action waiting for its retry is not "failed" (it is
-    stored so until it runs again) but "retry_waiting"."""
-    out = dict(by_status)
-    if retry_waiting:
-        failed = out.pop("failed", 0) - retry_waiting
-        if failed:
-            out["failed"] = failed
-        out["retry_waiting"] = retry_waiting
-    return out
-
-
 @app.command()
 def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Safety mode, counts and activity sparklines."""
@@ -259,7 +248,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
     async def go(db: Reads) -> dict[str, Any]:
         from operator_core.clock import span
         from operator_core.db.budgets import waits
-        from operator_core.db.policy import read_policy
+        from operator_core.db.lookups import read_policy
 
         mode, at, by, reason = await db.get_safety_mode()
         policy = await db.read(read_policy)

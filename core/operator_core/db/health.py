@@ -17,9 +17,12 @@ A file that is not SQLite at all is refused by SQLite itself, unchanged.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from operator_core.errors import DatabaseError, SchemaTooNewError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 RESTORE_HINT = (
     "Restore it from a backup ('operator kill-switch --yes' still stops execution while its "

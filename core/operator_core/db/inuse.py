@@ -13,9 +13,12 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from operator_core.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def lock_path(db_path: Path) -> Path:
@@ -26,7 +29,8 @@ def hold_shared(db_path: Path) -> int | None:
     """Mark the database in use by this process until ``release``. None where the lock file
     cannot be made (a read-only directory): that process is then not seen, nothing fails."""
     try:
-        fd = os.open(lock_path(db_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # The name as text: ``lock_path`` without pathlib, for the CLI's fast path.
+        fd = os.open(os.fspath(db_path) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
         return None
     try:

@@ -13,10 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from operator_core.clock import from_db, to_db
 
@@ -24,8 +23,7 @@ KILL_REASON = "kill switch"
 PENDING_REASON = "kill switch; the database has not recorded it yet"
 
 
-@dataclass(frozen=True)
-class KillNotice:
+class KillNotice(NamedTuple):
     """Who pulled the kill switch, when, and from where (what the file holds)."""
 
     actor: str
@@ -71,6 +69,8 @@ class KillFile:
     def engage(self, actor: str, now: datetime) -> tuple[KillNotice, bool]:
         """Write the file, atomically and durably (mode 0600): (its notice, True). If it is
         already there, the switch was already on: (that first pull, False). Raises OSError."""
+        import socket  # here: a reading command that only looks for the file needs none
+
         notice = KillNotice(actor, now, KILL_REASON, socket.gethostname(), os.getpid())
         body = json.dumps(
             {

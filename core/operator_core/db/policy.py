@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from operator_core.clock import from_db, to_db
 from operator_core.db import audit
 from operator_core.db.cancel import CANCEL_ONE_SQL, cancel, cancel_workflow_tx
+from operator_core.db.lookups import Policy, read_policy
 from operator_core.db.records import AuditEntry
 from operator_core.errors import ApprovalError, ConfigError
 from operator_core.identity import same_person
@@ -36,8 +36,6 @@ SOURCES = {
     "four_eyes": "OPERATOR_FOUR_EYES / four_eyes=",
 }
 
-# The policy row (a NULL setting has not been seeded yet and means off).
-POLICY_SQL = "SELECT approval_mode, four_eyes, changed_at, changed_by FROM policy WHERE id = 1"
 
 # Seed the settings still NULL; the ones already set are left alone (a concurrent first
 # opener may have seeded them meanwhile: the caller re-reads).
@@ -72,14 +70,6 @@ SELECT MIN(expires_at) FROM action_proposals
 WHERE workflow_id = ? AND status IN ('proposed', 'validated') AND expires_at IS NOT NULL
 """
 
-# Who did what to one action or workflow, for ``actions show`` and ``workflows show``.
-ACTION_IDENTITIES_SQL = """
-SELECT proposed_identity, approved_identity, rejected_identity, cancelled_identity
-FROM action_proposals WHERE id = ?
-"""
-WORKFLOW_IDENTITIES_SQL = """
-SELECT proposed_identity, approved_identity, rejected_identity FROM workflows WHERE id = ?
-"""
 
 # A claimed action that may not start after all goes back to waiting for its approval: the
 # claim is released and no attempt was opened.
@@ -110,40 +100,8 @@ class PolicyConflictError(ConfigError):
     """A process asked for a policy other than the one the database holds."""
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The database's approval policy."""
-
-    approval_mode: bool
-    four_eyes: bool
-    changed_at: datetime | None
-    changed_by: str | None
-    seeded: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "approval_mode": self.approval_mode,
-            "four_eyes": self.four_eyes,
-            "policy_changed_at": to_db(self.changed_at),
-            "policy_changed_by": self.changed_by,
-        }
-
-
 def on_off(value: bool) -> str:
     return "on" if value else "off"
-
-
-def read_policy(conn: sqlite3.Connection) -> Policy:
-    row = conn.execute(POLICY_SQL).fetchone()
-    if row is None:
-        return Policy(False, False, None, None, False)
-    return Policy(
-        bool(row[0]),
-        bool(row[1]),
-        from_db(row[2]),
-        row[3],
-        row[0] is not None and row[1] is not None,
-    )
 
 
 def seed_policy(
@@ -232,18 +190,6 @@ def lapsed(expires_at: datetime | None, now: datetime) -> bool:
 
 def workflow_expiry(conn: sqlite3.Connection, workflow_id: int) -> datetime | None:
     return from_db(conn.execute(WORKFLOW_EXPIRY_SQL, (workflow_id,)).fetchone()[0])
-
-
-def identities(conn: sqlite3.Connection, workflow: bool, row_id: int) -> dict[str, str | None]:
-    """The OS identities recorded for one action or workflow (None: not done, or recorded
-    before identities were)."""
-    if workflow:
-        row = conn.execute(WORKFLOW_IDENTITIES_SQL, (row_id,)).fetchone()
-        names = ("proposed", "approved", "rejected")
-    else:
-        row = conn.execute(ACTION_IDENTITIES_SQL, (row_id,)).fetchone()
-        names = ("proposed", "approved", "rejected", "cancelled")
-    return {f"{n}_identity": (row[i] if row else None) for i, n in enumerate(names)}
 
 
 ApprovalGate = Callable[[str], bool]

@@ -24,6 +24,7 @@ from operator_core.db.cancel import (
     cancel_workflow_tx,
 )
 from operator_core.db.connection import Store
+from operator_core.db.lookups import proposals_query
 from operator_core.db.policy import check_four_eyes, expire_at_approval, lapsed, with_approval
 from operator_core.db.records import AuditEntry
 from operator_core.db.rows import (
@@ -49,18 +50,6 @@ INSERT INTO tickets (title, summary, severity, status, created_at) VALUES (?, ?,
 
 # One ticket by primary key.
 TICKET_SQL = "SELECT * FROM tickets WHERE id = ?"
-
-# list_proposals' filters. A status is written as SQL text (one of the enum's values), with
-# the condition of the partial index that holds it (idx_action_proposals_state leaves the
-# validated out); validated actions are read through their own two indexes.
-IN_STATE = "status = '{status}' AND status <> 'validated'"
-VALIDATED_IDS = """id IN (
-    SELECT id FROM action_proposals
-    WHERE status = 'validated' AND (requires_approval = 0 OR approved_at IS NOT NULL)
-    UNION ALL
-    SELECT id FROM action_proposals
-    WHERE status IN ('proposed', 'validated') AND requires_approval <> 0
-        AND approved_at IS NULL AND status = 'validated')"""
 
 # One proposer's proposals, newest first: walks the primary key backwards, stops at LIMIT.
 PROPOSED_BY_SQL = "SELECT * FROM action_proposals WHERE proposed_by = ? ORDER BY id DESC LIMIT ?"
@@ -246,21 +235,7 @@ class ProposalOps(Store):
         ticket_id: int | None = None,
     ) -> list[ActionProposal]:
         """Newest first, bounded by ``limit`` (None for everything)."""
-        clauses, params = [], []
-        if status is not None:
-            # The status as SQL text (one of the enum's values), so the planner can match it
-            # to the partial index that holds it.
-            value = ActionStatus(status).value
-            if value == "validated":
-                clauses.append(VALIDATED_IDS)
-            else:
-                clauses.append(IN_STATE.format(status=value))
-        if ticket_id is not None:
-            clauses.append("ticket_id = ?")
-            params.append(ticket_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM action_proposals {where} ORDER BY id DESC LIMIT ? OFFSET ?"
-        params += [-1 if limit is None else limit, offset]
+        sql, params = proposals_query(status, ticket_id, limit, offset)
 
         def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
             return [row_to_proposal(r) for r in conn.execute(sql, params).fetchall()]

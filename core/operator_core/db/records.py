@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -42,8 +41,7 @@ class AttemptResult(NamedTuple):
     retry_delay_seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class Counts:
+class Counts(NamedTuple):
     """Counts for the header and ``operator status``."""
 
     by_status: dict[str, int]

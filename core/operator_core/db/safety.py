@@ -11,7 +11,6 @@ write that sees it records the pull for whoever pulled it.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from operator_core.clock import from_db, to_db
@@ -103,9 +102,6 @@ SELECT
     (SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress'))
 """
 
-# The mode as recorded, with who set it and why.
-READ_MODE_SQL = "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
-
 # The mode alone.
 CURRENT_MODE_SQL = "SELECT mode FROM safety_state WHERE id = 1"
 
@@ -196,21 +192,6 @@ def require_execute(conn: sqlite3.Connection) -> bool:
     if row is None:
         return False
     return bool(row[4])
-
-
-def read_mode(conn: sqlite3.Connection) -> tuple[str, datetime | None, str, str]:
-    """(mode, changed_at, changed_by, reason). A kill file the database has not caught up
-    with yet is OBSERVE already."""
-    row = conn.execute(READ_MODE_SQL).fetchone()
-    if row is not None and row[0] != "execute":
-        return (row[0], from_db(row[1]), row[2], row[3])
-    kill = getattr(conn, "kill_file", None)
-    notice = kill.read() if kill is not None and kill.engaged() else None
-    if notice is not None:
-        return ("observe", notice.engaged_at, notice.actor, PENDING_REASON)
-    if row is None:
-        return ("execute", None, "system", "")
-    return (row[0], from_db(row[1]), row[2], row[3])
 
 
 class SafetyOps(Store):

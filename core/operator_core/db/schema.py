@@ -11,7 +11,6 @@ import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from operator_core.anchor.chain import new_origin
 from operator_core.clock import to_db, to_utc
 from operator_core.errors import SchemaTooNewError
 
@@ -404,6 +403,9 @@ CREATE TABLE IF NOT EXISTS audit_origin (
 def _migrate_v8(conn: sqlite3.Connection) -> None:
     """The database's origin: named in every checkpoint of its audit chain, so a checkpoint
     of one database never vouches for another (see anchor/)."""
+    # Here, not at the top: a reading command imports this module for LATEST_VERSION only.
+    from operator_core.anchor.chain import new_origin
+
     for statement in split_statements(V8_SQL):
         conn.execute(statement)
     conn.execute("INSERT OR IGNORE INTO audit_origin (id, origin) VALUES (1, ?)", (new_origin(),))

@@ -16,13 +16,13 @@ from operator_core.db import safety
 from operator_core.db.agent_budgets import check_agent, write_checked
 from operator_core.db.cancel import cancel_workflow_tx
 from operator_core.db.connection import Store
+from operator_core.db.lookups import workflow_actions
 from operator_core.db.policy import check_four_eyes, held_entries, lapsed, workflow_expiry
 from operator_core.db.records import AuditEntry
 from operator_core.db.rows import (
     WORKFLOW_SQL,
     fetch_workflow,
     insert_proposal,
-    row_to_proposal,
     row_to_workflow,
 )
 from operator_core.errors import ApprovalError, InvalidTransitionError
@@ -38,9 +38,6 @@ INSERT INTO workflows (name, description, ticket_id, status, created_at, updated
     requires_approval, proposed_by, proposed_identity)
 VALUES (?, ?, ?, 'pending', ?, ?, ?, ?, ?)
 """
-
-# A workflow's steps in order (idx_action_proposals_workflow).
-STEPS_SQL = "SELECT * FROM action_proposals WHERE workflow_id = ? ORDER BY execution_order"
 
 # Approve a workflow (by primary key), then its pending steps.
 APPROVE_WORKFLOW_SQL = """
@@ -168,11 +165,7 @@ class WorkflowOps(Store):
         return await self._call(fn)
 
     async def list_workflow_actions(self, workflow_id: int) -> list[ActionProposal]:
-        def fn(conn: sqlite3.Connection) -> list[ActionProposal]:
-            rows = conn.execute(STEPS_SQL, (workflow_id,)).fetchall()
-            return [row_to_proposal(r) for r in rows]
-
-        return await self._call(fn)
+        return await self._call(workflow_actions, workflow_id)
 
     async def approve_workflow(
         self,

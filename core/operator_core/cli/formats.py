@@ -1,0 +1,84 @@
+"""How the CLI writes values, without Typer: JSON as text, times, parameters, an action's
+state in one label, the counts by state. ``output`` prints with them; ``fast`` (the reading
+commands' fast path) too, so both write the same bytes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from operator_core.model.states import ActionStatus
+from operator_core.safe_text import json_visible, visible
+
+
+def json_text(data: Any) -> str:
+    """JSON as a program reads it: non-ASCII text as itself, control and format characters
+    escaped (see ``json_visible``), every time in UTC with a Z."""
+    text = json.dumps(data, indent=2, default=str, sort_keys=True, ensure_ascii=False)
+    return json_visible(text)
+
+
+def table_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Rows under a header as a pipe gets them: tab-separated, never cut, every cell
+    escaped (``visible``), so a value holds no tab or newline that could add a column or a
+    row."""
+    cells = [[visible(c) for c in row] for row in rows]
+    return "\n".join("\t".join(row) for row in [list(columns), *cells])
+
+
+def json_line(data: Any) -> str:
+    """``data`` as JSON on one line, for text output (non-ASCII as itself, as ``emit``)."""
+    return json_visible(json.dumps(data, default=str, sort_keys=True, ensure_ascii=False))
+
+
+def param_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def params_line(parameters: dict[str, Any]) -> str:
+    return " ".join(f"{k}={param_text(v)}" for k, v in parameters.items())
+
+
+def fmt_time(value: datetime | str | None) -> str:
+    """A time for people: UTC to the second, in the same ISO 8601 form as the JSON
+    (``2026-12-03T06:14:19Z``); a stored or JSON time string is read first."""
+    if not value:
+        return "-"
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def json_time(dt: datetime | None) -> str | None:
+    """A time for programs: UTC with microseconds and a Z, as every model's JSON has it."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def state_label(p: Any) -> str:
+    """An action (model or view) in one label."""
+    if p.awaiting_approval:
+        return "awaiting approval"
+    if p.is_retry_waiting:
+        return f"retry {p.retry_count}/{p.max_retries} at {fmt_time(p.next_retry_at)}"
+    if p.status == ActionStatus.VALIDATED and p.scheduled_at:
+        return f"scheduled {fmt_time(p.scheduled_at)}"
+    if p.status == ActionStatus.CANCELLED and p.cancel_reason:
+        return f"cancelled ({visible(p.cancel_reason)})"
+    return p.status.value
+
+
+def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
+    """Counts by status, where an action waiting for its retry is not "failed" (it is
+    stored so until it runs again) but "retry_waiting"."""
+    out = dict(by_status)
+    if retry_waiting:
+        failed = out.pop("failed", 0) - retry_waiting
+        if failed:
+            out["failed"] = failed
+        out["retry_waiting"] = retry_waiting
+    return out
