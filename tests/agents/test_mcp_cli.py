@@ -37,7 +37,7 @@ def test_bad_options_get_one_line_and_create_nothing(
 
 def test_other_commands_do_not_import_the_mcp_sdk(tmp_path: Path) -> None:
     code = (
-        "import sys; from operator_core.cli.main import main; "
+        "import sys; from operator_core.cli.typer_main import main; "
         "main(['--help']); print('mcp' in sys.modules, file=sys.stderr)"
     )
     result = subprocess.run(

@@ -2,7 +2,7 @@
 
 Every argument vector runs twice in this process: through the entry point (``cli.main``
 of the package: the fast path first, Typer when it declines) and through the Typer app
-alone (``cli.main.main``). Same stdout bytes, same stderr bytes, same exit code, for good
+alone (``cli.typer_main.main``). Same stdout bytes, same stderr bytes, same exit code, for good
 and bad input, ``--json`` or text, a pipe or a terminal, an empty, missing, foreign, empty
 or unreadable database and ``--db ""``. The vectors the fast path must serve are checked to
 be served, so the comparison is not between Typer and itself."""
@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from operator_core.cli import fast, parsing
 from operator_core.cli import main as entry
-from operator_core.cli.main import main as typer_main
+from operator_core.cli.typer_main import main as typer_main
 
 REPO = Path(__file__).resolve().parents[2]
 Run = tuple[int, bytes, bytes]
@@ -294,7 +294,7 @@ def test_a_terminal_gets_the_same_answer(world: Path) -> None:
     for _ in range(2):  # again if a minute turned between the runs (see frozen_now)
         outputs = [
             _on_terminal(env, world, module, args)
-            for module in ("operator_core.cli", "operator_core.cli.main")
+            for module in ("operator_core.cli", "operator_core.cli.typer_main")
             for args in (["status"], ["actions", "list"])
         ]
         if outputs[:2] == outputs[2:]:
@@ -307,7 +307,7 @@ def _on_terminal(env: dict[str, str], world: Path, module: str, args: list[str])
     import pty
 
     code = (
-        "import sys; from operator_core.cli.main import main; sys.exit(main())"
+        "import sys; from operator_core.cli.typer_main import main; sys.exit(main())"
         if module.endswith("main")
         else "import runpy; runpy.run_module('operator_core.cli', run_name='__main__')"
     )
@@ -364,4 +364,4 @@ def test_a_spent_budget_is_left_to_typer(tmp_path: Path) -> None:
             fast_run, typer_run = both(argv)
             assert fast_run == typer_run
             assert served(argv) is fast_serves
-            assert ("budget spent" in typer_run[1]) is (not fast_serves and args == ["status"])
+            assert (b"budget spent" in typer_run[1]) is (not fast_serves and args == ["status"])

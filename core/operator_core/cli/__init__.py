@@ -23,25 +23,19 @@ def _main(argv: list[str] | None = None) -> int:
     code = serve(sys.argv[1:] if argv is None else argv)
     if code is not None:
         return code
-    from operator_core.cli.main import main as typer_main
+    from operator_core.cli.typer_main import main as typer_main
 
-    _keep_main()
     return typer_main(argv)
 
 
-def _keep_main() -> None:
-    # Importing the module ``cli.main`` binds the package's name ``main`` to it: put back
-    # the function (``from operator_core.cli import main`` must stay the entry point).
-    globals()["main"] = _main
-
-
+# The Typer path lives in ``typer_main``, not ``main``: a submodule named ``main`` would
+# rebind this package's ``main`` to itself whenever anything imported it.
 main = _main
 
 
 def __getattr__(name: str) -> Any:
     if name == "app":
-        from operator_core.cli.main import app
+        from operator_core.cli.typer_main import app
 
-        _keep_main()
         return app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
