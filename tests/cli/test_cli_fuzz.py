@@ -156,6 +156,7 @@ COMMANDS: list[tuple[list[str], list[str], dict[str, str | None]]] = [
     ),
     (["automations", "execution"], ["id"], {"--json": None}),
     (["automations", "cancel"], ["id"], {"--reason": "text"}),
+    (["migrate"], [], {}),
     (["secrets", "list"], [], {}),
     (["secrets", "delete"], ["text"], {"--automation": "text"}),
     ([], [], {}),

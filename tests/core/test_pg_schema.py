@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from typing import Any
 
 import psycopg
@@ -72,27 +70,6 @@ async def test_a_database_of_something_else_is_left_alone(pg_empty_url: str) -> 
         await _open(pg_empty_url)
     tables = _sql(pg_empty_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
     assert tables == [("invoices",)]
-
-
-def test_hosts_starting_at_once_migrate_once(pg_empty_url: str) -> None:
-    code = (
-        "import asyncio, sys\n"
-        "from operator_core.db.pg.connection import PgDatabase\n"
-        "async def go():\n"
-        "    db = PgDatabase(sys.argv[1])\n"
-        "    await db.open()\n"
-        "    await db.close()\n"
-        "asyncio.run(go())\n"
-    )
-    procs = [
-        subprocess.Popen([sys.executable, "-c", code, pg_empty_url], stderr=subprocess.PIPE)
-        for _ in range(3)
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()
-    assert _sql(pg_empty_url, "SELECT version FROM operator_schema") == [(schema.LATEST_VERSION,)]
-    assert _sql(pg_empty_url, "SELECT count(*) FROM audit_origin") == [(1,)]
 
 
 @pytest.mark.parametrize(

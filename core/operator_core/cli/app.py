@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from operator_core.cli.parsing import MAX_ID, MAX_LIST, check_label
+from operator_core.db.url import DbTarget, parse_target
 from operator_core.env import parse_bool
 from operator_core.errors import DatabaseError, ValidationError
 from operator_core.identity import actor_text, current_identity
@@ -87,7 +88,9 @@ class Config:
         if given is not None and not given.strip():
             raise ValidationError("--db is empty: give the database file's path", "db")
         self.db_explicit = given is not None
-        self.db = Path(given or default_db()).expanduser()
+        self.target = parse_target(given) if given is not None else DbTarget(path=default_db())
+        # A URL has no path: the root callback lets only POSTGRES_COMMANDS see it.
+        self.db = self.target.path or Path(self.target.display)
         if subject is not None and not subject.strip():
             raise ValidationError(
                 "--subject is empty: give demo, commands:FILE.toml, http:FILE.toml or module:Class",
@@ -219,7 +222,10 @@ def root(
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", metavar="PATH", help="SQLite file (env OPERATOR_DB)", show_default=False
+            "--db",
+            metavar="PATH|URL",
+            help="SQLite file, or postgresql:// URL (env OPERATOR_DB)",
+            show_default=False,
         ),
     ] = None,
     subject: Annotated[
@@ -250,4 +256,15 @@ def root(
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version"),
     ] = False,
 ) -> None:
-    ctx.obj = Config(db, subject, approval_mode, actor)
+    cfg = Config(db, subject, approval_mode, actor)
+    command = ctx.invoked_subcommand
+    if cfg.target.is_postgres and command not in POSTGRES_COMMANDS:
+        raise DatabaseError(
+            f"'operator {command}' does not run on PostgreSQL yet (support is in progress; "
+            f"'operator migrate' does): {cfg.target.display}"
+        )
+    ctx.obj = cfg
+
+
+POSTGRES_COMMANDS = ("migrate",)
+"""The commands that run on a PostgreSQL URL so far (issue 26)."""

@@ -26,6 +26,7 @@ from operator_core.cli import (
     automations,
     executions,
     agents,
+    migrate,
 )
 
 # isort: on
@@ -41,6 +42,7 @@ COMMAND_MODULES = (
     automations,
     executions,
     agents,
+    migrate,
 )
 
 

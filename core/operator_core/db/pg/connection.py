@@ -174,6 +174,15 @@ class PgDatabase:
         await self._call(self.run, step, self.display)
         return self
 
+    async def migrate(self) -> tuple[int | None, int]:
+        """Connect and migrate: the schema version before (None: no Operator schema) and
+        after."""
+
+        def both(conn: PgConn, display: str) -> tuple[int | None, int]:
+            return schema.read_version(conn), schema.migrate(conn, display)
+
+        return await self._call(self.run, both, self.display)
+
     async def close(self) -> None:
         await self._call(self._drop)
         self._thread.shutdown(wait=True)
