@@ -99,6 +99,16 @@ def test_sqlite_and_translation_agree_on_values(parts: list[str]) -> None:
         ("SELECT 'it''s ?', ?", "SELECT 'it''s ?', %s"),
         ("SELECT a % 2 FROM t", "SELECT a %% 2 FROM t"),
         (
+            "SELECT id FROM t INDEXED BY idx_x WHERE a IS NOT ? AND b IS ? AND c IS NOT NULL",
+            "SELECT id FROM t  WHERE a IS DISTINCT FROM %s AND b IS NOT DISTINCT FROM %s "
+            "AND c IS NOT NULL",
+        ),
+        (
+            "SELECT 1 WHERE this IS :b OR isnot IS NOT :c",
+            "SELECT 1 WHERE this IS NOT DISTINCT FROM %(b)s OR isnot IS DISTINCT FROM %(c)s",
+        ),
+        ("SELECT 'INDEXED BY x', this FROM t NOT INDEXED", "SELECT 'INDEXED BY x', this FROM t "),
+        (
             "INSERT INTO t VALUES (?) ON CONFLICT DO NOTHING RETURNING id",
             "INSERT INTO t VALUES (%s) ON CONFLICT DO NOTHING RETURNING id",
         ),
@@ -108,7 +118,10 @@ def test_examples(sql: str, out: str) -> None:
     assert translate(sql) == out
 
 
-@pytest.mark.parametrize("sql", ["SELECT ?, :a", "SELECT 'open", "SELECT /* open", "SELECT a::int"])
+@pytest.mark.parametrize(
+    "sql",
+    ["SELECT ?, :a", "SELECT a IS ?, b IS :b", "SELECT 'open", "SELECT /* open", "SELECT a::int"],
+)
 def test_refused(sql: str) -> None:
     with pytest.raises(ValueError):
         translate(sql)

@@ -104,6 +104,30 @@ async def test_rows_read_like_sqlite_rows_and_statements_translate(pg_url: str) 
             "pct": "100%",
         }
         assert len(row) == 3 and row[-1] == "100%"
+        # A bool is stored as SQLite stores it (flags are 0/1 integers), and a SQLite-only
+        # index hint or IS-comparison with a value runs too.
+        flags = await db.write(
+            lambda c: (
+                c.execute(
+                    "UPDATE workflows SET requires_approval = ? WHERE id = ? RETURNING id",
+                    (True, 1),
+                ).rowcount
+                + c.execute(
+                    "INSERT INTO workflows (name, requires_approval) VALUES (?, ?) "
+                    "RETURNING requires_approval",
+                    ("w", False),
+                ).fetchone()[0]
+            )
+        )
+        assert flags == 0
+        found = await db.read(
+            lambda c: c.execute(
+                "SELECT name FROM workflows INDEXED BY idx_workflows_status "
+                "WHERE requires_approval IS ? AND description IS NOT ?",
+                (False, "x"),
+            ).fetchall()
+        )
+        assert [r["name"] for r in found] == ["w"]
     finally:
         await db.close()
 

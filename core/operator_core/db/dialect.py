@@ -12,8 +12,16 @@ written in psycopg's placeholders already and is used as is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
+
+# SQLite's index hints: PostgreSQL has none (its planner picks), so they are dropped.
+_HINT_RE = re.compile(r"(?i)(?:INDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*|NOT\s+INDEXED)\b")
+# ``x IS ?`` / ``x IS NOT ?``: SQLite's null-safe comparison with a value; PostgreSQL takes
+# IS only before NULL, TRUE or FALSE, and says IS [NOT] DISTINCT FROM.
+_IS_NOT_RE = re.compile(r"(?i)IS\s+NOT\s+(?=\?|:[A-Za-z_])")
+_IS_RE = re.compile(r"(?i)IS\s+(?=\?|:[A-Za-z_])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +48,21 @@ def _name_end(sql: str, start: int) -> int:
     return end
 
 
+def _rewrite(sql: str, i: int) -> tuple[str, int] | None:
+    """What replaces the SQLite-only phrase starting at ``i``, and where it ends; or None."""
+    if match := _HINT_RE.match(sql, i):
+        return "", match.end()
+    if match := _IS_NOT_RE.match(sql, i):
+        return "IS DISTINCT FROM ", match.end()
+    if match := _IS_RE.match(sql, i):
+        return "IS NOT DISTINCT FROM ", match.end()
+    return None
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
-    """SQLite placeholders to psycopg's; ValueError if the statement mixes ``?`` and
+    """SQLite placeholders to psycopg's, index hints (``INDEXED BY``) dropped and ``IS [NOT]
+    ?`` spelled ``IS [NOT] DISTINCT FROM``; ValueError if the statement mixes ``?`` and
     ``:name`` (psycopg cannot) or leaves a literal, quoted name or comment open."""
     out: list[str] = []
     positional = named = False
@@ -68,6 +88,13 @@ def translate(sql: str) -> str:
                 raise ValueError(f"unterminated comment in SQL: {sql!r}")
             out.append(sql[i : end + 2].replace("%", "%%"))
             i = end + 2
+        elif (
+            (ch in "INin")
+            and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_"))
+            and (rewrite := _rewrite(sql, i))
+        ):
+            out.append(rewrite[0])
+            i = rewrite[1]
         elif ch == "?":
             positional = True
             out.append("%s")

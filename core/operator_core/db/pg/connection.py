@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from operator_core.db.pg import schema
-from operator_core.db.pg.rows import PgConn, row_factory
+from operator_core.db.pg.rows import PgConn, adapt, row_factory
 from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
 from operator_core.db.url import redact, scrub
 from operator_core.errors import DatabaseError
@@ -79,6 +79,7 @@ class PgDatabase:
             raise DatabaseError(
                 f"cannot connect to PostgreSQL at {self.display}: {self._why(exc)}"
             ) from None
+        adapt(raw)
         try:
             # A write waits this long for another's lock, then fails as on SQLite.
             raw.execute(f"SET lock_timeout = {self._lock_timeout_ms}")

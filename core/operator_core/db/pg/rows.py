@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+from psycopg.adapt import Dumper
+
 from operator_core.db.dialect import Sql, for_postgres
 
 if TYPE_CHECKING:
-    import psycopg
-
     from operator_core.db.killfile import KillFile
 
 Params = Sequence[Any] | Mapping[str, Any]
@@ -71,6 +72,20 @@ def row_factory(cursor: psycopg.Cursor[Any]) -> Any:
         return Row(values, index)
 
     return make
+
+
+class BoolAsInteger(Dumper):
+    """A Python bool as the integer SQLite stores (flags are 0/1 integers in both schemas)."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+def adapt(raw: psycopg.Connection[Any]) -> None:
+    """Make ``raw`` take the values the engine hands sqlite3."""
+    raw.adapters.register_dumper(bool, BoolAsInteger)
 
 
 _CHANGING = ("INSERT", "UPDATE", "DELETE", "MERGE")
