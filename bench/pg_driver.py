@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
-
 from operator_core.db.pg.connection import PgDatabase
 from operator_core.db.pg.txn import BEGIN_WRITE
 

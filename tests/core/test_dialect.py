@@ -136,3 +136,9 @@ def test_a_pair_is_used_as_written() -> None:
     assert for_postgres(pair) == pair.postgres
     assert for_sqlite("SELECT ?") == "SELECT ?"
     assert for_postgres("SELECT ?") == "SELECT %s"
+    # The pair is the SQLite text itself: sqlite3 runs it as given.
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (a UNIQUE)")
+    conn.execute(pair, (1,))
+    conn.execute(pair, (1,))
+    assert conn.execute(Sql("SELECT count(*) FROM t", "unused")).fetchone() == (1,)

@@ -5,15 +5,15 @@ NOTHING, partial-index conditions): they stay one text, written with SQLite's pl
 (``?`` and ``:name``), and ``for_postgres`` turns them into psycopg's (``%s`` and
 ``%(name)s``, a literal ``%`` doubled), leaving string literals, quoted names and comments
 alone. The translation is cached: each statement is a module constant, translated once.
-Where the engines differ (``INSERT OR IGNORE``, ``strftime``, ``sqlite_sequence``...) a
-module writes both out as ``Sql(sqlite=..., postgres=...)``; its ``postgres`` text is
-written in psycopg's placeholders already and is used as is.
+Where the engines differ (``strftime``, ``sqlite_sequence``, ``instr``...) a module writes
+both out as ``Sql(sqlite=..., postgres=...)``: a ``str`` whose value is the SQLite text, so
+sqlite3 runs it unchanged; its ``postgres`` text is written in psycopg's placeholders
+already and is used as is.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
 # SQLite's index hints: PostgreSQL has none (its planner picks), so they are dropped.
@@ -24,21 +24,31 @@ _IS_NOT_RE = re.compile(r"(?i)IS\s+NOT\s+(?=\?|:[A-Za-z_])")
 _IS_RE = re.compile(r"(?i)IS\s+(?=\?|:[A-Za-z_])")
 
 
-@dataclass(frozen=True, slots=True)
-class Sql:
-    """One statement written out per engine."""
+class Sql(str):
+    """One statement written out per engine: the string IS the SQLite text (so a module
+    hands it to sqlite3 as any other constant, at no cost on SQLite's path), and
+    ``postgres`` holds PostgreSQL's."""
 
-    sqlite: str
+    __slots__ = ("postgres",)
     postgres: str
 
+    def __new__(cls, sqlite: str, postgres: str) -> Sql:
+        self = super().__new__(cls, sqlite)
+        self.postgres = postgres
+        return self
 
-def for_sqlite(sql: str | Sql) -> str:
-    return sql.sqlite if isinstance(sql, Sql) else sql
+    @property
+    def sqlite(self) -> str:
+        return str.__str__(self)
 
 
-def for_postgres(sql: str | Sql) -> str:
+def for_sqlite(sql: str) -> str:
+    return sql.sqlite if type(sql) is Sql else sql
+
+
+def for_postgres(sql: str) -> str:
     """The statement psycopg runs: the ``postgres`` text of a pair, else the translation."""
-    return sql.postgres if isinstance(sql, Sql) else translate(sql)
+    return sql.postgres if type(sql) is Sql else translate(sql)
 
 
 def _name_end(sql: str, start: int) -> int:

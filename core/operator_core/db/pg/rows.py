@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 from psycopg.adapt import Dumper
 
-from operator_core.db.dialect import Sql, for_postgres
+from operator_core.db.dialect import for_postgres
 
 if TYPE_CHECKING:
     from operator_core.db.killfile import KillFile
@@ -104,13 +104,13 @@ class PgConn:
         self.audit_types: list[str] | None = None
         self.total_changes = 0
 
-    def execute(self, sql: str | Sql, params: Params = ()) -> psycopg.Cursor[Any]:
+    def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Any]:
         # Parameters always passed (even none): psycopg then reads ``%%`` as ``%``.
         cursor = self.raw.execute(for_postgres(sql), params)  # type: ignore[arg-type]
         self._count(cursor)
         return cursor
 
-    def executemany(self, sql: str | Sql, rows: Iterable[Params]) -> psycopg.Cursor[Any]:
+    def executemany(self, sql: str, rows: Iterable[Params]) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
         cursor.executemany(for_postgres(sql), rows)  # type: ignore[arg-type]
         self._count(cursor)

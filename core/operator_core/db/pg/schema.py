@@ -54,13 +54,14 @@ INSERT INTO operator_schema (id, version) VALUES (1, ?)
 ON CONFLICT (id) DO UPDATE SET version = excluded.version
 """
 
-# The rows SQLite's migrations seed (versions 1, 7 and 8).
+# The rows SQLite's migrations seed (versions 1, 7 and 8), and the audit log's counter.
 SEED_SAFETY_SQL = """
 INSERT INTO safety_state (id, mode, changed_at, changed_by, reason)
 VALUES (1, 'execute', ?, 'system', 'initial') ON CONFLICT DO NOTHING
 """
 SEED_POLICY_SQL = "INSERT INTO policy (id) VALUES (1) ON CONFLICT DO NOTHING"
 SEED_ORIGIN_SQL = "INSERT INTO audit_origin (id, origin) VALUES (1, ?) ON CONFLICT DO NOTHING"
+SEED_AUDIT_SEQUENCE_SQL = "INSERT INTO audit_sequence (id, last_id) VALUES (1, 0)"
 
 assert len(SQLITE_MIGRATIONS) >= BASELINE_VERSION, "the baseline is a SQLite version"
 
@@ -93,6 +94,7 @@ def _create(conn: PgConn, display: str) -> None:
     conn.execute(SEED_SAFETY_SQL, (to_db(datetime.now(UTC)),))
     conn.execute(SEED_POLICY_SQL)
     conn.execute(SEED_ORIGIN_SQL, (new_origin(),))
+    conn.execute(SEED_AUDIT_SEQUENCE_SQL)
 
 
 def migrate(conn: PgConn, display: str) -> int:
