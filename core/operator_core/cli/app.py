@@ -142,7 +142,9 @@ class Config:
         from operator_core.actions.registry import ActionRegistry
         from operator_core.db.actions import ActionDB
 
-        if create and not read_only:
+        if self.target.url is not None:
+            pass  # the server says whether the database exists (PgStore.open)
+        elif create and not read_only:
             self.check_creatable()
         else:
             self.require_db()
@@ -151,7 +153,14 @@ class Config:
             from operator_core.subjects.loader import load_subject
 
             registry = ActionRegistry.from_subject(load_subject(self.subject_spec))
-        db = ActionDB(self.db, create=create and not read_only, read_only=read_only)
+        if self.target.url is not None:
+            from operator_core.db.pg.store import PgActionDB
+
+            db: ActionDB = PgActionDB(
+                self.target.url, create=create and not read_only, read_only=read_only
+            )
+        else:
+            db = ActionDB(self.db, create=create and not read_only, read_only=read_only)
         return ActionExecutor(
             self.db, registry, approval_mode=self.approval_mode, seed_policy=seed_policy, db=db
         )
@@ -266,5 +275,5 @@ def root(
     ctx.obj = cfg
 
 
-POSTGRES_COMMANDS = ("migrate",)
+POSTGRES_COMMANDS = ("migrate", "propose", "actions", "approve")
 """The commands that run on a PostgreSQL URL so far (issue 26)."""

@@ -14,7 +14,9 @@ already and is used as is.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import Any
 
 # SQLite's index hints: PostgreSQL has none (its planner picks), so they are dropped.
 _HINT_RE = re.compile(r"(?i)(?:INDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*|NOT\s+INDEXED)\b")
@@ -40,6 +42,18 @@ class Sql(str):
     @property
     def sqlite(self) -> str:
         return str.__str__(self)
+
+
+def insert_id(conn: Any, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
+    """Run an INSERT of one row and return the row's id: sqlite3's ``lastrowid``, or, on a
+    connection that has its own ``insert_id`` (PostgreSQL's, which adds ``RETURNING id``),
+    that. One line of logic for both engines where a module needs the new id."""
+    own = getattr(conn, "insert_id", None)
+    if own is not None:
+        return int(own(sql, params))
+    row_id = conn.execute(sql, params).lastrowid
+    assert row_id is not None
+    return int(row_id)
 
 
 def for_sqlite(sql: str) -> str:

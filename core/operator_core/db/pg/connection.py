@@ -60,7 +60,7 @@ class PgDatabase:
         self._kill_file = kill_file
         self._application_name = application_name
         self._conn: PgConn | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="operator-pg")
+        self._thread: ThreadPoolExecutor | None = None  # made on first use, ended by close
 
     # ------------------------------------------------------------------ on the worker
 
@@ -157,8 +157,15 @@ class PgDatabase:
     # ------------------------------------------------------------------ from the event loop
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="operator-pg")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._thread, lambda: fn(*args))
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the connection's thread with no transaction of ours:
+        each statement commits on its own (as sqlite3 outside BEGIN), without the lock."""
+        return await self._call(self.run, fn, *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` in one read-only snapshot."""
@@ -185,9 +192,16 @@ class PgDatabase:
         return await self._call(self.run, both, self.display)
 
     async def close(self) -> None:
+        """Close the connection and end its thread (a later call starts both again)."""
+        if self._thread is None:
+            self._drop()
+            return
         await self._call(self._drop)
-        self._thread.shutdown(wait=True)
+        thread, self._thread = self._thread, None
+        thread.shutdown(wait=True)
 
     def close_sync(self) -> None:
         self._drop()
-        self._thread.shutdown(wait=False)
+        if self._thread is not None:
+            thread, self._thread = self._thread, None
+            thread.shutdown(wait=False)

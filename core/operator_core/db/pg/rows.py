@@ -10,6 +10,7 @@ statement in SQLite's placeholders (or a ``Sql`` pair) and returns psycopg's cur
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -88,6 +89,11 @@ def adapt(raw: psycopg.Connection[Any]) -> None:
     raw.adapters.register_dumper(bool, BoolAsInteger)
 
 
+@lru_cache(maxsize=256)
+def _returning_id(sql: str) -> str:
+    return sql.rstrip().rstrip(";") + " RETURNING id"
+
+
 _CHANGING = ("INSERT", "UPDATE", "DELETE", "MERGE")
 
 
@@ -109,6 +115,12 @@ class PgConn:
         cursor = self.raw.execute(for_postgres(sql), params)  # type: ignore[arg-type]
         self._count(cursor)
         return cursor
+
+    def insert_id(self, sql: str, params: Params = ()) -> int:
+        """dialect.insert_id on PostgreSQL: the INSERT with ``RETURNING id``."""
+        cursor = self.raw.execute(_returning_id(for_postgres(sql)), params)  # type: ignore[arg-type]
+        self._count(cursor)
+        return int(cursor.fetchone()[0])
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> psycopg.Cursor[Any]:
         cursor = self.raw.cursor()
