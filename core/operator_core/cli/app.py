@@ -275,5 +275,15 @@ def root(
     ctx.obj = cfg
 
 
-POSTGRES_COMMANDS = ("migrate", "propose", "actions", "approve")
+POSTGRES_COMMANDS = (
+    "migrate",
+    "propose",
+    "propose-workflow",
+    "actions",
+    "workflows",
+    "approve",
+    "reject",
+    "cancel",
+    "ticket",
+)
 """The commands that run on a PostgreSQL URL so far (issue 26)."""
