@@ -42,10 +42,11 @@ SESSION: list[tuple[tuple[str, ...], str]] = [
     (("ticket", "ack", "1"), "ticket 1 acknowledged by "),
     (("ticket", "resolve", "1"), "ticket 1 resolved by "),
     (("actions", "show", "1"), "action 1: restart_store"),
+    (("policy", "show"), "approval-mode on"),
 ]
 # The audit trail's steady part (both engines wrote it; ids and types in order).
 _EVENTS_SQL = "SELECT id, proposal_id, workflow_id, event_type FROM action_audit_log ORDER BY id"
-LISTINGS = [("actions", "list"), ("workflows", "list"), ("ticket", "list")]
+LISTINGS = [("actions", "list"), ("workflows", "list"), ("ticket", "list"), ("status",)]
 
 
 def _operator(tmp_path: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -61,7 +62,7 @@ def _operator(tmp_path: Path, db: str, *args: str) -> subprocess.CompletedProces
 
 def _steady(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _steady(v) for k, v in value.items() if not k.endswith(_VOLATILE)}
+        return {k: _steady(v) for k, v in value.items() if not k.endswith(_VOLATILE) and k != "db"}
     if isinstance(value, list):
         return [_steady(v) for v in value]
     return value
@@ -88,9 +89,10 @@ def test_the_first_commands_do_on_postgres_what_they_do_on_sqlite(
     on_sqlite = _session(tmp_path, str(tmp_path / "ops.db"))
     on_postgres = _session(tmp_path, pg_url)
     assert on_postgres == on_sqlite
-    actions, workflows, tickets = on_postgres
+    actions, workflows, tickets, status = on_postgres
     assert len(actions) == 5 and len(workflows) == 1 and len(tickets) == 1
     assert tickets[0]["status"] == "resolved"
+    assert status["by_status"] == {"cancelled": 2, "validated": 3}
 
     async def chain() -> tuple[tuple[bool, int, str], list[tuple[Any, ...]]]:
         db = PgDatabase(pg_url)

@@ -216,8 +216,14 @@ async def with_reads(cfg: Config, fn: Callable[[Reads], Awaitable[T]]) -> T:
     Read only, as every reading command."""
     from operator_core.db.snapshot import Reads
 
-    cfg.require_db()
-    db = Reads(cfg.db, read_only=True)
+    db: Reads
+    if cfg.target.url is not None:
+        from operator_core.db.pg.store import PgActionDB
+
+        db = PgActionDB(cfg.target.url, read_only=True)
+    else:
+        cfg.require_db()
+        db = Reads(cfg.db, read_only=True)
     try:
         await db.open()
         return await fn(db)
@@ -285,5 +291,7 @@ POSTGRES_COMMANDS = (
     "reject",
     "cancel",
     "ticket",
+    "policy",
+    "status",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""

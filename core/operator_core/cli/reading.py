@@ -257,7 +257,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         counts = await db.counts()
         done, failed = await db.activity(60)
         return {
-            "db": str(cfg.db),
+            "db": cfg.target.display,
             "safety_mode": mode,
             "mode_changed_by": by,
             "mode_changed_at": json_time(at),
