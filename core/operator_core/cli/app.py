@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from operator_core.cli.parsing import MAX_ID, MAX_LIST, check_label
-from operator_core.db.url import DbTarget, parse_target
+from operator_core.db.url import NOWHERE, DbTarget, parse_target
 from operator_core.env import parse_bool
 from operator_core.errors import DatabaseError, ValidationError
 from operator_core.identity import actor_text, current_identity
@@ -89,8 +89,9 @@ class Config:
             raise ValidationError("--db is empty: give the database file's path", "db")
         self.db_explicit = given is not None
         self.target = parse_target(given) if given is not None else DbTarget(path=default_db())
-        # A URL has no path: the root callback lets only POSTGRES_COMMANDS see it.
-        self.db = self.target.path or Path(self.target.display)
+        # A URL has no path (only a stand-in where nothing can be made); the root callback
+        # lets only POSTGRES_COMMANDS see it.
+        self.db = self.target.path or NOWHERE
         if subject is not None and not subject.strip():
             raise ValidationError(
                 "--subject is empty: give demo, commands:FILE.toml, http:FILE.toml or module:Class",
@@ -293,5 +294,6 @@ POSTGRES_COMMANDS = (
     "ticket",
     "policy",
     "status",
+    "run",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""

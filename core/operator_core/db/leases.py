@@ -30,7 +30,7 @@ SELECT MIN(t) FROM (
         WHERE expires_at IS NOT NULL AND approved_at IS NULL AND expires_at > :now
     UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
         INDEXED BY idx_action_proposals_state
-        WHERE status = 'executing' AND status <> 'validated' AND lease_expires_at > :now)
+        WHERE status = 'executing' AND status <> 'validated' AND lease_expires_at > :now) AS due
 """
 
 # Whether a lease has run out (idx_action_proposals_state).

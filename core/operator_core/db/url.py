@@ -22,6 +22,12 @@ _URL_RE = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>[^?#]*)(?
 _QUERY_PASSWORD_RE = re.compile(r"(?i)((?:^|[?&])(?:password|%70assword|pass%77ord)=)[^&#]*")
 
 
+NOWHERE = Path("/dev/null/postgresql")
+"""The stand-in path of a PostgreSQL database, for code that still names its database by a
+path (messages, a kill file's or a listener's name): nothing can be made under /dev/null,
+so no such code ever writes a file for a URL."""
+
+
 def is_postgres_url(value: str | Path) -> bool:
     if isinstance(value, Path):
         return False

@@ -10,7 +10,6 @@ come, see docs/postgres.md). ``PgActionDB`` is ``ActionDB`` on it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from operator_core.clock import Clock
@@ -23,11 +22,13 @@ from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
 from operator_core.db.proposals import ProposalOps
 from operator_core.db.safety import SafetyOps
 from operator_core.db.snapshot import Reads
-from operator_core.db.url import redact
+from operator_core.db.url import NOWHERE
 from operator_core.db.workflows import WorkflowOps
-from operator_core.errors import DatabaseError
 
 T = TypeVar("T")
+
+# The audit chain's highest id (the counter's one row): moves with every state change.
+DATA_VERSION_SQL = "SELECT last_id FROM audit_sequence WHERE id = 1"
 
 # The database's origin, named in its audit checkpoints (the table's one row).
 ORIGIN_SQL = "SELECT origin FROM audit_origin WHERE id = 1"
@@ -45,8 +46,8 @@ class PgStore(Store):
         read_only: bool = False,
         **_sqlite_only: Any,
     ) -> None:
-        # db_path names the database in messages only: no file is made, read or locked.
-        super().__init__(Path(redact(url)), clock=clock, create=create, read_only=read_only)
+        # No file is made, read or locked: the path is a stand-in (see url.NOWHERE).
+        super().__init__(NOWHERE, clock=clock, create=create, read_only=read_only)
         self.url = url
         self._pg = PgDatabase(url, lock_timeout=self._busy_timeout)
         self._checked = True  # no whole-file check: the server keeps its own pages
@@ -101,7 +102,11 @@ class PgStore(Store):
         pass
 
     async def data_version(self) -> int:
-        raise DatabaseError(f"change detection on {self._pg.display}: not on PostgreSQL yet")
+        """Changes when an audited write commits (every state change appends to the chain):
+        the poll fallback until LISTEN/NOTIFY; unlike SQLite's, it sees our own commits too,
+        which costs one extra cycle, never a missed one."""
+        row = await self._pg.read(lambda conn: conn.execute(DATA_VERSION_SQL).fetchone())
+        return int(row[0]) if row else 0
 
 
 class PgActionDB(ProposalOps, WorkflowOps, RunnerOps, LeaseOps, SafetyOps, Reads, Compat, PgStore):
