@@ -11,6 +11,7 @@ from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.actions.retry import RetryConfig
 
+from tests.pg import pg_empty_url, pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures)
 from tests.support.subjects import TestSubject
 
 # No per-example deadline: this machine is shared and noisy, and speed is measured by the

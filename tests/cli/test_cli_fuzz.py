@@ -164,6 +164,7 @@ COMMANDS: list[tuple[list[str], list[str], dict[str, str | None]]] = [
     (["agents", "unset"], ["text"], {}),
     (["agents", "list"], [], {"--json": None}),
     (["agents"], [], {}),
+    (["migrate"], [], {}),
     (["secrets", "list"], [], {}),
     (["secrets", "delete"], ["text"], {"--automation": "text"}),
     ([], [], {}),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from operator_core.cli.parsing import MAX_ID, MAX_LIST, check_label
+from operator_core.db.url import NOWHERE, DbTarget, parse_target
 from operator_core.env import parse_bool
 from operator_core.errors import DatabaseError, ValidationError
 from operator_core.identity import actor_text, current_identity
@@ -87,7 +88,10 @@ class Config:
         if given is not None and not given.strip():
             raise ValidationError("--db is empty: give the database file's path", "db")
         self.db_explicit = given is not None
-        self.db = Path(given or default_db()).expanduser()
+        self.target = parse_target(given) if given is not None else DbTarget(path=default_db())
+        # A URL has no path (only a stand-in where nothing can be made); the root callback
+        # lets only POSTGRES_COMMANDS see it.
+        self.db = self.target.path or NOWHERE
         if subject is not None and not subject.strip():
             raise ValidationError(
                 "--subject is empty: give demo, commands:FILE.toml, http:FILE.toml or module:Class",
@@ -139,7 +143,9 @@ class Config:
         from operator_core.actions.registry import ActionRegistry
         from operator_core.db.actions import ActionDB
 
-        if create and not read_only:
+        if self.target.url is not None:
+            pass  # the server says whether the database exists (PgStore.open)
+        elif create and not read_only:
             self.check_creatable()
         else:
             self.require_db()
@@ -148,7 +154,14 @@ class Config:
             from operator_core.subjects.loader import load_subject
 
             registry = ActionRegistry.from_subject(load_subject(self.subject_spec))
-        db = ActionDB(self.db, create=create and not read_only, read_only=read_only)
+        if self.target.url is not None:
+            from operator_core.db.pg.store import PgActionDB
+
+            db: ActionDB = PgActionDB(
+                self.target.url, create=create and not read_only, read_only=read_only
+            )
+        else:
+            db = ActionDB(self.db, create=create and not read_only, read_only=read_only)
         return ActionExecutor(
             self.db, registry, approval_mode=self.approval_mode, seed_policy=seed_policy, db=db
         )
@@ -204,8 +217,14 @@ async def with_reads(cfg: Config, fn: Callable[[Reads], Awaitable[T]]) -> T:
     Read only, as every reading command."""
     from operator_core.db.reads import Reads
 
-    cfg.require_db()
-    db = Reads(cfg.db, read_only=True)
+    db: Reads
+    if cfg.target.url is not None:
+        from operator_core.db.pg.store import PgActionDB
+
+        db = PgActionDB(cfg.target.url, read_only=True)
+    else:
+        cfg.require_db()
+        db = Reads(cfg.db, read_only=True)
     try:
         await db.open()
         return await fn(db)
@@ -219,7 +238,10 @@ def root(
     db: Annotated[
         str | None,
         typer.Option(
-            "--db", metavar="PATH", help="SQLite file (env OPERATOR_DB)", show_default=False
+            "--db",
+            metavar="PATH|URL",
+            help="SQLite file, or postgresql:// URL (env OPERATOR_DB)",
+            show_default=False,
         ),
     ] = None,
     subject: Annotated[
@@ -250,4 +272,28 @@ def root(
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version"),
     ] = False,
 ) -> None:
-    ctx.obj = Config(db, subject, approval_mode, actor)
+    cfg = Config(db, subject, approval_mode, actor)
+    command = ctx.invoked_subcommand
+    if cfg.target.is_postgres and command not in POSTGRES_COMMANDS:
+        raise DatabaseError(
+            f"'operator {command}' does not run on PostgreSQL yet (support is in progress; "
+            f"'operator migrate' does): {cfg.target.display}"
+        )
+    ctx.obj = cfg
+
+
+POSTGRES_COMMANDS = (
+    "migrate",
+    "propose",
+    "propose-workflow",
+    "actions",
+    "workflows",
+    "approve",
+    "reject",
+    "cancel",
+    "ticket",
+    "policy",
+    "status",
+    "run",
+)
+"""The commands that run on a PostgreSQL URL so far (issue 26)."""

@@ -256,7 +256,7 @@ def status(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
         done, failed = await db.activity(60)
         spent = await db.read(waits, db.clock.now())
         return {
-            "db": str(cfg.db),
+            "db": cfg.target.display,
             "safety_mode": mode,
             "mode_changed_by": by,
             "mode_changed_at": json_time(at),

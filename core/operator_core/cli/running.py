@@ -67,7 +67,7 @@ def run(
             loop.add_signal_handler(sig, runner.request_stop)
         if not until_idle and not quiet:
             typer.echo(
-                f"runner {visible(runner.runner_id)} on {visible(cfg.db)} "
+                f"runner {visible(runner.runner_id)} on {visible(cfg.target.display)} "
                 f"(concurrency {concurrency})",
                 err=True,
             )

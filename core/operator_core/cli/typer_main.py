@@ -27,6 +27,7 @@ from operator_core.cli import (
     executions,
     agents,
     agent_budgets,
+    migrate,
 )
 
 # isort: on
@@ -43,6 +44,7 @@ COMMAND_MODULES = (
     executions,
     agents,
     agent_budgets,
+    migrate,
 )
 
 

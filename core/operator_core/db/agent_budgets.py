@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from operator_core.clock import from_db, short, span, to_db
 from operator_core.db import audit
+from operator_core.db.dialect import Sql
 from operator_core.db.records import AuditEntry
 from operator_core.errors import ValidationError
 
@@ -52,12 +53,21 @@ CLEAR_AGENT_BUDGET_SQL = "DELETE FROM agent_budgets WHERE agent = ?"
 
 # An agent's proposals in its window, oldest first (idx_agent_proposals: it holds only the
 # rows whose proposed_by is an agent's, and a query uses it only if it states that range).
-AGENT_WINDOW_SQL = """
+# PostgreSQL compares text by the database's collation, where ':' and ';' may not order as
+# bytes do: its index holds every proposer, and the query states no range.
+AGENT_WINDOW_SQL = Sql(
+    sqlite="""
 SELECT proposed_at FROM action_proposals INDEXED BY idx_agent_proposals
 WHERE proposed_by = :label AND proposed_by >= 'agent:' AND proposed_by < 'agent;'
     AND proposed_at > :since
 ORDER BY proposed_at
-"""
+""",
+    postgres="""
+SELECT proposed_at FROM action_proposals
+WHERE proposed_by = %(label)s AND proposed_at > %(since)s
+ORDER BY proposed_at
+""",
+)
 
 
 class AgentBudgetError(ValidationError):

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from operator_core.anchor.chain import GENESIS_HASH, event_hash
+from operator_core.db.dialect import Sql
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
 
@@ -44,8 +45,11 @@ TAIL_SQL = "SELECT id, hash FROM action_audit_log ORDER BY id DESC LIMIT 1"
 # Every event in order, to verify the chain (the primary key, whole).
 ALL_EVENTS_SQL = "SELECT * FROM action_audit_log ORDER BY id"
 
-# The highest id ever given: events deleted from the end show here.
-LAST_ID_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'action_audit_log'"
+# The highest id ever given: events deleted from the end show here (no row: none given).
+LAST_ID_SQL = Sql(
+    sqlite="SELECT seq FROM sqlite_sequence WHERE name = 'action_audit_log'",
+    postgres="SELECT last_id FROM audit_sequence WHERE id = 1 AND last_id > 0",
+)
 
 
 def head(conn: sqlite3.Connection) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from operator_core.clock import from_db, to_db
 from operator_core.db import audit as audit_log
+from operator_core.db.dialect import insert_id
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
 from operator_core.errors import OperatorError
@@ -215,7 +216,8 @@ def store(
     the current version (by hash); an equal definition writes nothing."""
     existing = find(conn, name)
     if existing is None:
-        cur = conn.execute(
+        automation_id = insert_id(
+            conn,
             INSERT_AUTOMATION_SQL,
             {
                 "name": name,
@@ -227,8 +229,7 @@ def store(
                 "by": actor,
             },
         )
-        assert cur.lastrowid is not None
-        _append(conn, cur.lastrowid, 1, new, actor, identity, now)
+        _append(conn, automation_id, 1, new, actor, identity, now)
         _audit(conn, "automation_created", name, 1, new, actor, now)
         return Stored(require(conn, name), 1, created=True, changed=True)
     current = conn.execute(VERSION_SQL, (existing.id, existing.current_version)).fetchone()

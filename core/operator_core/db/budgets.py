@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from operator_core.clock import from_db, short, to_db
 from operator_core.db import audit
+from operator_core.db.dialect import Sql, for_postgres
 from operator_core.db.records import AuditEntry, Claim
 from operator_core.model.states import ActionStatus
 
@@ -44,7 +45,9 @@ STAMP_SQL = "UPDATE action_records SET budget_action = ? WHERE id = ?"
 # work from the same partial indexes (idx_ready_validated, idx_retry_due), without actions
 # whose budget is spent (a cap of 0 in :caps), and at most each action's cap of the rest,
 # first due first (a window function over the at most 2 * :lim candidates).
-CLAIM_BUDGETED_SQL = """
+# PostgreSQL has no json_each, and names every subquery in FROM.
+CLAIM_BUDGETED_SQL = Sql(
+    sqlite="""
 UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
     lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL, updated_at = :now
 WHERE id IN (
@@ -91,7 +94,57 @@ RETURNING id, ticket_id, action_name, action_type, parameters, reason, status, p
     approved_by, rejected_at, rejected_by, rejection_reason, expires_at, workflow_id,
     execution_order, depends_on_proposal_id, delay_seconds, scheduled_at, retry_count,
     max_retries, next_retry_at, last_error, claimed_by, lease_expires_at, cancel_requested
-"""
+""",
+    postgres=for_postgres("""
+UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
+    lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL, updated_at = :now
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id, k, ROW_NUMBER() OVER (PARTITION BY name ORDER BY k, id) AS n,
+            (SELECT CAST(c.value AS INTEGER) FROM jsonb_each_text(CAST(:caps AS jsonb)) c
+                WHERE c.key = name) AS cap
+        FROM (
+            SELECT id, k, name FROM (
+                SELECT p.id AS id, COALESCE(p.scheduled_at, p.proposed_at) AS k,
+                    p.action_name AS name
+                FROM action_proposals p
+                WHERE p.status = 'validated'
+                  AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
+                  AND COALESCE(p.scheduled_at, p.proposed_at) <= :now
+                  AND p.cancel_requested = 0
+                  AND (CAST(:only AS BIGINT) IS NULL OR p.id = :only)
+                  AND (p.depends_on_proposal_id IS NULL OR EXISTS (
+                      SELECT 1 FROM action_proposals d
+                      WHERE d.id = p.depends_on_proposal_id AND d.status = 'completed'))
+                  AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(CAST(:caps AS jsonb)) c
+                      WHERE c.key = p.action_name AND CAST(c.value AS INTEGER) <= 0)
+                ORDER BY COALESCE(p.scheduled_at, p.proposed_at), p.id
+                LIMIT :lim) AS ready
+            UNION ALL
+            SELECT id, k, name FROM (
+                SELECT p.id AS id, p.next_retry_at AS k, p.action_name AS name
+                FROM action_proposals p
+                WHERE p.status = 'failed' AND p.next_retry_at IS NOT NULL
+                  AND p.next_retry_at <= :now
+                  AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
+                  AND p.cancel_requested = 0
+                  AND (CAST(:only AS BIGINT) IS NULL OR p.id = :only)
+                  AND NOT EXISTS (SELECT 1 FROM jsonb_each_text(CAST(:caps AS jsonb)) c
+                      WHERE c.key = p.action_name AND CAST(c.value AS INTEGER) <= 0)
+                ORDER BY p.next_retry_at, p.id
+                LIMIT :lim) AS retries
+        ) AS due
+    ) AS ranked
+    WHERE cap IS NULL OR n <= cap
+    ORDER BY k, id
+    LIMIT :lim)
+RETURNING id, ticket_id, action_name, action_type, parameters, reason, status, proposed_at,
+    proposed_by, validated_at, cancelled_at, cancel_reason, requires_approval, approved_at,
+    approved_by, rejected_at, rejected_by, rejection_reason, expires_at, workflow_id,
+    execution_order, depends_on_proposal_id, delay_seconds, scheduled_at, retry_count,
+    max_retries, next_retry_at, last_error, claimed_by, lease_expires_at, cancel_requested
+"""),
+)
 
 # Every spent budget's wait, as the last claim noted it (a small table: one row per action).
 WAITS_SQL = "SELECT action_name, runs, per_seconds, used, next_slot_at FROM budget_waits"

@@ -94,7 +94,7 @@ UPDATE action_proposals SET status = 'cancelled', cancelled_at = :now, finished_
     cancel_reason = COALESCE(cancel_reason, :reason), next_retry_at = NULL,
     claimed_by = NULL, lease_expires_at = NULL
 WHERE id = :id AND status NOT IN ('completed', 'cancelled')
-    AND (:held IS NULL OR (status = 'executing' AND claimed_by = :held))
+    AND (CAST(:held AS TEXT) IS NULL OR (status = 'executing' AND claimed_by = :held))
 """
 
 # Actions asked to stop yet neither executing nor finished (an older version left such):

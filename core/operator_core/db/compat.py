@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from operator_core.clock import to_db
 from operator_core.db import audit
 from operator_core.db.connection import Store
+from operator_core.db.dialect import insert_id
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
 from operator_core.db.rows import fetch_proposal, row_to_proposal, row_to_record
@@ -190,7 +191,8 @@ class Compat(Store):
 
     async def create_record(self, record: ActionRecord) -> ActionRecord:
         def fn(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
+            return insert_id(
+                conn,
                 "INSERT INTO action_records (proposal_id, attempt, started_at, completed_at,"
                 " success, error_message, result_data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -203,8 +205,6 @@ class Compat(Store):
                     None if record.result_data is None else dumps(record.result_data),
                 ),
             )
-            assert cur.lastrowid is not None
-            return cur.lastrowid
 
         new_id = await self._write(fn)
         return record.model_copy(update={"id": new_id})

@@ -49,6 +49,7 @@ class Connection(sqlite3.Connection):
 
     kill_file: KillFile | None = None
     audit_types: list[str] | None = None
+    insert_id = None  # sqlite3's lastrowid serves (dialect.insert_id): found without a miss
 
 
 def raw_connection(conn: aiosqlite.Connection) -> sqlite3.Connection:

@@ -94,7 +94,8 @@ WHERE status IN ('PENDING', 'RUNNING') ORDER BY id
 # backwards, or idx_executions_automation for one automation).
 LIST_SQL = """
 SELECT * FROM automation_executions
-WHERE (:name IS NULL OR automation_name = :name) AND (:status IS NULL OR status = :status)
+WHERE (CAST(:name AS TEXT) IS NULL OR automation_name = :name)
+    AND (CAST(:status AS TEXT) IS NULL OR status = :status)
 ORDER BY id DESC LIMIT :limit
 """
 
@@ -137,7 +138,7 @@ SELECT MIN(t) FROM (
         WHERE status IN ('PENDING', 'RUNNING') AND next_wake_at IS NOT NULL
     UNION ALL
     SELECT MIN(CASE WHEN claimed_by IS NULL THEN created_at ELSE claim_expires_at END)
-        FROM ticket_events INDEXED BY idx_ticket_events_pending WHERE consumed_at IS NULL)
+        FROM ticket_events INDEXED BY idx_ticket_events_pending WHERE consumed_at IS NULL) AS due
 """
 
 # The enabled automations a trigger type can start, with their current definitions

@@ -31,7 +31,7 @@ SELECT MIN(t) FROM (
     UNION ALL SELECT MIN(lease_expires_at) FROM action_proposals
         INDEXED BY idx_action_proposals_state
         WHERE status = 'executing' AND status <> 'validated' AND lease_expires_at > :now
-    UNION ALL SELECT MIN(next_slot_at) FROM budget_waits WHERE next_slot_at > :now)
+    UNION ALL SELECT MIN(next_slot_at) FROM budget_waits WHERE next_slot_at > :now) AS due
 """
 
 # Whether a lease has run out (idx_action_proposals_state).

@@ -24,6 +24,7 @@ from operator_core.db.cancel import (
     cancel_workflow_tx,
 )
 from operator_core.db.connection import Store
+from operator_core.db.dialect import insert_id
 from operator_core.db.lookups import proposals_query
 from operator_core.db.policy import check_four_eyes, expire_at_approval, lapsed, with_approval
 from operator_core.db.records import AuditEntry
@@ -134,7 +135,8 @@ class ProposalOps(Store):
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> int:
-            cur = conn.execute(
+            ticket_id = insert_id(
+                conn,
                 INSERT_TICKET_SQL,
                 (
                     ticket.title,
@@ -144,15 +146,12 @@ class ProposalOps(Store):
                     to_db(ticket.created_at),
                 ),
             )
-            assert cur.lastrowid is not None
             audit_log.append(
                 conn,
-                AuditEntry(
-                    "ticket_opened", {"ticket_id": cur.lastrowid, "title": ticket.title}, actor
-                ),
+                AuditEntry("ticket_opened", {"ticket_id": ticket_id, "title": ticket.title}, actor),
                 now,
             )
-            return cur.lastrowid
+            return ticket_id
 
         ticket_id = await self._write(fn)
         return ticket.model_copy(update={"id": ticket_id})

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from operator_core.clock import from_db, to_db
+from operator_core.db.dialect import insert_id
 from operator_core.db.encode import dumps
 from operator_core.errors import ActionNotFoundError, WorkflowNotFoundError
 from operator_core.model.states import ActionStatus, ActionType, WorkflowStatus
@@ -388,7 +389,8 @@ def insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str) 
     # hook, for each of 29 columns.
     v = p.__dict__
     proposed_at = to_db(v["proposed_at"])
-    cur = conn.execute(
+    return insert_id(
+        conn,
         INSERT_PROPOSAL_SQL,
         (
             v["ticket_id"],
@@ -423,5 +425,3 @@ def insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str) 
             identity,
         ),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid

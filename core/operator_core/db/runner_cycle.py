@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 # The claim: due validated work and due retries, each read in order from its own partial
 # index (idx_ready_validated, idx_retry_due) and merged under one LIMIT; never a sort of the
-# whole backlog. It returns only the columns the claimed action's model is built from (each
+# whole backlog (``:only``'s CAST gives PostgreSQL its type; SQLite reads it as is). It
+# returns only the columns the claimed action's model is built from (each
 # column returned is one more value converted for every row).
 CLAIM_SQL = """
 UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
@@ -46,12 +47,12 @@ WHERE id IN (
               AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
               AND COALESCE(p.scheduled_at, p.proposed_at) <= :now
               AND p.cancel_requested = 0
-              AND (:only IS NULL OR p.id = :only)
+              AND (CAST(:only AS BIGINT) IS NULL OR p.id = :only)
               AND (p.depends_on_proposal_id IS NULL OR EXISTS (
                   SELECT 1 FROM action_proposals d
                   WHERE d.id = p.depends_on_proposal_id AND d.status = 'completed'))
             ORDER BY COALESCE(p.scheduled_at, p.proposed_at), p.id
-            LIMIT :lim)
+            LIMIT :lim) AS ready
         UNION ALL
         SELECT id, k FROM (
             SELECT p.id AS id, p.next_retry_at AS k
@@ -60,10 +61,10 @@ WHERE id IN (
               AND p.next_retry_at <= :now
               AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
               AND p.cancel_requested = 0
-              AND (:only IS NULL OR p.id = :only)
+              AND (CAST(:only AS BIGINT) IS NULL OR p.id = :only)
             ORDER BY p.next_retry_at, p.id
-            LIMIT :lim)
-    )
+            LIMIT :lim) AS retries
+    ) AS due
     ORDER BY k, id
     LIMIT :lim)
 RETURNING id, ticket_id, action_name, action_type, parameters, reason, status, proposed_at,

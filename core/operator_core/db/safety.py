@@ -83,7 +83,7 @@ WHERE status IN ('pending', 'in_progress') RETURNING id
 """
 
 # What the kill switch would cancel now, each count through the indexes the cancels above
-# walk (for a confirm dialog).
+# walk (for a confirm dialog). Subqueries are named: PostgreSQL before 16 requires it.
 PREVIEW_SQL = """
 SELECT
     (SELECT COUNT(*) FROM (
@@ -94,10 +94,10 @@ SELECT
         UNION ALL
         SELECT id FROM action_proposals
         WHERE status IN ('proposed', 'validated') AND requires_approval <> 0
-            AND approved_at IS NULL AND status = 'validated')),
+            AND approved_at IS NULL AND status = 'validated') AS open_actions),
     (SELECT COUNT(*) FROM (
         SELECT id FROM action_proposals INDEXED BY idx_retry_due
-        WHERE next_retry_at IS NOT NULL AND status = 'failed')),
+        WHERE next_retry_at IS NOT NULL AND status = 'failed') AS retries),
     (SELECT COUNT(*) FROM action_proposals WHERE status = 'executing' AND status <> 'validated'),
     (SELECT COUNT(*) FROM workflows WHERE status IN ('pending', 'in_progress'))
 """

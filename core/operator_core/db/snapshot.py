@@ -39,7 +39,7 @@ SELECT COUNT(*) FROM (
     UNION ALL
     SELECT id FROM action_proposals
     WHERE status IN ('proposed', 'validated') AND requires_approval <> 0
-        AND approved_at IS NULL AND status = 'validated')
+        AND approved_at IS NULL AND status = 'validated') AS validated
 """
 
 # Executing actions (idx_action_proposals_state).

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from operator_core.clock import from_db, to_db
 from operator_core.db import audit as audit_log
 from operator_core.db import executions
+from operator_core.db.dialect import insert_id
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
 from operator_core.db.rows import row_to_ticket
@@ -172,7 +173,8 @@ def require(conn: sqlite3.Connection, ticket_id: int) -> Ticket:
 def insert(conn: sqlite3.Connection, ticket: Ticket, actor: str, now: str) -> Ticket:
     """Open ``ticket`` (its status and times are set here): the row, its audit event and its
     ``incident_created`` trigger event, in the caller's transaction."""
-    cur = conn.execute(
+    ticket_id = insert_id(
+        conn,
         INSERT_TICKET_SQL,
         {
             "title": ticket.title,
@@ -185,8 +187,7 @@ def insert(conn: sqlite3.Connection, ticket: Ticket, actor: str, now: str) -> Ti
             "now": now,
         },
     )
-    assert cur.lastrowid is not None
-    opened = require(conn, cur.lastrowid)
+    opened = require(conn, ticket_id)
     _record_events(conn, None, opened, actor, now)
     audit_log.append(
         conn,

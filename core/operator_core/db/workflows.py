@@ -16,6 +16,7 @@ from operator_core.db import safety
 from operator_core.db.agent_budgets import check_agent, write_checked
 from operator_core.db.cancel import cancel_workflow_tx
 from operator_core.db.connection import Store
+from operator_core.db.dialect import insert_id
 from operator_core.db.lookups import workflow_actions
 from operator_core.db.policy import check_four_eyes, held_entries, lapsed, workflow_expiry
 from operator_core.db.records import AuditEntry
@@ -108,12 +109,11 @@ class WorkflowOps(Store):
             check_agent(conn, proposed_by, who, [a.action_name for a in actions], now)
             if require_execute and safety.require_execute(conn) and not needs:
                 needs, entries = True, held_entries(entries)  # the database's approval mode
-            cur = conn.execute(
+            workflow_id = insert_id(
+                conn,
                 INSERT_WORKFLOW_SQL,
                 (name, description, ticket_id, now, now, int(needs), proposed_by, who),
             )
-            workflow_id = cur.lastrowid
-            assert workflow_id is not None
             events = [
                 AuditEntry(
                     e.event_type,

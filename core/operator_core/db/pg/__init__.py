@@ -1,0 +1,1 @@
+"""The PostgreSQL backend: connection, rows, schema (see docs/postgres.md)."""

@@ -1,0 +1,140 @@
+"""Rows and the connection wrapper an operation sees on PostgreSQL: what ``fn(conn, *args)``
+gets where it gets a sqlite3 connection on SQLite.
+
+``Row`` reads like ``sqlite3.Row`` (by position, by column name, ``keys()``), so an
+operation's code reads a row the same way on both engines. ``PgConn.execute`` takes the
+statement in SQLite's placeholders (or a ``Sql`` pair) and returns psycopg's cursor
+(``fetchone``, ``fetchall``, ``rowcount``, iteration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg.adapt import Dumper
+
+from operator_core.db.dialect import for_postgres
+
+if TYPE_CHECKING:
+    from operator_core.db.killfile import KillFile
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+class Row:
+    """One result row: ``row[0]``, ``row["name"]``, ``keys()``, iteration, ``len``."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: Sequence[Any], index: dict[str, int]) -> None:
+        self._values = tuple(values)
+        self._index = index
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, str):
+            try:
+                return self._values[self._index[key]]
+            except KeyError:
+                raise IndexError(f"no such column: {key}") from None
+        return self._values[key]
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Row):
+            return self._values == other._values and self._index == other._index
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._values)
+
+    def __repr__(self) -> str:
+        return f"Row({ {name: self._values[i] for name, i in self._index.items()}!r})"
+
+
+def row_factory(cursor: psycopg.Cursor[Any]) -> Any:
+    """psycopg's row factory for ``Row``: the column index is built once per result."""
+    names = [column.name for column in cursor.description or ()]
+    index: dict[str, int] = {}
+    for i, name in enumerate(names):
+        index.setdefault(name, i)  # the first column of a name, as sqlite3.Row
+
+    def make(values: Sequence[Any]) -> Row:
+        return Row(values, index)
+
+    return make
+
+
+class BoolAsInteger(Dumper):
+    """A Python bool as the integer SQLite stores (flags are 0/1 integers in both schemas)."""
+
+    oid = psycopg.postgres.types["int8"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"1" if obj else b"0"
+
+
+def adapt(raw: psycopg.Connection[Any]) -> None:
+    """Make ``raw`` take the values the engine hands sqlite3."""
+    raw.adapters.register_dumper(bool, BoolAsInteger)
+
+
+@lru_cache(maxsize=256)
+def _returning_id(sql: str) -> str:
+    return sql.rstrip().rstrip(";") + " RETURNING id"
+
+
+_CHANGING = ("INSERT", "UPDATE", "DELETE", "MERGE")
+
+
+class PgConn:
+    """The connection an operation runs on: one psycopg connection inside one transaction.
+
+    Keeps the attributes the engine's modules read on a sqlite3 connection: ``kill_file``,
+    ``audit_types`` (see audit.noting), ``total_changes`` (rows changed since the
+    connection opened, as counting_changes reads it) and ``in_transaction``."""
+
+    def __init__(self, raw: psycopg.Connection[Any], kill_file: KillFile | None = None) -> None:
+        self.raw = raw
+        self.kill_file = kill_file
+        self.audit_types: list[str] | None = None
+        self.total_changes = 0
+
+    def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Any]:
+        # Parameters always passed (even none): psycopg then reads ``%%`` as ``%``.
+        cursor = self.raw.execute(for_postgres(sql), params)  # type: ignore[arg-type]
+        self._count(cursor)
+        return cursor
+
+    def insert_id(self, sql: str, params: Params = ()) -> int:
+        """dialect.insert_id on PostgreSQL: the INSERT with ``RETURNING id``."""
+        cursor = self.raw.execute(_returning_id(for_postgres(sql)), params)  # type: ignore[arg-type]
+        self._count(cursor)
+        return int(cursor.fetchone()[0])
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> psycopg.Cursor[Any]:
+        cursor = self.raw.cursor()
+        cursor.executemany(for_postgres(sql), rows)  # type: ignore[arg-type]
+        self._count(cursor)
+        return cursor
+
+    def _count(self, cursor: psycopg.Cursor[Any]) -> None:
+        status = cursor.statusmessage or ""
+        if status.startswith(_CHANGING) and cursor.rowcount > 0:
+            self.total_changes += cursor.rowcount
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.raw.info.transaction_status != TransactionStatus.IDLE

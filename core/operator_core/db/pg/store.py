@@ -1,0 +1,119 @@
+"""``Store`` on PostgreSQL: the same operations, run by ``PgDatabase``.
+
+``PgStore`` keeps Store's own write path (``_write``: audit noting, change counting) and
+replaces only what touches aiosqlite: a transaction runs on PgDatabase's thread (``_txn``),
+there is no run-it-right-here fast path (``_txn_now``, ``_write_now``), no whole-file
+check, no WAL checkpoints and no file-based pokes (``_committed``; LISTEN/NOTIFY is to
+come, see docs/postgres.md). ``PgActionDB`` is ``ActionDB`` on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Self, TypeVar
+
+from operator_core.clock import Clock
+from operator_core.db.attempts import RunnerOps
+from operator_core.db.budget_ops import BudgetOps
+from operator_core.db.compat import Compat
+from operator_core.db.connection import NOT_NOW, Store
+from operator_core.db.leases import LeaseOps
+from operator_core.db.pg.connection import PgDatabase
+from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
+from operator_core.db.proposals import ProposalOps
+from operator_core.db.reads import Reads
+from operator_core.db.safety import SafetyOps
+from operator_core.db.url import NOWHERE
+from operator_core.db.workflows import WorkflowOps
+
+T = TypeVar("T")
+
+# The audit chain's highest id (the counter's one row): moves with every state change.
+DATA_VERSION_SQL = "SELECT last_id FROM audit_sequence WHERE id = 1"
+
+# The database's origin, named in its audit checkpoints (the table's one row).
+ORIGIN_SQL = "SELECT origin FROM audit_origin WHERE id = 1"
+
+
+class PgStore(Store):
+    """One PostgreSQL connection and the ways to run a function on it."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        create: bool = True,
+        read_only: bool = False,
+        **_sqlite_only: Any,
+    ) -> None:
+        # No file is made, read or locked: the path is a stand-in (see url.NOWHERE).
+        super().__init__(NOWHERE, clock=clock, create=create, read_only=read_only)
+        self.url = url
+        self._pg = PgDatabase(url, lock_timeout=self._busy_timeout)
+        self._checked = True  # no whole-file check: the server keeps its own pages
+        self._open = False
+
+    async def open(self) -> Self:
+        if self._open:
+            return self
+        await self._pg.open(migrate=self._create)
+        row = await self._pg.read(lambda conn: conn.execute(ORIGIN_SQL).fetchone())
+        self._origin = row[0] if row else None
+        self._open = True
+        return self
+
+    async def close(self) -> None:
+        self._open = False
+        await self._pg.close()
+        await super().close()
+
+    @property
+    def is_open(self) -> bool:
+        return self._open
+
+    async def _txn(self, begin: str, fn: Callable[..., T], *args: Any) -> T:
+        if not self._open:
+            await self.open()
+        if begin == "BEGIN":
+            return await self._pg.read(fn, *args)
+        return await self._pg.write(fn, *args)
+
+    def _txn_now(self, begin: str, fn: Callable[..., T], args: Sequence[Any]) -> T | object:
+        return NOT_NOW
+
+    def _write_now(self, fn: Callable[..., T], *args: Any) -> T | object:
+        return NOT_NOW
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        if not self._open:
+            await self.open()
+        return await self._pg.call(fn, *args)
+
+    async def check_health(self) -> None:
+        return None
+
+    def start_audit_publisher(self) -> None:
+        self._publishing = False  # checkpoints of a PostgreSQL chain: not yet
+
+    def _committed(self) -> None:
+        pass  # other hosts' wake-ups: LISTEN/NOTIFY, not yet
+
+    def poke_listeners(self) -> None:
+        pass
+
+    async def data_version(self) -> int:
+        """Changes when an audited write commits (every state change appends to the chain):
+        the poll fallback until LISTEN/NOTIFY; unlike SQLite's, it sees our own commits too,
+        which costs one extra cycle, never a missed one."""
+        row = await self._pg.read(lambda conn: conn.execute(DATA_VERSION_SQL).fetchone())
+        return int(row[0]) if row else 0
+
+
+class PgActionDB(
+    ProposalOps, WorkflowOps, RunnerOps, LeaseOps, SafetyOps, BudgetOps, Reads, Compat, PgStore
+):
+    """``ActionDB`` on PostgreSQL (the operations ported so far: docs/postgres.md)."""
+
+
+__all__ = ["BEGIN_READ", "BEGIN_WRITE", "PgActionDB", "PgStore"]

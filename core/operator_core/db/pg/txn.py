@@ -1,0 +1,11 @@
+"""How a transaction begins on PostgreSQL (why: see pg/connection.py and docs/postgres.md)."""
+
+from __future__ import annotations
+
+WRITE_LOCK = 0x6F70657261746F72
+"""The advisory lock every write transaction and every migration takes first ('operator'
+in ASCII). Advisory locks belong to one database, so two Operator databases on one server
+never wait for each other."""
+
+BEGIN_WRITE = f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
