@@ -206,11 +206,12 @@ async def _approve(db: Path, key: str) -> float:
     process; its ``approved_at``."""
     from operator_core.actions.executor import ActionExecutor
     from operator_core.actions.registry import ActionRegistry
+    from operator_core.subjects.loader import load_subject
 
-    from bench.subjects import NoopSubject
-
+    # The fixture's actions are the demo's: an approval binds what runs, so the approver
+    # loads the subject that offers them.
     kind, item = key[0], int(key[1:])
-    async with ActionExecutor(db, ActionRegistry.from_subject(NoopSubject())) as ex:
+    async with ActionExecutor(db, ActionRegistry.from_subject(load_subject("demo"))) as ex:
         if kind == "w":
             await ex.approve_workflow(item, "bench@other-process")
         else:
