@@ -1,9 +1,9 @@
 """PostgreSQL for the tests: one server per session, a fresh database per test.
 
-The server is $OPERATOR_TEST_PG (a URL to a database whose user may CREATE DATABASE) if set,
+The server is $PG_TEST_URL (a URL to a database whose user may CREATE DATABASE) if set,
 else a throwaway cluster of our own (tests/support/pgcluster.py) when the server's binaries
 are on this machine. Without either, every PostgreSQL test is skipped and says why; with
-OPERATOR_REQUIRE_PG=1 (CI) a missing server fails them instead: CI never skips them.
+PG_TESTS_REQUIRED=1 (CI) a missing server fails them instead: CI never skips them.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ TEMPLATE = "operator_test_template"
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("OPERATOR_REQUIRE_PG") == "1":
-        pytest.fail(f"PostgreSQL is required here (OPERATOR_REQUIRE_PG=1): {reason}")
+    if os.environ.get("PG_TESTS_REQUIRED") == "1":
+        pytest.fail(f"PostgreSQL is required here (PG_TESTS_REQUIRED=1): {reason}")
     pytest.skip(f"PostgreSQL tests skipped: {reason}")
 
 
@@ -35,7 +35,7 @@ def _with_db(url: str, dbname: str) -> str:
 @dataclass
 class PgServer:
     """The session's server: ``admin_url`` reaches a maintenance database; ``cluster`` is
-    ours to restart, or None for an external $OPERATOR_TEST_PG."""
+    ours to restart, or None for an external $PG_TEST_URL."""
 
     admin_url: str
     cluster: Cluster | None
@@ -79,7 +79,7 @@ def pg_server() -> Iterator[PgServer]:
         import psycopg  # noqa: F401
     except ImportError:
         _unavailable("psycopg is not installed")
-    external = os.environ.get("OPERATOR_TEST_PG")
+    external = os.environ.get("PG_TEST_URL")
     cluster: Cluster | None = None
     if external:
         server = PgServer(external, None)
@@ -88,7 +88,7 @@ def pg_server() -> Iterator[PgServer]:
         if bindir is None:
             _unavailable(
                 "no PostgreSQL server binaries (initdb not on PATH nor in "
-                "/usr/lib/postgresql/*/bin) and OPERATOR_TEST_PG is not set"
+                "/usr/lib/postgresql/*/bin) and PG_TEST_URL is not set"
             )
             raise AssertionError("unreachable")
         try:

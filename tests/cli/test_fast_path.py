@@ -55,6 +55,15 @@ def both(argv: list[str]) -> tuple[Run, Run]:
 
 
 @pytest.fixture(autouse=True)
+def no_stray_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path leaves any OPERATOR_* setting it does not know to Typer: one in the
+    shell that runs the tests must not turn "served" into "declined"."""
+    for name in list(os.environ):
+        if name.startswith("OPERATOR_") and name not in ("OPERATOR_DB", "OPERATOR_ACTOR"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
 def frozen_now(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both paths see the same "now": ``status`` counts attempts per minute of the last hour,
     and a minute may turn between the two runs."""

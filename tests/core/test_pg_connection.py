@@ -199,7 +199,7 @@ def test_connection_errors_are_one_line_without_the_password(pg_server: PgServer
 
 def test_a_lost_connection_is_made_again_after_a_restart(pg_server: PgServer, pg_url: str) -> None:
     if pg_server.cluster is None:
-        pytest.skip("OPERATOR_TEST_PG names an external server: this test restarts its own")
+        pytest.skip("PG_TEST_URL names an external server: this test restarts its own")
     db = PgDatabase(pg_url)
     count = "SELECT count(*) FROM tickets"
     try:

@@ -40,7 +40,7 @@ def test_a_runner_outlives_a_server_restart(
     tmp_path: Path, pg_server: PgServer, pg_url: str
 ) -> None:
     if pg_server.cluster is None:
-        pytest.skip("OPERATOR_TEST_PG names an external server: this test restarts its own")
+        pytest.skip("PG_TEST_URL names an external server: this test restarts its own")
     first = int(_cli(tmp_path, pg_url, "propose", "check_health", "--reason", "before"))
     log = tmp_path / "runner.log"
     with log.open("wb") as err:
