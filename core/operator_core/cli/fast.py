@@ -29,6 +29,9 @@ import sys
 from typing import Any
 
 from operator_core.cli.formats import (
+    ACTION_COLUMNS,
+    WORKFLOW_COLUMNS,
+    action_row,
     by_state,
     fmt_time,
     json_line,
@@ -37,6 +40,7 @@ from operator_core.cli.formats import (
     params_line,
     state_label,
     table_text,
+    workflow_row,
 )
 from operator_core.clock import SYSTEM_CLOCK, from_db
 from operator_core.db import health, inuse, lookups
@@ -304,22 +308,7 @@ def actions_list(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str | N
     rows = lookups.list_proposals(snap._conn, st, limit=limit, views=True)
     if as_json:
         return json_text([model_json(p) for p in rows])
-    columns = ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY")
-    return table_text(
-        columns,
-        [
-            (
-                str(p.id),
-                p.action_name,
-                params_line(p.parameters),
-                state_label(p),
-                str(p.workflow_id or ""),
-                fmt_time(p.proposed_at),
-                p.proposed_by,
-            )
-            for p in rows
-        ],
-    )
+    return table_text(ACTION_COLUMNS, [action_row(p) for p in rows])
 
 
 def workflows_list(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
@@ -330,18 +319,7 @@ def workflows_list(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
         return json_text(
             [{**model_json(w), "steps": [model_json(s) for s in st]} for w, st in rows]
         )
-    out = []
-    for w, st in rows:
-        done = sum(1 for s in st if s.status == ActionStatus.COMPLETED)
-        approval = (
-            "approved"
-            if w.approved_at
-            else (
-                "awaiting approval" if w.requires_approval and w.status.value == "pending" else ""
-            )
-        )
-        out.append((str(w.id), w.name, w.status.value, f"{done}/{len(st)} steps", approval))
-    return table_text(("ID", "NAME", "STATUS", "STEPS", "APPROVAL"), out)
+    return table_text(WORKFLOW_COLUMNS, [workflow_row(w, st) for w, st in rows])
 
 
 def workflows_show(snap: Snapshot, target: int, as_json: bool) -> str | None:

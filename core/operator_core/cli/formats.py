@@ -82,3 +82,31 @@ def by_state(by_status: dict[str, int], retry_waiting: int) -> dict[str, int]:
             out["failed"] = failed
         out["retry_waiting"] = retry_waiting
     return out
+
+
+ACTION_COLUMNS = ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY")
+WORKFLOW_COLUMNS = ("ID", "NAME", "STATUS", "STEPS", "APPROVAL")
+
+
+def action_row(p: Any) -> tuple[str, ...]:
+    """A row of ``actions list`` (a proposal or its plain view: both paths print it)."""
+    return (
+        str(p.id),
+        p.action_name,
+        params_line(p.parameters),
+        state_label(p),
+        str(p.workflow_id or ""),
+        fmt_time(p.proposed_at),
+        p.proposed_by,
+    )
+
+
+def workflow_row(w: Any, steps: Sequence[Any]) -> tuple[str, ...]:
+    """A row of ``workflows list``: the workflow and its steps (models or plain views)."""
+    done = sum(1 for s in steps if s.status == ActionStatus.COMPLETED)
+    approval = (
+        "approved"
+        if w.approved_at
+        else ("awaiting approval" if w.requires_approval and w.status.value == "pending" else "")
+    )
+    return (str(w.id), w.name, w.status.value, f"{done}/{len(steps)} steps", approval)

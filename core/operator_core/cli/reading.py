@@ -18,6 +18,7 @@ from operator_core.cli.app import (
     with_reads,
     workflows_app,
 )
+from operator_core.cli.formats import ACTION_COLUMNS, WORKFLOW_COLUMNS, action_row, workflow_row
 from operator_core.cli.output import (
     by_state,
     emit,
@@ -67,22 +68,7 @@ def actions_list(
     if as_json:
         emit([proposal_json(p) for p in rows])
         return
-    columns = ("ID", "ACTION", "PARAMETERS", "STATE", "WF", "PROPOSED", "BY")
-    print_table(
-        columns,
-        [
-            (
-                str(p.id),
-                p.action_name,
-                params_line(p.parameters),
-                state_label(p),
-                str(p.workflow_id or ""),
-                fmt_time(p.proposed_at),
-                p.proposed_by,
-            )
-            for p in rows
-        ],
-    )
+    print_table(ACTION_COLUMNS, [action_row(p) for p in rows])
 
 
 @actions_app.command("show")
@@ -157,18 +143,7 @@ def workflows_list(
             ]
         )
         return
-    table = []
-    for w, st in rows:
-        done = sum(1 for s in st if s.status == ActionStatus.COMPLETED)
-        approval = (
-            "approved"
-            if w.approved_at
-            else (
-                "awaiting approval" if w.requires_approval and w.status.value == "pending" else ""
-            )
-        )
-        table.append((str(w.id), w.name, w.status.value, f"{done}/{len(st)} steps", approval))
-    print_table(("ID", "NAME", "STATUS", "STEPS", "APPROVAL"), table)
+    print_table(WORKFLOW_COLUMNS, [workflow_row(w, st) for w, st in rows])
 
 
 @workflows_app.command("show")
