@@ -1,5 +1,5 @@
-"""The documented example runbook (README.md, examples/runbook.toml) works as
-written."""
+"""The documented example runbook (docs/runbooks.md, examples/runbook.toml) and the
+README's short one work as written."""
 
 from __future__ import annotations
 
@@ -17,13 +17,23 @@ from .helpers import engine, run_until_settled
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "runbook.toml"
-DOC = ROOT / "README.md"
+DOC = ROOT / "docs" / "runbooks.md"
+README = ROOT / "README.md"
 
 
 def test_the_documented_example_is_the_example_file() -> None:
     blocks = re.findall(r"```toml\n(.*?)```", DOC.read_text(), flags=re.S)
-    assert blocks, "README.md has no toml example"
+    assert blocks, "docs/runbooks.md has no toml example"
     assert blocks[0] == EXAMPLE.read_text()
+
+
+def test_the_readmes_short_example_loads(tmp_path: Path) -> None:
+    [block] = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)[:1]
+    path = tmp_path / "short.toml"
+    path.write_text(block)
+    subject = load_subject(f"commands:{path}")
+    names = [d.name for d in subject.action_definitions()]
+    assert names == ["disk_usage", "restart_service", "notify_chat"]
 
 
 async def test_example_actions_run_through_the_engine(
