@@ -13,23 +13,16 @@ events on them, chained by the real hash function, inserted in one transaction.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import random
-import shutil
 import sqlite3
-import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import DB_TIME_FORMAT, Figure, compile_bytecode, settle
-from bench.dashboard import Dashboard, _kill_leftovers
-from bench.history import CACHE
-from bench.history_view import _create_schema
+from bench.common import DB_TIME_FORMAT, Figure
 from bench.history_view import _fill as _fill_actions
+from bench.history_view import cached_db, time_key
 
 EVENTS = 1_000_000
 ACTIONS = 100_000
@@ -68,26 +61,13 @@ def _fill_events(conn: sqlite3.Connection, n: int, actions: int) -> None:
 
 def events_db(n: int = EVENTS) -> Path:
     """The cached database of ``n`` audit events (made on first use)."""
-    from operator_core.db.schema import LATEST_VERSION
 
-    CACHE.mkdir(mode=0o700, exist_ok=True)
-    cached = CACHE / f"audit-s{LATEST_VERSION}-{n}.db"
-    if not cached.exists():
-        partial = cached.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
-        asyncio.run(_create_schema(partial))
-        conn = sqlite3.connect(partial, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            actions = min(ACTIONS, n)
-            _fill_actions(conn, actions)
-            _fill_events(conn, n, actions)
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-        partial.rename(cached)
-    return cached
+    def fill(conn: sqlite3.Connection) -> None:
+        actions = min(ACTIONS, n)
+        _fill_actions(conn, actions)
+        _fill_events(conn, n, actions)
+
+    return cached_db("audit", n, fill)
 
 
 def bench(runs: int, quick: bool, log: Any = print) -> list[Figure]:
@@ -99,23 +79,5 @@ def bench(runs: int, quick: bool, log: Any = print) -> list[Figure]:
         target="≤ 250 ms",
         meets=lambda v: v <= 250,
     )
-    compile_bytecode()
-    cached = events_db(n)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-audit-view-") as tmp:
-            for i in range(runs):
-                db = Path(tmp) / f"run{i}.db"
-                shutil.copyfile(cached, db)
-                settle()
-                dash = Dashboard.launch("operator", db)
-                dash.wait_event("paint", 120)
-                time.sleep(1.0)  # the subject loaded, the first refreshes done
-                pressed = time.time()
-                os.write(dash.master, b"L")
-                shown = dash.received(FIRST_PAGE_SHOWN, timeout=30)
-                figure.ours.append((shown - pressed) * 1000.0)
-                dash.quit()
-                log(f"  run {i + 1}/{runs}: first page {figure.ours[-1]:.0f} ms")
-    finally:
-        _kill_leftovers()
+    time_key(figure, events_db(n), b"L", FIRST_PAGE_SHOWN, runs, log)
     return [figure]

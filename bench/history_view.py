@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,13 @@ def _fill(conn: sqlite3.Connection, n: int) -> None:
     )
 
 
-def finished_db(n: int = FINISHED) -> Path:
-    """The cached database of ``n`` finished actions (made on first use)."""
+def cached_db(name: str, n: int, fill: Callable[[sqlite3.Connection], None]) -> Path:
+    """The cached database ``CACHE/NAME-sVERSION-N.db``: made once by ``fill`` inside one
+    transaction on the real schema, then reused by every run."""
     from operator_core.db.schema import LATEST_VERSION
 
     CACHE.mkdir(mode=0o700, exist_ok=True)
-    cached = CACHE / f"finished-s{LATEST_VERSION}-{n}.db"
+    cached = CACHE / f"{name}-s{LATEST_VERSION}-{n}.db"
     if not cached.exists():
         partial = cached.with_suffix(".partial")
         partial.unlink(missing_ok=True)
@@ -104,13 +106,41 @@ def finished_db(n: int = FINISHED) -> Path:
         conn = sqlite3.connect(partial, isolation_level=None)
         try:
             conn.execute("BEGIN IMMEDIATE")
-            _fill(conn, n)
+            fill(conn)
             conn.execute("COMMIT")
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
         partial.rename(cached)
     return cached
+
+
+def finished_db(n: int = FINISHED) -> Path:
+    """The cached database of ``n`` finished actions (made on first use)."""
+    return cached_db("finished", n, lambda conn: _fill(conn, n))
+
+
+def time_key(figure: Figure, cached: Path, key: bytes, shown: str, runs: int, log: Any) -> None:
+    """Type ``key`` into a fresh dashboard on a fresh copy of ``cached`` once it has
+    painted; append the time until a frame holding ``shown`` arrives to ``figure.ours``."""
+    compile_bytecode()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-view-") as tmp:
+            for i in range(runs):
+                db = Path(tmp) / f"run{i}.db"
+                shutil.copyfile(cached, db)
+                settle()
+                dash = Dashboard.launch("operator", db)
+                dash.wait_event("paint", 120)
+                time.sleep(1.0)  # the subject loaded, the first refreshes done
+                pressed = time.time()
+                os.write(dash.master, key)
+                arrived = dash.received(shown, timeout=30)
+                figure.ours.append((arrived - pressed) * 1000.0)
+                dash.quit()
+                log(f"  run {i + 1}/{runs}: first page {figure.ours[-1]:.0f} ms")
+    finally:
+        _kill_leftovers()
 
 
 def bench(runs: int, quick: bool, log: Any = print) -> list[Figure]:
@@ -122,23 +152,5 @@ def bench(runs: int, quick: bool, log: Any = print) -> list[Figure]:
         target="≤ 250 ms",
         meets=lambda v: v <= 250,
     )
-    compile_bytecode()
-    cached = finished_db(n)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-history-view-") as tmp:
-            for i in range(runs):
-                db = Path(tmp) / f"run{i}.db"
-                shutil.copyfile(cached, db)
-                settle()
-                dash = Dashboard.launch("operator", db)
-                dash.wait_event("paint", 120)
-                time.sleep(1.0)  # the subject loaded, the first refreshes done
-                pressed = time.time()
-                os.write(dash.master, b"H")
-                shown = dash.received(FIRST_PAGE_SHOWN, timeout=30)
-                figure.ours.append((shown - pressed) * 1000.0)
-                dash.quit()
-                log(f"  run {i + 1}/{runs}: first page {figure.ours[-1]:.0f} ms")
-    finally:
-        _kill_leftovers()
+    time_key(figure, finished_db(n), b"H", FIRST_PAGE_SHOWN, runs, log)
     return [figure]
