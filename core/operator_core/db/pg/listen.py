@@ -125,6 +125,8 @@ class _Hub:
                 self._wake(None)  # what committed while we were not listening
                 self._listen(conn)
             except psycopg.Error as exc:
+                if self._stop.is_set():
+                    break  # stopped while the database went (a test dropping it)
                 down_since = down_since or self._down(exc, first=False)
             finally:
                 self.listening.clear()
