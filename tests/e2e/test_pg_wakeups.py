@@ -179,3 +179,28 @@ async def test_a_dashboard_waiter_wakes_on_another_process_commit(
     finally:
         watcher.stop()
         await db.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("OPERATOR_PG_POLL_SECONDS", "0", "OPERATOR_PG_POLL_SECONDS must be a number"),
+        ("OPERATOR_PG_LISTEN_URL", "mysql://u:pw-not-shown@h/d", "OPERATOR_PG_LISTEN_URL must"),
+    ],
+)
+def test_a_bad_setting_is_one_line(
+    tmp_path: Path, pg_url: str, name: str, value: str, says: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "operator_core.cli", "--db", pg_url, "--subject", "demo"]
+        + ["run", "--until-idle"],
+        env=cli_env(tmp_path, **ENV, **{name: value}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], done.stderr
+    assert "pw-not-shown" not in done.stderr
