@@ -124,3 +124,22 @@ async def test_the_listener_comes_back_after_a_server_restart(
     finally:
         wb.stop()
         await a.close()
+
+
+async def test_a_process_that_pokes_and_exits_at_once_still_wakes_the_others(
+    pg_url: str,
+) -> None:
+    import sys
+
+    store = PgStore(pg_url)
+    waiter = await _listening(store)
+    code = (
+        "import sys; from operator_core.db.pg.store import PgStore; "
+        "PgStore(sys.argv[1]).poke_listeners()"
+    )
+    try:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code, pg_url)
+        assert await proc.wait() == 0
+        assert await _woken(waiter)
+    finally:
+        waiter.stop()
