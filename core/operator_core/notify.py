@@ -15,6 +15,19 @@ import os
 import socket
 import time
 from pathlib import Path
+from typing import Protocol
+
+
+class Waker(Protocol):
+    """What a runner or a dashboard waits on: ``Listener`` here, ``PgListener`` on
+    PostgreSQL (db/pg/listen.py); ``Store.listener()`` gives the database's own."""
+
+    name: str
+    event: asyncio.Event
+
+    def start(self) -> bool: ...
+
+    def stop(self) -> None: ...
 
 
 def _namespace(db_path: Path) -> str:

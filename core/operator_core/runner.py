@@ -1,7 +1,8 @@
 """The runner: time and concurrency. Claims ready actions and runs them through the subject.
 
-It sleeps until the next due time or until another process commits a change (a socket poke,
-with ``PRAGMA data_version`` polling as the fallback), never on a fixed short tick.
+It sleeps until the next due time or until another process commits a change (a socket poke
+on SQLite, a NOTIFY on PostgreSQL, with ``data_version`` polling as the fallback), never on
+a fixed short tick.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from operator_core.db.faults import describe, storable, trouble
 from operator_core.db.killfile import KILL_REASON
 from operator_core.db.lost import LostNote
 from operator_core.errors import InvalidTransitionError
-from operator_core.notify import Listener
+from operator_core.notify import Waker
 from operator_core.outage import Outage
 from operator_core.safe_text import visible
 from operator_core.subjects.process_groups import settle_lost_group
@@ -105,7 +106,7 @@ class Runner:
         *,
         concurrency: int = 4,
         lease_seconds: float = 30.0,
-        poll_interval: float = 0.5,
+        poll_interval: float | None = None,
         grace_seconds: float = 10.0,
         runner_id: str | None = None,
     ) -> None:
@@ -117,7 +118,8 @@ class Runner:
         self.db = executor.db
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
-        self.poll_interval = poll_interval
+        # None: the database's own default (0.5 s; OPERATOR_PG_POLL_SECONDS on PostgreSQL).
+        self.poll_interval = poll_interval if poll_interval is not None else self.db.poll_seconds()
         self.grace_seconds = grace_seconds
         self.runner_id = runner_id or new_runner_id()
         self.stats = RunnerStats()
@@ -135,7 +137,7 @@ class Runner:
         self._wake = asyncio.Event()
         self._poked = False
         self._stopping = asyncio.Event()
-        self._listener: Listener | None = None
+        self._listener: Waker | None = None
         self._kill = executor.db.kill_file
         self._kill_watch: asyncio.TimerHandle | None = None
         self.automations = AutomationStep(executor, self.runner_id, lease_seconds)
@@ -168,7 +170,7 @@ class Runner:
         await self.executor.open()
         # A damaged file is no outage to wait out: it needs a backup (one line, exit 1).
         await self.db.check_health()
-        self._listener = Listener(self.db.db_path)
+        self._listener = self.db.listener()
         if self._listener.start():
             self.db.set_listener_name(self._listener.name)
         else:

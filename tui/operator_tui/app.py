@@ -88,7 +88,7 @@ class OperatorApp(Mutations, App[None]):
         background: Sequence[BackgroundTask] = (),
         approval_mode: bool | None = None,
         actor: str | None = None,
-        poll_interval: float = 0.5,
+        poll_interval: float | None = None,
         tick_interval: float = TICK_INTERVAL,
         subject_loader: Callable[[], Subject] | None = None,
     ) -> None:

@@ -1,7 +1,8 @@
 """When to re-read the database: only when something may have changed.
 
-Another process's commit pokes our ``Listener`` (near-instant); ``PRAGMA data_version``,
-polled every ``poll_interval`` as the fallback, tells for sure. Our own writes do not change
+Another process's commit pokes our listener (near-instant: a socket poke on SQLite, a NOTIFY
+on PostgreSQL); ``data_version``, polled every ``poll_interval`` as the fallback, tells for
+sure. Our own writes do not change
 our connection's data_version, so a mutation marks the watcher dirty instead.
 """
 
@@ -11,14 +12,15 @@ import asyncio
 import contextlib
 
 from operator_core.db.actions import ActionDB
-from operator_core.notify import Listener
+from operator_core.notify import Waker
 
 
 class ChangeWatcher:
-    def __init__(self, db: ActionDB, poll_interval: float = 0.5) -> None:
+    def __init__(self, db: ActionDB, poll_interval: float | None = None) -> None:
         self._db = db
-        self.poll_interval = poll_interval
-        self._listener: Listener | None = None
+        # None: the database's default (0.5 s; OPERATOR_PG_POLL_SECONDS on PostgreSQL).
+        self.poll_interval = poll_interval if poll_interval is not None else db.poll_seconds()
+        self._listener: Waker | None = None
         self._wake = asyncio.Event()
         self._dirty = True
         self._seen: int | None = None
@@ -27,7 +29,7 @@ class ChangeWatcher:
 
     def start(self) -> None:
         """Listen for other processes' commits (call inside the running loop)."""
-        listener = Listener(self._db.db_path)
+        listener = self._db.listener()
         if listener.start():
             self._listener = listener
             self._db.set_listener_name(listener.name)

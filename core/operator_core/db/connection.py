@@ -30,7 +30,7 @@ from operator_core.db.policy import ApprovalGate
 from operator_core.db.schema import LATEST_VERSION, migrate
 from operator_core.env import env_number
 from operator_core.errors import DatabaseError
-from operator_core.notify import Notifier
+from operator_core.notify import Listener, Notifier, Waker
 
 if TYPE_CHECKING:
     from operator_core.anchor.publisher import Publisher
@@ -429,6 +429,14 @@ class Store:
     def poke_listeners(self) -> None:
         """Wake every runner and dashboard on this database now (the kill file was written)."""
         self._notifier.notify()
+
+    def listener(self) -> Waker:
+        """A waiter woken by other processes' commits (``start`` it inside the loop)."""
+        return Listener(self.db_path)
+
+    def poll_seconds(self) -> float:
+        """How often waiters poll ``data_version`` between wake-ups, by default."""
+        return 0.5
 
     def set_listener_name(self, name: str | None) -> None:
         """Skip poking our own listener (a process does not wake itself)."""

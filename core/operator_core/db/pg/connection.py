@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from operator_core.db.pg import schema
+from operator_core.db.pg.listen import commit_sql
 from operator_core.db.pg.rows import PgConn, adapt, row_factory
 from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
 from operator_core.db.url import redact, scrub
@@ -59,6 +61,9 @@ class PgDatabase:
         self._lock_timeout_ms = int(lock_timeout * 1000)
         self._kill_file = kill_file
         self._application_name = application_name
+        self.token = os.urandom(8).hex()
+        """Names this object's NOTIFYs: its own process's waiters on it skip them."""
+        self._commit_notify = commit_sql(self.token)
         self._conn: PgConn | None = None
         self._thread: ThreadPoolExecutor | None = None  # made on first use, ended by close
 
@@ -111,8 +116,12 @@ class PgDatabase:
         try:
             try:
                 conn.raw.execute(begin)  # may fail after BEGIN: waiting for the lock
+                before = conn.total_changes
                 result = fn(conn, *args)
-                conn.raw.execute("COMMIT")
+                # A write that changed rows wakes every listener (pg/listen.py): NOTIFY
+                # in the COMMIT's own round trip, delivered when the change is visible.
+                changed = begin == BEGIN_WRITE and conn.total_changes != before
+                conn.raw.execute(self._commit_notify if changed else "COMMIT")
             except BaseException:
                 if not conn.raw.broken and conn.in_transaction:
                     conn.raw.execute("ROLLBACK")

@@ -3,8 +3,10 @@
 ``PgStore`` keeps Store's own write path (``_write``: audit noting, change counting) and
 replaces only what touches aiosqlite: a transaction runs on PgDatabase's thread (``_txn``),
 there is no run-it-right-here fast path (``_txn_now``, ``_write_now``), no whole-file
-check, no WAL checkpoints and no file-based pokes (``_committed``; LISTEN/NOTIFY is to
-come, see docs/postgres.md). ``PgActionDB`` is ``ActionDB`` on it.
+check, no WAL checkpoints and no file-based pokes: wake-ups are LISTEN/NOTIFY (every
+changing write transaction NOTIFYs at its COMMIT, ``PgDatabase.run_txn``; waiters get a
+``PgListener`` from ``listener``; ``poke_listeners`` wakes every host at once, for the kill
+switch; pg/listen.py). ``PgActionDB`` is ``ActionDB`` on it.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from operator_core.db.budget_ops import BudgetOps
 from operator_core.db.compat import Compat
 from operator_core.db.connection import NOT_NOW, Store
 from operator_core.db.leases import LeaseOps
+from operator_core.db.pg import listen
 from operator_core.db.pg.connection import PgDatabase
 from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
 from operator_core.db.proposals import ProposalOps
@@ -97,16 +100,29 @@ class PgStore(Store):
         self._publishing = False  # checkpoints of a PostgreSQL chain: not yet
 
     def _committed(self) -> None:
-        pass  # other hosts' wake-ups: LISTEN/NOTIFY, not yet
+        pass  # the NOTIFY went with the COMMIT (PgDatabase.run_txn)
 
     def poke_listeners(self) -> None:
-        pass
+        """Wake every runner and dashboard on this database, on every host, now (the kill
+        switch, before its database write): NOTIFY from a connection of its own, so a
+        held write lock or a busy worker never delays it; returns at once."""
+        listen.poke(self.url)
+
+    def listener(self) -> listen.PgListener:
+        """A waiter woken by other connections' commits (``OPERATOR_PG_LISTEN_URL`` says
+        where it listens; ``off``: its ``start`` says False and the caller polls)."""
+        return listen.PgListener(listen.listen_url(self.url), own_token=self._pg.token)
+
+    def poll_seconds(self) -> float:
+        """``OPERATOR_PG_POLL_SECONDS`` (0.5 s by default): the delay a missed NOTIFY costs."""
+        return listen.poll_seconds()
 
     async def data_version(self) -> int:
         """Changes when an audited write commits (every state change appends to the chain):
-        the poll fallback until LISTEN/NOTIFY; unlike SQLite's, it sees our own commits too,
-        which costs one extra cycle, never a missed one."""
-        row = await self._pg.read(lambda conn: conn.execute(DATA_VERSION_SQL).fetchone())
+        the poll fallback behind LISTEN/NOTIFY. Unlike SQLite's, it sees our own commits
+        too, which costs one extra cycle, never a missed one. One statement in autocommit:
+        one round trip, its own snapshot."""
+        row = await self._pg.call(lambda conn: conn.execute(DATA_VERSION_SQL).fetchone())
         return int(row[0]) if row else 0
 
 
