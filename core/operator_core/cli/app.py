@@ -295,5 +295,7 @@ POSTGRES_COMMANDS = (
     "policy",
     "status",
     "run",
+    "audit",
+    "secrets",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""
