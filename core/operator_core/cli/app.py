@@ -295,6 +295,8 @@ POSTGRES_COMMANDS = (
     "policy",
     "status",
     "run",
+    "kill-switch",
+    "resume",
     "audit",
     "secrets",
 )

@@ -19,6 +19,7 @@ from operator_core.db.compat import Compat
 from operator_core.db.connection import NOT_NOW, Store
 from operator_core.db.leases import LeaseOps
 from operator_core.db.pg.connection import PgDatabase
+from operator_core.db.pg.killswitch import RowKillSwitch
 from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
 from operator_core.db.proposals import ProposalOps
 from operator_core.db.reads import Reads
@@ -51,6 +52,9 @@ class PgStore(Store):
         super().__init__(NOWHERE, clock=clock, create=create, read_only=read_only)
         self.url = url
         self._pg = PgDatabase(url, lock_timeout=self._busy_timeout)
+        # The safety_state row, not a file, is the kill switch every host reads (killswitch.py).
+        self.kill_switch_row = RowKillSwitch(url, lock_timeout=self._busy_timeout)
+        self.kill_file = self.kill_switch_row  # type: ignore[assignment]
         self._checked = True  # no whole-file check: the server keeps its own pages
         self._open = False
 
@@ -65,6 +69,7 @@ class PgStore(Store):
 
     async def close(self) -> None:
         self._open = False
+        await self.kill_switch_row.close()
         await self._pg.close()
         await super().close()
 
