@@ -1,0 +1,254 @@
+"""The issue's multi-host test in miniature: three runner processes, each under its own host
+name, on one PostgreSQL database; proposers and approvers at work at once, some cancels, and
+the kill switch pulled mid-run from another process, then resumed. Every action runs at most
+once, none is lost, nothing starts while the switch is on, the audit chain verifies.
+
+``run_scenario`` takes ``observers``: coroutines started with the runners and cancelled when
+the work is done, each given the ``Scenario`` (a dashboard under Pilot watching the run is
+one more observer and one more assertion on what it saw)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from operator_core.actions.executor import ActionExecutor
+from operator_core.actions.registry import ActionRegistry
+from operator_core.clock import from_db
+from operator_core.db.pg.store import PgActionDB
+from operator_core.db.url import NOWHERE
+from operator_core.errors import ObserveOnlyError, OperatorError
+
+from tests.e2e.conftest import cli_env
+from tests.support.marking import MarkingSubject
+
+ACTIONS = 2000
+PROPOSERS = 4
+BATCH = 10  # proposals per transaction; each is approved (or cancelled) on its own
+HOSTS = ("host-a", "host-b", "host-c")
+SUBJECT = "tests.support.marking:MarkingSubject"
+KILL_AFTER = ACTIONS // 3  # attempts seen before the kill switch is pulled
+OBSERVE_FOR = 2.0  # seconds the switch stays on: the window in which nothing may start
+# A runner reads the row every poll interval (0.5 s); an attempt it started just before
+# the pull may still write its marker after it: the tolerance after the commit.
+STOP_BOUND = 1.0
+CANCEL_EVERY = 20  # every 20th action is cancelled before approval, every 20th + 10 after
+
+# A runner that calls itself HOST (socket.gethostname: its runner id, heartbeat, records).
+LAUNCH = (
+    "import runpy, socket, sys; host = sys.argv.pop(1); socket.gethostname = lambda: host; "
+    "runpy.run_module('operator_core.cli', run_name='__main__', alter_sys=True)"
+)
+
+Observer = Callable[["Scenario"], Awaitable[None]]
+
+
+@dataclass
+class Scenario:
+    url: str
+    tmp_path: Path
+    marks: Path
+    env: dict[str, str]
+    runners: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    proposed: list[int] = field(default_factory=list)
+    cancelled: set[int] = field(default_factory=set)  # by our cancels, which succeeded
+    killed_at: float = 0.0  # the database's time of the pull and of the resume (epoch s)
+    resumed_at: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "operator_core.cli", "--db", self.url, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def rows(self, sql: str) -> list[Any]:
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(sql).fetchall()  # type: ignore[arg-type]
+
+    def markers(self) -> list[tuple[str, int, float]]:
+        """(host, proposal, time) of every attempt of ``ok`` that ran."""
+        if not self.marks.exists():
+            return []
+        out = []
+        for line in self.marks.read_text().splitlines():
+            host, _, pid, _, at = line.split()
+            out.append((host, int(pid), float(at)))
+        return out
+
+    def start_runners(self) -> None:
+        for host in HOSTS:
+            with (self.tmp_path / f"{host}.log").open("wb") as log:
+                self.runners.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", LAUNCH, host, "--db", self.url]
+                        + ["--subject", SUBJECT, "run", "--concurrency", "8", "--quiet"],
+                        env=self.env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
+                )
+
+    def stop_runners(self) -> None:
+        for runner in self.runners:
+            runner.send_signal(signal.SIGTERM)
+        for runner, host in zip(self.runners, HOSTS, strict=True):
+            runner.wait(timeout=60)
+            log = (self.tmp_path / f"{host}.log").read_text()
+            assert runner.returncode == 0, log
+
+    def switch_time(self) -> float:
+        ((at,),) = self.rows("SELECT changed_at FROM safety_state WHERE id = 1")
+        stamp = from_db(at)
+        assert stamp is not None
+        return stamp.timestamp()
+
+    async def propose(self, k: int) -> None:
+        """Propose the actions ``k``, ``k + PROPOSERS``, ... in batches of BATCH (one
+        transaction each, as an agent proposes many), then approve each and cancel some;
+        while the switch is on, proposals are refused: try again until it is off."""
+        registry = ActionRegistry.from_subject(MarkingSubject())
+        ex = ActionExecutor(NOWHERE, registry, approval_mode=True, db=PgActionDB(self.url))
+        mine = list(range(k, ACTIONS, PROPOSERS))
+        async with ex:
+            for start in range(0, len(mine), BATCH):
+                batch = mine[start : start + BATCH]
+                items = [{"action_name": "ok", "reason": f"action {i}"} for i in batch]
+                while True:
+                    try:
+                        proposals = await ex.propose_actions(items)
+                        break
+                    except ObserveOnlyError:
+                        await asyncio.sleep(0.05)
+                for i, proposal in zip(batch, proposals, strict=True):
+                    assert proposal.id is not None
+                    await self._decide(ex, i, proposal.id)
+        await registry.subject.aclose()  # type: ignore[union-attr]
+
+    async def _decide(self, ex: ActionExecutor, i: int, pid: int) -> None:
+        self.proposed.append(pid)
+        if i % CANCEL_EVERY == 0 and await self._cancel(ex, pid):
+            return
+        with contextlib.suppress(OperatorError):  # the kill switch cancelled it
+            await ex.approve_proposal(pid, "approver")
+        if i % CANCEL_EVERY == CANCEL_EVERY // 2:
+            await self._cancel(ex, pid)  # it may have run already: then refused
+
+    async def _cancel(self, ex: ActionExecutor, pid: int) -> bool:
+        try:
+            await ex.cancel_proposal(pid, "canceller", "not needed")
+        except OperatorError:
+            return False
+        self.cancelled.add(pid)
+        return True
+
+    async def kill_and_resume(self) -> None:
+        while len(self.markers()) < KILL_AFTER:  # noqa: ASYNC110 (other processes write it)
+            await asyncio.sleep(0.05)
+        pulled = await asyncio.to_thread(self.cli, "kill-switch", "--yes")
+        assert pulled.returncode == 0, pulled.stderr
+        assert pulled.stdout.startswith("KILL SWITCH engaged at "), pulled.stdout
+        self.killed_at = self.switch_time()
+        await asyncio.sleep(OBSERVE_FOR)
+        resumed = await asyncio.to_thread(self.cli, "resume", "--yes")
+        assert resumed.returncode == 0, resumed.stderr
+        self.resumed_at = self.switch_time()
+
+    async def settled(self) -> None:
+        """Every action proposed, and each completed or cancelled."""
+        open_sql = (
+            "SELECT count(*), count(*) FILTER (WHERE status NOT IN ('completed', 'cancelled')) "
+            "FROM action_proposals"
+        )
+        while self.rows(open_sql) != [(ACTIONS, 0)]:  # noqa: ASYNC110 (runner processes)
+            await asyncio.sleep(0.1)
+
+
+async def run_scenario(scenario: Scenario, observers: Sequence[Observer] = ()) -> None:
+    start = time.monotonic()
+    scenario.start_runners()
+    watching = [asyncio.create_task(observe(scenario)) for observe in observers]
+    try:
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(scenario.propose(k) for k in range(PROPOSERS)), scenario.kill_and_resume()
+            ),
+            timeout=240,
+        )
+        scenario.timings["proposed"] = time.monotonic() - start
+        await asyncio.wait_for(scenario.settled(), timeout=120)
+        scenario.timings["settled"] = time.monotonic() - start
+    finally:
+        for task in watching:
+            task.cancel()
+        await asyncio.gather(*watching, return_exceptions=True)
+        scenario.stop_runners()
+
+
+def test_three_hosts_run_each_action_at_most_once_through_a_kill_switch(
+    tmp_path: Path, pg_url: str
+) -> None:
+    scenario = Scenario(
+        pg_url, tmp_path, tmp_path / "marks", cli_env(tmp_path, MARK_FILE=str(tmp_path / "marks"))
+    )
+    policy = scenario.cli("policy", "set", "approval-mode", "on")
+    assert policy.returncode == 0, policy.stderr
+    asyncio.run(run_scenario(scenario))
+    print(f"{ACTIONS} actions, {len(HOSTS)} runners: {scenario.timings}")
+
+    rows = scenario.rows("SELECT id, status, cancel_reason FROM action_proposals")
+    status = {pid: s for pid, s, _ in rows}
+    reason = {pid: r for pid, _, r in rows}
+    assert sorted(status) == sorted(scenario.proposed) and len(status) == ACTIONS
+    attempts = Counter(
+        dict(scenario.rows("SELECT proposal_id, count(*) FROM action_records GROUP BY 1"))
+    )
+    markers = scenario.markers()
+    ran = Counter(pid for _, pid, _ in markers)
+    # At most once: one attempt and one marker at most per action, whichever host ran it.
+    assert max(attempts.values()) == 1 and max(ran.values()) == 1
+    assert all(ran[pid] <= attempts[pid] for pid in status)
+    # None lost: each action completed (exactly once) or was cancelled, by us or the switch.
+    completed = [pid for pid, s in status.items() if s == "completed"]
+    assert all(ran[pid] == attempts[pid] == 1 for pid in completed)
+    cancelled = [pid for pid, s in status.items() if s == "cancelled"]
+    assert len(completed) + len(cancelled) == ACTIONS
+    by_switch = [pid for pid in cancelled if pid not in scenario.cancelled]
+    assert all(reason[pid] == "kill switch" for pid in by_switch)
+    assert scenario.cancelled and len(completed) > ACTIONS // 2
+    # Nothing started while the switch was on (after the tolerance for what was starting).
+    started_during = [
+        (host, pid, at)
+        for host, pid, at in markers
+        if scenario.killed_at + STOP_BOUND < at < scenario.resumed_at
+    ]
+    assert started_during == []
+    assert scenario.resumed_at - scenario.killed_at >= OBSERVE_FOR
+    assert any(at > scenario.resumed_at for _, _, at in markers)  # and work went on after
+    # Three hosts, each recorded as such and each doing part of the work.
+    assert {host for (host,) in scenario.rows("SELECT host FROM runners")} == set(HOSTS)
+    assert {host for host, _, _ in markers} == set(HOSTS)
+    verify = subprocess.run(
+        [sys.executable, "-m", "operator_core.cli", "--db", pg_url, "audit", "verify"],
+        env=cli_env(tmp_path / "verifier"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stdout.startswith("audit log OK: ")
