@@ -169,3 +169,35 @@ def test_secrets_are_this_hosts_file_whatever_the_database(tmp_path: Path, pg_ur
     assert _cli(env, pg_url, "secrets", "list").stdout == ""
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM action_audit_log").fetchone() == (0,)
+
+
+def test_signed_checkpoints_anchor_a_postgresql_chain_against_a_forger(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from operator_core.db.pg.rows import PgConn
+
+    from tests.anchor.chain import rechain
+
+    env = cli_env(tmp_path)  # its state directory holds the key and the checkpoint file
+    for i in range(3):
+        done = _cli(env, pg_url, "--subject", "demo", "propose", "check_health", "--reason", f"{i}")
+        assert done.returncode == 0, done.stderr
+    with psycopg.connect(pg_url) as conn:
+        ((head,),) = conn.execute("SELECT max(id) FROM action_audit_log").fetchall()
+    checkpoints = tmp_path / "state" / "operator" / "checkpoints" / "checkpoints.log"
+    password = psycopg.conninfo.conninfo_to_dict(pg_url)["password"]
+    assert password and str(password) not in checkpoints.read_text()  # published, no secret
+    clean = _cli(env, pg_url, "audit", "verify")
+    assert clean.returncode == 0, clean.stderr
+    assert clean.stdout.startswith(f"audit log OK: {head} events, chain intact; anchored to")
+    # A forger who edits an event and recomputes every hash after it: the chain alone holds.
+    with psycopg.connect(pg_url, autocommit=True) as raw:
+        raw.execute("SET session_replication_role = replica")
+        conn = PgConn(raw)
+        conn.execute("UPDATE action_audit_log SET actor = 'mallory' WHERE id = 1")
+        rechain(conn)  # type: ignore[arg-type]
+    forged = _cli(env, pg_url, "audit", "verify", "--json")
+    assert forged.returncode == 1
+    kinds = {f["kind"] for f in json.loads(forged.stdout)["findings"]}
+    assert "rewritten" in kinds and "altered" not in kinds
+    assert forged.stderr.startswith("operator: audit log TAMPERED: events 1..")

@@ -32,6 +32,9 @@ T = TypeVar("T")
 # The audit chain's highest id (the counter's one row): moves with every state change.
 DATA_VERSION_SQL = "SELECT last_id FROM audit_sequence WHERE id = 1"
 
+# The chain's head, for the checkpoint publisher (the primary key's last row).
+HEAD_SQL = "SELECT id, hash FROM action_audit_log ORDER BY id DESC LIMIT 1"
+
 # The database's origin, named in its audit checkpoints (the table's one row).
 ORIGIN_SQL = "SELECT origin FROM audit_origin WHERE id = 1"
 
@@ -56,6 +59,7 @@ class PgStore(Store):
         self.kill_switch_row = RowKillSwitch(url, lock_timeout=self._busy_timeout)
         self.kill_file = self.kill_switch_row  # type: ignore[assignment]
         self._checked = True  # no whole-file check: the server keeps its own pages
+        self._head_db: PgDatabase | None = None  # the checkpoint publisher's (its thread's)
         self._open = False
 
     async def open(self) -> Self:
@@ -71,7 +75,10 @@ class PgStore(Store):
         self._open = False
         await self.kill_switch_row.close()
         await self._pg.close()
-        await super().close()
+        await super().close()  # stops the publisher, whose connection then closes
+        if self._head_db is not None:
+            self._head_db.close_sync()
+            self._head_db = None
 
     @property
     def is_open(self) -> bool:
@@ -99,7 +106,21 @@ class PgStore(Store):
         return None
 
     def start_audit_publisher(self) -> None:
-        self._publishing = False  # checkpoints of a PostgreSQL chain: not yet
+        """Signed checkpoints of the chain, as on SQLite (anchor/runtime.py); its thread reads
+        the head other hosts appended on a connection of its own (one indexed row)."""
+        if self._publishing is not None or not self._open:
+            return
+        from operator_core.anchor.runtime import start_publisher  # the signing code, now
+
+        self._head_db = PgDatabase(self.url, application_name="operator checkpoints")
+        self.audit_publisher = start_publisher(self._origin, self.db_path, self._read_head)
+        self._publishing = self.audit_publisher is not None
+
+    def _read_head(self) -> tuple[int, str] | None:
+        """On the publisher's thread, the only one using ``_head_db``."""
+        assert self._head_db is not None
+        row = self._head_db.run_txn(BEGIN_READ, lambda conn: conn.execute(HEAD_SQL).fetchone())
+        return (int(row[0]), str(row[1])) if row else None
 
     def _committed(self) -> None:
         pass  # other hosts' wake-ups: LISTEN/NOTIFY, not yet
