@@ -4,7 +4,8 @@
 replaces only what touches aiosqlite: a transaction runs on PgDatabase's thread (``_txn``),
 there is no run-it-right-here fast path (``_txn_now``, ``_write_now``), no whole-file
 check, no WAL checkpoints and no file-based pokes (``_committed``; LISTEN/NOTIFY is to
-come, see docs/postgres.md). ``PgActionDB`` is ``ActionDB`` on it.
+come, see docs/postgres.md). The kill switch is the safety_state row (killswitch.py), not a
+file. ``PgActionDB`` is ``ActionDB`` on it.
 """
 
 from __future__ import annotations
