@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.clock import from_db
@@ -33,15 +34,12 @@ from tests.e2e.conftest import cli_env
 from tests.support.marking import MarkingSubject
 
 ACTIONS = 2000
-PROPOSERS = 4
+PROPOSERS = 8
 BATCH = 10  # proposals per transaction; each is approved (or cancelled) on its own
 HOSTS = ("host-a", "host-b", "host-c")
 SUBJECT = "tests.support.marking:MarkingSubject"
-KILL_AFTER = ACTIONS // 3  # attempts seen before the kill switch is pulled
-OBSERVE_FOR = 2.0  # seconds the switch stays on: the window in which nothing may start
-# A runner reads the row every poll interval (0.5 s); an attempt it started just before
-# the pull may still write its marker after it: the tolerance after the commit.
-STOP_BOUND = 1.0
+KILL_AFTER = ACTIONS // 3  # actions proposed (and some run) before the switch is pulled
+OBSERVE_FOR = 2.0  # seconds the switch stays on
 CANCEL_EVERY = 20  # every 20th action is cancelled before approval, every 20th + 10 after
 
 # A runner that calls itself HOST (socket.gethostname: its runner id, heartbeat, records).
@@ -157,16 +155,22 @@ class Scenario:
         return True
 
     async def kill_and_resume(self) -> None:
-        while len(self.markers()) < KILL_AFTER:  # noqa: ASYNC110 (other processes write it)
+        """Another host pulls the switch (its own executor and connection, as the dashboard
+        or the CLI; the CLI's own run is tests/e2e/test_pg_kill_switch.py), then resumes."""
+        while len(self.proposed) < KILL_AFTER or not self.markers():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        pulled = await asyncio.to_thread(self.cli, "kill-switch", "--yes")
-        assert pulled.returncode == 0, pulled.stderr
-        assert pulled.stdout.startswith("KILL SWITCH engaged at "), pulled.stdout
-        self.killed_at = self.switch_time()
-        await asyncio.sleep(OBSERVE_FOR)
-        resumed = await asyncio.to_thread(self.cli, "resume", "--yes")
-        assert resumed.returncode == 0, resumed.stderr
-        self.resumed_at = self.switch_time()
+        registry = ActionRegistry.from_subject(MarkingSubject())
+        ex = ActionExecutor(NOWHERE, registry, db=PgActionDB(self.url))
+        async with ex:
+            start = time.monotonic()
+            pulled = await ex.kill_switch("operator@host-d")
+            self.timings["kill_switch_s"] = time.monotonic() - start
+            assert pulled.recorded and pulled.database_error is None
+            self.killed_at = self.switch_time()
+            await asyncio.sleep(OBSERVE_FOR)
+            assert await ex.resume("operator@host-d")
+            self.resumed_at = self.switch_time()
+        await registry.subject.aclose()  # type: ignore[union-attr]
 
     async def settled(self) -> None:
         """Every action proposed, and each completed or cancelled."""
@@ -199,6 +203,10 @@ async def run_scenario(scenario: Scenario, observers: Sequence[Observer] = ()) -
         scenario.stop_runners()
 
 
+# CPU-bound, not racing: about 26 s of CPU in this process and its three runners (measured
+# with getrusage), plus the server's; on 2 cores at load average 8 it took 59 s, at 10-12
+# 80-104 s, past the suite's 120 s default with teardown. The work is the issue's 2,000.
+@pytest.mark.timeout(300)
 def test_three_hosts_run_each_action_at_most_once_through_a_kill_switch(
     tmp_path: Path, pg_url: str
 ) -> None:
@@ -230,15 +238,19 @@ def test_three_hosts_run_each_action_at_most_once_through_a_kill_switch(
     by_switch = [pid for pid in cancelled if pid not in scenario.cancelled]
     assert all(reason[pid] == "kill switch" for pid in by_switch)
     assert scenario.cancelled and len(completed) > ACTIONS // 2
-    # Nothing started while the switch was on (after the tolerance for what was starting).
-    started_during = [
-        (host, pid, at)
-        for host, pid, at in markers
-        if scenario.killed_at + STOP_BOUND < at < scenario.resumed_at
-    ]
-    assert started_during == []
+    # Nothing claimed while the switch was on: in the chain (one order for all hosts), no
+    # attempt starts between the pull and the resume; work goes on after it.
+    events = scenario.rows(
+        "SELECT id, event_type FROM action_audit_log WHERE event_type IN "
+        "('kill_switch', 'safety_mode_changed', 'execution_started') ORDER BY id"
+    )
+    order = [kind for _, kind in events]
+    pulled, resumed = order.index("kill_switch"), order.index("safety_mode_changed")
+    assert order.count("kill_switch") == order.count("safety_mode_changed") == 1
+    assert pulled < resumed and order[pulled + 1 : resumed] == []
+    assert "execution_started" in order[:pulled] and "execution_started" in order[resumed:]
+    assert order.count("execution_started") == sum(attempts.values())
     assert scenario.resumed_at - scenario.killed_at >= OBSERVE_FOR
-    assert any(at > scenario.resumed_at for _, _, at in markers)  # and work went on after
     # Three hosts, each recorded as such and each doing part of the work.
     assert {host for (host,) in scenario.rows("SELECT host FROM runners")} == set(HOSTS)
     assert {host for host, _, _ in markers} == set(HOSTS)
