@@ -176,6 +176,10 @@ class Runner:
         else:
             self._listener = None
         self._watch_kill()
+        # PostgreSQL's switch is a row other hosts write: read it on this cadence too.
+        watch = getattr(self._kill, "watch", None)  # db/pg/killswitch.py
+        if watch is not None:
+            watch(self.poll_interval, self._stop_if_killed)
         await self._beat(heartbeats.started)
         try:
             await self._loop(until_idle)
@@ -184,6 +188,8 @@ class Runner:
             await self._beat(heartbeats.stopped)
             if self._kill_watch is not None:
                 self._kill_watch.cancel()
+            if watch is not None:
+                await self._kill.unwatch()  # type: ignore[attr-defined]
             if self._watchdog is not None:
                 self._watchdog.cancel()
                 self._watchdog = None

@@ -130,7 +130,7 @@ def test_the_first_commands_do_on_postgres_what_they_do_on_sqlite(
 
 
 def test_a_command_not_yet_ported_is_refused_in_one_line(tmp_path: Path, pg_url: str) -> None:
-    done = _operator(tmp_path, pg_url, "kill-switch", "--yes")
+    done = _operator(tmp_path, pg_url, "tui")
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.startswith("operator: 'operator kill-switch' does not run on PostgreSQL")
+    assert done.stderr.startswith("operator: 'operator tui' does not run on PostgreSQL")
     assert done.stderr.count("\n") == 1

@@ -18,7 +18,7 @@ from operator_core.db.health import (
     is_corruption,
     quick_check,
 )
-from operator_core.db.killfile import KillNotice
+from operator_core.db.killfile import KillFile, KillNotice
 from operator_core.errors import DatabaseError
 from operator_core.identity import actor_text
 from operator_core.model.types import KillSwitchResult
@@ -58,6 +58,8 @@ class EmergencyStop(ExecutorBase):
         executor not yet opened: the file does not need the database."""
         actor = actor_text(actor, self.identity)
         kill = self.db.kill_file
+        if not isinstance(kill, KillFile):
+            return await self._kill_switch_in_database(actor)
         notice: KillNotice | None = None
         pulled_now, file_error = False, None
         try:
@@ -84,6 +86,15 @@ class EmergencyStop(ExecutorBase):
         return result.model_copy(
             update={"engaged_at": notice.engaged_at, "kill_file": str(kill.path)}
         )
+
+    async def _kill_switch_in_database(self, actor: str) -> KillSwitchResult:
+        """PostgreSQL: the safety_state row is the switch (db/pg/killswitch.py), so the
+        database's transaction is the pull; it waits for the write lock as every write does
+        (its holders keep it for milliseconds), and if it cannot, nothing changed: the error
+        says so. Runners read the row every poll interval."""
+        result = await self.db.kill_switch(actor, None)
+        mode = await self.db.get_safety_mode()
+        return result.model_copy(update={"engaged_at": mode[1]})
 
     async def _kill_switch_on_corrupt_db(
         self, actor: str, damage: DatabaseError, notice: KillNotice | None

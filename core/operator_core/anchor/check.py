@@ -39,8 +39,11 @@ def verify_database(
     checkpoints: Iterable[SignedCheckpoint],
     key: VerifierKey,
     origin: str,
+    sequence_sql: str = SEQUENCE_SQL,
 ) -> Report:
-    seq = conn.execute(SEQUENCE_SQL).fetchone()
+    """``sequence_sql``: the query of the highest id ever given, SQLite's by default; a
+    caller that knows the engine passes ``db.audit.LAST_ID_SQL`` (anchor/ knows no db/)."""
+    seq = conn.execute(sequence_sql).fetchone()
     report = verify_events(
         conn.execute(EVENTS_SQL), checkpoints, key, origin, seq[0] if seq else None
     )
@@ -87,6 +90,7 @@ def verify_with_origin(
     checkpoints: Iterable[SignedCheckpoint],
     key: VerifierKey,
     expected_origin: str | None = None,
+    sequence_sql: str = SEQUENCE_SQL,
 ) -> tuple[str, Report, int]:
     """``verify_database`` with the database's own origin, checkpoints of other databases
     set aside (a checkpoint directory may serve several): (origin, report, set aside).
@@ -94,7 +98,7 @@ def verify_with_origin(
     origin = read_origin(conn) or ""
     mine = [c for c in checkpoints if c.checkpoint.origin == origin]
     other = sum(1 for c in checkpoints if c.checkpoint.origin != origin)
-    report = verify_database(conn, mine, key, origin)
+    report = verify_database(conn, mine, key, origin, sequence_sql)
     if expected_origin is not None and expected_origin != origin:
         report.findings.add(
             Finding(

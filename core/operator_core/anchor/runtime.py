@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -79,16 +79,21 @@ def _env_with_default_dir() -> dict[str, str]:
     return env
 
 
-def start_publisher(origin: str | None, db_path: Path | str) -> Publisher | None:
+def start_publisher(
+    origin: str | None,
+    db_path: Path | str,
+    head_source: Callable[[], tuple[int, str] | None] | None = None,
+) -> Publisher | None:
     """The started publisher of the database at ``db_path`` whose origin is ``origin``, or
     None when no sink is configured (``OPERATOR_AUDIT_CHECKPOINT_DIR=off`` and no syslog or
-    webhook)."""
+    webhook). ``head_source``: how its thread reads the chain's head (default: the file's)."""
     if not publishing:
         return None
     origin = origin or "operator/unknown"
     try:
         env = _env_with_default_dir()
-        publisher = publisher_from_env(origin, env, head_source=partial(read_head, db_path))
+        head_source = head_source or partial(read_head, db_path)
+        publisher = publisher_from_env(origin, env, head_source=head_source)
     except Exception as exc:  # noqa: BLE001 - a bad setting is shown, never fatal
         reason = f"checkpoints cannot be written: {exc}"
         log.warning("%s", reason)

@@ -295,5 +295,9 @@ POSTGRES_COMMANDS = (
     "policy",
     "status",
     "run",
+    "kill-switch",
+    "resume",
+    "audit",
+    "secrets",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""

@@ -111,6 +111,7 @@ def audit_verify(
         return
     from operator_core.anchor.check import read_checkpoint_files, verify_with_origin
     from operator_core.anchor.keys import KEY_NAME, VerifierKey
+    from operator_core.db.audit import LAST_ID_SQL
 
     cfg = get_config(ctx)
     paths = _checkpoint_paths(checkpoints)
@@ -122,7 +123,7 @@ def audit_verify(
     trusted = verifier
 
     def check(conn: sqlite3.Connection) -> tuple[str, Report, int]:
-        return verify_with_origin(conn, found, trusted, origin)
+        return verify_with_origin(conn, found, trusted, origin, LAST_ID_SQL)
 
     with _reading_only():
         own, report, other = run_sync(
@@ -194,7 +195,7 @@ def audit_key(ctx: typer.Context) -> None:
     assert signing is not None
     typer.echo(signing.verifier.vkey())
     cfg: Config = get_config(ctx)
-    if cfg.db.exists():
+    if cfg.target.url is not None or cfg.db.exists():
         with _reading_only():
             found = run_sync(with_executor(cfg, lambda ex: ex.db.read(read_origin), read_only=True))
         if found:

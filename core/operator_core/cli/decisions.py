@@ -95,7 +95,13 @@ def kill_switch(
     if as_json:
         emit(result.model_dump(mode="json"))
         return
-    if result.kill_file is None:
+    if result.kill_file is None and result.database_error is None:
+        typer.echo(
+            f"KILL SWITCH engaged at {fmt_time(result.engaged_at)} (the database's safety "
+            "state, which every host's runners read): they start nothing new and stop what "
+            "is executing within their poll interval"
+        )
+    elif result.kill_file is None:
         typer.echo(
             f"operator: warning: {result.database_error}; the database alone holds the switch",
             err=True,

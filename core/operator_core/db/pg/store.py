@@ -6,7 +6,8 @@ there is no run-it-right-here fast path (``_txn_now``, ``_write_now``), no whole
 check, no WAL checkpoints and no file-based pokes: wake-ups are LISTEN/NOTIFY (every
 changing write transaction NOTIFYs at its COMMIT, ``PgDatabase.run_txn``; waiters get a
 ``PgListener`` from ``listener``; ``poke_listeners`` wakes every host at once, for the kill
-switch; pg/listen.py). ``PgActionDB`` is ``ActionDB`` on it.
+switch; pg/listen.py). The kill switch is the safety_state row (killswitch.py), not a
+file. ``PgActionDB`` is ``ActionDB`` on it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from operator_core.db.connection import NOT_NOW, Store
 from operator_core.db.leases import LeaseOps
 from operator_core.db.pg import listen
 from operator_core.db.pg.connection import PgDatabase
+from operator_core.db.pg.killswitch import RowKillSwitch
 from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
 from operator_core.db.proposals import ProposalOps
 from operator_core.db.reads import Reads
@@ -33,6 +35,9 @@ T = TypeVar("T")
 
 # The audit chain's highest id (the counter's one row): moves with every state change.
 DATA_VERSION_SQL = "SELECT last_id FROM audit_sequence WHERE id = 1"
+
+# The chain's head, for the checkpoint publisher (the primary key's last row).
+HEAD_SQL = "SELECT id, hash FROM action_audit_log ORDER BY id DESC LIMIT 1"
 
 # The database's origin, named in its audit checkpoints (the table's one row).
 ORIGIN_SQL = "SELECT origin FROM audit_origin WHERE id = 1"
@@ -54,7 +59,11 @@ class PgStore(Store):
         super().__init__(NOWHERE, clock=clock, create=create, read_only=read_only)
         self.url = url
         self._pg = PgDatabase(url, lock_timeout=self._busy_timeout)
+        # The safety_state row, not a file, is the kill switch every host reads (killswitch.py).
+        self.kill_switch_row = RowKillSwitch(url, lock_timeout=self._busy_timeout)
+        self.kill_file = self.kill_switch_row  # type: ignore[assignment]
         self._checked = True  # no whole-file check: the server keeps its own pages
+        self._head_db: PgDatabase | None = None  # the checkpoint publisher's (its thread's)
         self._open = False
 
     async def open(self) -> Self:
@@ -68,8 +77,12 @@ class PgStore(Store):
 
     async def close(self) -> None:
         self._open = False
+        await self.kill_switch_row.close()
         await self._pg.close()
-        await super().close()
+        await super().close()  # stops the publisher, whose connection then closes
+        if self._head_db is not None:
+            self._head_db.close_sync()
+            self._head_db = None
 
     @property
     def is_open(self) -> bool:
@@ -97,7 +110,21 @@ class PgStore(Store):
         return None
 
     def start_audit_publisher(self) -> None:
-        self._publishing = False  # checkpoints of a PostgreSQL chain: not yet
+        """Signed checkpoints of the chain, as on SQLite (anchor/runtime.py); its thread reads
+        the head other hosts appended on a connection of its own (one indexed row)."""
+        if self._publishing is not None or not self._open:
+            return
+        from operator_core.anchor.runtime import start_publisher  # the signing code, now
+
+        self._head_db = PgDatabase(self.url, application_name="operator checkpoints")
+        self.audit_publisher = start_publisher(self._origin, self.db_path, self._read_head)
+        self._publishing = self.audit_publisher is not None
+
+    def _read_head(self) -> tuple[int, str] | None:
+        """On the publisher's thread, the only one using ``_head_db``."""
+        assert self._head_db is not None
+        row = self._head_db.run_txn(BEGIN_READ, lambda conn: conn.execute(HEAD_SQL).fetchone())
+        return (int(row[0]), str(row[1])) if row else None
 
     def _committed(self) -> None:
         pass  # the NOTIFY went with the COMMIT (PgDatabase.run_txn)
