@@ -340,8 +340,9 @@ def test_random_vectors_answer_alike(
 
 
 def test_a_terminal_gets_the_same_answer(world: Path) -> None:
-    """On a terminal: ``status`` is served here, the tables by Rich (the fast path
-    declines); through a real pseudo-terminal, each path in its own process."""
+    """On a terminal: ``status`` and ``actions show`` are served here, the tables by Rich
+    (the fast path declines); through a real pseudo-terminal, each path in its own
+    process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPERATOR_")}
     env["PYTHONPATH"] = os.pathsep.join(str(REPO / d) for d in ("core", "tui", "."))
     env["COLUMNS"] = "200"
@@ -349,11 +350,11 @@ def test_a_terminal_gets_the_same_answer(world: Path) -> None:
         outputs = [
             _on_terminal(env, world, module, args)
             for module in ("operator_core.cli", "operator_core.cli.typer_main")
-            for args in (["status"], ["actions", "list"])
+            for args in (["status"], ["actions", "list"], ["actions", "show", "2"])
         ]
-        if outputs[:2] == outputs[2:]:
+        if outputs[:3] == outputs[3:]:
             break
-    assert outputs[:2] == outputs[2:]
+    assert outputs[:3] == outputs[3:]
     assert all(code == 0 for code, _, _ in outputs)
 
 
