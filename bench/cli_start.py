@@ -28,8 +28,9 @@ VENV_OPERATOR = Path(sys.executable).with_name("operator")
 
 def _commands(db: Path) -> list[tuple[str, list[str], bool]]:
     """(name, argv, judged against the 2x target): every reading command, then a write and
-    the ``./run`` wrapper for comparison. The fast path (cli/fast.py) serves status, the
-    two lists, workflows show and audit tail; the others start the Typer app."""
+    the ``./run`` wrapper for comparison. The fast path (cli/fast.py) serves every read
+    below; ``actions show`` loads the subject there (pydantic), as the Typer path does;
+    ``--help`` and the write start the Typer app."""
     op = (
         [str(VENV_OPERATOR)]
         if VENV_OPERATOR.exists()
@@ -42,11 +43,13 @@ def _commands(db: Path) -> list[tuple[str, list[str], bool]]:
         ["actions", "list"],
         ["actions", "list", "--json"],
         ["actions", "show", "1"],
+        ["actions", "show", "1", "--json"],
         ["workflows", "list"],
         ["workflows", "show", "1"],
         ["audit", "tail"],
-        ["automations", "executions"],
         ["automations", "list"],
+        ["automations", "executions"],
+        ["automations", "executions", "--json"],
     ]
     return [
         ("operator --help", [*op, "--help"], True),

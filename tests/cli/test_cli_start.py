@@ -87,6 +87,25 @@ def test_reading_commands_start_without_typer(tmp_path: Path) -> None:
     assert seen["code"] == 0 and seen["loaded"] == [], seen
 
 
+def test_automation_lists_and_actions_show_start_without_typer(tmp_path: Path) -> None:
+    """The automations' lists read their rows without the engine (``db.automation_rows``);
+    ``actions show`` loads the subject (pydantic), but neither Typer, the event loop's
+    database driver, Rich nor the executor."""
+    db = tmp_path / "operator.db"
+    assert (
+        _loaded(tmp_path, "--db", str(db), "propose", "check_health", "--reason", "r")["code"] == 0
+    )
+    lists = (*HEAVY, "typer", "aiosqlite", "pathlib", "socket", "uuid")
+    for args in (["automations", "list"], ["automations", "executions", "--json"]):
+        seen = _loaded(tmp_path, "--db", str(db), *args, heavy=lists)
+        assert seen["code"] == 0 and seen["loaded"] == [], (args, seen)
+        assert seen["asyncio"] is False, (args, seen)
+    show = ("typer", "aiosqlite", "rich", "textual", "operator_core.actions.executor")
+    for args in (["actions", "show", "1"], ["actions", "show", "1", "--json"]):
+        seen = _loaded(tmp_path, "--db", str(db), *args, heavy=show)
+        assert seen["code"] == 0 and seen["loaded"] == [], (args, seen)
+
+
 def test_run_wrapper_is_quiet_after_its_first_call() -> None:
     first = subprocess.run(
         [str(REPO / "run"), "operator", "--version"],

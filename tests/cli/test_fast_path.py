@@ -93,6 +93,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ["propose", "restart_store", "--param", "store_id=s3", "--reason", "needs\x07 ok"],
         ["propose-workflow", "wf two", "--step", "check_health", "--step"]
         + ["restart_store store_id=2 delay=5s", "--description", "two"],
+        # Automations: one enabled with an execution waiting for a runner, one disabled.
+        ["automations", "new", "restart", "--from-template", "restart-if-still-open"]
+        + ["--output", str(tmp / "restart.json")],
+        ["automations", "apply", str(tmp / "restart.json"), "--note", "first é"],
+        ["automations", "new", "drain", "--from-template", "drain-on-escalation"]
+        + ["--output", str(tmp / "drain.json")],
+        ["automations", "apply", str(tmp / "drain.json"), "--note", "later"],
+        ["automations", "enable", "restart"],
+        ["ticket", "open", "disk\tfull ‮", "--meta", "store_id=1"],
+        ["automations", "run", "restart", "--ticket", "1"],
+        ["propose", "check_health", "--reason", "for the ticket", "--ticket", "1"],
     ]
     for args in setup:
         code, _, err = _capture(typer_main, ["--db", db, "--subject", "demo", *args])
@@ -130,6 +141,26 @@ READS = [
     ["audit", "tail", "--json"],
     ["audit", "tail", "-n", "3"],
     ["audit", "tail", "--lines=5", "--json"],
+    ["actions", "show", "1"],
+    ["actions", "show", "1", "--json"],
+    ["actions", "show", "--json", "2"],
+    ["actions", "show", "3"],
+    ["actions", "show", "4"],
+    ["actions", "show", "6", "--json"],
+    ["actions", "show", "7"],
+    ["actions", "show", "8"],
+    ["actions", "show", "5"],
+    ["actions", "show", "8", "--json"],
+    ["automations", "list"],
+    ["automations", "list", "--json"],
+    ["automations", "executions"],
+    ["automations", "executions", "--json"],
+    ["automations", "executions", "--status", "pending"],
+    ["automations", "executions", "--status=PENDING", "--json"],
+    ["automations", "executions", "--status", "completed"],
+    ["automations", "executions", "--automation", "restart", "--limit", "1"],
+    ["automations", "executions", "--automation=drain"],
+    ["automations", "executions", "--limit", "1000", "--json"],
 ]
 
 REFUSED = [
@@ -155,7 +186,18 @@ REFUSED = [
     ["audit", "tail", "-n", "3", "--lines", "4"],
     ["audit"],
     ["actions"],
-    ["actions", "show", "1"],
+    ["actions", "show", "99"],
+    ["actions", "show", "0"],
+    ["actions", "show"],
+    ["actions", "show", "1", "2"],
+    ["actions", "show", "x"],
+    ["automations", "list", "extra"],
+    ["automations", "executions", "--status", "odd"],
+    ["automations", "executions", "--status", ""],
+    ["automations", "executions", "--automation", "nope"],
+    ["automations", "executions", "--limit", "0"],
+    ["automations", "executions", "--limit", "1001"],
+    ["automations", "executions", "1"],
     ["--version", "status"],
     ["--help"],
 ]
@@ -209,7 +251,10 @@ def test_same_answer_on_a_database(world: Path, which: str, args: list[str]) -> 
 
 
 @pytest.mark.parametrize("which", DBS)
-@pytest.mark.parametrize("args", [["status"], ["actions", "list", "--json"], ["audit", "tail"]])
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["actions", "list", "--json"], ["audit", "tail"], ["actions", "show", "1"]],
+)
 def test_same_answer_whatever_the_file(world: Path, which: str, args: list[str]) -> None:
     fast_run, typer_run = both(_db_args(world, which) + args)
     assert fast_run == typer_run
@@ -295,8 +340,9 @@ def test_random_vectors_answer_alike(
 
 
 def test_a_terminal_gets_the_same_answer(world: Path) -> None:
-    """On a terminal: ``status`` is served here, the tables by Rich (the fast path
-    declines); through a real pseudo-terminal, each path in its own process."""
+    """On a terminal: ``status`` and ``actions show`` are served here, the tables by Rich
+    (the fast path declines); through a real pseudo-terminal, each path in its own
+    process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPERATOR_")}
     env["PYTHONPATH"] = os.pathsep.join(str(REPO / d) for d in ("core", "tui", "."))
     env["COLUMNS"] = "200"
@@ -304,11 +350,11 @@ def test_a_terminal_gets_the_same_answer(world: Path) -> None:
         outputs = [
             _on_terminal(env, world, module, args)
             for module in ("operator_core.cli", "operator_core.cli.typer_main")
-            for args in (["status"], ["actions", "list"])
+            for args in (["status"], ["actions", "list"], ["actions", "show", "2"])
         ]
-        if outputs[:2] == outputs[2:]:
+        if outputs[:3] == outputs[3:]:
             break
-    assert outputs[:2] == outputs[2:]
+    assert outputs[:3] == outputs[3:]
     assert all(code == 0 for code, _, _ in outputs)
 
 
@@ -374,3 +420,26 @@ def test_a_spent_budget_is_left_to_typer(tmp_path: Path) -> None:
             assert fast_run == typer_run
             assert served(argv) is fast_serves
             assert (b"budget spent" in typer_run[1]) is (not fast_serves and args == ["status"])
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://op@localhost/operator", "POSTGRES://op:secret@db:5432/ops?x=1"]
+)
+@pytest.mark.parametrize(
+    "args", [["status"], ["actions", "show", "1"], ["automations", "list", "--json"]]
+)
+def test_a_postgresql_url_goes_to_typer(
+    url: str, args: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The fast path reads SQLite files only: a PostgreSQL URL, given or in OPERATOR_DB, is
+    the Typer path's, even where a file of that name exists."""
+    monkeypatch.chdir(tmp_path)
+    lookalike = tmp_path / fast.posix_path(url)  # where the URL would point as a path
+    lookalike.parent.mkdir(parents=True)
+    made = _capture(
+        typer_main, ["--db", str(lookalike), "propose", "check_health", "--reason", "r"]
+    )
+    assert made[0] == 0 and served(["--db", str(lookalike), *args])
+    assert fast.answer(["--db", url, *args]) is None
+    monkeypatch.setenv("OPERATOR_DB", url)
+    assert fast.answer(args) is None

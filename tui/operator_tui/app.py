@@ -32,12 +32,7 @@ from operator_tui.key_hold import HeldKeysFlushed, KeyHold
 from operator_tui.live import ChangeWatcher
 from operator_tui.messages import OpenDetails
 from operator_tui.mutations import Mutations
-from operator_tui.screens.audit import AuditScreen
 from operator_tui.screens.dashboard import DashboardScreen
-from operator_tui.screens.detail import DetailScreen
-from operator_tui.screens.goto_prompt import GotoPrompt
-from operator_tui.screens.help import HelpScreen, binding_rows
-from operator_tui.screens.history import HistoryScreen
 from operator_tui.startup import StartupTuning, load_subject, make_executor
 
 if TYPE_CHECKING:
@@ -304,7 +299,7 @@ class OperatorApp(Mutations, App[None]):
             top = self.screen_stack[-1]
         except (IndexError, KeyError):  # shutting down
             top = None
-        if isinstance(top, DetailScreen | HistoryScreen | AuditScreen):
+        if getattr(top, "FOLLOWS_DASHBOARD", False):
             top.reload()
         self.refreshes += 1
         self.loaded.set()
@@ -324,8 +319,12 @@ class OperatorApp(Mutations, App[None]):
         self.keys.screen_pushed(self.get_screen(screen))
         return super().push_screen(screen, *args, **kwargs)
 
+    # The views below are imported when first opened: the first frame does not show them.
+
     @on(OpenDetails)
     def _open_details(self, message: OpenDetails) -> None:
+        from operator_tui.screens.detail import DetailScreen
+
         self.push_screen(DetailScreen(message.target, self.db, lambda: self.subject))
 
     def action_automations(self) -> None:
@@ -337,6 +336,8 @@ class OperatorApp(Mutations, App[None]):
             self.push_screen(AutomationsScreen(self.db))
 
     def action_help(self) -> None:
+        from operator_tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.screen, self.read_only))
 
     def action_copy_id(self) -> None:
@@ -353,6 +354,9 @@ class OperatorApp(Mutations, App[None]):
     def action_goto(self, where: str) -> None:
         """A pane of the dashboard (by id) or a view (``history``, ``audit``,
         ``automations``, see ``operator_tui.goto.PLACES``): back to the dashboard first."""
+        from operator_tui.screens.audit import AuditScreen
+        from operator_tui.screens.history import HistoryScreen
+
         views = {"history": HistoryScreen, "audit": AuditScreen}
         if where in views:
             if not isinstance(self.screen, views[where]):
@@ -367,6 +371,8 @@ class OperatorApp(Mutations, App[None]):
 
     def action_goto_prompt(self) -> None:
         """``:``: a pane or view by name (``operator_tui.screens.goto_prompt``)."""
+        from operator_tui.screens.goto_prompt import GotoPrompt
+
         self.push_screen(GotoPrompt(), self._goto_chosen)
 
     def _goto_chosen(self, where: str | None) -> None:
@@ -380,6 +386,8 @@ class OperatorApp(Mutations, App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The command palette (ctrl+p): every key the screen below offers right now, made
         from the same live bindings as its footer and ``?`` (so the three never differ)."""
+        from operator_tui.screens.help import binding_rows
+
         for row in binding_rows(screen)[0]:
             yield SystemCommand(
                 row.description,

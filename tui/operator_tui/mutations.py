@@ -19,14 +19,13 @@ from textual import work
 from operator_tui.approving import approve_question, asks_first, bulk_lines, why_not
 from operator_tui.data import Target
 from operator_tui.key_hold import Hold
-from operator_tui.screens.confirm import ConfirmModal
-from operator_tui.screens.reject import RejectReasonModal
 
 if TYPE_CHECKING:
     from operator_core.actions.decisions import Decision
     from operator_core.actions.executor import ActionExecutor
     from operator_core.db.actions import ActionDB
     from operator_core.subjects.base import Subject
+    from rich.console import RenderableType
     from textual.app import App
 
     from operator_tui.key_hold import KeyHold
@@ -173,9 +172,7 @@ class Mutations(_Base):
             except OperatorError as exc:
                 self._refused(f"approve {target.label}", exc)
                 return
-            confirmed = await self.push_screen_wait(
-                ConfirmModal(question.title, question.body, question.confirm)
-            )
+            confirmed = await self._confirm(question.title, question.body, question.confirm)
         if not confirmed:
             return
         decided = question.decided
@@ -203,7 +200,7 @@ class Mutations(_Base):
     @work(group="mutations")
     async def _reject(self, hold: Hold, target: Target) -> None:
         with hold:
-            reason = await self.push_screen_wait(RejectReasonModal(target.label))
+            reason = await self._reason(target.label)
         if reason is None:
             return
         call = self.executor.decide("reject", target.kind, target.id, self.actor, reason)
@@ -225,9 +222,7 @@ class Mutations(_Base):
             except OperatorError as exc:
                 self._refused(f"cancel {target.label}", exc)
                 return
-            confirmed = await self.push_screen_wait(
-                ConfirmModal(f"Cancel {target.label}?", body, "Cancel it")
-            )
+            confirmed = await self._confirm(f"Cancel {target.label}?", body, "Cancel it")
         if not confirmed:
             return
         call = self.executor.decide("cancel", target.kind, target.id, self.actor)
@@ -269,9 +264,7 @@ class Mutations(_Base):
         reason = None
         with hold:
             if decision == "reject":
-                reason = await self.push_screen_wait(
-                    RejectReasonModal(f"{len(targets)} marked: {names}")
-                )
+                reason = await self._reason(f"{len(targets)} marked: {names}")
                 if reason is None:
                     return
             else:
@@ -280,13 +273,11 @@ class Mutations(_Base):
                     if decision == "approve"
                     else f"This will {decision} each of:\n{listing}"
                 )
-                confirmed = await self.push_screen_wait(
-                    ConfirmModal(
-                        f"{decision.capitalize()} {len(targets)} marked?",
-                        body,
-                        f"{decision.capitalize()} all {len(targets)}",
-                        danger=decision == "cancel",
-                    )
+                confirmed = await self._confirm(
+                    f"{decision.capitalize()} {len(targets)} marked?",
+                    body,
+                    f"{decision.capitalize()} all {len(targets)}",
+                    danger=decision == "cancel",
                 )
                 if not confirmed:
                     return
@@ -325,8 +316,8 @@ class Mutations(_Base):
             except OperatorError as exc:
                 self._refused("pull the kill switch", exc)
                 return
-            confirmed = await self.push_screen_wait(
-                ConfirmModal("KILL SWITCH", kill_switch_summary(preview), "Stop everything")
+            confirmed = await self._confirm(
+                "KILL SWITCH", kill_switch_summary(preview), "Stop everything"
             )
         if not confirmed:
             return
@@ -342,14 +333,12 @@ class Mutations(_Base):
     @work(group="mutations")
     async def _resume(self, hold: Hold) -> None:
         with hold:
-            confirmed = await self.push_screen_wait(
-                ConfirmModal(
-                    "Resume execution?",
-                    "Safety mode goes back to EXECUTE: runners start claiming approved work again."
-                    "\nNothing the kill switch cancelled comes back.",
-                    "Resume",
-                    danger=False,
-                )
+            confirmed = await self._confirm(
+                "Resume execution?",
+                "Safety mode goes back to EXECUTE: runners start claiming approved work again."
+                "\nNothing the kill switch cancelled comes back.",
+                "Resume",
+                danger=False,
             )
         if not confirmed:
             return
@@ -358,6 +347,21 @@ class Mutations(_Base):
             self.notify(
                 "Execution resumed." if changed else "Execution was already on.", title="EXECUTE"
             )
+
+    async def _confirm(
+        self, title: str, body: RenderableType, confirm_label: str, *, danger: bool = True
+    ) -> bool | None:
+        """The answer to a confirm dialog (imported when first asked: no first frame shows
+        one)."""
+        from operator_tui.screens.confirm import ConfirmModal
+
+        return await self.push_screen_wait(ConfirmModal(title, body, confirm_label, danger=danger))
+
+    async def _reason(self, what: str) -> str | None:
+        """The reason typed for a reject, or None if the dialog was dismissed."""
+        from operator_tui.screens.reject import RejectReasonModal
+
+        return await self.push_screen_wait(RejectReasonModal(what))
 
     def _mutate(self, what: str, call: Awaitable[Any], success: str) -> None:
         self.run_worker(self._apply(what, call, success), group="mutations")

@@ -20,7 +20,8 @@ from operator_core.cli.app import (
     run_sync,
     with_executor,
 )
-from operator_core.cli.output import emit, fmt_time
+from operator_core.cli.formats import AUTOMATION_COLUMNS, automation_row
+from operator_core.cli.output import emit, fmt_time, print_table
 from operator_core.cli.parsing import MAX_ID
 from operator_core.errors import ConfigError, OperatorError
 from operator_core.safe_text import visible
@@ -218,25 +219,7 @@ def automations_list(ctx: typer.Context, as_json: _Json = False) -> None:
     if as_json:
         emit([a.to_json() for a in rows])
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold")
-    for col in ("NAME", "VERSION", "ENABLED", "SCOPE", "TRIGGER", "CHANGED", "BY"):
-        table.add_column(col)
-    for a in rows:
-        cells = (
-            a.name,
-            str(a.current_version),
-            "yes" if a.enabled else "no",
-            a.scope,
-            a.trigger_event,
-            fmt_time(a.updated_at),
-            a.updated_by,
-        )
-        table.add_row(*(Text(visible(c)) for c in cells))
-    Console().print(table)
+    print_table(AUTOMATION_COLUMNS, [automation_row(a) for a in rows])
 
 
 @automations_app.command("show")

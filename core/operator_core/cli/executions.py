@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from operator_core.cli.app import automations_app, get_config, run_sync, with_executor
-from operator_core.cli.output import emit, fmt_time
+from operator_core.cli.formats import EXECUTION_COLUMNS, execution_row
+from operator_core.cli.output import emit, fmt_time, print_table
 from operator_core.safe_text import visible
 
 if TYPE_CHECKING:
@@ -19,11 +20,6 @@ if TYPE_CHECKING:
 
 _Json = Annotated[bool, typer.Option("--json")]
 _Id = Annotated[int, typer.Argument(metavar="ID", help="The execution's id")]
-
-
-def _progress(e: Execution) -> str:
-    nodes = len(e.definition.get("nodes", []))
-    return f"{len(e.state.completed_nodes)}/{nodes}"
 
 
 @automations_app.command("run")
@@ -66,26 +62,7 @@ def automations_executions(
     if as_json:
         emit([e.to_json(with_definition=False) for e in rows])
         return
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, header_style="bold")
-    for col in ("ID", "AUTOMATION", "VERSION", "TICKET", "STATUS", "NODE", "NODES", "STARTED"):
-        table.add_column(col)
-    for e in rows:
-        cells = (
-            str(e.id),
-            e.automation_name,
-            str(e.version),
-            str(e.ticket_id),
-            e.status,
-            e.current_node or "-",
-            _progress(e),
-            fmt_time(e.created_at),
-        )
-        table.add_row(*(Text(visible(c)) for c in cells))
-    Console().print(table)
+    print_table(EXECUTION_COLUMNS, [execution_row(e) for e in rows])
 
 
 @automations_app.command("execution")

@@ -15,6 +15,10 @@ full path would (missing, foreign, older or newer schema, locked, corrupt).
     operator [...] workflows list [--limit N] [--json]              (piped)
     operator [...] workflows show ID [--json]
     operator [...] audit tail [-n N | --lines N] [--json]
+    operator [...] actions show ID [--json]
+    operator [...] automations list [--json]                        (piped)
+    operator [...] automations executions [--automation NAME] [--status S] [--limit N]
+                                          [--json]                  (piped)
     operator --version
 
 ``--help`` stays with Typer: its text would have to be generated from the Typer app and kept
@@ -52,6 +56,7 @@ from operator_core.safe_text import visible
 
 MAX_ID = 2**63 - 1  # as cli/parsing.py (a test holds them equal): that module imports more
 MAX_LIST = 100_000
+EXECUTIONS_MAX = 1000  # ``automations executions --limit``'s bounds are 1 to this
 ENV_KNOWN = ("OPERATOR_DB", "OPERATOR_SUBJECT", "OPERATOR_ACTOR", "OPERATOR_AUDIT_")
 """The settings (or prefixes) a reading command's answer depends on no further than this
 module reads them (the audit checkpoint settings: only a write starts the publisher)."""
@@ -65,7 +70,18 @@ COMMANDS: dict[tuple[str, ...], tuple[dict[str, str], tuple[str, ...]]] = {
     ("workflows", "list"): ({"--limit": "limit"}, ("--json",)),
     ("workflows", "show"): ({}, ("--json",)),
     ("audit", "tail"): ({"-n": "lines", "--lines": "lines"}, ("--json",)),
+    ("actions", "show"): ({}, ("--json",)),
+    ("automations", "list"): ({}, ("--json",)),
+    ("automations", "executions"): (
+        {"--automation": "automation", "--status": "status", "--limit": "limit"},
+        ("--json",),
+    ),
 }
+WITH_ID = (("workflows", "show"), ("actions", "show"))
+"""The commands that take one id (and only they)."""
+TABLES = (("actions", "list"), ("workflows", "list"), ("automations", "list"))
+TABLES += (("automations", "executions"),)
+"""The commands that print a table: on a terminal Rich draws it, so they are served piped."""
 
 
 class _KillFile:
@@ -151,7 +167,7 @@ def parse(argv: list[str]) -> tuple[dict[str, str], tuple[str, ...], dict[str, s
             break
     else:
         return None
-    if opts is None or ("arg" in opts) != (command == ("workflows", "show")):
+    if opts is None or ("arg" in opts) != (command in WITH_ID):
         return None
     return glob, command, opts
 
@@ -173,8 +189,8 @@ def db_path(given: str | None) -> str | None:
     ``~`` is left to the Typer path (``Path.expanduser``)."""
     env = os.environ.get("OPERATOR_DB") or None
     given = given if given is not None else env
-    if given is not None and (not given.strip() or given.startswith("~")):
-        return None
+    if given is not None and (not given.strip() or given.startswith("~") or "://" in given):
+        return None  # a ``~`` is Path.expanduser's, a URL (PostgreSQL) the Typer path's
     if given is None:
         base = os.environ.get("XDG_STATE_HOME") or ""
         if not base:
@@ -249,9 +265,8 @@ LAST_SLOT_SQL = "SELECT MAX(next_slot_at) FROM budget_waits"
 
 def status(snap: Snapshot, path: str, as_json: bool) -> str | None:
     conn = snap._conn
-    last = conn.execute(LAST_SLOT_SQL).fetchone()[0]
-    if last is not None and from_db(last) > snap.clock.now():
-        return None  # a spent budget's lines are the Typer path's to print
+    if budget_spent(snap):
+        return None
     mode, at, by, reason = snap.get_safety_mode()
     policy = lookups.read_policy(conn)
     counts = snap.counts()
@@ -350,6 +365,27 @@ def workflows_show(snap: Snapshot, target: int, as_json: bool) -> str | None:
     return "\n".join(lines)
 
 
+def budget_spent(snap: Snapshot) -> bool:
+    """Whether a budget is spent now: its lines are the Typer path's to print."""
+    last = snap._conn.execute(LAST_SLOT_SQL).fetchone()[0]
+    return last is not None and from_db(last) > snap.clock.now()
+
+
+def actions_show(snap: Snapshot, target: int, subject_spec: str, as_json: bool) -> str | None:
+    if budget_spent(snap):
+        return None
+    from operator_core.cli.fast_show import show_data
+
+    data = show_data(snap._conn, target, subject_spec)
+    if data is None:
+        return None
+    if as_json:
+        return json_text(data)
+    from operator_core.cli.show_action import action_text
+
+    return action_text(data)
+
+
 def audit_tail(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
     events = snap.list_audit_events(limit=int(opts.get("lines", 20)))
     if as_json:
@@ -370,16 +406,22 @@ def audit_tail(snap: Snapshot, opts: dict[str, str], as_json: bool) -> str:
 
 def _checked(command: tuple[str, ...], opts: dict[str, str]) -> bool:
     """Every value is one the Typer command accepts as it is."""
-    if "status" in opts and opts["status"] not in {s.value for s in ActionStatus}:
+    executions = command == ("automations", "executions")
+    # An execution's status the engine checks (``fast_automations``).
+    if (
+        not executions
+        and "status" in opts
+        and opts["status"] not in {s.value for s in ActionStatus}
+    ):
         return False
-    if "limit" in opts and _number(opts["limit"], MAX_LIST) is None:
+    high = EXECUTIONS_MAX if executions else MAX_LIST
+    if "limit" in opts and _number(opts["limit"], high) is None:
         return False
     if "lines" in opts and _number(opts["lines"], MAX_LIST) is None:
         return False
     if "arg" in opts and _number(opts["arg"], MAX_ID) is None:
         return False
-    # On a terminal Rich draws the tables.
-    return command not in (("actions", "list"), ("workflows", "list")) or not sys.stdout.isatty()
+    return command not in TABLES or not sys.stdout.isatty()
 
 
 def answer(argv: list[str]) -> str | None:
@@ -411,6 +453,18 @@ def answer(argv: list[str]) -> str | None:
                 text = workflows_list(snap, opts, as_json)
             elif command == ("workflows", "show"):
                 text = workflows_show(snap, int(opts["arg"]), as_json)
+            elif command[0] == "automations":
+                # Imported here: the dataclasses they read into cost the other commands.
+                from operator_core.cli import fast_automations
+
+                if command[1] == "list":
+                    text = fast_automations.automations_list(conn, as_json)
+                else:
+                    limit = int(opts.get("limit", 100))
+                    text = fast_automations.executions_list(conn, opts, limit, as_json)
+            elif command == ("actions", "show"):
+                spec = glob.get("--subject") or os.environ.get("OPERATOR_SUBJECT") or "demo"
+                text = actions_show(snap, int(opts["arg"]), spec, as_json)
             else:
                 text = audit_tail(snap, opts, as_json)
         finally:

@@ -110,3 +110,35 @@ def workflow_row(w: Any, steps: Sequence[Any]) -> tuple[str, ...]:
         else ("awaiting approval" if w.requires_approval and w.status.value == "pending" else "")
     )
     return (str(w.id), w.name, w.status.value, f"{done}/{len(steps)} steps", approval)
+
+
+AUTOMATION_COLUMNS = ("NAME", "VERSION", "ENABLED", "SCOPE", "TRIGGER", "CHANGED", "BY")
+EXECUTION_COLUMNS = ("ID", "AUTOMATION", "VERSION", "TICKET", "STATUS", "NODE", "NODES", "STARTED")
+
+
+def automation_row(a: Any) -> tuple[str, ...]:
+    """An ``Automation`` (db/automation_rows.py) as ``automations list`` shows it."""
+    return (
+        a.name,
+        str(a.current_version),
+        "yes" if a.enabled else "no",
+        a.scope,
+        a.trigger_event,
+        fmt_time(a.updated_at),
+        a.updated_by,
+    )
+
+
+def execution_row(e: Any) -> tuple[str, ...]:
+    """An ``Execution`` as ``automations executions`` shows it; NODES is done/all."""
+    nodes = len(e.definition.get("nodes", []))
+    return (
+        str(e.id),
+        e.automation_name,
+        str(e.version),
+        str(e.ticket_id),
+        e.status,
+        e.current_node or "-",
+        f"{len(e.state.completed_nodes)}/{nodes}",
+        fmt_time(e.created_at),
+    )

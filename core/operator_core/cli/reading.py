@@ -115,9 +115,9 @@ def actions_show(
     if as_json:
         emit(data)
         return
-    from operator_core.cli.show_action import print_action
+    from operator_core.cli.show_action import action_text
 
-    print_action(data)
+    typer.echo(action_text(data))
 
 
 @workflows_app.command("list")

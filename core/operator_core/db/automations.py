@@ -17,6 +17,13 @@ from typing import Any
 
 from operator_core.clock import from_db, to_db
 from operator_core.db import audit as audit_log
+
+# The reads the fast path shares live in automation_rows; importable from here as before.
+from operator_core.db.automation_rows import AUTOMATION_SQL as AUTOMATION_SQL
+from operator_core.db.automation_rows import LIST_AUTOMATIONS_SQL as LIST_AUTOMATIONS_SQL
+from operator_core.db.automation_rows import Automation as Automation
+from operator_core.db.automation_rows import find as find
+from operator_core.db.automation_rows import list_all as list_all
 from operator_core.db.dialect import insert_id
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
@@ -26,12 +33,6 @@ from operator_core.errors import OperatorError
 class AutomationNotFoundError(OperatorError, LookupError):
     """No automation has this name, or it has no such version."""
 
-
-# One automation by name (the UNIQUE index on name).
-AUTOMATION_SQL = "SELECT * FROM automations WHERE name = ?"
-
-# Every automation by name (the UNIQUE index on name).
-LIST_AUTOMATIONS_SQL = "SELECT * FROM automations ORDER BY name"
 
 # A new automation at version 1.
 INSERT_AUTOMATION_SQL = """
@@ -65,38 +66,6 @@ VERSION_SQL = "SELECT * FROM automation_versions WHERE automation_id = ? AND ver
 
 # Every version, oldest first (the primary key).
 HISTORY_SQL = "SELECT * FROM automation_versions WHERE automation_id = ? ORDER BY version"
-
-
-@dataclass(frozen=True)
-class Automation:
-    id: int
-    name: str
-    enabled: bool
-    scope_type: str
-    scope_team: str | None
-    trigger_event: str
-    current_version: int
-    created_at: datetime | None
-    created_by: str
-    updated_at: datetime | None
-    updated_by: str
-
-    @property
-    def scope(self) -> str:
-        return f"team {self.scope_team}" if self.scope_type == "team" else "global"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "enabled": self.enabled,
-            "scope": {"type": self.scope_type, "team": self.scope_team},
-            "trigger": self.trigger_event,
-            "version": self.current_version,
-            "created_at": to_db(self.created_at),
-            "created_by": self.created_by,
-            "updated_at": to_db(self.updated_at),
-            "updated_by": self.updated_by,
-        }
 
 
 @dataclass(frozen=True)
@@ -149,22 +118,6 @@ class NewVersion:
     copied_from: int | None = None
 
 
-def _automation(row: sqlite3.Row) -> Automation:
-    return Automation(
-        id=row["id"],
-        name=row["name"],
-        enabled=bool(row["enabled"]),
-        scope_type=row["scope_type"],
-        scope_team=row["scope_team"],
-        trigger_event=row["trigger_event"],
-        current_version=row["current_version"],
-        created_at=from_db(row["created_at"]),
-        created_by=row["created_by"],
-        updated_at=from_db(row["updated_at"]),
-        updated_by=row["updated_by"],
-    )
-
-
 def _version(row: sqlite3.Row) -> AutomationVersion:
     return AutomationVersion(
         version=row["version"],
@@ -176,11 +129,6 @@ def _version(row: sqlite3.Row) -> AutomationVersion:
         note=row["note"],
         copied_from=row["copied_from"],
     )
-
-
-def find(conn: sqlite3.Connection, name: str) -> Automation | None:
-    row = conn.execute(AUTOMATION_SQL, (name,)).fetchone()
-    return _automation(row) if row else None
 
 
 def require(conn: sqlite3.Connection, name: str) -> Automation:
@@ -203,10 +151,6 @@ def version(conn: sqlite3.Connection, name: str, number: int) -> AutomationVersi
 def history(conn: sqlite3.Connection, name: str) -> list[AutomationVersion]:
     a = require(conn, name)
     return [_version(r) for r in conn.execute(HISTORY_SQL, (a.id,))]
-
-
-def list_all(conn: sqlite3.Connection) -> list[Automation]:
-    return [_automation(r) for r in conn.execute(LIST_AUTOMATIONS_SQL)]
 
 
 def store(

@@ -14,7 +14,7 @@ from operator_core.db.connection import Store
 from operator_core.db.dialect import insert_id
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
-from operator_core.db.rows import fetch_proposal, row_to_proposal, row_to_record
+from operator_core.db.rows import RECORDS_SQL, fetch_proposal, row_to_proposal, row_to_record
 from operator_core.errors import InvalidTransitionError, WorkflowNotFoundError
 from operator_core.model.states import ActionStatus, WorkflowStatus
 
@@ -235,10 +235,7 @@ class Compat(Store):
 
     async def list_records(self, proposal_id: int, limit: int = 100) -> list[ActionRecord]:
         def fn(conn: sqlite3.Connection) -> list[ActionRecord]:
-            rows = conn.execute(
-                "SELECT * FROM action_records WHERE proposal_id = ? ORDER BY id LIMIT ?",
-                (proposal_id, limit),
-            ).fetchall()
+            rows = conn.execute(RECORDS_SQL, (proposal_id, limit)).fetchall()
             return [row_to_record(r) for r in rows]
 
         return await self._call(fn)

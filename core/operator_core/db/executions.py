@@ -10,7 +10,6 @@ through ``ExecutionState.stop`` and the same statements the cancel path runs.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,15 +17,22 @@ from typing import Any
 
 from operator_core.clock import from_db, to_db
 from operator_core.db import audit as audit_log
+
+# The reads the fast path shares live in automation_rows; importable from here as before.
+from operator_core.db.automation_rows import LIST_SQL as LIST_SQL
+from operator_core.db.automation_rows import OPEN_STATUSES as OPEN_STATUSES
+from operator_core.db.automation_rows import PROPOSAL_ORIGIN_SQL as PROPOSAL_ORIGIN_SQL
+from operator_core.db.automation_rows import STATUSES as STATUSES
+from operator_core.db.automation_rows import Execution as Execution
+from operator_core.db.automation_rows import ProposalOrigin as ProposalOrigin
+from operator_core.db.automation_rows import list_executions as list_executions
+from operator_core.db.automation_rows import proposal_origin as proposal_origin
+from operator_core.db.automation_rows import row_to_execution as row_to_execution
 from operator_core.db.cancel import CANCEL_ONE_SQL, STOP_ONE_SQL, cancel
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
 from operator_core.errors import InvalidTransitionError, OperatorError
 from operator_core.model.execution_state import CANCELLED, FINISHED, ExecutionState
-
-OPEN_STATUSES = ("PENDING", "RUNNING")
-STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
-
 
 # Who an automation's proposals are proposed by: this, then the automation's name.
 AUTOMATION_ACTOR = "automation:"
@@ -90,15 +96,6 @@ SELECT * FROM automation_executions INDEXED BY idx_executions_open
 WHERE status IN ('PENDING', 'RUNNING') ORDER BY id
 """
 
-# Newest executions first, optionally of one automation and in one status (the primary key
-# backwards, or idx_executions_automation for one automation).
-LIST_SQL = """
-SELECT * FROM automation_executions
-WHERE (CAST(:name AS TEXT) IS NULL OR automation_name = :name)
-    AND (CAST(:status AS TEXT) IS NULL OR status = :status)
-ORDER BY id DESC LIMIT :limit
-"""
-
 # Each automation's newest execution (the end of each name's run in
 # idx_executions_automation, then the primary key).
 LATEST_PER_AUTOMATION_SQL = """
@@ -117,14 +114,6 @@ WHERE id = ?
 EXECUTION_PROPOSALS_SQL = """
 SELECT id, automation_node, status, next_retry_at, last_error, cancel_reason
 FROM action_proposals WHERE automation_execution_id = ? ORDER BY id
-"""
-
-# Where a proposal came from: its execution, automation, version and node (primary keys).
-PROPOSAL_ORIGIN_SQL = """
-SELECT e.id, e.automation_name, e.version, p.automation_node, e.status,
-    p.retry_initial_delay_seconds
-FROM action_proposals p JOIN automation_executions e ON e.id = p.automation_execution_id
-WHERE p.id = ?
 """
 
 
@@ -179,76 +168,6 @@ WHERE status = 'open' AND acknowledged_at IS NULL AND created_at > :after
 
 
 @dataclass(frozen=True)
-class Execution:
-    id: int
-    automation_id: int
-    automation_name: str
-    version: int
-    definition: dict[str, Any]
-    ticket_id: int
-    trigger: str
-    trigger_event_id: int | None
-    status: str
-    state: ExecutionState
-    current_node: str | None
-    next_wake_at: datetime | None
-    started_by: str
-    created_at: datetime | None
-    updated_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in OPEN_STATUSES
-
-    def to_json(self, with_definition: bool = True) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": self.id,
-            "automation": self.automation_name,
-            "version": self.version,
-            "ticket_id": self.ticket_id,
-            "trigger": self.trigger,
-            "trigger_event_id": self.trigger_event_id,
-            "status": self.status,
-            "current_node": self.current_node,
-            "completed_nodes": self.state.completed_nodes,
-            "next_wake_at": to_db(self.next_wake_at),
-            "started_by": self.started_by,
-            "created_at": to_db(self.created_at),
-            "updated_at": to_db(self.updated_at),
-            "finished_at": to_db(self.finished_at),
-            "error": self.error,
-            "nodes": {k: r.to_json() for k, r in self.state.nodes.items()},
-        }
-        if with_definition:
-            data["definition"] = self.definition
-        return data
-
-
-@dataclass(frozen=True)
-class ProposalOrigin:
-    """Where an automation's proposal came from (for ``actions show`` and the dashboard)."""
-
-    execution_id: int
-    automation: str
-    version: int
-    node: str | None
-    execution_status: str
-    # The node's own first retry delay (seconds), if it set one.
-    retry_initial_delay: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "execution_id": self.execution_id,
-            "automation": self.automation,
-            "version": self.version,
-            "node": self.node,
-            "execution_status": self.execution_status,
-        }
-
-
-@dataclass(frozen=True)
 class ExecutionProposal:
     id: int
     node: str | None
@@ -263,28 +182,6 @@ class ExecutionProposal:
         return self.status in ("completed", "cancelled") or (
             self.status == "failed" and self.next_retry_at is None
         )
-
-
-def row_to_execution(row: sqlite3.Row) -> Execution:
-    return Execution(
-        id=row["id"],
-        automation_id=row["automation_id"],
-        automation_name=row["automation_name"],
-        version=row["version"],
-        definition=json.loads(row["definition"]),
-        ticket_id=row["ticket_id"],
-        trigger=row["trigger"],
-        trigger_event_id=row["trigger_event_id"],
-        status=row["status"],
-        state=ExecutionState.from_json(json.loads(row["state"])),
-        current_node=row["current_node"],
-        next_wake_at=from_db(row["next_wake_at"]),
-        started_by=row["started_by"],
-        created_at=from_db(row["created_at"]),
-        updated_at=from_db(row["updated_at"]),
-        finished_at=from_db(row["finished_at"]),
-        error=row["error"],
-    )
 
 
 def insert(
@@ -368,13 +265,6 @@ def any_due(conn: sqlite3.Connection, now: str) -> bool:
     return conn.execute(DUE_PROBE_SQL, {"now": now}).fetchone() is not None
 
 
-def list_executions(
-    conn: sqlite3.Connection, automation: str | None, status: str | None, limit: int
-) -> list[Execution]:
-    rows = conn.execute(LIST_SQL, {"name": automation, "status": status, "limit": limit})
-    return [row_to_execution(r) for r in rows]
-
-
 def latest_per_automation(conn: sqlite3.Connection) -> dict[str, Execution]:
     """Each automation's newest execution, by automation name (the dashboard's list)."""
     rows = conn.execute(LATEST_PER_AUTOMATION_SQL)
@@ -393,11 +283,6 @@ def attach_proposal(
 
 def proposals(conn: sqlite3.Connection, execution_id: int) -> list[ExecutionProposal]:
     return [ExecutionProposal(*r) for r in conn.execute(EXECUTION_PROPOSALS_SQL, (execution_id,))]
-
-
-def proposal_origin(conn: sqlite3.Connection, proposal_id: int) -> ProposalOrigin | None:
-    row = conn.execute(PROPOSAL_ORIGIN_SQL, (proposal_id,)).fetchone()
-    return None if row is None else ProposalOrigin(*row)
 
 
 def audit(

@@ -353,6 +353,10 @@ def row_to_audit(row: sqlite3.Row, views: bool = False) -> AuditEvent:
 
 # One action by primary key.
 PROPOSAL_SQL = "SELECT * FROM action_proposals WHERE id = ?"
+
+# One action's attempts, oldest first (idx_action_records_proposal).
+RECORDS_SQL = "SELECT * FROM action_records WHERE proposal_id = ? ORDER BY id LIMIT ?"
+
 # One workflow by primary key.
 WORKFLOW_SQL = "SELECT * FROM workflows WHERE id = ?"
 

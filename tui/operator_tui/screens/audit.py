@@ -39,6 +39,9 @@ KEEP = 2_000
 
 
 class AuditScreen(Screen[None]):
+    FOLLOWS_DASHBOARD = True
+    """The app calls ``reload`` after each read of the dashboard's data."""
+
     BINDINGS = [
         Binding("escape", "close", "Back", key_display="esc"),
         Binding("slash", "filter", "Filter", key_display="/"),

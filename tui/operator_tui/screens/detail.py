@@ -148,6 +148,9 @@ def with_approval(
 
 
 class DetailScreen(Screen[None]):
+    FOLLOWS_DASHBOARD = True
+    """The app calls ``reload`` after each read of the dashboard's data."""
+
     BINDINGS = [Binding("escape,backspace", "close", "Back", key_display="esc")]
 
     def __init__(self, target: Target, db: ActionDB, subject: Callable[[], Subject | None]) -> None:

@@ -34,6 +34,9 @@ SEARCH_PAUSE = 0.15
 
 
 class HistoryScreen(Screen[None]):
+    FOLLOWS_DASHBOARD = True
+    """The app calls ``reload`` after each read of the dashboard's data."""
+
     BINDINGS = [
         Binding("escape", "close", "Back", key_display="esc"),
         Binding("slash", "search", "Search", key_display="/"),
