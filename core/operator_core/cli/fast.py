@@ -57,9 +57,10 @@ from operator_core.safe_text import visible
 MAX_ID = 2**63 - 1  # as cli/parsing.py (a test holds them equal): that module imports more
 MAX_LIST = 100_000
 EXECUTIONS_MAX = 1000  # ``automations executions --limit``'s bounds are 1 to this
-ENV_KNOWN = ("OPERATOR_DB", "OPERATOR_SUBJECT", "OPERATOR_ACTOR", "OPERATOR_AUDIT_")
+ENV_KNOWN = ("OPERATOR_DB", "OPERATOR_SUBJECT", "OPERATOR_ACTOR", "OPERATOR_AUDIT_", "OPERATOR_PG_")
 """The settings (or prefixes) a reading command's answer depends on no further than this
-module reads them (the audit checkpoint settings: only a write starts the publisher)."""
+module reads them (the audit checkpoint settings: only a write starts the publisher; the
+PostgreSQL ones: a URL goes to Typer anyway)."""
 BLOCKS = " ▁▂▃▄▅▆▇█"
 """The bars of ``sparklines`` (a test holds ``spark`` to the library's own output)."""
 
