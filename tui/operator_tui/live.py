@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 
 from operator_core.db.actions import ActionDB
+from operator_core.db.url import NOWHERE
 from operator_core.notify import Listener
 
 
@@ -22,11 +23,17 @@ class ChangeWatcher:
         self._wake = asyncio.Event()
         self._dirty = True
         self._seen: int | None = None
+        self._postgres = db.db_path == NOWHERE
+        """PostgreSQL: no file to poke listeners beside, and its counter
+        (``PgStore.data_version``) moves with our own commits too."""
         self.external = False
         """The last change ``take_change`` reported came from another connection."""
 
     def start(self) -> None:
-        """Listen for other processes' commits (call inside the running loop)."""
+        """Listen for other processes' commits (call inside the running loop); PostgreSQL's
+        come through the poll."""
+        if self._postgres:
+            return
         listener = Listener(self._db.db_path)
         if listener.start():
             self._listener = listener
@@ -46,7 +53,10 @@ class ChangeWatcher:
     async def take_change(self) -> bool:
         """True (once) if the database may have changed since the last time it said so."""
         version = await self._db.data_version()
-        self.external = self._seen is not None and version != self._seen
+        # On PostgreSQL a change seen while our own write awaits its re-read is taken as
+        # ours: else our approval would read as another process's (``Mutations._moved``).
+        ours = self._postgres and self._dirty
+        self.external = self._seen is not None and version != self._seen and not ours
         changed = self._dirty or version != self._seen
         self._dirty = False
         self._seen = version
