@@ -17,10 +17,17 @@ from operator_tui.devtools.fixture import (
     fixture_app,
 )
 from operator_tui.panes import PaneTable
+from operator_tui.panes.audit import AuditTable
+from operator_tui.panes.history import HistoryTable
+from operator_tui.screens.audit import AuditScreen
+from operator_tui.screens.confirm import ConfirmModal
+from operator_tui.screens.detail import DetailScreen
+from operator_tui.screens.history import HistoryScreen
 from operator_tui.screens.reject import RejectReasonModal
 from operator_tui.widgets.status_header import MetaLine
 from psycopg.rows import dict_row
-from tui_helpers import approve_confirmed, eventually, toasts
+from textual.widgets import Static
+from tui_helpers import approve_confirmed, eventually, plain, toasts
 
 SIZE = (160, 50)
 
@@ -85,3 +92,132 @@ async def test_approve_and_reject_change_the_database(fixture_url: str) -> None:
     rejected = proposal(fixture_url, int(third[1:]))
     assert rejected["rejected_by"] == OPERATOR and rejected["approved_at"] is None
     assert rejected["rejection_reason"] == "flaky"
+
+
+async def test_space_marks_rows_and_a_approves_exactly_the_marked(fixture_url: str) -> None:
+    app = fixture_app(fixture_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        pane = app.dashboard.query_one("#approvals", PaneTable)
+        keys = keys_of(app, "approvals")
+        await pilot.press("space", "j", "space")  # space marks and moves down: #24, #27
+        assert sorted(pane.marked) == sorted([keys[0], keys[2]])
+        await pilot.press("a")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await pilot.press("y")
+        await eventually(lambda: not pane.marked, what="the marks to clear")
+        await eventually(lambda: keys_of(app, "approvals") == [keys[1], keys[3]])
+    for key in keys:
+        row = (
+            pg_rows(fixture_url, "SELECT * FROM workflows WHERE id = %s", (int(key[1:]),))[0]
+            if key.startswith("w")
+            else proposal(fixture_url, int(key[1:]))
+        )
+        assert (row["approved_by"] == OPERATOR) == (key in (keys[0], keys[2])), key
+
+
+async def test_a_workflow_is_approved_whole_and_its_detail_view_opens(fixture_url: str) -> None:
+    app = fixture_app(fixture_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await pilot.press("3")  # the Workflows pane
+        workflow = next(k for k in keys_of(app, "workflows") if k == "w2")
+        while app.dashboard.current_target().key != workflow:  # type: ignore[union-attr]
+            await pilot.press("j")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, DetailScreen), what="the detail view")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        await detail.loaded.wait()
+        body = plain(detail.query_one("#detail-body", Static))
+        assert "evacuate-s3" in body and "drain_store" in body
+        await pilot.press("escape")
+        await eventually(lambda: app.screen is app.dashboard, what="back to the dashboard")
+        said = await approve_confirmed(pilot)
+        assert "wf2" in said
+        await eventually(lambda: "w2" not in keys_of(app, "approvals"), what="wf2 to leave")
+    [wf] = pg_rows(fixture_url, "SELECT * FROM workflows WHERE id = 2")
+    assert wf["approved_by"] == OPERATOR
+    steps = pg_rows(fixture_url, "SELECT approved_at FROM action_proposals WHERE workflow_id = 2")
+    assert len(steps) == 3
+
+
+async def test_history_search_finds_an_old_failed_action(fixture_url: str) -> None:
+    failed = pg_rows(
+        fixture_url,
+        "SELECT id FROM action_proposals WHERE status = 'failed' AND finished_at IS NOT NULL "
+        "AND parameters LIKE '%%s5%%' ORDER BY finished_at, id",
+    )
+    assert len(failed) >= 2, "the fixture's day has moves onto s5 failing for good"
+    oldest = failed[0]["id"]
+    app = fixture_app(fixture_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await pilot.press("H")
+        await eventually(lambda: isinstance(app.screen, HistoryScreen), what="the History view")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await screen.loaded.wait()
+        table = screen.query_one(HistoryTable)
+
+        def shown() -> list[int]:
+            keys = [str(r.key.value) for r in table.ordered_rows]
+            return [int(k[1:]) for k in keys if k != "-empty-"]
+
+        everything = shown()
+        await pilot.press("slash", "s", "5")
+        await eventually(
+            lambda: {r["id"] for r in failed} <= set(shown()) and len(shown()) < len(everything),
+            what="the search's rows",
+        )
+        assert "search: s5" in str(table.border_subtitle)
+        await pilot.press("enter")  # keeps the search, back to the table
+        for _ in range(len(shown())):
+            if shown()[table.cursor_row] == oldest:
+                break
+            await pilot.press("j")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, DetailScreen), what="the detail view")
+        detail = app.screen
+        assert isinstance(detail, DetailScreen)
+        await detail.loaded.wait()
+        body = plain(detail.query_one("#detail-body", Static))
+    assert detail.target.id == oldest
+    assert "store s5 is down" in body
+
+
+async def test_the_audit_view_filters_by_type_and_actor(fixture_url: str) -> None:
+    events = pg_rows(fixture_url, "SELECT id, event_type, actor FROM action_audit_log ORDER BY id")
+    exhausted = [r["id"] for r in events if r["event_type"] == "retry_exhausted"]
+    assert exhausted
+    app = fixture_app(fixture_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await pilot.press("L")
+        await eventually(lambda: isinstance(app.screen, AuditScreen), what="the Audit view")
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        await screen.loaded.wait()
+        table = screen.query_one(AuditTable)
+
+        def shown() -> list[int]:
+            return [
+                int(str(r.key.value)[1:]) for r in table.ordered_rows if r.key.value != "-empty-"
+            ]
+
+        assert shown() == [r["id"] for r in events][-len(shown()) :]
+        screen.loaded.clear()
+        await pilot.press("slash", *"type:retry_ex", "enter")
+        await screen.loaded.wait()
+        await eventually(lambda: shown() == exhausted, what="only those events")
+        screen.loaded.clear()
+        await pilot.press("escape")
+        await screen.loaded.wait()
+        screen.loaded.clear()
+        await pilot.press("slash", *"actor:RUNNER type:complet", "enter")
+        await screen.loaded.wait()
+        want = [
+            r["id"] for r in events if r["actor"] == "runner" and r["event_type"] == "completed"
+        ]
+        assert want
+        await eventually(lambda: shown() == want[-len(shown()) :] and shown(), what="runner's")
