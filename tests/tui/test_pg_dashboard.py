@@ -5,17 +5,23 @@ password; two dashboards and the CLI on one database see each other's changes.""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from operator_core.db.url import passwords, redact
+from operator_core.actions.executor import ActionExecutor
+from operator_core.actions.registry import ActionRegistry
+from operator_core.db.pg.store import PgActionDB
+from operator_core.db.url import NOWHERE, passwords, redact
+from operator_core.runner import Runner
+from operator_core.subjects.runbook import RunbookSubject
 from operator_tui.app import OperatorApp
-from operator_tui.devtools.fixture import (
-    OPERATOR,
-    build_fixture,
-    fixture_app,
-)
+from operator_tui.devtools.fixture import OPERATOR, build_fixture, fixture_app
 from operator_tui.panes import PaneTable
 from operator_tui.panes.audit import AuditTable
 from operator_tui.panes.history import HistoryTable
@@ -28,6 +34,8 @@ from operator_tui.widgets.status_header import MetaLine
 from psycopg.rows import dict_row
 from textual.widgets import Static
 from tui_helpers import approve_confirmed, eventually, plain, toasts
+
+from tests.e2e.conftest import cli_env
 
 SIZE = (160, 50)
 
@@ -221,3 +229,133 @@ async def test_the_audit_view_filters_by_type_and_actor(fixture_url: str) -> Non
         ]
         assert want
         await eventually(lambda: shown() == want[-len(shown()) :] and shown(), what="runner's")
+
+
+SLEEPY = """
+[actions.sleepy]
+description = "Sleeps for a long while"
+argv = [{sleep}, "30"]
+timeout = 60
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def pg_executor(url: str, registry: ActionRegistry) -> ActionExecutor:
+    return ActionExecutor(NOWHERE, registry, approval_mode=False, db=PgActionDB(url))
+
+
+async def test_c_on_a_running_action_stops_it_through_its_runner(
+    pg_url: str, tmp_path: Path
+) -> None:
+    book = tmp_path / "sleepy.toml"
+    book.write_text(SLEEPY.format(sleep=f'"{shutil.which("sleep")}"'))
+    subject = RunbookSubject(book, "runbook")
+    registry = ActionRegistry.from_subject(subject)
+    async with pg_executor(pg_url, registry) as ex:
+        p = await ex.propose_action("sleepy", {}, reason="a long job")
+        assert p.id is not None
+        if p.awaiting_approval:
+            await ex.approve_proposal(p.id, "alice@ops")
+    executor = pg_executor(pg_url, registry)
+    runner = Runner(executor, poll_interval=0.05, grace_seconds=1.0)
+    task = asyncio.create_task(runner.run())
+    started = "SELECT pid FROM action_records WHERE proposal_id = %s AND pid IS NOT NULL"
+    try:
+        await eventually(
+            lambda: bool(pg_rows(pg_url, started, (p.id,))), timeout=10, what="the command"
+        )
+        command = pg_rows(pg_url, started, (p.id,))[0]["pid"]
+        assert alive(command)
+        app = OperatorApp(pg_url, subject=subject, actor="oncall@box", approval_mode=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_loaded()
+            await pilot.press("2")  # the Running pane
+            target = app.dashboard.current_target()
+            assert target is not None and target.id == p.id
+            await pilot.press("c")
+            await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+            body = plain(app.screen.query_one("#confirm-body", Static))
+            assert "executing now" in body and "stop it" in body
+            await pilot.press("y")
+            await eventually(
+                lambda: proposal(pg_url, p.id)["status"] == "cancelled",
+                timeout=10,
+                what="the runner's cancelled record",
+            )
+            await eventually(lambda: app.dashboard.current_target() is None, what="the row to go")
+        done = proposal(pg_url, p.id)
+        assert done["cancelled_by"] == "oncall@box" and done["claimed_by"] is None
+        [record] = pg_rows(pg_url, "SELECT * FROM action_records WHERE proposal_id = %s", (p.id,))
+        assert record["success"] == 0 and record["completed_at"] is not None
+        await eventually(lambda: not alive(command), timeout=5, what="the command to end")
+        audit = "SELECT event_type FROM action_audit_log WHERE proposal_id = %s ORDER BY id"
+        events = [r["event_type"] for r in pg_rows(pg_url, audit, (p.id,))]
+        assert "cancel_requested" in events and events[-1] == "cancelled"
+    finally:
+        runner.request_stop()
+        await asyncio.wait_for(task, 10)
+        await executor.close()
+
+
+async def test_the_kill_switch_key_records_observe_and_resume_undoes_it(
+    fixture_url: str,
+) -> None:
+    """The database part of the kill switch (the row every host reads); the kill file's
+    PostgreSQL counterpart is another piece of issue 26."""
+    pending = "SELECT id FROM action_proposals WHERE status IN ('proposed', 'validated')"
+    assert pg_rows(fixture_url, pending)
+    app = fixture_app(fixture_url)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_loaded()
+        await pilot.press("K")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await pilot.press("y")
+        await eventually(lambda: any(t[1] == "Kill switch engaged" for t in toasts(app)))
+        [safety] = pg_rows(fixture_url, "SELECT * FROM safety_state")
+        assert safety["mode"] == "observe" and safety["changed_by"].endswith(f"({OPERATOR})")
+        assert not pg_rows(fixture_url, pending)
+        await eventually(lambda: app.dashboard.data.safety.observe, what="the OBSERVE banner")
+        await pilot.press("E")
+        await eventually(lambda: isinstance(app.screen, ConfirmModal), what="the confirm")
+        await pilot.press("y")
+        await eventually(lambda: not app.dashboard.data.safety.observe, what="EXECUTE again")
+    [safety] = pg_rows(fixture_url, "SELECT * FROM safety_state")
+    assert safety["mode"] == "execute"
+
+
+async def test_two_dashboards_and_the_cli_see_each_others_changes(
+    fixture_url: str, tmp_path: Path
+) -> None:
+    one, two = fixture_app(fixture_url), fixture_app(fixture_url)
+    async with one.run_test(size=SIZE) as pilot, two.run_test(size=SIZE):
+        await one.wait_loaded()
+        await two.wait_loaded()
+        first = keys_of(one, "approvals")[0]
+        assert keys_of(two, "approvals")[0] == first
+        await approve_confirmed(pilot)
+        took = await eventually(
+            lambda: first not in keys_of(two, "approvals"), what="the other dashboard"
+        )
+        assert took < 2.0  # the poll every 0.5 s, then one read
+        # A proposal from the CLI, another process, shows in both (the dashboards go on
+        # running meanwhile: the process is awaited, not waited for).
+        cli = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "operator_core.cli", "--db", fixture_url, "--subject"],
+            *["demo", "--approval-mode", "on", "propose", "check_health", "--reason", "cli"],
+            env=cli_env(tmp_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(cli.communicate(), 60)
+        assert cli.returncode == 0, err.decode()
+        new = f"p{int(out.split()[0])}"
+        for app in (one, two):
+            await eventually(lambda app=app: new in keys_of(app, "approvals"), what="the CLI's")
