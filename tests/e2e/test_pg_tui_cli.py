@@ -13,6 +13,7 @@ import psycopg
 from operator_core.db.url import passwords, redact
 
 from tests.e2e.conftest import cli_env
+from tests.e2e.test_tui_cli import Terminal
 
 
 def _operator(tmp_path: Path, db: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,6 +41,35 @@ def _one_line(done: subprocess.CompletedProcess[str], url: str) -> str:
     assert done.stderr.startswith("operator: ") and done.stderr.count("\n") == 1, done.stderr
     assert all(p not in done.stderr for p in passwords(url))
     return done.stderr
+
+
+def test_tui_opens_a_postgresql_database_and_a_approves_through_it(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """The real command in a pseudo-terminal: the header shows the URL with its password
+    hidden, and ``a`` approves the proposal in the database."""
+    made = _operator(
+        tmp_path,
+        pg_url,
+        *("--subject", "demo", "--approval-mode", "on", "propose", "check_health"),
+        *("--reason", "look"),
+    )
+    assert made.returncode == 0, made.stderr
+    term = Terminal(pg_url, "demo", state=tmp_path)
+    try:
+        term.wait_for("Approvals · 1")
+        term.wait_for(redact(pg_url).split("@", 1)[1])  # the host and database, in the header
+        term.press("a")
+        term.wait_for("Approvals · 0")
+        assert term.quit() == 0
+    finally:
+        term.kill()
+    text = term.output.decode(errors="replace")
+    assert "Traceback" not in text
+    assert all(p not in text for p in passwords(pg_url))
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT approved_by FROM action_proposals WHERE id = 1").fetchone()
+    assert row is not None and row[0] is not None
 
 
 def test_tui_on_a_database_without_operators_schema_says_so_and_creates_nothing(
