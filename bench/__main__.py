@@ -23,6 +23,7 @@ BENCHES = {
     "throughput": "throughput",
     "latency": "latency",
     "dashboard": "dashboard",
+    "dashboard_pg": "dashboard_pg",
     "history_view": "history_view",
     "audit_view": "audit_view",
     "cli": "cli_start",

@@ -86,7 +86,8 @@ class Dashboard:
     """(time read, length of ``_screen`` after it) per chunk kept."""
 
     @classmethod
-    def launch(cls, mode: str, db: Path) -> Dashboard:
+    def launch(cls, mode: str, db: Path | str) -> Dashboard:
+        """``db``: a SQLite file, or a PostgreSQL URL (``bench/dashboard_pg.py``)."""
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
         read_end, write_end = os.pipe()

@@ -36,7 +36,7 @@ def _beside(cls: type, css: Any) -> Any:
     return css
 
 
-def operator_app(db: Path) -> Any:
+def operator_app(db: Path | str) -> Any:
     from operator_tui import load_app
     from textual.widgets import DataTable
 
@@ -126,7 +126,10 @@ def empty_app() -> Any:
 
 
 def main() -> None:
-    mode, db = sys.argv[1], Path(sys.argv[2])
+    from operator_core.db.url import is_postgres_url
+
+    mode, given = sys.argv[1], sys.argv[2]
+    db = given if is_postgres_url(given) else Path(given)  # a URL kept whole: Path folds "//"
     apps = {"operator": operator_app, "naive": naive_app}
     app = apps[mode](db) if mode in apps else empty_app()
     app.run()

@@ -112,6 +112,10 @@ def test_sqlite_and_translation_agree_on_values(parts: list[str]) -> None:
             "INSERT INTO t VALUES (?) ON CONFLICT DO NOTHING RETURNING id",
             "INSERT INTO t VALUES (%s) ON CONFLICT DO NOTHING RETURNING id",
         ),
+        (
+            "SELECT INSTR (lower(a), :n) > 0, instr_x(b), 'instr(c)', main.instr FROM t",
+            "SELECT strpos (lower(a), %(n)s) > 0, instr_x(b), 'instr(c)', main.instr FROM t",
+        ),
     ],
 )
 def test_examples(sql: str, out: str) -> None:

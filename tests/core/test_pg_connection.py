@@ -211,3 +211,20 @@ def test_a_lost_connection_is_made_again_after_a_restart(pg_server: PgServer, pg
         assert db.run_txn(BEGIN_READ, lambda c: c.execute(count).fetchone()[0]) == 0
     finally:
         db.close_sync()
+
+
+async def test_instr_translates_to_strpos_with_the_same_results(pg_url: str) -> None:
+    """The history search and the audit filter test ``instr(…) > 0``: PostgreSQL's
+    ``strpos`` gives what SQLite's ``instr`` gives, NULLs included."""
+    import sqlite3
+
+    sql = "SELECT instr(?, ?), instr(lower(?), ?), instr(?, ?), instr(NULL, ?), instr(?, '')"
+    params = ("abcabc", "ca", "HeLLo", "ll", "abc", "x", "a", "abc")
+    want = tuple(sqlite3.connect(":memory:").execute(sql, params).fetchone())
+    assert want == (3, 3, 0, None, 1)
+    db = PgDatabase(pg_url)
+    try:
+        got = await db.read(lambda c: tuple(c.execute(sql, params).fetchone()))
+    finally:
+        await db.close()
+    assert got == want

@@ -20,12 +20,14 @@ COLS, ROWS = 120, 36
 class Terminal:
     """``operator ... tui`` in its own pseudo-terminal; what it writes is kept."""
 
-    def __init__(self, db: Path, subject: str) -> None:
+    def __init__(self, db: Path | str, subject: str, state: Path | None = None) -> None:
+        """``db``: a file, or a PostgreSQL URL (then ``state``: where the state goes)."""
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-        env = cli_env(db.parent, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS))
+        home = state if state is not None else Path(db).parent
+        env = cli_env(home, TERM="xterm-256color", COLUMNS=str(COLS), LINES=str(ROWS))
         self.proc = subprocess.Popen(
-            cli_argv(db, "tui", subject=subject),
+            cli_argv(db, "tui", subject=subject),  # type: ignore[arg-type]
             env=env,
             stdin=slave,
             stdout=slave,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from operator_core.clock import SYSTEM_CLOCK, Clock
 from operator_core.db.actions import ActionDB
+from operator_core.db.url import NOWHERE, DbTarget, parse_target
 from operator_core.env import default_actor, env_flag
 from operator_core.errors import OperatorError
 from textual import events, on, work
@@ -33,7 +34,7 @@ from operator_tui.live import ChangeWatcher
 from operator_tui.messages import OpenDetails
 from operator_tui.mutations import Mutations
 from operator_tui.screens.dashboard import DashboardScreen
-from operator_tui.startup import StartupTuning, load_subject, make_executor
+from operator_tui.startup import StartupTuning, load_subject, make_executor, open_db
 
 if TYPE_CHECKING:
     from operator_core.actions.executor import ActionExecutor
@@ -75,7 +76,7 @@ class OperatorApp(Mutations, App[None]):
 
     def __init__(
         self,
-        db_path: Path | str,
+        db_path: Path | str | DbTarget,
         subject: Subject | None = None,
         read_only: bool = False,
         *,
@@ -87,12 +88,14 @@ class OperatorApp(Mutations, App[None]):
         tick_interval: float = TICK_INTERVAL,
         subject_loader: Callable[[], Subject] | None = None,
     ) -> None:
-        """``subject_loader``, instead of ``subject``: a function that loads the subject,
+        """``db_path``: a SQLite file, or a PostgreSQL URL (a ``DbTarget`` or its text).
+        ``subject_loader``, instead of ``subject``: a function that loads the subject,
         called right after the first frame (as ``operator tui`` does: a subject's module
         and definitions import pydantic); an error it raises ends the dashboard with one
         line. A subject loaded so is closed with the dashboard."""
         super().__init__()
-        self.db_path = Path(db_path)
+        self.target = db_path if isinstance(db_path, DbTarget) else parse_target(db_path)
+        self.db_path = self.target.path or NOWHERE
         self.subject = subject
         self._subject_loader = subject_loader
         self._subject_error: str | None = None
@@ -102,13 +105,13 @@ class OperatorApp(Mutations, App[None]):
         self.approval_mode = (
             env_flag("OPERATOR_APPROVAL_MODE") if approval_mode is None else approval_mode
         )
-        self.db = ActionDB(self.db_path, clock=self.clock)
+        self.db: ActionDB = open_db(self.target, self.clock)
         self._executor: ActionExecutor | None = None
         self.watcher = ChangeWatcher(self.db, poll_interval)
         self.keys = KeyHold(self)
         """Holds the keys typed while a dialog, a screen or the filter is opening."""
         self.dashboard = DashboardScreen(
-            db_path=self.db_path,
+            where=self.target.path or self.target.display,
             approval_mode=self.approval_mode,
             read_only=self.read_only,
             clock=self.clock,

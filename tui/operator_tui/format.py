@@ -110,11 +110,12 @@ def plain_lines(text: str) -> Text:
     return Text("\n".join(visible(line) for line in text.split("\n")))
 
 
-def short_path(path: Path, limit: int = 40) -> str:
-    """The database path as the operator gave it, ``~`` for home, cut from the left."""
+def short_path(path: Path | str, limit: int = 40) -> str:
+    """The database path as the operator gave it, ``~`` for home, cut from the left; a
+    text (a PostgreSQL URL, already redacted) only cut."""
     text = visible(path)
     home = os.path.expanduser("~")
-    if path.is_absolute() and text.startswith(home + os.sep):
+    if isinstance(path, Path) and path.is_absolute() and text.startswith(home + os.sep):
         text = "~" + text[len(home) :]
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 
 from operator_core.db.actions import ActionDB
+from operator_core.db.url import NOWHERE
 from operator_core.notify import Waker
 
 
@@ -24,6 +25,8 @@ class ChangeWatcher:
         self._wake = asyncio.Event()
         self._dirty = True
         self._seen: int | None = None
+        self._postgres = db.db_path == NOWHERE
+        """PostgreSQL: its counter (``PgStore.data_version``) moves with our own commits too."""
         self.external = False
         """The last change ``take_change`` reported came from another connection."""
 
@@ -48,7 +51,10 @@ class ChangeWatcher:
     async def take_change(self) -> bool:
         """True (once) if the database may have changed since the last time it said so."""
         version = await self._db.data_version()
-        self.external = self._seen is not None and version != self._seen
+        # On PostgreSQL a change seen while our own write awaits its re-read is taken as
+        # ours: else our approval would read as another process's (``Mutations._moved``).
+        ours = self._postgres and self._dirty
+        self.external = self._seen is not None and version != self._seen and not ours
         changed = self._dirty or version != self._seen
         self._dirty = False
         self._seen = version

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from operator_core.clock import Clock
 from operator_core.db.actions import ActionDB
+from operator_core.db.url import DbTarget
 from operator_core.errors import OperatorError
 
 if TYPE_CHECKING:
@@ -79,3 +80,16 @@ def make_executor(
 
     registry = ActionRegistry.from_subject(subject, lazy=True) if subject else ActionRegistry()
     return ActionExecutor(db_path, registry, approval_mode=approval_mode, clock=clock, db=db)
+
+
+def open_db(target: DbTarget, clock: Clock) -> ActionDB:
+    """The dashboard's database: a SQLite file, or PostgreSQL (its driver imported only
+    then), opened in ``on_load``. A PostgreSQL database must hold Operator's schema at this
+    version: the dashboard acts on existing work, as ``approve`` does, and never migrates."""
+    if target.url is None:
+        assert target.path is not None
+        return ActionDB(target.path, clock=clock)
+    from operator_core.db.pg.store import PgActionDB
+
+    db: ActionDB = PgActionDB(target.url, clock=clock, create=False)
+    return db

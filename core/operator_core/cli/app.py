@@ -274,6 +274,8 @@ def root(
 ) -> None:
     cfg = Config(db, subject, approval_mode, actor)
     command = ctx.invoked_subcommand
+    if cfg.target.is_postgres and command == "demo":
+        raise DatabaseError(DEMO_ON_POSTGRES)
     if cfg.target.is_postgres and command not in POSTGRES_COMMANDS:
         raise DatabaseError(
             f"'operator {command}' does not run on PostgreSQL yet (support is in progress; "
@@ -299,5 +301,14 @@ POSTGRES_COMMANDS = (
     "resume",
     "audit",
     "secrets",
+    "tui",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""
+
+DEMO_ON_POSTGRES = (
+    "'operator demo' runs only on a SQLite file of its own: its agent approves whatever "
+    "awaits approval and its runner runs it against a simulated cluster, which on a shared "
+    "PostgreSQL database would be real work (give --db a file, or unset OPERATOR_DB; "
+    "'operator tui --db URL' opens a PostgreSQL database)"
+)
+"""Not "yet": the demo never runs on PostgreSQL (docs/postgres.md, "The dashboard")."""

@@ -98,7 +98,7 @@ def tui(
         return load_subject(cfg.subject_spec)
 
     tui_app = load_app()(
-        cfg.db,
+        cfg.target,
         read_only=read_only,
         approval_mode=cfg.approval_mode,
         actor=cfg.actor,
@@ -110,10 +110,26 @@ def tui(
 
 
 def _open_db_or_fail(cfg: Config) -> None:
-    """Surface a missing, locked, corrupt or too-new database as one line before a screen
-    opens (through ActionDB alone: the executor's imports come after the first frame)."""
+    """Surface a missing, locked, corrupt or too-new database (on PostgreSQL also an
+    unreachable server, bad credentials, a database without Operator's schema) as one line
+    before a screen opens (through the store alone: the executor's imports come after the
+    first frame)."""
     from operator_core.db.actions import ActionDB
 
+    if cfg.target.url is not None:
+        from operator_core.db.pg.store import PgActionDB
+
+        url = cfg.target.url
+
+        async def check_pg() -> None:
+            db = PgActionDB(url, create=False, read_only=True)
+            try:
+                await db.open()
+            finally:
+                await db.close()
+
+        run_sync(check_pg())
+        return
     cfg.require_db()
 
     async def check() -> None:

@@ -5,10 +5,10 @@ NOTHING, partial-index conditions): they stay one text, written with SQLite's pl
 (``?`` and ``:name``), and ``for_postgres`` turns them into psycopg's (``%s`` and
 ``%(name)s``, a literal ``%`` doubled), leaving string literals, quoted names and comments
 alone. The translation is cached: each statement is a module constant, translated once.
-Where the engines differ (``strftime``, ``sqlite_sequence``, ``instr``...) a module writes
-both out as ``Sql(sqlite=..., postgres=...)``: a ``str`` whose value is the SQLite text, so
-sqlite3 runs it unchanged; its ``postgres`` text is written in psycopg's placeholders
-already and is used as is.
+Where the engines differ (``strftime``, ``sqlite_sequence``...) a module writes both out
+as ``Sql(sqlite=..., postgres=...)``: a ``str`` whose value is the SQLite text, so sqlite3
+runs it unchanged; its ``postgres`` text is written in psycopg's placeholders already and
+is used as is.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ _HINT_RE = re.compile(r"(?i)(?:INDEXED\s+BY\s+[A-Za-z_][A-Za-z0-9_]*|NOT\s+INDEX
 # IS only before NULL, TRUE or FALSE, and says IS [NOT] DISTINCT FROM.
 _IS_NOT_RE = re.compile(r"(?i)IS\s+NOT\s+(?=\?|:[A-Za-z_])")
 _IS_RE = re.compile(r"(?i)IS\s+(?=\?|:[A-Za-z_])")
+# ``instr(a, b)``: PostgreSQL's ``strpos(a, b)`` is the same function (1-based, 0 if absent,
+# NULL if either is NULL).
+_INSTR_RE = re.compile(r"(?i)instr(?=\s*\()")
 
 
 class Sql(str):
@@ -80,14 +83,17 @@ def _rewrite(sql: str, i: int) -> tuple[str, int] | None:
         return "IS DISTINCT FROM ", match.end()
     if match := _IS_RE.match(sql, i):
         return "IS NOT DISTINCT FROM ", match.end()
+    if match := _INSTR_RE.match(sql, i):
+        return "strpos", match.end()
     return None
 
 
 @lru_cache(maxsize=4096)
 def translate(sql: str) -> str:
-    """SQLite placeholders to psycopg's, index hints (``INDEXED BY``) dropped and ``IS [NOT]
-    ?`` spelled ``IS [NOT] DISTINCT FROM``; ValueError if the statement mixes ``?`` and
-    ``:name`` (psycopg cannot) or leaves a literal, quoted name or comment open."""
+    """SQLite placeholders to psycopg's, index hints (``INDEXED BY``) dropped, ``IS [NOT]
+    ?`` spelled ``IS [NOT] DISTINCT FROM`` and ``instr(`` spelled ``strpos(``; ValueError
+    if the statement mixes ``?`` and ``:name`` (psycopg cannot) or leaves a literal,
+    quoted name or comment open."""
     out: list[str] = []
     positional = named = False
     i, n = 0, len(sql)

@@ -19,6 +19,7 @@ from operator_core.actions.retry import RetryConfig
 from operator_core.clock import FrozenClock
 from operator_core.db import heartbeats
 from operator_core.db.actions import Claim
+from operator_core.db.url import NOWHERE, parse_target
 from operator_core.errors import ActionFailed
 from operator_core.identity import Identity
 from operator_core.subjects.base import ExecutionContext
@@ -57,17 +58,25 @@ def _at(minutes: float) -> datetime:
 
 
 async def build_fixture(db_path: Path | str, *, observe: bool = False) -> None:
-    """Write the fixture database at ``db_path`` (which must not exist yet). ``observe``
-    finishes with the kill switch pulled, for the OBSERVE banner."""
+    """Write the fixture database at ``db_path`` (which must not exist yet), or into the
+    empty Operator database at a PostgreSQL URL. ``observe`` finishes with the kill switch
+    pulled, for the OBSERVE banner."""
     clock = FrozenClock(_at(60))
     subject = FixtureSubject()
+    target = parse_target(db_path)
+    db = None
+    if target.url is not None:
+        from operator_core.db.pg.store import PgActionDB
+
+        db = PgActionDB(target.url, clock=clock)
     executor = ActionExecutor(
-        db_path,
+        target.path or NOWHERE,
         ActionRegistry.from_subject(subject),
         approval_mode=True,
         retry_config=RetryConfig(min_wait_seconds=60, max_wait_seconds=600, jitter_fraction=0),
         clock=clock,
         identity=OPERATOR_ACCOUNT,
+        db=db,
     )
     async with executor:
         running = await _present(executor, clock)

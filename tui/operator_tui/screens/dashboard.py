@@ -51,7 +51,7 @@ class DashboardScreen(Screen[None]):
     def __init__(
         self,
         *,
-        db_path: Path,
+        where: Path | str,
         approval_mode: bool,
         read_only: bool,
         clock: Clock,
@@ -59,14 +59,15 @@ class DashboardScreen(Screen[None]):
         keys: KeyHold,
         first_show: Callable[[], None],
     ) -> None:
-        """``keys``: the app's hold on keys typed while the filter or details open.
-        ``first_show``: called once the screen is mounted, before its first frame, to fill
-        it (a call, not a message: the first frame must not be drawn empty)."""
+        """``where``: the database's path or redacted URL, for the header. ``keys``: the
+        app's hold on keys typed while the filter or details open. ``first_show``: called
+        once the screen is mounted, before its first frame, to fill it (a call, not a
+        message: the first frame must not be drawn empty)."""
         super().__init__(id="dashboard")
         self.active = PANES[0][0]
         self.data: DashboardData | None = None
         self._resumed = False
-        self._db_path = db_path
+        self._where = where
         self._approval_mode = approval_mode
         self._read_only = read_only
         self._clock = clock
@@ -76,7 +77,7 @@ class DashboardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         self._apply_breakpoints()
-        yield StatusHeader(self._db_path, self._approval_mode, self._read_only, id="header")
+        yield StatusHeader(self._where, self._approval_mode, self._read_only, id="header")
         # The active pane and its tab are marked from the start: marked after they are
         # styled, each is styled again.
         with Horizontal(id="pane-tabs"):

@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 class StatusHeader(Vertical):
     """Three lines; a fourth, the kill-switch banner, appears only in OBSERVE mode."""
 
-    def __init__(self, db_path: Path, approval_mode: bool, read_only: bool, *, id: str) -> None:
+    def __init__(self, where: Path | str, approval_mode: bool, read_only: bool, *, id: str) -> None:
+        """``where``: the database's path, or its URL already redacted (``url.redact``)."""
         super().__init__(id=id)
-        self._db_path = db_path
+        self._where = where
         self._approval_mode = approval_mode
         self._read_only = read_only
         # Built here, not in compose: the first data may be shown before they are mounted.
@@ -50,7 +51,7 @@ class StatusHeader(Vertical):
         with Horizontal(id="status-line"):
             yield self._mode
             yield self._runners
-            yield MetaLine(self._db_path, self._approval_mode, self._read_only, id="meta")
+            yield MetaLine(self._where, self._approval_mode, self._read_only, id="meta")
             yield self._anchor
             yield self._refreshed
         yield self._counts
@@ -135,12 +136,13 @@ class StatusHeader(Vertical):
 
 
 class MetaLine(Widget):
-    """Approval mode, the database path (in full when there is room, else cut from the
-    left: its file name is what tells two dashboards apart) and read-only, on one line."""
+    """Approval mode, the database path or redacted URL (in full when there is room, else
+    cut from the left: its file or database name is what tells two dashboards apart) and
+    read-only, on one line."""
 
-    def __init__(self, db_path: Path, approval_mode: bool, read_only: bool, *, id: str) -> None:
+    def __init__(self, where: Path | str, approval_mode: bool, read_only: bool, *, id: str) -> None:
         super().__init__(id=id)
-        self._db_path = db_path
+        self._where = where
         self._approval_mode = approval_mode
         self._read_only = read_only
 
@@ -155,5 +157,5 @@ class MetaLine(Widget):
             tail.append("  ")
             tail.append(" READ-ONLY ", style="bold reverse")
         room = self.size.width - head.cell_len - tail.cell_len
-        head.append(short_path(self._db_path, limit=max(room, 12)))
+        head.append(short_path(self._where, limit=max(room, 12)))
         return head + tail
