@@ -295,5 +295,6 @@ POSTGRES_COMMANDS = (
     "policy",
     "status",
     "run",
+    "copy",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""
