@@ -49,7 +49,6 @@ def copy(
     display = db.display
     conn = open_source(path)
     report = CopyReport(str(path), display)
-    _progress(f"copy: {path} -> {display}")
     try:
         db.run_txn(BEGIN_WRITE, copy_into, conn, report, _progress, display)
     except psycopg.Error as exc:  # run_txn passes IntegrityError through as it is

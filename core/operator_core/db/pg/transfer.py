@@ -284,6 +284,7 @@ def copy_into(
             f"{display} already holds Operator rows: copy only into an empty database; "
             "nothing was written to it"
         )
+    progress(f"copy: {report.source} -> {display}")
     conn.raw.execute("SAVEPOINT replica")
     try:
         conn.raw.execute(REPLICA_SQL)
