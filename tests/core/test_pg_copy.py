@@ -170,6 +170,7 @@ def test_sources_it_cannot_copy_are_refused_and_untouched(
         newer: "newer than this Operator understands",
         junk: f"cannot read {junk}: file is not a database",
         tmp_path / "missing.db": "nothing to copy",
+        tmp_path / ("x" * 300): "cannot open",  # a name too long for the file system
     }
     for path, words in expected.items():
         line = assert_one_line_error(cli("copy", "--from", str(path), "--to", pg_url))

@@ -215,13 +215,13 @@ class CopyReport:
 def open_source(path: Path) -> sqlite3.Connection:
     """The source, read-only, in one read snapshot; refused in one line unless it is an
     Operator database of this version with no runner live on it."""
-    if not path.is_file():
-        raise DatabaseError(f"no database at {path}: nothing to copy")
     try:
+        if not path.is_file():
+            raise DatabaseError(f"no database at {path}: nothing to copy")
         conn = sqlite3.connect(
             f"file:{quote(str(path.resolve()))}?mode=ro", uri=True, isolation_level=None
         )
-    except sqlite3.Error as exc:
+    except (OSError, sqlite3.Error) as exc:  # a name too long, a directory we may not read
         raise DatabaseError(f"cannot open {path}: {exc}") from None
     try:
         conn.execute("BEGIN")  # one snapshot from the first read to the end of the copy
