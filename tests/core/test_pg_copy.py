@@ -19,6 +19,7 @@ import pytest
 from operator_core.db import schema as sqlite_schema
 from operator_core.db.pg import schema as pg_schema
 from operator_core.db.pg import transfer
+from operator_core.db.pg.rows import PgConn
 from operator_core.db.schema import MIGRATIONS
 
 from tests.e2e.conftest import assert_one_line_error
@@ -137,6 +138,27 @@ def test_a_target_holding_operator_rows_is_refused_and_unchanged(
     line = assert_one_line_error(cli("copy", "--from", str(src), "--to", pg_url))
     assert line.startswith("operator: postgresql://")
     assert "already holds Operator rows" in line
+    assert everything(pg_url) == before
+
+
+def test_an_older_operator_database_is_migrated_in_the_copy_and_a_newer_refused(
+    tmp_path: Path, cli: CLI, pg_empty_url: str, pg_url: str
+) -> None:
+    src = source(tmp_path, cli)
+    with psycopg.connect(pg_empty_url, autocommit=True) as raw:
+        conn = PgConn(raw)
+        raw.execute("BEGIN")
+        pg_schema._create(conn, "old")  # the baseline, version 12, empty
+        conn.execute(pg_schema.SET_VERSION_SQL, (pg_schema.BASELINE_VERSION,))
+        raw.execute("COMMIT")
+    done = cli("copy", "--from", str(src), "--to", pg_empty_url)
+    assert done.returncode == 0, done.stderr
+    assert sql(pg_empty_url, "SELECT version FROM operator_schema") == [(pg_schema.LATEST_VERSION,)]
+    assert sql(pg_empty_url, "SELECT COUNT(*) FROM action_proposals") == [(1,)]
+    sql(pg_url, "UPDATE operator_schema SET version = 99")
+    before = everything(pg_url)
+    line = assert_one_line_error(cli("copy", "--from", str(src), "--to", pg_url))
+    assert "schema version 99, newer than this Operator" in line
     assert everything(pg_url) == before
 
 

@@ -147,6 +147,9 @@ WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_posit
 # The highest id SQLite ever gave in a table (AUTOINCREMENT's row; none: never one).
 SQLITE_SEQ_SQL = "SELECT seq FROM sqlite_sequence WHERE name = ?"
 
+# The audit log's highest id (the primary key's last).
+AUDIT_MAX_SQL = "SELECT MAX(id) FROM action_audit_log"
+
 # Move a table's identity past the highest id copied (the next id given is that + 1).
 SETVAL_SQL = "SELECT setval(pg_get_serial_sequence(%s, 'id'), CAST(%s AS BIGINT))"
 
@@ -299,7 +302,8 @@ def copy_into(
     conn.raw.execute(CLEAR_SEEDS_SQL)
     for table in TABLES:
         _copy_table(conn, source, table, report, progress)
-    audit_last = max(_sqlite_seq(source, "action_audit_log"), report.rows["action_audit_log"])
+    audit_max = source.execute(AUDIT_MAX_SQL).fetchone()[0] or 0
+    audit_last = max(_sqlite_seq(source, "action_audit_log"), audit_max)
     conn.raw.execute(SET_AUDIT_SEQUENCE_SQL, (audit_last,))
     if report.triggers == "disabled as owner":
         conn.raw.execute(ENABLE_TRIGGERS_SQL)
