@@ -104,6 +104,19 @@ def test_every_table_of_both_schemas_is_copied(tmp_path: Path, pg_url: str) -> N
         assert table.identity == (identity == [("YES",)]), table.name
 
 
+def test_only_the_known_triggers_fire_on_insert(pg_url: str) -> None:
+    """The append-only, ticket-event, updated_at and proposal-end triggers fire on UPDATE,
+    DELETE or TRUNCATE only: a copy's inserts never meet them (they are off anyway)."""
+    on_insert = sql(
+        pg_url,
+        "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "WHERE NOT t.tgisinternal AND t.tgtype & 4 <> 0",  # 4: TRIGGER_TYPE_INSERT
+    )
+    assert set(on_insert) == transfer.INSERT_TRIGGERS
+    every = sql(pg_url, "SELECT COUNT(*) FROM pg_trigger WHERE NOT tgisinternal")[0][0]
+    assert every > len(on_insert) + 8  # the others exist: the filter is not vacuous
+
+
 def test_a_failure_midway_leaves_the_target_as_it_was(
     tmp_path: Path, cli: CLI, pg_url: str, pg_empty_url: str
 ) -> None:

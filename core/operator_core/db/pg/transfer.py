@@ -156,6 +156,13 @@ SETVAL_SQL = "SELECT setval(pg_get_serial_sequence(%s, 'id'), CAST(%s AS BIGINT)
 # The audit log's highest id ever given (the one row, by primary key).
 SET_AUDIT_SEQUENCE_SQL = "UPDATE audit_sequence SET last_id = %s WHERE id = 1"
 
+INSERT_TRIGGERS = {
+    ("action_audit_log", "action_audit_log_next_id"),
+    ("automation_versions", "automation_versions_in_order"),
+}
+"""Our triggers that fire on INSERT, both harmless to a copy (the module's docstring); a
+test fails when another appears, so it is looked at before a copy meets it."""
+
 REPLICA_SQL = "SET LOCAL session_replication_role = replica"
 
 # The tables with triggers of ours, switched off as their owner when replica is not allowed.
