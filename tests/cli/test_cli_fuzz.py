@@ -165,6 +165,7 @@ COMMANDS: list[tuple[list[str], list[str], dict[str, str | None]]] = [
     (["agents", "list"], [], {"--json": None}),
     (["agents"], [], {}),
     (["migrate"], [], {}),
+    (["copy"], [], {"--from": "text", "--to": "text", "--json": None}),
     (["secrets", "list"], [], {}),
     (["secrets", "delete"], ["text"], {"--automation": "text"}),
     ([], [], {}),

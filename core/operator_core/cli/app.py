@@ -302,6 +302,7 @@ POSTGRES_COMMANDS = (
     "audit",
     "secrets",
     "tui",
+    "copy",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""
 

@@ -28,6 +28,7 @@ from operator_core.cli import (
     agents,
     agent_budgets,
     migrate,
+    copying,
 )
 
 # isort: on
@@ -45,6 +46,7 @@ COMMAND_MODULES = (
     agents,
     agent_budgets,
     migrate,
+    copying,
 )
 
 

@@ -149,6 +149,24 @@ def _create(conn: PgConn, display: str) -> None:
     conn.execute(SEED_AUDIT_SEQUENCE_SQL)
 
 
+def migrate_locked(conn: PgConn, display: str) -> int:
+    """``migrate``'s steps inside a write transaction the caller holds (``operator copy``
+    migrates and copies in one). Returns the version."""
+    # Read again under the lock: another host may have migrated meanwhile.
+    version = read_version(conn)
+    if version is None:
+        _create(conn, display)
+        version = BASELINE_VERSION
+    _refuse_newer(version, display)
+    if version < BASELINE_VERSION:
+        raise DatabaseError(f"database {display} has schema version {version}: not ours")
+    while version < LATEST_VERSION:
+        version += 1
+        MIGRATIONS[version](conn)
+    conn.execute(SET_VERSION_SQL, (version,))
+    return version
+
+
 def migrate(conn: PgConn, display: str) -> int:
     """Bring the database to LATEST_VERSION (run outside a transaction: this makes its own).
     Returns the version."""
@@ -159,18 +177,7 @@ def migrate(conn: PgConn, display: str) -> int:
             return version  # the usual case: no lock taken
     conn.raw.execute(BEGIN_WRITE)
     try:
-        # Read again under the lock: another host may have migrated meanwhile.
-        version = read_version(conn)
-        if version is None:
-            _create(conn, display)
-            version = BASELINE_VERSION
-        _refuse_newer(version, display)
-        if version < BASELINE_VERSION:
-            raise DatabaseError(f"database {display} has schema version {version}: not ours")
-        while version < LATEST_VERSION:
-            version += 1
-            MIGRATIONS[version](conn)
-        conn.execute(SET_VERSION_SQL, (version,))
+        version = migrate_locked(conn, display)
         conn.raw.execute("COMMIT")
     except BaseException:
         if not conn.raw.broken and conn.in_transaction:
