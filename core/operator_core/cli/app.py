@@ -295,5 +295,8 @@ POSTGRES_COMMANDS = (
     "policy",
     "status",
     "run",
+    "automations",
+    "mcp",
+    "agents",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""
