@@ -18,7 +18,8 @@ from operator_core.db import audit
 from operator_core.db.pg.connection import PgDatabase
 
 from tests.automations.helpers import action, linear
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import SUBJECT, cli_env, wait_for
+from tests.e2e.test_runner_processes import started, stop
 
 # What differs between two runs whatever the engine: times and who ran them.
 _VOLATILE = ("_at", "_identity", "_by", "note")
@@ -177,3 +178,128 @@ def test_automations_do_on_postgres_what_they_do_on_sqlite(tmp_path: Path, pg_ur
 
     ok, count, message = asyncio.run(verify())
     assert ok and count == len(events), message
+
+
+def _url_argv(url: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "operator_core.cli", "--db", url, "--subject", SUBJECT, *args]
+
+
+def test_two_writers_and_two_runners_start_one_execution_on_postgres(
+    tmp_path: Path, pg_url: str, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    """Two processes escalate one ticket at once while two runners are up, on PostgreSQL:
+    two events, one execution, its action proposed once (test_automation_runs.py's case)."""
+
+    def cli(*args: str) -> str:
+        done = subprocess.run(
+            _url_argv(pg_url, *args),
+            env=cli_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, (args, done.stderr)
+        return done.stdout
+
+    definition = tmp_path / "esc.json"
+    esc = linear(action("g", "guarded"), name="esc", trigger={"type": "escalation"})
+    definition.write_text(json.dumps(esc))
+    cli("automations", "apply", str(definition))
+    ticket = int(json.loads(cli("ticket", "open", "api down", "--severity", "low", "--json"))["id"])
+    logs = [tmp_path / "runner-a.log", tmp_path / "runner-b.log"]
+    for log in logs:
+        with log.open("wb") as err:
+            procs.append(
+                subprocess.Popen(
+                    _url_argv(pg_url, "run", "--lease-seconds", "5"),
+                    env=cli_env(tmp_path),
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+            )
+    for log in logs:
+        wait_for(lambda log=log: started(log), 30, what=f"{log.name} to start")
+    writers = [
+        subprocess.Popen(
+            _url_argv(pg_url, "ticket", "escalate", str(ticket)),
+            env=cli_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for w in writers:
+        assert w.wait(timeout=60) == 0, w.stderr.read() if w.stderr else ""
+    pending = "SELECT COUNT(*) FROM ticket_events WHERE consumed_at IS NULL"
+    wait_for(lambda: _pg_rows(pg_url, pending)[0] == [(0,)], 30, what="both events consumed")
+    wait_for(
+        lambda: _pg_rows(pg_url, "SELECT COUNT(*) FROM action_proposals")[0] == [(1,)],
+        30,
+        what="the execution's proposal",
+    )
+    for proc in procs:
+        assert stop(proc) == 0
+    events, runs, made = _pg_rows(
+        pg_url,
+        "SELECT COUNT(*) FROM ticket_events WHERE event_type = 'escalation'",
+        "SELECT id, automation_name, ticket_id, status FROM automation_executions",
+        "SELECT action_name, automation_execution_id FROM action_proposals",
+    )
+    assert events == [(2,)]
+    assert [r[1:] for r in runs] == [("esc", ticket, "RUNNING")]
+    assert made == [("guarded", runs[0][0])]
+    for log in logs:
+        assert b"Traceback" not in log.read_bytes()
+
+
+def _dump(url: str) -> list[list[tuple[Any, ...]]]:
+    tables = [
+        "automations",
+        "automation_versions",
+        "automation_executions",
+        "agent_budgets",
+        "tickets",
+        "ticket_events",
+        "action_proposals",
+        "action_audit_log",
+    ]
+    return _pg_rows(url, *(f"SELECT * FROM {t} ORDER BY 1" for t in tables))
+
+
+def test_bad_automation_input_is_one_line_and_changes_nothing_on_postgres(
+    tmp_path: Path, pg_url: str
+) -> None:
+    good = tmp_path / "esc.json"
+    good.write_text(json.dumps(V1))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x"}))
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps(linear(action("n", "no_such_action"), name="u")))
+    for args in (
+        ("automations", "apply", str(good)),
+        ("ticket", "open", "t"),
+        ("automations", "run", "esc", "--ticket", "1"),  # seeds the policy, as on SQLite
+    ):
+        assert _operator(tmp_path, pg_url, *args).returncode == 0
+    before = _dump(pg_url)
+    for args, message in (
+        (("automations", "apply", str(bad)), "bad.json"),
+        (("automations", "apply", str(unknown)), "no_such_action"),
+        (("automations", "run", "esc", "--ticket", "1"), "already has execution 1 open"),
+        (("automations", "run", "nope", "--ticket", "1"), "no automation named 'nope'"),
+        (("automations", "run", "esc", "--ticket", "999"), "no ticket"),
+        (("automations", "execution", "42"), "no automation execution with id 42"),
+        (("automations", "cancel", "42"), "no automation execution with id 42"),
+        (("automations", "executions", "--status", "odd"), "unknown execution status"),
+        (("automations", "rollback", "esc", "--to", "7"), "version"),
+        (("automations", "diff", "esc", "1", "9"), "version"),
+        (("agents", "set", "bad@name"), "agent name"),
+        (("agents", "set", "x", "--per", "5q"), "--per"),
+    ):
+        done = _operator(tmp_path, pg_url, *args)
+        assert done.returncode != 0 and done.stdout == "", (args, done.stdout)
+        assert done.stderr.startswith("operator: ") and done.stderr.count("\n") == 1, done.stderr
+        assert message in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert _dump(pg_url) == before
