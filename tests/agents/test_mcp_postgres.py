@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,10 +19,11 @@ from typing import Any
 import psycopg
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
 from operator_core.db import audit
 from operator_core.db.pg.connection import PgDatabase
 
-from tests.agents.conftest import agent_env, call, call_error
+from tests.agents.conftest import agent_env, call, call_error, free_port, stop
 from tests.e2e.conftest import SUBJECT
 
 # Four-eyes on: a person must approve what the agent proposed, and may, being another.
@@ -157,3 +161,45 @@ async def test_an_agent_proposes_waits_and_reads_its_result_on_postgres(
 
     ok, count, message = await verify()
     assert ok and count == len(events), message
+
+
+async def test_the_http_transport_serves_a_postgres_database(tmp_path: Path, pg_url: str) -> None:
+    port = free_port()
+    proc = await asyncio.to_thread(_start_http, tmp_path, pg_url, port)
+    try:
+        async with (
+            streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            proposed = await call(session, "propose_action", action="ok", parameters={}, reason="r")
+            pid = proposed["proposal"]["id"]
+            got = await call(session, "get_proposal", id=pid)
+            assert got["proposal"]["proposed_by"] == "agent:web" and got["decision"] is None
+    finally:
+        await asyncio.to_thread(stop, proc)
+    assert _rows(pg_url, "SELECT proposed_by, status FROM action_proposals") == [
+        ("agent:web", "validated")
+    ]
+
+
+def _start_http(tmp_path: Path, url: str, port: int) -> subprocess.Popen[bytes]:
+    """``operator mcp --http`` on the URL, once it accepts connections."""
+    log = tmp_path / "mcp-http.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            _argv(url, "mcp", "--agent", "web", "--http", f"127.0.0.1:{port}"),
+            env=agent_env(tmp_path, **SETTINGS),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(log.read_text() or "server did not start") from None
+            time.sleep(0.05)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.db.agent_budgets import AgentBudgetError
@@ -60,6 +61,8 @@ def _stored_and_refused(url: str) -> tuple[int, list[dict[str, Any]]]:
     return int(stored), [json.loads(r[0]) for r in refusals]
 
 
+# Fourteen interpreter starts, twelve at once: no race in the timing, only their cost.
+@pytest.mark.timeout(360)
 def test_twelve_processes_at_once_store_exactly_the_budget(tmp_path: Path, pg_url: str) -> None:
     _set_budget(tmp_path, pg_url)
     argv = _argv(pg_url, "--actor", "agent:claude", "propose", "check_health", "--reason")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from operator_core.db import audit
 from operator_core.db.pg.connection import PgDatabase
 
@@ -144,6 +145,9 @@ def _pg_rows(url: str, *sqls: str) -> list[list[tuple[Any, ...]]]:
     return asyncio.run(go())
 
 
+# About 70 interpreter starts (the session twice, its listings): no race, only their cost,
+# which passed pytest's 120 s default on this 2-core machine at a load average of 10.
+@pytest.mark.timeout(360)
 def test_automations_do_on_postgres_what_they_do_on_sqlite(tmp_path: Path, pg_url: str) -> None:
     path = tmp_path / "ops.db"
     on_sqlite = _session(tmp_path, str(path), lambda sql: _sqlite_rows(path, sql))
@@ -184,6 +188,7 @@ def _url_argv(url: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "operator_core.cli", "--db", url, "--subject", SUBJECT, *args]
 
 
+@pytest.mark.timeout(360)  # interpreter starts: see the first test
 def test_two_writers_and_two_runners_start_one_execution_on_postgres(
     tmp_path: Path, pg_url: str, procs: list[subprocess.Popen[bytes]]
 ) -> None:
@@ -267,6 +272,7 @@ def _dump(url: str) -> list[list[tuple[Any, ...]]]:
     return _pg_rows(url, *(f"SELECT * FROM {t} ORDER BY 1" for t in tables))
 
 
+@pytest.mark.timeout(360)  # interpreter starts: see the first test
 def test_bad_automation_input_is_one_line_and_changes_nothing_on_postgres(
     tmp_path: Path, pg_url: str
 ) -> None:
