@@ -171,7 +171,11 @@ def test_automations_do_on_postgres_what_they_do_on_sqlite(tmp_path: Path, pg_ur
     [events] = _pg_rows(pg_url, _EVENTS_SQL)
     assert events == _sqlite_rows(path, _EVENTS_SQL)  # the same events, in order
     types = {e[3] for e in events}
-    assert {"automation_created", "execution_started", "execution_completed"} <= types, types
+    assert {
+        "automation_created",
+        "automation_execution_started",
+        "automation_execution_finished",
+    } <= types, types
 
     async def verify() -> tuple[bool, int, str]:
         db = PgDatabase(pg_url)
