@@ -63,8 +63,13 @@ async def serve(cfg: Config, name: str, listen: tuple[str, int] | None) -> None:
     from operator_core.subjects.loader import load_subject
 
     registry = ActionRegistry.from_subject(load_subject(cfg.subject_spec))
+    db = None
+    if cfg.target.url is not None:
+        from operator_core.db.pg.store import PgActionDB
+
+        db = PgActionDB(cfg.target.url)
     ex = ActionExecutor(
-        cfg.db, registry, approval_mode=cfg.approval_mode, identity=agent_identity(name)
+        cfg.db, registry, approval_mode=cfg.approval_mode, identity=agent_identity(name), db=db
     )
     try:
         await ex.open()

@@ -303,6 +303,9 @@ POSTGRES_COMMANDS = (
     "secrets",
     "tui",
     "copy",
+    "automations",
+    "mcp",
+    "agents",
 )
 """The commands that run on a PostgreSQL URL so far (issue 26)."""
 

@@ -51,6 +51,22 @@ _TROUBLE_CODES = {
     1: "SQL error",
 }
 
+# PostgreSQL's SQLSTATEs (psycopg's ``sqlstate``) that say the same: a class of two
+# characters, or one code. A value's fault (22 data, 23 integrity) is none of these.
+_TROUBLE_STATES = {
+    "08": "connection lost",
+    "40": "locked",  # serialization failure, deadlock: the transaction was rolled back
+    "53": "full",  # insufficient resources: disk full, out of memory, too many connections
+    "55P03": "locked",  # lock_not_available: lock_timeout ran out
+    "57": "interrupted",  # query cancelled, server shutting down
+    "58": "I/O error",
+    "XX": "corrupt",  # internal error, data corrupted, index corrupted
+    "42": "SQL error",  # as SQLite's ERROR: a statement the server cannot even prepare
+}
+
+# psycopg's errors with no SQLSTATE that say the connection cannot be used.
+_CLIENT_TROUBLE = {"OperationalError", "InterfaceError"}
+
 MAX_ERROR_CHARS = 2000
 """An error recorded for an action is cut to this many characters."""
 
@@ -66,6 +82,12 @@ def trouble(exc: BaseException | None) -> str | None:
             if code is not None:
                 return _TROUBLE_CODES.get(code & 0xFF)
             return None  # raised by the sqlite3 module about a value (e.g. a type it cannot bind)
+        if hasattr(exc, "sqlstate") and hasattr(exc, "pgconn"):  # psycopg's (PostgreSQL)
+            state = exc.sqlstate
+            if state is None:  # raised by the client: a connection that failed or closed
+                names = {c.__name__ for c in type(exc).__mro__}
+                return "connection lost" if names & _CLIENT_TROUBLE else None
+            return _TROUBLE_STATES.get(state) or _TROUBLE_STATES.get(state[:2])
         exc = exc.__cause__
     return None
 
