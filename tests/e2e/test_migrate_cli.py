@@ -70,9 +70,9 @@ def test_refusals_on_postgres_are_one_line_without_the_password(
     code, out, err = _run(tmp_path, pg_url, "migrate")
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and "newer than this Operator understands" in err
-    code, out, err = _run(tmp_path, pg_url, "tui")
+    code, out, err = _run(tmp_path, pg_url, "demo")
     assert code == 1 and out == ""
-    assert err.startswith("operator: 'operator tui' does not run on PostgreSQL yet")
+    assert err.startswith("operator: 'operator demo' runs only on a SQLite file")
     assert err.count("\n") == 1
     for text in (out, err):
         assert _password(pg_url) not in text

@@ -129,8 +129,18 @@ def test_the_first_commands_do_on_postgres_what_they_do_on_sqlite(
     assert not password or all(password not in p.name for p in tmp_path.rglob("*"))
 
 
-def test_a_command_not_yet_ported_is_refused_in_one_line(tmp_path: Path, pg_url: str) -> None:
-    done = _operator(tmp_path, pg_url, "tui")
+def test_every_command_but_demo_runs_on_postgres() -> None:
+    import typer.main
+    from operator_core.cli.app import POSTGRES_COMMANDS
+    from operator_core.cli.typer_main import app
+
+    commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    assert commands - set(POSTGRES_COMMANDS) == {"demo"}
+    assert set(POSTGRES_COMMANDS) <= commands
+
+
+def test_demo_refuses_a_url_in_one_line(tmp_path: Path, pg_url: str) -> None:
+    done = _operator(tmp_path, pg_url, "demo")
     assert done.returncode == 1 and done.stdout == ""
-    assert done.stderr.startswith("operator: 'operator tui' does not run on PostgreSQL")
+    assert done.stderr.startswith("operator: 'operator demo' runs only on a SQLite file")
     assert done.stderr.count("\n") == 1
