@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
-from operator_core.actions.executor import ActionExecutor
-from operator_core.actions.registry import ActionRegistry
-from operator_core.actions.retry import RetryConfig
 
-from tests.pg import pg_empty_url, pg_server, pg_url  # noqa: F401  (PostgreSQL fixtures)
-from tests.support.subjects import TestSubject
+from tests import backends
+from tests.backends import (  # noqa: F401  (fixtures: one test per backend)
+    FAST_RETRY,
+    db_path,
+    executor,
+    make_executor,
+    target,
+)
+from tests.pg import pg_empty_url, pg_pool, pg_server, pg_url  # noqa: F401  (PostgreSQL)
 
 # No per-example deadline: this machine is shared and noisy, and speed is measured by the
 # benchmarks in bench/, never by a test (a 200 ms deadline failed a 160 ms example at 275 ms).
@@ -23,40 +25,13 @@ settings.load_profile("operator")
 # would land in the real state directory. The CLI's subprocesses get a clean environment.
 os.environ.setdefault("OPERATOR_AUDIT_CHECKPOINT_DIR", "off")
 
-FAST_RETRY = RetryConfig(max_attempts=3, min_wait_seconds=0.05, max_wait_seconds=0.2)
+
+def pytest_configure(config: pytest.Config) -> None:
+    backends.configure(config)
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "operator.db"
-
-
-@pytest.fixture
-async def make_executor(
-    db_path: Path,
-) -> AsyncIterator[Callable[..., Any]]:
-    """Factory for opened executors on the test database (closed at teardown)."""
-    opened: list[ActionExecutor] = []
-
-    async def factory(**kwargs: Any) -> ActionExecutor:
-        kwargs.setdefault("approval_mode", False)
-        kwargs.setdefault("retry_config", FAST_RETRY)
-        subject = kwargs.pop("subject", None) or TestSubject()
-        path = kwargs.pop("path", db_path)
-        ex = ActionExecutor(path, ActionRegistry.from_subject(subject), **kwargs)
-        await ex.open()
-        opened.append(ex)
-        return ex
-
-    yield factory
-    for ex in opened:
-        await ex.close()
-
-
-@pytest.fixture
-async def executor(make_executor: Callable[..., Any]) -> ActionExecutor:
-    ex: ActionExecutor = await make_executor()
-    return ex
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    backends.generate(metafunc)
 
 
 # A test that leaves a database open leaves its connection's thread (not a daemon) running,

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from tests.support.pgcluster import Cluster, find_bindir
+from tests.support.pgpool import PgPool
 
 TEMPLATE = "operator_test_template"
 
@@ -117,10 +118,25 @@ def _fresh(server: PgServer, template: str) -> Iterator[str]:
         server.drop_db(name)
 
 
+@pytest.fixture(scope="session")
+def pg_pool(pg_server: PgServer) -> Iterator[PgPool]:
+    """The session's reusable migrated databases (tests/support/pgpool.py)."""
+    pool = PgPool(TEMPLATE, pg_server.url, pg_server.create_db, pg_server.drop_db)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture
-def pg_url(pg_server: PgServer) -> Iterator[str]:
-    """A fresh, migrated Operator database of its own (a copy of the session's template)."""
-    yield from _fresh(pg_server, TEMPLATE)
+def pg_url(pg_server: PgServer, pg_pool: PgPool) -> Iterator[str]:
+    """A migrated Operator database of its own, in the state of a fresh copy of the
+    session's template (a pooled one, reset after the test)."""
+    name = pg_pool.acquire()
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_pool.release(name)
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from operator_core.db.audit_view import AuditFilter
 
 from tests.support.rows import rows
 
+pytestmark = pytest.mark.pg_not_ported("the dashboard (audit view: instr)")
+
 EVENTS_SQL = """
 SELECT a.id, a.actor, a.event_type, p.action_name FROM action_audit_log a
 LEFT JOIN action_proposals p ON p.id = a.proposal_id ORDER BY a.id

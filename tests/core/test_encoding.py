@@ -93,6 +93,9 @@ def test_audit_hash_is_sha256_of_the_fields_as_a_json_array(
     )
 
 
+@pytest.mark.sqlite_only(
+    "reads the file with sqlite3 beside the engine; PostgreSQL's chain: test_pg_audit"
+)
 async def test_proposals_from_two_connections_keep_one_unbroken_chain(
     make_executor: Any, db_path: Path
 ) -> None:

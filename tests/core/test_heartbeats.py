@@ -9,12 +9,13 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.clock import utcnow
 from operator_core.db import heartbeats
 from operator_core.runner import Runner
 
-from tests.support.rows import rows
+from tests.support.rows import database_of, rows
 from tests.support.wait import wait_for
 
 
@@ -73,9 +74,10 @@ async def test_a_silent_runner_is_not_up_and_a_day_old_one_is_pruned(
     live = await db.read(heartbeats.live_runners, now)
     assert [r.id for r in live] == ["alive:3:cc"]
     # The two-day-old row went when the next runner started.
-    assert sorted(r[0] for r in runner_rows(db.db_path)) == ["alive:3:cc", "silent:2:bb"]
+    assert sorted(r[0] for r in runner_rows(database_of(db))) == ["alive:3:cc", "silent:2:bb"]
 
 
+@pytest.mark.sqlite_only("SQLite's query plan (EXPLAIN QUERY PLAN)")
 async def test_the_live_runners_read_walks_its_index(executor: ActionExecutor) -> None:
     plan = rows(
         executor.db_path,

@@ -66,6 +66,7 @@ async def test_pages_walk_every_finished_action_newest_first_once(
     assert attempts[made["cancel"][0]] == 0 and attempts[made["reject"][0]] == 0
 
 
+@pytest.mark.pg_not_ported("the dashboard (history search: instr)")
 async def test_a_search_matches_action_parameters_proposer_reason_and_error(
     executor: ActionExecutor,
 ) -> None:
@@ -86,6 +87,7 @@ async def test_a_search_matches_action_parameters_proposer_reason_and_error(
     assert await found("no such words anywhere") == set()
 
 
+@pytest.mark.pg_not_ported("the dashboard (history search: instr)")
 async def test_a_search_stops_at_its_budget_and_goes_on_from_there(
     executor: ActionExecutor, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,6 +110,7 @@ async def test_a_search_stops_at_its_budget_and_goes_on_from_there(
     assert reads >= 3  # 11 rows, at most 4 tested a read
 
 
+@pytest.mark.sqlite_only("SQLite's query plan (EXPLAIN QUERY PLAN)")
 @pytest.mark.parametrize("sql", [history.PAGE_SQL, history.SEARCH_SQL])
 async def test_history_reads_walk_idx_history_without_sorting(
     executor: ActionExecutor, db_path: Path, sql: str

@@ -42,6 +42,7 @@ class QuietSubject(TestSubject):
         return await super().execute(action_name, parameters, context)
 
 
+@pytest.mark.sqlite_only("compares two SQLite files read with sqlite3")
 async def test_runner_batches_store_every_attempt_and_event_as_the_plain_path_does(
     make_executor: Any, db_path: Path
 ) -> None:

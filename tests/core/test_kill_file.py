@@ -26,6 +26,8 @@ from operator_core.runner import Runner
 from tests.support.rows import rows
 from tests.support.wait import wait_for
 
+pytestmark = pytest.mark.sqlite_only("the kill file beside the database file (none on PostgreSQL)")
+
 LEFTOVERS_SQL = (
     "SELECT COUNT(*) FROM action_proposals WHERE cancel_requested <> 0 AND (status IN "
     "('proposed', 'validated') OR (status = 'failed' AND next_retry_at IS NOT NULL))"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from operator_core.actions.executor import ActionExecutor
+from operator_core.actions.retry import RetryConfig
 from operator_core.errors import (
     ActionNotFoundError,
     ApprovalError,
@@ -409,7 +410,11 @@ async def test_reject_and_cancel_workflow(make_executor) -> None:
         await ex.approve_workflow(wf2, "alice@ops")
 
 
-async def test_kill_switch_cancels_everything_and_blocks_new_work(executor) -> None:
+async def test_kill_switch_cancels_everything_and_blocks_new_work(make_executor) -> None:
+    # A retry wait far longer than the test: the failed action must still be waiting when
+    # the switch is pulled (with the fast retries it was due again, and claimed, first).
+    slow_retry = RetryConfig(max_attempts=3, min_wait_seconds=60, max_wait_seconds=120)
+    executor = await make_executor(retry_config=slow_retry)
     pending = await executor.propose_action("guarded", {}, "r")
     scheduled = await executor.propose_action("ok", {}, "r", schedule_in=300)
     retrying = await executor.propose_action("fail", {}, "r", max_retries=5)
@@ -452,6 +457,7 @@ async def test_concurrency_limit_is_respected(executor: ActionExecutor) -> None:
     assert peak <= 2
 
 
+@pytest.mark.sqlite_only("edits the file with sqlite3; PostgreSQL's: tests/core/test_pg_audit.py")
 async def test_audit_chain_verifies_and_detects_raw_edits(executor, db_path: Path) -> None:
     p = await executor.propose_action("ok", {}, "r")
     await executor.execute_proposal(p.id)
@@ -470,6 +476,7 @@ async def test_audit_chain_verifies_and_detects_raw_edits(executor, db_path: Pat
     assert not ok and "event 2" in message
 
 
+@pytest.mark.sqlite_only("edits the file with sqlite3; PostgreSQL's: tests/core/test_pg_audit.py")
 async def test_audit_detects_deleted_tail(executor, db_path: Path) -> None:
     p = await executor.propose_action("ok", {}, "r")
     await executor.execute_proposal(p.id)

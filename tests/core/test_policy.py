@@ -18,6 +18,7 @@ from operator_core.errors import ApprovalError, ConfigError
 from operator_core.identity import current_identity
 from operator_core.model.types import ActionStatus, WorkflowStatus
 
+from tests.support.rows import PgTarget, rows
 from tests.support.subjects import TestSubject
 from tests.support.wait import running, wait_for
 
@@ -35,12 +36,10 @@ class StrictSubject(TestSubject):
         ]
 
 
-def _row(db: Path, sql: str, *args: Any) -> tuple[Any, ...]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, args).fetchone()
-    finally:
-        conn.close()
+def _row(ex: ActionExecutor, sql: str, *args: Any) -> tuple[Any, ...]:
+    """The first row of ``sql`` on ``ex``'s database, either backend."""
+    url = getattr(ex.db, "url", None)
+    return tuple(rows(PgTarget(url, Path()) if url else ex.db_path, sql, args)[0])
 
 
 async def _events(ex: ActionExecutor, pid: int) -> list[tuple[str, str]]:
@@ -99,7 +98,7 @@ async def test_a_process_without_the_setting_follows_the_database(make_executor)
     assert other.approval_mode is True and other.four_eyes is True
     p = await other.propose_action("ok", {}, "r")
     assert p.requires_approval
-    assert _row(other.db_path, "SELECT requires_approval FROM action_proposals")[0] == 1
+    assert _row(other, "SELECT requires_approval FROM action_proposals")[0] == 1
 
 
 @pytest.mark.parametrize(("stored", "asked"), [(True, False), (False, True)])
@@ -177,7 +176,7 @@ async def test_four_eyes_lets_another_person_approve_and_records_both(make_execu
     approved = await ex.db.approve_proposal(p.id, "bob", identity="bob@ops-box")
     assert approved.approved_by == "bob"
     assert _row(
-        ex.db_path,
+        ex,
         "SELECT proposed_by, proposed_identity, approved_identity FROM "
         "action_proposals WHERE id = ?",
         p.id,
@@ -195,7 +194,7 @@ async def test_four_eyes_applies_to_workflows(make_executor) -> None:
         await ex.approve_workflow(wf, "bob")
     done = await ex.db.approve_workflow(wf, "carol", identity="carol@ops")
     assert done.approved_by == "carol"
-    assert _row(ex.db_path, "SELECT proposed_identity, approved_identity FROM workflows") == (
+    assert _row(ex, "SELECT proposed_identity, approved_identity FROM workflows") == (
         ME,
         "carol@ops",
     )
@@ -210,17 +209,17 @@ async def test_rejections_and_cancels_record_the_os_identity(make_executor) -> N
     wf = await ex.propose_workflow("w", "d", [{"action_name": "ok"}])
     await ex.reject_workflow(wf, "bob", "no")
     assert _row(
-        ex.db_path,
+        ex,
         "SELECT rejected_by, rejected_identity, cancelled_identity FROM "
         "action_proposals WHERE id = ?",
         a.id,
     ) == ("bob", ME, ME)
     assert _row(
-        ex.db_path,
+        ex,
         "SELECT cancelled_by, cancelled_identity FROM action_proposals WHERE id = ?",
         b.id,
     ) == ("bob", ME)
-    assert _row(ex.db_path, "SELECT rejected_by, rejected_identity FROM workflows") == ("bob", ME)
+    assert _row(ex, "SELECT rejected_by, rejected_identity FROM workflows") == ("bob", ME)
     assert ("cancelled", f"{ME} (bob)") in await _events(ex, b.id)
 
 
@@ -362,6 +361,7 @@ async def test_a_held_workflow_step_makes_the_workflow_wait_for_approval(
         await wait_for(lambda: _workflow_is(strict, wf, "completed"))
 
 
+@pytest.mark.sqlite_only("edits the file with sqlite3, as an older version would have")
 async def test_the_claim_never_starts_an_action_approved_after_its_expiry(
     make_executor,
 ) -> None:
@@ -381,6 +381,7 @@ async def test_the_claim_never_starts_an_action_approved_after_its_expiry(
     assert await ex.db.list_records(p.id) == []
 
 
+@pytest.mark.sqlite_only("counts statements with sqlite3's set_trace_callback")
 async def test_the_claim_costs_no_extra_statement(make_executor) -> None:
     """The policy is read by the statement that already read the safety mode."""
     ex = await make_executor()

@@ -104,6 +104,7 @@ async def test_a_retry_wait_out_of_range_is_kept_within_ten_years(
     assert timedelta(days=MAX_AHEAD_DAYS - 1) < waits <= timedelta(days=MAX_AHEAD_DAYS + 1)
 
 
+@pytest.mark.sqlite_only("rows only SQLite's loose column types hold (text in a REAL column)")
 async def test_rows_this_version_cannot_handle_fail_alone_and_the_runner_goes_on(
     make_executor: Callable[..., Any], db_path: Path
 ) -> None:
@@ -210,6 +211,7 @@ async def _status(db: Path, pid: int, status: str) -> bool:
     return bool(action(db, pid)["status"] == status)
 
 
+@pytest.mark.sqlite_only("rows only SQLite's loose column types hold (text in a REAL column)")
 @pytest.mark.parametrize("limit", [0, 1])
 async def test_the_step_after_a_failed_delay_is_not_run(
     make_executor: Callable[..., Any], db_path: Path, limit: int

@@ -222,6 +222,7 @@ async def test_a_write_waits_out_another_process_lock_without_blocking_the_loop(
     assert ticks.count >= 10  # the loop kept running while the write waited
 
 
+@pytest.mark.sqlite_only("holds SQLite's write lock with BEGIN IMMEDIATE on the file")
 async def test_a_runner_cycle_runs_at_once_or_not_at_all(make_executor, db_path: Path) -> None:
     """The runner's cycle runs right on the loop when the lock is free; while another process
     holds it, the at-once form does nothing, and the runner waits for the lock on the worker

@@ -17,19 +17,12 @@ from operator_core.db.tickets import TicketNotFoundError
 from operator_core.errors import InvalidTransitionError, ValidationError
 from operator_core.model.types import TICKET_SEVERITIES, TICKET_STATUSES
 
+from tests.support.rows import Db, rows
+
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
-
-
-def events(db: Path, ticket_id: int) -> list[tuple[str, str | None, str | None]]:
+def events(db: Db, ticket_id: int) -> list[tuple[str, str | None, str | None]]:
     return [
         (r["event_type"], r["from_status"], r["to_status"])
         for r in rows(
@@ -38,7 +31,7 @@ def events(db: Path, ticket_id: int) -> list[tuple[str, str | None, str | None]]
     ]
 
 
-def audit_types(db: Path) -> list[str]:
+def audit_types(db: Db) -> list[str]:
     """The tickets' audit events (the fixture's executor also records seeding its policy)."""
     sql = "SELECT event_type FROM action_audit_log WHERE event_type LIKE 'ticket%' ORDER BY id"
     return [r[0] for r in rows(db, sql)]
@@ -277,6 +270,7 @@ async def test_events_wait_until_a_runner_claims_and_consumes_them(
     assert [e.id for e in remaining] == [first[1].id]
 
 
+@pytest.mark.sqlite_only("edits the file with sqlite3; PostgreSQL's triggers: test_pg_schema")
 async def test_events_are_never_rewritten_or_deleted(
     executor: ActionExecutor, db_path: Path
 ) -> None:
@@ -294,6 +288,7 @@ async def test_events_are_never_rewritten_or_deleted(
         conn.close()
 
 
+@pytest.mark.sqlite_only("SQLite's schema history (user_version 7)")
 async def test_a_version_7_database_with_tickets_upgrades(
     make_executor: Any, db_path: Path
 ) -> None:

@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 
 import pytest
 from operator_core.actions.executor import ActionExecutor
-from operator_core.actions.registry import ActionRegistry
 
-from tests.conftest import FAST_RETRY
-from tests.support.subjects import TestSubject
+from tests.backends import FAST_RETRY, open_executor
+from tests.support.rows import Db, PgTarget, pg_rows
 
 T = TypeVar("T")
 
@@ -36,7 +35,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli_argv(db: Path, *args: str, subject: str | None = SUBJECT) -> list[str]:
+def cli_argv(db: Db, *args: str, subject: str | None = SUBJECT) -> list[str]:
     argv = [sys.executable, "-m", "operator_core.cli", "--db", str(db)]
     if subject is not None:
         argv += ["--subject", subject]
@@ -44,7 +43,7 @@ def cli_argv(db: Path, *args: str, subject: str | None = SUBJECT) -> list[str]:
 
 
 def run_cli(
-    db: Path,
+    db: Db,
     *args: str,
     env: dict[str, str] | None = None,
     subject: str | None = SUBJECT,
@@ -61,7 +60,7 @@ def run_cli(
 
 
 def start_runner(
-    db: Path, log: Path, *args: str, env: dict[str, str] | None = None
+    db: Db, log: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """``operator run`` in the background; its stderr goes to ``log``."""
     with log.open("wb") as err:
@@ -87,7 +86,10 @@ def wait_for(
         time.sleep(interval)
 
 
-def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+def query(db: Db, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+    """Rows (read by position or column name) of one query, written for SQLite."""
+    if isinstance(db, PgTarget):
+        return pg_rows(db.url, sql, params)
     conn = sqlite3.connect(db, timeout=5, isolation_level=None)
     try:
         conn.row_factory = sqlite3.Row
@@ -96,8 +98,18 @@ def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]
         conn.close()
 
 
-def dump(db: Path) -> list[tuple[str, list[tuple[Any, ...]]]]:
+# PostgreSQL's tables, as sqlite_master lists SQLite's.
+_PG_TABLES_SQL = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+
+
+def dump(db: Db) -> list[tuple[str, list[tuple[Any, ...]]]]:
     """Every row of every table (and the schema version): 'changes nothing' compares these."""
+    if isinstance(db, PgTarget):
+        tables = [r[0] for r in pg_rows(db.url, _PG_TABLES_SQL)]
+        return [
+            (t, [tuple(r) for r in pg_rows(db.url, f"SELECT * FROM {t} ORDER BY 1")])
+            for t in tables
+        ]
     conn = sqlite3.connect(db, timeout=5, isolation_level=None)
     try:
         tables = [
@@ -114,18 +126,11 @@ def dump(db: Path) -> list[tuple[str, list[tuple[Any, ...]]]]:
         conn.close()
 
 
-def seed(
-    db: Path, fn: Callable[[ActionExecutor], Awaitable[T]], *, approval_mode: bool = False
-) -> T:
+def seed(db: Db, fn: Callable[[ActionExecutor], Awaitable[T]], *, approval_mode: bool = False) -> T:
     """Set up state in-process through the engine's own API (faster than a CLI call each)."""
 
     async def go() -> T:
-        ex = ActionExecutor(
-            db,
-            ActionRegistry.from_subject(TestSubject()),
-            approval_mode=approval_mode,
-            retry_config=FAST_RETRY,
-        )
+        ex = open_executor(str(db), approval_mode=approval_mode, retry_config=FAST_RETRY)
         async with ex:
             return await fn(ex)
 
@@ -142,13 +147,15 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "operator.db"
+def db(db_path: Db, target: str) -> Db:
+    """The test's database, one test per backend (tests/backends.py): a SQLite file's path,
+    or a ``PgTarget``."""
+    return db_path
 
 
 @pytest.fixture
 def cli_in_process(
-    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    db: Db, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
     """The CLI's own ``main`` in this process (no interpreter start-up per call), with the
     same clean environment as ``run_cli``; for the many one-line error cases."""

@@ -16,6 +16,8 @@ from operator_core.automations.templates import get_template
 
 from tests.e2e.conftest import assert_one_line_error, dump, query, run_cli
 
+pytestmark = pytest.mark.pg_not_ported("automations")
+
 CLI = Callable[..., Any]
 TEMPLATE = "restart-if-still-open"  # actions of the demo subject
 

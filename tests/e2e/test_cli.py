@@ -178,6 +178,7 @@ def test_approve_reject_cancel_actions_and_workflows(db: Path) -> None:
     assert (None, 2, "workflow_cancelled") in events
 
 
+@pytest.mark.pg_not_ported("the kill switch")
 def test_kill_switch_blocks_proposals_until_resume(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "a"), approval_mode=True)
     seed(db, lambda ex: ex.propose_action("ok", {}, "b", schedule_in=600), approval_mode=True)
@@ -200,6 +201,7 @@ def test_kill_switch_blocks_proposals_until_resume(db: Path) -> None:
     assert run_cli(db, "propose", "ok", "--reason", "after resume").stdout.strip() == "3"
 
 
+@pytest.mark.pg_not_ported("operator audit")
 def test_status_text_and_audit_tail(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "one"))
     assert run_cli(db, "run", "--until-idle").returncode == 0
@@ -222,6 +224,7 @@ def test_status_text_and_audit_tail(db: Path) -> None:
     assert "OK" in verified.stdout
 
 
+@pytest.mark.sqlite_only("edits the file with sqlite3; PostgreSQL's tampering: test_pg_audit")
 def test_audit_verify_detects_an_edit_made_around_the_triggers(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "honest"))
     conn = sqlite3.connect(db, isolation_level=None)
@@ -238,6 +241,7 @@ def test_audit_verify_detects_an_edit_made_around_the_triggers(db: Path) -> None
     assert "TAMPERED" in line and "event 1" in line
 
 
+@pytest.mark.sqlite_only("edits the file with sqlite3; PostgreSQL's tampering: test_pg_audit")
 def test_audit_verify_detects_a_deleted_event(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "honest"))
     conn = sqlite3.connect(db, isolation_level=None)
@@ -289,6 +293,13 @@ def _workflow(db: Path) -> None:
 
 def _killed(db: Path) -> None:
     seed(db, lambda ex: ex.kill_switch("someone"))
+
+
+def _not_ported(args: list[str]) -> list[pytest.MarkDecorator]:
+    """A case whose command refuses a PostgreSQL URL today (its [postgres] run skips)."""
+    if args[0] in ("kill-switch", "resume"):
+        return [pytest.mark.pg_not_ported("the kill switch")]
+    return []
 
 
 BAD_INPUT: list[tuple[str, Setup, list[str], str]] = [
@@ -354,7 +365,7 @@ BAD_INPUT: list[tuple[str, Setup, list[str], str]] = [
 
 @pytest.mark.parametrize(
     ("setup", "args", "expected"),
-    [pytest.param(s, a, e, id=name) for name, s, a, e in BAD_INPUT],
+    [pytest.param(s, a, e, id=name, marks=_not_ported(a)) for name, s, a, e in BAD_INPUT],
 )
 def test_bad_input_is_one_line_and_changes_nothing(
     db: Path, cli_in_process: CLI, setup: Setup, args: list[str], expected: str
@@ -385,6 +396,7 @@ def test_bad_subject_is_one_line_and_changes_nothing(
     assert dump(db) == before
 
 
+@pytest.mark.sqlite_only("holds SQLite's write lock on the file")
 def test_locked_database_is_one_line_and_changes_nothing(db: Path) -> None:
     _pending_guarded(db)
     before = dump(db)
@@ -405,6 +417,7 @@ def test_locked_database_is_one_line_and_changes_nothing(db: Path) -> None:
     assert dump(db) == before
 
 
+@pytest.mark.sqlite_only("damages the file")
 def test_corrupt_database_is_one_line_and_untouched(db: Path) -> None:
     garbage = bytes(range(256)) * 64
     db.write_bytes(garbage)
@@ -414,6 +427,7 @@ def test_corrupt_database_is_one_line_and_untouched(db: Path) -> None:
     assert db.read_bytes() == garbage
 
 
+@pytest.mark.sqlite_only("sets SQLite's user_version; PostgreSQL's: test_pg_schema")
 def test_database_from_a_newer_version_is_refused(db: Path) -> None:
     _pending_guarded(db)
     conn = sqlite3.connect(db, isolation_level=None)

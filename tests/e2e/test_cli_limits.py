@@ -55,6 +55,7 @@ BAD = [
 ]
 
 
+@pytest.mark.sqlite_only("checks that no file was made")
 @pytest.mark.parametrize(("args", "expected"), BAD)
 def test_a_duration_that_cannot_be_kept_is_one_line_and_no_database(
     db: Path, cli_in_process: CLI, args: list[str], expected: str

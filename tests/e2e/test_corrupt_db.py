@@ -15,6 +15,8 @@ import pytest
 
 from tests.e2e.conftest import assert_one_line_error, run_cli, seed
 
+pytestmark = pytest.mark.sqlite_only("damages the file (PRAGMA quick_check)")
+
 PAGE = 2048  # ActionDB's page size (db/actions.py PAGE_SIZE)
 
 WRITERS = [

@@ -10,6 +10,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import (
     assert_one_line_error,
     cli_argv,
@@ -21,6 +23,8 @@ from tests.e2e.conftest import (
 )
 
 # What never changes about a proposal while the demo runs it.
+pytestmark = pytest.mark.sqlite_only("the demo's file and its flock")
+
 FIRST = "SELECT id, action_name, parameters, reason, proposed_at FROM action_proposals LIMIT 1"
 
 

@@ -45,6 +45,7 @@ def _digest(db: Path) -> str:
         ("OPERATOR_DEMO_SPEED", "inf", ["actions", "show", "1"], "above 0 and at most 1000"),
     ],
 )
+@pytest.mark.sqlite_only("checks the file's bytes are unchanged")
 def test_a_bad_numeric_setting_is_one_line_naming_it(
     db: Path, name: str, value: str, args: list[str], accepts: str
 ) -> None:
@@ -92,6 +93,7 @@ def test_good_numeric_settings_are_used(db: Path) -> None:
         ["demo", "--headless", "--speed", "0"],
     ],
 )
+@pytest.mark.sqlite_only("checks the file's bytes are unchanged")
 def test_non_finite_numbers_on_the_command_line_are_refused(db: Path, args: list[str]) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "due"))
     digest = _digest(db)

@@ -87,6 +87,7 @@ def test_actions_show_escapes_control_characters_and_forges_no_lines(
     assert r"    text=nginx\n  will run: echo harmless" in out
 
 
+@pytest.mark.pg_not_ported("operator audit")
 def test_every_printer_escapes_hostile_names_actors_and_reasons(db: Path, subject: str) -> None:
     evil = "x\x1b[31m\u202e\ny"
     env = cli_env(db.parent, OPERATOR_ACTOR=evil, COLUMNS="300")
@@ -171,6 +172,7 @@ def _digest(db: Path) -> str:
         (["propose", b"no\xffte", "--reason", "r"], "argument"),
     ],
 )
+@pytest.mark.sqlite_only("checks the file's bytes are unchanged")
 def test_argv_that_is_not_utf8_is_one_line_and_changes_nothing(
     db: Path, subject: str, args: list[str | bytes], named: str
 ) -> None:
@@ -182,6 +184,7 @@ def test_argv_that_is_not_utf8_is_one_line_and_changes_nothing(
     assert _digest(db) == digest
 
 
+@pytest.mark.sqlite_only("checks the file's bytes are unchanged")
 def test_an_operator_setting_that_is_not_utf8_is_one_line(db: Path, subject: str) -> None:
     seed(db, lambda ex: ex.propose_action("guarded", {}, "needs a decision"))
     digest = _digest(db)

@@ -14,12 +14,15 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.subjects.loader import load_subject
 
 from tests.e2e.conftest import cli_argv, cli_env, query, run_cli, wait_for
 from tests.subjects.helpers import is_alive
+
+pytestmark = pytest.mark.sqlite_only("holds SQLite's write lock (BEGIN IMMEDIATE on the file)")
 
 TRIALS = 5
 

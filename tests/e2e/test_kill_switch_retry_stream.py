@@ -10,11 +10,14 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.subjects.loader import load_subject
 
 from tests.e2e.conftest import cli_argv, cli_env, query, wait_for
+
+pytestmark = pytest.mark.pg_not_ported("the kill switch")
 
 TRIALS = 20
 PER_TRIAL = 12

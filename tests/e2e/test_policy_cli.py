@@ -26,6 +26,7 @@ def _ok(result) -> str:
     return result.stdout
 
 
+@pytest.mark.pg_not_ported("operator audit")
 def test_actor_labels_cannot_get_around_four_eyes(db: Path) -> None:
     _ok(run_cli(db, "policy", "set", "four-eyes", "on"))
     _ok(run_cli(db, "policy", "set", "approval-mode", "on"))
@@ -55,6 +56,7 @@ def test_a_decision_prints_and_records_who_made_it(db: Path) -> None:
     assert shown["action"]["approved_by"] == "night-shift"
 
 
+@pytest.mark.sqlite_only("checks that no file was made")
 @pytest.mark.parametrize("word", ["enabled", "y", "required"])
 def test_an_unknown_on_off_word_is_one_line_and_changes_nothing(cli_in_process, db, word):
     line = assert_one_line_error(
@@ -70,6 +72,7 @@ def test_an_unknown_on_off_word_is_one_line_and_changes_nothing(cli_in_process, 
     assert "OPERATOR_FOUR_EYES" in line
 
 
+@pytest.mark.pg_not_ported("operator audit")
 def test_status_and_policy_show_the_databases_policy(db: Path) -> None:
     _ok(run_cli(db, "policy", "set", "approval-mode", "on", "--reason", "freeze"))
     status = json.loads(_ok(run_cli(db, "status", "--json")))
@@ -96,6 +99,7 @@ def test_status_and_policy_show_the_databases_policy(db: Path) -> None:
     assert "unknown policy setting" in line
 
 
+@pytest.mark.pg_not_ported("the kill switch")
 def test_processes_follow_the_database_not_their_environment(db: Path) -> None:
     _ok(run_cli(db, "policy", "set", "approval-mode", "on"))
     # A proposer whose environment says nothing about approval: approval is still required.
@@ -131,6 +135,7 @@ def test_a_runner_asking_for_approval_mode_on_a_database_without_it_refuses_to_r
     assert query(db, "SELECT COUNT(*) FROM action_records")[0][0] == 0
 
 
+@pytest.mark.pg_not_ported("the dashboard")
 def test_a_mistyped_read_only_setting_stops_the_dashboard_with_one_line(cli_in_process, db):
     assert cli_in_process("policy", "set", "four-eyes", "off").returncode == 0
     line = assert_one_line_error(cli_in_process("tui", OPERATOR_READ_ONLY="ture"))

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
 from operator_core.actions.executor import ActionExecutor
 from operator_core.actions.registry import ActionRegistry
 from operator_core.db.actions import PAGE_SIZE
@@ -21,6 +22,10 @@ from operator_core.db.actions import PAGE_SIZE
 from tests.conftest import FAST_RETRY
 from tests.e2e.conftest import cli_env, query, seed, start_runner, wait_for
 from tests.support.odd_subject import OddSubject
+
+pytestmark = pytest.mark.sqlite_only(
+    "SQLite's write lock and a full file (PostgreSQL's outage: test_pg_runner_restart)"
+)
 
 T = TypeVar("T")
 ODD = "tests.support.odd_subject:OddSubject"

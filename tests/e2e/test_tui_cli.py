@@ -12,7 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.e2e.conftest import cli_argv, cli_env, dump, query, seed, wait_for
+
+pytestmark = pytest.mark.pg_not_ported("the dashboard")
 
 COLS, ROWS = 120, 36
 

@@ -24,12 +24,20 @@ async def wait_for(
 
 @contextlib.asynccontextmanager
 async def running(executor: ActionExecutor, **kwargs: object) -> AsyncIterator[Runner]:
-    """A Runner on its own connection (like a separate process would have)."""
+    """A Runner on its own connection (like a separate process would have), on the same
+    database as ``executor`` (a SQLite file or a PostgreSQL URL)."""
+    url = getattr(executor.db, "url", None)
+    own_db = None
+    if url is not None:
+        from operator_core.db.pg.store import PgActionDB
+
+        own_db = PgActionDB(url)
     ex = ActionExecutor(
         executor.db_path,
         executor.registry,
         approval_mode=executor.approval_mode,
         retry_config=executor.retry_config,
+        db=own_db,
     )
     kwargs.setdefault("grace_seconds", 0.5)
     runner = Runner(ex, **kwargs)  # type: ignore[arg-type]
