@@ -28,6 +28,7 @@ BENCHES = {
     "cli": "cli_start",
     "automations": "automations",
     "mcp": "mcp",
+    "pg": "pg",
 }
 
 
