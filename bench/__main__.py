@@ -29,6 +29,7 @@ BENCHES = {
     "cli": "cli_start",
     "automations": "automations",
     "mcp": "mcp",
+    "pg": "pg",
 }
 
 
