@@ -14,8 +14,6 @@ from operator_core.db.audit_view import AuditFilter
 
 from tests.support.rows import rows
 
-pytestmark = pytest.mark.pg_not_ported("the dashboard (audit view: instr)")
-
 EVENTS_SQL = """
 SELECT a.id, a.actor, a.event_type, p.action_name FROM action_audit_log a
 LEFT JOIN action_proposals p ON p.id = a.proposal_id ORDER BY a.id
@@ -142,6 +140,7 @@ def test_a_filter_is_parsed_from_prefixes_and_free_words() -> None:
     assert not AuditFilter.parse("  ")
 
 
+@pytest.mark.sqlite_only("reads SQLite's query plan")
 @pytest.mark.parametrize("sql", [audit_view.OLDER_SQL, audit_view.NEWER_SQL, audit_view.COUNT_SQL])
 async def test_each_read_walks_a_range_of_the_primary_key(
     executor: ActionExecutor, db_path: Path, sql: str

@@ -66,7 +66,6 @@ async def test_pages_walk_every_finished_action_newest_first_once(
     assert attempts[made["cancel"][0]] == 0 and attempts[made["reject"][0]] == 0
 
 
-@pytest.mark.pg_not_ported("the dashboard (history search: instr)")
 async def test_a_search_matches_action_parameters_proposer_reason_and_error(
     executor: ActionExecutor,
 ) -> None:
@@ -87,7 +86,6 @@ async def test_a_search_matches_action_parameters_proposer_reason_and_error(
     assert await found("no such words anywhere") == set()
 
 
-@pytest.mark.pg_not_ported("the dashboard (history search: instr)")
 async def test_a_search_stops_at_its_budget_and_goes_on_from_there(
     executor: ActionExecutor, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

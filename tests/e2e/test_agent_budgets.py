@@ -19,8 +19,6 @@ from tests.e2e.conftest import (
     run_cli,
 )
 
-pytestmark = pytest.mark.pg_not_ported("agents and mcp")
-
 DEMO = "demo"
 
 

@@ -18,8 +18,6 @@ from operator_core.anchor.chain import event_hash
 
 from tests.e2e.conftest import cli_env, run_cli, start_runner
 
-pytestmark = pytest.mark.pg_not_ported("the audit anchor (operator audit)")
-
 Tamper = Callable[[sqlite3.Connection, Path], None]
 
 

@@ -17,8 +17,6 @@ from textual.widgets import Static
 
 from tests.support.subjects import TestSubject
 
-pytestmark = pytest.mark.pg_not_ported("the dashboard")
-
 SIZE = (120, 40)
 
 

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.automations.helpers import action, linear
 from tests.e2e.conftest import (
     assert_one_line_error,
@@ -24,8 +22,6 @@ from tests.e2e.conftest import (
     wait_for,
 )
 from tests.e2e.test_runner_processes import started, stop
-
-pytestmark = pytest.mark.pg_not_ported("automations")
 
 CLI = Callable[..., Any]
 

@@ -16,8 +16,6 @@ from operator_core.automations.templates import get_template
 
 from tests.e2e.conftest import assert_one_line_error, dump, query, run_cli
 
-pytestmark = pytest.mark.pg_not_ported("automations")
-
 CLI = Callable[..., Any]
 TEMPLATE = "restart-if-still-open"  # actions of the demo subject
 
@@ -99,7 +97,9 @@ def test_versions_through_the_cli(db: Path, tmp_path: Path) -> None:
     assert "if status = open" in text and "[true] restart" in text
     assert "restart disabled" in cli("automations", "disable", "restart")
 
-    audit = [r["event_type"] for r in query(db, "SELECT event_type FROM action_audit_log")]
+    audit = [
+        r["event_type"] for r in query(db, "SELECT event_type FROM action_audit_log ORDER BY id")
+    ]
     assert audit == [
         "automation_created",
         "automation_changed",
@@ -110,12 +110,14 @@ def test_versions_through_the_cli(db: Path, tmp_path: Path) -> None:
     assert "audit log OK" in cli("audit", "verify")
 
 
+@pytest.mark.sqlite_only("checks that no database file is made")
 def test_templates_are_listed(db: Path) -> None:
     out = ok(run_cli(db, "automations", "templates", subject=None))
     assert TEMPLATE in out and "Communication" in out
     assert not db.exists()
 
 
+@pytest.mark.sqlite_only("opens the file with sqlite3; on PostgreSQL: test_pg_schema")
 def test_history_is_append_only_in_the_database(db: Path, tmp_path: Path) -> None:
     file = write(tmp_path / "a.json", definition())
     ok(run_cli(db, "automations", "apply", str(file), subject="demo"))
@@ -207,6 +209,7 @@ def test_bad_definition_is_one_line_naming_file_and_node_and_stores_nothing(
     assert dump(db) == before
 
 
+@pytest.mark.sqlite_only("checks that no database file is made")
 def test_bad_definition_on_a_new_database_creates_nothing(
     db: Path, tmp_path: Path, cli_in_process: CLI
 ) -> None:

@@ -178,7 +178,6 @@ def test_approve_reject_cancel_actions_and_workflows(db: Path) -> None:
     assert (None, 2, "workflow_cancelled") in events
 
 
-@pytest.mark.pg_not_ported("the kill switch")
 def test_kill_switch_blocks_proposals_until_resume(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "a"), approval_mode=True)
     seed(db, lambda ex: ex.propose_action("ok", {}, "b", schedule_in=600), approval_mode=True)
@@ -201,7 +200,6 @@ def test_kill_switch_blocks_proposals_until_resume(db: Path) -> None:
     assert run_cli(db, "propose", "ok", "--reason", "after resume").stdout.strip() == "3"
 
 
-@pytest.mark.pg_not_ported("operator audit")
 def test_status_text_and_audit_tail(db: Path) -> None:
     seed(db, lambda ex: ex.propose_action("ok", {}, "one"))
     assert run_cli(db, "run", "--until-idle").returncode == 0
@@ -295,13 +293,6 @@ def _killed(db: Path) -> None:
     seed(db, lambda ex: ex.kill_switch("someone"))
 
 
-def _not_ported(args: list[str]) -> list[pytest.MarkDecorator]:
-    """A case whose command refuses a PostgreSQL URL today (its [postgres] run skips)."""
-    if args[0] in ("kill-switch", "resume"):
-        return [pytest.mark.pg_not_ported("the kill switch")]
-    return []
-
-
 BAD_INPUT: list[tuple[str, Setup, list[str], str]] = [
     ("unknown action", _nothing, ["propose", "nosuch", "--reason", "r"], "unknown action"),
     (
@@ -365,7 +356,7 @@ BAD_INPUT: list[tuple[str, Setup, list[str], str]] = [
 
 @pytest.mark.parametrize(
     ("setup", "args", "expected"),
-    [pytest.param(s, a, e, id=name, marks=_not_ported(a)) for name, s, a, e in BAD_INPUT],
+    [pytest.param(s, a, e, id=name) for name, s, a, e in BAD_INPUT],
 )
 def test_bad_input_is_one_line_and_changes_nothing(
     db: Path, cli_in_process: CLI, setup: Setup, args: list[str], expected: str

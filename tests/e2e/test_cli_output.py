@@ -63,7 +63,6 @@ def _stamps(text: str) -> list[str]:
     return STAMP.findall(text)
 
 
-@pytest.mark.pg_not_ported("the kill switch")
 def test_every_output_writes_times_in_utc_with_a_z(db: Path, cli_in_process: CLI) -> None:
     _ok(cli_in_process("propose", "ok", "--reason", "r", "--schedule-in", "1h"))
     _ok(cli_in_process("ticket", "open", "disk full"))
@@ -125,7 +124,7 @@ def test_version(cli_in_process: CLI) -> None:
 @pytest.mark.parametrize(
     "group",
     [
-        pytest.param("audit", marks=pytest.mark.pg_not_ported("operator audit")),
+        pytest.param("audit"),
         "actions",
         "workflows",
         "policy",

@@ -41,10 +41,7 @@ def _proposal_and_workflow(db: Path) -> None:
         ["ticket", "show", HUGE],
         ["ticket", "ack", HUGE],
         ["propose", "ok", "--reason", "r", "--ticket", HUGE],
-        pytest.param(
-            ["audit", "export", "out.ledger", "--from", HUGE],
-            marks=pytest.mark.pg_not_ported("operator audit"),
-        ),
+        pytest.param(["audit", "export", "out.ledger", "--from", HUGE]),
         ["approve", "0"],
         ["approve", "--", "-5"],
     ],
@@ -180,12 +177,8 @@ ACCEPTED_BUT_WRONG = [
         ["propose-workflow", "w", "--description", "d" * 10_001, "--step", "ok"],
         "limit is 10,000",
     ),
-    pytest.param(
-        ["audit", "tail", "-n", "-3"], "-n", marks=pytest.mark.pg_not_ported("operator audit")
-    ),
-    pytest.param(
-        ["audit", "tail", "-n", "0"], "-n", marks=pytest.mark.pg_not_ported("operator audit")
-    ),
+    pytest.param(["audit", "tail", "-n", "-3"], "-n"),
+    pytest.param(["audit", "tail", "-n", "0"], "-n"),
     (["actions", "list", "--limit", "-1"], "--limit"),
     (["workflows", "list", "--limit", "0"], "--limit"),
 ]

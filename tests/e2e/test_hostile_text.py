@@ -87,7 +87,6 @@ def test_actions_show_escapes_control_characters_and_forges_no_lines(
     assert r"    text=nginx\n  will run: echo harmless" in out
 
 
-@pytest.mark.pg_not_ported("operator audit")
 def test_every_printer_escapes_hostile_names_actors_and_reasons(db: Path, subject: str) -> None:
     evil = "x\x1b[31m\u202e\ny"
     env = cli_env(db.parent, OPERATOR_ACTOR=evil, COLUMNS="300")

@@ -17,8 +17,6 @@ from operator_core.subjects.loader import load_subject
 
 from tests.e2e.conftest import cli_argv, cli_env, query, wait_for
 
-pytestmark = pytest.mark.pg_not_ported("the kill switch")
-
 TRIALS = 20
 PER_TRIAL = 12
 
@@ -44,6 +42,7 @@ def count(db: Path, sql: str, params: tuple[object, ...] = ()) -> int:
     return int(query(db, sql, params)[0][0])
 
 
+@pytest.mark.sqlite_only("builds its executor on the file; PostgreSQL: test_pg_kill_switch")
 def test_kill_switch_mid_stream_leaves_nothing_retry_waiting_or_unfinished(
     db: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:

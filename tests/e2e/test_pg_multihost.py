@@ -63,6 +63,9 @@ class Scenario:
     killed_at: float = 0.0  # the database's time of the pull and of the resume (epoch s)
     resumed_at: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # set once all is settled
+    watchers: int = 0  # dashboards that must show the switch before it is released
+    saw_observe: set[str] = field(default_factory=set)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -168,6 +171,8 @@ class Scenario:
             assert pulled.recorded and pulled.database_error is None
             self.killed_at = self.switch_time()
             await asyncio.sleep(OBSERVE_FOR)
+            while len(self.saw_observe) < self.watchers:  # noqa: ASYNC110 (dashboards' loops)
+                await asyncio.sleep(0.05)
             assert await ex.resume("operator@host-d")
             self.resumed_at = self.switch_time()
         await registry.subject.aclose()  # type: ignore[union-attr]
@@ -196,11 +201,55 @@ async def run_scenario(scenario: Scenario, observers: Sequence[Observer] = ()) -
         scenario.timings["proposed"] = time.monotonic() - start
         await asyncio.wait_for(scenario.settled(), timeout=120)
         scenario.timings["settled"] = time.monotonic() - start
+        scenario.done.set()  # the observers finish what they check, then end
+        await asyncio.wait_for(asyncio.gather(*watching), timeout=60)
     finally:
         for task in watching:
             task.cancel()
         await asyncio.gather(*watching, return_exceptions=True)
         scenario.stop_runners()
+
+
+@dataclass
+class Watch:
+    """What one dashboard showed: its safety modes in order, and its approvals pane once
+    every action was settled."""
+
+    modes: list[str] = field(default_factory=list)
+    presses: int = 0
+    approvals_at_end: list[str] | None = None
+
+
+def dashboard(watch: Watch, actor: str, approves: bool) -> Observer:
+    """A dashboard (Pilot) on another host watching the run; ``approves``: it also presses
+    ``a`` on the approvals pane's top row every 0.1 s, racing the proposers' own approvals."""
+
+    async def observe(scenario: Scenario) -> None:
+        from operator_tui.app import OperatorApp
+        from operator_tui.panes import PaneTable
+
+        app = OperatorApp(scenario.url, subject=MarkingSubject(), actor=actor, approval_mode=True)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await app.wait_loaded()
+            while not scenario.done.is_set():
+                mode = app.dashboard.data.safety.mode
+                if not watch.modes or watch.modes[-1] != mode:
+                    watch.modes.append(mode)
+                if mode != "execute":
+                    scenario.saw_observe.add(actor)
+                if approves and app.screen is app.dashboard:
+                    await pilot.press("1", "a")
+                    watch.presses += 1
+                await asyncio.sleep(0.1)
+            table = app.dashboard.query_one("#approvals", PaneTable)
+            for _ in range(100):  # its next refresh after the last commit
+                keys = [str(r.key.value) for r in table.ordered_rows]
+                watch.approvals_at_end = [k for k in keys if k != "-empty-"]
+                if not watch.approvals_at_end:
+                    break
+                await asyncio.sleep(0.1)
+
+    return observe
 
 
 # CPU-bound, not racing: about 26 s of CPU in this process and its three runners (measured
@@ -215,8 +264,20 @@ def test_three_hosts_run_each_action_at_most_once_through_a_kill_switch(
     )
     policy = scenario.cli("policy", "set", "approval-mode", "on")
     assert policy.returncode == 0, policy.stderr
-    asyncio.run(run_scenario(scenario))
+    watching, approving = Watch(), Watch()
+    dashboards = [
+        dashboard(watching, "oncall@host-e", approves=False),
+        dashboard(approving, "lead@host-f", approves=True),
+    ]
+    scenario.watchers = len(dashboards)
+    asyncio.run(run_scenario(scenario, dashboards))
     print(f"{ACTIONS} actions, {len(HOSTS)} runners: {scenario.timings}")
+    # Both dashboards showed the switch pulled on another host, then resumed, and agree
+    # with the database at the end (nothing awaits approval).
+    for watch in (watching, approving):
+        assert watch.modes[:1] == ["execute"] and "observe" in watch.modes, watch.modes
+        assert watch.modes[-1] == "execute" and watch.approvals_at_end == []
+    assert approving.presses > 0
 
     rows = scenario.rows("SELECT id, status, cancel_reason FROM action_proposals")
     status = {pid: s for pid, s, _ in rows}

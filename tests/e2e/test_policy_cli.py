@@ -26,7 +26,6 @@ def _ok(result) -> str:
     return result.stdout
 
 
-@pytest.mark.pg_not_ported("operator audit")
 def test_actor_labels_cannot_get_around_four_eyes(db: Path) -> None:
     _ok(run_cli(db, "policy", "set", "four-eyes", "on"))
     _ok(run_cli(db, "policy", "set", "approval-mode", "on"))
@@ -72,7 +71,6 @@ def test_an_unknown_on_off_word_is_one_line_and_changes_nothing(cli_in_process, 
     assert "OPERATOR_FOUR_EYES" in line
 
 
-@pytest.mark.pg_not_ported("operator audit")
 def test_status_and_policy_show_the_databases_policy(db: Path) -> None:
     _ok(run_cli(db, "policy", "set", "approval-mode", "on", "--reason", "freeze"))
     status = json.loads(_ok(run_cli(db, "status", "--json")))
@@ -99,7 +97,6 @@ def test_status_and_policy_show_the_databases_policy(db: Path) -> None:
     assert "unknown policy setting" in line
 
 
-@pytest.mark.pg_not_ported("the kill switch")
 def test_processes_follow_the_database_not_their_environment(db: Path) -> None:
     _ok(run_cli(db, "policy", "set", "approval-mode", "on"))
     # A proposer whose environment says nothing about approval: approval is still required.
@@ -135,7 +132,6 @@ def test_a_runner_asking_for_approval_mode_on_a_database_without_it_refuses_to_r
     assert query(db, "SELECT COUNT(*) FROM action_records")[0][0] == 0
 
 
-@pytest.mark.pg_not_ported("the dashboard")
 def test_a_mistyped_read_only_setting_stops_the_dashboard_with_one_line(cli_in_process, db):
     assert cli_in_process("policy", "set", "four-eyes", "off").returncode == 0
     line = assert_one_line_error(cli_in_process("tui", OPERATOR_READ_ONLY="ture"))

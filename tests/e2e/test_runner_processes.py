@@ -9,7 +9,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import pytest
 from operator_core.actions.executor import ActionExecutor
 
 from tests.e2e.conftest import cli_env, query, run_cli, seed, start_runner, wait_for
@@ -194,7 +193,6 @@ def test_sigterm_finishes_short_work_and_records_the_long_one(
     assert query(db, "SELECT COUNT(*) FROM action_records WHERE completed_at IS NULL")[0][0] == 0
 
 
-@pytest.mark.pg_not_ported("the kill switch")
 def test_kill_switch_from_the_cli_cancels_an_executing_action_within_a_second(
     db: Path, tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:

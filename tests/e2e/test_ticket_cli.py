@@ -21,7 +21,6 @@ def ok(result: Any) -> str:
     return str(result.stdout)
 
 
-@pytest.mark.pg_not_ported("operator audit")
 def test_ticket_lifecycle_through_the_cli(db: Path) -> None:
     opened = json.loads(
         ok(
@@ -78,7 +77,9 @@ def test_ticket_lifecycle_through_the_cli(db: Path) -> None:
     assert [t["id"] for t in listed] == [2]
     assert "API down" in ok(run_cli(db, "ticket", "list"))
 
-    audit = [r["event_type"] for r in query(db, "SELECT event_type FROM action_audit_log")]
+    audit = [
+        r["event_type"] for r in query(db, "SELECT event_type FROM action_audit_log ORDER BY id")
+    ]
     assert audit == [
         "ticket_opened",
         "ticket_opened",

@@ -16,7 +16,9 @@ import pytest
 
 from tests.e2e.conftest import cli_argv, cli_env, dump, query, seed, wait_for
 
-pytestmark = pytest.mark.pg_not_ported("the dashboard")
+pytestmark = pytest.mark.sqlite_only(
+    "drives a SQLite file's dashboard in a pty; on PostgreSQL: test_pg_tui_cli.py"
+)
 
 COLS, ROWS = 120, 36
 
