@@ -8,9 +8,10 @@ file, a corrupted file, SQLite's schema history) says so with
 ``test_x[sqlite]`` only; docs/postgres.md lists those files and why. A test of a command
 that refuses a PostgreSQL URL today (not in cli/app.py POSTGRES_COMMANDS, its port is
 another part of issue 26) says ``@pytest.mark.pg_not_ported("area")``: its ``[postgres]``
-run is skipped as "not yet ported: area", to be dropped with the port. The directories of
-the parts not ported yet (the dashboard, automations, agents, the audit anchor, the
-runbook subjects) are SQLite-only as a whole until their port lands (``AREAS``).
+run is skipped as "not yet ported: area", to be dropped with the port. The directories
+whose PostgreSQL runs are files of their own (the dashboard, automations, agents, the audit
+anchor, the runbook subjects: ``AREAS``) are not parametrised. A case of a parametrised test
+marked ``sqlite_only`` through its ``pytest.param`` has no ``[postgres]`` run (``deselect``).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ NOT_PORTED = "pg_not_ported"
 FAST_RETRY = RetryConfig(max_attempts=3, min_wait_seconds=0.05, max_wait_seconds=0.2)
 
 _TESTS = Path(__file__).resolve().parent
-# Directories whose engine code is another part of issue 26, ported in its own branch.
+# Directories whose PostgreSQL runs are dedicated files (test_pg_dashboard.py,
+# test_executions_pg.py, test_mcp_postgres.py, test_pg_audit_cli.py, ...), not this fixture.
 AREAS = {
-    "tui": "not yet ported: the dashboard",
-    "automations": "not yet ported: automations",
-    "agents": "not yet ported: agents and mcp",
-    "anchor": "not yet ported: the audit anchor (checkpoints, sqlite_sequence)",
-    "subjects": "not yet ported: runbook subjects and secrets",
+    "tui": "the dashboard on PostgreSQL: tests/tui/test_pg_dashboard.py",
+    "automations": "automations on PostgreSQL: test_executions_pg.py, test_pg_automations.py",
+    "agents": "agents on PostgreSQL: tests/agents/test_mcp_postgres.py",
+    "anchor": "the audit anchor on PostgreSQL: tests/e2e/test_pg_audit_cli.py",
+    "subjects": "runbook subjects: the engine beneath them is tested on both",
 }
 
 
@@ -87,6 +89,19 @@ def generate(metafunc: pytest.Metafunc) -> None:
         pytest.param("postgres", id="postgres", marks=skip),
     ]
     metafunc.parametrize("backend", params)
+
+
+def deselect(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the ``[postgres]`` run of a case marked ``sqlite_only`` through its own
+    ``pytest.param`` (``generate`` sees only the function's marks): not run, not skipped."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_pg = callspec is not None and callspec.params.get("backend") == "postgres"
+        (drop if on_pg and item.get_closest_marker(MARKER) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture

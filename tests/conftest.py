@@ -34,6 +34,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     backends.generate(metafunc)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    backends.deselect(config, items)
+
+
 # A test that leaves a database open leaves its connection's thread (not a daemon) running,
 # and the test process then never exits: CI would wait out its whole time limit in silence.
 # At the end of the session such threads are named and the run fails at once instead.
