@@ -49,13 +49,17 @@ def free_port() -> int:
 
 def start_http_server(db: Path, port: int, args: tuple[str, ...], env: dict[str, str]) -> Any:
     """``operator mcp --http`` in the background, once it accepts connections."""
-    log = db.parent / "mcp-http.log"
+    argv = mcp_argv(db, "--http", f"127.0.0.1:{port}", *args)
+    return serve_http(argv, db.parent, port, env)
+
+
+def serve_http(argv: list[str], home: Path, port: int, env: dict[str, str]) -> Any:
+    """Start ``argv`` (an ``operator mcp --http`` command line) in the background and return
+    it once it accepts connections on ``port``; its output goes to ``home/mcp-http.log``."""
+    log = home / "mcp-http.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            mcp_argv(db, "--http", f"127.0.0.1:{port}", *args),
-            env=agent_env(db.parent, **env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            argv, env=agent_env(home, **env), stdout=out, stderr=subprocess.STDOUT
         )
     deadline = time.monotonic() + 30
     while True:

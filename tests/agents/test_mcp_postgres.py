@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from operator_core.db import audit
 from operator_core.db.pg.connection import PgDatabase
 
-from tests.agents.conftest import agent_env, call, call_error, free_port, stop
+from tests.agents.conftest import agent_env, call, call_error, free_port, serve_http, stop
 from tests.e2e.conftest import SUBJECT
 
 # Four-eyes on: a person must approve what the agent proposed, and may, being another.
@@ -185,21 +183,6 @@ async def test_the_http_transport_serves_a_postgres_database(tmp_path: Path, pg_
 
 def _start_http(tmp_path: Path, url: str, port: int) -> subprocess.Popen[bytes]:
     """``operator mcp --http`` on the URL, once it accepts connections."""
-    log = tmp_path / "mcp-http.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            _argv(url, "mcp", "--agent", "web", "--http", f"127.0.0.1:{port}"),
-            env=agent_env(tmp_path, **SETTINGS),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(log.read_text() or "server did not start") from None
-            time.sleep(0.05)
+    argv = _argv(url, "mcp", "--agent", "web", "--http", f"127.0.0.1:{port}")
+    proc: subprocess.Popen[bytes] = serve_http(argv, tmp_path, port, SETTINGS)
+    return proc
