@@ -166,3 +166,37 @@ async def test_an_agent_sees_whether_the_approval_still_matches_what_runs(
     for answer in (await later.get_proposal(pid), await later.get_result(pid)):
         assert answer["approval"]["still_matches"] is False
         assert answer["approval"]["fingerprint_sha256"] == approval["fingerprint_sha256"]
+
+
+async def test_an_idle_wait_sleeps_until_another_process_commits(
+    make_executor: Callable[..., Any],
+) -> None:
+    gw = await gateway(make_executor)
+    await idle_wait_then_wake(gw, await make_executor(approval_mode=True, identity=human()))
+
+
+async def idle_wait_then_wake(gw: AgentGateway, person: Any) -> None:
+    """The wait sleeps on the database's listener, not a 0.1 s poll: idle, it re-reads a
+    few times a second at most, and with the poll fallback made a minute long, a person's
+    approval on another connection still ends the wait (the wake-up, not the poll).
+    tests/agents/test_mcp_postgres.py runs it on PostgreSQL."""
+    pid = (await gw.propose_action("ok", {}, "r"))["proposal"]["id"]
+    db = gw.ex.db
+    reads = 0
+    data_version = db.data_version
+
+    async def counted() -> int:
+        nonlocal reads
+        reads += 1
+        return await data_version()
+
+    db.data_version = counted  # type: ignore[method-assign]
+    assert (await gw.wait_for_decision(pid, 1.5))["decision"] == "pending"
+    assert reads <= 6, f"{reads} reads in an idle 1.5 s wait"
+
+    db.poll_seconds = lambda: 60.0  # type: ignore[method-assign]
+    waiting = asyncio.create_task(gw.wait_for_decision(pid, 40))
+    await asyncio.sleep(0.3)
+    await person.approve_proposal(pid, "alice")
+    answer = await asyncio.wait_for(waiting, 20)
+    assert answer["decision"] == "approved"

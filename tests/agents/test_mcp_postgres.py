@@ -18,10 +18,13 @@ import psycopg
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from operator_core.agents.gateway import AgentGateway, agent_identity
 from operator_core.db import audit
 from operator_core.db.pg.connection import PgDatabase
 
 from tests.agents.conftest import agent_env, call, call_error, free_port, serve_http, stop
+from tests.agents.test_gateway import human, idle_wait_then_wake
+from tests.backends import open_executor
 from tests.e2e.conftest import SUBJECT
 
 # Four-eyes on: a person must approve what the agent proposed, and may, being another.
@@ -159,6 +162,20 @@ async def test_an_agent_proposes_waits_and_reads_its_result_on_postgres(
 
     ok, count, message = await verify()
     assert ok and count == len(events), message
+
+
+async def test_an_idle_wait_sleeps_on_notify_on_postgres(pg_url: str) -> None:
+    """As on SQLite (test_gateway.py): the wait's wake-up is the NOTIFY of another
+    connection's commit, and an idle wait re-reads the server a few times at most."""
+    agent = open_executor(pg_url, approval_mode=True, identity=agent_identity("bot"))
+    person = open_executor(pg_url, approval_mode=True, identity=human())
+    await agent.open()
+    await person.open()
+    try:
+        await idle_wait_then_wake(AgentGateway(agent, "bot"), person)
+    finally:
+        await agent.close()
+        await person.close()
 
 
 async def test_the_http_transport_serves_a_postgres_database(tmp_path: Path, pg_url: str) -> None:

@@ -224,7 +224,7 @@ CASES: list[tuple[str, Tamper, set[str], str]] = [
     ("the last five deleted", delete_tail(5), {"rollback"}, "are missing: checkpoint"),
     ("every event deleted", delete_tail(None), {"rollback"}, "events 1.."),
     ("middle events deleted, renumbered", delete_middle_renumbered, {"rewritten"}, "events "),
-    ("an older copy of the file", older_copy, {"rollback"}, "are missing: checkpoint"),
+    ("an older copy of the database", older_copy, {"rollback"}, "are missing: checkpoint"),
     ("an executed action's parameters", executed_parameters, {"parameters_changed"}, "action 1"),
     ("a rejected action marked approved", rejected_marked_approved, set(), "action 3"),
 ]

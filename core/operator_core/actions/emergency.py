@@ -88,11 +88,29 @@ class EmergencyStop(ExecutorBase):
         )
 
     async def _kill_switch_in_database(self, actor: str) -> KillSwitchResult:
-        """PostgreSQL: the safety_state row is the switch (db/pg/killswitch.py), so the
-        database's transaction is the pull; it waits for the write lock as every write does
-        (its holders keep it for milliseconds), and if it cannot, nothing changed: the error
-        says so. Runners read the row every poll interval."""
-        result = await self.db.kill_switch(actor, None)
+        """PostgreSQL: the safety_state row is the switch (db/pg/killswitch.py). It is set
+        first on its own, without the write lock, as SQLite's kill file is written first:
+        runners on every host read it within their poll interval and stop. Then the
+        database's transaction records it (cancellations, events); if the lock is held past
+        the busy timeout, the result says so and the first runner or ``resume`` that can
+        write records it."""
+        kill = self.db.kill_file
+        notice: KillNotice | None = None
+        pulled_now, row_error = False, None
+        try:
+            notice, pulled_now = await kill.engage(actor, self.db.clock.now())  # type: ignore[attr-defined]
+        except DatabaseError as exc:
+            row_error = f"cannot set the safety state row: {exc}"
+        else:
+            self.db.poke_listeners()
+        try:
+            result = await self.db.kill_switch(actor, notice if pulled_now else None)
+        except DatabaseError as exc:
+            if notice is None:
+                raise DatabaseError(f"{exc}; and {row_error}") from exc
+            return KillSwitchResult(
+                recorded=False, database_error=str(exc), engaged_at=notice.engaged_at
+            )
         mode = await self.db.get_safety_mode()
         return result.model_copy(update={"engaged_at": mode[1]})
 

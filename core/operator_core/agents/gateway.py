@@ -5,6 +5,7 @@ identity is the agent, and calls only its proposing, ticket and reading methods.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -24,9 +25,37 @@ if TYPE_CHECKING:
 MAX_WAIT_SECONDS = 50.0
 # How much of an attempt's output an agent gets back (the end is what explains a failure).
 TAIL_CHARS = 2000
+# How often a wait re-reads the database where no listener could start (no wake-ups).
 POLL_SECONDS = 0.1
 
 Progress = Callable[[float, float, str], Awaitable[None]]
+
+
+class _Wake:
+    """What a wait sleeps on: the database's own listener (a poke on SQLite, NOTIFY on
+    PostgreSQL), so another process's commit ends the sleep at once and an idle wait costs
+    the server nothing; its poll interval is the fallback for a missed wake-up."""
+
+    def __init__(self, db: Any) -> None:
+        self._listener = db.listener()
+        if self._listener.start():
+            self.poll = db.poll_seconds()
+        else:
+            self._listener = None
+            self.poll = POLL_SECONDS
+
+    async def sleep(self, seconds: float) -> None:
+        if self._listener is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listener.event.wait(), seconds)
+        # Cleared before the caller re-reads, so a commit after this wakes the next sleep.
+        self._listener.event.clear()
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
 
 
 def agent_identity(name: str) -> Identity:
@@ -270,6 +299,20 @@ class AgentGateway:
         The database is re-read only when another process committed something."""
         timeout = min(max(float(timeout_seconds), 0.0), MAX_WAIT_SECONDS)
         start = time.monotonic()
+        wake = _Wake(self.ex.db)
+        try:
+            return await self._wait(proposal_id, timeout, start, wake, progress)
+        finally:
+            wake.stop()
+
+    async def _wait(
+        self,
+        proposal_id: int,
+        limit: float,
+        start: float,
+        wake: _Wake,
+        progress: Progress | None,
+    ) -> dict[str, Any]:
         seen: int | None = None
         expires: datetime | None = None
         last_note = start
@@ -290,7 +333,7 @@ class AgentGateway:
                         **decision,
                     )
             now = time.monotonic()
-            if now - start >= timeout:
+            if now - start >= limit:
                 return await self._answer(
                     id=proposal_id,
                     decision="pending",
@@ -300,5 +343,10 @@ class AgentGateway:
                 )
             if progress is not None and now - last_note >= 1.0:
                 last_note = now
-                await progress(now - start, timeout, f"awaiting approval of action {proposal_id}")
-            await asyncio.sleep(POLL_SECONDS)
+                await progress(now - start, limit, f"awaiting approval of action {proposal_id}")
+            pause = min(wake.poll, limit - (now - start))
+            if progress is not None:
+                pause = min(pause, 1.0 - (now - last_note))
+            if expires is not None:
+                pause = min(pause, max((expires - self.ex.db.clock.now()).total_seconds(), 0))
+            await wake.sleep(max(pause, 0.0))

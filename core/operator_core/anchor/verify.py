@@ -121,7 +121,8 @@ def verify_events(
     first_id: int = 1,
 ) -> Report:
     """Walk ``rows`` (EVENTS_SQL's columns, by id) once, checking the chain and every usable
-    checkpoint. ``sequence``: sqlite_sequence's value, if known. ``skew``: how far an event
+    checkpoint. ``sequence``: the highest id the log ever gave (sqlite_sequence,
+    audit_sequence), if known. ``skew``: how far an event
     may be dated before a checkpoint that does not cover it (clocks of two writers).
     ``first_prev``/``first_id``: where the rows start (an export starts mid-chain)."""
     report = Report()
@@ -281,7 +282,7 @@ def check_tail(report: Report, pending: list[tuple[int, Checkpoint]], sequence: 
                 Finding(
                     "rollback",
                     f"{missing}; the database ends at event {last_id} (an older copy of "
-                    "the file, or its tail deleted and sqlite_sequence fixed)",
+                    "the database, or its tail deleted and its id counter set back)",
                     last_id + 1,
                     cp.size,
                     n,
@@ -291,7 +292,8 @@ def check_tail(report: Report, pending: list[tuple[int, Checkpoint]], sequence: 
         out.add(
             Finding(
                 "truncated",
-                f"events {last_id + 1}..{sequence} are missing (sqlite_sequence remembers them)",
+                f"events {last_id + 1}..{sequence} are missing (the log's id counter remembers "
+                "them)",
                 last_id + 1,
                 sequence,
             )

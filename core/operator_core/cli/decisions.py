@@ -95,7 +95,8 @@ def kill_switch(
     if as_json:
         emit(result.model_dump(mode="json"))
         return
-    if result.kill_file is None and result.database_error is None:
+    # No kill file: PostgreSQL's row is the switch (recorded, or set and not yet recorded).
+    if result.kill_file is None and (result.database_error is None or not result.recorded):
         typer.echo(
             f"KILL SWITCH engaged at {fmt_time(result.engaged_at)} (the database's safety "
             "state, which every host's runners read): they start nothing new and stop what "

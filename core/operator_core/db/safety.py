@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 KILL_SWITCH_ACTOR_REASON = KILL_REASON
 
 # The mode, and since when: a kill switch already recorded for this very pull shows here.
-MODE_SINCE_SQL = "SELECT mode, changed_at FROM safety_state WHERE id = 1"
+MODE_SINCE_SQL = "SELECT mode, changed_at, reason FROM safety_state WHERE id = 1"
 
 # The last kill switch recorded (newest first by id; it is the most recent event of all).
 LAST_KILL_SQL = """
@@ -123,7 +123,13 @@ def kill_switch_tx(
     file written while the database was busy (None: the puller itself)."""
     since = to_db(notice.engaged_at) if notice is not None and notice.engaged_at else now
     mode = conn.execute(MODE_SINCE_SQL).fetchone()
-    if notice is not None and recorded_by is None and mode and tuple(mode) == ("observe", since):
+    if (
+        notice is not None
+        and recorded_by is None
+        and mode
+        and (mode[0], mode[1]) == ("observe", since)
+        and mode[2] != PENDING_REASON  # PostgreSQL's row pulled without the lock: not yet
+    ):
         # A runner caught up with this very pull before its puller had the lock: say what
         # that did, rather than record the pull twice.
         last = conn.execute(LAST_KILL_SQL).fetchone()
@@ -171,9 +177,27 @@ def honour_kill_file(conn: sqlite3.Connection, mode: str | None, now: str, by: s
     kill = getattr(conn, "kill_file", None)
     if kill is None or not kill.engaged():
         return False
+    notice = kill.read() or KillNotice("unknown", None)
+    if notice.reason == PENDING_REASON:  # PostgreSQL's row, as last read: read it here
+        return record_row_pull(conn, now, by) or mode == "observe"
     if mode != "observe":
-        notice = kill.read() or KillNotice("unknown", None)
         kill_switch_tx(conn, notice.actor, now, notice, by)
+    return True
+
+
+# Who set the safety mode, when and why (the primary key's one row).
+SAFETY_ROW_SQL = "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
+
+
+def record_row_pull(conn: sqlite3.Connection, now: str, by: str) -> bool:
+    """PostgreSQL's kill switch pulled without the write lock (RowKillSwitch.engage: the row
+    says OBSERVE, marked not yet recorded): record it in this transaction, as the puller
+    would have (cancellations, events), for whoever pulled it. False if there is none."""
+    row = conn.execute(SAFETY_ROW_SQL).fetchone()
+    if row is None or row[3] != PENDING_REASON:
+        return False
+    notice = KillNotice(str(row[2]), from_db(row[1]), PENDING_REASON)
+    kill_switch_tx(conn, notice.actor, now, notice, by)
     return True
 
 
@@ -225,6 +249,8 @@ class SafetyOps(Store):
         now = self._now()
 
         def fn(conn: sqlite3.Connection) -> bool:
+            if mode == "execute":  # a pull the database has not recorded is, first
+                record_row_pull(conn, now, actor)
             current = conn.execute(CURRENT_MODE_SQL).fetchone()
             if mode == "execute" and honour_kill_file(conn, current and current[0], now, actor):
                 current = None

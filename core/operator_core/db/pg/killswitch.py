@@ -6,8 +6,11 @@ answers ``KillFile``'s questions (``engaged``, ``read``: no I/O, as a runner ask
 cycle and from a timer) from the row as last read. A runner ``watch``es it: the row is read
 again every interval on a connection of its own, so a wait for the write lock on the store's
 connection never delays it, and an engagement calls the runner back at once. Engaging and
-releasing it are the database's own transactions (``kill_switch``, ``set_safety_mode``):
-there is nothing to write first. ``kill_changed()`` reads the row now (LISTEN/NOTIFY's hook).
+releasing it are the database's own transactions (``kill_switch``, ``set_safety_mode``).
+``engage`` comes first, as SQLite's kill file does: the row alone, set to OBSERVE without the
+write lock (so a held lock never delays it) and marked not yet recorded, which the pull's own
+transaction, or the first runner or ``resume`` that can write, then records
+(safety.record_row_pull). ``kill_changed()`` reads the row now (LISTEN/NOTIFY's hook).
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from operator_core.clock import from_db
-from operator_core.db.killfile import KILL_REASON, KillNotice
+from operator_core.clock import from_db, to_db
+from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillNotice
 from operator_core.db.pg.connection import PgDatabase
 from operator_core.errors import DatabaseError
 
@@ -27,6 +31,12 @@ log = logging.getLogger(__name__)
 
 # The safety mode, and who set it when and why (the primary key's one row).
 KILL_STATE_SQL = "SELECT mode, changed_at, changed_by, reason FROM safety_state WHERE id = 1"
+
+# Engage the switch in the row alone, unless it is on already (the primary key's one row).
+ENGAGE_SQL = """
+UPDATE safety_state SET mode = 'observe', changed_at = ?, changed_by = ?, reason = ?
+WHERE id = 1 AND NOT (mode = 'observe' AND reason LIKE 'kill switch%')
+"""
 
 
 def notice_of(row: Any) -> KillNotice | None:
@@ -56,11 +66,38 @@ class RowKillSwitch:
     def read(self) -> KillNotice | None:
         return self._notice
 
+    async def engage(self, actor: str, now: datetime) -> tuple[KillNotice, bool]:
+        """Set OBSERVE in the row at once, outside any transaction and without the write
+        lock (only a writer of this very row can delay it): (the notice, True). If the switch
+        was on already: (that pull, False). Raises DatabaseError."""
+        notice = KillNotice(actor, now, PENDING_REASON)
+
+        def fn(conn: Any) -> Any:
+            if conn.execute(ENGAGE_SQL, (to_db(now), actor, PENDING_REASON)).rowcount == 1:
+                return None
+            return conn.execute(KILL_STATE_SQL).fetchone()
+
+        row = await self._db.call(fn)
+        if row is None:
+            self._notice = notice
+            return notice, True
+        self._notice = notice_of(row) or self._notice
+        return self._notice or notice, False
+
+    def clear(self) -> bool:
+        """Nothing to remove: resuming rewrites the row itself (``set_safety_mode``)."""
+        return False
+
     async def refresh(self) -> bool:
         """Read the row now; whether the switch is engaged. Raises DatabaseError."""
         row = await self._db.read(lambda conn: conn.execute(KILL_STATE_SQL).fetchone())
         self._notice = notice_of(row)
         return self._notice is not None
+
+    @property
+    def watching(self) -> bool:
+        """Whether the row is read every interval (a runner): ``read`` is then fresh."""
+        return self._task is not None
 
     def watch(self, interval: float, on_engaged: Callable[[], None]) -> None:
         """Read the row every ``interval`` seconds (and on ``kill_changed``) until ``unwatch``;
@@ -97,3 +134,23 @@ class RowKillSwitch:
     async def close(self) -> None:
         await self.unwatch()
         await self._db.close()
+
+
+class PendingPull:
+    """What a PostgreSQL connection's writers ask of the kill switch
+    (``safety.honour_kill_file``, as of SQLite's kill file): engaged only while a runner's
+    watch last read the row holding a pull not yet recorded, which they then record. Nothing
+    else is asked of it: the row itself, which every transaction reads, says OBSERVE, and a
+    process that does not watch would be asking a stale memory."""
+
+    path = None
+
+    def __init__(self, switch: RowKillSwitch) -> None:
+        self._switch = switch
+
+    def engaged(self) -> bool:
+        notice = self._switch.read()
+        return self._switch.watching and notice is not None and notice.reason == PENDING_REASON
+
+    def read(self) -> KillNotice | None:
+        return self._switch.read()

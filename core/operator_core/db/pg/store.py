@@ -23,7 +23,7 @@ from operator_core.db.connection import NOT_NOW, Store
 from operator_core.db.leases import LeaseOps
 from operator_core.db.pg import listen
 from operator_core.db.pg.connection import PgDatabase
-from operator_core.db.pg.killswitch import RowKillSwitch
+from operator_core.db.pg.killswitch import PendingPull, RowKillSwitch
 from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
 from operator_core.db.proposals import ProposalOps
 from operator_core.db.reads import Reads
@@ -58,9 +58,13 @@ class PgStore(Store):
         # No file is made, read or locked: the path is a stand-in (see url.NOWHERE).
         super().__init__(NOWHERE, clock=clock, create=create, read_only=read_only)
         self.url = url
-        self._pg = PgDatabase(url, lock_timeout=self._busy_timeout)
         # The safety_state row, not a file, is the kill switch every host reads (killswitch.py).
         self.kill_switch_row = RowKillSwitch(url, lock_timeout=self._busy_timeout)
+        self._pg = PgDatabase(
+            url,
+            lock_timeout=self._busy_timeout,
+            kill_file=PendingPull(self.kill_switch_row),  # type: ignore[arg-type]
+        )
         self.kill_file = self.kill_switch_row  # type: ignore[assignment]
         self._checked = True  # no whole-file check: the server keeps its own pages
         self._head_db: PgDatabase | None = None  # the checkpoint publisher's (its thread's)
