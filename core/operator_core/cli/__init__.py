@@ -11,7 +11,10 @@ options; each command group lives in a module of its own; ``output`` is how it p
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["app", "main"]
 
