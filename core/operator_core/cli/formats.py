@@ -4,9 +4,8 @@ commands' fast path) too, so both write the same bytes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from operator_core import jsontext
+from operator_core.clock import UTC, datetime
 from operator_core.model.states import ActionStatus
 from operator_core.safe_text import json_visible, visible
 

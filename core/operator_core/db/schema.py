@@ -7,9 +7,7 @@ in one transaction, stamped with ``PRAGMA user_version``.
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from operator_core.clock import to_db, to_utc
+from operator_core.clock import datetime, to_db, to_utc
 from operator_core.db.schema_later import (
     V12_SQL,
     _migrate_v9,

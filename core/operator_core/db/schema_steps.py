@@ -3,9 +3,7 @@ into statements, adding a column once, and normalising the seeds' timestamps."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from operator_core.clock import to_db
+from operator_core.clock import UTC, datetime, to_db
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:

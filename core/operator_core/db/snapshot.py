@@ -9,9 +9,7 @@ out in the query: SQLite uses a partial index only for a query that states it).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from operator_core.clock import Clock, from_db, to_db
+from operator_core.clock import Clock, from_db, timedelta, to_db
 from operator_core.db.lookups import read_mode
 from operator_core.db.rows import row_to_audit, row_to_proposal, row_to_workflow
 from operator_core.model.states import WorkflowStatus
