@@ -10,6 +10,7 @@ options; each command group lives in a module of its own; ``output`` is how it p
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -22,14 +23,20 @@ __all__ = ["app", "main"]
 
 def _main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error is one line on stderr."""
+    own = argv is None  # the process's own command line, not a caller's (a test's)
+    if own:
+        # A read answered here is a short process that makes no cycles: the collector's
+        # passes over its imports cost more than the answer (docs/performance.md).
+        gc.disable()
     from operator_core.cli.fast import serve
 
-    code = serve(sys.argv[1:] if argv is None else argv)
-    if code is not None and argv is None:
-        # The process's own command, answered and flushed, its database closed: nothing is
-        # left to clean up, and tearing the interpreter down would take longer than the
-        # answer did (docs/performance.md).
+    code = serve(sys.argv[1:] if own else argv)
+    if code is not None and own:
+        # Answered and flushed, its database closed: nothing is left to clean up, and
+        # tearing the interpreter down would take longer than the answer did.
         os._exit(code)
+    if own:
+        gc.enable()  # the Typer path runs anything, a runner for days among them
     if code is not None:
         return code
     from operator_core.cli.typer_main import main as typer_main
