@@ -116,18 +116,40 @@ def test_the_probe_sees_what_a_reading_command_would_not_load(tmp_path: Path) ->
 
 
 def test_automation_lists_and_actions_show_start_without_typer(tmp_path: Path) -> None:
-    """The automations' lists read their rows without the engine (``db.automation_rows``);
-    ``actions show`` loads the subject (pydantic), but neither Typer, the event loop's
-    database driver, Rich nor the executor."""
+    """The automations' lists read their rows without the engine (``db.automation_rows``)
+    and, as the other reads, without dataclasses, typing or json; ``actions show`` loads
+    the subject (pydantic), but neither Typer, the event loop's database driver, Rich nor
+    the executor."""
     db = tmp_path / "operator.db"
-    assert (
-        _loaded(tmp_path, "--db", str(db), "propose", "check_health", "--reason", "r")["code"] == 0
-    )
-    lists = (*HEAVY, "typer", "aiosqlite", "pathlib", "socket", "uuid")
-    for args in (["automations", "list"], ["automations", "executions", "--json"]):
-        seen = _loaded(tmp_path, "--db", str(db), *args, heavy=lists)
+    definition = str(tmp_path / "restart.json")
+    for args in (
+        ["propose", "check_health", "--reason", "r"],
+        ["automations", "new", "restart", "--from-template", "restart-if-still-open"],
+        ["automations", "apply", definition, "--note", "n"],
+        ["automations", "enable", "restart"],
+        ["ticket", "open", "disk full", "--meta", "store_id=1"],
+        ["automations", "run", "restart", "--ticket", "1"],
+    ):
+        extra = ["--output", definition] if args[1] == "new" else []
+        assert _loaded(tmp_path, "--db", str(db), *args, *extra)["code"] == 0, args
+    for args in (
+        ["automations", "list"],
+        ["automations", "executions"],
+        ["automations", "executions", "--json"],
+    ):
+        seen = _loaded(tmp_path, "--db", str(db), *args, heavy=NOT_READING)
         assert seen["code"] == 0 and seen["loaded"] == [], (args, seen)
         assert seen["asyncio"] is False, (args, seen)
+    # An execution was read (what would import dataclasses, were they still used).
+    seen = _loaded(
+        tmp_path,
+        "--db",
+        str(db),
+        "automations",
+        "executions",
+        heavy=("operator_core.model.execution_state",),
+    )
+    assert seen["loaded"] == ["operator_core.model.execution_state"], seen
     show = ("typer", "aiosqlite", "rich", "textual", "operator_core.actions.executor")
     for args in (["actions", "show", "1"], ["actions", "show", "1", "--json"]):
         seen = _loaded(tmp_path, "--db", str(db), *args, heavy=show)
