@@ -101,6 +101,8 @@ def json_visible(text: str) -> str:
     a raw newline left is the layout's."""
     if text.isascii() and "\x7f" not in text:
         return text
+    if text.replace("\n", "").isprintable():
+        return text  # none of those characters is printable: accents and CJK need no pattern
     return _unsafe().sub(_json_escape, text)
 
 
