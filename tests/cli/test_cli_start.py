@@ -174,3 +174,28 @@ def test_run_wrapper_is_quiet_after_its_first_call() -> None:
     )
     assert again.returncode == 0 and again.stdout.startswith("operator ")
     assert again.stderr == "", again.stderr
+
+
+def test_the_typer_path_runs_with_the_collector(tmp_path: Path) -> None:
+    """The process's own command turns the cyclic collector off while the fast path looks at
+    it; a command the fast path declines (every one that acts, a runner for days among
+    them) runs with it on again."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPERATOR_")}
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")
+    env["PYTHONPATH"] = os.pathsep.join(str(REPO / d) for d in ("core", "tui", "."))
+    code = (
+        "import gc, sys\n"
+        "import operator_core.cli.typer_main as t\n"
+        "t.main = lambda argv: print(gc.isenabled()) or 0\n"
+        "from operator_core.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--db", str(tmp_path / "x.db"), "propose", "check_health"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr

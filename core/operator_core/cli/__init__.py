@@ -22,7 +22,9 @@ __all__ = ["app", "main"]
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """Run the CLI; every expected error is one line on stderr."""
+    """Run the CLI; every expected error is one line on stderr. Without ``argv`` (the
+    installed command, ``python -m operator_core.cli``) a read the fast path answers ends
+    the process there; a caller that passes ``argv`` always gets the exit code back."""
     own = argv is None  # the process's own command line, not a caller's (a test's)
     if own:
         # A read answered here is a short process that makes no cycles: the collector's
