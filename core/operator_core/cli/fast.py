@@ -1,6 +1,8 @@
 """The CLI's fast path: the reading commands agents and scripts call once per proposal,
-served with the standard library, sqlite3 and the light read modules (``db.snapshot``,
-``db.lookups``), without importing Typer, pydantic, aiosqlite or asyncio.
+served with the standard library, ``_sqlite3`` and the light read modules (``db.snapshot``,
+``db.lookups``), without importing Typer, pydantic, aiosqlite, asyncio, typing or json.
+This module reads the arguments (with ``os`` and ``sys`` only, which is all ``--version``
+needs); ``fast_read`` answers a vector it serves.
 
 ``serve`` recognises exactly the argument vectors below and answers them as the Typer
 commands in ``reading.py`` do, byte for byte (tests/cli/test_fast_path.py runs both on a
