@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 class OperatorError(Exception):

@@ -10,10 +10,10 @@ the CLI goes through here; the dashboard's cells too (``operator_tui.format``).
 
 from __future__ import annotations
 
-import functools
-import re
-import reprlib
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    import re
+    from typing import Any
 
 # Unicode categories Cc (C0, DEL, C1), Cf (format: bidi overrides and isolates, zero-width
 # characters, soft hyphen...), Zl and Zp (line and paragraph separators) and Cs (lone
@@ -29,18 +29,19 @@ _UNSAFE = (
 )
 
 
-@functools.cache
+_PATTERN: list[re.Pattern[str]] = []
+
+
 def _unsafe() -> re.Pattern[str]:
-    return re.compile(_UNSAFE)
+    """The pattern, compiled at first need (``re`` too: a reading command's start has none)."""
+    if not _PATTERN:
+        import re
+
+        _PATTERN.append(re.compile(_UNSAFE))
+    return _PATTERN[0]
 
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-_short = reprlib.Repr()
-_short.maxlevel = 3
-_short.maxstring = 60
-_short.maxother = 60
-_short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 6
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -70,8 +71,15 @@ def visible(value: object) -> str:
 def shown(value: Any) -> str:
     """A short, one-line, visible ``repr`` of any value, for messages that quote input:
     bounded in length and depth (a list nested thousands deep does not recurse)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxstring = 60
+    short.maxother = 60
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = 6
     try:
-        return visible(_short.repr(value))
+        return visible(short.repr(value))
     except Exception:  # e.g. an int too long to print (Python refuses past 4,300 digits)
         return f"<{type(value).__name__}>"
 
@@ -93,6 +101,8 @@ def json_visible(text: str) -> str:
     a raw newline left is the layout's."""
     if text.isascii() and "\x7f" not in text:
         return text
+    if text.replace("\n", "").isprintable():
+        return text  # none of those characters is printable: accents and CJK need no pattern
     return _unsafe().sub(_json_escape, text)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from operator_core.cli import fast, parsing
+from operator_core.cli import fast, fast_read, parsing
 from operator_core.cli import main as entry
 from operator_core.cli.typer_main import main as typer_main
 
@@ -289,7 +289,7 @@ def test_spark_draws_as_sparklines(values: list[int]) -> None:
     from sparklines import sparklines
 
     peak = max(1, *values)
-    assert fast.spark(values, peak) == sparklines(values, minimum=0, maximum=peak)[0]
+    assert fast_read.spark(values, peak) == sparklines(values, minimum=0, maximum=peak)[0]
 
 
 TOKENS = st.sampled_from(

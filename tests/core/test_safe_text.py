@@ -3,10 +3,14 @@ plain text comes back unchanged."""
 
 from __future__ import annotations
 
+import json
 import sys
 import unicodedata
 
-from operator_core.safe_text import has_surrogates, shown, visible
+from hypothesis import given
+from hypothesis import strategies as st
+from operator_core import safe_text
+from operator_core.safe_text import has_surrogates, json_visible, shown, visible
 
 UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
 
@@ -44,3 +48,13 @@ def test_shown_is_bounded_for_deep_and_huge_values() -> None:
 
 def test_surrogates_are_detected() -> None:
     assert has_surrogates("a\udcffb") and not has_surrogates("plain ✓")
+
+
+@given(st.lists(st.text(st.characters(codec="utf-8") | st.sampled_from(["\u202e", "\x7f", "é"]))))
+def test_json_visible_skips_the_pattern_only_where_it_would_change_nothing(
+    values: list[str],
+) -> None:
+    """``json_visible`` returns JSON that is printable (but for the layout's newlines) as it
+    is, without the pattern: the same text the pattern's substitution gives."""
+    text = json.dumps(values, indent=2, ensure_ascii=False)
+    assert json_visible(text) == safe_text._unsafe().sub(safe_text._json_escape, text)

@@ -13,7 +13,6 @@ A node runs once all its predecessors are settled and at least one edge into it 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -276,9 +275,7 @@ def advance(
 ) -> Advance:
     """The state after ``event`` at ``now`` and the steps to take; ``state`` is not changed.
     Events for a finished execution, or for a node that already moved on, change nothing."""
-    new = dataclasses.replace(
-        state, nodes={k: dataclasses.replace(r) for k, r in state.nodes.items()}
-    )
+    new = state.copy()
     if new.status in FINISHED:
         return Advance(new, [])
     walk = _Walk(definition, new, now, TicketFacts.of(ticket), workflow)

@@ -10,17 +10,35 @@ options; each command group lives in a module of its own; ``output`` is how it p
 
 from __future__ import annotations
 
+import gc
+import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["app", "main"]
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """Run the CLI; every expected error is one line on stderr."""
+    """Run the CLI; every expected error is one line on stderr. Without ``argv`` (the
+    installed command, ``python -m operator_core.cli``) a read the fast path answers ends
+    the process there; a caller that passes ``argv`` always gets the exit code back."""
+    own = argv is None  # the process's own command line, not a caller's (a test's)
+    if own:
+        # A read answered here is a short process that makes no cycles: the collector's
+        # passes over its imports cost more than the answer (docs/performance.md).
+        gc.disable()
     from operator_core.cli.fast import serve
 
-    code = serve(sys.argv[1:] if argv is None else argv)
+    code = serve(sys.argv[1:] if own else argv)
+    if code is not None and own:
+        # Answered and flushed, its database closed: nothing is left to clean up, and
+        # tearing the interpreter down would take longer than the answer did.
+        os._exit(code)
+    if own:
+        gc.enable()  # the Typer path runs anything, a runner for days among them
     if code is not None:
         return code
     from operator_core.cli.typer_main import main as typer_main

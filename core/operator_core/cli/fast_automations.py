@@ -4,8 +4,6 @@ commands in ``automations.py`` and ``executions.py`` print them (``formats``).""
 
 from __future__ import annotations
 
-import sqlite3
-
 from operator_core.cli.formats import (
     AUTOMATION_COLUMNS,
     EXECUTION_COLUMNS,
@@ -15,6 +13,10 @@ from operator_core.cli.formats import (
     table_text,
 )
 from operator_core.db import automation_rows as rows
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    import sqlite3
 
 
 def automations_list(conn: sqlite3.Connection, as_json: bool) -> str:

@@ -4,19 +4,21 @@ commands' fast path) too, so both write the same bytes."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
-
+from operator_core import jsontext
+from operator_core.clock import UTC, datetime
 from operator_core.model.states import ActionStatus
 from operator_core.safe_text import json_visible, visible
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 
 def json_text(data: Any) -> str:
     """JSON as a program reads it: non-ASCII text as itself, control and format characters
     escaped (see ``json_visible``), every time in UTC with a Z."""
-    text = json.dumps(data, indent=2, default=str, sort_keys=True, ensure_ascii=False)
+    text = jsontext.dumps(data, indent=2, default=str, sort_keys=True, ensure_ascii=False)
     return json_visible(text)
 
 
@@ -30,11 +32,11 @@ def table_text(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def json_line(data: Any) -> str:
     """``data`` as JSON on one line, for text output (non-ASCII as itself, as ``emit``)."""
-    return json_visible(json.dumps(data, default=str, sort_keys=True, ensure_ascii=False))
+    return json_visible(jsontext.dumps(data, default=str, sort_keys=True, ensure_ascii=False))
 
 
 def param_text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else jsontext.dumps(value, default=str)
 
 
 def params_line(parameters: dict[str, Any]) -> str:

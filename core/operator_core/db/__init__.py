@@ -5,9 +5,10 @@ through ``db.snapshot`` alone and need not load every operation of the engine.""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
+    from typing import Any
+
     from operator_core.db.actions import ActionDB
 
 __all__ = ["ActionDB"]

@@ -16,10 +16,10 @@ from operator_core.db.connection import PAGE_SIZE, Store
 from operator_core.db.leases import NEXT_WAKEUP_SQL, LeaseOps
 from operator_core.db.proposals import ProposalOps
 from operator_core.db.reads import Reads
-from operator_core.db.records import GENESIS_HASH, AttemptResult, AuditEntry, Claim, Counts
+from operator_core.db.records import GENESIS_HASH, AttemptResult, AuditEntry, Claim
 from operator_core.db.runner_cycle import CLAIM_SQL
 from operator_core.db.safety import KILL_SWITCH_ACTOR_REASON, SafetyOps
-from operator_core.db.snapshot import Snapshot
+from operator_core.db.snapshot import Counts, Snapshot
 from operator_core.db.workflows import WorkflowOps
 from operator_core.errors import observe_message
 

@@ -6,14 +6,16 @@ engine, reads them here). ``automations`` and ``executions`` write them and re-e
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
-
 from operator_core.clock import from_db, to_db
-from operator_core.model.execution_state import ExecutionState
+from operator_core.jsontext import loads
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    import sqlite3
+    from datetime import datetime
+    from typing import Any
+
+    from operator_core.model.execution_state import ExecutionState
 
 OPEN_STATUSES = ("PENDING", "RUNNING")
 STATUSES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
@@ -42,8 +44,40 @@ WHERE p.id = ?
 """
 
 
-@dataclass(frozen=True)
-class Automation:
+class _Row:
+    """A row's values, read-only, compared and shown by value: what ``@dataclass(frozen=True)``
+    writes, for the fields a subclass annotates, without importing dataclasses (with inspect,
+    ast and dis, more than a reading command's whole answer: docs/performance.md)."""
+
+    _fields: tuple[str, ...] = ()
+
+    def __init_subclass__(cls) -> None:
+        cls._fields = tuple(cls.__annotations__)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        values = dict(zip(self._fields, args, strict=False), **kwargs)
+        if len(args) > len(self._fields) or values.keys() != set(self._fields):
+            raise TypeError(f"{type(self).__name__} takes exactly {', '.join(self._fields)}")
+        self.__dict__.update(values)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._values() == self._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={v!r}" for n, v in zip(self._fields, self._values(), strict=True))
+        return f"{type(self).__name__}({shown})"
+
+
+class Automation(_Row):
     id: int
     name: str
     enabled: bool
@@ -74,8 +108,7 @@ class Automation:
         }
 
 
-@dataclass(frozen=True)
-class Execution:
+class Execution(_Row):
     id: int
     automation_id: int
     automation_name: str
@@ -122,8 +155,7 @@ class Execution:
         return data
 
 
-@dataclass(frozen=True)
-class ProposalOrigin:
+class ProposalOrigin(_Row):
     """Where an automation's proposal came from (for ``actions show`` and the dashboard)."""
 
     execution_id: int
@@ -132,7 +164,7 @@ class ProposalOrigin:
     node: str | None
     execution_status: str
     # The node's own first retry delay (seconds), if it set one.
-    retry_initial_delay: float | None = None
+    retry_initial_delay: float | None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -161,17 +193,20 @@ def row_to_automation(row: sqlite3.Row) -> Automation:
 
 
 def row_to_execution(row: sqlite3.Row) -> Execution:
+    # Here: ``automations list`` reads no execution (that module imports dataclasses).
+    from operator_core.model.execution_state import ExecutionState
+
     return Execution(
         id=row["id"],
         automation_id=row["automation_id"],
         automation_name=row["automation_name"],
         version=row["version"],
-        definition=json.loads(row["definition"]),
+        definition=loads(row["definition"]),
         ticket_id=row["ticket_id"],
         trigger=row["trigger"],
         trigger_event_id=row["trigger_event_id"],
         status=row["status"],
-        state=ExecutionState.from_json(json.loads(row["state"])),
+        state=ExecutionState.from_json(loads(row["state"])),
         current_node=row["current_node"],
         next_wake_at=from_db(row["next_wake_at"]),
         started_by=row["started_by"],

@@ -16,12 +16,11 @@ A file that is not SQLite at all is refused by SQLite itself, unchanged.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import TYPE_CHECKING
-
 from operator_core.errors import DatabaseError, SchemaTooNewError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
+    import sqlite3
     from pathlib import Path
 
 RESTORE_HINT = (
@@ -94,6 +93,8 @@ SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'action_proposals'
 def quick_check(conn: sqlite3.Connection, path: Path, table: str | None = None) -> None:
     """Every page of the file (or of one table and its indexes) reads back well formed;
     else CorruptDatabaseError naming SQLite's first complaint."""
+    import sqlite3  # here: a reading command imports this module (and no sqlite3 package)
+
     sql = "PRAGMA quick_check" if table is None else f"PRAGMA quick_check({table})"
     try:
         first = conn.execute(sql).fetchone()

@@ -9,15 +9,15 @@ process. The lock file is never deleted (a lock on a deleted file protects nothi
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 from operator_core.errors import DatabaseError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from contextlib import AbstractContextManager
     from pathlib import Path
 
 
@@ -47,10 +47,15 @@ def release(fd: int | None) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def exclusive(db_path: Path) -> Iterator[None]:
+def exclusive(db_path: Path) -> AbstractContextManager[None]:
     """Hold the database alone (no other Operator process has it open), or raise
     DatabaseError at once."""
+    import contextlib  # here: every reading command imports this module, a reset calls this
+
+    return contextlib.contextmanager(_held_alone)(db_path)
+
+
+def _held_alone(db_path: Path) -> Iterator[None]:
     db_path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(lock_path(db_path), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:

@@ -9,15 +9,16 @@ read through here and ``snapshot``.
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
-
 from operator_core.clock import from_db, to_db
 from operator_core.db.rows import row_to_proposal
 from operator_core.model.states import ActionStatus
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
+    import sqlite3
+    from datetime import datetime
+    from typing import Any
+
     from operator_core.model.types import ActionProposal
 
 # The mode as recorded, with who set it and why (primary key).
@@ -68,14 +69,24 @@ def read_mode(conn: sqlite3.Connection) -> tuple[str, datetime | None, str, str]
     return (row[0], from_db(row[1]), row[2], row[3])
 
 
-class Policy(NamedTuple):
-    """The database's approval policy."""
+class Policy:
+    """The database's approval policy (a plain class: a named tuple would import typing)."""
 
-    approval_mode: bool
-    four_eyes: bool
-    changed_at: datetime | None
-    changed_by: str | None
-    seeded: bool
+    __slots__ = ("approval_mode", "four_eyes", "changed_at", "changed_by", "seeded")
+
+    def __init__(
+        self,
+        approval_mode: bool,
+        four_eyes: bool,
+        changed_at: datetime | None,
+        changed_by: str | None,
+        seeded: bool,
+    ) -> None:
+        self.approval_mode = approval_mode
+        self.four_eyes = four_eyes
+        self.changed_at = changed_at
+        self.changed_by = changed_by
+        self.seeded = seeded
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from operator_core.db import audit
 from operator_core.db.connection import Store
-from operator_core.db.records import Counts
-from operator_core.db.snapshot import Snapshot
+from operator_core.db.snapshot import Counts, Snapshot
 from operator_core.model.states import WorkflowStatus
 
 if TYPE_CHECKING:

@@ -39,15 +39,3 @@ class AttemptResult(NamedTuple):
     error: str | None = None
     retryable: bool = True
     retry_delay_seconds: float | None = None
-
-
-class Counts(NamedTuple):
-    """Counts for the header and ``operator status``."""
-
-    by_status: dict[str, int]
-    awaiting_approval: int
-    workflows_awaiting_approval: int
-    workflows_open: int
-    scheduled: int
-    retry_waiting: int
-    executing: int

@@ -9,21 +9,21 @@ pydantic: the dashboard draws its first frame before pydantic is imported).
 
 from __future__ import annotations
 
-import json
 import operator
-import sqlite3
-from collections.abc import Callable
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from operator_core.clock import from_db, to_db
-from operator_core.db.dialect import insert_id
-from operator_core.db.encode import dumps
 from operator_core.errors import ActionNotFoundError, WorkflowNotFoundError
+from operator_core.jsontext import loads
 from operator_core.model.states import ActionStatus, ActionType, WorkflowStatus
 from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
+    from types import ModuleType
+    from typing import Any, TypeVar
+
     from pydantic import BaseModel
 
     from operator_core.model.types import (
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
         Ticket,
         WorkflowProposal,
     )
+
+    M = TypeVar("M", bound=BaseModel)
 
 _MODELS: ModuleType | None = None
 
@@ -50,7 +52,6 @@ def models() -> ModuleType:
     return found
 
 
-M = TypeVar("M", bound="BaseModel")
 _FIELDS: dict[type, frozenset[str]] = {}
 _SHAPES: set[tuple[type, tuple[str, ...]]] = set()
 
@@ -147,7 +148,7 @@ _WORKFLOW_STATUSES = {s.value: s for s in WorkflowStatus}
 
 
 def _params(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text and text != "{}" else {}
+    return loads(text) if text and text != "{}" else {}
 
 
 _PROPOSAL_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
@@ -248,7 +249,7 @@ def row_to_record(row: sqlite3.Row) -> ActionRecord:
         completed_at=from_db(row["completed_at"]),
         success=None if success is None else bool(success),
         error_message=row["error_message"],
-        result_data=json.loads(row["result_data"]) if row["result_data"] else None,
+        result_data=loads(row["result_data"]) if row["result_data"] else None,
         host=row["host"],
         pid=row["pid"],
         pgid=row["pgid"],
@@ -326,7 +327,7 @@ def row_to_ticket(row: sqlite3.Row) -> Ticket:
         service=row["service"],
         team=row["team"],
         assignee=row["assignee"],
-        metadata=json.loads(row["metadata"]),
+        metadata=loads(row["metadata"]),
         created_at=from_db(row["created_at"]),
         acknowledged_at=from_db(row["acknowledged_at"]),
         resolved_at=from_db(row["resolved_at"]),
@@ -340,7 +341,7 @@ def row_to_audit(row: sqlite3.Row, views: bool = False) -> AuditEvent:
         proposal_id=row["proposal_id"],
         workflow_id=row["workflow_id"],
         event_type=row["event_type"],
-        event_data=json.loads(row["event_data"]),
+        event_data=loads(row["event_data"]),
         actor=row["actor"],
         timestamp=from_db(row["timestamp"]),
         prev_hash=row["prev_hash"],
@@ -389,6 +390,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 
 def insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str) -> int:
     """Store a new action; returns its id."""
+    # Here, not at the top: a reading command imports this module, and these import more.
+    from operator_core.db.dialect import insert_id
+    from operator_core.db.encode import dumps
+
     # Read from the model's __dict__: its own attribute lookup goes through a __getattr__
     # hook, for each of 29 columns.
     v = p.__dict__

@@ -7,11 +7,7 @@ in one transaction, stamped with ``PRAGMA user_version``.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from datetime import datetime
-
-from operator_core.clock import to_db, to_utc
+from operator_core.clock import datetime, to_db, to_utc
 from operator_core.db.schema_later import (
     V12_SQL,
     _migrate_v9,
@@ -26,6 +22,11 @@ from operator_core.db.schema_steps import normalise_times as _normalise_times
 from operator_core.db.schema_steps import script as _script
 from operator_core.db.schema_steps import split_statements
 from operator_core.errors import SchemaTooNewError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
 
 SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS tickets (

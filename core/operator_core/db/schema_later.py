@@ -4,12 +4,14 @@ approval fingerprints (13) and budgets (14). ``db/schema.py`` lists them in orde
 
 from __future__ import annotations
 
-import sqlite3
-
 from operator_core.db.schema_steps import NOW_SQL as _NOW_SQL
 from operator_core.db.schema_steps import add_column as _add_column
 from operator_core.db.schema_steps import script as _script
 from operator_core.db.schema_steps import split_statements
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    import sqlite3
 
 # Version 9: tickets get a lifecycle and automations get versioned definitions (issue 22).
 # A ticket change records its trigger events (ticket_events) in the same commit, so a runner

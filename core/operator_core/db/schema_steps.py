@@ -3,11 +3,12 @@ into statements, adding a column once, and normalising the seeds' timestamps."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable
-from datetime import UTC, datetime
+from operator_core.clock import UTC, datetime, to_db
 
-from operator_core.clock import to_db
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable
 
 NOW_SQL = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')"
 """SQLite's now in the engine's fixed-width UTC form (the clock's ``to_db``)."""
@@ -15,6 +16,8 @@ NOW_SQL = "(strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000Z')"
 
 def split_statements(script: str) -> list[str]:
     """Split a script into statements (triggers keep their inner semicolons)."""
+    import sqlite3  # here: a reading command imports this module (and no sqlite3 package)
+
     statements: list[str] = []
     buf = ""
     for line in script.splitlines(keepends=True):
@@ -30,6 +33,8 @@ def split_statements(script: str) -> list[str]:
 
 
 def add_column(conn: sqlite3.Connection, table: str, name: str, decl: str) -> None:
+    import sqlite3
+
     try:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
     except sqlite3.OperationalError as exc:

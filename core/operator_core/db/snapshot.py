@@ -9,21 +9,21 @@ out in the query: SQLite uses a partial index only for a query that states it).
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TypeVar
-
-from operator_core.clock import Clock, from_db, to_db
+from operator_core.clock import Clock, from_db, timedelta, to_db
 from operator_core.db.lookups import read_mode
-from operator_core.db.records import Counts
 from operator_core.db.rows import row_to_audit, row_to_proposal, row_to_workflow
 from operator_core.model.states import WorkflowStatus
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
+    from typing import TypeVar
+
     from operator_core.model.types import ActionProposal, AuditEvent, WorkflowProposal
 
-T = TypeVar("T")
+    T = TypeVar("T")
 
 # Every action but the validated ones, by status (idx_action_proposals_state).
 BY_STATUS_SQL = """
@@ -104,6 +104,37 @@ ACTIVITY_SQL = """
 SELECT completed_at, success FROM action_records
 WHERE completed_at >= ? AND completed_at IS NOT NULL
 """
+
+
+class Counts:
+    """Counts for the header and ``operator status`` (a plain class: a named tuple would
+    import typing, which a reading command's start does without)."""
+
+    def __init__(
+        self,
+        by_status: dict[str, int],
+        awaiting_approval: int,
+        workflows_awaiting_approval: int,
+        workflows_open: int,
+        scheduled: int,
+        retry_waiting: int,
+        executing: int,
+    ) -> None:
+        self.by_status = by_status
+        self.awaiting_approval = awaiting_approval
+        self.workflows_awaiting_approval = workflows_awaiting_approval
+        self.workflows_open = workflows_open
+        self.scheduled = scheduled
+        self.retry_waiting = retry_waiting
+        self.executing = executing
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Counts and vars(other) == vars(self)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Counts({vars(self)})"
 
 
 class Snapshot:

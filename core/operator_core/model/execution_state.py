@@ -5,10 +5,12 @@ moves it on). Plain JSON for storage.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from operator_core.clock import datetime
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "PENDING",
@@ -31,17 +33,50 @@ def _parse(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-@dataclass
-class NodeResult:
+class _Mutable:
+    """Compared and shown by value, as a dataclass: these two are plain classes because
+    ``operator automations executions`` reads them, and importing dataclasses (with inspect,
+    ast and dis) would cost it more than its answer (docs/performance.md)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({shown})"
+
+
+class NodeResult(_Mutable):
     """One node's state and result, as the seed's NodeResult (plus branch and due time)."""
 
-    status: str
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    proposal_id: int | None = None
-    error: str | None = None
-    branch: bool | None = None
-    due_at: datetime | None = None
+    __slots__ = ("status", "started_at", "completed_at", "proposal_id", "error", "branch", "due_at")
+
+    def __init__(
+        self,
+        status: str,
+        started_at: datetime | None = None,
+        completed_at: datetime | None = None,
+        proposal_id: int | None = None,
+        error: str | None = None,
+        branch: bool | None = None,
+        due_at: datetime | None = None,
+    ) -> None:
+        self.status = status
+        self.started_at = started_at
+        self.completed_at = completed_at
+        self.proposal_id = proposal_id
+        self.error = error
+        self.branch = branch
+        self.due_at = due_at
+
+    def copy(self) -> NodeResult:
+        return NodeResult(*(getattr(self, name) for name in self.__slots__))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status}
@@ -66,16 +101,33 @@ class NodeResult:
         )
 
 
-@dataclass
-class ExecutionState:
+class ExecutionState(_Mutable):
     """What storage keeps of an execution besides its frozen definition."""
 
-    status: str = PENDING
-    started_at: datetime | None = None
-    deadline: datetime | None = None
-    finished_at: datetime | None = None
-    error: str | None = None
-    nodes: dict[str, NodeResult] = field(default_factory=dict)
+    __slots__ = ("status", "started_at", "deadline", "finished_at", "error", "nodes")
+
+    def __init__(
+        self,
+        status: str = PENDING,
+        started_at: datetime | None = None,
+        deadline: datetime | None = None,
+        finished_at: datetime | None = None,
+        error: str | None = None,
+        nodes: dict[str, NodeResult] | None = None,
+    ) -> None:
+        self.status = status
+        self.started_at = started_at
+        self.deadline = deadline
+        self.finished_at = finished_at
+        self.error = error
+        self.nodes = {} if nodes is None else nodes
+
+    def copy(self) -> ExecutionState:
+        """A copy whose nodes can change without changing these."""
+        nodes = {k: r.copy() for k, r in self.nodes.items()}
+        return ExecutionState(
+            self.status, self.started_at, self.deadline, self.finished_at, self.error, nodes
+        )
 
     @property
     def current_node(self) -> str | None:

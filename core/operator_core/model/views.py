@@ -10,9 +10,11 @@ machine); anything that changes state goes through the models and ``ActionExecut
 
 from __future__ import annotations
 
-from typing import Any
-
 from operator_core.model.states import ActionStatus
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ProposalState:
