@@ -5,10 +5,12 @@
     python -m bench.dashboard_app empty -       the floor: an empty Textual app
 
 Each reports JSON lines on the file descriptor named by ``BENCH_REPORT_FD``:
-``{"event": "paint", "shows": TEXT, ...}`` once its first frame with data has been drawn, where
-TEXT is what that frame shows and no earlier frame could (the bench times the first paint by
-when TEXT reached the terminal); and, for the real dashboard, ``{"event": "gone", ...}`` once
-the approvals pane no longer shows the row that was first in it (another process approved it).
+``{"event": "paint", "shows": TEXT, "written": N, ...}`` once its first frame with data has
+been drawn, where TEXT is what that frame shows and no earlier frame could, and N the bytes
+written to the terminal up to the end of that frame (the bench times the first paint by when
+the terminal had received all N, the whole frame, not just TEXT inside it); and, for the real
+dashboard, ``{"event": "gone", ...}`` once the approvals pane no longer shows the row that was
+first in it (another process approved it).
 """
 
 from __future__ import annotations
@@ -25,9 +27,30 @@ from typing import Any
 EMPTY_KEY = "-empty-"
 
 
+WRITTEN = [0]
+"""Bytes handed to the terminal so far (``count_output``)."""
+
+
 def report(event: str, **data: Any) -> None:
     fd = int(os.environ["BENCH_REPORT_FD"])
-    os.write(fd, (json.dumps({"event": event, "t": time.time(), **data}) + "\n").encode())
+    line = {"event": event, "t": time.time(), "written": WRITTEN[0], **data}
+    os.write(fd, (json.dumps(line) + "\n").encode())
+
+
+def count_output() -> None:
+    """Count the bytes every frame takes on the terminal. Textual hands each frame whole to
+    its writer thread, which writes it to the terminal (stderr) in that stream's encoding;
+    a report made after a frame was drawn says where on the terminal that frame ends."""
+    from textual.drivers._writer_thread import WriterThread
+
+    encoding = sys.__stderr__.encoding if sys.__stderr__ is not None else "utf-8"
+    write = WriterThread.write
+
+    def counted(self: WriterThread, text: str) -> None:
+        WRITTEN[0] += len(text.encode(encoding, "replace"))
+        write(self, text)
+
+    WriterThread.write = counted  # type: ignore[method-assign]
 
 
 def _beside(cls: type, css: Any) -> Any:
@@ -130,6 +153,7 @@ def main() -> None:
 
     mode, given = sys.argv[1], sys.argv[2]
     db = given if is_postgres_url(given) else Path(given)  # a URL kept whole: Path folds "//"
+    count_output()
     apps = {"operator": operator_app, "naive": naive_app}
     app = apps[mode](db) if mode in apps else empty_app()
     app.run()

@@ -226,7 +226,7 @@ def bench(
                     for target, ours in ((pg, True), (path, False)):
                         dash = Dashboard.launch("operator", target)  # type: ignore[arg-type]
                         shown = dash.wait_event("paint", 120)
-                        took = (dash.received(shown["shows"]) - dash.started) * 1000
+                        took = (dash.painted(shown) - dash.started) * 1000
                         (paint.ours if ours else paint.peer).append(took)  # type: ignore[union-attr]
                         if shown.get("first"):
                             time.sleep(0.5)

@@ -177,6 +177,9 @@ class OperatorApp(Mutations, App[None]):
             )
         self.started.set()
         self._tuning.first_frame_drawn()
+        # Last of the start: the signing code (cryptography) stays off the first frame's path
+        # and out of the subject's way.
+        self.call_after_refresh(self._start_anchor)
 
     def get_default_screen(self) -> DashboardScreen:
         return self.dashboard
@@ -201,11 +204,12 @@ class OperatorApp(Mutations, App[None]):
     def on_mount(self) -> None:
         if not self._exit:
             self._follow()
-            self.call_after_refresh(self._start_anchor)
 
     def _start_anchor(self) -> None:
-        """After the first frame (it loads the signing code): publish checkpoints, and show
-        the last one in the header at once."""
+        """After the first frame and ``_started`` (it loads the signing code): publish
+        checkpoints, and show the last one in the header at once."""
+        if self._exit:
+            return
         self.db.start_audit_publisher()
         self.dashboard.show_anchor(anchor_of(self.db))
 

@@ -14,7 +14,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from operator_core.clock import from_db, to_db
-from operator_core.db import audit, executions
+from operator_core.db import audit
 from operator_core.db.cancel import cancel
 from operator_core.db.connection import Store
 from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillNotice
@@ -138,6 +138,10 @@ def kill_switch_tx(
     cancelled = cancel(conn, CANCEL_ALL_PENDING_SQL, now, actor, KILL_SWITCH_ACTOR_REASON)
     executing = conn.execute(SIGNAL_EXECUTING_SQL, (KILL_SWITCH_ACTOR_REASON, actor)).fetchall()
     workflows = conn.execute(CANCEL_WORKFLOWS_SQL, (now,)).fetchall()
+    # Imported here: every ActionDB imports this module, and the dashboard's first frame
+    # needs none of the automations' code.
+    from operator_core.db import executions
+
     executions.cancel_all_open(conn, KILL_SWITCH_ACTOR_REASON, actor, now)
     result: KillSwitchResult = models().KillSwitchResult(
         cancelled_actions=cancelled,

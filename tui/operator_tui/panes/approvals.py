@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from operator_core.actions.fingerprint import CHANGED
 from operator_core.model.views import ProposalView
 from rich.console import RenderableType
 from rich.text import Text
@@ -28,7 +27,10 @@ def risk_cell(risk: str | None) -> Text:
 
 def voided_cell(reason: str) -> Text:
     """Why an approval was voided, in place of the reason: the next approver reads it
-    first (the proposer's reason stays in the detail view)."""
+    first (the proposer's reason stays in the detail view). (The fingerprint code is
+    imported here, by the rare row that needs it: the first frame does not.)"""
+    from operator_core.actions.fingerprint import CHANGED
+
     what = reason.removeprefix(CHANGED).lstrip(": ")
     return Text.assemble(("⚠ changed since approval: ", "bold yellow"), clip(what, 34))
 

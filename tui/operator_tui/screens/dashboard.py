@@ -90,7 +90,8 @@ class DashboardScreen(Screen[None]):
                 pane = cls(id=pane_id)
                 pane.expect(*sizes[pane_id])
                 yield pane.set_class(pane_id == self.active, "-active", update=False)
-        yield FilterBar(id="filter")
+        # The filter bar is mounted when ``/`` first opens it (``action_filter``): the first
+        # frame does not show it, and an Input is costly to style.
         yield EventTail(id="events")
         yield KeyFooter()
 
@@ -131,7 +132,6 @@ class DashboardScreen(Screen[None]):
             event.refresh_styles = False
 
     def on_mount(self) -> None:
-        self.filter_bar.display = False
         self._activate(self.active)
         self.set_interval(self._tick_interval, self._tick)
         self._first_show()
@@ -198,7 +198,12 @@ class DashboardScreen(Screen[None]):
 
     @property
     def filter_bar(self) -> FilterBar:
+        """The ``/`` bar (mounted when first opened)."""
         return self.query_one(FilterBar)
+
+    def _opened_bar(self) -> FilterBar | None:
+        bars = self.query(FilterBar)
+        return bars.first() if bars else None
 
     def current_target(self) -> Target | None:
         return self.active_pane.selected_target()
@@ -266,10 +271,14 @@ class DashboardScreen(Screen[None]):
 
     # ------------------------------------------------------------------ filter
 
-    def action_filter(self) -> None:
-        """The keys typed right after ``/`` go into the bar (``operator_tui.key_hold``)."""
+    async def action_filter(self) -> None:
+        """The keys typed right after ``/`` go into the bar (``operator_tui.key_hold``),
+        mounted above the event tail when first opened."""
         hold = self._keys.begin()
-        bar = self.filter_bar
+        bar = self._opened_bar()
+        if bar is None:
+            bar = FilterBar(id="filter")
+            await self.mount(bar, before=self.query_one(EventTail))
         bar.display = True
         bar.value = self.active_pane.filter_text
         bar.back_to = self.active_pane
@@ -278,7 +287,12 @@ class DashboardScreen(Screen[None]):
 
     def action_clear_filter(self) -> None:
         self.active_pane.set_filter("")
-        self.filter_bar.display = False
+        self._close_filter_bar()
+
+    def _close_filter_bar(self) -> None:
+        bar = self._opened_bar()
+        if bar is not None:
+            bar.display = False
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -286,7 +300,7 @@ class DashboardScreen(Screen[None]):
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
-        self.filter_bar.display = False
+        self._close_filter_bar()
         self.set_focus(self.active_pane)
 
     @on(FilterBar.Cleared)
@@ -298,4 +312,4 @@ class DashboardScreen(Screen[None]):
     def _filter_left(self) -> None:
         """The focus left the bar (tab, a click on a pane): it closes, keeping the filter, so
         that keys are never taken by the dashboard while the bar is open."""
-        self.filter_bar.display = False
+        self._close_filter_bar()

@@ -1,0 +1,103 @@
+"""What the dashboard's first frame waits for: the modules it does not need are imported
+after it (the automations' code, the fingerprint checks, the executor, the signing code),
+and the audit publisher still starts, after the subject is loaded."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+LATER = (
+    "cryptography",
+    "operator_core.anchor.runtime",
+    "operator_core.actions.executor",
+    "operator_core.actions.fingerprint",
+    "operator_core.db.automation_rows",
+    "operator_core.db.executions",
+    "pydantic",
+)
+"""Imported after the first frame, if at all."""
+
+PROBE = """
+import asyncio, inspect, json, sys
+from pathlib import Path
+
+from operator_tui import load_app
+
+OperatorApp = load_app()
+LATER = json.loads(sys.argv[2])
+seen = {"order": []}
+
+
+def loaded():
+    return sorted(m for m in LATER if m in sys.modules)
+
+
+class Probe(OperatorApp):
+    CSS_PATH = str(Path(inspect.getfile(OperatorApp)).parent / str(OperatorApp.CSS_PATH))
+
+    def _started(self):
+        seen["order"].append("started")
+        seen["rows at the first frame"] = len(self.dashboard.data.approvals)
+        seen["imported by the first frame"] = loaded()
+        seen["publisher at the first frame"] = self.db.audit_publisher is not None
+        super()._started()
+
+    def _start_anchor(self):
+        seen["order"].append("anchor")
+        super()._start_anchor()
+        seen["publisher after it"] = self.db.audit_publisher is not None
+        seen["imported after it"] = loaded()
+
+
+def subject():
+    from operator_tui.devtools.fixture import FixtureSubject
+    return FixtureSubject()
+
+
+async def drive(pilot):
+    await app.wait_loaded()
+    while "publisher after it" not in seen:
+        await asyncio.sleep(0.01)
+    app.exit()
+
+
+app = Probe(sys.argv[1], subject_loader=subject)
+app.run(headless=True, size=(120, 40), auto_pilot=drive)
+print(json.dumps(seen))
+"""
+
+
+def test_the_first_frame_imports_only_what_it_shows_and_the_publisher_starts_after(
+    db_path: Path, tmp_path: Path
+) -> None:
+    """A fresh interpreter, checkpoints configured: nothing in ``LATER`` is imported by the
+    time the first frame (with its rows) is drawn; the subject is loaded next, then the audit
+    publisher starts (with the signing code)."""
+    env = dict(os.environ)
+    env["OPERATOR_AUDIT_CHECKPOINT_DIR"] = str(tmp_path / "anchor")
+    env["OPERATOR_AUDIT_KEY_FILE"] = str(tmp_path / "audit.key")
+    env.pop("OPERATOR_AUDIT_KEY", None)
+    (tmp_path / "anchor").mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(db_path), json.dumps(LATER)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["rows at the first frame"] > 0
+    assert seen["imported by the first frame"] == []
+    assert seen["publisher at the first frame"] is False
+    assert seen["order"] == ["started", "anchor"]
+    assert seen["publisher after it"] is True
+    assert "cryptography" in seen["imported after it"]
+    assert "operator_core.actions.executor" in seen["imported after it"]
