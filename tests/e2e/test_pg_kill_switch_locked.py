@@ -96,10 +96,10 @@ def test_a_pull_stops_a_runner_while_another_connection_holds_the_write_lock(
 
         # The lock is free: the runner records the pull and the cancellations.
         wait_for(lambda: _status(pg_url, first) == "cancelled", 30, what="the attempt recorded")
-        (data, actor), *more = _rows(
-            pg_url,
-            "SELECT event_data, actor FROM action_audit_log WHERE event_type = 'kill_switch'",
-        )
+        kills = "SELECT event_data, actor FROM action_audit_log WHERE event_type = 'kill_switch'"
+        # The stopped attempt may be recorded in a cycle before the one that records the pull.
+        wait_for(lambda: _rows(pg_url, kills), 30, what="the pull recorded")
+        (data, actor), *more = _rows(pg_url, kills)
         assert more == []  # recorded once, by the runner
         event = json.loads(data)
         assert actor.endswith("(tester@e2e)") and "recorded_by" in event
