@@ -131,6 +131,9 @@ def store_proposal(
 class ProposalOps(Store):
     """Tickets and single actions, as ``ActionDB`` offers them."""
 
+    # How a proposal is stored inside its transaction (PostgreSQL's: pg/append.py).
+    _store_proposal = staticmethod(store_proposal)
+
     async def create_ticket(self, ticket: Ticket, actor: str = "agent") -> Ticket:
         now = self._now()
 
@@ -180,7 +183,7 @@ class ProposalOps(Store):
         return await write_checked(
             self,
             actor_text(proposal.proposed_by, who),
-            store_proposal,
+            self._store_proposal,
             proposal,
             entries,
             who,

@@ -389,43 +389,44 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 
 def insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str) -> int:
     """Store a new action; returns its id."""
+    return insert_id(conn, INSERT_PROPOSAL_SQL, proposal_values(p, identity))
+
+
+def proposal_values(p: ActionProposal, identity: str) -> tuple[Any, ...]:
+    """A new action's row, in INSERT_PROPOSAL_SQL's column order."""
     # Read from the model's __dict__: its own attribute lookup goes through a __getattr__
     # hook, for each of 29 columns.
     v = p.__dict__
     proposed_at = to_db(v["proposed_at"])
-    return insert_id(
-        conn,
-        INSERT_PROPOSAL_SQL,
-        (
-            v["ticket_id"],
-            v["action_name"],
-            v["action_type"].value,
-            dumps(v["parameters"]),
-            v["reason"],
-            v["status"].value,
-            proposed_at,
-            v["proposed_by"],
-            proposed_at if v["validated_at"] is v["proposed_at"] else to_db(v["validated_at"]),
-            to_db(v["cancelled_at"]),
-            v["cancel_reason"],
-            int(v["requires_approval"]),
-            to_db(v["approved_at"]),
-            v["approved_by"],
-            to_db(v["rejected_at"]),
-            v["rejected_by"],
-            v["rejection_reason"],
-            to_db(v["expires_at"]),
-            v["workflow_id"],
-            v["execution_order"],
-            v["depends_on_proposal_id"],
-            v["delay_seconds"],
-            to_db(v["scheduled_at"]),
-            v["retry_count"],
-            v["max_retries"],
-            to_db(v["next_retry_at"]),
-            v["last_error"],
-            proposed_at,
-            proposed_at,
-            identity,
-        ),
+    return (
+        v["ticket_id"],
+        v["action_name"],
+        v["action_type"].value,
+        dumps(v["parameters"]),
+        v["reason"],
+        v["status"].value,
+        proposed_at,
+        v["proposed_by"],
+        proposed_at if v["validated_at"] is v["proposed_at"] else to_db(v["validated_at"]),
+        to_db(v["cancelled_at"]),
+        v["cancel_reason"],
+        int(v["requires_approval"]),
+        to_db(v["approved_at"]),
+        v["approved_by"],
+        to_db(v["rejected_at"]),
+        v["rejected_by"],
+        v["rejection_reason"],
+        to_db(v["expires_at"]),
+        v["workflow_id"],
+        v["execution_order"],
+        v["depends_on_proposal_id"],
+        v["delay_seconds"],
+        to_db(v["scheduled_at"]),
+        v["retry_count"],
+        v["max_retries"],
+        to_db(v["next_retry_at"]),
+        v["last_error"],
+        proposed_at,
+        proposed_at,
+        identity,
     )

@@ -108,6 +108,7 @@ class PgConn:
         self.raw = raw
         self.kill_file = kill_file
         self.audit_types: list[str] | None = None
+        self.audit_tail: tuple[int, int, str] | None = None
         self.total_changes = 0
 
     def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Any]:
