@@ -124,6 +124,11 @@ class PgConn:
         return int(cursor.fetchone()[0])
 
     def executemany(self, sql: str, rows: Iterable[Params]) -> psycopg.Cursor[Any]:
+        rows = rows if isinstance(rows, list) else list(rows)
+        if len(rows) == 1:
+            # One statement: psycopg's executemany would enter pipeline mode for it, which
+            # costs more than the round trip it saves.
+            return self.execute(sql, rows[0])
         cursor = self.raw.cursor()
         cursor.executemany(for_postgres(sql), rows)  # type: ignore[arg-type]
         self._count(cursor)
