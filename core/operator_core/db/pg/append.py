@@ -20,7 +20,7 @@ from operator_core.clock import from_db
 from operator_core.db.agent_budgets import check_agent
 from operator_core.db.encode import dumps
 from operator_core.db.killfile import PENDING_REASON, KillNotice
-from operator_core.db.policy import with_approval
+from operator_core.db.policy import held_entries, with_approval
 from operator_core.db.proposals import store_proposal as store_proposal_steps
 from operator_core.db.rows import proposal_values, with_id
 from operator_core.errors import ObserveOnlyError
@@ -147,9 +147,11 @@ def store_proposal(
         return store_proposal_steps(conn, proposal, entries, identity, now, require_execute)
     check_agent(conn, proposal.proposed_by, identity, [proposal.action_name], now)
     (entry,) = entries
-    held, (held_entry,) = with_approval(proposal, entries)
-    data = dumps(entry.event_data)
-    held_data = data if held_entry is entry else dumps(held_entry.event_data)
+    data = held_data = dumps(entry.event_data)
+    if not proposal.requires_approval:  # what the approval mode would make of it
+        (held_entry,) = held_entries(entries)
+        if held_entry is not entry:
+            held_data = dumps(held_entry.event_data)
     tail = hash_tail(entry.workflow_id, entry.event_type, data, entry.actor, now)
     kill = getattr(conn, "kill_file", None)
     killed = kill is not None and kill.engaged()
@@ -184,4 +186,6 @@ def store_proposal(
     if noted is not None:
         noted.append(entry.event_type)
         conn.audit_tail = (len(noted), event_id, event_hash)
-    return with_id(held if was_held else proposal, new_id)
+    if was_held:
+        proposal, _ = with_approval(proposal, entries)
+    return with_id(proposal, new_id)
