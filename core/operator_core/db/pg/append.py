@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from psycopg.rows import tuple_row
+
 from operator_core.anchor.chain import GENESIS_HASH
 from operator_core.clock import from_db
 from operator_core.db.agent_budgets import check_agent
@@ -170,7 +172,8 @@ def store_proposal(
         if held_data is data
         else hash_tail(entry.workflow_id, entry.event_type, held_data, entry.actor, now),
     )
-    row = conn.raw.execute(PROPOSE_SQL, params).fetchone()
+    # Plain tuples: the row is read here by position only (Row's column index costs more).
+    row = conn.raw.cursor(row_factory=tuple_row).execute(PROPOSE_SQL, params).fetchone()
     new_id, event_id, event_hash, was_held, mode, changed_at, changed_by, reason = row
     if new_id is None:
         if mode is not None and mode != "execute":
