@@ -6,7 +6,8 @@ insert, the chain's head, the event) between the lock and COMMIT, each a hop to 
 while every other writer waits for the lock. Here they are one: ``event_hash``
 (anchor/chain.py) is SHA-256 of a JSON array whose only unknowns before the insert are
 the head's hash and the new proposal's id, so Python writes the rest of the array
-(``hash_tail``) and the server hashes ``'["' || head || '",' || id || tail``.
+(``hash_tail``) and the server hashes ``'["' || head || '",' || id || tail`` (the head is
+a SHA-256 hex digest, or the genesis zeros, which JSON writes as they are).
 tests/core/test_pg_append.py holds the server's hash to ``event_hash``.
 """
 
