@@ -217,3 +217,19 @@ async def test_an_agent_over_its_budget_is_refused_and_the_refusal_audited(
     assert _proposals(ex) == [(first.id, "one", 0)]
     assert _events(ex)[-2:] == [(first.id, "proposed"), (None, "agent_proposal_refused")]
     await _verified(ex)
+
+
+@pytest.mark.parametrize("count", [1, 2, 40])
+async def test_many_proposals_at_once_take_ids_in_order_with_their_events(
+    make_executor: Callable[..., Any], count: int
+) -> None:
+    """propose_actions: every row in the order given (PostgreSQL sends the inserts in one
+    pipeline), each event naming its own row, the chain intact, a NOTIFY-worthy change."""
+    ex = await make_executor()
+    first = await ex.propose_action("ok", {}, "before")
+    items = [{"action_name": "ok", "reason": f"item {i}"} for i in range(count)]
+    stored = await ex.propose_actions(items)
+    assert [p.id for p in stored] == list(range(first.id + 1, first.id + 1 + count))
+    assert _proposals(ex)[1:] == [(p.id, f"item {i}", 0) for i, p in enumerate(stored)]
+    assert _events(ex)[-count:] == [(p.id, "proposed") for p in stored]
+    await _verified(ex)

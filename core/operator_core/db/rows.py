@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import operator
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -390,6 +390,17 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 def insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str) -> int:
     """Store a new action; returns its id."""
     return insert_id(conn, INSERT_PROPOSAL_SQL, proposal_values(p, identity))
+
+
+def insert_proposals(
+    conn: sqlite3.Connection, ps: Sequence[ActionProposal], identity: str
+) -> list[int]:
+    """Store new actions in this order; returns their ids. On a connection that inserts
+    many rows at once (PostgreSQL's ``insert_ids``: one pipeline), that."""
+    own = getattr(conn, "insert_ids", None)
+    if own is not None:
+        return list(own(INSERT_PROPOSAL_SQL, [proposal_values(p, identity) for p in ps]))
+    return [insert_proposal(conn, p, identity) for p in ps]
 
 
 def proposal_values(p: ActionProposal, identity: str) -> tuple[Any, ...]:

@@ -123,6 +123,18 @@ class PgConn:
         self._count(cursor)
         return int(cursor.fetchone()[0])
 
+    def insert_ids(self, sql: str, rows: Sequence[Params]) -> list[int]:
+        """One INSERT per row, in order, sent in one pipeline: the rows' ids."""
+        if len(rows) < 2:
+            return [self.insert_id(sql, row) for row in rows]
+        cursor = self.raw.cursor()
+        cursor.executemany(_returning_id(for_postgres(sql)), rows, returning=True)  # type: ignore[arg-type]
+        ids = [int(cursor.fetchone()[0])]
+        while cursor.nextset():
+            ids.append(int(cursor.fetchone()[0]))
+        self.total_changes += len(ids)
+        return ids
+
     def executemany(self, sql: str, rows: Iterable[Params]) -> psycopg.Cursor[Any]:
         rows = rows if isinstance(rows, list) else list(rows)
         if len(rows) == 1:
