@@ -228,3 +228,25 @@ async def test_instr_translates_to_strpos_with_the_same_results(pg_url: str) -> 
     finally:
         await db.close()
     assert got == want
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_executemany_counts_its_rows_however_many(pg_url: str, count: int) -> None:
+    """One row is one plain statement (no pipeline): the same rows, rowcount and changes."""
+    db = PgDatabase(pg_url)
+    db.run_txn(BEGIN_WRITE, _counter)
+
+    def many(conn: Any) -> tuple[int, int]:
+        before = conn.total_changes
+        rows = ((i, i * 10) for i in range(2, 2 + count))  # an iterator, as a caller may give
+        cur = conn.executemany("INSERT INTO counter VALUES (?, ?)", rows)
+        return cur.rowcount, conn.total_changes - before
+
+    try:
+        assert db.run_txn(BEGIN_WRITE, many) == (count, count)
+        found = db.run_txn(BEGIN_READ, lambda c: c.execute("SELECT id, n FROM counter").fetchall())
+        assert sorted(tuple(r) for r in found) == [(1, 0)] + [
+            (i, i * 10) for i in range(2, 2 + count)
+        ]
+    finally:
+        db.close_sync()

@@ -107,12 +107,18 @@ def noting(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> tuple[
     is never reported. ``conn`` must take attributes (``connection.Connection``)."""
     types: list[str] = []
     conn.audit_types = types  # type: ignore[attr-defined]
+    conn.audit_tail = None  # type: ignore[attr-defined]
     try:
         result = fn(conn, *args)
     finally:
         conn.audit_types = None  # type: ignore[attr-defined]
+        # Set by an append that got its event's id and hash back (pg/append.py).
+        tail: tuple[int, int, str] | None = conn.audit_tail  # type: ignore[attr-defined]
+        conn.audit_tail = None  # type: ignore[attr-defined]
     if not types:
         return result, None
+    if tail is not None and tail[0] == len(types):  # that append was the last
+        return result, (tail[1], tail[2], tuple(types))
     row = conn.execute(TAIL_SQL).fetchone()
     return result, (row[0], row[1], tuple(types)) if row else None
 

@@ -49,7 +49,9 @@ class Connection(sqlite3.Connection):
 
     kill_file: KillFile | None = None
     audit_types: list[str] | None = None
+    audit_tail: tuple[int, int, str] | None = None
     insert_id = None  # sqlite3's lastrowid serves (dialect.insert_id): found without a miss
+    insert_ids = None  # one insert_id per row serves (rows.insert_proposals)
 
 
 def raw_connection(conn: aiosqlite.Connection) -> sqlite3.Connection:

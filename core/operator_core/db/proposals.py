@@ -32,6 +32,7 @@ from operator_core.db.rows import (
     PROPOSAL_SQL,
     fetch_proposal,
     insert_proposal,
+    insert_proposals,
     row_to_proposal,
     row_to_ticket,
     with_id,
@@ -131,6 +132,9 @@ def store_proposal(
 class ProposalOps(Store):
     """Tickets and single actions, as ``ActionDB`` offers them."""
 
+    # How a proposal is stored inside its transaction (PostgreSQL's: pg/append.py).
+    _store_proposal = staticmethod(store_proposal)
+
     async def create_ticket(self, ticket: Ticket, actor: str = "agent") -> Ticket:
         now = self._now()
 
@@ -180,7 +184,7 @@ class ProposalOps(Store):
         return await write_checked(
             self,
             actor_text(proposal.proposed_by, who),
-            store_proposal,
+            self._store_proposal,
             proposal,
             entries,
             who,
@@ -206,12 +210,14 @@ class ProposalOps(Store):
                 names = [p.action_name for p in proposals if p.proposed_by == label]
                 check_agent(conn, label, who, names, now)
             held = require_execute and safety.require_execute(conn)
-            stored, entries = [], []
+            ready, entries = [], []
             for proposal, e in zip(proposals, audits, strict=True):
                 if held:
                     proposal, (e,) = with_approval(proposal, [e])
-                stored.append(with_id(proposal, insert_proposal(conn, proposal, who)))
+                ready.append(proposal)
                 entries.append(e)
+            ids = insert_proposals(conn, ready, who)
+            stored = [with_id(p, new_id) for p, new_id in zip(ready, ids, strict=True)]
             # The events after the rows: one read of the chain's head for all of them.
             audit_log.append_all(conn, entries, now, [p.id for p in stored])
             return stored

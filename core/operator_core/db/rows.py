@@ -20,7 +20,7 @@ from operator_core.model.views import AuditEventView, ProposalView, WorkflowView
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from types import ModuleType
     from typing import Any, TypeVar
 
@@ -390,47 +390,60 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 
 
 def insert_proposal(conn: sqlite3.Connection, p: ActionProposal, identity: str) -> int:
     """Store a new action; returns its id."""
-    # Here, not at the top: a reading command imports this module, and these import more.
+    # Here, not at the top: a reading command imports this module, and this imports more.
     from operator_core.db.dialect import insert_id
-    from operator_core.db.encode import dumps
+
+    return insert_id(conn, INSERT_PROPOSAL_SQL, proposal_values(p, identity))
+
+
+def insert_proposals(
+    conn: sqlite3.Connection, ps: Sequence[ActionProposal], identity: str
+) -> list[int]:
+    """Store new actions in this order; returns their ids. On a connection that inserts
+    many rows at once (PostgreSQL's ``insert_ids``: one pipeline), that."""
+    own = getattr(conn, "insert_ids", None)
+    if own is not None:
+        return list(own(INSERT_PROPOSAL_SQL, [proposal_values(p, identity) for p in ps]))
+    return [insert_proposal(conn, p, identity) for p in ps]
+
+
+def proposal_values(p: ActionProposal, identity: str) -> tuple[Any, ...]:
+    """A new action's row, in INSERT_PROPOSAL_SQL's column order."""
+    from operator_core.db.encode import dumps  # here: see insert_proposal
 
     # Read from the model's __dict__: its own attribute lookup goes through a __getattr__
     # hook, for each of 29 columns.
     v = p.__dict__
     proposed_at = to_db(v["proposed_at"])
-    return insert_id(
-        conn,
-        INSERT_PROPOSAL_SQL,
-        (
-            v["ticket_id"],
-            v["action_name"],
-            v["action_type"].value,
-            dumps(v["parameters"]),
-            v["reason"],
-            v["status"].value,
-            proposed_at,
-            v["proposed_by"],
-            proposed_at if v["validated_at"] is v["proposed_at"] else to_db(v["validated_at"]),
-            to_db(v["cancelled_at"]),
-            v["cancel_reason"],
-            int(v["requires_approval"]),
-            to_db(v["approved_at"]),
-            v["approved_by"],
-            to_db(v["rejected_at"]),
-            v["rejected_by"],
-            v["rejection_reason"],
-            to_db(v["expires_at"]),
-            v["workflow_id"],
-            v["execution_order"],
-            v["depends_on_proposal_id"],
-            v["delay_seconds"],
-            to_db(v["scheduled_at"]),
-            v["retry_count"],
-            v["max_retries"],
-            to_db(v["next_retry_at"]),
-            v["last_error"],
-            proposed_at,
-            proposed_at,
-            identity,
-        ),
+    return (
+        v["ticket_id"],
+        v["action_name"],
+        v["action_type"].value,
+        dumps(v["parameters"]),
+        v["reason"],
+        v["status"].value,
+        proposed_at,
+        v["proposed_by"],
+        proposed_at if v["validated_at"] is v["proposed_at"] else to_db(v["validated_at"]),
+        to_db(v["cancelled_at"]),
+        v["cancel_reason"],
+        int(v["requires_approval"]),
+        to_db(v["approved_at"]),
+        v["approved_by"],
+        to_db(v["rejected_at"]),
+        v["rejected_by"],
+        v["rejection_reason"],
+        to_db(v["expires_at"]),
+        v["workflow_id"],
+        v["execution_order"],
+        v["depends_on_proposal_id"],
+        v["delay_seconds"],
+        to_db(v["scheduled_at"]),
+        v["retry_count"],
+        v["max_retries"],
+        to_db(v["next_retry_at"]),
+        v["last_error"],
+        proposed_at,
+        proposed_at,
+        identity,
     )

@@ -108,6 +108,7 @@ class PgConn:
         self.raw = raw
         self.kill_file = kill_file
         self.audit_types: list[str] | None = None
+        self.audit_tail: tuple[int, int, str] | None = None
         self.total_changes = 0
 
     def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Any]:
@@ -122,7 +123,24 @@ class PgConn:
         self._count(cursor)
         return int(cursor.fetchone()[0])
 
+    def insert_ids(self, sql: str, rows: Sequence[Params]) -> list[int]:
+        """One INSERT per row, in order, sent in one pipeline: the rows' ids."""
+        if len(rows) < 2:
+            return [self.insert_id(sql, row) for row in rows]
+        cursor = self.raw.cursor()
+        cursor.executemany(_returning_id(for_postgres(sql)), rows, returning=True)  # type: ignore[arg-type]
+        ids = [int(cursor.fetchone()[0])]
+        while cursor.nextset():
+            ids.append(int(cursor.fetchone()[0]))
+        self.total_changes += len(ids)
+        return ids
+
     def executemany(self, sql: str, rows: Iterable[Params]) -> psycopg.Cursor[Any]:
+        rows = rows if isinstance(rows, list) else list(rows)
+        if len(rows) == 1:
+            # One statement: psycopg's executemany would enter pipeline mode for it, which
+            # costs more than the round trip it saves.
+            return self.execute(sql, rows[0])
         cursor = self.raw.cursor()
         cursor.executemany(for_postgres(sql), rows)  # type: ignore[arg-type]
         self._count(cursor)

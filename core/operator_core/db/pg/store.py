@@ -21,7 +21,7 @@ from operator_core.db.budget_ops import BudgetOps
 from operator_core.db.compat import Compat
 from operator_core.db.connection import NOT_NOW, Store
 from operator_core.db.leases import LeaseOps
-from operator_core.db.pg import listen
+from operator_core.db.pg import append, listen
 from operator_core.db.pg.connection import PgDatabase
 from operator_core.db.pg.killswitch import PendingPull, RowKillSwitch
 from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
@@ -161,6 +161,8 @@ class PgActionDB(
     ProposalOps, WorkflowOps, RunnerOps, LeaseOps, SafetyOps, BudgetOps, Reads, Compat, PgStore
 ):
     """``ActionDB`` on PostgreSQL (the operations ported so far: docs/postgres.md)."""
+
+    _store_proposal = staticmethod(append.store_proposal)
 
 
 __all__ = ["BEGIN_READ", "BEGIN_WRITE", "PgActionDB", "PgStore"]
