@@ -59,7 +59,7 @@ class RunnerOps(Store):
                 budgets,
             )
 
-        return await self._write(fn)
+        return await self._cycle(fn)
 
     async def finish_and_claim(
         self,
@@ -85,7 +85,7 @@ class RunnerOps(Store):
                 budgets,
             )
 
-        return await self._write(fn)
+        return await self._cycle(fn)
 
     async def runner_cycle(
         self,
@@ -96,7 +96,7 @@ class RunnerOps(Store):
     ) -> tuple[list[Claim], bool, bool]:
         """finish_and_claim plus the expiry and lost-lease probes, in one round trip:
         (claims, an unapproved proposal has expired, a lease has run out)."""
-        return await self._write(
+        return await self._cycle(
             runner_cycle_tx,
             runner_id,
             finished,

@@ -49,6 +49,7 @@ class Connection(sqlite3.Connection):
 
     kill_file: KillFile | None = None
     audit_types: list[str] | None = None
+    audit_buffer = None  # a PostgreSQL cycle's (audit.flush): never on SQLite
     insert_id = None  # sqlite3's lastrowid serves (dialect.insert_id): found without a miss
 
 
@@ -383,6 +384,11 @@ class Store:
         if changed:
             self._committed()
         return result
+
+    async def _cycle(self, fn: Callable[..., T], *args: Any) -> T:
+        """A runner cycle's transaction (runner_cycle.py): an ordinary write here; on
+        PostgreSQL, one that runs beside other runners' cycles (pg/store.py)."""
+        return await self._write(fn, *args)
 
     def _write_now(self, fn: Callable[..., T], *args: Any) -> T | object:
         """``_write`` if it can run right here without waiting, else ``NOT_NOW``."""

@@ -20,6 +20,7 @@ from operator_core.db.connection import Store
 from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillNotice
 from operator_core.db.records import AuditEntry
 from operator_core.db.rows import models
+from operator_core.db.shared import require_exclusive
 from operator_core.errors import DatabaseError, ObserveOnlyError
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ def honour_kill_file(conn: sqlite3.Connection, mode: str | None, now: str, by: s
     if kill is None or not kill.engaged():
         return False
     if mode != "observe":
+        require_exclusive(conn, "the kill switch is recorded for whoever pulled it")
         notice = kill.read() or KillNotice("unknown", None)
         kill_switch_tx(conn, notice.actor, now, notice, by)
     return True
