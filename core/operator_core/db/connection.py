@@ -50,6 +50,7 @@ class Connection(sqlite3.Connection):
     kill_file: KillFile | None = None
     audit_types: list[str] | None = None
     audit_buffer = None  # a PostgreSQL cycle's (audit.flush): never on SQLite
+    shared = False  # nor is a transaction ever in shared mode (db/shared.py)
     insert_id = None  # sqlite3's lastrowid serves (dialect.insert_id): found without a miss
 
 
