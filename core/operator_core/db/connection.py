@@ -386,9 +386,10 @@ class Store:
             self._committed()
         return result
 
-    async def _cycle(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _cycle(self, fn: Callable[..., T], *args: Any, alone: bool = False) -> T:
         """A runner cycle's transaction (runner_cycle.py): an ordinary write here; on
-        PostgreSQL, one that runs beside other runners' cycles (pg/store.py)."""
+        PostgreSQL, one that runs beside other runners' cycles unless ``alone`` says it
+        will need the exclusive lock anyway (pg/store.py)."""
         return await self._write(fn, *args)
 
     def _write_now(self, fn: Callable[..., T], *args: Any) -> T | object:

@@ -178,7 +178,9 @@ def finish_and_claim_tx(
     budgets: Budgets | None = None,
 ) -> list[Claim]:
     if finished:
-        if any(c.proposal.workflow_id is not None for c, _ in finished):
+        if getattr(conn, "shared", False) and any(
+            c.proposal.workflow_id is not None for c, _ in finished
+        ):
             require_exclusive(conn, "a workflow step's end moves its workflow")
         # All at once; only if one turns out stale (no longer ours, e.g. recovered after
         # its lease ran out) or cannot be recorded (e.g. a time out of range), again one by

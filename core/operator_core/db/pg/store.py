@@ -98,9 +98,12 @@ class PgStore(Store):
             return await self._pg.cycle(fn, *args)
         return await self._pg.write(fn, *args)
 
-    async def _cycle(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _cycle(self, fn: Callable[..., T], *args: Any, alone: bool = False) -> T:
         """Store's ``_write`` as a runner cycle: the write lock shared, the cycle's events
-        appended at its end (``audit.flushed``), before ``noting`` reads the head."""
+        appended at its end (``audit.flushed``), before ``noting`` reads the head. ``alone``
+        (a cycle known to need it, db/shared.py): the lock exclusive at once."""
+        if alone:
+            return await self._write(fn, *args)
         if self._publishing is False:
             result, _ = await self._txn(BEGIN_CYCLE, counting_changes, audit.flushed, fn, *args)
             return result
