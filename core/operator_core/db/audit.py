@@ -120,9 +120,8 @@ def flush(conn: Any) -> None:
     if not buffer:
         return
     conn.audit_buffer = None  # appends from here on are the ordinary kind
-    conn.lock_chain()
     rows = []
-    prev = head(conn)
+    prev = conn.lock_chain() or GENESIS_HASH
     for entry, now, pid in buffer:
         row = _row(entry, now, prev, pid)
         rows.append(row)

@@ -115,9 +115,13 @@ class PgConn:
         self.shared = False
         self.total_changes = 0
 
-    def lock_chain(self) -> None:
-        """Wait for the audit chain's lock (held to COMMIT)."""
-        self.raw.execute(LOCK_CHAIN)
+    def lock_chain(self) -> str | None:
+        """Wait for the audit chain's lock (held to COMMIT), then read the chain's head
+        (None: no event yet), in one round trip."""
+        cursor = self.raw.execute(LOCK_CHAIN)
+        cursor.nextset()
+        row = cursor.fetchone()
+        return None if row is None else str(row[0])
 
     def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Any]:
         # Parameters always passed (even none): psycopg then reads ``%%`` as ``%``.

@@ -19,4 +19,9 @@ BEGIN_CYCLE = (
     f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})"
 )
 
-LOCK_CHAIN = f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})"
+# The chain lock, then the chain's head (the primary key's last row): two statements in
+# one round trip, so the head's snapshot is taken once the lock is held.
+LOCK_CHAIN = (
+    f"SELECT pg_advisory_xact_lock({CHAIN_LOCK}); "
+    "SELECT hash FROM action_audit_log ORDER BY id DESC LIMIT 1"
+)
