@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from operator_core.db import audit
+from operator_core.db.budgets import Budgets
 from operator_core.db.cancel import end_cancelled
 from operator_core.db.connection import NOT_NOW, Store
 from operator_core.db.records import AttemptResult, AuditEntry, Claim
@@ -36,6 +37,12 @@ WHERE id = ? AND completed_at IS NULL
 """
 
 
+def alone(finished: Sequence[tuple[Claim, AttemptResult]], budgets: Budgets | None) -> bool:
+    """A cycle that will need the write lock to itself (db/shared.py): budgets count in its
+    transaction; a workflow step's end moves its workflow."""
+    return bool(budgets) or any(c.proposal.workflow_id is not None for c, _ in finished)
+
+
 class RunnerOps(Store):
     """What a runner asks of the database, each one transaction."""
 
@@ -59,7 +66,7 @@ class RunnerOps(Store):
                 budgets,
             )
 
-        return await self._write(fn)
+        return await self._cycle(fn, alone=bool(budgets))
 
     async def finish_and_claim(
         self,
@@ -85,7 +92,7 @@ class RunnerOps(Store):
                 budgets,
             )
 
-        return await self._write(fn)
+        return await self._cycle(fn, alone=alone(finished, budgets))
 
     async def runner_cycle(
         self,
@@ -96,7 +103,8 @@ class RunnerOps(Store):
     ) -> tuple[list[Claim], bool, bool]:
         """finish_and_claim plus the expiry and lost-lease probes, in one round trip:
         (claims, an unapproved proposal has expired, a lease has run out)."""
-        return await self._write(
+        budgets = self.execution_budgets()
+        return await self._cycle(
             runner_cycle_tx,
             runner_id,
             finished,
@@ -104,7 +112,8 @@ class RunnerOps(Store):
             lease_seconds,
             self.clock.now(),
             self.approval_gate,
-            self.execution_budgets(),
+            budgets,
+            alone=alone(finished, budgets),
         )
 
     def runner_cycle_now(

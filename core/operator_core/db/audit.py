@@ -8,6 +8,10 @@ several events at once hands them to ``append_all``, which reads the head once.
 A process that publishes checkpoints runs each write transaction through ``noting``: the
 appends note their event types on the connection, and the chain's new head is read before
 COMMIT, so the checkpoint publisher hears of exactly what was committed.
+
+A runner cycle in shared mode on PostgreSQL (db/shared.py) does not append as it goes: its
+events wait in the connection's ``audit_buffer`` and ``flush`` appends them all at its end,
+under the chain lock, before the head is read for ``noting`` and before COMMIT.
 """
 
 from __future__ import annotations
@@ -72,6 +76,10 @@ def append(
 ) -> None:
     """Append one event (for ``proposal_id`` if given, else the entry's own: a proposal's
     events are made before it has an id)."""
+    buffer: list[Any] | None = getattr(conn, "audit_buffer", None)
+    if buffer is not None:
+        buffer.append((entry, now, proposal_id))
+        return
     conn.execute(INSERT_SQL, _row(entry, now, head(conn), proposal_id))
     noted: list[str] | None = getattr(conn, "audit_types", None)
     if noted is not None:
@@ -89,6 +97,10 @@ def append_all(
     if not entries:
         return
     ids = proposal_ids if proposal_ids is not None else [None] * len(entries)
+    buffer: list[Any] | None = getattr(conn, "audit_buffer", None)
+    if buffer is not None:
+        buffer.extend((entry, now, pid) for entry, pid in zip(entries, ids, strict=True))
+        return
     rows = []
     prev = head(conn)
     for entry, pid in zip(entries, ids, strict=True):
@@ -99,6 +111,32 @@ def append_all(
     noted: list[str] | None = getattr(conn, "audit_types", None)
     if noted is not None:
         noted.extend(entry.event_type for entry in entries)
+
+
+def flush(conn: Any) -> None:
+    """Append the events a shared-mode cycle buffered, in order, chained to the head read
+    once the chain lock is held (held to COMMIT: the next holder reads this head)."""
+    buffer: list[Any] | None = getattr(conn, "audit_buffer", None)
+    if not buffer:
+        return
+    conn.audit_buffer = None  # appends from here on are the ordinary kind
+    rows = []
+    prev = conn.lock_chain() or GENESIS_HASH
+    for entry, now, pid in buffer:
+        row = _row(entry, now, prev, pid)
+        rows.append(row)
+        prev = row[-1]
+    conn.executemany(INSERT_SQL, rows)
+    noted: list[str] | None = conn.audit_types
+    if noted is not None:
+        noted.extend(entry.event_type for entry, _, _ in buffer)
+
+
+def flushed(conn: Any, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(conn, *args)``, then its buffered events appended (``flush``)."""
+    result = fn(conn, *args)
+    flush(conn)
+    return result
 
 
 def noting(conn: sqlite3.Connection, fn: Callable[..., T], *args: Any) -> tuple[T, Appended | None]:

@@ -50,6 +50,8 @@ class Connection(sqlite3.Connection):
     kill_file: KillFile | None = None
     audit_types: list[str] | None = None
     audit_tail: tuple[int, int, str] | None = None
+    audit_buffer = None  # a PostgreSQL cycle's (audit.flush): never on SQLite
+    shared = False  # nor is a transaction ever in shared mode (db/shared.py)
     insert_id = None  # sqlite3's lastrowid serves (dialect.insert_id): found without a miss
     insert_ids = None  # one insert_id per row serves (rows.insert_proposals)
 
@@ -385,6 +387,12 @@ class Store:
         if changed:
             self._committed()
         return result
+
+    async def _cycle(self, fn: Callable[..., T], *args: Any, alone: bool = False) -> T:
+        """A runner cycle's transaction (runner_cycle.py): an ordinary write here; on
+        PostgreSQL, one that runs beside other runners' cycles unless ``alone`` says it
+        will need the exclusive lock anyway (pg/store.py)."""
+        return await self._write(fn, *args)
 
     def _write_now(self, fn: Callable[..., T], *args: Any) -> T | object:
         """``_write`` if it can run right here without waiting, else ``NOT_NOW``."""

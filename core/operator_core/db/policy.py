@@ -19,6 +19,7 @@ from operator_core.db import audit
 from operator_core.db.cancel import CANCEL_ONE_SQL, cancel, cancel_workflow_tx
 from operator_core.db.lookups import Policy, read_policy
 from operator_core.db.records import AuditEntry
+from operator_core.db.shared import require_exclusive
 from operator_core.errors import ApprovalError, ConfigError
 from operator_core.identity import same_person
 
@@ -218,8 +219,10 @@ def screen_claims(
             if expires_at is None or approved_at <= expires_at:
                 keep.append(p)
                 continue
+            require_exclusive(conn, "an action approved too late is expired")
             why = "approved after its expiry"
         elif approval_mode or (gate is not None and gate(v["action_name"])):
+            require_exclusive(conn, "a claim held for approval holds its workflow")
             why = (
                 "the database's approval mode is on"
                 if approval_mode

@@ -19,60 +19,18 @@ from operator_core.db import audit, faults
 from operator_core.db import budgets as budget
 from operator_core.db.budgets import Budgets
 from operator_core.db.cancel import end_cancelled, fail_workflow, sweep_leftovers
+from operator_core.db.claim_sql import CLAIM_SQL
 from operator_core.db.encode import dumps
 from operator_core.db.policy import ApprovalGate, screen_claims
 from operator_core.db.records import AttemptResult, AuditEntry, Claim
 from operator_core.db.rows import fetch_proposal, opened_record, row_to_proposal
 from operator_core.db.safety import honour_kill_file
+from operator_core.db.shared import require_exclusive
 from operator_core.errors import InvalidTransitionError
 from operator_core.model.states import ActionStatus
 
 if TYPE_CHECKING:
     from operator_core.model.types import ActionProposal
-
-# The claim: due validated work and due retries, each read in order from its own partial
-# index (idx_ready_validated, idx_retry_due) and merged under one LIMIT; never a sort of the
-# whole backlog (``:only``'s CAST gives PostgreSQL its type; SQLite reads it as is). It
-# returns only the columns the claimed action's model is built from (each
-# column returned is one more value converted for every row).
-CLAIM_SQL = """
-UPDATE action_proposals SET status = 'executing', claimed_by = :runner,
-    lease_expires_at = :lease, next_retry_at = NULL, finished_at = NULL, updated_at = :now
-WHERE id IN (
-    SELECT id FROM (
-        SELECT id, k FROM (
-            SELECT p.id AS id, COALESCE(p.scheduled_at, p.proposed_at) AS k
-            FROM action_proposals p INDEXED BY idx_ready_validated
-            WHERE p.status = 'validated'
-              AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
-              AND COALESCE(p.scheduled_at, p.proposed_at) <= :now
-              AND p.cancel_requested = 0
-              AND (CAST(:only AS BIGINT) IS NULL OR p.id = :only)
-              AND (p.depends_on_proposal_id IS NULL OR EXISTS (
-                  SELECT 1 FROM action_proposals d
-                  WHERE d.id = p.depends_on_proposal_id AND d.status = 'completed'))
-            ORDER BY COALESCE(p.scheduled_at, p.proposed_at), p.id
-            LIMIT :lim) AS ready
-        UNION ALL
-        SELECT id, k FROM (
-            SELECT p.id AS id, p.next_retry_at AS k
-            FROM action_proposals p INDEXED BY idx_retry_due
-            WHERE p.status = 'failed' AND p.next_retry_at IS NOT NULL
-              AND p.next_retry_at <= :now
-              AND (p.requires_approval = 0 OR p.approved_at IS NOT NULL)
-              AND p.cancel_requested = 0
-              AND (CAST(:only AS BIGINT) IS NULL OR p.id = :only)
-            ORDER BY p.next_retry_at, p.id
-            LIMIT :lim) AS retries
-    ) AS due
-    ORDER BY k, id
-    LIMIT :lim)
-RETURNING id, ticket_id, action_name, action_type, parameters, reason, status, proposed_at,
-    proposed_by, validated_at, cancelled_at, cancel_reason, requires_approval, approved_at,
-    approved_by, rejected_at, rejected_by, rejection_reason, expires_at, workflow_id,
-    execution_order, depends_on_proposal_id, delay_seconds, scheduled_at, retry_count,
-    max_retries, next_retry_at, last_error, claimed_by, lease_expires_at, cancel_requested
-"""
 
 # The safety mode and the database's approval mode, which every claim obeys.
 CLAIM_MODE_SQL = """
@@ -204,6 +162,7 @@ def runner_cycle_tx(
     now = to_db(now_dt)
     expired, lost, leftover = conn.execute(PROBES_SQL, {"now": now}).fetchone()
     if leftover:
+        require_exclusive(conn, "the leftover sweep ends actions of any runner")
         sweep_leftovers(conn, now)
     return claims, bool(expired), bool(lost)
 
@@ -219,6 +178,10 @@ def finish_and_claim_tx(
     budgets: Budgets | None = None,
 ) -> list[Claim]:
     if finished:
+        if getattr(conn, "shared", False) and any(
+            c.proposal.workflow_id is not None for c, _ in finished
+        ):
+            require_exclusive(conn, "a workflow step's end moves its workflow")
         # All at once; only if one turns out stale (no longer ours, e.g. recovered after
         # its lease ran out) or cannot be recorded (e.g. a time out of range), again one by
         # one, each in its own savepoint (see faults.apart). The database's own trouble
@@ -233,6 +196,7 @@ def finish_and_claim_tx(
         except Exception as exc:
             if faults.trouble(exc) is not None:
                 raise
+            require_exclusive(conn, "the batch is recorded one by one")
             conn.execute("ROLLBACK TO finish_all")
             finish_each(conn, runner_id, finished, now_dt)
         conn.execute("RELEASE finish_all")
@@ -292,6 +256,8 @@ def claim_tx(
     assert now is not None
     if honour_kill_file(conn, mode and mode[0], now, runner_id):
         return []
+    if budgets:
+        require_exclusive(conn, "execution budgets count in this transaction")
     if mode is None or mode[0] != "execute":
         return []
     lease = to_db(now_dt + timedelta(seconds=lease_seconds))
@@ -323,6 +289,7 @@ def _start(
     try:
         readable = [row_to_proposal(row) for row in rows]
     except Exception:  # a row this version cannot read: fail it, claim the others
+        require_exclusive(conn, "an unreadable row is failed for good")
         readable = faults.readable(conn, rows, runner_id, now_dt)
     proposals = screen_claims(conn, readable, approval_mode, gate, runner_id, now_dt)
     if not proposals:
@@ -346,9 +313,10 @@ def _start(
                 p.workflow_id,
             )
         )
-        if p.workflow_id is not None:
-            conn.execute(START_WORKFLOW_SQL, (p.workflow_id,))
         claims.append(Claim(p, record))
+    # In ascending order: cycles side by side (db/shared.py) lock workflow rows in one order.
+    for workflow_id in sorted({p.workflow_id for p in proposals if p.workflow_id is not None}):
+        conn.execute(START_WORKFLOW_SQL, (workflow_id,))
     audit.append_all(conn, started, now)
     return claims
 
@@ -441,6 +409,7 @@ def fail_tx(
         else (f"action {p.id} is {p.status.value}; only a failed or running action can be retried")
     )
     if p.cancel_requested and p.status in (ActionStatus.EXECUTING, ActionStatus.FAILED):
+        require_exclusive(conn, "a cancel ends the action's workflow too")
         # Asked to stop while it ran (cancel, kill switch, its workflow cancelled): a retry
         # would wait for ever, never claimed. The failure ends it as cancelled.
         end_cancelled(conn, p, held_by, None, {"while": "executing", "error": error}, now, actor)

@@ -20,6 +20,7 @@ from operator_core.db.connection import Store
 from operator_core.db.killfile import KILL_REASON, PENDING_REASON, KillNotice
 from operator_core.db.records import AuditEntry
 from operator_core.db.rows import models
+from operator_core.db.shared import require_exclusive
 from operator_core.errors import DatabaseError, ObserveOnlyError
 
 if TYPE_CHECKING:
@@ -185,6 +186,7 @@ def honour_kill_file(conn: sqlite3.Connection, mode: str | None, now: str, by: s
     if notice.reason == PENDING_REASON:  # PostgreSQL's row, as last read: read it here
         return record_row_pull(conn, now, by) or mode == "observe"
     if mode != "observe":
+        require_exclusive(conn, "the kill switch is recorded for whoever pulled it")
         kill_switch_tx(conn, notice.actor, now, notice, by)
     return True
 
@@ -200,6 +202,7 @@ def record_row_pull(conn: sqlite3.Connection, now: str, by: str) -> bool:
     row = conn.execute(SAFETY_ROW_SQL).fetchone()
     if row is None or row[3] != PENDING_REASON:
         return False
+    require_exclusive(conn, "the kill switch is recorded for whoever pulled it")
     notice = KillNotice(str(row[2]), from_db(row[1]), PENDING_REASON)
     kill_switch_tx(conn, notice.actor, now, notice, by)
     return True

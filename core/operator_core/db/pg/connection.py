@@ -12,6 +12,9 @@ decided this against psycopg's async API are in docs/postgres.md).
   operation the one-writer-at-a-time semantics of SQLite's BEGIN IMMEDIATE, with no
   deadlock (one lock, always taken first) and every statement after it seeing every write
   committed before (docs/postgres.md).
+- A runner cycle (``cycle``) takes that lock shared, so cycles of several runners overlap;
+  its events are appended at its end under the chain lock (audit.flush). A cycle that
+  needs one writer at a time (db/shared.py) is rolled back and run again exclusive.
 - A read runs REPEATABLE READ READ ONLY: one snapshot, as a SQLite read transaction.
 - Connection failures become one-line DatabaseErrors with the URL's password hidden; a lost
   connection is dropped and made again on the next call (the failed call is not retried: a
@@ -30,7 +33,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from operator_core.db.pg import schema
 from operator_core.db.pg.listen import commit_sql
 from operator_core.db.pg.rows import PgConn, adapt, row_factory
-from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
+from operator_core.db.pg.txn import BEGIN_CYCLE, BEGIN_READ, BEGIN_WRITE
+from operator_core.db.shared import NeedsExclusive
 from operator_core.db.url import redact, scrub
 from operator_core.errors import DatabaseError
 
@@ -113,24 +117,39 @@ class PgDatabase:
         import psycopg
 
         conn = self._ensure()
+        shared = begin == BEGIN_CYCLE
         try:
             try:
                 conn.raw.execute(begin)  # may fail after BEGIN: waiting for the lock
+                if shared:
+                    conn.shared, conn.audit_buffer = True, []
                 before = conn.total_changes
                 result = fn(conn, *args)
+                if conn.audit_buffer:  # never left unwritten (fn runs audit.flush)
+                    raise AssertionError("a shared-mode cycle's events were not appended")
                 # A write that changed rows wakes every listener (pg/listen.py): NOTIFY
                 # in the COMMIT's own round trip, delivered when the change is visible.
-                changed = begin == BEGIN_WRITE and conn.total_changes != before
+                changed = begin != BEGIN_READ and conn.total_changes != before
                 conn.raw.execute(self._commit_notify if changed else "COMMIT")
             except BaseException:
                 if not conn.raw.broken and conn.in_transaction:
                     conn.raw.execute("ROLLBACK")
                 raise
+            finally:
+                conn.shared, conn.audit_buffer = False, None
         except psycopg.IntegrityError:
             raise  # the engine tells a broken rule from a broken database (as sqlite3's)
         except psycopg.Error as exc:
             raise self._translate(exc) from None
         return result
+
+    def run_cycle(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(conn, *args)`` as a runner cycle (the write lock shared); run again under
+        the lock exclusive if it asks (db/shared.py), on this same thread."""
+        try:
+            return self.run_txn(BEGIN_CYCLE, fn, *args)
+        except NeedsExclusive:
+            return self.run_txn(BEGIN_WRITE, fn, *args)
 
     def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(pgconn, *args)`` outside any transaction of ours (migrations run their own)."""
@@ -183,6 +202,10 @@ class PgDatabase:
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(conn, *args)`` as one write transaction, serialised with every other."""
         return await self._call(self.run_txn, BEGIN_WRITE, fn, *args)
+
+    async def cycle(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` as a runner cycle (``run_cycle``)."""
+        return await self._call(self.run_cycle, fn, *args)
 
     async def open(self, *, migrate: bool = True) -> PgDatabase:
         """Connect and bring the schema to this version (``migrate=False``: only check that

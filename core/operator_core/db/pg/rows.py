@@ -17,6 +17,7 @@ import psycopg
 from psycopg.adapt import Dumper
 
 from operator_core.db.dialect import for_postgres
+from operator_core.db.pg.txn import LOCK_CHAIN
 
 if TYPE_CHECKING:
     from operator_core.db.killfile import KillFile
@@ -102,14 +103,26 @@ class PgConn:
 
     Keeps the attributes the engine's modules read on a sqlite3 connection: ``kill_file``,
     ``audit_types`` (see audit.noting), ``total_changes`` (rows changed since the
-    connection opened, as counting_changes reads it) and ``in_transaction``."""
+    connection opened, as counting_changes reads it) and ``in_transaction``. In a runner
+    cycle's shared mode (db/shared.py) ``shared`` is true and ``audit_buffer`` holds the
+    events ``audit.flush`` appends at its end, after ``lock_chain``."""
 
     def __init__(self, raw: psycopg.Connection[Any], kill_file: KillFile | None = None) -> None:
         self.raw = raw
         self.kill_file = kill_file
         self.audit_types: list[str] | None = None
         self.audit_tail: tuple[int, int, str] | None = None
+        self.audit_buffer: list[Any] | None = None
+        self.shared = False
         self.total_changes = 0
+
+    def lock_chain(self) -> str | None:
+        """Wait for the audit chain's lock (held to COMMIT), then read the chain's head
+        (None: no event yet), in one round trip."""
+        cursor = self.raw.execute(LOCK_CHAIN)
+        cursor.nextset()
+        row = cursor.fetchone()
+        return None if row is None else str(row[0])
 
     def execute(self, sql: str, params: Params = ()) -> psycopg.Cursor[Any]:
         # Parameters always passed (even none): psycopg then reads ``%%`` as ``%``.

@@ -16,15 +16,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, Self, TypeVar
 
 from operator_core.clock import Clock
+from operator_core.db import audit
 from operator_core.db.attempts import RunnerOps
 from operator_core.db.budget_ops import BudgetOps
 from operator_core.db.compat import Compat
-from operator_core.db.connection import NOT_NOW, Store
+from operator_core.db.connection import NOT_NOW, Store, counting_changes
 from operator_core.db.leases import LeaseOps
 from operator_core.db.pg import append, listen
 from operator_core.db.pg.connection import PgDatabase
 from operator_core.db.pg.killswitch import PendingPull, RowKillSwitch
-from operator_core.db.pg.txn import BEGIN_READ, BEGIN_WRITE
+from operator_core.db.pg.txn import BEGIN_CYCLE, BEGIN_READ, BEGIN_WRITE
 from operator_core.db.proposals import ProposalOps
 from operator_core.db.reads import Reads
 from operator_core.db.safety import SafetyOps
@@ -97,7 +98,24 @@ class PgStore(Store):
             await self.open()
         if begin == "BEGIN":
             return await self._pg.read(fn, *args)
+        if begin == BEGIN_CYCLE:
+            return await self._pg.cycle(fn, *args)
         return await self._pg.write(fn, *args)
+
+    async def _cycle(self, fn: Callable[..., T], *args: Any, alone: bool = False) -> T:
+        """Store's ``_write`` as a runner cycle: the write lock shared, the cycle's events
+        appended at its end (``audit.flushed``), before ``noting`` reads the head. ``alone``
+        (a cycle known to need it, db/shared.py): the lock exclusive at once."""
+        if alone:
+            return await self._write(fn, *args)
+        if self._publishing is False:
+            result, _ = await self._txn(BEGIN_CYCLE, counting_changes, audit.flushed, fn, *args)
+            return result
+        (result, appended), _ = await self._txn(
+            BEGIN_CYCLE, counting_changes, audit.noting, audit.flushed, fn, *args
+        )
+        self._observe(appended)
+        return result
 
     def _txn_now(self, begin: str, fn: Callable[..., T], args: Sequence[Any]) -> T | object:
         return NOT_NOW
