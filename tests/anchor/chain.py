@@ -25,8 +25,12 @@ ORIGIN = "operator/test-db"
 T0 = datetime(2026, 12, 3, 18, 0, 0, tzinfo=UTC)
 
 
+def stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def ts(i: int) -> str:
-    return (T0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return stamp(T0 + timedelta(seconds=i))
 
 
 def open_db(path: Path) -> sqlite3.Connection:

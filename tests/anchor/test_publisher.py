@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from operator_core.anchor.checkpoint import SignedCheckpoint
@@ -15,7 +16,7 @@ from operator_core.anchor.keys import SigningKey
 from operator_core.anchor.publisher import Publisher
 from operator_core.anchor.sinks import FileSink, WebhookSink
 
-from tests.anchor.chain import ORIGIN, append, head, open_db, verify
+from tests.anchor.chain import ORIGIN, append, head, open_db, stamp, verify
 from tests.anchor.conftest import Hook
 
 
@@ -126,7 +127,9 @@ def test_published_checkpoints_verify_the_real_chain(tmp_path: Path, key: Signin
     pub.start()
     for i in range(50):
         kind = "approved" if i % 13 == 0 else "note"
-        append(conn, kind, {"i": i})
+        # The publisher dates checkpoints by the real clock, so the events must be too:
+        # a fixed date passes until the day it lies before the checkpoints' time.
+        append(conn, kind, {"i": i}, when=stamp(datetime.now(UTC)))
         pub.observe(*head(conn), [kind])
     assert pub.flush()
     pub.stop()
