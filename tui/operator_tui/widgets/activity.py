@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Sparkline, Static
 
+from operator_tui.widgets import steady
+
 
 class ActivityBar(Horizontal):
     def __init__(self, *, id: str) -> None:
@@ -27,5 +29,5 @@ class ActivityBar(Horizontal):
     def show(self, executions: list[int], failures: list[int]) -> None:
         self._runs.data = executions or [0]
         self._fails.data = failures or [0]
-        self._runs_total.update(f" {sum(executions)}/h ")
-        self._fails_total.update(f" {sum(failures)}/h ")
+        steady.show(self._runs_total, f" {sum(executions)}/h ")
+        steady.show(self._fails_total, f" {sum(failures)}/h ")

@@ -6,6 +6,8 @@ from textual import events
 from textual.message import Message
 from textual.widgets import Static
 
+from operator_tui.widgets import steady
+
 
 class PaneTab(Static):
     """One tab; clicking it shows its pane (the keyboard uses tab / shift+tab)."""
@@ -21,7 +23,7 @@ class PaneTab(Static):
         self.title = title
 
     def set_count(self, count: int) -> None:
-        self.update(f" {self.title} {count} ")
+        steady.show(self, f" {self.title} {count} ")
 
     def on_click(self, event: events.Click) -> None:
         event.stop()

@@ -19,6 +19,7 @@ from textual.widgets import Static
 
 from operator_tui.data import DashboardData
 from operator_tui.format import clock_time, full_time, short_path
+from operator_tui.widgets import steady
 from operator_tui.widgets.activity import ActivityBar
 
 if TYPE_CHECKING:
@@ -62,20 +63,23 @@ class StatusHeader(Vertical):
         self.set_class(safety.observe, "-observe")
         mode, banner = self._mode, self._banner
         if safety.observe:
-            mode.update(Text(" ■ OBSERVE ", style="bold"))
+            steady.show(mode, Text(" ■ OBSERVE ", style="bold"))
             why = f" ({visible(safety.reason)})" if safety.reason else ""
-            banner.update(
+            steady.show(
+                banner,
                 Text.assemble(
                     ("■ KILL SWITCH · OBSERVE", "bold"),
                     f" — execution is OFF{why}, set by {visible(safety.changed_by)} at "
                     f"{full_time(safety.changed_at)}. Press E to resume.",
-                )
+                ),
+                one_line=False,
             )
         else:
-            mode.update(Text(" ● EXECUTE ", style="bold"))
-            banner.update("")
-        self._refreshed.update(
-            Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " ")
+            steady.show(mode, Text(" ● EXECUTE ", style="bold"))
+            steady.show(banner, "", one_line=False)
+        steady.show(
+            self._refreshed,
+            Text.assemble(("  refreshed ", "dim"), clock_time(data.loaded_at), " "),
         )
         self.show_anchor(data.anchor)
         counts = Text(" ")
@@ -87,7 +91,7 @@ class StatusHeader(Vertical):
         counts.append(" · ", style="dim")
         counts.append("executing ")
         counts.append(str(data.counts.executing), style="bold")
-        self._counts.update(counts)
+        steady.show(self._counts, counts)
         self._activity.show(data.executions, data.failures)
         self._data = data
         self.tick(data.loaded_at)
@@ -119,7 +123,7 @@ class StatusHeader(Vertical):
         self._runners_shown = (text, tooltip, stranded)
         self._runners.set_class(stranded, "-stranded")
         self._runners.tooltip = tooltip
-        self._runners.update(text)
+        steady.show(self._runners, text)
 
     def show_anchor(self, anchor: AnchorStatus | None) -> None:
         self._anchor.display = anchor is not None
@@ -128,10 +132,10 @@ class StatusHeader(Vertical):
         self._anchor.set_class(anchor.failing, "-failing")
         last = clock_time(anchor.last_at) if anchor.last_at else "never"
         if anchor.failing:
-            self._anchor.update(Text(f" ✗ CHECKPOINTS FAILING (last {last}) ", style="bold"))
+            steady.show(self._anchor, Text(f" ✗ CHECKPOINTS FAILING (last {last}) ", style="bold"))
             self._anchor.tooltip = visible(anchor.error or "")
         else:
-            self._anchor.update(Text.assemble(("  anchored ", "dim"), last))
+            steady.show(self._anchor, Text.assemble(("  anchored ", "dim"), last))
             self._anchor.tooltip = f"audit checkpoint of event {anchor.size}"
 
 
