@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,3 +102,49 @@ def test_the_first_frame_imports_only_what_it_shows_and_the_publisher_starts_aft
     assert seen["publisher after it"] is True
     assert "cryptography" in seen["imported after it"]
     assert "operator_core.actions.executor" in seen["imported after it"]
+
+
+async def _scrollbars_at_first_layout(
+    db_path: Path, size: tuple[int, int]
+) -> tuple[dict[str, tuple[bool, int, int]], dict[str, bool]]:
+    """Per pane, at the screen's first layout: (its vertical scrollbar shown, its rows with
+    the column header, the lines it has for them); and per pane shown, its scrollbar once
+    the dashboard has settled."""
+    from operator_tui.devtools.fixture import fixture_app
+
+    app = fixture_app(db_path)
+    first: dict[str, tuple[bool, int, int]] = {}
+    screen = app.dashboard
+    refresh_layout = screen._refresh_layout
+
+    def recorded(*args: Any, **kwargs: Any) -> None:
+        if not first:
+            for pane in screen.panes():
+                first[pane.id or ""] = (
+                    pane.show_vertical_scrollbar,
+                    pane.virtual_size.height,
+                    (pane._first_rows or 0) + pane.header_height,
+                )
+        refresh_layout(*args, **kwargs)
+
+    screen._refresh_layout = recorded  # type: ignore[method-assign]
+    async with app.run_test(size=size) as pilot:
+        await app.wait_loaded()
+        await pilot.pause()
+        settled = {p.id or "": p.show_vertical_scrollbar for p in screen.panes() if p.display}
+    return first, settled
+
+
+async def test_the_first_layout_already_has_the_scrollbars_the_rows_need(db_path: Path) -> None:
+    """Each pane with more rows than it shows has its vertical scrollbar when the screen is
+    first laid out (decided by Textual during that layout, it came a frame late: the whole
+    screen was laid out and drawn again to add it). In the grid (120x36) the fixture's
+    Approvals overflow; the layouts after the first do not change a pane's scrollbar."""
+    for size in ((80, 24), (120, 36), (160, 48)):
+        first, settled = await _scrollbars_at_first_layout(db_path, size)
+        overflowing = {p for p, (_, rows, room) in first.items() if rows > room}
+        assert size != (120, 36) or "approvals" in overflowing, first
+        for pane, (shown, rows, room) in first.items():
+            assert shown == (rows > room), (size, pane, first)
+        for pane, shown in settled.items():
+            assert shown == first[pane][0], (size, pane)

@@ -336,6 +336,17 @@ class PaneTable(FixedTable):
             self.move_cursor(row=order[cursor_key], animate=False)
         self._update_titles()
         self.settle_dimensions(self._rest_pending)
+        self._expect_scrollbar()
+
+    def _expect_scrollbar(self) -> None:
+        """Before its first layout: the vertical scrollbar the rows will need, shown from the
+        first frame. Textual decides it while laying the first frame out, too late for that
+        frame: the screen was laid out and drawn again to add it."""
+        if self._first_rows is None or self.container_size:
+            return
+        header = self.header_height if self.show_header else 0
+        if self.virtual_size.height > header + self._first_rows:
+            self.set_reactive(PaneTable.show_vertical_scrollbar, True)
 
     def _cells(self, row: Row) -> tuple[RenderableType, ...]:
         """The row's cells as shown: a marked row's id with a ``●`` before it."""
