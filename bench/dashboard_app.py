@@ -29,11 +29,24 @@ EMPTY_KEY = "-empty-"
 
 WRITTEN = [0]
 """Bytes handed to the terminal so far (``count_output``)."""
+FRAMES: list[tuple[int, str]] = []
+"""(bytes written by its end, its text) of each write until the first frame with data is
+reported: Textual hands each frame whole to its writer."""
 
 
 def report(event: str, **data: Any) -> None:
+    """For ``paint``, ``written`` is where on the terminal the first frame that shows
+    ``data["shows"]`` ends. The report itself runs later (``call_after_refresh`` waits
+    behind the messages queued at start), by when Textual had drawn up to four more frames,
+    none changing a cell: counting to the end of the last of those timed them too."""
+    written = WRITTEN[0]
+    if event == "paint":
+        shows = data["shows"]
+        written = next((end for end, text in FRAMES if shows in text), written)
+        FRAMES.clear()
+        FRAMES.append((-1, ""))  # no more kept (see ``count_output``)
     fd = int(os.environ["BENCH_REPORT_FD"])
-    line = {"event": event, "t": time.time(), "written": WRITTEN[0], **data}
+    line = {"event": event, "t": time.time(), "written": written, **data}
     os.write(fd, (json.dumps(line) + "\n").encode())
 
 
@@ -48,6 +61,8 @@ def count_output() -> None:
 
     def counted(self: WriterThread, text: str) -> None:
         WRITTEN[0] += len(text.encode(encoding, "replace"))
+        if not FRAMES or FRAMES[-1][0] != -1:
+            FRAMES.append((WRITTEN[0], text))
         write(self, text)
 
     WriterThread.write = counted  # type: ignore[method-assign]

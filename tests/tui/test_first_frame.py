@@ -4,11 +4,15 @@ and the audit publisher still starts, after the subject is loaded."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -101,3 +105,118 @@ def test_the_first_frame_imports_only_what_it_shows_and_the_publisher_starts_aft
     assert seen["publisher after it"] is True
     assert "cryptography" in seen["imported after it"]
     assert "operator_core.actions.executor" in seen["imported after it"]
+
+
+async def _scrollbars_at_first_layout(
+    db_path: Path, size: tuple[int, int]
+) -> tuple[dict[str, tuple[bool, int, int]], dict[str, bool]]:
+    """Per pane, at the screen's first layout: (its vertical scrollbar shown, its rows with
+    the column header, the lines it has for them); and per pane shown, its scrollbar once
+    the dashboard has settled."""
+    from operator_tui.devtools.fixture import fixture_app
+
+    app = fixture_app(db_path)
+    first: dict[str, tuple[bool, int, int]] = {}
+    screen = app.dashboard
+    refresh_layout = screen._refresh_layout
+
+    def recorded(*args: Any, **kwargs: Any) -> None:
+        if not first:
+            for pane in screen.panes():
+                first[pane.id or ""] = (
+                    pane.show_vertical_scrollbar,
+                    pane.virtual_size.height,
+                    (pane._first_rows or 0) + pane.header_height,
+                )
+        refresh_layout(*args, **kwargs)
+
+    screen._refresh_layout = recorded  # type: ignore[method-assign]
+    async with app.run_test(size=size) as pilot:
+        await app.wait_loaded()
+        await pilot.pause()
+        settled = {p.id or "": p.show_vertical_scrollbar for p in screen.panes() if p.display}
+    return first, settled
+
+
+async def test_the_first_layout_already_has_the_scrollbars_the_rows_need(db_path: Path) -> None:
+    """Each pane with more rows than it shows has its vertical scrollbar when the screen is
+    first laid out (decided by Textual during that layout, it came a frame late: the whole
+    screen was laid out and drawn again to add it). In the grid (120x36) the fixture's
+    Approvals overflow; the layouts after the first do not change a pane's scrollbar."""
+    for size in ((80, 24), (120, 36), (160, 48)):
+        first, settled = await _scrollbars_at_first_layout(db_path, size)
+        overflowing = {p for p, (_, rows, room) in first.items() if rows > room}
+        assert size != (120, 36) or "approvals" in overflowing, first
+        for pane, (shown, rows, room) in first.items():
+            assert shown == (rows > room), (size, pane, first)
+        for pane, shown in settled.items():
+            assert shown == first[pane][0], (size, pane)
+
+
+async def test_the_first_read_reads_the_rows_shown_and_the_rest_right_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """60 scheduled actions: the first read reads the rows the first frame shows, and that
+    frame already has the title, the count and the scrollable height of all 60; the rest are
+    read after it. End pressed before they are read takes the cursor to the last of all."""
+    from operator_core.actions.executor import ActionExecutor
+    from operator_core.actions.registry import ActionRegistry
+    from operator_core.clock import FrozenClock
+    from operator_tui import data as dashboard_data
+    from operator_tui.app import OperatorApp
+    from operator_tui.devtools.fixture import FIXTURE_NOW, FixtureSubject
+    from operator_tui.panes import PaneTable
+    from operator_tui.screens.dashboard import DashboardScreen
+
+    path = tmp_path / "scheduled.db"
+    clock = FrozenClock(FIXTURE_NOW)
+    subject = FixtureSubject()
+    registry = ActionRegistry.from_subject(subject)
+    async with ActionExecutor(path, registry, approval_mode=False, clock=clock) as ex:
+        await ex.propose_actions(
+            [
+                {"action_name": "check_health", "reason": f"later {i}", "schedule_in": 600 + i}
+                for i in range(60)
+            ]
+        )
+    reads: list[tuple[int, bool]] = []
+    let_the_rest_in = asyncio.Event()
+    load = dashboard_data.load
+
+    async def held_load(*args: Any) -> dashboard_data.DashboardData:
+        if reads:
+            await let_the_rest_in.wait()
+        data = await load(*args)
+        reads.append((len(data.scheduled), data.partial))
+        return data
+
+    monkeypatch.setattr(dashboard_data, "load", held_load)
+    first: list[tuple[int, int, str, str]] = []
+    refresh = DashboardScreen._compositor_refresh
+
+    def recording_refresh(screen: DashboardScreen) -> None:
+        pane = screen.query_one("#scheduled", PaneTable)
+        if not first and pane.row_count:
+            title, subtitle = str(pane.border_title), str(pane.border_subtitle)
+            first.append((pane.row_count, pane.virtual_size.height, title, subtitle))
+        refresh(screen)
+
+    monkeypatch.setattr(DashboardScreen, "_compositor_refresh", recording_refresh)
+    app = OperatorApp(path, subject, clock=clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.started.wait()
+        shown = app.dashboard._pane_sizes()["scheduled"][1]
+        # (Under a test the first read has the console's size, 80x25: 11 rows, not 4.)
+        assert len(reads) == 1 and shown <= reads[0][0] < 60 and reads[0][1]
+        assert first == [(shown, 61, "Scheduled · 60", "")]
+        await pilot.press("4", "end")  # the Scheduled pane, its last row: before the rest
+        let_the_rest_in.set()
+        await app.wait_loaded()
+        await pilot.pause()
+        pane = app.dashboard.query_one("#scheduled", PaneTable)
+        assert reads[1:] == [(60, False)]
+        assert (pane.row_count, pane.virtual_size.height) == (60, 61)
+        assert str(pane.border_title) == "Scheduled · 60"
+        assert pane.cursor_row == 59
+        target = pane.selected_target()
+        assert target is not None and target.key == str(pane.ordered_rows[-1].key.value)

@@ -38,8 +38,8 @@ async def test_the_header_shows_the_whole_path_when_there_is_room(
 
 async def test_panes_are_sized_before_layout_as_the_layout_makes_them(db_path: Path) -> None:
     """What the screen tells each pane before its first layout (``PaneTable.expect``: its
-    columns fitted, its first fill) is what the layout then gives it: the same width inside
-    its border, and no more rows on screen than it filled."""
+    columns fitted, its first fill, its scrollbar) is what the layout then gives it: the same
+    width inside its border and the same rows."""
     for size in ((80, 24), (120, 36), (121, 40), (160, 48)):
         app = fixture_app(db_path)
         async with app.run_test(size=size) as pilot:
@@ -51,7 +51,7 @@ async def test_panes_are_sized_before_layout_as_the_layout_makes_them(db_path: P
                     continue
                 width, rows = expected[pane.id or ""]
                 assert pane.size.width == width, (size, pane.id)
-                assert pane.size.height - 1 <= rows, (size, pane.id)  # less the column header
+                assert pane.size.height - 1 == rows, (size, pane.id)  # less the column header
 
 
 async def test_an_empty_pane_says_so_in_full_across_its_columns(observe_db_path: Path) -> None:

@@ -126,7 +126,9 @@ class OperatorApp(Mutations, App[None]):
         """The subject's definitions are read (or could not be): risks are shown."""
         self._background = list(background)
         self._initial: DashboardData | None = None
-        self._first_shown = asyncio.Event()
+        self._first_drawn = asyncio.Event()
+        """Set in ``_started``: the database is followed (and the rows the first read left
+        out are read) from then on, not while the first frame is laid out and drawn."""
         self._moved: tuple[float, Target, Target] | None = None
         """(when, the row that left, the row the cursor moved to) after another process's
         change moved the selection."""
@@ -176,6 +178,7 @@ class OperatorApp(Mutations, App[None]):
                 {d.name: d.risk_level.value for d in executor.registry.list_definitions()}
             )
         self.started.set()
+        self._first_drawn.set()
         self._tuning.first_frame_drawn()
         # Last of the start: the signing code (cryptography) stays off the first frame's path
         # and out of the subject's way.
@@ -197,7 +200,7 @@ class OperatorApp(Mutations, App[None]):
             return
         # The version first: a commit between it and the reads makes the first follow re-read.
         await self.watcher.take_change()
-        read = await self.follower.read()
+        read = await self.follower.read(rows=max(self.dashboard.first_rows(), 1))
         # If the read failed, the follow loop reads again and says why.
         self._initial = None if isinstance(read, OperatorError) else read
 
@@ -219,7 +222,6 @@ class OperatorApp(Mutations, App[None]):
         initial, self._initial = self._initial, None
         if initial is not None:
             self._show(initial, initial.events)
-        self._first_shown.set()
         self.call_after_refresh(self._started)
 
     async def on_unmount(self) -> None:
@@ -252,14 +254,14 @@ class OperatorApp(Mutations, App[None]):
         )
 
     async def wait_loaded(self) -> None:
-        """Until the first refresh has painted (tests and screenshots)."""
+        """Until the dashboard shows every row it reads (tests and screenshots)."""
         await self.loaded.wait()
 
     # ------------------------------------------------------------------ following the database
 
     @work(exclusive=True, group="follow")
     async def _follow(self) -> None:
-        await self._first_shown.wait()
+        await self._first_drawn.wait()
         self.watcher.start()
         self._start_background()
         await self.follower.follow()
@@ -295,13 +297,14 @@ class OperatorApp(Mutations, App[None]):
 
     def _show(self, loaded: DashboardData, events: list[AuditEventView]) -> None:
         self.dashboard.show(loaded, events)
-        self._showed()
+        self._showed(all_rows=not loaded.partial)
 
     def _selected(self) -> Target | None:
         return self.dashboard.current_target()
 
-    def _showed(self) -> None:
-        """After the dashboard took new data: an open detail view follows it."""
+    def _showed(self, all_rows: bool = True) -> None:
+        """After the dashboard took new data: an open detail view follows it. ``loaded`` is
+        set once every row is read (the first frame's read leaves some for after it)."""
         try:
             top = self.screen_stack[-1]
         except (IndexError, KeyError):  # shutting down
@@ -309,7 +312,8 @@ class OperatorApp(Mutations, App[None]):
         if getattr(top, "FOLLOWS_DASHBOARD", False):
             top.reload()
         self.refreshes += 1
-        self.loaded.set()
+        if all_rows:
+            self.loaded.set()
 
     # ------------------------------------------------------------------ screens
 

@@ -132,6 +132,15 @@ class DashboardData:
     """Due work no runner has claimed yet."""
     voided: dict[tuple[str, int], str] = field(default_factory=dict)
     """Why an action or workflow awaiting approval again had its approval voided."""
+    rows_read: int = ROW_LIMIT
+    """How many of the scheduled actions and of those waiting for a retry were read at
+    most: ``ROW_LIMIT``, or the rows the first frame shows when it left some out (see
+    ``read``)."""
+
+    @property
+    def partial(self) -> bool:
+        """Only the first frame's rows of the long lists were read: the rest come next."""
+        return self.rows_read < ROW_LIMIT
 
     @property
     def workflows_awaiting(self) -> list[WorkflowView]:
@@ -150,11 +159,13 @@ def awaits_approval(wf: WorkflowView | WorkflowProposal) -> bool:
     )
 
 
-async def load(db: ActionDB, after_event_id: int | None = None) -> DashboardData:
+async def load(
+    db: ActionDB, after_event_id: int | None = None, rows: int = ROW_LIMIT
+) -> DashboardData:
     """Everything the panes and the header show, each list bounded, and (given
     ``after_event_id``) the audit events after it: one consistent snapshot, read on the
-    database's thread in one go."""
-    data = await db.snapshot(lambda snap: read(snap, after_event_id), views=True)
+    database's thread in one go. ``rows``: see ``read``."""
+    data = await db.snapshot(lambda snap: read(snap, after_event_id, rows), views=True)
     return replace(data, anchor=anchor_of(db))
 
 
@@ -166,8 +177,19 @@ def anchor_of(db: ActionDB) -> AnchorStatus | None:
     return anchor_status(db.audit_publisher)
 
 
-def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
-    """``load``'s reads, on the database's thread."""
+def read(snap: Snapshot, after_event_id: int | None = None, rows: int = ROW_LIMIT) -> DashboardData:
+    """``load``'s reads, on the database's thread. ``rows``: how many of the scheduled
+    actions and of those waiting for a retry to read (each list in the order its pane shows
+    it, and counted in full): the first frame reads the rows it shows and the rest are read
+    right after it (reading and making views of 200 rows a list was most of the first read).
+    The other lists the first frame needs whole: Approvals sorts the first ``ROW_LIMIT``
+    actions awaiting approval by when they were proposed, with the open workflows (and their
+    steps) awaiting it; the header counts the work due."""
+    rows = min(rows, ROW_LIMIT)
+    scheduled = snap.list_scheduled(limit=rows)
+    retries = snap.list_retry_backlog(limit=rows)
+    if len(scheduled) < rows and len(retries) < rows:
+        rows = ROW_LIMIT  # nothing left out: these are the whole lists
     workflows = snap.list_workflows(open_only=True, limit=WORKFLOW_LIMIT)
     workflows.sort(key=lambda wf: wf.id or 0)
     executions, failures = snap.activity(60)
@@ -179,8 +201,8 @@ def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
         approvals=snap.list_pending_approvals(limit=ROW_LIMIT),
         workflows=workflows,
         steps=snap.list_workflow_steps([wf.id for wf in workflows if wf.id is not None]),
-        scheduled=snap.list_scheduled(limit=ROW_LIMIT),
-        retries=snap.list_retry_backlog(limit=ROW_LIMIT),
+        scheduled=scheduled,
+        retries=retries,
         executions=executions,
         failures=failures,
         runners=snap.query(heartbeats.live_runners, now),
@@ -192,6 +214,7 @@ def read(snap: Snapshot, after_event_id: int | None = None) -> DashboardData:
             if after_event_id is None
             else snap.list_audit_events(limit=EVENT_LIMIT, after_id=after_event_id)
         ),
+        rows_read=rows,
     )
 
 

@@ -69,14 +69,15 @@ class Follower:
         """The rows read last are those of the last database change (no read failed since)."""
         self.last_event_id = 0
 
-    async def read(self) -> DashboardData | OperatorError:
-        """Everything the dashboard shows, or why it could not be read."""
+    async def read(self, rows: int = dashboard_data.ROW_LIMIT) -> DashboardData | OperatorError:
+        """Everything the dashboard shows, or why it could not be read. ``rows``: fewer for
+        the first frame (``dashboard_data.read``); the rest are read when ``follow`` starts."""
         try:
-            loaded = await dashboard_data.load(self._db, self.last_event_id)
+            loaded = await dashboard_data.load(self._db, self.last_event_id, rows)
         except OperatorError as exc:
             self.rows_current = False
             return exc
-        self.rows_current = True
+        self.rows_current = not loaded.partial
         self.last = loaded
         self.last_event_id = max((e.id for e in loaded.events), default=self.last_event_id)
         return loaded

@@ -123,6 +123,11 @@ class PaneTable(FixedTable):
         self._total = 0
         self._rest_pending = 0
         """Rows the first fill left for after the first frame."""
+        self._to_come = 0
+        """Rows not read yet: only the first frame's were (``DashboardData.partial``)."""
+        self._end_wanted = False
+        """End was pressed before every row was read: the cursor goes to the last when
+        they are."""
         self._steady_until: dict[str, float] = {}
         """Row key → until when (epoch seconds) its ticking cells read the same."""
         self._column_indexes = {key: i for i, (key, _, _) in enumerate(self.COLUMNS)}
@@ -187,6 +192,11 @@ class PaneTable(FixedTable):
         """How many items the pane has in the database (may exceed the rows read)."""
         raise NotImplementedError
 
+    def listed(self, data: DashboardData) -> int:
+        """How many rows the pane lists once every row it reads is read: more than
+        ``rows_for`` gives while only the first frame's rows are read (``data.partial``)."""
+        return len(self._unsorted)
+
     def tick_cells(self, row: Row, now: datetime) -> dict[str, RenderableType]:
         return {}
 
@@ -207,6 +217,7 @@ class PaneTable(FixedTable):
         self._unsorted = self.rows_for(data, now)
         self._rows = self._ordered(self._unsorted)
         self._total = self.total(data)
+        self._to_come = max(self.listed(data) - len(self._unsorted), 0)
         self._render_rows()
 
     def _ordered(self, rows: list[Row]) -> list[Row]:
@@ -258,9 +269,15 @@ class PaneTable(FixedTable):
 
     @property
     def settled(self) -> bool:
-        """No column-width or row-size work left for the next idle moment (screenshots wait
-        for this)."""
-        return self.layout_settled and not self._rest_pending
+        """No column-width or row-size work left for the next idle moment, and every row
+        read (screenshots wait for this)."""
+        return self.layout_settled and not self._rest_pending and not self._to_come
+
+    def action_scroll_bottom(self) -> None:
+        """End (``G``): the last row, also when pressed before the rows after the first
+        frame's are read (the cursor goes there when they are)."""
+        self._end_wanted = bool(self._to_come)
+        super().action_scroll_bottom()
 
     @property
     def item_count(self) -> int:
@@ -335,7 +352,21 @@ class PaneTable(FixedTable):
         if cursor_key in order:
             self.move_cursor(row=order[cursor_key], animate=False)
         self._update_titles()
-        self.settle_dimensions(self._rest_pending)
+        self.settle_dimensions(self._rest_pending + self._to_come)
+        self._expect_scrollbar()
+        if self._end_wanted and not self._to_come and self._by_key:
+            self._end_wanted = False
+            self.move_cursor(row=self.row_count - 1, animate=False)
+
+    def _expect_scrollbar(self) -> None:
+        """Before its first layout: the vertical scrollbar the rows will need, shown from the
+        first frame. Textual decides it while laying the first frame out, too late for that
+        frame: the screen was laid out and drawn again to add it."""
+        if self._first_rows is None or self.container_size:
+            return
+        header = self.header_height if self.show_header else 0
+        if self.virtual_size.height > header + self._first_rows:
+            self.set_reactive(PaneTable.show_vertical_scrollbar, True)
 
     def _cells(self, row: Row) -> tuple[RenderableType, ...]:
         """The row's cells as shown: a marked row's id with a ``●`` before it."""
@@ -383,7 +414,8 @@ class PaneTable(FixedTable):
             )
         else:
             self.border_title = f"{self.TITLE} · {self._total}{sort}"
-        if self._total > len(self._rows):
-            self.border_subtitle = f"reading the first {len(self._rows)} of {self._total}"
+        listed = len(self._rows) + self._to_come
+        if self._total > listed:
+            self.border_subtitle = f"reading the first {listed} of {self._total}"
         else:
             self.border_subtitle = ""

@@ -28,9 +28,12 @@ class RetriesPane(PaneTable):
     EMPTY = "no retries waiting"
 
     def total(self, data: DashboardData) -> int:
-        if len(data.retries) >= ROW_LIMIT:
+        if len(data.retries) >= data.rows_read:
             return max(data.counts.retry_waiting, len(data.retries))
         return len(data.retries)
+
+    def listed(self, data: DashboardData) -> int:
+        return min(self.total(data), ROW_LIMIT)
 
     def rows_for(self, data: DashboardData, now: datetime) -> list[Row]:
         rows = []

@@ -28,9 +28,12 @@ class ScheduledPane(PaneTable):
     EMPTY = "nothing scheduled"
 
     def total(self, data: DashboardData) -> int:
-        if len(data.scheduled) >= ROW_LIMIT:
+        if len(data.scheduled) >= data.rows_read:
             return max(data.counts.scheduled, len(data.scheduled))
         return len(data.scheduled)
+
+    def listed(self, data: DashboardData) -> int:
+        return min(self.total(data), ROW_LIMIT)
 
     def rows_for(self, data: DashboardData, now: datetime) -> list[Row]:
         rows = []

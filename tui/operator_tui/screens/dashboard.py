@@ -110,18 +110,32 @@ class DashboardScreen(Screen[None]):
 
     def _pane_sizes(self) -> dict[str, tuple[int, int]]:
         """Each pane's width inside its border and the rows it shows, as ``app.tcss`` lays
-        them out for the terminal's size (``PaneTable.expect``): the header's three lines,
-        the event tail's six and the footer's one above and below; wide, a grid of three rows
-        (Approvals across the top, two panes a row below); narrow, one pane under its tabs.
-        Rounded up: a pane given more rows than it shows only fills them sooner."""
+        them out for the terminal's size (``PaneTable.expect``): the header's three lines and
+        the footer's one above and below, the event tail's twelve lines (wide) or six
+        (narrow, under the tabs' one); wide, a grid of three rows (Approvals across the top,
+        two panes a row below) split as Textual splits ``1fr`` rows; narrow, one pane. Exact
+        while the header has its three lines and a pane has room for a row (it is given one
+        at least); a taller header (the kill switch's banner) leaves the panes fewer rows than
+        this, never more."""
         width, height = self.app.size
         if self.has_class("-wide"):
-            rows = -(-(height - 10) // 3) - 3  # a grid row, less the border and column header
+            grid = height - 3 - 12 - 1
+            # A row's lines, less the pane's border and column header.
+            top, middle, bottom = (
+                max((grid * (i + 1)) // 3 - (grid * i) // 3 - 3, 1) for i in range(3)
+            )
             left, right = width // 2 - 2, width - width // 2 - 2
-            places = {"approvals": width - 2, "running": left, "workflows": right}
-            places |= {"scheduled": left, "retries": right}
-            return {pane_id: (places[pane_id], rows) for pane_id, _, _ in PANES}
-        return {pane_id: (width - 2, height - 14) for pane_id, _, _ in PANES}
+            places = {"approvals": (width - 2, top), "running": (left, middle)}
+            places |= {"workflows": (right, middle), "scheduled": (left, bottom)}
+            places |= {"retries": (right, bottom)}
+            return {pane_id: places[pane_id] for pane_id, _, _ in PANES}
+        return {pane_id: (width - 2, max(height - 14, 1)) for pane_id, _, _ in PANES}
+
+    def first_rows(self) -> int:
+        """The most rows any pane shows in the first frame (before the screen is composed:
+        what the first read reads of the long lists)."""
+        self._apply_breakpoints()
+        return max(rows for _, rows in self._pane_sizes().values())
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         """The first resume comes once every node was styled as it was mounted: Screen's own
