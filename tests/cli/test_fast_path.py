@@ -443,3 +443,36 @@ def test_a_postgresql_url_goes_to_typer(
     assert fast.answer(["--db", url, *args]) is None
     monkeypatch.setenv("OPERATOR_DB", url)
     assert fast.answer(args) is None
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["facts-kept", "subject-loaded"])
+def test_actions_show_alike_whether_the_subject_facts_were_kept(world: Path, kept: bool) -> None:
+    """Every action of the world, text and ``--json``: the same bytes on both paths, served,
+    whether ``actions show`` answers from the facts ``propose`` kept (cli/subject_facts.py)
+    or loads the subject (the facts missing)."""
+    from operator_core.cli import subject_facts
+
+    db = str(world / "operator.db")
+    cache = Path(subject_facts.cache_path(db))
+    saved = cache.read_bytes()
+    count = sqlite3.connect(db).execute("SELECT COUNT(*) FROM action_proposals").fetchone()[0]
+    hits = 0
+    try:
+        for action in range(1, count + 1):
+            with sqlite3.connect(db) as conn:
+                name, params = conn.execute(
+                    "SELECT action_name, parameters FROM action_proposals WHERE id = ?",
+                    (action,),
+                ).fetchone()
+            conn.close()
+            if not kept:
+                cache.unlink(missing_ok=True)
+            hits += subject_facts.lookup(db, "demo", name, params) is not None
+            for extra in ([], ["--json"]):
+                argv = ["--db", db, "actions", "show", str(action), *extra]
+                fast_run, typer_run = both(argv)
+                assert fast_run == typer_run and fast_run[0] == 0, argv
+                assert served(argv)
+    finally:
+        cache.write_bytes(saved)
+    assert (hits == count) if kept else hits == 0, (hits, count)

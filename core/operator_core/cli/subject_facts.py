@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 """Of the file: another form is never read as this one."""
-CODE = ("operator_core.actions.", "operator_core.subjects.", "operator_core.model.")
+CODE = ("operator_core.actions", "operator_core.subjects", "operator_core.model")
 """The packages the facts are computed by (with ``operator_core``'s top-level modules;
 tests/cli/test_subject_facts.py holds a subject's and the fingerprint's imports to them)."""
 VERSIONS = ("pydantic.version", "pydantic_core._pydantic_core")
@@ -67,7 +67,7 @@ def _stamp(spec: str, runbook: str | None) -> list[Any]:
 
 def is_code(name: str, module: object) -> bool:
     """Whether the facts may depend on this loaded module's file."""
-    if name in VERSIONS or name.startswith(CODE):
+    if name in VERSIONS or any(name == p or name.startswith(p + ".") for p in CODE):
         return True
     top = name.startswith("operator_core.") and name.count(".") == 1
     return name == "operator_core" or top and not hasattr(module, "__path__")
