@@ -16,7 +16,7 @@ from operator_core.cli import subject_facts
 from operator_core.cli.formats import model_json, state_label
 from operator_core.clock import SYSTEM_CLOCK, from_db
 from operator_core.db.automation_rows import proposal_origin
-from operator_core.db.lookups import BINDING_SQL, identities
+from operator_core.db.lookups import identities
 from operator_core.db.rows import PROPOSAL_SQL, RECORDS_SQL, TICKET_SQL, row_to_proposal
 from operator_core.db.snapshot import Snapshot
 from operator_core.jsontext import loads
@@ -45,7 +45,8 @@ def show_data(
     if row is None:
         return None
     p = row_to_proposal(row, views=True)
-    bound = conn.execute(BINDING_SQL, (target,)).fetchone()
+    # ``db.fingerprints.binding``'s columns, of the row just read.
+    bound = (row["fingerprint_sha256"], row["fingerprint"], row["approval_voided"])
     facts = subject_facts.lookup(db, subject_spec, p.action_name, row["parameters"] or "{}")
     approval = _approval(bound, facts[2]) if facts is not None else None
     if facts is not None and approval is not None:
@@ -71,10 +72,10 @@ def show_data(
     }
 
 
-def _approval(bound: Any, now_sha256: str) -> dict[str, Any] | None:
+def _approval(bound: tuple[Any, ...], now_sha256: str) -> dict[str, Any] | None:
     """``ApprovalCheck.of(bound, now, True).to_json()`` where ``now`` has this SHA-256, or
     None where what differs must be explained (by the subject's own fingerprint)."""
-    sha256, canonical, voided = bound if bound is not None else (None, None, None)
+    sha256, canonical, voided = bound
     if sha256 is None or canonical is None:
         return {"sha256": None, "runs": None, "matches": None, "differs": None, "voided": voided}
     if sha256 != now_sha256:
@@ -89,7 +90,9 @@ def _approval(bound: Any, now_sha256: str) -> dict[str, Any] | None:
     }
 
 
-def _from_subject(db: str, spec: str, p: Any, bound: Any) -> tuple[Any, Any, dict[str, Any]]:
+def _from_subject(
+    db: str, spec: str, p: Any, bound: tuple[Any, ...]
+) -> tuple[Any, Any, dict[str, Any]]:
     """(preview, budget, approval) as the Typer command takes them of the subject; the
     facts are kept for the next show."""
     import asyncio
@@ -107,8 +110,7 @@ def _from_subject(db: str, spec: str, p: Any, bound: Any) -> tuple[Any, Any, dic
         if p.action_name in registry:
             preview = subject.preview(p.action_name, p.parameters)
         now = Fingerprinter(registry).of(p.action_name, p.parameters)
-        binding = Binding(*bound) if bound is not None else Binding(None, None, None)
-        approval = ApprovalCheck.of(binding, now, True).to_json()
+        approval = ApprovalCheck.of(Binding(*bound), now, True).to_json()
         subject_facts.remember(db, spec, registry, [(p.action_name, p.parameters)])
         budget = definition.budget.describe() if definition and definition.budget else None
         return preview, budget, approval

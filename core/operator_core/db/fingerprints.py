@@ -14,9 +14,14 @@ from dataclasses import dataclass
 
 from operator_core.db import audit
 from operator_core.db.encode import dumps
-from operator_core.db.lookups import BINDING_SQL
 from operator_core.db.records import AuditEntry, Claim
 from operator_core.errors import InvalidTransitionError
+
+# The fingerprint an action's approval is bound to, and why its last one was voided
+# (by primary key).
+BINDING_SQL = """
+SELECT fingerprint_sha256, fingerprint, approval_voided FROM action_proposals WHERE id = ?
+"""
 
 # Bind a just-approved action to its fingerprint; the approval clears a voided reason
 # (by primary key).

@@ -36,12 +36,6 @@ WORKFLOW_IDENTITIES_SQL = """
 SELECT proposed_identity, approved_identity, rejected_identity FROM workflows WHERE id = ?
 """
 
-# The fingerprint an action's approval is bound to, and why its last one was voided
-# (primary key).
-BINDING_SQL = """
-SELECT fingerprint_sha256, fingerprint, approval_voided FROM action_proposals WHERE id = ?
-"""
-
 # A workflow's steps in order (idx_action_proposals_workflow).
 STEPS_SQL = "SELECT * FROM action_proposals WHERE workflow_id = ? ORDER BY execution_order"
 
