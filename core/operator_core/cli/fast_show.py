@@ -15,7 +15,6 @@ import _sqlite3 as sqlite3
 from operator_core.cli import subject_facts
 from operator_core.cli.formats import model_json, state_label
 from operator_core.clock import SYSTEM_CLOCK, from_db
-from operator_core.db.automation_rows import proposal_origin
 from operator_core.db.lookups import identities
 from operator_core.db.rows import PROPOSAL_SQL, RECORDS_SQL, TICKET_SQL, row_to_proposal
 from operator_core.db.snapshot import Snapshot
@@ -56,7 +55,11 @@ def show_data(
     records = conn.execute(RECORDS_SQL, (target, RECORDS_LIMIT)).fetchall()
     events = Snapshot(conn, SYSTEM_CLOCK, views=True).list_audit_events(target, None, AUDIT_LIMIT)
     ticket = conn.execute(TICKET_SQL, (p.ticket_id,)).fetchone() if p.ticket_id else None
-    origin = proposal_origin(conn, target)
+    origin = None
+    if row["automation_execution_id"] is not None:  # as ``proposal_origin``'s JOIN finds it
+        from operator_core.db.automation_rows import proposal_origin
+
+        origin = proposal_origin(conn, target)
     return {
         "action": model_json(p),
         "state": state_label(p),
