@@ -11,12 +11,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import operator_core
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from operator_core.cli import main as entry
 from operator_core.cli import subject_facts
 from operator_core.cli.typer_main import main as typer_main
@@ -54,13 +57,13 @@ def typer(*argv: str) -> tuple[int, bytes, bytes]:
     return _capture(typer_main, list(argv))
 
 
+def _refuse(spec: str | None) -> None:
+    raise AssertionError("the subject was loaded")
+
+
 def no_subject(monkeypatch: pytest.MonkeyPatch) -> None:
     """From here, loading the subject fails: whatever is served is served from kept facts."""
-
-    def refuse(spec: str | None) -> None:
-        raise AssertionError("the subject was loaded")
-
-    monkeypatch.setattr(loader, "load_subject", refuse)
+    monkeypatch.setattr(loader, "load_subject", _refuse)
 
 
 def runbook_world(tmp_path: Path) -> tuple[list[str], Path]:
@@ -278,3 +281,23 @@ print(len(own), [n for n in own if not is_code(n, sys.modules[n])])
     assert done.returncode == 0, done.stderr
     count, outside = done.stdout.split(" ", 1)
     assert int(count) > 10 and outside.strip() == "[]", done.stdout
+
+
+@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(word=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
+def test_any_parameter_is_kept_and_shown_alike(
+    tmp_path: Path, after_files: None, monkeypatch: pytest.MonkeyPatch, word: str
+) -> None:
+    """Whatever the parameter's text (quotes, escapes, accents, control characters), the
+    facts ``propose`` kept answer for it exactly as the subject would, or not at all."""
+    book = tmp_path / "ops.toml"
+    if not book.exists():
+        book.write_text(RUNBOOK)
+    with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
+        glob = ["--db", f"{tmp}/operator.db", "--subject", f"commands:{book}"]
+        made = typer(*glob, "propose", "say", "--param", f"word={word}", "--reason", "r")
+        assume(made[0] == 0)
+        expected = shows(glob)
+        with monkeypatch.context() as m:
+            m.setattr(loader, "load_subject", _refuse)
+            assert served_shows(glob) == expected
