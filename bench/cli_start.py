@@ -29,8 +29,8 @@ VENV_OPERATOR = Path(sys.executable).with_name("operator")
 def _commands(db: Path) -> list[tuple[str, list[str], bool]]:
     """(name, argv, judged against the 2x target): every reading command, then a write and
     the ``./run`` wrapper for comparison. The fast path (cli/fast.py) serves every read
-    below; ``actions show`` loads the subject there (pydantic), as the Typer path does;
-    ``--help`` and the write start the Typer app."""
+    below; ``actions show`` there reads the subject facts the set-up's ``propose`` kept
+    (cli/subject_facts.py); ``--help`` and the write start the Typer app."""
     op = (
         [str(VENV_OPERATOR)]
         if VENV_OPERATOR.exists()

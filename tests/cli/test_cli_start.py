@@ -117,9 +117,8 @@ def test_the_probe_sees_what_a_reading_command_would_not_load(tmp_path: Path) ->
 
 def test_automation_lists_and_actions_show_start_without_typer(tmp_path: Path) -> None:
     """The automations' lists read their rows without the engine (``db.automation_rows``)
-    and, as the other reads, without dataclasses, typing or json; ``actions show`` loads
-    the subject (pydantic), but neither Typer, the event loop's database driver, Rich nor
-    the executor."""
+    and, as the other reads, without dataclasses, typing or json; so does ``actions show``
+    where the facts of its subject were kept."""
     db = tmp_path / "operator.db"
     definition = str(tmp_path / "restart.json")
     for args in (
@@ -150,10 +149,22 @@ def test_automation_lists_and_actions_show_start_without_typer(tmp_path: Path) -
         heavy=("operator_core.model.execution_state",),
     )
     assert seen["loaded"] == ["operator_core.model.execution_state"], seen
-    show = ("typer", "aiosqlite", "rich", "textual", "operator_core.actions.executor")
-    for args in (["actions", "show", "1"], ["actions", "show", "1", "--json"]):
-        seen = _loaded(tmp_path, "--db", str(db), *args, heavy=show)
+    # ``actions show`` reads what the subject says from the facts ``propose`` kept
+    # (cli/subject_facts.py), as light as the other reads; without them it loads the
+    # subject (pydantic), but still neither Typer, aiosqlite, Rich nor the executor.
+    shows = (["actions", "show", "1"], ["actions", "show", "1", "--json"])
+    for args in shows:
+        seen = _loaded(tmp_path, "--db", str(db), *args, heavy=NOT_READING)
         assert seen["code"] == 0 and seen["loaded"] == [], (args, seen)
+        assert seen["asyncio"] is False, (args, seen)
+    Path(f"{db}.subjects").unlink()
+    show = ("typer", "aiosqlite", "rich", "textual", "operator_core.actions.executor")
+    seen = _loaded(tmp_path, "--db", str(db), *shows[0], heavy=(*show, "pydantic"))
+    assert seen["code"] == 0 and "pydantic" in seen["loaded"], seen  # type: ignore[operator]
+    assert not [m for m in seen["loaded"] if m.partition(".")[0] != "pydantic"], seen  # type: ignore[attr-defined]
+    # That show kept them again.
+    seen = _loaded(tmp_path, "--db", str(db), *shows[1], heavy=NOT_READING)
+    assert seen["code"] == 0 and seen["loaded"] == [], seen
 
 
 def test_run_wrapper_is_quiet_after_its_first_call() -> None:

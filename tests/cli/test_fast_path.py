@@ -10,6 +10,7 @@ be served, so the comparison is not between Typer and itself."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import sqlite3
 import subprocess
@@ -443,3 +444,54 @@ def test_a_postgresql_url_goes_to_typer(
     assert fast.answer(["--db", url, *args]) is None
     monkeypatch.setenv("OPERATOR_DB", url)
     assert fast.answer(args) is None
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["facts-kept", "subject-loaded"])
+def test_actions_show_alike_whether_the_subject_facts_were_kept(
+    world: Path, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every action of the world, text and ``--json``: the same bytes on both paths, served,
+    whether ``actions show`` answers from kept subject facts (cli/subject_facts.py) or loads
+    the subject (the facts missing)."""
+    import time
+
+    import operator_core
+    from operator_core.actions.registry import ActionRegistry
+    from operator_core.cli import subject_facts
+    from operator_core.subjects.demo import DemoSubject
+
+    db = str(world / "operator.db")
+    cache = Path(subject_facts.cache_path(db))
+    saved = cache.read_bytes() if cache.exists() else None
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT action_name, parameters FROM action_proposals").fetchall()
+    conn.close()
+    count = len(rows)
+    # Kept for each (``propose`` kept most; an automation's is kept by a show): as a process
+    # started after every file of the tree was last changed keeps them.
+    monkeypatch.setattr(operator_core, "STARTED_NS", time.time_ns() + 3 * 10**9)
+    registry = ActionRegistry.from_subject(DemoSubject())
+    subject_facts.remember(db, "demo", registry, [(n, json.loads(p)) for n, p in rows])
+    hits = 0
+    try:
+        for action in range(1, count + 1):
+            with sqlite3.connect(db) as conn:
+                name, params = conn.execute(
+                    "SELECT action_name, parameters FROM action_proposals WHERE id = ?",
+                    (action,),
+                ).fetchone()
+            conn.close()
+            if not kept:
+                cache.unlink(missing_ok=True)
+            hits += subject_facts.lookup(db, "demo", name, params) is not None
+            for extra in ([], ["--json"]):
+                argv = ["--db", db, "actions", "show", str(action), *extra]
+                fast_run, typer_run = both(argv)
+                assert fast_run == typer_run and fast_run[0] == 0, argv
+                assert served(argv)
+    finally:
+        if saved is None:
+            cache.unlink(missing_ok=True)
+        else:
+            cache.write_bytes(saved)
+    assert (hits == count) if kept else hits == 0, (hits, count)

@@ -20,6 +20,7 @@ from operator_core.cli.formats import (
     json_line,
     json_text,
     json_time,
+    model_json,
     params_line,
     state_label,
     table_text,
@@ -86,22 +87,6 @@ def _open(path: str) -> _Connection | None:
         conn.close()
         return None
     return conn
-
-
-def model_json(view: Any) -> dict[str, Any]:
-    """A view's values as its model's ``model_dump(mode="json")``."""
-    out = {}
-    for key, value in view.__dict__.items():
-        if value is None or isinstance(value, bool | int | float | dict | list):
-            out[key] = value
-        elif hasattr(value, "_value_"):
-            out[key] = value.value
-        elif hasattr(value, "isoformat"):
-            text = value.isoformat()
-            out[key] = text[:-6] + "Z" if text.endswith("+00:00") else text
-        else:
-            out[key] = value
-    return out
 
 
 def spark(values: list[int], peak: int) -> str:
@@ -225,12 +210,14 @@ def budget_spent(snap: Snapshot) -> bool:
     return last is not None and from_db(last) > snap.clock.now()
 
 
-def actions_show(snap: Snapshot, target: int, subject_spec: str, as_json: bool) -> str | None:
+def actions_show(
+    snap: Snapshot, path: str, target: int, subject_spec: str, as_json: bool
+) -> str | None:
     if budget_spent(snap):
         return None
     from operator_core.cli.fast_show import show_data
 
-    data = show_data(snap._conn, target, subject_spec)
+    data = show_data(snap._conn, path, target, subject_spec)
     if data is None:
         return None
     if as_json:
@@ -295,7 +282,7 @@ def read(
                     text = fast_automations.executions_list(conn, opts, limit, as_json)
             elif command == ("actions", "show"):
                 spec = glob.get("--subject") or os.environ.get("OPERATOR_SUBJECT") or "demo"
-                text = actions_show(snap, int(opts["arg"]), spec, as_json)
+                text = actions_show(snap, path, int(opts["arg"]), spec, as_json)
             else:
                 text = audit_tail(snap, opts, as_json)
         finally:

@@ -144,3 +144,19 @@ def execution_row(e: Any) -> tuple[str, ...]:
         f"{len(e.state.completed_nodes)}/{nodes}",
         fmt_time(e.created_at),
     )
+
+
+def model_json(view: Any) -> dict[str, Any]:
+    """A view's values as its model's ``model_dump(mode="json")``."""
+    out = {}
+    for key, value in view.__dict__.items():
+        if value is None or isinstance(value, bool | int | float | dict | list):
+            out[key] = value
+        elif hasattr(value, "_value_"):
+            out[key] = value.value
+        elif hasattr(value, "isoformat"):
+            text = value.isoformat()
+            out[key] = text[:-6] + "Z" if text.endswith("+00:00") else text
+        else:
+            out[key] = value
+    return out

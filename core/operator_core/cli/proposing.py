@@ -11,6 +11,7 @@ from operator_core.actions.limits import MAX_RETRIES
 from operator_core.cli.app import TicketOption, app, get_config, run_sync, with_executor
 from operator_core.cli.output import emit, proposal_json
 from operator_core.cli.parsing import check_label, check_text, parse_duration, parse_params
+from operator_core.cli.subject_facts import keep
 from operator_core.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def propose(
     expiry = parse_duration(expires_in, "--expires-in") if expires_in is not None else None
 
     async def go(ex: ActionExecutor) -> ActionProposal:
-        return await ex.propose_action(
+        p = await ex.propose_action(
             action,
             params,
             reason,
@@ -53,6 +54,8 @@ def propose(
             max_retries=max_retries,
             expires_in=expiry,
         )
+        keep(cfg, ex.registry, [(p.action_name, p.parameters)])  # for ``actions show``
+        return p
 
     p = run_sync(with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     if as_json:
@@ -118,7 +121,9 @@ def propose_workflow(
 
     async def go(ex: ActionExecutor) -> tuple[WorkflowProposal, list[ActionProposal]]:
         wf_id = await ex.propose_workflow(name, description, recs, ticket, proposed_by=cfg.actor)
-        return await ex.require_workflow(wf_id), await ex.db.list_workflow_actions(wf_id)
+        steps = await ex.db.list_workflow_actions(wf_id)
+        keep(cfg, ex.registry, [(s.action_name, s.parameters) for s in steps])
+        return await ex.require_workflow(wf_id), steps
 
     wf, steps = run_sync(with_executor(cfg, go, with_subject=True, create=True, seed_policy=True))
     if as_json:

@@ -81,6 +81,7 @@ def actions_show(
     cfg = get_config(ctx)
 
     async def go(ex: ActionExecutor) -> dict[str, Any]:
+        from operator_core.cli.subject_facts import keep
         from operator_core.db.budgets import waiting_on
         from operator_core.db.lookups import identities
 
@@ -95,6 +96,8 @@ def actions_show(
         preview = None
         if subject is not None and p.action_name in ex.registry:
             preview = subject.preview(p.action_name, p.parameters)
+        # For the next show of it on the fast path (cli/fast_show.py).
+        keep(cfg, ex.registry, [(p.action_name, p.parameters)])
         return {
             "action": proposal_json(p),
             "state": state_label(p),

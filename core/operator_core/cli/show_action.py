@@ -8,11 +8,13 @@ forge a "will run:" or "reason:" line of what the approver reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from operator_core.cli.formats import fmt_time, json_line, param_text
 from operator_core.safe_text import visible
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 FIELDS = (
     "reason",

@@ -361,6 +361,9 @@ RECORDS_SQL = "SELECT * FROM action_records WHERE proposal_id = ? ORDER BY id LI
 # One workflow by primary key.
 WORKFLOW_SQL = "SELECT * FROM workflows WHERE id = ?"
 
+# One ticket by primary key.
+TICKET_SQL = "SELECT * FROM tickets WHERE id = ?"
+
 
 def fetch_proposal(conn: sqlite3.Connection, proposal_id: int) -> ActionProposal:
     row = conn.execute(PROPOSAL_SQL, (proposal_id,)).fetchone()

@@ -24,7 +24,7 @@ from operator_core.db import executions
 from operator_core.db.dialect import insert_id
 from operator_core.db.encode import dumps
 from operator_core.db.records import AuditEntry
-from operator_core.db.rows import row_to_ticket
+from operator_core.db.rows import TICKET_SQL, row_to_ticket
 from operator_core.errors import OperatorError
 from operator_core.model.ticket_facts import TicketFacts, events_for_change
 
@@ -42,9 +42,6 @@ INSERT INTO tickets (title, summary, severity, status, service, team, assignee, 
     created_at, updated_at)
 VALUES (:title, :summary, :severity, 'open', :service, :team, :assignee, :metadata, :now, :now)
 """
-
-# One ticket (the primary key).
-TICKET_SQL = "SELECT * FROM tickets WHERE id = ?"
 
 # Every field a change may set. Guarded by the status read in the same transaction, so a
 # change computed from a stale read cannot land (primary key).
