@@ -7,17 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from operator_core.actions.executor import ActionExecutor
-from operator_core.actions.registry import ActionRegistry
-from operator_core.clock import FrozenClock
 from operator_core.db import audit_view
 from operator_tui.app import OperatorApp
-from operator_tui.devtools.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
+from operator_tui.devtools.fixture import fixture_app
 from operator_tui.panes.audit import AuditTable
 from operator_tui.screens.audit import AuditScreen
 from operator_tui.screens.detail import DetailScreen
 from operator_tui.screens.history import HistoryScreen
-from tui_helpers import eventually, toasts
+from tui_helpers import eventually, other_executor, toasts
 
 from tests.support.rows import rows
 
@@ -48,15 +45,6 @@ async def open_audit(app: OperatorApp, pilot) -> AuditScreen:  # type: ignore[no
     await screen.loaded.wait()
     await pilot.pause()
     return screen
-
-
-def other_executor(path: Path) -> ActionExecutor:
-    return ActionExecutor(
-        path,
-        ActionRegistry.from_subject(FixtureSubject()),
-        approval_mode=True,
-        clock=FrozenClock(FIXTURE_NOW),
-    )
 
 
 async def test_L_shows_the_newest_events_at_the_bottom_and_follows(db_path: Path) -> None:

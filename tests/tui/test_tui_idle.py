@@ -11,17 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from operator_core.actions.executor import ActionExecutor
-from operator_core.actions.registry import ActionRegistry
-from operator_core.clock import FrozenClock
 from operator_tui.app import OperatorApp
-from operator_tui.devtools.fixture import FIXTURE_NOW, FixtureSubject, fixture_app
+from operator_tui.devtools.fixture import fixture_app
 from operator_tui.format import clock_time
 from operator_tui.panes import PaneTable
 from operator_tui.widgets import steady
 from textual.app import App, ComposeResult
 from textual.widgets import Static
-from tui_helpers import eventually
+from tui_helpers import eventually, other_executor
 
 SIZE = (120, 40)
 
@@ -79,13 +76,7 @@ async def test_a_change_shows_within_a_second_poked_or_found_by_the_poll(
         await app.wait_loaded()
         if not poked:
             app.watcher.stop()
-        other = ActionExecutor(
-            db_path,
-            ActionRegistry.from_subject(FixtureSubject()),
-            approval_mode=True,
-            clock=FrozenClock(FIXTURE_NOW),
-        )
-        async with other:
+        async with other_executor(db_path) as other:
             p = await other.propose_action("drain_store", {"store_id": "s2"}, reason="idle")
         took = await eventually(
             lambda: f"p{p.id}" in row_keys(app, "approvals"),

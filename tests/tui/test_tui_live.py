@@ -9,8 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from operator_core.actions.executor import ActionExecutor
-from operator_core.actions.registry import ActionRegistry
 from operator_core.clock import FrozenClock
 from operator_core.db.actions import ActionDB
 from operator_core.errors import ConfigError
@@ -21,7 +19,7 @@ from operator_tui.format import clock_time
 from operator_tui.panes import PANES, PaneTable
 from operator_tui.screens.confirm import ConfirmModal
 from textual.widgets import Static
-from tui_helpers import eventually, plain, toasts
+from tui_helpers import eventually, other_executor, plain, toasts
 
 SIZE = (120, 40)
 
@@ -29,15 +27,6 @@ SIZE = (120, 40)
 def row_keys(app: OperatorApp, pane_id: str) -> list[str]:
     pane = app.dashboard.query_one(f"#{pane_id}", PaneTable)
     return [str(row.key.value) for row in pane.ordered_rows]
-
-
-def other_executor(path: Path) -> ActionExecutor:
-    return ActionExecutor(
-        path,
-        ActionRegistry.from_subject(FixtureSubject()),
-        approval_mode=True,
-        clock=FrozenClock(FIXTURE_NOW),
-    )
 
 
 async def test_change_from_a_second_connection_shows_within_a_second(db_path: Path) -> None:

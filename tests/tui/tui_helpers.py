@@ -8,10 +8,24 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from operator_core.actions.executor import ActionExecutor
+from operator_core.actions.registry import ActionRegistry
+from operator_core.clock import FrozenClock
 from operator_core.db.actions import ActionDB
 from operator_core.model.types import ActionProposal
 from operator_tui.app import OperatorApp
+from operator_tui.devtools.fixture import FIXTURE_NOW, FixtureSubject
 from textual.pilot import Pilot
+
+
+def other_executor(path: Path) -> ActionExecutor:
+    """A second connection to the dashboard's database, as another process would open."""
+    return ActionExecutor(
+        path,
+        ActionRegistry.from_subject(FixtureSubject()),
+        approval_mode=True,
+        clock=FrozenClock(FIXTURE_NOW),
+    )
 
 
 async def eventually(

@@ -16,7 +16,13 @@ from operator_core.cli import subject_facts
 from operator_core.cli.formats import model_json, state_label
 from operator_core.clock import SYSTEM_CLOCK, from_db
 from operator_core.db.lookups import identities
-from operator_core.db.rows import PROPOSAL_SQL, RECORDS_SQL, TICKET_SQL, row_to_proposal
+from operator_core.db.rows import (
+    PROPOSAL_SQL,
+    RECORDS_SQL,
+    TICKET_SQL,
+    record_values,
+    row_to_proposal,
+)
 from operator_core.db.snapshot import Snapshot
 from operator_core.jsontext import loads
 from operator_core.model.views import View
@@ -123,25 +129,7 @@ def _from_subject(
 
 def _record_json(row: Any) -> dict[str, Any]:
     """``row_to_record(row).model_dump(mode="json")``."""
-    success = row["success"]
-    return model_json(
-        View.of(
-            dict(
-                id=row["id"],
-                proposal_id=row["proposal_id"],
-                attempt=row["attempt"],
-                started_at=from_db(row["started_at"]),
-                completed_at=from_db(row["completed_at"]),
-                success=None if success is None else bool(success),
-                error_message=row["error_message"],
-                result_data=loads(row["result_data"]) if row["result_data"] else None,
-                host=row["host"],
-                pid=row["pid"],
-                pgid=row["pgid"],
-                process_start=row["process_start"],
-            )
-        )
-    )
+    return model_json(View.of(record_values(row)))
 
 
 def _ticket_json(row: Any) -> dict[str, Any]:

@@ -239,9 +239,10 @@ def row_to_proposal(row: sqlite3.Row, views: bool = False) -> ActionProposal:
     return trusted(models().ActionProposal, values, PROPOSAL_COLUMNS)
 
 
-def row_to_record(row: sqlite3.Row) -> ActionRecord:
+def record_values(row: sqlite3.Row) -> dict[str, Any]:
+    """An execution record's fields, decoded (the model's, or a view's for the fast path)."""
     success = row["success"]
-    return models().ActionRecord(  # type: ignore[no-any-return]
+    return dict(
         id=row["id"],
         proposal_id=row["proposal_id"],
         attempt=row["attempt"],
@@ -255,6 +256,10 @@ def row_to_record(row: sqlite3.Row) -> ActionRecord:
         pgid=row["pgid"],
         process_start=row["process_start"],
     )
+
+
+def row_to_record(row: sqlite3.Row) -> ActionRecord:
+    return models().ActionRecord(**record_values(row))  # type: ignore[no-any-return]
 
 
 _OPENED_RECORD_SHAPE = (
