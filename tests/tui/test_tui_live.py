@@ -29,10 +29,17 @@ def row_keys(app: OperatorApp, pane_id: str) -> list[str]:
     return [str(row.key.value) for row in pane.ordered_rows]
 
 
-async def test_change_from_a_second_connection_shows_within_a_second(db_path: Path) -> None:
+@pytest.mark.parametrize("poked", [True, False])
+async def test_change_from_a_second_connection_shows_within_a_second(
+    db_path: Path, poked: bool
+) -> None:
+    """A commit from another connection wakes the dashboard at once; one that does not poke
+    (its listener gone) is found by the data_version poll, still within a second."""
     app = fixture_app(db_path)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_loaded()
+        if not poked:
+            app.watcher.stop()
         async with other_executor(db_path) as other:
             p = await other.propose_action("drain_store", {"store_id": "s2"}, reason="test")
         took = await eventually(
