@@ -21,9 +21,8 @@ from operator_core.cli.formats import (
     json_text,
     json_time,
     model_json,
-    params_line,
-    state_label,
     table_text,
+    workflow_lines,
     workflow_row,
 )
 from operator_core.clock import SYSTEM_CLOCK, from_db
@@ -188,20 +187,7 @@ def workflows_show(snap: Snapshot, target: int, as_json: bool) -> str | None:
         return json_text(
             {**model_json(wf), "steps": [model_json(s) for s in steps], "identities": who}
         )
-    lines = [
-        f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  {visible(wf.description)}"
-    ]
-    if wf.approved_by:
-        from operator_core.identity import actor_text
-
-        approver = actor_text(wf.approved_by, who["approved_identity"] or "?")
-        lines.append(f"  approved by {visible(approver)} at {fmt_time(wf.approved_at)}")
-    for s in steps:
-        lines.append(
-            f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)} "
-            f"{visible(params_line(s.parameters))}  [{state_label(s)}]"
-        )
-    return "\n".join(lines)
+    return "\n".join(workflow_lines(wf, steps, who))
 
 
 def budget_spent(snap: Snapshot) -> bool:

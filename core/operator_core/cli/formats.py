@@ -114,6 +114,24 @@ def workflow_row(w: Any, steps: Sequence[Any]) -> tuple[str, ...]:
     return (str(w.id), w.name, w.status.value, f"{done}/{len(steps)} steps", approval)
 
 
+def workflow_lines(wf: Any, steps: Sequence[Any], who: dict[str, Any]) -> list[str]:
+    """``workflows show`` in text: the workflow, its approver, its steps (models or views)."""
+    lines = [
+        f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  {visible(wf.description)}"
+    ]
+    if wf.approved_by:
+        from operator_core.identity import actor_text
+
+        approver = actor_text(wf.approved_by, who["approved_identity"] or "?")
+        lines.append(f"  approved by {visible(approver)} at {fmt_time(wf.approved_at)}")
+    for s in steps:
+        lines.append(
+            f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)} "
+            f"{visible(params_line(s.parameters))}  [{state_label(s)}]"
+        )
+    return lines
+
+
 AUTOMATION_COLUMNS = ("NAME", "VERSION", "ENABLED", "SCOPE", "TRIGGER", "CHANGED", "BY")
 EXECUTION_COLUMNS = ("ID", "AUTOMATION", "VERSION", "TICKET", "STATUS", "NODE", "NODES", "STARTED")
 

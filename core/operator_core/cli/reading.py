@@ -18,21 +18,25 @@ from operator_core.cli.app import (
     with_reads,
     workflows_app,
 )
-from operator_core.cli.formats import ACTION_COLUMNS, WORKFLOW_COLUMNS, action_row, workflow_row
+from operator_core.cli.formats import (
+    ACTION_COLUMNS,
+    WORKFLOW_COLUMNS,
+    action_row,
+    workflow_lines,
+    workflow_row,
+)
 from operator_core.cli.output import (
     by_state,
     emit,
     fmt_time,
     json_line,
     json_time,
-    params_line,
     print_table,
     proposal_json,
     state_label,
 )
 from operator_core.cli.parsing import MAX_LIST
 from operator_core.errors import ValidationError
-from operator_core.identity import actor_text
 from operator_core.model.states import ActionStatus
 from operator_core.safe_text import visible
 
@@ -178,17 +182,7 @@ def workflows_show(
             }
         )
         return
-    typer.echo(
-        f"workflow {wf.id}: {visible(wf.name)}  [{wf.status.value}]  {visible(wf.description)}"
-    )
-    if wf.approved_by:
-        approver = actor_text(wf.approved_by, who["approved_identity"] or "?")
-        typer.echo(f"  approved by {visible(approver)} at {fmt_time(wf.approved_at)}")
-    for s in steps:
-        typer.echo(
-            f"  {s.execution_order + 1}. #{s.id} {visible(s.action_name)} "
-            f"{visible(params_line(s.parameters))}  [{state_label(s)}]"
-        )
+    typer.echo("\n".join(workflow_lines(wf, steps, who)))
 
 
 @audit_app.command("tail")
