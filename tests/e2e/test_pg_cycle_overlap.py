@@ -24,7 +24,7 @@ from operator_core.db.pg.txn import WRITE_LOCK
 from operator_core.db.url import NOWHERE
 from operator_core.errors import OperatorError
 
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import cli_env, run_cli
 from tests.support.subjects import TestSubject
 
 RUNNERS = 4
@@ -184,13 +184,8 @@ def test_four_runners_overlap_their_cycles_safely(tmp_path: Path, pg_url: str) -
         if names[pid] == "flaky":
             want = ["execution_started", "retry_scheduled", *want]
         assert events[pid] == want, (pid, events[pid])
-    verify = subprocess.run(
-        [sys.executable, "-m", "operator_core.cli", "--db", pg_url, "audit", "verify"],
-        env=cli_env(tmp_path / "verifier"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    verify = run_cli(
+        pg_url, "audit", "verify", env=cli_env(tmp_path / "verifier"), subject=None, timeout=120
     )
     assert verify.returncode == 0, verify.stderr
     assert verify.stdout.startswith("audit log OK: ")

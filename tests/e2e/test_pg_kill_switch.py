@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from tests.e2e.conftest import SUBJECT, cli_env, wait_for
+from tests.e2e.conftest import SUBJECT, cli_env, run_cli, wait_for
 
 SLOW = 4
 
@@ -91,12 +91,7 @@ def test_a_pull_on_one_host_stops_a_runner_on_another(tmp_path: Path, pg_url: st
     # A runner reads the row every poll interval (0.5 s); the rest is recording the stops
     # and this test's own polling of a loaded machine.
     assert stopped_in < 10, stopped_in
-    verify = subprocess.run(
-        [sys.executable, "-m", "operator_core.cli", "--db", pg_url, "audit", "verify"],
-        env=cli_env(tmp_path / "verifier"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    verify = run_cli(
+        pg_url, "audit", "verify", env=cli_env(tmp_path / "verifier"), subject=None, timeout=60
     )
     assert verify.returncode == 0, verify.stderr

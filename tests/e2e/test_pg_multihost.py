@@ -30,7 +30,7 @@ from operator_core.db.pg.store import PgActionDB
 from operator_core.db.url import NOWHERE
 from operator_core.errors import ObserveOnlyError, OperatorError
 
-from tests.e2e.conftest import cli_env
+from tests.e2e.conftest import cli_env, run_cli
 from tests.support.marking import MarkingSubject
 
 ACTIONS = 2000
@@ -315,13 +315,8 @@ def test_three_hosts_run_each_action_at_most_once_through_a_kill_switch(
     # Three hosts, each recorded as such and each doing part of the work.
     assert {host for (host,) in scenario.rows("SELECT host FROM runners")} == set(HOSTS)
     assert {host for host, _, _ in markers} == set(HOSTS)
-    verify = subprocess.run(
-        [sys.executable, "-m", "operator_core.cli", "--db", pg_url, "audit", "verify"],
-        env=cli_env(tmp_path / "verifier"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    verify = run_cli(
+        pg_url, "audit", "verify", env=cli_env(tmp_path / "verifier"), subject=None, timeout=120
     )
     assert verify.returncode == 0, verify.stderr
     assert verify.stdout.startswith("audit log OK: ")
