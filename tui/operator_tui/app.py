@@ -126,6 +126,8 @@ class OperatorApp(Mutations, App[None]):
         """The subject's definitions are read (or could not be): risks are shown."""
         self._background = list(background)
         self._initial: DashboardData | None = None
+        self._start_done = asyncio.Event()
+        """Set when the start's last step (``_start_anchor``) has run."""
         self._first_drawn = asyncio.Event()
         """Set in ``_started``: the database is followed (and the rows the first read left
         out are read) from then on, not while the first frame is laid out and drawn."""
@@ -211,10 +213,12 @@ class OperatorApp(Mutations, App[None]):
     def _start_anchor(self) -> None:
         """After the first frame and ``_started`` (it loads the signing code): publish
         checkpoints, and show the last one in the header at once."""
-        if self._exit:
-            return
-        self.db.start_audit_publisher()
-        self.dashboard.show_anchor(anchor_of(self.db))
+        try:
+            if not self._exit:
+                self.db.start_audit_publisher()
+                self.dashboard.show_anchor(anchor_of(self.db))
+        finally:
+            self._start_done.set()
 
     def first_show(self) -> None:
         """The dashboard screen is composed: fill it with what ``on_load`` read, before its
@@ -254,8 +258,11 @@ class OperatorApp(Mutations, App[None]):
         )
 
     async def wait_loaded(self) -> None:
-        """Until the dashboard shows every row it reads (tests and screenshots)."""
+        """Until the dashboard shows every row it reads and its start is done, the header's
+        audit checkpoint included (tests and screenshots). A small first read shows every
+        row before the start's last steps run."""
         await self.loaded.wait()
+        await self._start_done.wait()
 
     # ------------------------------------------------------------------ following the database
 
