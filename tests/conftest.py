@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import pytest
@@ -24,6 +26,10 @@ settings.load_profile("operator")
 # No audit checkpoints in-process unless a test asks (tests/e2e/test_audit_anchor*.py): they
 # would land in the real state directory. The CLI's subprocesses get a clean environment.
 os.environ.setdefault("OPERATOR_AUDIT_CHECKPOINT_DIR", "off")
+# The CLI keeps the help texts Typer printed in the user's cache (cli/help_cache.py): the
+# CLI processes tests start keep theirs in one of the session's own, removed at its end.
+_CACHE = tempfile.mkdtemp(prefix="operator-tests-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,6 +53,7 @@ _leaked: list[str] = []
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     import threading
 
+    shutil.rmtree(_CACHE, ignore_errors=True)
     _leaked.extend(
         t.name
         for t in threading.enumerate()

@@ -4,8 +4,9 @@ Every error the engine raises becomes one line on stderr and a non-zero exit; no
 half-written because every change is one transaction. ``app`` holds the groups and global
 options; each command group lives in a module of its own; ``output`` is how it prints.
 
-``main`` first asks ``fast`` (the reading commands, without Typer); everything else, and
-``app``, import the Typer app on first use.
+``main`` first asks ``help_cache`` (a help text Typer printed before) and ``fast`` (the
+reading commands, without Typer); everything else, and ``app``, import the Typer app on
+first use.
 """
 
 from __future__ import annotations
@@ -25,11 +26,33 @@ def _main(argv: list[str] | None = None) -> int:
     """Run the CLI; every expected error is one line on stderr. Without ``argv`` (the
     installed command, ``python -m operator_core.cli``) a read the fast path answers ends
     the process there; a caller that passes ``argv`` always gets the exit code back."""
+    try:
+        return _run(argv)
+    except OSError as exc:
+        import errno
+
+        # The output cannot be written (``operator status > /dev/full``).
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+            raise
+        sys.stderr.write(f"operator: cannot write the output: {exc.strerror}\n")
+        sys.stderr.flush()
+        if argv is not None:
+            return 1
+        # What is still buffered for stdout would fail again as the interpreter ends.
+        os._exit(1)
+
+
+def _run(argv: list[str] | None) -> int:
     own = argv is None  # the process's own command line, not a caller's (a test's)
     if own:
         # A read answered here is a short process that makes no cycles: the collector's
         # passes over its imports cost more than the answer (docs/performance.md).
         gc.disable()
+        from operator_core.cli import help_cache
+
+        code = help_cache.serve(sys.argv[1:])
+        if code is not None:
+            os._exit(code)
     from operator_core.cli.fast import serve
 
     code = serve(sys.argv[1:] if own else argv)

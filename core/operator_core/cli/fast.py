@@ -23,8 +23,8 @@ full path would (missing, foreign, older or newer schema, locked, corrupt).
                                           [--json]                  (piped)
     operator --version
 
-``--help`` stays with Typer: its text would have to be generated from the Typer app and kept
-in step with every command added.
+``--help`` stays with Typer, whose text ``help_cache`` prints again when nothing it
+depends on changed.
 """
 
 from __future__ import annotations

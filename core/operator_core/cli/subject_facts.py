@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
+from operator_core.cli.own_files import read_own, write_whole
 from operator_core.jsontext import dumps, loads
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
@@ -87,21 +88,9 @@ def _key(action: str, params_text: str) -> str:
 
 def _read(path: str) -> dict[str, Any] | None:
     """The cache file's entries, if it is ours to trust: this user's, writable by no other."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    data = read_own(path, 4 << 20)
+    if data is None:
         return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or st.st_size > 4 << 20:
-            return None
-        data = b""
-        while chunk := os.read(fd, 1 << 20):
-            data += chunk
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
     try:
         found = loads(data.decode("utf-8"))
     except ValueError:  # a torn or foreign file: as if there were none
@@ -227,26 +216,7 @@ def remember(db: str, spec: str, registry: Any, actions: list[tuple[str, dict[st
     entry["runs"] = dict(list({**kept, **runs}.items())[-MAX_RUNS:])
     entries[stamp] = entry  # the newest last
     entries = dict(list(entries.items())[-MAX_ENTRIES:])
-    _write(path, dumps({"format": FORMAT, "subjects": entries}).encode("ascii"))
-
-
-def _write(path: str, data: bytes) -> None:
-    """Whole or not at all (a reader never sees half a file); no fsync: a cache lost in a
-    crash is taken again."""
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            while data:
-                data = data[os.write(fd, data) :]
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError:
-        import contextlib
-
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    write_whole(path, dumps({"format": FORMAT, "subjects": entries}).encode("ascii"))
 
 
 def keep(cfg: Any, registry: Any, actions: list[tuple[str, dict[str, Any]]]) -> None:

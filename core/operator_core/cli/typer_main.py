@@ -75,7 +75,24 @@ PREFIX = "operator: "
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; every expected error is one line on stderr."""
+    """Run the CLI; every expected error is one line on stderr. The process's own help
+    request (``argv`` None) is kept for ``help_cache`` to answer next time."""
+    from operator_core.cli import help_cache
+
+    if argv is None and sys.stdout is not None and help_cache.request(sys.argv[1:]):
+        capture = help_cache.Capture(sys.stdout)
+        sys.stdout = capture
+        try:
+            code = _run(argv)
+        finally:
+            sys.stdout = capture._stream
+        if code == 0:
+            help_cache.remember(sys.argv[1:], capture)
+        return code
+    return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         _check_utf8(sys.argv[1:] if argv is None else argv)
         # Outside standalone mode, click returns the code of a typer.Exit rather than raise.
