@@ -48,11 +48,12 @@ def _run(argv: list[str] | None) -> int:
         # A read answered here is a short process that makes no cycles: the collector's
         # passes over its imports cost more than the answer (docs/performance.md).
         gc.disable()
-        from operator_core.cli import help_cache
+        if sys.argv[-1] == "--help":  # the reads skip the module's import
+            from operator_core.cli import help_cache
 
-        code = help_cache.serve(sys.argv[1:])
-        if code is not None:
-            os._exit(code)
+            code = help_cache.serve(sys.argv[1:])
+            if code is not None:
+                os._exit(code)
     from operator_core.cli.fast import serve
 
     code = serve(sys.argv[1:] if own else argv)
