@@ -8,7 +8,7 @@ interpreter (version, prefix, ``sys.path``), the working directory, the whole en
 whether stdout is a terminal and its size, stdout's encoding, and every module file the
 Typer process had loaded (each known by its change time, size and inode, as Python's
 bytecode cache knows a source). The environment is kept only as a BLAKE2 digest, so no
-secret in it reaches the disk. A file changed less than ``SLACK_NS`` before the writing
+secret in it reaches the disk. A file changed less than ``own_files.SLACK_NS`` before the writing
 process started is not trusted (the process may have read it before the change).
 
 The cache lives in ``$XDG_CACHE_HOME/operator/help`` (else ``~/.cache/operator/help``), one
@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import sys
 
-from operator_core.cli.own_files import read_own, write_whole
+from operator_core.cli.own_files import read_own, settled, stamp, write_whole
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
 if TYPE_CHECKING:
@@ -34,8 +34,6 @@ MAX_WORDS = 3
 MAX_BYTES = 1 << 20
 MAX_FILES = 64
 """Requests kept (the oldest are removed)."""
-SLACK_NS = 2_000_000_000
-"""A file's change time may lag the clock (the kernel's coarse clock): this much margin."""
 
 
 def request(argv: list[str]) -> bool:
@@ -83,25 +81,21 @@ def _digest(argv: list[str]) -> str:
     return blake2b(repr(facts).encode("utf-8", "surrogatepass"), digest_size=20).hexdigest()
 
 
-def _stat(path: str) -> bytes | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return b"%d %d %d" % (st.st_ctime_ns, st.st_size, st.st_ino)
+def _stamp(path: str) -> bytes | None:
+    known = stamp(path)
+    return None if known is None else b"%d %d %d" % tuple(known)
 
 
 def serve(argv: list[str]) -> int | None:
     """Print the kept help for ``argv`` and return 0, or None (Typer answers)."""
     if not request(argv):
         return None
-    directory = _directory()
+    directory, out = _directory(), sys.stdout
+    if directory is None or out is None or not hasattr(out, "buffer"):
+        return None
     try:
         digest = _digest(argv)
     except OSError:  # a working directory that is gone
-        return None
-    out = sys.stdout
-    if directory is None or out is None or not hasattr(out, "buffer"):
         return None
     body = _read(os.path.join(directory, digest), digest)
     if body is None:
@@ -131,8 +125,8 @@ def _read(path: str, digest: str) -> bytes | None:
     if len(body) != int(fields[4]):
         return None  # torn
     for line in lines:
-        stamp = line.split(b" ", 3)
-        if len(stamp) != 4 or _stat(os.fsdecode(stamp[3])) != b" ".join(stamp[:3]):
+        parts = line.split(b" ", 3)
+        if len(parts) != 4 or _stamp(os.fsdecode(parts[3])) != b" ".join(parts[:3]):
             return None
     return body
 
@@ -180,10 +174,10 @@ def remember(argv: list[str], capture: Capture) -> None:
     )
     lines = []
     for name in names:
-        known = _stat(name)
-        if known is None or "\n" in name or int(known.split()[0]) > STARTED_NS - SLACK_NS:
+        known = stamp(name)
+        if known is None or "\n" in name or not settled(known, STARTED_NS):
             return
-        lines.append(known + b" " + os.fsencode(name))
+        lines.append(b"%d %d %d %s" % (*known, os.fsencode(name)))
     head = b"%s %s %d %d" % (FORMAT, digest.encode(), len(lines), len(body))
     _write(directory, digest, b"\n".join([head, *lines, body]))
 

@@ -1,9 +1,29 @@
 """The CLI's caches (``subject_facts``, ``help_cache``): files only this user can have
-written, read whole, and written whole or not at all."""
+written, read whole, and written whole or not at all; and how a cache knows the files its
+contents were computed from."""
 
 from __future__ import annotations
 
 import os
+
+SLACK_NS = 2_000_000_000
+"""A file's change time may lag the clock (the kernel's coarse clock): this much margin."""
+
+
+def stamp(path: str) -> list[int] | None:
+    """The file as a cache knows it (change time, size, inode, as Python's bytecode cache
+    knows a source), or None if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_ctime_ns, st.st_size, st.st_ino]
+
+
+def settled(known: list[int], started_ns: int) -> bool:
+    """Whether a file with this stamp was changed early enough before a process started at
+    ``started_ns`` for that process to have read it as it is now."""
+    return known[0] <= started_ns - SLACK_NS
 
 
 def read_own(path: str, max_bytes: int) -> bytes | None:

@@ -12,7 +12,7 @@ by its change time, size and inode, as Python's bytecode cache knows a source; p
 its version's files); the interpreter, its prefix and ``sys.path``; and the action's
 parameters as stored (the facts are taken of that text, parsed as a reader parses it). A
 plugin subject (``module:Class``) may read anything, so its facts are not kept. A file
-changed less than ``SLACK_NS`` before the writing process started is not trusted (the
+changed less than ``own_files.SLACK_NS`` before the writing process started is not trusted (the
 process may have read it before the change).
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
-from operator_core.cli.own_files import read_own, write_whole
+from operator_core.cli.own_files import read_own, settled, stamp, write_whole
 from operator_core.jsontext import dumps, loads
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (docs/performance.md)
@@ -40,8 +40,6 @@ MAX_RUNS = 256
 """Actions whose preview and fingerprint an entry keeps (the newest)."""
 MAX_ENTRIES = 8
 """Entries kept (one per subject and interpreter set-up, the newest)."""
-SLACK_NS = 2_000_000_000
-"""A file's change time may lag the clock (the kernel's coarse clock): this much margin."""
 
 
 def cache_path(db: str) -> str:
@@ -72,14 +70,6 @@ def is_code(name: str, module: object) -> bool:
         return True
     top = name.startswith("operator_core.") and name.count(".") == 1
     return name == "operator_core" or top and not hasattr(module, "__path__")
-
-
-def _stat(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_ctime_ns, st.st_size, st.st_ino]
 
 
 def _key(action: str, params_text: str) -> str:
@@ -136,7 +126,7 @@ def _current(files: Any) -> bool:
     for f in files:
         if not isinstance(f, list) or len(f) != 4 or not isinstance(f[0], str):
             return False
-        if _stat(f[0]) != f[1:]:
+        if stamp(f[0]) != f[1:]:
             return False
     return True
 
@@ -161,8 +151,8 @@ def _files(runbook: str | None, started_ns: int) -> list[list[Any]] | None:
         names.add(runbook)
     out = []
     for name in sorted(names):
-        known = _stat(name)
-        if known is None or known[0] > started_ns - SLACK_NS:
+        known = stamp(name)
+        if known is None or not settled(known, started_ns):
             return None
         out.append([name, *known])
     return out
